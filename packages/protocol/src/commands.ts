@@ -1,0 +1,62 @@
+import { z } from 'zod'
+import { HardwareAccelerationSchema, ScreenCaptureConfigSchema, VideoCodecSchema } from './capture-config.ts'
+import { InputEventSchema, InputForwardingConfigSchema } from './input.ts'
+import { DisplayServerSchema, MonitorInfoSchema } from './monitors.ts'
+
+const NoArgs = z.strictObject({})
+const Nothing = z.null()
+const TransferId = z.strictObject({ transferId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) })
+
+export const TransferInfoSchema = z.strictObject({
+  id: z.string(),
+  direction: z.enum(['host-to-viewer', 'viewer-to-host']),
+  name: z.string(),
+  size: z.number().int().min(0),
+  transferred: z.number().int().min(0),
+  state: z.enum(['pending', 'active', 'paused', 'completed', 'cancelled', 'failed']),
+  peer_id: z.string(),
+})
+
+/**
+ * Every IPC command: its argument object (top-level names camelCase, as
+ * Tauri passes them) and its result. Results are parsed on the client too,
+ * so a host that answers out of contract is caught where it happens.
+ */
+export const COMMANDS = {
+  get_display_server: { args: NoArgs, result: DisplayServerSchema },
+  get_monitors: { args: NoArgs, result: z.array(MonitorInfoSchema) },
+  start_capture: {
+    args: z.strictObject({ monitorIndex: z.number().int().min(0), config: ScreenCaptureConfigSchema }),
+    result: Nothing,
+  },
+  stop_capture: { args: NoArgs, result: Nothing },
+  send_input_event: { args: z.strictObject({ event: InputEventSchema }), result: Nothing },
+  set_input_enabled: { args: z.strictObject({ enabled: z.boolean() }), result: Nothing },
+  configure_input_forwarding: { args: z.strictObject({ config: InputForwardingConfigSchema }), result: Nothing },
+  get_video_codecs: { args: NoArgs, result: z.array(VideoCodecSchema) },
+  get_hardware_acceleration_options: { args: NoArgs, result: z.array(HardwareAccelerationSchema) },
+  get_clipboard_text: { args: NoArgs, result: z.string() },
+  set_clipboard_text: { args: z.strictObject({ text: z.string() }), result: Nothing },
+  initialize_security: { args: z.strictObject({ secretKey: z.string() }), result: Nothing },
+  // experimental: file transfer
+  send_file: {
+    args: z.strictObject({ path: z.string().min(1).max(4096), peerId: z.string().min(1).max(128) }),
+    result: z.strictObject({ transferId: z.string() }),
+  },
+  accept_transfer: { args: TransferId, result: Nothing },
+  reject_transfer: { args: TransferId, result: Nothing },
+  pause_transfer: { args: TransferId, result: Nothing },
+  resume_transfer: { args: TransferId, result: Nothing },
+  cancel_transfer: { args: TransferId, result: Nothing },
+  list_transfers: { args: NoArgs, result: z.array(TransferInfoSchema) },
+} as const satisfies Record<string, { args: z.ZodType; result: z.ZodType }>
+
+export type CommandName = keyof typeof COMMANDS
+export type CommandArgs<C extends CommandName> = z.infer<(typeof COMMANDS)[C]['args']>
+export type CommandResult<C extends CommandName> = z.infer<(typeof COMMANDS)[C]['result']>
+
+export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[]
+
+export function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name)
+}

@@ -1,0 +1,82 @@
+import { z } from 'zod'
+
+/**
+ * The closed set of error codes. Codes travel unchanged from the host to the
+ * CLI, the viewer and the control page, so a UI can say exactly what went
+ * wrong. Add a code here (and document it) rather than reusing a vague one.
+ */
+export const ERROR_CODES = [
+  // request shape and transport
+  'INVALID_JSON',
+  'INVALID_REQUEST',
+  'UNKNOWN_COMMAND',
+  'INVALID_ARGS',
+  'MESSAGE_TOO_LARGE',
+  'UNAUTHORIZED',
+  'FORBIDDEN_ORIGIN',
+  'CONNECTION_FAILED',
+  'HOST_NOT_RUNNING',
+  'TIMEOUT',
+  // the command exists but its capability is not built yet, or not on this machine
+  'UNAVAILABLE',
+  // display
+  'NO_DISPLAY',
+  'DISPLAY_ERROR',
+  'MONITOR_NOT_FOUND',
+  // capture and encoding
+  'CODEC_UNSUPPORTED',
+  'HWACCEL_UNAVAILABLE',
+  'ENCODER_FAILED',
+  // input
+  'INPUT_DISABLED',
+  // clipboard
+  'CLIPBOARD_ERROR',
+  'CLIPBOARD_TOO_LARGE',
+  // security
+  'SECURITY_KEY_TOO_SHORT',
+  // anything not foreseen; always a bug worth reporting
+  'INTERNAL',
+] as const
+
+export const ErrorCodeSchema = z.enum(ERROR_CODES)
+export type ErrorCode = z.infer<typeof ErrorCodeSchema>
+
+export const ErrorPayloadSchema = z.strictObject({
+  code: ErrorCodeSchema,
+  message: z.string(),
+})
+export type ErrorPayload = z.infer<typeof ErrorPayloadSchema>
+
+/** The one error type of SmolDesk: a code from the closed enum plus words for people. */
+export class SmolDeskError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SmolDeskError'
+    this.code = code
+  }
+
+  toJSON(): ErrorPayload {
+    return { code: this.code, message: this.message }
+  }
+
+  /** Wraps anything thrown into a SmolDeskError; unknown failures become INTERNAL. */
+  static from(err: unknown): SmolDeskError {
+    if (err instanceof SmolDeskError) return err
+    const parsed = ErrorPayloadSchema.safeParse(err)
+    if (parsed.success) return new SmolDeskError(parsed.data.code, parsed.data.message)
+    const message = err instanceof Error ? err.message : String(err)
+    return new SmolDeskError('INTERNAL', message, { cause: err })
+  }
+}
+
+/** Formats a zod failure as one readable line naming the offending fields. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.length > 0 ? issue.path.join('.') : '(root)'
+      return `${path}: ${issue.message}`
+    })
+    .join('; ')
+}

@@ -1,0 +1,48 @@
+import { z } from 'zod'
+import { ErrorCodeSchema } from './errors.ts'
+
+const TransferRef = { transferId: z.string(), name: z.string() }
+
+/** Every event the host emits, with its payload. */
+export const EVENTS = {
+  'transfer-started': z.strictObject({
+    ...TransferRef,
+    size: z.number().int().min(0),
+    direction: z.enum(['host-to-viewer', 'viewer-to-host']),
+  }),
+  'transfer-progress': z.strictObject({
+    ...TransferRef,
+    bytes: z.number().int().min(0),
+    size: z.number().int().min(0),
+    rate_bytes_per_s: z.number().min(0),
+    eta_s: z.number().min(0).nullable(),
+  }),
+  'transfer-completed': z.strictObject({ ...TransferRef, sha256: z.string() }),
+  'transfer-error': z.strictObject({ ...TransferRef, code: ErrorCodeSchema, message: z.string() }),
+  'clipboard-changed': z.strictObject({
+    type: z.enum(['text', 'image']),
+    size: z.number().int().min(0),
+    text: z.string().optional(),
+  }),
+  'capture-started': z.strictObject({
+    monitor_index: z.number().int().min(0),
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    fps: z.number().positive(),
+    codec: z.string(),
+    encoder: z.string(),
+  }),
+  'capture-stopped': z.strictObject({ reason: z.string() }),
+  'viewer-connected': z.strictObject({ viewerId: z.string(), name: z.string().optional() }),
+  'viewer-disconnected': z.strictObject({ viewerId: z.string(), reason: z.string() }),
+  error: z.strictObject({ code: ErrorCodeSchema, message: z.string(), source: z.string() }),
+} as const satisfies Record<string, z.ZodType>
+
+export type EventName = keyof typeof EVENTS
+export type EventPayload<E extends EventName> = z.infer<(typeof EVENTS)[E]>
+export const EVENT_NAMES = Object.keys(EVENTS) as EventName[]
+export const EventNameSchema = z.enum(EVENT_NAMES as [EventName, ...EventName[]])
+
+export function isEventName(name: string): name is EventName {
+  return Object.hasOwn(EVENTS, name)
+}
