@@ -30,7 +30,16 @@ export const PRESETS = [
   'slower',
   'veryslow',
 ] as const
-export const TUNES = ['zerolatency', 'film', 'animation', 'grain', 'stillimage', 'fastdecode', 'psnr', 'ssim'] as const
+export const TUNES = [
+  'zerolatency',
+  'film',
+  'animation',
+  'grain',
+  'stillimage',
+  'fastdecode',
+  'psnr',
+  'ssim',
+] as const
 export const PROFILES = ['baseline', 'main', 'high', 'high444'] as const
 
 /** Encoder parameters a caller may add, each with the only values it may take. */
@@ -114,7 +123,10 @@ export const CAPTURE_DEFAULTS = {
   latencyMode: 'UltraLow',
 } as const satisfies Partial<ResolvedCaptureConfig>
 
-export function resolveCaptureConfig(monitorIndex: number, config: ScreenCaptureConfig): ResolvedCaptureConfig {
+export function resolveCaptureConfig(
+  monitorIndex: number,
+  config: ScreenCaptureConfig,
+): ResolvedCaptureConfig {
   return {
     monitorIndex: config.monitor_index ?? monitorIndex,
     fps: config.fps ?? CAPTURE_DEFAULTS.fps,

@@ -32,7 +32,10 @@ export const COMMANDS = {
   stop_capture: { args: NoArgs, result: Nothing },
   send_input_event: { args: z.strictObject({ event: InputEventSchema }), result: Nothing },
   set_input_enabled: { args: z.strictObject({ enabled: z.boolean() }), result: Nothing },
-  configure_input_forwarding: { args: z.strictObject({ config: InputForwardingConfigSchema }), result: Nothing },
+  configure_input_forwarding: {
+    args: z.strictObject({ config: InputForwardingConfigSchema }),
+    result: Nothing,
+  },
   get_video_codecs: { args: NoArgs, result: z.array(VideoCodecSchema) },
   get_hardware_acceleration_options: { args: NoArgs, result: z.array(HardwareAccelerationSchema) },
   get_clipboard_text: { args: NoArgs, result: z.string() },

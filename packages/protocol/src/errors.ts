@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'FORBIDDEN_ORIGIN',
   'CONNECTION_FAILED',
   'HOST_NOT_RUNNING',
+  'HOST_ALREADY_RUNNING',
   'TIMEOUT',
   // the command exists but its capability is not built yet, or not on this machine
   'UNAVAILABLE',

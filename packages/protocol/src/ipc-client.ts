@@ -83,7 +83,10 @@ export class IpcClient {
       if (!isCommandName(cmd)) return result as T
       const parsed = COMMANDS[cmd].result.safeParse(result)
       if (!parsed.success) {
-        throw new SmolDeskError('INTERNAL', `host answered ${cmd} out of contract: ${describeZodError(parsed.error)}`)
+        throw new SmolDeskError(
+          'INTERNAL',
+          `host answered ${cmd} out of contract: ${describeZodError(parsed.error)}`,
+        )
       }
       return parsed.data as T
     })
@@ -119,7 +122,8 @@ export class IpcClient {
   }
 
   #call(method: string, params: InvokeArgs): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new SmolDeskError('CONNECTION_FAILED', 'IPC connection is closed'))
+    if (this.#closed)
+      return Promise.reject(new SmolDeskError('CONNECTION_FAILED', 'IPC connection is closed'))
     const id = this.#nextId++
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -166,7 +170,10 @@ export class IpcClient {
   #onClose(code: number, reason: string): void {
     this.#closed = true
     this.#rejectAll(
-      new SmolDeskError('CONNECTION_FAILED', `IPC connection closed by the host (${code}${reason ? `: ${reason}` : ''})`),
+      new SmolDeskError(
+        'CONNECTION_FAILED',
+        `IPC connection closed by the host (${code}${reason ? `: ${reason}` : ''})`,
+      ),
     )
   }
 
@@ -189,7 +196,9 @@ export function configureIpc(options: IpcClientOptions): void {
 
 function requireDefault(): Promise<IpcClient> {
   if (!defaultClient) {
-    return Promise.reject(new SmolDeskError('HOST_NOT_RUNNING', 'call configureIpc() before invoke()/listen()'))
+    return Promise.reject(
+      new SmolDeskError('HOST_NOT_RUNNING', 'call configureIpc() before invoke()/listen()'),
+    )
   }
   return defaultClient
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ErrorPayloadSchema } from './errors.ts'
+import { EventNameSchema } from './events.ts'
 
 /*
  * The IPC wire format: JSON-RPC 2.0 envelopes over one WebSocket, with two
@@ -19,6 +20,7 @@ export const IPC_HARD_LIMIT_BYTES = 8 * 1024 * 1024
 
 export const LISTEN_METHOD = 'event.listen'
 export const UNLISTEN_METHOD = 'event.unlisten'
+export const ListenParamsSchema = z.strictObject({ event: EventNameSchema })
 
 const RequestId = z.union([z.number().int().safe(), z.string().max(64)])
 
@@ -45,7 +47,11 @@ export const IpcEventNotificationSchema = z.strictObject({
   method: z.literal('event'),
   params: z.strictObject({ event: z.string(), id: z.number().int(), payload: z.unknown() }),
 })
-export const IpcServerMessageSchema = z.union([IpcSuccessSchema, IpcFailureSchema, IpcEventNotificationSchema])
+export const IpcServerMessageSchema = z.union([
+  IpcSuccessSchema,
+  IpcFailureSchema,
+  IpcEventNotificationSchema,
+])
 export type IpcServerMessage = z.infer<typeof IpcServerMessageSchema>
 
 /** The contents of host.json, written by the host (mode 0600) for the CLI and tools. */

@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util'
+import { SmolDeskError } from '@smoldesk/protocol'
+import { parseLayout } from '../display/embedded/xorg-config.ts'
+import { invokeCommand, listenCommand } from './client-commands.ts'
+import { failAndExit } from './output.ts'
+import { runHost, runStart } from './run-host.ts'
+
+/** Entry point behind ./smoldesk (after set-up): dispatches to one sub-command. */
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'host': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { display: { type: 'string' }, 'ipc-port': { type: 'string' } },
+        strict: true,
+      })
+      await runHost({ display: values.display, ipcPort: parsePort(values['ipc-port']) })
+      return
+    }
+    case 'start': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          display: { type: 'string' },
+          'ipc-port': { type: 'string' },
+          monitors: { type: 'string' },
+          backend: { type: 'string' },
+        },
+        strict: true,
+      })
+      const backend = values.backend ?? 'auto'
+      if (backend !== 'auto' && backend !== 'xorg' && backend !== 'xvfb') {
+        throw new SmolDeskError('INVALID_ARGS', '--backend must be auto, xorg or xvfb')
+      }
+      await runStart({
+        display: values.display,
+        ipcPort: parsePort(values['ipc-port']),
+        monitors: parseLayout(values.monitors ?? process.env.SMOLDESK_MONITORS ?? '1920x1080'),
+        backend,
+      })
+      return
+    }
+    case 'invoke':
+      await invokeCommand(rest)
+      return
+    case 'listen':
+      await listenCommand(rest)
+      return
+    case 'signaling':
+    case 'bench':
+      throw new SmolDeskError(
+        'UNAVAILABLE',
+        `'smoldesk ${command}' is not available in this SmolDesk build yet`,
+      )
+    default:
+      throw new SmolDeskError('INVALID_ARGS', `unknown command '${command ?? ''}'`)
+  }
+}
+
+function parsePort(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new SmolDeskError('INVALID_ARGS', `bad port '${value}'`)
+  }
+  return port
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+    failAndExit(new SmolDeskError('INVALID_ARGS', err.message))
+  }
+  failAndExit(err)
+})

@@ -1,0 +1,331 @@
+import { SmolDeskError } from '@smoldesk/protocol'
+import type { XEvent } from 'x11'
+import { X11Connection } from '../../display/x11/connection.ts'
+import { createLogger } from '../../log.ts'
+import { CLIPBOARD_MAX_BYTES, type Clipboard } from '../clipboard.ts'
+
+const log = createLogger('clipboard.x11')
+
+const PROP_MODE_REPLACE = 0
+const PROP_MODE_APPEND = 2
+const PROPERTY_NEW_VALUE = 0
+const PROPERTY_DELETE = 1
+const INPUT_ONLY = 2
+const NONE = 0
+const CURRENT_TIME = 0
+const ATOM_TYPE = 4
+const INTEGER_TYPE = 19
+const PROPERTY_CHANGE_MASK = 0x00400000
+/** Above this, contents go out in INCR chunks (ICCCM): one ChangeProperty must fit a request. */
+const INCR_CHUNK_BYTES = 256 * 1024
+const ANSWER_TIMEOUT_MS = 3000
+
+type AtomName =
+  | 'CLIPBOARD'
+  | 'TARGETS'
+  | 'TIMESTAMP'
+  | 'UTF8_STRING'
+  | 'STRING'
+  | 'TEXT'
+  | 'text/plain;charset=utf-8'
+  | 'text/plain'
+  | 'INCR'
+  | 'SMOLDESK_CLIPBOARD'
+  | 'SMOLDESK_TIME'
+
+const ATOM_NAMES: AtomName[] = [
+  'CLIPBOARD',
+  'TARGETS',
+  'TIMESTAMP',
+  'UTF8_STRING',
+  'STRING',
+  'TEXT',
+  'text/plain;charset=utf-8',
+  'text/plain',
+  'INCR',
+  'SMOLDESK_CLIPBOARD',
+  'SMOLDESK_TIME',
+]
+
+interface Owned {
+  data: Buffer
+  text: string
+  time: number
+}
+
+/**
+ * The X CLIPBOARD selection, spoken directly over one persistent X
+ * connection (ICCCM): reading converts the selection into a property on a
+ * hidden window of ours; writing makes that window the owner and answers
+ * other clients' requests (TARGETS, UTF8_STRING, STRING, TIMESTAMP, INCR for
+ * large text). No clipboard tool is spawned, so no process is left per copy.
+ */
+export class X11Clipboard implements Clipboard {
+  readonly #conn: X11Connection
+  readonly #window: number
+  readonly #atoms: Record<AtomName, number>
+  #owned: Owned | undefined
+  /** Conversions are serialised: each uses the same property on our window. */
+  #queue: Promise<unknown> = Promise.resolve()
+  readonly #waiters = new Set<(ev: XEvent) => boolean>()
+
+  private constructor(conn: X11Connection, window: number, atoms: Record<AtomName, number>) {
+    this.#conn = conn
+    this.#window = window
+    this.#atoms = atoms
+    conn.on('event', (ev) => this.#onEvent(ev))
+  }
+
+  static async open(display: string): Promise<X11Clipboard> {
+    const conn = await X11Connection.open(display)
+    try {
+      const values = await Promise.all(ATOM_NAMES.map((name) => conn.atom(name)))
+      const atoms = Object.fromEntries(ATOM_NAMES.map((name, i) => [name, values[i]])) as Record<
+        AtomName,
+        number
+      >
+      const window = conn.client.AllocID()
+      conn.client.CreateWindow(window, conn.root, -10, -10, 1, 1, 0, 0, INPUT_ONLY, 0, {
+        eventMask: PROPERTY_CHANGE_MASK,
+      })
+      await conn.sync()
+      return new X11Clipboard(conn, window, atoms)
+    } catch (err) {
+      conn.close()
+      throw err
+    }
+  }
+
+  close(): void {
+    this.#conn.close()
+  }
+
+  get closed(): boolean {
+    return this.#conn.closed
+  }
+
+  getText(): Promise<string> {
+    const run = this.#queue.then(() => this.#readText())
+    this.#queue = run.catch(() => {})
+    return run
+  }
+
+  async setText(text: string): Promise<void> {
+    const data = Buffer.from(text, 'utf8')
+    if (data.length > CLIPBOARD_MAX_BYTES) {
+      throw new SmolDeskError(
+        'CLIPBOARD_TOO_LARGE',
+        `clipboard text has ${data.length} bytes; the limit is ${CLIPBOARD_MAX_BYTES}`,
+      )
+    }
+    const time = await this.#serverTime()
+    this.#owned = { data, text, time }
+    this.#conn.client.SetSelectionOwner(this.#window, this.#atoms.CLIPBOARD, time)
+    const owner = await this.#conn.call<number>((cb) =>
+      this.#conn.client.GetSelectionOwner(this.#atoms.CLIPBOARD, cb),
+    )
+    if (owner !== this.#window) {
+      this.#owned = undefined
+      throw new SmolDeskError('CLIPBOARD_ERROR', 'the X server did not give SmolDesk the CLIPBOARD selection')
+    }
+  }
+
+  async #readText(): Promise<string> {
+    if (this.#owned) return this.#owned.text
+    const owner = await this.#conn.call<number>((cb) =>
+      this.#conn.client.GetSelectionOwner(this.#atoms.CLIPBOARD, cb),
+    )
+    if (owner === NONE) return ''
+    for (const target of [this.#atoms.UTF8_STRING, this.#atoms.STRING]) {
+      const data = await this.#convert(target)
+      if (data !== undefined)
+        return target === this.#atoms.STRING ? data.toString('latin1') : data.toString('utf8')
+    }
+    throw new SmolDeskError('CLIPBOARD_ERROR', 'the clipboard holds no text')
+  }
+
+  /** Asks the owner for the selection as `target`; undefined if it refuses that target. */
+  async #convert(target: number): Promise<Buffer | undefined> {
+    const { client } = this.#conn
+    const property = this.#atoms.SMOLDESK_CLIPBOARD
+    client.DeleteProperty(this.#window, property)
+    // Collect property events from the start: INCR chunks can follow the first reply closely.
+    const propertyEvents: XEvent[] = []
+    const collect = (ev: XEvent) => {
+      if (ev.name === 'PropertyNotify' && ev.wid === this.#window && ev.atom === property)
+        propertyEvents.push(ev)
+      return false
+    }
+    this.#waiters.add(collect)
+    try {
+      const notify = this.#waitFor(
+        (ev) => ev.name === 'SelectionNotify' && ev.requestor === this.#window,
+        'the clipboard owner did not answer',
+      )
+      client.ConvertSelection(this.#window, this.#atoms.CLIPBOARD, target, property, CURRENT_TIME)
+      const ev = await notify
+      if (ev.property === NONE) return undefined
+      const first = await this.#conn.getProperty(this.#window, property, { delete: true })
+      if (first.type !== this.#atoms.INCR) return this.#checkSize(first.data)
+      return await this.#readIncr(propertyEvents)
+    } finally {
+      this.#waiters.delete(collect)
+    }
+  }
+
+  /** ICCCM INCR: each time we delete the property, the owner writes the next chunk; an empty chunk ends it. */
+  async #readIncr(propertyEvents: XEvent[]): Promise<Buffer> {
+    const property = this.#atoms.SMOLDESK_CLIPBOARD
+    const chunks: Buffer[] = []
+    let total = 0
+    for (;;) {
+      const queued = propertyEvents.findIndex((ev) => ev.state === PROPERTY_NEW_VALUE)
+      if (queued >= 0) propertyEvents.splice(0, queued + 1)
+      else {
+        await this.#waitFor(
+          (ev) =>
+            ev.name === 'PropertyNotify' &&
+            ev.wid === this.#window &&
+            ev.atom === property &&
+            ev.state === PROPERTY_NEW_VALUE,
+          'the clipboard owner stopped sending',
+        )
+        propertyEvents.length = 0
+      }
+      const chunk = await this.#conn.getProperty(this.#window, property, { delete: true })
+      if (chunk.data.length === 0) return Buffer.concat(chunks, total)
+      total += chunk.data.length
+      this.#checkSize(Buffer.alloc(0), total)
+      chunks.push(Buffer.from(chunk.data))
+    }
+  }
+
+  #checkSize(data: Buffer, size = data.length): Buffer {
+    if (size > CLIPBOARD_MAX_BYTES) {
+      throw new SmolDeskError('CLIPBOARD_TOO_LARGE', `clipboard contents exceed ${CLIPBOARD_MAX_BYTES} bytes`)
+    }
+    return Buffer.from(data)
+  }
+
+  /** A server timestamp (ICCCM forbids CurrentTime for ownership): a zero-length append yields a PropertyNotify. */
+  async #serverTime(): Promise<number> {
+    const property = this.#atoms.SMOLDESK_TIME
+    const notify = this.#waitFor(
+      (ev) => ev.name === 'PropertyNotify' && ev.wid === this.#window && ev.atom === property,
+      'no timestamp from the X server',
+    )
+    this.#conn.client.ChangeProperty(
+      PROP_MODE_APPEND,
+      this.#window,
+      property,
+      this.#atoms.STRING,
+      8,
+      Buffer.alloc(0),
+    )
+    const ev = await notify
+    return Number(ev.time)
+  }
+
+  #waitFor(match: (ev: XEvent) => boolean, what: string): Promise<XEvent> {
+    return new Promise((resolve, reject) => {
+      const waiter = (ev: XEvent) => {
+        if (!match(ev)) return false
+        clearTimeout(timer)
+        resolve(ev)
+        return true
+      }
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter)
+        reject(new SmolDeskError('TIMEOUT', `${what} within ${ANSWER_TIMEOUT_MS} ms`))
+      }, ANSWER_TIMEOUT_MS)
+      this.#waiters.add(waiter)
+    })
+  }
+
+  #onEvent(ev: XEvent): void {
+    for (const waiter of this.#waiters) {
+      if (waiter(ev)) this.#waiters.delete(waiter)
+    }
+    if (ev.name === 'SelectionClear' && ev.selection === this.#atoms.CLIPBOARD) {
+      this.#owned = undefined
+    } else if (ev.name === 'SelectionRequest') {
+      this.#answer(ev).catch((err: unknown) => log.warn({ err: String(err) }, 'selection request failed'))
+    }
+  }
+
+  /** Answers another client's request for our selection. */
+  async #answer(ev: XEvent): Promise<void> {
+    const { client } = this.#conn
+    const requestor = Number(ev.requestor)
+    const target = Number(ev.target)
+    // Obsolete clients pass None as property; ICCCM says use the target atom then.
+    const property = Number(ev.property) || target
+    const owned = this.#owned
+    const a = this.#atoms
+    let ok =
+      owned !== undefined &&
+      ev.selection === a.CLIPBOARD &&
+      (ev.time === CURRENT_TIME || Number(ev.time) >= owned.time)
+    if (ok && owned) {
+      if (target === a.TARGETS) {
+        const targets = [
+          a.TARGETS,
+          a.TIMESTAMP,
+          a.UTF8_STRING,
+          a['text/plain;charset=utf-8'],
+          a.STRING,
+          a.TEXT,
+          a['text/plain'],
+        ]
+        client.ChangeProperty(PROP_MODE_REPLACE, requestor, property, ATOM_TYPE, 32, targets)
+      } else if (target === a.TIMESTAMP) {
+        client.ChangeProperty(PROP_MODE_REPLACE, requestor, property, INTEGER_TYPE, 32, [owned.time])
+      } else if (target === a.UTF8_STRING || target === a['text/plain;charset=utf-8']) {
+        await this.#sendData(requestor, property, target, owned.data)
+      } else if (target === a.STRING || target === a.TEXT || target === a['text/plain']) {
+        await this.#sendData(requestor, property, a.STRING, Buffer.from(owned.text, 'latin1'))
+      } else {
+        ok = false
+      }
+    }
+    client.SendEvent(requestor, 0, 0, {
+      name: 'SelectionNotify',
+      time: ev.time,
+      requestor,
+      selection: ev.selection,
+      target,
+      property: ok ? property : NONE,
+    })
+  }
+
+  async #sendData(requestor: number, property: number, type: number, data: Buffer): Promise<void> {
+    const { client } = this.#conn
+    if (data.length <= INCR_CHUNK_BYTES) {
+      client.ChangeProperty(PROP_MODE_REPLACE, requestor, property, type, 8, data)
+      return
+    }
+    // INCR: announce the size, then write a chunk each time the requestor deletes the property.
+    client.ChangeWindowAttributes(requestor, { eventMask: PROPERTY_CHANGE_MASK })
+    client.ChangeProperty(PROP_MODE_REPLACE, requestor, property, this.#atoms.INCR, 32, [data.length])
+    const deleted = () =>
+      this.#waitFor(
+        (ev) =>
+          ev.name === 'PropertyNotify' &&
+          ev.wid === requestor &&
+          ev.atom === property &&
+          ev.state === PROPERTY_DELETE,
+        'the requestor stopped reading',
+      )
+    void (async () => {
+      // The last chunk is empty: that is how the requestor knows the data is complete.
+      for (let offset = 0; ; ) {
+        await deleted()
+        const chunk = data.subarray(offset, offset + INCR_CHUNK_BYTES)
+        client.ChangeProperty(PROP_MODE_REPLACE, requestor, property, type, 8, chunk)
+        if (chunk.length === 0) break
+        offset += chunk.length
+      }
+      client.ChangeWindowAttributes(requestor, { eventMask: 0 })
+    })().catch((err: unknown) => log.warn({ err: String(err) }, 'INCR transfer abandoned'))
+  }
+}

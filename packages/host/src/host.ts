@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto'
+import { SmolDeskError } from '@smoldesk/protocol'
+import { EncoderProbeCache } from './capture/codec-probe.ts'
+import type { Clipboard } from './clipboard/clipboard.ts'
+import { X11Clipboard } from './clipboard/x11/x11-clipboard.ts'
+import { type CommandHandlers, notYet } from './commands.ts'
+import { detectDisplayServer } from './display/detect.ts'
+import { X11Connection } from './display/x11/connection.ts'
+import { listX11Monitors } from './display/x11/monitors.ts'
+import { IpcServer } from './ipc/server.ts'
+import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
+import { createLogger } from './log.ts'
+import { HOST_DEFAULTS, type HostOptions } from './options.ts'
+import { SecurityContext } from './security/security-context.ts'
+
+const log = createLogger('host')
+
+/**
+ * The host daemon: owns the display connections, the capabilities and the
+ * IPC server. `close()` is idempotent and closes everything it owns.
+ */
+export class Host {
+  readonly ipc: IpcServer
+  readonly token: string
+  readonly display: string | undefined
+  readonly stateDir: string
+  readonly #options: HostOptions
+  readonly #probe = new EncoderProbeCache()
+  readonly #security = new SecurityContext()
+  #x11: Promise<X11Connection> | undefined
+  #clipboard: Promise<Clipboard> | undefined
+  #stateWritten = false
+  #closing: Promise<void> | undefined
+
+  private constructor(options: HostOptions) {
+    this.#options = options
+    this.display = options.display ?? process.env.DISPLAY ?? undefined
+    this.stateDir = options.stateDir ?? resolveStateDir()
+    this.token = randomBytes(32).toString('hex')
+    const handlers = this.#handlers()
+    this.ipc = new IpcServer({
+      host: HOST_DEFAULTS.ipcHost,
+      port: options.ipcPort ?? HOST_DEFAULTS.ipcPort,
+      token: this.token,
+      dispatch: (command, args) => (handlers[command] as (a: unknown) => Promise<unknown>)(args),
+    })
+  }
+
+  static async start(options: HostOptions = {}): Promise<Host> {
+    const host = new Host(options)
+    try {
+      const port = await host.ipc.listen()
+      if (options.writeStateFile ?? HOST_DEFAULTS.writeStateFile) {
+        await writeStateFile(host.stateDir, { port, token: host.token, pid: process.pid })
+        host.#stateWritten = true
+      }
+      if (options.probeEncodersAtStart ?? HOST_DEFAULTS.probeEncodersAtStart) void host.#probe.get()
+    } catch (err) {
+      await host.close()
+      throw err
+    }
+    log.info({ port: host.ipc.port, display: host.display, stateDir: host.stateDir }, 'host started')
+    return host
+  }
+
+  get ipcUrl(): string {
+    return `ws://127.0.0.1:${this.ipc.port}/ipc`
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.ipc.close()
+      const clipboard = await this.#clipboard?.catch(() => undefined)
+      clipboard?.close()
+      const x11 = await this.#x11?.catch(() => undefined)
+      x11?.close()
+      if (this.#stateWritten) await removeStateFile(this.stateDir, process.pid)
+      log.info('host stopped')
+    })()
+    return this.#closing
+  }
+
+  /** The shared X connection, opened on first use and reopened if the server dropped it. */
+  #x11Connection(): Promise<X11Connection> {
+    const display = this.display
+    if (!display) {
+      return Promise.reject(new SmolDeskError('NO_DISPLAY', 'no X display: set DISPLAY or pass --display :N'))
+    }
+    this.#x11 = reopenIfClosed(this.#x11, () => X11Connection.open(display))
+    return this.#x11
+  }
+
+  #clipboardBackend(): Promise<Clipboard> {
+    const display = this.display
+    if (!display) {
+      return Promise.reject(
+        new SmolDeskError('NO_DISPLAY', 'no X display for the clipboard: set DISPLAY or pass --display :N'),
+      )
+    }
+    this.#clipboard = reopenIfClosed(this.#clipboard, () => X11Clipboard.open(display))
+    return this.#clipboard
+  }
+
+  #handlers(): CommandHandlers {
+    return {
+      get_display_server: () => detectDisplayServer(this.#options.display),
+      get_monitors: async () => {
+        const monitors = await listX11Monitors(await this.#x11Connection())
+        if (monitors.length === 0)
+          throw new SmolDeskError('DISPLAY_ERROR', 'the X server reports no active monitor')
+        return monitors
+      },
+      start_capture: notYet('start_capture', 'screen capture'),
+      stop_capture: notYet('stop_capture', 'screen capture'),
+      send_input_event: notYet('send_input_event', 'input injection'),
+      set_input_enabled: notYet('set_input_enabled', 'input injection'),
+      configure_input_forwarding: notYet('configure_input_forwarding', 'input injection'),
+      get_video_codecs: async () => (await this.#probe.get()).codecs,
+      get_hardware_acceleration_options: async () => (await this.#probe.get()).accelerations,
+      get_clipboard_text: async () => (await this.#clipboardBackend()).getText(),
+      set_clipboard_text: async ({ text }) => {
+        await (await this.#clipboardBackend()).setText(text)
+        return null
+      },
+      initialize_security: async ({ secretKey }) => {
+        this.#security.initialize(secretKey)
+        return null
+      },
+      send_file: notYet('send_file', 'file transfer'),
+      accept_transfer: notYet('accept_transfer', 'file transfer'),
+      reject_transfer: notYet('reject_transfer', 'file transfer'),
+      pause_transfer: notYet('pause_transfer', 'file transfer'),
+      resume_transfer: notYet('resume_transfer', 'file transfer'),
+      cancel_transfer: notYet('cancel_transfer', 'file transfer'),
+      list_transfers: notYet('list_transfers', 'file transfer'),
+    }
+  }
+}
+
+/** Keeps a lazily opened resource; a failed or closed one is opened again on the next use. */
+function reopenIfClosed<T extends { closed?: boolean }>(
+  current: Promise<T> | undefined,
+  open: () => Promise<T>,
+): Promise<T> {
+  if (current) {
+    return current.then(
+      (value) => (value.closed ? open() : value),
+      () => open(),
+    )
+  }
+  return open()
+}

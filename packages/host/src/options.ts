@@ -1,0 +1,20 @@
+/** The host's options and their defaults, in one place. */
+export interface HostOptions {
+  /** X display to share (":1"); default $DISPLAY. */
+  display?: string | undefined
+  /** IPC port on 127.0.0.1; 0 picks a free one (written to host.json). */
+  ipcPort?: number
+  /** Where host.json goes; default from resolveStateDir(). */
+  stateDir?: string
+  /** Write host.json (the CLI's `invoke`/`listen` find the host through it). */
+  writeStateFile?: boolean
+  /** Start the encoder probe at start-up so the first get_video_codecs is instant. */
+  probeEncodersAtStart?: boolean
+}
+
+export const HOST_DEFAULTS = {
+  ipcHost: '127.0.0.1',
+  ipcPort: 0,
+  writeStateFile: true,
+  probeEncodersAtStart: true,
+} as const
