@@ -1,0 +1,179 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type HostStateFile, HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../../..')
+export const CLI_MAIN = join(REPO_ROOT, 'packages/host/src/cli/main.ts')
+
+/** Processes whose environment carries SMOLDESK_OWNER=<tag> (every child SmolDesk starts has one). */
+export async function processesTagged(tag: string): Promise<{ pid: number; cmdline: string }[]> {
+  const found: { pid: number; cmdline: string }[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const environ = await readFile(`/proc/${entry}/environ`, 'latin1')
+      if (!environ.split('\0').includes(`SMOLDESK_OWNER=${tag}`)) continue
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'latin1')).replaceAll('\0', ' ').trim()
+      const stat = await readFile(`/proc/${entry}/stat`, 'latin1')
+      if (/\) Z /.test(stat)) continue // a zombie is already dead; its parent just has not reaped it
+      found.push({ pid: Number(entry), cmdline })
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found
+}
+
+/** Waits until no process carries the tag; returns what is still there after the deadline. */
+export async function waitForNoProcesses(
+  tag: string,
+  timeoutMs = 5000,
+): Promise<{ pid: number; cmdline: string }[]> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const left = await processesTagged(tag)
+    if (left.length === 0 || Date.now() > deadline) return left
+    await sleep(100)
+  }
+}
+
+export function uniqueTag(name: string): string {
+  return `test-${name}-${randomBytes(6).toString('hex')}`
+}
+
+export interface HostProcess {
+  child: ChildProcess
+  stateDir: string
+  state: HostStateFile
+  tag: string
+  stdout: () => string
+  stderr: () => string
+  client(): Promise<IpcClient>
+  /** SIGTERM, wait for exit, clean up the state dir. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Runs `smoldesk <command> …` as a real subprocess (the CLI entry, after set-up) with its own state dir and owner tag. */
+export async function startHostProcess(
+  command: 'host' | 'start',
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 30_000,
+): Promise<HostProcess> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'smoldesk-state-'))
+  const tag = uniqueTag(command)
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    SMOLDESK_STATE_DIR: stateDir,
+    SMOLDESK_OWNER: tag,
+    SMOLDESK_LOG_LEVEL: 'warn',
+    ...env,
+  }
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k]
+  const child = spawn(process.execPath, [CLI_MAIN, command, ...args], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)))
+  const state = await waitForStateFile(
+    stateDir,
+    timeoutMs,
+    () => child.exitCode !== null,
+    () => err,
+  )
+  const host: HostProcess = {
+    child,
+    stateDir,
+    state,
+    tag,
+    stdout: () => out,
+    stderr: () => err,
+    client: () => IpcClient.connect({ url: `ws://127.0.0.1:${state.port}/ipc`, token: state.token }),
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      const code = await exited
+      await rm(stateDir, { recursive: true, force: true })
+      return code
+    },
+  }
+  return host
+}
+
+async function waitForStateFile(
+  dir: string,
+  timeoutMs: number,
+  died: () => boolean,
+  stderr: () => string,
+): Promise<HostStateFile> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (died()) throw new Error(`host exited before it was ready: ${stderr()}`)
+    try {
+      return HostStateFileSchema.parse(JSON.parse(await readFile(join(dir, 'host.json'), 'utf8')))
+    } catch {
+      await sleep(50)
+    }
+  }
+  throw new Error(`host did not write host.json within ${timeoutMs} ms: ${stderr()}`)
+}
+
+/** Runs the CLI to completion (e.g. `invoke`), returning exit code and output. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+      env: { ...process.env, SMOLDESK_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
+    child.once('exit', (code) => resolvePromise({ code, stdout, stderr }))
+  })
+}
+
+/** Runs a plain command (xclip, xdpyinfo) to completion with an input and a time limit. */
+export function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, {
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    const chunks: Buffer[] = []
+    let stderr = ''
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000)
+    child.stdout.on('data', (d: Buffer) => chunks.push(d))
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolvePromise({ code, stdout: Buffer.concat(chunks), stderr })
+    })
+    child.stdin.end(options.input ?? '')
+  })
+}
