@@ -158,15 +158,16 @@ export function run(
   options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
+    const input = options.input
     const child = spawn(command, args, {
       env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     })
     const chunks: Buffer[] = []
     let stderr = ''
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000)
-    child.stdout.on('data', (d: Buffer) => chunks.push(d))
-    child.stderr.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => chunks.push(d))
+    child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString()
     })
     child.once('error', reject)
@@ -174,6 +175,22 @@ export function run(
       clearTimeout(timer)
       resolvePromise({ code, stdout: Buffer.concat(chunks), stderr })
     })
-    child.stdin.end(options.input ?? '')
+    if (input !== undefined) {
+      child.stdin?.on('error', () => {}) // a command may exit without reading all of it
+      child.stdin?.end(input)
+    }
   })
+}
+
+/** Retries an assertion until it passes or the time is up (for effects that land asynchronously, like a forked xclip taking the selection). */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await check()
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+      await sleep(50)
+    }
+  }
 }

@@ -16,8 +16,8 @@ const CURRENT_TIME = 0
 const ATOM_TYPE = 4
 const INTEGER_TYPE = 19
 const PROPERTY_CHANGE_MASK = 0x00400000
-/** Above this, contents go out in INCR chunks (ICCCM): one ChangeProperty must fit a request. */
-const INCR_CHUNK_BYTES = 256 * 1024
+/** Above this, contents go out in INCR chunks (ICCCM): one ChangeProperty must fit a request (< 256 KiB without BIG-REQUESTS). */
+const INCR_CHUNK_BYTES = 64 * 1024
 const ANSWER_TIMEOUT_MS = 3000
 
 type AtomName =
@@ -131,10 +131,13 @@ export class X11Clipboard implements Clipboard {
   }
 
   async #readText(): Promise<string> {
-    if (this.#owned) return this.#owned.text
+    // Ask the server who owns the selection rather than trusting #owned: a
+    // SelectionClear may still be on its way to us.
     const owner = await this.#conn.call<number>((cb) =>
       this.#conn.client.GetSelectionOwner(this.#atoms.CLIPBOARD, cb),
     )
+    if (owner === this.#window && this.#owned) return this.#owned.text
+    this.#owned = undefined
     if (owner === NONE) return ''
     for (const target of [this.#atoms.UTF8_STRING, this.#atoms.STRING]) {
       const data = await this.#convert(target)
@@ -167,6 +170,8 @@ export class X11Clipboard implements Clipboard {
       if (ev.property === NONE) return undefined
       const first = await this.#conn.getProperty(this.#window, property, { delete: true })
       if (first.type !== this.#atoms.INCR) return this.#checkSize(first.data)
+      // Notifications so far are for the INCR announcement itself; chunks come after our delete.
+      propertyEvents.length = 0
       return await this.#readIncr(propertyEvents)
     } finally {
       this.#waiters.delete(collect)
