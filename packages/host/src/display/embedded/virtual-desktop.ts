@@ -1,10 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../../log.ts'
 import { ManagedProcess, runToCompletion } from '../../process/child.ts'
+import { X11Connection } from '../x11/connection.ts'
 import { layoutArgs, type MonitorLayout, modeline, xorgDummyConfig } from './xorg-config.ts'
 
 const log = createLogger('display.embedded')
@@ -56,7 +58,9 @@ export class VirtualDesktop {
     const monitors = options.monitors ?? [{ width: 1920, height: 1080 }]
     const backend = options.backend ?? 'auto'
     const timeoutMs = options.startTimeoutMs ?? 15_000
-    const dir = await mkdtemp(join(tmpdir(), 'smoldesk-desktop-'))
+    await sweepStaleDirs()
+    const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX))
+    await writeFile(join(dir, 'owner.pid'), String(process.pid))
     let desktop: VirtualDesktop
     try {
       desktop = await startServer(backend, monitors, options.refreshHz ?? 60, dir, timeoutMs)
@@ -93,18 +97,65 @@ export class VirtualDesktop {
       env,
       timeoutMs: 5000,
     }).catch((err: unknown) => log.warn({ err: String(err) }, 'xsetroot failed'))
+    try {
+      this.#apps.push(
+        await ManagedProcess.spawn({ name: 'openbox', command: 'openbox', args: ['--sm-disable'], env }),
+      )
+      // Apps mapped while the window manager is still starting stay unmapped: wait until it announces itself.
+      await waitForWindowManager(this.display)
+    } catch (err) {
+      log.warn({ err: String(err) }, 'window manager did not start; the desktop has none')
+    }
     const apps: [string, string[]][] = [
-      ['openbox', ['--sm-disable']],
       ['xterm', ['-geometry', '100x30+60+60', '-title', 'SmolDesk demo terminal']],
       ['xclock', ['-digital', '-strftime', '%H:%M:%S', '-update', '1', '-geometry', '+760+60']],
     ]
     for (const [command, args] of apps) {
       try {
-        this.#apps.push(await ManagedProcess.spawn({ name: command, command, args, env, cwd: this.#dir }))
+        this.#apps.push(await ManagedProcess.spawn({ name: command, command, args, env, cwd: homedir() }))
       } catch (err) {
         // A missing demo app makes the desktop plainer, not unusable.
         log.warn({ app: command, err: String(err) }, 'demo app did not start')
       }
+    }
+  }
+}
+
+const DIR_PREFIX = 'smoldesk-desktop-'
+
+/** Resolves once a window manager has set _NET_SUPPORTING_WM_CHECK on the root window (EWMH). */
+async function waitForWindowManager(display: string, timeoutMs = 5000): Promise<void> {
+  const conn = await X11Connection.open(display)
+  try {
+    const property = await conn.atom('_NET_SUPPORTING_WM_CHECK')
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const reply = await conn.getProperty(conn.root, property, { maxBytes: 4 })
+      if (reply.data.length === 4) {
+        // Announced; give it a moment to finish taking over the screen.
+        await sleep(150)
+        return
+      }
+      await sleep(50)
+    }
+    throw new SmolDeskError('TIMEOUT', `no window manager announced itself within ${timeoutMs} ms`)
+  } finally {
+    conn.close()
+  }
+}
+
+/** Removes the working folders of desktops whose owner died without cleaning up (SIGKILL). */
+async function sweepStaleDirs(): Promise<void> {
+  const base = tmpdir()
+  for (const name of await readdir(base).catch(() => [])) {
+    if (!name.startsWith(DIR_PREFIX)) continue
+    const dir = join(base, name)
+    const pid = Number(await readFile(join(dir, 'owner.pid'), 'utf8').catch(() => 'NaN'))
+    if (!Number.isInteger(pid) || pid <= 0) continue
+    try {
+      process.kill(pid, 0)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') await rm(dir, { recursive: true, force: true })
     }
   }
 }

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  CAPTURE_DEFAULTS,
+  COMMANDS,
+  EVENTS,
+  InputEventSchema,
+  resolveCaptureConfig,
+  ScreenCaptureConfigSchema,
+  SmolDeskError,
+} from '../src/index.ts'
+
+describe('ScreenCaptureConfig', () => {
+  it('applies every default from one place', () => {
+    const resolved = resolveCaptureConfig(1, ScreenCaptureConfigSchema.parse({}))
+    assert.deepEqual(resolved, {
+      monitorIndex: 1,
+      fps: 30,
+      quality: 80,
+      codec: 'H264',
+      hardwareAcceleration: 'None',
+      captureCursor: true,
+      captureAudio: false,
+      keyframeIntervalFrames: CAPTURE_DEFAULTS.keyframeIntervalFrames,
+      bitrateKbps: undefined,
+      latencyMode: 'UltraLow',
+      advanced: {},
+    })
+  })
+
+  it('accepts keyframe_interval as the compatible name of keyframe_interval_frames', () => {
+    assert.equal(
+      resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({ keyframe_interval: 60 }))
+        .keyframeIntervalFrames,
+      60,
+    )
+    assert.equal(
+      ScreenCaptureConfigSchema.safeParse({ keyframe_interval: 60, keyframe_interval_frames: 30 }).success,
+      false,
+    )
+  })
+
+  it('refuses out-of-range and unknown values, naming the field', () => {
+    const bad: [unknown, string][] = [
+      [{ fps: 0 }, 'fps'],
+      [{ fps: 1000 }, 'fps'],
+      [{ fps: 29.97 }, 'fps'],
+      [{ quality: 101 }, 'quality'],
+      [{ codec: 'H265' }, 'codec'],
+      [{ hardware_acceleration: 'CUDA' }, 'hardware_acceleration'],
+      [{ advanced_options: { preset: 'placebo; rm -rf /' } }, 'advanced_options.preset'],
+      [{ advanced_options: { extra_params: { vf: 'movie=/etc/passwd' } } }, 'advanced_options.extra_params'],
+      [{ advanced_options: { extra_params: { bf: '2 -f null' } } }, 'advanced_options.extra_params.bf'],
+      [{ surprise: true }, ''],
+    ]
+    for (const [config, field] of bad) {
+      const result = ScreenCaptureConfigSchema.safeParse(config)
+      assert.equal(result.success, false, JSON.stringify(config))
+      const paths = result.error?.issues.map((i) => i.path.join('.')) ?? []
+      assert.ok(
+        paths.some((p) => p === field || p.startsWith(field)),
+        `${JSON.stringify(config)} → ${paths.join(',')}`,
+      )
+    }
+    assert.equal(
+      ScreenCaptureConfigSchema.safeParse({
+        advanced_options: { extra_params: { bf: 0, 'intra-refresh': true } },
+      }).success,
+      true,
+    )
+  })
+})
+
+describe('InputEvent', () => {
+  it('takes DOM key codes and bounded text only', () => {
+    assert.ok(
+      InputEventSchema.safeParse({ event_type: 'KeyPress', key_code: 'KeyA', modifiers: ['Shift'] }).success,
+    )
+    assert.ok(!InputEventSchema.safeParse({ event_type: 'KeyPress', key_code: '$(reboot)' }).success)
+    assert.ok(!InputEventSchema.safeParse({ event_type: 'Text', text: 'x'.repeat(5000) }).success)
+    assert.ok(!InputEventSchema.safeParse({ event_type: 'MouseMove', x: Number.POSITIVE_INFINITY }).success)
+    assert.ok(!InputEventSchema.safeParse({ event_type: 'MouseButton', button: 'Sixth' }).success)
+  })
+})
+
+describe('contracts', () => {
+  it('has every command of the original interface document', () => {
+    for (const name of [
+      'get_display_server',
+      'get_monitors',
+      'start_capture',
+      'stop_capture',
+      'send_input_event',
+      'set_input_enabled',
+      'configure_input_forwarding',
+      'get_video_codecs',
+      'get_hardware_acceleration_options',
+      'get_clipboard_text',
+      'set_clipboard_text',
+      'initialize_security',
+    ]) {
+      assert.ok(name in COMMANDS, name)
+    }
+    for (const name of [
+      'transfer-started',
+      'transfer-progress',
+      'transfer-completed',
+      'clipboard-changed',
+      'error',
+    ]) {
+      assert.ok(name in EVENTS, name)
+    }
+  })
+
+  it('turns anything thrown into a coded error', () => {
+    assert.deepEqual(SmolDeskError.from(new Error('boom')).toJSON(), { code: 'INTERNAL', message: 'boom' })
+    assert.deepEqual(SmolDeskError.from({ code: 'TIMEOUT', message: 'late' }).toJSON(), {
+      code: 'TIMEOUT',
+      message: 'late',
+    })
+    assert.equal(SmolDeskError.from({ code: 'MADE_UP', message: 'x' }).code, 'INTERNAL')
+  })
+})
