@@ -55,6 +55,12 @@ export class Host {
         host.#stateWritten = true
       }
       if (options.probeEncodersAtStart ?? HOST_DEFAULTS.probeEncodersAtStart) void host.#probe.get()
+      // Open the clipboard now so clipboard-changed events flow before anyone calls a clipboard command.
+      if (host.display) {
+        host
+          .#clipboardBackend()
+          .catch((err: unknown) => log.warn({ err: String(err) }, 'clipboard unavailable'))
+      }
     } catch (err) {
       await host.close()
       throw err
@@ -97,7 +103,11 @@ export class Host {
         new SmolDeskError('NO_DISPLAY', 'no X display for the clipboard: set DISPLAY or pass --display :N'),
       )
     }
-    this.#clipboard = reopenIfClosed(this.#clipboard, () => X11Clipboard.open(display))
+    this.#clipboard = reopenIfClosed(this.#clipboard, async () => {
+      const clipboard = await X11Clipboard.open(display)
+      clipboard.onChange((change) => this.ipc.emit('clipboard-changed', change))
+      return clipboard
+    })
     return this.#clipboard
   }
 

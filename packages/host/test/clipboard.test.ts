@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { IpcClient } from '@smoldesk/protocol'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { eventually, type HostProcess, processesTagged, run, startHostProcess } from './helpers.ts'
+import { CLI_MAIN, eventually, type HostProcess, processesTagged, run, startHostProcess } from './helpers.ts'
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex')
 
@@ -61,6 +62,43 @@ describe('clipboard: the real X CLIPBOARD selection', () => {
     await client.invoke('set_clipboard_text', { text: medium })
     const out = await xclipOut()
     assert.equal(sha(out.stdout), sha(Buffer.from(medium, 'utf8')))
+  })
+
+  it('emits clipboard-changed for copies made by any X client, to listen() and to `smoldesk listen`', async () => {
+    const seen: unknown[] = []
+    const unlisten = await client.listen('clipboard-changed', (e) => seen.push(e.payload))
+    const cli = spawn(process.execPath, [CLI_MAIN, 'listen', 'clipboard-changed'], {
+      env: { ...process.env, SMOLDESK_STATE_DIR: host.stateDir, SMOLDESK_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let lines = ''
+    cli.stdout.on('data', (d: Buffer) => {
+      lines += d.toString()
+    })
+    try {
+      // `smoldesk listen` subscribes once it is connected, so copy until it reports one. Each copy is
+      // settled (seen by our own listener) before the next, so no forked xclip takes the selection late.
+      let copied = ''
+      await eventually(async () => {
+        copied = `copied in an X app ✓ ${Date.now()}`
+        await xclipIn(copied)
+        await eventually(async () =>
+          assert.equal((seen.at(-1) as { text?: string } | undefined)?.text, copied),
+        )
+        assert.ok(lines.includes(copied), `CLI printed: ${lines}`)
+      }, 10_000)
+      const line = lines.trim().split('\n').at(-1) ?? ''
+      assert.deepEqual(JSON.parse(line), { type: 'text', size: Buffer.byteLength(copied), text: copied })
+      await client.invoke('set_clipboard_text', { text: 'set through the IPC' })
+      await eventually(async () =>
+        assert.equal((seen.at(-1) as { text: string }).text, 'set through the IPC'),
+      )
+    } finally {
+      unlisten()
+      cli.kill('SIGINT')
+    }
+    const code = await new Promise((resolve) => cli.once('exit', resolve))
+    assert.equal(code, 0)
   })
 
   it('spawns no process per call', async () => {

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { MonitorInfo } from '@smoldesk/protocol'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
@@ -187,6 +191,31 @@ describe('display probes without any display', () => {
       client.close()
     } finally {
       await host.stop()
+    }
+  })
+})
+
+describe('Wayland detection', () => {
+  it('says Wayland only when something answers on the Wayland socket', async () => {
+    const runtime = await mkdtemp(join(tmpdir(), 'smoldesk-xdg-'))
+    // A listening unix socket stands in for the compositor: the probe only connects.
+    const compositor = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => compositor.listen(join(runtime, 'wayland-7'), resolve))
+    const env = { DISPLAY: undefined, XDG_RUNTIME_DIR: runtime }
+    const live = await startHostProcess('host', [], { ...env, WAYLAND_DISPLAY: 'wayland-7' })
+    const stale = await startHostProcess('host', [], { ...env, WAYLAND_DISPLAY: 'wayland-8' })
+    try {
+      const a = await live.client()
+      assert.equal(await a.invoke('get_display_server'), 'Wayland')
+      a.close()
+      const b = await stale.client()
+      assert.equal(await b.invoke('get_display_server'), 'Unknown')
+      b.close()
+    } finally {
+      await live.stop()
+      await stale.stop()
+      compositor.close()
+      await rm(runtime, { recursive: true, force: true })
     }
   })
 })

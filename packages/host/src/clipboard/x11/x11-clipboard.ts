@@ -1,8 +1,8 @@
 import { SmolDeskError } from '@smoldesk/protocol'
-import type { XEvent } from 'x11'
+import type { XEvent, XFixes } from 'x11'
 import { X11Connection } from '../../display/x11/connection.ts'
 import { createLogger } from '../../log.ts'
-import { CLIPBOARD_MAX_BYTES, type Clipboard } from '../clipboard.ts'
+import { CLIPBOARD_MAX_BYTES, type Clipboard, type ClipboardChange } from '../clipboard.ts'
 
 const log = createLogger('clipboard.x11')
 
@@ -19,6 +19,8 @@ const PROPERTY_CHANGE_MASK = 0x00400000
 /** Above this, contents go out in INCR chunks (ICCCM): one ChangeProperty must fit a request (< 256 KiB without BIG-REQUESTS). */
 const INCR_CHUNK_BYTES = 64 * 1024
 const ANSWER_TIMEOUT_MS = 3000
+/** XFixes: tell us about SetSelectionOwner, SelectionWindowDestroy and SelectionClientClose. */
+const XFIXES_ALL_SELECTION_EVENTS = 7
 
 type AtomName =
   | 'CLIPBOARD'
@@ -68,11 +70,19 @@ export class X11Clipboard implements Clipboard {
   /** Conversions are serialised: each uses the same property on our window. */
   #queue: Promise<unknown> = Promise.resolve()
   readonly #waiters = new Set<(ev: XEvent) => boolean>()
+  readonly #listeners = new Set<(change: ClipboardChange) => void>()
+  readonly #xfixesEvent: number
 
-  private constructor(conn: X11Connection, window: number, atoms: Record<AtomName, number>) {
+  private constructor(
+    conn: X11Connection,
+    window: number,
+    atoms: Record<AtomName, number>,
+    xfixesEvent: number,
+  ) {
     this.#conn = conn
     this.#window = window
     this.#atoms = atoms
+    this.#xfixesEvent = xfixesEvent
     conn.on('event', (ev) => this.#onEvent(ev))
   }
 
@@ -88,8 +98,11 @@ export class X11Clipboard implements Clipboard {
       conn.client.CreateWindow(window, conn.root, -10, -10, 1, 1, 0, 0, INPUT_ONLY, 0, {
         eventMask: PROPERTY_CHANGE_MASK,
       })
+      // Change detection without polling: XFixes reports every new selection owner.
+      const xfixes = await conn.call<XFixes>((cb) => conn.client.require('fixes', cb))
+      xfixes.SelectSelectionInput(window, atoms.CLIPBOARD, XFIXES_ALL_SELECTION_EVENTS)
       await conn.sync()
-      return new X11Clipboard(conn, window, atoms)
+      return new X11Clipboard(conn, window, atoms, xfixes.firstEvent)
     } catch (err) {
       conn.close()
       throw err
@@ -102,6 +115,11 @@ export class X11Clipboard implements Clipboard {
 
   get closed(): boolean {
     return this.#conn.closed
+  }
+
+  onChange(listener: (change: ClipboardChange) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
   }
 
   getText(): Promise<string> {
@@ -152,51 +170,49 @@ export class X11Clipboard implements Clipboard {
     const { client } = this.#conn
     const property = this.#atoms.SMOLDESK_CLIPBOARD
     client.DeleteProperty(this.#window, property)
-    // Collect property events from the start: INCR chunks can follow the first reply closely.
-    const propertyEvents: XEvent[] = []
+    // Property notifications are queued as they arrive, in wire order. Promise
+    // continuations run later than event dispatch, so an INCR chunk can be
+    // announced before the code that waits for it resumes: the queue keeps it.
+    const newValues: XEvent[] = []
     const collect = (ev: XEvent) => {
-      if (ev.name === 'PropertyNotify' && ev.wid === this.#window && ev.atom === property)
-        propertyEvents.push(ev)
+      if (ev.name === 'PropertyNotify' && ev.wid === this.#window && ev.atom === property) {
+        if (ev.state === PROPERTY_NEW_VALUE) newValues.push(ev)
+      }
       return false
     }
     this.#waiters.add(collect)
     try {
-      const notify = this.#waitFor(
-        (ev) => ev.name === 'SelectionNotify' && ev.requestor === this.#window,
-        'the clipboard owner did not answer',
-      )
+      const notify = this.#waitFor((ev) => {
+        if (ev.name !== 'SelectionNotify' || ev.requestor !== this.#window) return false
+        // Everything queued so far belongs to the reply itself (the INCR announcement); chunks come later.
+        newValues.length = 0
+        return true
+      }, 'the clipboard owner did not answer')
       client.ConvertSelection(this.#window, this.#atoms.CLIPBOARD, target, property, CURRENT_TIME)
       const ev = await notify
       if (ev.property === NONE) return undefined
       const first = await this.#conn.getProperty(this.#window, property, { delete: true })
       if (first.type !== this.#atoms.INCR) return this.#checkSize(first.data)
-      // Notifications so far are for the INCR announcement itself; chunks come after our delete.
-      propertyEvents.length = 0
-      return await this.#readIncr(propertyEvents)
+      return await this.#readIncr(newValues)
     } finally {
       this.#waiters.delete(collect)
     }
   }
 
   /** ICCCM INCR: each time we delete the property, the owner writes the next chunk; an empty chunk ends it. */
-  async #readIncr(propertyEvents: XEvent[]): Promise<Buffer> {
+  async #readIncr(newValues: XEvent[]): Promise<Buffer> {
     const property = this.#atoms.SMOLDESK_CLIPBOARD
     const chunks: Buffer[] = []
     let total = 0
     for (;;) {
-      const queued = propertyEvents.findIndex((ev) => ev.state === PROPERTY_NEW_VALUE)
-      if (queued >= 0) propertyEvents.splice(0, queued + 1)
-      else {
+      while (newValues.length === 0) {
+        // The collector (registered first) queues the event before this waiter sees it.
         await this.#waitFor(
-          (ev) =>
-            ev.name === 'PropertyNotify' &&
-            ev.wid === this.#window &&
-            ev.atom === property &&
-            ev.state === PROPERTY_NEW_VALUE,
+          (ev) => ev.name === 'PropertyNotify' && ev.wid === this.#window && ev.atom === property,
           'the clipboard owner stopped sending',
         )
-        propertyEvents.length = 0
       }
+      newValues.shift()
       const chunk = await this.#conn.getProperty(this.#window, property, { delete: true })
       if (chunk.data.length === 0) return Buffer.concat(chunks, total)
       total += chunk.data.length
@@ -251,11 +267,22 @@ export class X11Clipboard implements Clipboard {
     for (const waiter of this.#waiters) {
       if (waiter(ev)) this.#waiters.delete(waiter)
     }
-    if (ev.name === 'SelectionClear' && ev.selection === this.#atoms.CLIPBOARD) {
+    if ((ev.type & 0x7f) === this.#xfixesEvent && ev.selection === this.#atoms.CLIPBOARD) {
+      this.#announceChange(Number(ev.owner)).catch((err: unknown) =>
+        log.debug({ err: String(err) }, 'changed clipboard holds no text'),
+      )
+    } else if (ev.name === 'SelectionClear' && ev.selection === this.#atoms.CLIPBOARD) {
       this.#owned = undefined
     } else if (ev.name === 'SelectionRequest') {
       this.#answer(ev).catch((err: unknown) => log.warn({ err: String(err) }, 'selection request failed'))
     }
+  }
+
+  async #announceChange(owner: number): Promise<void> {
+    if (owner === NONE || this.#listeners.size === 0) return
+    const text = await this.getText()
+    const change: ClipboardChange = { type: 'text', size: Buffer.byteLength(text, 'utf8'), text }
+    for (const listener of this.#listeners) listener(change)
   }
 
   /** Answers another client's request for our selection. */

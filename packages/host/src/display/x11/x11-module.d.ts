@@ -36,6 +36,11 @@ declare module 'x11' {
     [field: string]: unknown
   }
 
+  interface XFixes {
+    firstEvent: number
+    SelectSelectionInput(window: number, selection: number, eventMask: number): void
+  }
+
   interface XClient extends EventEmitter {
     seq_num: number
     pack_stream: { put(b: Buffer): void; submit(flush: boolean): void }
@@ -88,6 +93,7 @@ declare module 'x11' {
     ): void
     SendEvent(destination: number, propagate: number, eventMask: number, event: Record<string, unknown>): void
     QueryExtension(name: string, cb: Callback<{ present: boolean; majorOpcode: number }>): void
+    require(extension: 'fixes', cb: Callback<XFixes>): void
     GetInputFocus(cb: Callback<unknown>): void
     terminate(): void
     close(cb?: () => void): void
@@ -100,5 +106,5 @@ declare module 'x11' {
   export const eventMask: Record<string, number>
   const x11: { createClient: typeof createClient; eventMask: typeof eventMask }
   export default x11
-  export type { XClient, XDisplay, XPropertyReply, XScreen }
+  export type { XClient, XDisplay, XFixes, XPropertyReply, XScreen }
 }
