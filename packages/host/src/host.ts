@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { SmolDeskError } from '@smoldesk/protocol'
+import { CaptureService } from './capture/capture-service.ts'
 import { EncoderProbeCache } from './capture/codec-probe.ts'
 import type { Clipboard } from './clipboard/clipboard.ts'
 import { X11Clipboard } from './clipboard/x11/x11-clipboard.ts'
@@ -12,6 +13,8 @@ import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-fi
 import { createLogger } from './log.ts'
 import { HOST_DEFAULTS, type HostOptions } from './options.ts'
 import { SecurityContext } from './security/security-context.ts'
+import { ViewerHub } from './webrtc/viewer-hub.ts'
+import { WeriftTransport } from './webrtc/werift/werift-transport.ts'
 
 const log = createLogger('host')
 
@@ -27,6 +30,8 @@ export class Host {
   readonly #options: HostOptions
   readonly #probe = new EncoderProbeCache()
   readonly #security = new SecurityContext()
+  readonly capture: CaptureService
+  #hub: ViewerHub | undefined
   #x11: Promise<X11Connection> | undefined
   #clipboard: Promise<Clipboard> | undefined
   #stateWritten = false
@@ -37,6 +42,16 @@ export class Host {
     this.display = options.display ?? process.env.DISPLAY ?? undefined
     this.stateDir = options.stateDir ?? resolveStateDir()
     this.token = randomBytes(32).toString('hex')
+    this.capture = new CaptureService({
+      display: () => {
+        if (!this.display) throw new SmolDeskError('NO_DISPLAY', 'no X display to capture')
+        return this.display
+      },
+      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      probe: this.#probe,
+      emit: (event, payload) => this.ipc.emit(event, payload),
+      onCodecChanged: async () => this.#hub?.codecChanged(),
+    })
     const handlers = this.#handlers()
     this.ipc = new IpcServer({
       host: HOST_DEFAULTS.ipcHost,
@@ -55,6 +70,17 @@ export class Host {
         host.#stateWritten = true
       }
       if (options.probeEncodersAtStart ?? HOST_DEFAULTS.probeEncodersAtStart) void host.#probe.get()
+      if (options.signalingUrl) {
+        host.#hub = new ViewerHub({
+          transport: new WeriftTransport(),
+          pipeline: host.capture.pipeline,
+          signalingUrl: options.signalingUrl,
+          roomId: options.roomId,
+          emit: (event, payload) => host.ipc.emit(event, payload),
+          codec: () => host.capture.codec,
+        })
+        await host.#hub.start()
+      }
       // Open the clipboard now so clipboard-changed events flow before anyone calls a clipboard command.
       if (host.display) {
         host
@@ -69,6 +95,11 @@ export class Host {
     return host
   }
 
+  /** The signaling room viewers join, when the host is connected to a signaling server. */
+  get roomId(): string | undefined {
+    return this.#hub?.roomId
+  }
+
   get ipcUrl(): string {
     return `ws://127.0.0.1:${this.ipc.port}/ipc`
   }
@@ -76,6 +107,8 @@ export class Host {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.ipc.close()
+      await this.#hub?.close()
+      await this.capture.close()
       const clipboard = await this.#clipboard?.catch(() => undefined)
       clipboard?.close()
       const x11 = await this.#x11?.catch(() => undefined)
@@ -120,8 +153,14 @@ export class Host {
           throw new SmolDeskError('DISPLAY_ERROR', 'the X server reports no active monitor')
         return monitors
       },
-      start_capture: notYet('start_capture', 'screen capture'),
-      stop_capture: notYet('stop_capture', 'screen capture'),
+      start_capture: async ({ monitorIndex, config }) => {
+        await this.capture.start(monitorIndex, config)
+        return null
+      },
+      stop_capture: async () => {
+        await this.capture.stop()
+        return null
+      },
       send_input_event: notYet('send_input_event', 'input injection'),
       set_input_enabled: notYet('set_input_enabled', 'input injection'),
       configure_input_forwarding: notYet('configure_input_forwarding', 'input injection'),

@@ -8,6 +8,10 @@ export interface HostOptions {
   stateDir?: string
   /** Write host.json (the CLI's `invoke`/`listen` find the host through it). */
   writeStateFile?: boolean
+  /** ws:// URL of the signaling server the host announces its room on; no viewers without it. */
+  signalingUrl?: string | undefined
+  /** Room code to create; default: a random 8-character code. */
+  roomId?: string | undefined
   /** Start the encoder probe at start-up so the first get_video_codecs is instant. */
   probeEncodersAtStart?: boolean
 }

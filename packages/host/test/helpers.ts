@@ -74,7 +74,9 @@ export async function startHostProcess(
     ...env,
   }
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k]
-  const child = spawn(process.execPath, [CLI_MAIN, command, ...args], {
+  // `start` serves on a fixed port by default; tests take a free one so they never collide.
+  const fullArgs = command === 'start' && !args.includes('--port') ? [...args, '--port', '0'] : args
+  const child = spawn(process.execPath, [CLI_MAIN, command, ...fullArgs], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   })

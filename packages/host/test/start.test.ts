@@ -3,7 +3,15 @@ import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { MonitorInfo } from '@smoldesk/protocol'
-import { eventually, processesTagged, run, runCli, startHostProcess, waitForNoProcesses } from './helpers.ts'
+import {
+  eventually,
+  type HostProcess,
+  processesTagged,
+  run,
+  runCli,
+  startHostProcess,
+  waitForNoProcesses,
+} from './helpers.ts'
 
 const NO_DISPLAY = { DISPLAY: undefined, WAYLAND_DISPLAY: undefined }
 const exists = (path: string) =>
@@ -15,37 +23,16 @@ const exists = (path: string) =>
 describe('smoldesk start without a display', () => {
   it('brings up a virtual desktop with its apps, shares it, and stops everything on SIGTERM', async () => {
     const start = await startHostProcess('start', [], NO_DISPLAY)
-    const client = await start.client()
-    const monitors = await client.invoke<MonitorInfo[]>('get_monitors')
-    assert.deepEqual(
-      monitors.map((m) => [m.width, m.height, m.x, m.y]),
-      [[1920, 1080, 0, 0]],
-    )
-    assert.equal(await client.invoke('get_display_server'), 'X11')
-    client.close()
-    const out = start.stdout()
-    assert.match(out, /SmolDesk is running/)
-    assert.ok(out.includes(`ws://127.0.0.1:${start.state.port}/ipc`), out)
-    // The demo apps are really on screen (mapped by the window manager), not just running.
-    const display = /embedded \w+ on (:\d+)/.exec(out)?.[1]
-    assert.ok(display, out)
-    for (const name of ['SmolDesk demo terminal', 'xclock']) {
-      const info = await eventually(async () => {
-        const result = await run('xwininfo', ['-name', name], { env: { DISPLAY: display } })
-        assert.match(result.stdout.toString(), /Map State: IsViewable/, `${name} is visible`)
-        return result
-      })
-      assert.equal(info.code, 0)
-    }
-    const running = (await processesTagged(start.tag)).map((p) => p.cmdline)
-    for (const name of ['Xorg', 'openbox', 'xterm', 'xclock']) {
-      assert.ok(
-        running.some((c) => c.includes(name)),
-        `${name} runs: ${running.join(' | ')}`,
+    try {
+      await eventually(
+        async () => assert.match(start.stdout(), /Open the viewer: +http:\/\/127\.0\.0\.1:\d+\/\?room=\w+/),
+        15_000,
       )
+      await checkRunningStart(start)
+    } finally {
+      await start.stop('SIGTERM')
     }
-    const code = await start.stop('SIGTERM')
-    assert.equal(code, 0, start.stderr())
+    assert.equal(start.child.exitCode, 0, start.stderr())
     assert.deepEqual(await waitForNoProcesses(start.tag), [])
     assert.equal(await exists(join(start.stateDir, 'host.json')), false)
   })
@@ -95,3 +82,35 @@ describe('smoldesk start without a display', () => {
     await host.stop()
   })
 })
+
+async function checkRunningStart(start: HostProcess): Promise<void> {
+  const client = await start.client()
+  const monitors = await client.invoke<MonitorInfo[]>('get_monitors')
+  assert.deepEqual(
+    monitors.map((m) => [m.width, m.height, m.x, m.y]),
+    [[1920, 1080, 0, 0]],
+  )
+  assert.equal(await client.invoke('get_display_server'), 'X11')
+  client.close()
+  const out = start.stdout()
+  assert.match(out, /SmolDesk is running/)
+  assert.ok(out.includes(`ws://127.0.0.1:${start.state.port}/ipc`), out)
+  // The demo apps are really on screen (mapped by the window manager), not just running.
+  const display = /embedded \w+ on (:\d+)/.exec(out)?.[1]
+  assert.ok(display, out)
+  for (const name of ['SmolDesk demo terminal', 'xclock']) {
+    const info = await eventually(async () => {
+      const result = await run('xwininfo', ['-name', name], { env: { DISPLAY: display } })
+      assert.match(result.stdout.toString(), /Map State: IsViewable/, `${name} is visible`)
+      return result
+    })
+    assert.equal(info.code, 0)
+  }
+  const running = (await processesTagged(start.tag)).map((p) => p.cmdline)
+  for (const name of ['Xorg', 'openbox', 'xterm', 'xclock', 'ffmpeg']) {
+    assert.ok(
+      running.some((c) => c.includes(name)),
+      `${name} runs: ${running.join(' | ')}`,
+    )
+  }
+}

@@ -20,6 +20,11 @@ export const ERROR_CODES = [
   'TIMEOUT',
   // the command exists but its capability is not built yet, or not on this machine
   'UNAVAILABLE',
+  // signaling
+  'ROOM_NOT_FOUND',
+  'ROOM_EXISTS',
+  'NOT_IN_ROOM',
+  'PEER_NOT_FOUND',
   // display
   'NO_DISPLAY',
   'DISPLAY_ERROR',

@@ -7,6 +7,7 @@ import {
 } from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import { runToCompletion } from '../process/child.ts'
+import { STREAMABLE_ENCODERS } from './encoder-args.ts'
 
 const log = createLogger('capture.probe')
 
@@ -146,7 +147,10 @@ export async function probeEncoders(): Promise<ProbeReport> {
       encoders.push({ codec: c.codec, acceleration: c.acceleration, encoder: c.encoder })
     else refused[c.encoder] = reason
   })
-  const codecs = VIDEO_CODECS.filter((codec) => encoders.some((e) => e.codec === codec))
+  // Offered are the codecs SmolDesk can also packetize and stream, not merely encode.
+  const codecs = VIDEO_CODECS.filter((codec) =>
+    encoders.some((e) => e.codec === codec && STREAMABLE_ENCODERS.has(e.encoder)),
+  )
   const accelerations = HARDWARE_ACCELERATIONS.filter(
     (a) => a === 'None' || encoders.some((e) => e.acceleration === a),
   )

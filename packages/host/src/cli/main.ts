@@ -3,7 +3,7 @@ import { SmolDeskError } from '@smoldesk/protocol'
 import { parseLayout } from '../display/embedded/xorg-config.ts'
 import { invokeCommand, listenCommand } from './client-commands.ts'
 import { failAndExit } from './output.ts'
-import { runHost, runStart } from './run-host.ts'
+import { DEFAULT_WEB_PORT, runHost, runSignaling, runStart } from './run-host.ts'
 
 /** Entry point behind ./smoldesk (after set-up): dispatches to one sub-command. */
 async function main(argv: string[]): Promise<void> {
@@ -12,10 +12,20 @@ async function main(argv: string[]): Promise<void> {
     case 'host': {
       const { values } = parseArgs({
         args: rest,
-        options: { display: { type: 'string' }, 'ipc-port': { type: 'string' } },
+        options: {
+          display: { type: 'string' },
+          'ipc-port': { type: 'string' },
+          signaling: { type: 'string' },
+          room: { type: 'string' },
+        },
         strict: true,
       })
-      await runHost({ display: values.display, ipcPort: parsePort(values['ipc-port']) })
+      await runHost({
+        display: values.display,
+        ipcPort: parsePort(values['ipc-port']),
+        signalingUrl: values.signaling,
+        roomId: values.room,
+      })
       return
     }
     case 'start': {
@@ -26,6 +36,9 @@ async function main(argv: string[]): Promise<void> {
           'ipc-port': { type: 'string' },
           monitors: { type: 'string' },
           backend: { type: 'string' },
+          listen: { type: 'string' },
+          port: { type: 'string' },
+          room: { type: 'string' },
         },
         strict: true,
       })
@@ -38,6 +51,23 @@ async function main(argv: string[]): Promise<void> {
         ipcPort: parsePort(values['ipc-port']),
         monitors: parseLayout(values.monitors ?? process.env.SMOLDESK_MONITORS ?? '1920x1080'),
         backend,
+        listen: values.listen ?? '127.0.0.1',
+        port: parsePort(values.port),
+        roomId: values.room,
+      })
+      return
+    }
+    case 'signaling': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { port: { type: 'string' }, listen: { type: 'string' }, redis: { type: 'string' } },
+        strict: true,
+      })
+      if (values.redis)
+        throw new SmolDeskError('UNAVAILABLE', '--redis scale-out is not available in this build yet')
+      await runSignaling({
+        host: values.listen ?? '127.0.0.1',
+        port: parsePort(values.port) ?? DEFAULT_WEB_PORT,
       })
       return
     }
@@ -47,7 +77,6 @@ async function main(argv: string[]): Promise<void> {
     case 'listen':
       await listenCommand(rest)
       return
-    case 'signaling':
     case 'bench':
       throw new SmolDeskError(
         'UNAVAILABLE',

@@ -2,73 +2,111 @@ import type { DesktopBackend } from '../display/embedded/virtual-desktop.ts'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import type { MonitorLayout } from '../display/embedded/xorg-config.ts'
 import { Host } from '../host.ts'
+import { WebServer } from '../web/web-server.ts'
 import { onShutdownSignal } from './output.ts'
+
+/** Where `smoldesk start` serves the viewer unless told otherwise; a taken port falls back to a free one. */
+export const DEFAULT_WEB_PORT = 7470
 
 /** `smoldesk host`: the daemon alone, until a signal. */
 export async function runHost(options: {
   display: string | undefined
   ipcPort: number | undefined
+  signalingUrl: string | undefined
+  roomId: string | undefined
 }): Promise<void> {
   const host = await Host.start({
     display: options.display,
+    signalingUrl: options.signalingUrl,
+    roomId: options.roomId,
     ...(options.ipcPort !== undefined && { ipcPort: options.ipcPort }),
   })
   onShutdownSignal(() => host.close())
   process.stdout.write(`SmolDesk host: IPC at ${host.ipcUrl} (display ${host.display ?? 'none'})\n`)
+  if (host.roomId) process.stdout.write(`Room: ${host.roomId}\n`)
+}
+
+/** `smoldesk signaling`: the signaling server (and the viewer app) alone. */
+export async function runSignaling(options: { host: string; port: number }): Promise<void> {
+  const web = await WebServer.start({ host: options.host, port: options.port, strictPort: true })
+  onShutdownSignal(() => web.close())
+  process.stdout.write(`SmolDesk signaling: ${web.signalingUrl} (viewer at ${web.baseUrl}/)\n`)
 }
 
 /**
- * `smoldesk start`: the whole product on one machine. Without a display it
- * brings up an embedded virtual desktop first; everything it started stops
- * with it (Ctrl-C, SIGTERM, or the desktop's X server dying).
+ * `smoldesk start`: signaling + host + viewer on one HTTP port, sharing the
+ * first monitor at once. Without a display it brings up an embedded virtual
+ * desktop first; everything it started stops with it (Ctrl-C, SIGTERM, or
+ * the desktop's X server dying).
  */
 export async function runStart(options: {
   display: string | undefined
   ipcPort: number | undefined
   monitors: MonitorLayout[]
   backend: DesktopBackend | 'auto'
+  listen: string
+  port: number | undefined
+  roomId: string | undefined
 }): Promise<void> {
   let desktop: VirtualDesktop | undefined
-  let display = options.display ?? process.env.DISPLAY
-  if (!display && !process.env.WAYLAND_DISPLAY) {
-    process.stdout.write('No display found: starting an embedded virtual desktop…\n')
-    desktop = await VirtualDesktop.start({ monitors: options.monitors, backend: options.backend })
-    display = desktop.display
-  }
-  let host: Host
-  try {
-    host = await Host.start({ display, ...(options.ipcPort !== undefined && { ipcPort: options.ipcPort }) })
-  } catch (err) {
-    await desktop?.close()
-    throw err
-  }
+  let web: WebServer | undefined
+  let host: Host | undefined
   let stopping = false
   const shutdown = async () => {
     stopping = true
-    await host.close()
+    await host?.close()
+    await web?.close()
     await desktop?.close()
   }
   onShutdownSignal(shutdown)
+  try {
+    let display = options.display ?? process.env.DISPLAY
+    if (!display && !process.env.WAYLAND_DISPLAY) {
+      process.stdout.write('No display found: starting an embedded virtual desktop…\n')
+      desktop = await VirtualDesktop.start({ monitors: options.monitors, backend: options.backend })
+      display = desktop.display
+    }
+    web = await WebServer.start({
+      host: options.listen,
+      port: options.port ?? DEFAULT_WEB_PORT,
+      strictPort: options.port !== undefined,
+    })
+    host = await Host.start({
+      display,
+      signalingUrl: web.signalingUrl,
+      roomId: options.roomId,
+      ...(options.ipcPort !== undefined && { ipcPort: options.ipcPort }),
+    })
+    await host.capture.start(0, {})
+  } catch (err) {
+    await shutdown()
+    throw err
+  }
   desktop?.serverExited.then(async () => {
     if (stopping) return
     process.stderr.write("smoldesk: the virtual desktop's X server exited; stopping\n")
     await shutdown()
     process.exit(1)
   })
+  const viewerUrl = `${web.baseUrl}/?room=${host.roomId}`
   const lines = [
     '',
     'SmolDesk is running.',
+    '',
+    `  Open the viewer:  ${viewerUrl}`,
+    '',
     desktop
       ? `  Desktop:  embedded ${desktop.backend} on ${desktop.display} (${desktop.monitors.map((m) => `${m.width}x${m.height}`).join(' + ')})`
-      : `  Desktop:  your display ${display ?? '(none)'}`,
+      : `  Desktop:  your display ${host.display ?? '(none)'}`,
+    `  Room:     ${host.roomId}`,
     `  Host IPC: ${host.ipcUrl} (token in ${host.stateDir}/host.json)`,
+    options.listen === '127.0.0.1'
+      ? '  Only this machine can connect; use --listen 0.0.0.0 to let others in.'
+      : `  Listening on ${options.listen}.`,
     '',
-    'What works in this build: display and monitor detection, encoder probes, the clipboard and',
-    'the security key, through the IPC. Try in another terminal:',
+    'Try in another terminal:',
     '  ./smoldesk invoke get_monitors',
-    '  ./smoldesk invoke get_video_codecs',
-    `  ./smoldesk invoke set_clipboard_text '{"text":"hello"}'`,
-    'The browser viewer (video, input) is not in this build yet.',
+    `  ./smoldesk invoke start_capture '{"monitorIndex":0,"config":{"fps":60}}'`,
     'Press Ctrl-C to stop.',
     '',
   ]

@@ -1,0 +1,191 @@
+import { createSocket, type Socket } from 'node:dgram'
+import { EventEmitter } from 'node:events'
+import { SmolDeskError } from '@smoldesk/protocol'
+import { createLogger } from '../log.ts'
+import { ManagedProcess } from '../process/child.ts'
+import { buildFfmpegArgs, type EncodePlan } from './encoder-args.ts'
+
+const log = createLogger('capture')
+
+export type PipelinePlan = Omit<EncodePlan, 'rtpPort' | 'payloadType'>
+
+/** How long a fresh encoder may take to deliver its first packet before start_capture fails. */
+const FIRST_PACKET_TIMEOUT_MS = 5000
+const RESTART_DELAY_MS = 200
+/** More crashes than this within the window and the pipeline gives up (a broken config, not bad luck). */
+const MAX_CRASHES = 5
+const CRASH_WINDOW_MS = 30_000
+
+export interface PipelineEvents {
+  /** One RTP packet from the encoder. */
+  rtp: [Buffer]
+  /** The packets that follow come from a new encoder process (switch or restart). */
+  sourceChanged: []
+  /** The encoder died unexpectedly; `recovering` says whether a restart is under way. */
+  crashed: [SmolDeskError, boolean]
+}
+
+/**
+ * One capture + encode pipeline: ffmpeg grabs a monitor's rectangle, encodes
+ * it and sends RTP to a loopback UDP socket owned here; the packets are
+ * emitted for every viewer to share. A second `start` swaps the encoder
+ * process while the socket (and the viewers) stay. A crashed encoder is
+ * restarted after RESTART_DELAY_MS.
+ */
+export class CapturePipeline extends EventEmitter<PipelineEvents> {
+  readonly #socket: Socket
+  #port = 0
+  #process: ManagedProcess | undefined
+  #plan: PipelinePlan | undefined
+  #currentSsrc: number | undefined
+  #firstPacket: (() => void) | undefined
+  #crashes: number[] = []
+  #restartTimer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor() {
+    super()
+    this.#socket = createSocket('udp4')
+    this.#socket.on('message', (packet) => this.#onPacket(packet))
+  }
+
+  get running(): boolean {
+    return this.#plan !== undefined
+  }
+
+  get plan(): PipelinePlan | undefined {
+    return this.#plan
+  }
+
+  /** Starts capturing, or switches a running capture to a new plan; resolves when the new encoder delivers. */
+  async start(plan: PipelinePlan): Promise<void> {
+    if (this.#closed) throw new SmolDeskError('INTERNAL', 'capture pipeline is closed')
+    if (this.#port === 0) await this.#bind()
+    clearTimeout(this.#restartTimer)
+    this.#plan = plan
+    this.#crashes = []
+    await this.#stopProcess()
+    await this.#launch(plan)
+  }
+
+  /** Stops the encoder; idempotent. */
+  async stop(): Promise<void> {
+    this.#plan = undefined
+    clearTimeout(this.#restartTimer)
+    await this.#stopProcess()
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.stop()
+    if (this.#port !== 0) this.#socket.close()
+  }
+
+  /** Encoder process id, for tests and supervision. */
+  get encoderPid(): number | undefined {
+    return this.#process?.pid
+  }
+
+  async #bind(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#socket.once('error', reject)
+      this.#socket.bind(0, '127.0.0.1', () => {
+        this.#socket.off('error', reject)
+        resolve()
+      })
+    })
+    this.#port = this.#socket.address().port
+    // Bursts of a 1080p keyframe are hundreds of packets: a larger receive buffer keeps them.
+    this.#socket.setRecvBufferSize(4 * 1024 * 1024)
+  }
+
+  async #launch(plan: PipelinePlan): Promise<void> {
+    const args = buildFfmpegArgs({ ...plan, rtpPort: this.#port, payloadType: 96 })
+    log.info({ encoder: plan.encoder.encoder, region: plan.region, fps: plan.config.fps }, 'starting encoder')
+    const proc = await ManagedProcess.spawn({
+      name: `ffmpeg ${plan.encoder.encoder}`,
+      command: 'ffmpeg',
+      args,
+    })
+    this.#process = proc
+    const delivered = new Promise<void>((resolve) => {
+      this.#firstPacket = resolve
+    })
+    let delivering = false
+    void delivered.then(() => {
+      delivering = true
+    })
+    proc.once('exit', (exit) => {
+      // Replaced or stopped on purpose, or failed before its first packet (start reports that itself).
+      if (this.#process !== proc || !delivering) return
+      this.#process = undefined
+      this.#onCrash(
+        new SmolDeskError(
+          'ENCODER_FAILED',
+          `encoder exited (code ${exit.code}, signal ${exit.signal}): ${proc.stderrTail(3) || 'no output'}`,
+        ),
+      )
+    })
+    let timer: NodeJS.Timeout | undefined
+    const outcome = await Promise.race([
+      delivered.then(() => 'ok' as const),
+      proc.exited.then(() => 'exited' as const),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), FIRST_PACKET_TIMEOUT_MS)
+      }),
+    ])
+    clearTimeout(timer)
+    if (outcome !== 'ok') {
+      const reason =
+        outcome === 'timeout' ? `no video within ${FIRST_PACKET_TIMEOUT_MS} ms` : 'exited at start'
+      if (this.#process === proc) {
+        this.#process = undefined
+        await proc.close(500)
+      }
+      this.#plan = undefined
+      throw new SmolDeskError('ENCODER_FAILED', `encoder ${reason}: ${proc.stderrTail(3) || 'no output'}`)
+    }
+  }
+
+  #onCrash(error: SmolDeskError): void {
+    const now = Date.now()
+    this.#crashes = [...this.#crashes.filter((t) => now - t < CRASH_WINDOW_MS), now]
+    const recovering = this.#plan !== undefined && this.#crashes.length <= MAX_CRASHES
+    log.warn({ err: error.message, recovering }, 'encoder crashed')
+    this.emit('crashed', error, recovering)
+    if (!recovering) {
+      this.#plan = undefined
+      return
+    }
+    this.#restartTimer = setTimeout(() => {
+      const plan = this.#plan
+      if (!plan || this.#process) return
+      this.#launch(plan).catch((err: unknown) => this.#onCrash(SmolDeskError.from(err)))
+    }, RESTART_DELAY_MS)
+  }
+
+  async #stopProcess(): Promise<void> {
+    const proc = this.#process
+    this.#process = undefined
+    this.#firstPacket = undefined
+    if (proc) await proc.close(1000)
+  }
+
+  #onPacket(packet: Buffer): void {
+    if (packet.length < 12 || this.#process === undefined) return
+    const payloadType = packet[1] ?? 0
+    // ffmpeg's RTCP sender reports share the port (rtcpport); only media goes on.
+    if (payloadType >= 200 && payloadType <= 206) return
+    const ssrc = packet.readUInt32BE(8)
+    if (ssrc !== this.#currentSsrc) {
+      this.#currentSsrc = ssrc
+      this.emit('sourceChanged')
+    }
+    if (this.#firstPacket) {
+      this.#firstPacket()
+      this.#firstPacket = undefined
+    }
+    this.emit('rtp', packet)
+  }
+}

@@ -1,0 +1,143 @@
+import {
+  type MonitorInfo,
+  type ResolvedCaptureConfig,
+  resolveCaptureConfig,
+  type ScreenCaptureConfig,
+  SmolDeskError,
+  type VideoCodec,
+} from '@smoldesk/protocol'
+import type { EmitEvent } from '../webrtc/viewer-hub.ts'
+import { CapturePipeline, type PipelinePlan } from './capture-pipeline.ts'
+import type { EncoderProbeCache } from './codec-probe.ts'
+import { buildFfmpegArgs, qualityToCrf, STREAMABLE_ENCODERS, vbvBufferKbit } from './encoder-args.ts'
+
+export interface CaptureServiceOptions {
+  display: () => string
+  monitors: () => Promise<MonitorInfo[]>
+  probe: EncoderProbeCache
+  emit: EmitEvent
+  /** Called after the codec of the stream changed, so peers can be re-offered. */
+  onCodecChanged: () => Promise<void>
+}
+
+/**
+ * start_capture / stop_capture: checks a request completely before it
+ * touches the running stream (bad input never interrupts it), then starts or
+ * switches the one pipeline every viewer shares.
+ */
+export class CaptureService {
+  readonly pipeline = new CapturePipeline()
+  readonly #options: CaptureServiceOptions
+  #codec: VideoCodec = 'H264'
+
+  constructor(options: CaptureServiceOptions) {
+    this.#options = options
+    this.pipeline.on('crashed', (error, recovering) => {
+      options.emit('error', { code: error.code, message: error.message, source: 'capture' })
+      if (!recovering) options.emit('capture-stopped', { reason: `encoder failed: ${error.message}` })
+    })
+  }
+
+  /** The codec viewers are offered: the running one, else the default. */
+  get codec(): VideoCodec {
+    return this.#codec
+  }
+
+  async start(monitorIndex: number, wire: ScreenCaptureConfig): Promise<void> {
+    const config = resolveCaptureConfig(monitorIndex, wire)
+    const plan = await this.#plan(config)
+    const previous = this.pipeline.plan
+    try {
+      await this.pipeline.start(plan)
+    } catch (err) {
+      // The new settings validated but the encoder refused them: put the old stream back.
+      if (previous) await this.pipeline.start(previous).catch(() => {})
+      throw err
+    }
+    const codecChanged = this.#codec !== config.codec
+    this.#codec = config.codec
+    if (codecChanged) await this.#options.onCodecChanged()
+    const vbv = vbvBufferKbit(config)
+    this.#options.emit('capture-started', {
+      monitor_index: config.monitorIndex,
+      x: plan.region.x,
+      y: plan.region.y,
+      width: plan.region.width,
+      height: plan.region.height,
+      fps: config.fps,
+      codec: config.codec,
+      encoder: plan.encoder.encoder,
+      hardware_acceleration: config.hardwareAcceleration,
+      quality: config.quality,
+      crf: qualityToCrf(config.codec, config.quality),
+      bitrate_kbps: config.bitrateKbps ?? null,
+      vbv_buffer_kbit: vbv ?? null,
+      latency_mode: config.latencyMode,
+      keyframe_interval_frames: config.keyframeIntervalFrames,
+      capture_cursor: config.captureCursor,
+      ffmpeg_args: buildFfmpegArgs({ ...plan, rtpPort: 0, payloadType: 96 }),
+    })
+  }
+
+  async stop(reason = 'requested'): Promise<void> {
+    const wasRunning = this.pipeline.running
+    await this.pipeline.stop()
+    if (wasRunning) this.#options.emit('capture-stopped', { reason })
+  }
+
+  close(): Promise<void> {
+    return this.pipeline.close()
+  }
+
+  /** Every check a start_capture needs, done before anything changes. */
+  async #plan(config: ResolvedCaptureConfig): Promise<PipelinePlan> {
+    const monitors = await this.#options.monitors()
+    const monitor = monitors[config.monitorIndex]
+    if (!monitor) {
+      throw new SmolDeskError(
+        'MONITOR_NOT_FOUND',
+        `monitor ${config.monitorIndex} does not exist (this display has ${monitors.length})`,
+      )
+    }
+    if (config.captureAudio) throw new SmolDeskError('UNAVAILABLE', 'capture_audio is not supported yet')
+    const report = await this.#options.probe.get()
+    if (
+      config.hardwareAcceleration !== 'None' &&
+      !report.accelerations.includes(config.hardwareAcceleration)
+    ) {
+      const refused = Object.entries(report.refused)
+        .map(([encoder, why]) => `${encoder}: ${why}`)
+        .join('; ')
+      throw new SmolDeskError(
+        'HWACCEL_UNAVAILABLE',
+        `${config.hardwareAcceleration} is not available on this machine (${refused || 'no encoder opened'})`,
+      )
+    }
+    if (!report.codecs.includes(config.codec)) {
+      throw new SmolDeskError(
+        'CODEC_UNSUPPORTED',
+        `${config.codec} cannot be streamed here; available: ${report.codecs.join(', ') || 'none'}`,
+      )
+    }
+    const encoder = report.encoders.find(
+      (e) =>
+        e.codec === config.codec &&
+        e.acceleration === config.hardwareAcceleration &&
+        STREAMABLE_ENCODERS.has(e.encoder),
+    )
+    if (!encoder) {
+      throw new SmolDeskError(
+        'CODEC_UNSUPPORTED',
+        `no streamable ${config.codec} encoder with acceleration ${config.hardwareAcceleration}`,
+      )
+    }
+    const plan: PipelinePlan = {
+      display: this.#options.display(),
+      region: { x: monitor.x, y: monitor.y, width: monitor.width, height: monitor.height },
+      config,
+      encoder,
+    }
+    buildFfmpegArgs({ ...plan, rtpPort: 0, payloadType: 96 }) // throws INVALID_ARGS for impossible combinations
+    return plan
+  }
+}

@@ -1,0 +1,205 @@
+import type { ResolvedCaptureConfig, VideoCodec } from '@smoldesk/protocol'
+import { SmolDeskError } from '@smoldesk/protocol'
+import type { EncoderChoice } from './codec-probe.ts'
+
+/** A rectangle of the X screen: one monitor. */
+export interface CaptureRegion {
+  x: number
+  y: number
+  width: number
+  height: number
+}
+
+export interface EncodePlan {
+  display: string
+  region: CaptureRegion
+  config: ResolvedCaptureConfig
+  encoder: EncoderChoice
+  rtpPort: number
+  payloadType: number
+}
+
+/** RTP payloads stay below a typical path MTU once SRTP and the UDP/IP headers are added. */
+export const RTP_PACKET_BYTES = 1200
+
+/*
+ * quality (0–100) → constant-quality value. Documented mapping:
+ *   H264 (x264 CRF, 0–51):   crf = round(45 − 0.3 × quality)   → q80 = 21, q50 = 30, q100 = 15
+ *   VP8/VP9 (libvpx, 4–63):  crf = round(60 − 0.5 × quality)   → q80 = 20, q50 = 35, q100 = 10
+ * Lower values mean better pictures and more bits.
+ */
+export function qualityToCrf(codec: VideoCodec, quality: number): number {
+  if (codec === 'H264') return Math.round(45 - 0.3 * quality)
+  return Math.round(60 - 0.5 * quality)
+}
+
+/**
+ * VBV (rate buffer) size for a bitrate cap, sized by latency mode: one
+ * frame's worth for UltraLow (no queueing behind a big frame), half a second
+ * for Balanced, two seconds for Quality.
+ */
+export function vbvBufferKbit(config: ResolvedCaptureConfig): number | undefined {
+  const kbps = config.bitrateKbps
+  if (kbps === undefined) return undefined
+  switch (config.latencyMode) {
+    case 'UltraLow':
+      return Math.max(1, Math.round(kbps / config.fps))
+    case 'Balanced':
+      return Math.round(kbps / 2)
+    case 'Quality':
+      return kbps * 2
+  }
+}
+
+/** Encoder settings that follow from the latency mode unless advanced_options say otherwise. */
+function x264Defaults(mode: ResolvedCaptureConfig['latencyMode']): {
+  preset: string
+  tune: string | undefined
+} {
+  switch (mode) {
+    case 'UltraLow':
+      return { preset: 'ultrafast', tune: 'zerolatency' }
+    case 'Balanced':
+      return { preset: 'veryfast', tune: 'zerolatency' }
+    case 'Quality':
+      return { preset: 'medium', tune: undefined }
+  }
+}
+
+function rateControlArgs(config: ResolvedCaptureConfig, codec: VideoCodec): string[] {
+  const mode = config.advanced.rate_control ?? 'CRF'
+  const kbps = config.bitrateKbps
+  const vbv = vbvBufferKbit(config)
+  const crf = String(qualityToCrf(codec, config.quality))
+  if (mode !== 'CRF' && kbps === undefined) {
+    throw new SmolDeskError('INVALID_ARGS', `advanced_options.rate_control ${mode} needs a bitrate`)
+  }
+  const cap = kbps !== undefined && vbv !== undefined ? ['-maxrate', `${kbps}k`, '-bufsize', `${vbv}k`] : []
+  if (codec === 'H264') {
+    if (mode === 'CRF') return ['-crf', crf, ...cap]
+    if (mode === 'VBR') return ['-b:v', `${kbps}k`, ...cap]
+    return ['-b:v', `${kbps}k`, ...cap, '-minrate', `${kbps}k`, '-x264-params', 'nal-hrd=cbr']
+  }
+  // libvpx: constant quality with -b:v as the ceiling (0 = none, VP9 only); VBR/CBR by end-usage.
+  if (mode === 'CRF')
+    return ['-crf', crf, '-b:v', kbps !== undefined ? `${kbps}k` : codec === 'VP8' ? '50M' : '0', ...cap]
+  if (mode === 'VBR') return ['-b:v', `${kbps}k`, ...cap]
+  return ['-b:v', `${kbps}k`, '-minrate', `${kbps}k`, ...cap]
+}
+
+function extraParamArgs(config: ResolvedCaptureConfig): string[] {
+  const extra = config.advanced.extra_params ?? {}
+  const args: string[] = []
+  // Each key maps to one fixed ffmpeg option; the values were range-checked by the protocol schema.
+  if (extra.bf !== undefined) args.push('-bf', String(extra.bf))
+  if (extra.refs !== undefined) args.push('-refs', String(extra.refs))
+  if (extra.threads !== undefined) args.push('-threads', String(extra.threads))
+  if (extra.slices !== undefined) args.push('-slices', String(extra.slices))
+  if (extra['rc-lookahead'] !== undefined) args.push('-rc-lookahead', String(extra['rc-lookahead']))
+  if (extra['aq-mode'] !== undefined) args.push('-aq-mode', String(extra['aq-mode']))
+  if (extra['intra-refresh'] !== undefined) args.push('-intra-refresh', extra['intra-refresh'] ? '1' : '0')
+  if (extra['sc-threshold'] !== undefined) args.push('-sc_threshold', String(extra['sc-threshold']))
+  return args
+}
+
+function codecArgs(config: ResolvedCaptureConfig, encoder: string): string[] {
+  const gop = String(config.keyframeIntervalFrames)
+  const adv = config.advanced
+  switch (encoder) {
+    case 'libx264': {
+      const defaults = x264Defaults(config.latencyMode)
+      const tune = adv.tune ?? defaults.tune
+      const bframes = config.latencyMode === 'Quality' ? [] : ['-bf', '0']
+      return [
+        '-c:v',
+        'libx264',
+        '-preset',
+        adv.preset ?? defaults.preset,
+        ...(tune ? ['-tune', tune] : []),
+        ...(adv.profile ? ['-profile:v', adv.profile] : []),
+        '-g',
+        gop,
+        '-keyint_min',
+        gop,
+        ...bframes,
+        ...rateControlArgs(config, 'H264'),
+      ]
+    }
+    case 'libvpx':
+    case 'libvpx-vp9': {
+      const cpuUsed = config.latencyMode === 'UltraLow' ? '8' : config.latencyMode === 'Balanced' ? '6' : '4'
+      const codec: VideoCodec = encoder === 'libvpx' ? 'VP8' : 'VP9'
+      return [
+        '-c:v',
+        encoder,
+        '-deadline',
+        'realtime',
+        '-cpu-used',
+        cpuUsed,
+        '-lag-in-frames',
+        '0',
+        '-error-resilient',
+        '1',
+        '-g',
+        gop,
+        '-keyint_min',
+        gop,
+        ...(encoder === 'libvpx-vp9' ? ['-row-mt', '1', '-tile-columns', '1'] : []),
+        ...rateControlArgs(config, codec),
+      ]
+    }
+    default:
+      throw new SmolDeskError('CODEC_UNSUPPORTED', `SmolDesk cannot stream with encoder ${encoder}`)
+  }
+}
+
+/** Encoders whose output ffmpeg's RTP muxer can packetize (ffmpeg 5.1 has no AV1 packetizer). */
+export const STREAMABLE_ENCODERS = new Set(['libx264', 'libvpx', 'libvpx-vp9'])
+
+/**
+ * The ffmpeg command line for one capture: x11grab of exactly the monitor's
+ * rectangle → encoder → RTP on loopback. Every value comes from the
+ * validated config or from SmolDesk itself; arguments are passed as an
+ * array, never through a shell.
+ */
+export function buildFfmpegArgs(plan: EncodePlan): string[] {
+  const { config, region } = plan
+  // 4:2:0 needs even dimensions; a monitor of odd size loses its last column/row.
+  const width = region.width - (region.width % 2)
+  const height = region.height - (region.height % 2)
+  const pixelFormat = config.advanced.pixel_format ?? 'yuv420p'
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-fflags',
+    'nobuffer',
+    '-probesize',
+    '32',
+    '-analyzeduration',
+    '0',
+    '-f',
+    'x11grab',
+    '-framerate',
+    String(config.fps),
+    '-video_size',
+    `${width}x${height}`,
+    '-draw_mouse',
+    config.captureCursor ? '1' : '0',
+    '-i',
+    `${plan.display}+${region.x},${region.y}`,
+    '-pix_fmt',
+    pixelFormat,
+    ...codecArgs(config, plan.encoder.encoder),
+    ...extraParamArgs(config),
+    '-an',
+    '-strict',
+    'experimental', // ffmpeg marks its VP9 RTP packetizer experimental
+    '-f',
+    'rtp',
+    '-payload_type',
+    String(plan.payloadType),
+    `rtp://127.0.0.1:${plan.rtpPort}?pkt_size=${RTP_PACKET_BYTES}&rtcpport=${plan.rtpPort}`,
+  ]
+}

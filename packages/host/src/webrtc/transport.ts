@@ -1,0 +1,37 @@
+import type { IceCandidate, IceServer, VideoCodec } from '@smoldesk/protocol'
+
+/**
+ * One viewer's WebRTC connection, as the rest of the host sees it. The
+ * werift implementation sits behind this interface so another WebRTC stack
+ * could replace it without touching capture or signaling.
+ */
+export interface ViewerPeer {
+  readonly viewerId: string
+  /** Host-side offer (the host always offers: it owns the media). */
+  createOffer(): Promise<string>
+  acceptAnswer(sdp: string): Promise<void>
+  addRemoteCandidate(candidate: IceCandidate | null): Promise<void>
+  /** Sends one RTP packet of the shared encoder's output. */
+  sendRtp(packet: Buffer): void
+  /** The encoder restarted (monitor switch, crash): keep sequence numbers and timestamps continuous. */
+  sourceChanged(): void
+  close(): Promise<void>
+}
+
+export interface ViewerPeerEvents {
+  onLocalCandidate(candidate: IceCandidate | null): void
+  onConnectionState(state: 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed'): void
+  /** The viewer asked for a keyframe (RTCP PLI/FIR). */
+  onKeyframeRequest(): void
+}
+
+export interface PeerOptions {
+  viewerId: string
+  codec: VideoCodec
+  iceServers: IceServer[]
+  events: ViewerPeerEvents
+}
+
+export interface MediaTransport {
+  createPeer(options: PeerOptions): ViewerPeer
+}

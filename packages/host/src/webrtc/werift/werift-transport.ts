@@ -1,0 +1,147 @@
+import type { IceCandidate, VideoCodec } from '@smoldesk/protocol'
+import { SmolDeskError } from '@smoldesk/protocol'
+import {
+  MediaStreamTrack,
+  RTCIceCandidate,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RTCRtpHeaderExtensionParameters,
+  type RTCRtpTransceiver,
+  RtcpPayloadSpecificFeedback,
+  RtpPacket,
+  useAbsSendTime,
+  useSdesMid,
+} from 'werift'
+import { createLogger } from '../../log.ts'
+import type { MediaTransport, PeerOptions, ViewerPeer } from '../transport.ts'
+
+const log = createLogger('webrtc.werift')
+
+/**
+ * RTP playout-delay extension with min = max = 0: tells the browser to show
+ * each frame as soon as it is decoded instead of building a jitter buffer.
+ * Measured here: 69 ms → 37 ms glass-to-glass at 1080p60.
+ */
+export const PLAYOUT_DELAY_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay'
+const PLAYOUT_DELAY_ZERO = Buffer.from([0, 0, 0])
+
+const FEEDBACK = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }]
+
+function codecParameters(codec: VideoCodec): RTCRtpCodecParameters {
+  switch (codec) {
+    case 'H264':
+      return new RTCRtpCodecParameters({
+        mimeType: 'video/H264',
+        clockRate: 90000,
+        rtcpFeedback: FEEDBACK,
+        parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+      })
+    case 'VP8':
+      return new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, rtcpFeedback: FEEDBACK })
+    case 'VP9':
+      return new RTCRtpCodecParameters({
+        mimeType: 'video/VP9',
+        clockRate: 90000,
+        rtcpFeedback: FEEDBACK,
+        parameters: 'profile-id=0',
+      })
+    case 'AV1':
+      throw new SmolDeskError('CODEC_UNSUPPORTED', 'AV1 cannot be streamed by this SmolDesk build')
+  }
+}
+
+function extmapId(sdp: string, uri: string): number | undefined {
+  for (const line of sdp.split(/\r?\n/)) {
+    const match = /^a=extmap:(\d+)(?:\/\w+)? (\S+)/.exec(line)
+    if (match?.[2] === uri) return Number(match[1])
+  }
+  return undefined
+}
+
+class WeriftViewerPeer implements ViewerPeer {
+  readonly viewerId: string
+  readonly #pc: RTCPeerConnection
+  readonly #track = new MediaStreamTrack({ kind: 'video' })
+  readonly #transceiver: RTCRtpTransceiver
+  #playoutDelayId: number | undefined
+  #closed = false
+
+  constructor(options: PeerOptions) {
+    this.viewerId = options.viewerId
+    this.#pc = new RTCPeerConnection({
+      codecs: { video: [codecParameters(options.codec)] },
+      headerExtensions: {
+        video: [
+          useSdesMid(),
+          useAbsSendTime(),
+          new RTCRtpHeaderExtensionParameters({ uri: PLAYOUT_DELAY_URI }),
+        ],
+      },
+      iceServers: options.iceServers.map((s) => ({
+        urls: Array.isArray(s.urls) ? (s.urls[0] ?? '') : s.urls,
+        ...(s.username !== undefined && { username: s.username }),
+        ...(s.credential !== undefined && { credential: s.credential }),
+      })),
+      // Loopback is a real path when host and viewer share a machine (and in tests).
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+    })
+    this.#transceiver = this.#pc.addTransceiver(this.#track, { direction: 'sendonly' })
+    this.#pc.onIceCandidate.subscribe((candidate) => {
+      options.events.onLocalCandidate(candidate ? (candidate.toJSON() as IceCandidate) : null)
+    })
+    this.#pc.connectionStateChange.subscribe((state) => options.events.onConnectionState(state))
+    this.#transceiver.sender.onRtcp.subscribe((packet) => {
+      if (packet instanceof RtcpPayloadSpecificFeedback) options.events.onKeyframeRequest()
+    })
+  }
+
+  async createOffer(): Promise<string> {
+    const offer = await this.#pc.createOffer()
+    await this.#pc.setLocalDescription(offer)
+    return this.#pc.localDescription?.sdp ?? offer.sdp
+  }
+
+  async acceptAnswer(sdp: string): Promise<void> {
+    await this.#pc.setRemoteDescription({ type: 'answer', sdp })
+    // Only if the viewer accepted the extension: its answer repeats our extmap line.
+    this.#playoutDelayId = extmapId(sdp, PLAYOUT_DELAY_URI)
+    log.debug({ viewer: this.viewerId, playoutDelayId: this.#playoutDelayId }, 'answer accepted')
+  }
+
+  async addRemoteCandidate(candidate: IceCandidate | null): Promise<void> {
+    if (!candidate || candidate.candidate === '') return
+    await this.#pc.addIceCandidate(
+      new RTCIceCandidate({
+        candidate: candidate.candidate,
+        sdpMid: candidate.sdpMid ?? '0',
+        sdpMLineIndex: candidate.sdpMLineIndex ?? 0,
+      }),
+    )
+  }
+
+  sendRtp(packet: Buffer): void {
+    if (this.#closed) return
+    const rtp = RtpPacket.deSerialize(packet)
+    if (this.#playoutDelayId !== undefined) {
+      rtp.header.extensions.push({ id: this.#playoutDelayId, payload: PLAYOUT_DELAY_ZERO })
+    }
+    this.#track.writeRtp(rtp)
+  }
+
+  sourceChanged(): void {
+    this.#transceiver.sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 })
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#track.stop()
+    await this.#pc.close()
+  }
+}
+
+export class WeriftTransport implements MediaTransport {
+  createPeer(options: PeerOptions): ViewerPeer {
+    return new WeriftViewerPeer(options)
+  }
+}

@@ -1,0 +1,118 @@
+import { SmolDeskError } from './errors.ts'
+import { type ClientMessage, type ServerMessage, ServerMessageSchema } from './signaling.ts'
+
+type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>
+
+/**
+ * A signaling connection (browser and Node ≥ 22 alike: both have a global
+ * WebSocket). Incoming messages are parsed by the protocol schema; anything
+ * that does not parse is dropped and counted, never acted on.
+ */
+export class SignalingClient {
+  readonly clientId: string
+  readonly #socket: WebSocket
+  readonly #handlers = new Set<(msg: ServerMessage) => void>()
+  readonly #closeHandlers = new Set<(code: number, reason: string) => void>()
+  #malformed = 0
+
+  private constructor(socket: WebSocket, clientId: string) {
+    this.#socket = socket
+    this.clientId = clientId
+    socket.addEventListener('message', (ev) => {
+      const msg = parse(ev.data)
+      if (!msg) {
+        this.#malformed++
+        return
+      }
+      for (const handler of this.#handlers) handler(msg)
+    })
+    socket.addEventListener('close', (ev) => {
+      for (const handler of this.#closeHandlers) handler(ev.code, ev.reason)
+    })
+  }
+
+  /** Connects and waits for the server's `welcome`. */
+  static connect(url: string, timeoutMs = 10_000): Promise<SignalingClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url)
+      const timer = setTimeout(() => {
+        socket.close()
+        reject(new SmolDeskError('TIMEOUT', `no welcome from the signaling server at ${url}`))
+      }, timeoutMs)
+      socket.addEventListener('error', () => {
+        clearTimeout(timer)
+        reject(new SmolDeskError('CONNECTION_FAILED', `cannot reach the signaling server at ${url}`))
+      })
+      const onWelcome = (ev: MessageEvent) => {
+        const msg = parse(ev.data)
+        if (msg?.type !== 'welcome') return
+        clearTimeout(timer)
+        socket.removeEventListener('message', onWelcome)
+        resolve(new SignalingClient(socket, msg.clientId))
+      }
+      socket.addEventListener('message', onWelcome)
+    })
+  }
+
+  get malformedCount(): number {
+    return this.#malformed
+  }
+
+  get open(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN
+  }
+
+  send(message: ClientMessage): void {
+    if (this.open) this.#socket.send(JSON.stringify(message))
+  }
+
+  onMessage(handler: (msg: ServerMessage) => void): () => void {
+    this.#handlers.add(handler)
+    return () => this.#handlers.delete(handler)
+  }
+
+  onClose(handler: (code: number, reason: string) => void): () => void {
+    this.#closeHandlers.add(handler)
+    return () => this.#closeHandlers.delete(handler)
+  }
+
+  /** Sends a message and waits for the answer of type `expect`; an `error` from the server rejects. */
+  request<T extends ServerMessage['type']>(
+    message: ClientMessage,
+    expect: T,
+    timeoutMs = 10_000,
+  ): Promise<MessageOf<T>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off()
+        reject(new SmolDeskError('TIMEOUT', `no ${expect} from the signaling server`))
+      }, timeoutMs)
+      const off = this.onMessage((msg) => {
+        if (msg.type === 'error') {
+          clearTimeout(timer)
+          off()
+          reject(new SmolDeskError(msg.code, msg.message))
+        } else if (msg.type === expect) {
+          clearTimeout(timer)
+          off()
+          resolve(msg as MessageOf<T>)
+        }
+      })
+      this.send(message)
+    })
+  }
+
+  close(): void {
+    this.#socket.close(1000, 'bye')
+  }
+}
+
+function parse(data: unknown): ServerMessage | undefined {
+  if (typeof data !== 'string') return undefined
+  try {
+    const parsed = ServerMessageSchema.safeParse(JSON.parse(data))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}

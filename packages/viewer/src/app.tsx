@@ -1,0 +1,121 @@
+import { useEffect, useRef, useState } from 'react'
+import { type ConnectionState, ViewerConnection } from './connection.ts'
+import { StatsSampler, type VideoStats } from './stats.ts'
+
+declare global {
+  interface Window {
+    /** For tests and debugging: the live connection and the last stats sample. */
+    smoldesk?: { connection: ViewerConnection; stats: VideoStats | undefined; state: ConnectionState }
+  }
+}
+
+const STATE_WORDS: Record<ConnectionState, string> = {
+  connecting: 'Connecting to the signaling server…',
+  'waiting-for-host': 'Joined the room; waiting for the host to offer its screen…',
+  negotiating: 'Setting up the video connection…',
+  connected: 'Connected',
+  disconnected: 'Disconnected',
+  failed: 'Connection failed',
+}
+
+function signalingUrl(): string {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+  return `${scheme}://${location.host}/signal`
+}
+
+export function App() {
+  const roomId = new URLSearchParams(location.search).get('room') ?? ''
+  const videoRef = useRef<HTMLVideoElement>(null)
+  const [state, setState] = useState<ConnectionState>('connecting')
+  const [detail, setDetail] = useState<string>('')
+  const [stats, setStats] = useState<VideoStats | undefined>()
+
+  useEffect(() => {
+    if (!roomId) return
+    const connection = new ViewerConnection({
+      signalingUrl: signalingUrl(),
+      roomId,
+      onState: (next, why) => {
+        setState(next)
+        setDetail(why ?? '')
+        if (window.smoldesk) window.smoldesk.state = next
+      },
+      onStream: (stream) => {
+        const video = videoRef.current
+        if (video && video.srcObject !== stream) video.srcObject = stream
+      },
+    })
+    window.smoldesk = { connection, stats: undefined, state: 'connecting' }
+    connection.connect().catch((err: unknown) => {
+      setState('failed')
+      setDetail(err instanceof Error ? err.message : String(err))
+    })
+    const sampler = new StatsSampler()
+    const timer = setInterval(async () => {
+      const pc = connection.peerConnection
+      if (!pc) return
+      const sample = await sampler.sample(pc)
+      setStats(sample)
+      if (window.smoldesk) window.smoldesk.stats = sample
+    }, 1000)
+    return () => {
+      clearInterval(timer)
+      connection.close()
+    }
+  }, [roomId])
+
+  if (!roomId) {
+    return (
+      <main style={styles.page}>
+        <h1>SmolDesk</h1>
+        <p>Open the link the host printed: it carries the room code (…/?room=CODE).</p>
+      </main>
+    )
+  }
+  return (
+    <main style={styles.page}>
+      <p role="status" style={styles.status}>
+        {STATE_WORDS[state]}
+        {detail ? ` — ${detail}` : ''}
+      </p>
+      <video ref={videoRef} autoPlay playsInline muted style={styles.video} aria-label="Remote desktop" />
+      {stats && (
+        <dl style={styles.stats} aria-label="Connection statistics">
+          <dt>fps</dt>
+          <dd>{stats.fps.toFixed(0)}</dd>
+          <dt>bitrate</dt>
+          <dd>{(stats.bitrateKbps / 1000).toFixed(2)} Mbit/s</dd>
+          <dt>RTT</dt>
+          <dd>{stats.rttMs === undefined ? '–' : `${stats.rttMs.toFixed(0)} ms`}</dd>
+          <dt>jitter buffer</dt>
+          <dd>
+            {stats.jitterBufferDelayMs === undefined ? '–' : `${stats.jitterBufferDelayMs.toFixed(1)} ms`}
+          </dd>
+          <dt>decode</dt>
+          <dd>{stats.decodeTimeMs === undefined ? '–' : `${stats.decodeTimeMs.toFixed(1)} ms`}</dd>
+          <dt>resolution</dt>
+          <dd>
+            {stats.width}×{stats.height}
+          </dd>
+          <dt>codec</dt>
+          <dd>{stats.codec}</dd>
+          <dt>path</dt>
+          <dd>{stats.candidatePairType ?? '–'}</dd>
+        </dl>
+      )}
+    </main>
+  )
+}
+
+const styles = {
+  page: { margin: 0, padding: 8, background: '#111', color: '#eee', fontFamily: 'system-ui, sans-serif' },
+  status: { margin: '0 0 8px' },
+  video: { display: 'block', maxWidth: '100%', background: '#000' },
+  stats: {
+    display: 'grid',
+    gridTemplateColumns: 'auto auto auto auto auto auto auto auto',
+    gap: '2px 8px',
+    fontSize: 12,
+    margin: '8px 0 0',
+  },
+} as const

@@ -1,0 +1,77 @@
+/** Live numbers from RTCPeerConnection.getStats(), the way the stats overlay shows them. */
+export interface VideoStats {
+  fps: number
+  bitrateKbps: number
+  rttMs: number | undefined
+  jitterBufferDelayMs: number | undefined
+  decodeTimeMs: number | undefined
+  width: number
+  height: number
+  codec: string
+  framesDecoded: number
+  framesDropped: number
+  candidatePairType: string | undefined
+}
+
+interface Previous {
+  at: number
+  bytes: number
+  frames: number
+  jitterDelay: number
+  jitterCount: number
+  decodeTime: number
+}
+
+type Report = Record<string, unknown> & { type: string; id: string }
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0)
+
+/** Turns cumulative counters into per-interval rates; keep one sampler per peer connection. */
+export class StatsSampler {
+  #previous: Previous | undefined
+
+  async sample(pc: RTCPeerConnection): Promise<VideoStats | undefined> {
+    const reports = new Map<string, Report>()
+    for (const r of (await pc.getStats()).values() as IterableIterator<Report>) reports.set(r.id, r)
+    const inbound = [...reports.values()].find((r) => r.type === 'inbound-rtp' && r.kind === 'video')
+    if (!inbound) return undefined
+    const now = num(inbound.timestamp)
+    const current: Previous = {
+      at: now,
+      bytes: num(inbound.bytesReceived),
+      frames: num(inbound.framesDecoded),
+      jitterDelay: num(inbound.jitterBufferDelay),
+      jitterCount: num(inbound.jitterBufferEmittedCount),
+      decodeTime: num(inbound.totalDecodeTime),
+    }
+    const prev = this.#previous
+    this.#previous = current
+    const seconds = prev ? (current.at - prev.at) / 1000 : 0
+    const frames = prev ? current.frames - prev.frames : 0
+    const emitted = prev ? current.jitterCount - prev.jitterCount : 0
+    const codec = reports.get(String(inbound.codecId))
+    const pair = [...reports.values()].find(
+      (r) => r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded',
+    )
+    const local = pair ? reports.get(String(pair.localCandidateId)) : undefined
+    return {
+      fps:
+        typeof inbound.framesPerSecond === 'number'
+          ? inbound.framesPerSecond
+          : seconds > 0
+            ? frames / seconds
+            : 0,
+      bitrateKbps: prev && seconds > 0 ? ((current.bytes - prev.bytes) * 8) / seconds / 1000 : 0,
+      rttMs:
+        pair && typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : undefined,
+      jitterBufferDelayMs:
+        prev && emitted > 0 ? ((current.jitterDelay - prev.jitterDelay) / emitted) * 1000 : undefined,
+      decodeTimeMs: prev && frames > 0 ? ((current.decodeTime - prev.decodeTime) / frames) * 1000 : undefined,
+      width: num(inbound.frameWidth),
+      height: num(inbound.frameHeight),
+      codec: typeof codec?.mimeType === 'string' ? codec.mimeType.replace('video/', '') : '',
+      framesDecoded: current.frames,
+      framesDropped: num(inbound.framesDropped),
+      candidatePairType: typeof local?.candidateType === 'string' ? local.candidateType : undefined,
+    }
+  }
+}
