@@ -63,6 +63,8 @@ declare module 'x11' {
       values: Record<string, number>,
     ): void
     DestroyWindow(wid: number): void
+    MapWindow(wid: number): void
+    ClearArea(wid: number, x: number, y: number, width: number, height: number, exposures: number): void
     ChangeWindowAttributes(wid: number, values: Record<string, number>): void
     GetProperty(
       del: number,

@@ -1,0 +1,102 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Rgb } from './x11-paint.ts'
+
+// The functions passed to page.evaluate run in the browser; these are the DOM pieces they touch
+// (the Node test code is type-checked without the DOM library).
+interface PageCanvas {
+  width: number
+  height: number
+  getContext(kind: '2d'): {
+    drawImage(source: unknown, x: number, y: number): void
+    getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> }
+  } | null
+}
+declare const document: {
+  querySelector(selector: 'video'): { videoWidth: number; videoHeight: number } | null
+  createElement(tag: 'canvas'): PageCanvas
+}
+declare const window: {
+  smoldesk?: {
+    state: string
+    connection: { peerConnectionsCreated: number }
+    stats?: { codec: string; width: number }
+  }
+}
+
+export const CHROMIUM = process.env.SMOLDESK_CHROMIUM ?? '/usr/bin/chromium'
+
+/** Debian's Chromium, headless, allowed to use loopback ICE candidates (Playwright gives it a fresh profile). */
+export async function launchChromium(): Promise<{ browser: Browser; close: () => Promise<void> }> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--allow-loopback-in-peer-connection',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  })
+  return {
+    browser,
+    close: () => browser.close(),
+  }
+}
+
+/** The colour of the decoded video at a point given as fractions of its width and height. */
+export function videoPixel(page: Page, fx: number, fy: number): Promise<Rgb | undefined> {
+  return page.evaluate(
+    ([x, y]) => {
+      const video = document.querySelector('video')
+      if (!video || video.videoWidth === 0) return undefined
+      const canvas = document.createElement('canvas')
+      canvas.width = video.videoWidth
+      canvas.height = video.videoHeight
+      const ctx = canvas.getContext('2d')
+      if (!ctx) return undefined
+      ctx.drawImage(video, 0, 0)
+      const d = ctx.getImageData(Math.floor(x * canvas.width), Math.floor(y * canvas.height), 1, 1).data
+      return [d[0] ?? 0, d[1] ?? 0, d[2] ?? 0] as const
+    },
+    [fx, fy] as const,
+  )
+}
+
+export function close(a: Rgb, b: Rgb, tolerance = 40): boolean {
+  return a.every((v, i) => Math.abs(v - (b[i] ?? 0)) <= tolerance)
+}
+
+/** Waits until the video shows `colour` at the centre; returns the milliseconds it took. */
+export async function waitForColour(page: Page, colour: Rgb, timeoutMs = 10_000): Promise<number> {
+  const started = performance.now()
+  let last: Rgb | undefined
+  while (performance.now() - started < timeoutMs) {
+    last = await videoPixel(page, 0.5, 0.5)
+    if (last && close(last, colour)) return performance.now() - started
+    await sleep(20)
+  }
+  throw new Error(
+    `video never showed rgb(${colour.join(',')}) within ${timeoutMs} ms; last: ${last?.join(',')}`,
+  )
+}
+
+/** What the viewer page reports about itself (window.smoldesk). */
+export function viewerState(
+  page: Page,
+): Promise<{ state: string; pcs: number; codec: string; width: number }> {
+  return page.evaluate(() => {
+    const s = window.smoldesk
+    return {
+      state: s?.state ?? 'none',
+      pcs: s?.connection.peerConnectionsCreated ?? 0,
+      codec: s?.stats?.codec ?? '',
+      width: s?.stats?.width ?? 0,
+    }
+  })
+}

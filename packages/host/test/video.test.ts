@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { EventPayload, IpcClient, MonitorInfo } from '@smoldesk/protocol'
+import type { Page } from 'playwright-core'
+import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { launchChromium, viewerState, waitForColour } from './browser.ts'
+import {
+  eventually,
+  type HostProcess,
+  processesTagged,
+  startHostProcess,
+  waitForNoProcesses,
+} from './helpers.ts'
+import { Painter, type Panel, type Rgb } from './x11-paint.ts'
+
+const RED: Rgb = [220, 30, 30]
+const GREEN: Rgb = [30, 200, 60]
+const BLUE: Rgb = [40, 60, 220]
+const YELLOW: Rgb = [230, 210, 40]
+
+describe('video: start_capture streams the chosen monitor into Chromium over WebRTC', () => {
+  let desktop: VirtualDesktop
+  let painter: Painter
+  let panels: Panel[]
+  let start: HostProcess
+  let client: IpcClient
+  let page: Page
+  let closeBrowser: () => Promise<void>
+  const errors: EventPayload<'error'>[] = []
+  const started: EventPayload<'capture-started'>[] = []
+
+  before(async () => {
+    desktop = await VirtualDesktop.start({
+      monitors: [
+        { width: 1280, height: 720 },
+        { width: 1024, height: 768 },
+      ],
+      withApps: false,
+    })
+    painter = await Painter.open(desktop.display)
+    panels = [
+      await painter.fill({ x: 0, y: 0, width: 1280, height: 720 }, RED),
+      await painter.fill({ x: 1280, y: 0, width: 1024, height: 768 }, GREEN),
+    ]
+    start = await startHostProcess('start', ['--display', desktop.display])
+    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
+    client = await start.client()
+    await client.listen<EventPayload<'error'>>('error', (e) => errors.push(e.payload))
+    await client.listen<EventPayload<'capture-started'>>('capture-started', (e) => started.push(e.payload))
+    const url = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    const launched = await launchChromium()
+    closeBrowser = launched.close
+    page = await launched.browser.newPage()
+    await page.goto(url)
+  })
+
+  after(async () => {
+    client?.close()
+    await closeBrowser?.()
+    await start?.stop()
+    painter?.close()
+    await desktop?.close()
+  })
+
+  it('shows the first monitor, decoded from H264 at its true size', async () => {
+    await waitForColour(page, RED, 15_000)
+    await eventually(async () => {
+      const s = await viewerState(page)
+      assert.equal(s.state, 'connected')
+      assert.equal(s.codec, 'H264')
+      assert.equal(s.width, 1280)
+    })
+  })
+
+  it('switches to the second monitor live, on the same peer connection, within 1 s', async () => {
+    const before = await viewerState(page)
+    const t0 = performance.now()
+    await client.invoke('start_capture', { monitorIndex: 1, config: { fps: 30 } })
+    await waitForColour(page, GREEN, 5000)
+    const elapsed = performance.now() - t0
+    console.log(`monitor switch: green after ${elapsed.toFixed(0)} ms`)
+    assert.ok(elapsed < 1000, `switch took ${elapsed.toFixed(0)} ms`)
+    const after = await viewerState(page)
+    assert.equal(after.pcs, before.pcs, 'no new peer connection')
+    const event = started.at(-1)
+    assert.equal(event?.monitor_index, 1)
+    assert.equal(event?.width, 1024)
+    assert.equal(event?.x, 1280)
+    await client.invoke('start_capture', { monitorIndex: 0, config: {} })
+    await waitForColour(page, RED, 5000)
+  })
+
+  it('plays every codec the host offers', async () => {
+    const codecs = await client.invoke<string[]>('get_video_codecs')
+    assert.ok(codecs.includes('H264') && codecs.length >= 1)
+    for (const codec of [...codecs.filter((c) => c !== 'H264'), 'H264']) {
+      await client.invoke('start_capture', { monitorIndex: 1, config: { codec } })
+      await waitForColour(page, GREEN, 15_000)
+      await eventually(async () => assert.equal((await viewerState(page)).codec, codec), 10_000)
+      await client.invoke('start_capture', { monitorIndex: 0, config: { codec } })
+      await waitForColour(page, RED, 10_000)
+    }
+  })
+
+  it('brings the picture back within 2 s after the encoder is killed, on the same connection', async () => {
+    const pcs = (await viewerState(page)).pcs
+    const encoder = (await processesTagged(start.tag)).find((p) => p.cmdline.startsWith('ffmpeg'))
+    assert.ok(encoder, 'an encoder runs')
+    const t0 = performance.now()
+    process.kill(encoder.pid, 'SIGKILL')
+    await panels[0]?.setColour(BLUE)
+    await waitForColour(page, BLUE, 5000)
+    const elapsed = performance.now() - t0
+    console.log(`encoder killed: picture back after ${elapsed.toFixed(0)} ms`)
+    assert.ok(elapsed < 2000, `recovery took ${elapsed.toFixed(0)} ms`)
+    await eventually(async () => assert.equal(errors.at(-1)?.code, 'ENCODER_FAILED'))
+    assert.equal((await viewerState(page)).pcs, pcs)
+    const replacement = (await processesTagged(start.tag)).find((p) => p.cmdline.startsWith('ffmpeg'))
+    assert.notEqual(replacement?.pid, encoder.pid)
+  })
+
+  it('refuses bad configs with coded errors while the stream keeps running', async () => {
+    const pcs = (await viewerState(page)).pcs
+    const bad: [unknown, string][] = [
+      [{ monitorIndex: 0, config: { fps: 0 } }, 'INVALID_ARGS'],
+      [{ monitorIndex: 0, config: { fps: 1000 } }, 'INVALID_ARGS'],
+      [{ monitorIndex: 0, config: { quality: 101 } }, 'INVALID_ARGS'],
+      [{ monitorIndex: 0, config: { codec: 'H266' } }, 'INVALID_ARGS'],
+      [
+        { monitorIndex: 0, config: { advanced_options: { extra_params: { vf: 'movie=/etc/passwd' } } } },
+        'INVALID_ARGS',
+      ],
+      [{ monitorIndex: 0, config: { advanced_options: { preset: 'ultrafast -f null' } } }, 'INVALID_ARGS'],
+      [{ monitorIndex: 0, config: { advanced_options: { rate_control: 'CBR' } } }, 'INVALID_ARGS'],
+      [{ monitorIndex: 0, config: { hardware_acceleration: 'NVENC' } }, 'HWACCEL_UNAVAILABLE'],
+      [{ monitorIndex: 7, config: {} }, 'MONITOR_NOT_FOUND'],
+    ]
+    for (const [args, code] of bad) {
+      await assert.rejects(
+        client.invoke('start_capture', args as Record<string, unknown>),
+        { code },
+        JSON.stringify(args),
+      )
+    }
+    await panels[0]?.setColour(YELLOW)
+    await waitForColour(page, YELLOW, 3000)
+    assert.equal((await viewerState(page)).pcs, pcs)
+  })
+
+  it('reports its monitors consistently with what it streams', async () => {
+    const monitors = await client.invoke<MonitorInfo[]>('get_monitors')
+    assert.deepEqual(
+      monitors.map((m) => `${m.width}x${m.height}+${m.x}+${m.y}`),
+      ['1280x720+0+0', '1024x768+1280+0'],
+    )
+  })
+
+  it('stops the encoder on stop_capture (idempotent) and leaves no process on exit', async () => {
+    await client.invoke('stop_capture')
+    await client.invoke('stop_capture')
+    const encoders = await eventually(async () => {
+      const left = (await processesTagged(start.tag)).filter((p) => p.cmdline.startsWith('ffmpeg'))
+      assert.deepEqual(left, [])
+      return left
+    })
+    assert.deepEqual(encoders, [])
+    client.close()
+    await start.stop()
+    assert.deepEqual(await waitForNoProcesses(start.tag), [])
+  })
+})
