@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { EventPayload, IpcClient, MonitorInfo } from '@smoldesk/protocol'
-import type { Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { launchChromium, viewerState, waitForColour } from './browser.ts'
 import {
@@ -26,6 +26,7 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
   let client: IpcClient
   let page: Page
   let closeBrowser: () => Promise<void>
+  let browser: Browser
   const errors: EventPayload<'error'>[] = []
   const started: EventPayload<'capture-started'>[] = []
 
@@ -50,6 +51,7 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     const url = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
     const launched = await launchChromium()
     closeBrowser = launched.close
+    browser = launched.browser
     page = await launched.browser.newPage()
     await page.goto(url)
   })
@@ -145,6 +147,26 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     await panels[0]?.setColour(YELLOW)
     await waitForColour(page, YELLOW, 3000)
     assert.equal((await viewerState(page)).pcs, pcs)
+  })
+
+  it('gives a viewer that joins a long-GOP stream a picture within 1 s of connecting', async () => {
+    // 20 s between keyframes: without help the newcomer would wait up to 20 s for one.
+    await client.invoke('start_capture', { monitorIndex: 0, config: { keyframe_interval_frames: 600 } })
+    await waitForColour(page, YELLOW, 5000)
+    await new Promise((resolve) => setTimeout(resolve, 2500)) // past the keyframe restart gap
+    const context = await browser.newContext()
+    const second = await context.newPage()
+    try {
+      await second.goto(page.url())
+      await eventually(async () => assert.equal((await viewerState(second)).state, 'connected'), 10_000)
+      const elapsed = await waitForColour(second, YELLOW, 5000)
+      console.log(`second viewer: picture ${elapsed.toFixed(0)} ms after connecting`)
+      assert.ok(elapsed < 1000, `first picture took ${elapsed.toFixed(0)} ms`)
+      // the first viewer kept its connection and its picture
+      await waitForColour(page, YELLOW, 2000)
+    } finally {
+      await context.close()
+    }
   })
 
   it('reports its monitors consistently with what it streams', async () => {

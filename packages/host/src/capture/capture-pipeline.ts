@@ -15,6 +15,7 @@ const RESTART_DELAY_MS = 200
 /** More crashes than this within the window and the pipeline gives up (a broken config, not bad luck). */
 const MAX_CRASHES = 5
 const CRASH_WINDOW_MS = 30_000
+const KEYFRAME_RESTART_GAP_MS = 2000
 
 export interface PipelineEvents {
   /** One RTP packet from the encoder. */
@@ -41,6 +42,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   #firstPacket: (() => void) | undefined
   #crashes: number[] = []
   #restartTimer: NodeJS.Timeout | undefined
+  #lastKeyframeRestart = 0
   #closed = false
 
   constructor() {
@@ -66,6 +68,25 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     this.#crashes = []
     await this.#stopProcess()
     await this.#launch(plan)
+  }
+
+  /**
+   * A viewer needs a keyframe now (it just joined, or lost one). ffmpeg's CLI
+   * cannot be told to emit one, so when the GOP is longer than a second the
+   * encoder is restarted (a fresh encoder starts with an IDR frame); at most
+   * once per KEYFRAME_RESTART_GAP_MS so a lossy viewer cannot thrash it.
+   */
+  requestKeyframe(): void {
+    const plan = this.#plan
+    if (!plan || !this.#process) return
+    if (plan.config.keyframeIntervalFrames <= plan.config.fps) return // the next keyframe is ≤ 1 s away
+    const now = Date.now()
+    if (now - this.#lastKeyframeRestart < KEYFRAME_RESTART_GAP_MS) return
+    this.#lastKeyframeRestart = now
+    log.info('restarting the encoder for a keyframe')
+    void this.#stopProcess()
+      .then(() => (this.#plan === plan ? this.#launch(plan) : undefined))
+      .catch((err: unknown) => this.#onCrash(SmolDeskError.from(err)))
   }
 
   /** Stops the encoder; idempotent. */

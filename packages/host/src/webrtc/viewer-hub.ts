@@ -1,6 +1,7 @@
 import {
   type EventName,
   type EventPayload,
+  type IceCandidate,
   type IceServer,
   type ServerMessage,
   SignalingClient,
@@ -14,6 +15,10 @@ import type { MediaTransport, ViewerPeer } from './transport.ts'
 const log = createLogger('webrtc.hub')
 
 export type EmitEvent = <E extends EventName>(event: E, payload: EventPayload<E>) => void
+
+/** A viewer that has answered but is not connected after this long gets a fresh offer. */
+const CONNECT_WATCHDOG_MS = 4000
+const MAX_OFFERS_PER_JOIN = 4
 
 export interface ViewerHubOptions {
   transport: MediaTransport
@@ -29,6 +34,18 @@ interface Viewer {
   peer: ViewerPeer
   codec: VideoCodec
   connected: boolean
+  /** Local candidates wait here until the viewer's answer is applied (see #connect). */
+  pendingCandidates: (IceCandidate | null)[] | undefined
+  attempt: number
+  watchdog: NodeJS.Timeout | undefined
+}
+
+/** Removes candidate lines: candidates are trickled separately, after the answer. */
+function withoutCandidates(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates')
+    .join('\r\n')
 }
 
 /**
@@ -65,8 +82,12 @@ export class ViewerHub {
   async start(): Promise<string> {
     const signaling = await SignalingClient.connect(this.#options.signalingUrl)
     this.#signaling = signaling
+    // One message at a time: a candidate must not overtake the answer it belongs to.
+    let queue = Promise.resolve()
     signaling.onMessage((msg) => {
-      this.#onSignal(msg).catch((err: unknown) => log.warn({ err: String(err) }, 'signaling message failed'))
+      queue = queue
+        .then(() => this.#onSignal(msg))
+        .catch((err: unknown) => log.warn({ err: String(err) }, 'signaling message failed'))
     })
     signaling.onClose(() => {
       if (!this.#closed) log.warn('signaling connection closed; viewers stay connected, new ones cannot join')
@@ -85,60 +106,106 @@ export class ViewerHub {
   async codecChanged(): Promise<void> {
     const codec = this.#options.codec()
     for (const [viewerId, viewer] of this.#viewers) {
-      if (viewer.codec !== codec) await this.#connect(viewerId)
+      if (viewer.codec !== codec) await this.#connect(viewerId, 1)
     }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    for (const viewer of this.#viewers.values()) clearTimeout(viewer.watchdog)
     await Promise.all([...this.#viewers.values()].map((v) => v.peer.close()))
     this.#viewers.clear()
     this.#signaling?.close()
   }
 
   async #onSignal(msg: ServerMessage): Promise<void> {
+    log.debug({ type: msg.type }, 'signal')
     switch (msg.type) {
       case 'peer-joined':
-        await this.#connect(msg.peerId)
+        await this.#connect(msg.peerId, 1)
         return
       case 'peer-left':
         await this.#drop(msg.peerId, 'left the room')
         return
       case 'answer':
-        await this.#viewers.get(msg.fromId)?.peer.acceptAnswer(msg.sdp)
+        await this.#onAnswer(msg.fromId, msg.sdp)
         return
       case 'ice-candidate':
-        await this.#viewers.get(msg.fromId)?.peer.addRemoteCandidate(msg.candidate)
+        // Not awaited: werift resolves a browser's mDNS (.local) candidate for up to 10 s, and the
+        // queue must not stall other viewers meanwhile. Ordering after the answer is already kept.
+        this.#viewers
+          .get(msg.fromId)
+          ?.peer.addRemoteCandidate(msg.candidate)
+          .catch((err: unknown) => log.debug({ err: String(err) }, 'remote candidate not usable'))
         return
       default:
         return
     }
   }
 
-  async #connect(viewerId: string): Promise<void> {
+  /**
+   * Offers a new peer connection. Our candidates are held back until the
+   * answer is applied: werift starts DTLS only if ICE is not yet connected
+   * when it applies the answer, and a browser that already has our
+   * candidates can complete ICE before that (seen here: DTLS never started).
+   */
+  async #connect(viewerId: string, attempt: number): Promise<void> {
     const signaling = this.#signaling
     if (!signaling) throw new SmolDeskError('INTERNAL', 'hub not started')
-    await this.#viewers.get(viewerId)?.peer.close()
+    const old = this.#viewers.get(viewerId)
+    if (old) {
+      clearTimeout(old.watchdog)
+      this.#closeInBackground(old.peer)
+    }
     const codec = this.#options.codec()
     const viewer: Viewer = {
       codec,
       connected: false,
+      pendingCandidates: [],
+      attempt,
+      watchdog: undefined,
       peer: this.#options.transport.createPeer({
         viewerId,
         codec,
         iceServers: this.#iceServers,
         events: {
-          onLocalCandidate: (candidate) =>
-            signaling.send({ type: 'ice-candidate', targetId: viewerId, candidate }),
+          onLocalCandidate: (candidate) => {
+            if (viewer.pendingCandidates) viewer.pendingCandidates.push(candidate)
+            else signaling.send({ type: 'ice-candidate', targetId: viewerId, candidate })
+          },
           onConnectionState: (state) => this.#onState(viewerId, viewer, state),
-          onKeyframeRequest: () => log.debug({ viewerId }, 'keyframe requested (short GOP answers it)'),
+          onKeyframeRequest: () => this.#options.pipeline.requestKeyframe(),
         },
       }),
     }
     this.#viewers.set(viewerId, viewer)
+    log.debug({ viewerId, attempt }, 'creating offer')
     const sdp = await viewer.peer.createOffer()
-    signaling.send({ type: 'offer', targetId: viewerId, sdp })
+    signaling.send({ type: 'offer', targetId: viewerId, sdp: withoutCandidates(sdp) })
+    log.debug({ viewerId, attempt }, 'offer sent')
+  }
+
+  async #onAnswer(viewerId: string, sdp: string): Promise<void> {
+    const viewer = this.#viewers.get(viewerId)
+    const signaling = this.#signaling
+    if (!viewer || !signaling) return
+    await viewer.peer.acceptAnswer(sdp)
+    log.debug({ viewerId, candidates: viewer.pendingCandidates?.length }, 'answer applied')
+    const pending = viewer.pendingCandidates ?? []
+    viewer.pendingCandidates = undefined
+    for (const candidate of pending) signaling.send({ type: 'ice-candidate', targetId: viewerId, candidate })
+    viewer.watchdog = setTimeout(() => {
+      if (this.#viewers.get(viewerId) !== viewer || viewer.connected || this.#closed) return
+      if (viewer.attempt >= MAX_OFFERS_PER_JOIN) {
+        void this.#drop(viewerId, 'could not connect')
+        return
+      }
+      log.warn({ viewerId, attempt: viewer.attempt }, 'viewer not connected in time; offering again')
+      this.#connect(viewerId, viewer.attempt + 1).catch((err: unknown) =>
+        log.warn({ err: String(err) }, 'new offer failed'),
+      )
+    }, CONNECT_WATCHDOG_MS)
   }
 
   #onState(viewerId: string, viewer: Viewer, state: string): void {
@@ -146,17 +213,26 @@ export class ViewerHub {
     log.info({ viewerId, state }, 'viewer connection state')
     if (state === 'connected' && !viewer.connected) {
       viewer.connected = true
+      clearTimeout(viewer.watchdog)
+      // A new viewer can only start decoding at a keyframe.
+      this.#options.pipeline.requestKeyframe()
       this.#options.emit('viewer-connected', { viewerId })
     } else if (state === 'failed' || state === 'closed') {
       void this.#drop(viewerId, `connection ${state}`)
     }
   }
 
+  /** werift's close can take seconds; signaling for other viewers must not wait for it. */
+  #closeInBackground(peer: ViewerPeer): void {
+    peer.close().catch((err: unknown) => log.warn({ err: String(err) }, 'closing a peer failed'))
+  }
+
   async #drop(viewerId: string, reason: string): Promise<void> {
     const viewer = this.#viewers.get(viewerId)
     if (!viewer) return
     this.#viewers.delete(viewerId)
-    await viewer.peer.close()
+    clearTimeout(viewer.watchdog)
+    this.#closeInBackground(viewer.peer)
     if (viewer.connected) this.#options.emit('viewer-disconnected', { viewerId, reason })
   }
 }
