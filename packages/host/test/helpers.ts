@@ -1,31 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type HostStateFile, HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
+import { findProcesses } from '../src/process/proc.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..')
 export const CLI_MAIN = join(REPO_ROOT, 'packages/host/src/cli/main.ts')
 
 /** Processes whose environment carries SMOLDESK_OWNER=<tag> (every child SmolDesk starts has one). */
 export async function processesTagged(tag: string): Promise<{ pid: number; cmdline: string }[]> {
-  const found: { pid: number; cmdline: string }[] = []
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const environ = await readFile(`/proc/${entry}/environ`, 'latin1')
-      if (!environ.split('\0').includes(`SMOLDESK_OWNER=${tag}`)) continue
-      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'latin1')).replaceAll('\0', ' ').trim()
-      const stat = await readFile(`/proc/${entry}/stat`, 'latin1')
-      if (/\) Z /.test(stat)) continue // a zombie is already dead; its parent just has not reaped it
-      found.push({ pid: Number(entry), cmdline })
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found
+  const found = await findProcesses((p) => p.owner === tag)
+  return found.map(({ pid, cmdline }) => ({ pid, cmdline }))
 }
 
 /** Waits until no process carries the tag; returns what is still there after the deadline. */

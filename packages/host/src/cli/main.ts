@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { parseLayout } from '../display/embedded/xorg-config.ts'
+import { benchCommand } from './bench.ts'
 import { invokeCommand, listenCommand } from './client-commands.ts'
 import { failAndExit } from './output.ts'
 import { DEFAULT_WEB_PORT, runHost, runSignaling, runStart } from './run-host.ts'
@@ -78,10 +79,8 @@ async function main(argv: string[]): Promise<void> {
       await listenCommand(rest)
       return
     case 'bench':
-      throw new SmolDeskError(
-        'UNAVAILABLE',
-        `'smoldesk ${command}' is not available in this SmolDesk build yet`,
-      )
+      await benchCommand(rest)
+      return
     default:
       throw new SmolDeskError('INVALID_ARGS', `unknown command '${command ?? ''}'`)
   }

@@ -84,7 +84,8 @@ export class ManagedProcess extends EventEmitter<{ exit: [ExitInfo] }> {
       : [options.command, [...options.args]]
     const child = spawn(command, args, {
       cwd: options.cwd,
-      env: { ...(options.env ?? process.env), SMOLDESK_OWNER: OWNER_TAG },
+      // A caller may give a child a tag of its own (a supervised sub-tree); otherwise it inherits ours.
+      env: { ...(options.env ?? process.env), SMOLDESK_OWNER: options.env?.SMOLDESK_OWNER ?? OWNER_TAG },
       stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
     })
     return new Promise((resolve, reject) => {

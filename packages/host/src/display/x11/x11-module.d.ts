@@ -64,6 +64,9 @@ declare module 'x11' {
     ): void
     DestroyWindow(wid: number): void
     MapWindow(wid: number): void
+    CreateGC(gc: number, drawable: number, values: Record<string, number>): void
+    ChangeGC(gc: number, values: Record<string, number>): void
+    PolyFillRectangle(drawable: number, gc: number, coords: number[]): void
     ClearArea(wid: number, x: number, y: number, width: number, height: number, exposures: number): void
     ChangeWindowAttributes(wid: number, values: Record<string, number>): void
     GetProperty(

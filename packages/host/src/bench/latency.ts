@@ -1,0 +1,356 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
+import { ManagedProcess, OWNER_TAG } from '../process/child.ts'
+import { CLOCK_TICKS_PER_S, findProcesses } from '../process/proc.ts'
+import { probeScript } from './probe-script.ts'
+import { percentile, round1 } from './stats.ts'
+
+export interface LatencyRun {
+  system: 'smoldesk' | 'novnc'
+  variant: 'default' | 'stock' | 'tuned'
+  width: number
+  height: number
+  fps: number
+  latency_ms_median: number
+  latency_ms_p95: number
+  fps_delivered: number
+  fps_decoded: number
+  host_cpu_pct: number
+  viewer_cpu_pct: number
+  bitrate_kbps: number
+  samples: number
+  rejected: number
+  /** SmolDesk only: the rate it captured and encoded at (the scene runs at `fps`). */
+  capture_fps?: number
+  /** SmolDesk only: receiver-side stages from getStats, per frame. */
+  breakdown?: { jitter_buffer_ms: number; decode_ms: number; processing_ms: number; assembly_ms: number }
+}
+
+export interface LatencyOptions {
+  /** SmolDesk variants to run: `default` captures at the scene's rate, `tuned` at captureFpsTuned. */
+  smoldeskVariants: ('default' | 'tuned')[]
+  /** Capture rate of the tuned variant for a scene of `fps` (faster capture: less waiting for the next grab). */
+  captureFpsTuned: (sceneFps: number) => number
+  seconds: number
+  warmupSeconds: number
+  scenarios: { width: number; height: number; fps: number }[]
+  systems: ('smoldesk' | 'novnc')[]
+  log: (line: string) => void
+}
+
+const CLI_MAIN = resolve(import.meta.dirname, '../cli/main.ts')
+const PATTERN_APP = resolve(import.meta.dirname, 'pattern-app.ts')
+const NOVNC_WEB = '/usr/share/novnc'
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--allow-loopback-in-peer-connection',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--autoplay-policy=no-user-gesture-required',
+]
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+/** CPU time of a set of processes, sampled twice: percent of one core over the interval. */
+class CpuMeter {
+  readonly #match: (p: { owner: string | undefined; cmdline: string }) => boolean
+  #start = new Map<number, number>()
+  #at = 0
+
+  constructor(match: (p: { owner: string | undefined; cmdline: string }) => boolean) {
+    this.#match = match
+  }
+
+  async begin(): Promise<void> {
+    this.#start = new Map((await findProcesses(this.#match)).map((p) => [p.pid, p.cpuTicks]))
+    this.#at = performance.now()
+  }
+
+  async end(): Promise<number> {
+    const seconds = (performance.now() - this.#at) / 1000
+    let ticks = 0
+    for (const p of await findProcesses(this.#match)) ticks += p.cpuTicks - (this.#start.get(p.pid) ?? 0)
+    return round1(((ticks / CLOCK_TICKS_PER_S) * 100) / seconds)
+  }
+}
+
+async function readBytesWritten(pid: number): Promise<number> {
+  const io = await readFile(`/proc/${pid}/io`, 'utf8')
+  return Number(/^wchar: (\d+)$/m.exec(io)?.[1] ?? 0)
+}
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const value = await check().catch(() => undefined)
+    if (value !== undefined) return value
+    await sleep(100)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/** Runs the probe on a page for the warm-up and the measured window. */
+async function measure(
+  page: Page,
+  options: LatencyOptions,
+  meters: { host: CpuMeter; viewer: CpuMeter },
+  counters: () => Promise<{ frames: number; bytes: number }>,
+) {
+  await page.evaluate(probeScript())
+  await page.evaluate('window.__smoldeskProbe.start()')
+  await sleep(options.warmupSeconds * 1000)
+  await page.evaluate('window.__smoldeskProbe.start()') // restart: the warm-up does not count
+  await Promise.all([meters.host.begin(), meters.viewer.begin()])
+  const before = await counters()
+  const started = performance.now()
+  await sleep(options.seconds * 1000)
+  const after = await counters()
+  const seconds = (performance.now() - started) / 1000
+  const [hostCpu, viewerCpu] = await Promise.all([meters.host.end(), meters.viewer.end()])
+  const result = (await page.evaluate('window.__smoldeskProbe.stop()')) as {
+    latencies: number[]
+    rejected: number
+  }
+  return {
+    latency_ms_median: round1(percentile(result.latencies, 50)),
+    latency_ms_p95: round1(percentile(result.latencies, 95)),
+    fps_delivered: round1(result.latencies.length / seconds),
+    fps_decoded: round1((after.frames - before.frames) / seconds),
+    host_cpu_pct: hostCpu,
+    viewer_cpu_pct: viewerCpu,
+    bitrate_kbps: Math.round(((after.bytes - before.bytes) * 8) / seconds / 1000),
+    samples: result.latencies.length,
+    rejected: result.rejected,
+  }
+}
+
+interface InboundCounters {
+  framesDecoded: number
+  bytesReceived: number
+  jitterBufferDelay: number
+  jitterBufferEmittedCount: number
+  totalDecodeTime: number
+  totalProcessingDelay: number
+  totalAssemblyTime: number
+}
+
+/** Page-side code is passed as source: this file is type-checked without the DOM library. */
+const INBOUND_STATS = `(async () => {
+  const pc = window.smoldesk?.connection.peerConnection
+  const out = { framesDecoded: 0, bytesReceived: 0, jitterBufferDelay: 0, jitterBufferEmittedCount: 0,
+    totalDecodeTime: 0, totalProcessingDelay: 0, totalAssemblyTime: 0 }
+  if (!pc) return out
+  for (const r of (await pc.getStats()).values()) {
+    if (r.type !== 'inbound-rtp' || r.kind !== 'video') continue
+    for (const key of Object.keys(out)) out[key] = Number(r[key] ?? 0)
+  }
+  return out
+})()`
+
+async function inboundStats(page: Page): Promise<InboundCounters> {
+  return (await page.evaluate(INBOUND_STATS)) as InboundCounters
+}
+
+async function runSmoldesk(
+  browser: Browser,
+  display: string,
+  scenario: { width: number; height: number; fps: number },
+  variant: 'default' | 'tuned',
+  options: LatencyOptions,
+): Promise<LatencyRun> {
+  const captureFps = variant === 'tuned' ? options.captureFpsTuned(scenario.fps) : scenario.fps
+  const tag = `bench-host-${randomBytes(4).toString('hex')}`
+  const stateDir = await mkdtemp(join(tmpdir(), 'smoldesk-bench-'))
+  const host = await ManagedProcess.spawn({
+    name: 'smoldesk start',
+    command: process.execPath,
+    args: [CLI_MAIN, 'start', '--display', display, '--port', '0'],
+    env: { ...process.env, SMOLDESK_OWNER: tag, SMOLDESK_STATE_DIR: stateDir, SMOLDESK_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  host.child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const page = await browser.newPage({ viewport: { width: scenario.width, height: scenario.height + 200 } })
+  try {
+    const url = await waitFor('the viewer URL', async () => /Open the viewer: +(\S+)/.exec(out)?.[1])
+    const state = HostStateFileSchema.parse(JSON.parse(await readFile(join(stateDir, 'host.json'), 'utf8')))
+    const client = await IpcClient.connect({ url: `ws://127.0.0.1:${state.port}/ipc`, token: state.token })
+    await client.invoke('start_capture', { monitorIndex: 0, config: { fps: captureFps } })
+    client.close()
+    await page.goto(url)
+    await waitFor('decoded video', async () =>
+      Number(await page.evaluate("document.querySelector('video')?.videoWidth ?? 0")) > 0 ? true : undefined,
+    )
+    const before = await inboundStats(page)
+    const run = await measure(
+      page,
+      options,
+      {
+        host: new CpuMeter((p) => p.owner === tag),
+        viewer: new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium')),
+      },
+      async () => {
+        const s = await inboundStats(page)
+        return { frames: s.framesDecoded, bytes: s.bytesReceived }
+      },
+    )
+    const after = await inboundStats(page)
+    const frames = Math.max(1, after.framesDecoded - before.framesDecoded)
+    const emitted = Math.max(1, after.jitterBufferEmittedCount - before.jitterBufferEmittedCount)
+    return {
+      system: 'smoldesk',
+      variant,
+      ...scenario,
+      capture_fps: captureFps,
+      ...run,
+      breakdown: {
+        jitter_buffer_ms: round1(((after.jitterBufferDelay - before.jitterBufferDelay) / emitted) * 1000),
+        decode_ms: round1(((after.totalDecodeTime - before.totalDecodeTime) / frames) * 1000),
+        processing_ms: round1(((after.totalProcessingDelay - before.totalProcessingDelay) / frames) * 1000),
+        assembly_ms: round1(((after.totalAssemblyTime - before.totalAssemblyTime) / frames) * 1000),
+      },
+    }
+  } finally {
+    await page.close()
+    await host.close()
+    await rm(stateDir, { recursive: true, force: true })
+  }
+}
+
+async function runNovnc(
+  browser: Browser,
+  display: string,
+  scenario: { width: number; height: number; fps: number },
+  variant: 'stock' | 'tuned',
+  options: LatencyOptions,
+): Promise<LatencyRun> {
+  const [vncPort, webPort] = [await freePort(), await freePort()]
+  const tag = `bench-vnc-${randomBytes(4).toString('hex')}`
+  const env = { ...process.env, SMOLDESK_OWNER: tag }
+  const tuning = variant === 'tuned' ? ['-threads', '-defer', '1', '-wait', '1'] : []
+  const vnc = await ManagedProcess.spawn({
+    name: 'x11vnc',
+    command: 'x11vnc',
+    args: [
+      '-display',
+      display,
+      '-rfbport',
+      String(vncPort),
+      '-localhost',
+      '-nopw',
+      '-shared',
+      '-forever',
+      '-quiet',
+      ...tuning,
+    ],
+    env,
+  })
+  const ws = await ManagedProcess.spawn({
+    name: 'websockify',
+    command: 'websockify',
+    args: ['--web', NOVNC_WEB, `127.0.0.1:${webPort}`, `127.0.0.1:${vncPort}`],
+    env,
+  })
+  const page = await browser.newPage({ viewport: { width: scenario.width, height: scenario.height + 200 } })
+  try {
+    await sleep(1000)
+    await page.goto(`http://127.0.0.1:${webPort}/vnc_lite.html?host=127.0.0.1&port=${webPort}&view_only=true`)
+    await waitFor('the noVNC canvas', async () =>
+      Number(await page.evaluate("document.querySelector('canvas')?.width ?? 0")) > 0 ? true : undefined,
+    )
+    let frames = 0
+    const run = await measure(
+      page,
+      options,
+      {
+        host: new CpuMeter((p) => p.owner === tag),
+        viewer: new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium')),
+      },
+      async () => ({ frames: frames++, bytes: await readBytesWritten(vnc.pid) }),
+    )
+    // noVNC has no decoder statistics: what the probe saw is what was drawn.
+    return { system: 'novnc', variant, ...scenario, ...run, fps_decoded: run.fps_delivered }
+  } finally {
+    await page.close()
+    await ws.close()
+    await vnc.close()
+  }
+}
+
+/**
+ * Glass-to-glass latency: a pattern app draws timestamps over busy content
+ * on a virtual desktop; a headless Chromium viewer decodes them from what
+ * it displays. SmolDesk and x11vnc + noVNC (stock and tuned) see the same
+ * scene in the same run.
+ */
+export async function benchLatency(options: LatencyOptions): Promise<LatencyRun[]> {
+  // Chromium inherits our environment: tag it so its CPU time can be told from everything else.
+  process.env.SMOLDESK_OWNER = OWNER_TAG
+  const runs: LatencyRun[] = []
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  try {
+    for (const scenario of options.scenarios) {
+      const desktop = await VirtualDesktop.start({
+        monitors: [{ width: scenario.width, height: scenario.height }],
+        withApps: false,
+      })
+      // Detuned by 0.1 Hz so the source never phase-locks with the viewer's 60 Hz frame loop.
+      const pattern = await ManagedProcess.spawn({
+        name: 'pattern app',
+        command: process.execPath,
+        args: [
+          PATTERN_APP,
+          desktop.display,
+          '0',
+          '0',
+          String(scenario.width),
+          String(scenario.height),
+          String(scenario.fps + 0.1),
+        ],
+      })
+      try {
+        const label = `${scenario.width}x${scenario.height}@${scenario.fps}`
+        if (options.systems.includes('smoldesk')) {
+          for (const variant of options.smoldeskVariants) {
+            options.log(`${label}: SmolDesk (${variant})…`)
+            runs.push(await runSmoldesk(browser, desktop.display, scenario, variant, options))
+          }
+        }
+        if (options.systems.includes('novnc')) {
+          for (const variant of ['stock', 'tuned'] as const) {
+            options.log(`${label}: x11vnc ${variant} + noVNC…`)
+            runs.push(await runNovnc(browser, desktop.display, scenario, variant, options))
+          }
+        }
+      } finally {
+        await pattern.close()
+        await desktop.close()
+      }
+    }
+  } finally {
+    await browser.close()
+  }
+  return runs
+}

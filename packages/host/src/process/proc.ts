@@ -1,0 +1,47 @@
+import { readdir, readFile } from 'node:fs/promises'
+
+/** A process as /proc shows it. */
+export interface ProcInfo {
+  pid: number
+  cmdline: string
+  /** SMOLDESK_OWNER from its environment, if it has one. */
+  owner: string | undefined
+  /** user + system CPU time in clock ticks. */
+  cpuTicks: number
+  zombie: boolean
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
+export const CLOCK_TICKS_PER_S = 100
+
+async function readProc(pid: number): Promise<ProcInfo | undefined> {
+  try {
+    const [environ, cmdline, stat] = await Promise.all([
+      readFile(`/proc/${pid}/environ`, 'latin1'),
+      readFile(`/proc/${pid}/cmdline`, 'latin1'),
+      readFile(`/proc/${pid}/stat`, 'latin1'),
+    ])
+    const owner = environ
+      .split('\0')
+      .find((v) => v.startsWith('SMOLDESK_OWNER='))
+      ?.slice('SMOLDESK_OWNER='.length)
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return {
+      pid,
+      cmdline: cmdline.replaceAll('\0', ' ').trim(),
+      owner,
+      cpuTicks: Number(fields[11]) + Number(fields[12]),
+      zombie: fields[0] === 'Z',
+    }
+  } catch {
+    return undefined // it ended while we looked
+  }
+}
+
+/** Every live (non-zombie) process that matches. */
+export async function findProcesses(match: (p: ProcInfo) => boolean): Promise<ProcInfo[]> {
+  const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number)
+  const infos = await Promise.all(pids.map(readProc))
+  return infos.filter((p): p is ProcInfo => p !== undefined && !p.zombie && match(p))
+}
