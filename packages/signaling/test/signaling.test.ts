@@ -128,7 +128,7 @@ describe('signaling server', () => {
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
     ws.send('x'.repeat(70 * 1024))
     assert.equal(await closed, 1009)
-    const health = await fetch(url.replace('ws', 'http') + '/health')
+    const health = await fetch(`${url.replace('ws', 'http')}/health`)
     assert.equal(health.status, 200)
     assert.equal(((await health.json()) as { status: string }).status, 'ok')
   })

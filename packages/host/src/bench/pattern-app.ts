@@ -63,9 +63,9 @@ async function main(): Promise<void> {
     const bits = encodePattern(performance.timeOrigin + performance.now())
     const white: number[] = []
     const black: number[] = []
-    bits.forEach((bit, i) =>
-      (bit ? white : black).push(PATTERN.x + i * PATTERN.cell, PATTERN.y, PATTERN.cell, PATTERN.cell),
-    )
+    for (const [i, bit] of bits.entries()) {
+      ;(bit ? white : black).push(PATTERN.x + i * PATTERN.cell, PATTERN.y, PATTERN.cell, PATTERN.cell)
+    }
     x11.ChangeGC(gc, { foreground: 0xffffff })
     x11.PolyFillRectangle(wid, gc, white)
     x11.ChangeGC(gc, { foreground: 0x000000 })

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { benchLatency } from '../src/bench/latency.ts'
+import { decodePattern, encodePattern, PATTERN_BITS, TIME_MODULUS } from '../src/bench/pattern.ts'
+
+const luma = (bits: boolean[]): number[] => bits.map((b) => (b ? 235 : 16))
+
+describe('latency pattern', () => {
+  it('round-trips a timestamp, undoing the 2^24 ms modulus with the reader clock', () => {
+    const drawn = 1_795_560_000_123
+    const bits = encodePattern(drawn)
+    assert.equal(bits.length, PATTERN_BITS)
+    assert.equal(decodePattern(luma(bits), drawn + 37), drawn)
+    assert.equal(decodePattern(luma(bits), drawn + TIME_MODULUS - 1), drawn)
+  })
+
+  it('rejects torn and blurred reads instead of counting them', () => {
+    const a = encodePattern(0x123456)
+    const b = encodePattern(0x654321)
+    const torn = [...a.slice(0, 12), ...b.slice(12)]
+    assert.equal(decodePattern(luma(torn), 0x700000), undefined, 'halves of two frames fail the checksum')
+    const blurred = luma(a)
+    blurred[5] = 128
+    assert.equal(decodePattern(blurred, 0x700000), undefined, 'a grey square is refused')
+  })
+})
+
+describe('bench latency (smoke run, not a measurement)', () => {
+  it('measures SmolDesk end to end and reports every field', async () => {
+    const runs = await benchLatency({
+      seconds: 2,
+      warmupSeconds: 1,
+      scenarios: [{ width: 864, height: 486, fps: 30 }], // the pattern is 768 px wide
+      systems: ['smoldesk'],
+      smoldeskVariants: ['default'],
+      captureFpsTuned: (fps) => fps,
+      log: () => {},
+    })
+    assert.equal(runs.length, 1)
+    const run = runs[0]
+    assert.ok(run)
+    assert.ok(run.samples > 10, `decoded ${run.samples} timestamps`)
+    assert.ok(run.rejected <= run.samples, `rejected ${run.rejected}`)
+    assert.ok(run.latency_ms_median > 0 && run.latency_ms_median < 1000, `median ${run.latency_ms_median}`)
+    assert.ok(run.fps_decoded > 10)
+    assert.ok(run.bitrate_kbps > 0)
+    assert.ok(run.host_cpu_pct > 0)
+  })
+})
