@@ -334,6 +334,8 @@ export async function benchLatency(options: LatencyOptions): Promise<LatencyRun[
         const label = `${scenario.width}x${scenario.height}@${scenario.fps}`
         if (options.systems.includes('smoldesk')) {
           for (const variant of options.smoldeskVariants) {
+            // A tuned capture rate equal to the scene's is the default run again: skip it.
+            if (variant === 'tuned' && options.captureFpsTuned(scenario.fps) === scenario.fps) continue
             options.log(`${label}: SmolDesk (${variant})…`)
             runs.push(await runSmoldesk(browser, desktop.display, scenario, variant, options))
           }
