@@ -169,6 +169,19 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     }
   })
 
+  it('streams above 60 fps with correct RTP timing (120 fps is decoded as ≈ 120, not hundreds)', async () => {
+    await client.invoke('start_capture', { monitorIndex: 0, config: { fps: 120 } })
+    await waitForColour(page, YELLOW, 5000)
+    const fps = await eventually(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      const value = Number(await page.evaluate('window.smoldesk?.stats?.fps ?? 0'))
+      assert.ok(value > 20 && value <= 130, `decoded ${value} fps`)
+      return value
+    }, 8000)
+    console.log(`120 fps capture: viewer decodes ${fps.toFixed(0)} fps`)
+    await client.invoke('start_capture', { monitorIndex: 0, config: {} })
+  })
+
   it('reports its monitors consistently with what it streams', async () => {
     const monitors = await client.invoke<MonitorInfo[]>('get_monitors')
     assert.deepEqual(

@@ -189,6 +189,10 @@ export function buildFfmpegArgs(plan: EncodePlan): string[] {
     config.captureCursor ? '1' : '0',
     '-i',
     `${plan.display}+${region.x},${region.y}`,
+    // An explicit output rate: without it ffmpeg 5.1 stamps x11grab frames above ~60 fps 1–3 RTP
+    // ticks apart (instead of 90000/fps), and the browser decodes hundreds of "frames" a second.
+    '-r',
+    String(config.fps),
     '-pix_fmt',
     pixelFormat,
     ...codecArgs(config, plan.encoder.encoder),
