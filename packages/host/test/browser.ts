@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium as launchBrowser } from '../src/bench/chromium.ts'
 import type { Rgb } from './x11-paint.ts'
 
 // The functions passed to page.evaluate run in the browser; these are the DOM pieces they touch
@@ -24,29 +25,10 @@ declare const window: {
   }
 }
 
-export const CHROMIUM = process.env.SMOLDESK_CHROMIUM ?? '/usr/bin/chromium'
-
-/** Debian's Chromium, headless, allowed to use loopback ICE candidates (Playwright gives it a fresh profile). */
+/** Debian's Chromium, headless, with SmolDesk's flags (shared with the benchmark). */
 export async function launchChromium(): Promise<{ browser: Browser; close: () => Promise<void> }> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--allow-loopback-in-peer-connection',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  })
-  return {
-    browser,
-    close: () => browser.close(),
-  }
+  const browser = await launchBrowser()
+  return { browser, close: () => browser.close() }
 }
 
 /** The colour of the decoded video at a point given as fractions of its width and height. */

@@ -71,6 +71,20 @@ export class SignalingClient {
     return () => this.#handlers.delete(handler)
   }
 
+  /**
+   * Handles messages one at a time, each after the previous one's promise
+   * settled: a candidate must never overtake the offer or answer it belongs to.
+   */
+  onMessageInOrder(
+    handler: (msg: ServerMessage) => Promise<void>,
+    onError: (err: unknown) => void,
+  ): () => void {
+    let queue = Promise.resolve()
+    return this.onMessage((msg) => {
+      queue = queue.then(() => handler(msg)).catch(onError)
+    })
+  }
+
   onClose(handler: (code: number, reason: string) => void): () => void {
     this.#closeHandlers.add(handler)
     return () => this.#closeHandlers.delete(handler)

@@ -41,13 +41,10 @@ export class ViewerConnection {
     this.#options.onState('connecting')
     const signaling = await SignalingClient.connect(this.#options.signalingUrl)
     this.#signaling = signaling
-    // One message at a time: a candidate must not overtake the offer it belongs to.
-    let queue = Promise.resolve()
-    signaling.onMessage((msg) => {
-      queue = queue
-        .then(() => this.#onSignal(msg))
-        .catch((err: unknown) => this.#options.onState('failed', String(err)))
-    })
+    signaling.onMessageInOrder(
+      (msg) => this.#onSignal(msg),
+      (err) => this.#options.onState('failed', String(err)),
+    )
     signaling.onClose(() => {
       if (this.#pc?.connectionState !== 'connected') this.#options.onState('disconnected', 'signaling closed')
     })

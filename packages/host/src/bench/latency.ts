@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import { ManagedProcess, OWNER_TAG } from '../process/child.ts'
 import { CLOCK_TICKS_PER_S, findProcesses } from '../process/proc.ts'
+import { launchChromium } from './chromium.ts'
 import { probeScript } from './probe-script.ts'
 import { percentile, round1 } from './stats.ts'
 
@@ -48,17 +49,6 @@ export interface LatencyOptions {
 const CLI_MAIN = resolve(import.meta.dirname, '../cli/main.ts')
 const PATTERN_APP = resolve(import.meta.dirname, 'pattern-app.ts')
 const NOVNC_WEB = '/usr/share/novnc'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--allow-loopback-in-peer-connection',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--autoplay-policy=no-user-gesture-required',
-]
 
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -309,7 +299,7 @@ export async function benchLatency(options: LatencyOptions): Promise<LatencyRun[
   // Chromium inherits our environment: tag it so its CPU time can be told from everything else.
   process.env.SMOLDESK_OWNER = OWNER_TAG
   const runs: LatencyRun[] = []
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  const browser = await launchChromium()
   try {
     for (const scenario of options.scenarios) {
       const desktop = await VirtualDesktop.start({

@@ -82,13 +82,10 @@ export class ViewerHub {
   async start(): Promise<string> {
     const signaling = await SignalingClient.connect(this.#options.signalingUrl)
     this.#signaling = signaling
-    // One message at a time: a candidate must not overtake the answer it belongs to.
-    let queue = Promise.resolve()
-    signaling.onMessage((msg) => {
-      queue = queue
-        .then(() => this.#onSignal(msg))
-        .catch((err: unknown) => log.warn({ err: String(err) }, 'signaling message failed'))
-    })
+    signaling.onMessageInOrder(
+      (msg) => this.#onSignal(msg),
+      (err) => log.warn({ err: String(err) }, 'signaling message failed'),
+    )
     signaling.onClose(() => {
       if (!this.#closed) log.warn('signaling connection closed; viewers stay connected, new ones cannot join')
     })

@@ -1,0 +1,26 @@
+import { type Browser, chromium } from 'playwright-core'
+
+/** Debian's Chromium: nothing is ever downloaded. */
+export const CHROMIUM_PATH = process.env.SMOLDESK_CHROMIUM ?? '/usr/bin/chromium'
+
+/**
+ * Headless, allowed to use loopback ICE candidates (host and viewer share
+ * this machine), quiet on a closed network. Playwright gives every launch a
+ * fresh profile.
+ */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--allow-loopback-in-peer-connection',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--autoplay-policy=no-user-gesture-required',
+]
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+}
