@@ -8,7 +8,7 @@ import { HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import { ManagedProcess, OWNER_TAG } from '../process/child.ts'
-import { CLOCK_TICKS_PER_S, findProcesses } from '../process/proc.ts'
+import { CLOCK_TICKS_PER_S, findProcessTrees, type ProcInfo } from '../process/proc.ts'
 import { launchChromium } from './chromium.ts'
 import { probeScript } from './probe-script.ts'
 import { percentile, round1 } from './stats.ts'
@@ -61,25 +61,26 @@ async function freePort(): Promise<number> {
   })
 }
 
-/** CPU time of a set of processes, sampled twice: percent of one core over the interval. */
+/** CPU time of process trees, sampled twice: percent of one core over the interval. */
 class CpuMeter {
-  readonly #match: (p: { owner: string | undefined; cmdline: string }) => boolean
+  readonly #match: (p: ProcInfo) => boolean
   #start = new Map<number, number>()
   #at = 0
 
-  constructor(match: (p: { owner: string | undefined; cmdline: string }) => boolean) {
+  /** `match` picks the roots; their descendants (tagged or not) count too. */
+  constructor(match: (p: ProcInfo) => boolean) {
     this.#match = match
   }
 
   async begin(): Promise<void> {
-    this.#start = new Map((await findProcesses(this.#match)).map((p) => [p.pid, p.cpuTicks]))
+    this.#start = new Map((await findProcessTrees(this.#match)).map((p) => [p.pid, p.cpuTicks]))
     this.#at = performance.now()
   }
 
   async end(): Promise<number> {
     const seconds = (performance.now() - this.#at) / 1000
     let ticks = 0
-    for (const p of await findProcesses(this.#match)) ticks += p.cpuTicks - (this.#start.get(p.pid) ?? 0)
+    for (const p of await findProcessTrees(this.#match)) ticks += p.cpuTicks - (this.#start.get(p.pid) ?? 0)
     return round1(((ticks / CLOCK_TICKS_PER_S) * 100) / seconds)
   }
 }

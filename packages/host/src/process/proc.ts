@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 /** A process as /proc shows it. */
 export interface ProcInfo {
   pid: number
+  ppid: number
   cmdline: string
   /** SMOLDESK_OWNER from its environment, if it has one. */
   owner: string | undefined
@@ -29,6 +30,7 @@ async function readProc(pid: number): Promise<ProcInfo | undefined> {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return {
       pid,
+      ppid: Number(fields[1]),
       cmdline: cmdline.replaceAll('\0', ' ').trim(),
       owner,
       cpuTicks: Number(fields[11]) + Number(fields[12]),
@@ -44,4 +46,23 @@ export async function findProcesses(match: (p: ProcInfo) => boolean): Promise<Pr
   const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number)
   const infos = await Promise.all(pids.map(readProc))
   return infos.filter((p): p is ProcInfo => p !== undefined && !p.zombie && match(p))
+}
+
+/**
+ * Processes that match, plus all their descendants: Chromium's zygote
+ * children start with an empty environment, so only the root carries a tag.
+ */
+export async function findProcessTrees(isRoot: (p: ProcInfo) => boolean): Promise<ProcInfo[]> {
+  const all = await findProcesses(() => true)
+  const inTree = new Set(all.filter(isRoot).map((p) => p.pid))
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const p of all) {
+      if (!inTree.has(p.pid) && inTree.has(p.ppid)) {
+        inTree.add(p.pid)
+        grew = true
+      }
+    }
+  }
+  return all.filter((p) => inTree.has(p.pid))
 }
