@@ -8,6 +8,9 @@ import { type CommandHandlers, notYet } from './commands.ts'
 import { detectDisplayServer } from './display/detect.ts'
 import { X11Connection } from './display/x11/connection.ts'
 import { listX11Monitors } from './display/x11/monitors.ts'
+import type { InputInjector } from './input/injector.ts'
+import { InputService } from './input/input-service.ts'
+import { XTestInjector } from './input/x11/xtest-injector.ts'
 import { IpcServer } from './ipc/server.ts'
 import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
 import { createLogger } from './log.ts'
@@ -31,6 +34,8 @@ export class Host {
   readonly #probe = new EncoderProbeCache()
   readonly #security = new SecurityContext()
   readonly capture: CaptureService
+  readonly input: InputService
+  #injector: Promise<InputInjector> | undefined
   #hub: ViewerHub | undefined
   #x11: Promise<X11Connection> | undefined
   #clipboard: Promise<Clipboard> | undefined
@@ -51,6 +56,11 @@ export class Host {
       probe: this.#probe,
       emit: (event, payload) => this.ipc.emit(event, payload),
       onCodecChanged: async () => this.#hub?.codecChanged(),
+    })
+    this.input = new InputService({
+      injector: () => this.#injectorBackend(),
+      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      capturedMonitor: () => this.capture.pipeline.plan?.config.monitorIndex,
     })
     const handlers = this.#handlers()
     this.ipc = new IpcServer({
@@ -109,6 +119,9 @@ export class Host {
       await this.ipc.close()
       await this.#hub?.close()
       await this.capture.close()
+      await this.input.releaseAll().catch(() => {})
+      const injector = await this.#injector?.catch(() => undefined)
+      injector?.close()
       const clipboard = await this.#clipboard?.catch(() => undefined)
       clipboard?.close()
       const x11 = await this.#x11?.catch(() => undefined)
@@ -127,6 +140,17 @@ export class Host {
     }
     this.#x11 = reopenIfClosed(this.#x11, () => X11Connection.open(display))
     return this.#x11
+  }
+
+  #injectorBackend(): Promise<InputInjector> {
+    const display = this.display
+    if (!display) {
+      return Promise.reject(
+        new SmolDeskError('NO_DISPLAY', 'no X display for input: set DISPLAY or pass --display :N'),
+      )
+    }
+    this.#injector = reopenIfClosed(this.#injector, () => XTestInjector.open(display))
+    return this.#injector
   }
 
   #clipboardBackend(): Promise<Clipboard> {
@@ -161,9 +185,18 @@ export class Host {
         await this.capture.stop()
         return null
       },
-      send_input_event: notYet('send_input_event', 'input injection'),
-      set_input_enabled: notYet('set_input_enabled', 'input injection'),
-      configure_input_forwarding: notYet('configure_input_forwarding', 'input injection'),
+      send_input_event: async ({ event }) => {
+        await this.input.send(event)
+        return null
+      },
+      set_input_enabled: async ({ enabled }) => {
+        await this.input.setEnabled(enabled)
+        return null
+      },
+      configure_input_forwarding: async ({ config }) => {
+        await this.input.configure(config)
+        return null
+      },
       get_video_codecs: async () => (await this.#probe.get()).codecs,
       get_hardware_acceleration_options: async () => (await this.#probe.get()).accelerations,
       get_clipboard_text: async () => (await this.#clipboardBackend()).getText(),

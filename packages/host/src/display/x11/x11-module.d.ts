@@ -41,6 +41,15 @@ declare module 'x11' {
     SelectSelectionInput(window: number, selection: number, eventMask: number): void
   }
 
+  interface XTest {
+    FakeInput(type: number, detail: number, time: number, window: number, x: number, y: number): void
+    KeyPress: number
+    KeyRelease: number
+    ButtonPress: number
+    ButtonRelease: number
+    MotionNotify: number
+  }
+
   interface XClient extends EventEmitter {
     seq_num: number
     pack_stream: { put(b: Buffer): void; submit(flush: boolean): void }
@@ -99,6 +108,9 @@ declare module 'x11' {
     SendEvent(destination: number, propagate: number, eventMask: number, event: Record<string, unknown>): void
     QueryExtension(name: string, cb: Callback<{ present: boolean; majorOpcode: number }>): void
     require(extension: 'fixes', cb: Callback<XFixes>): void
+    require(extension: 'xtest', cb: Callback<XTest>): void
+    QueryPointer(wid: number, cb: Callback<{ rootX: number; rootY: number; keyMask: number }>): void
+    QueryKeymap(cb: Callback<Buffer>): void
     GetInputFocus(cb: Callback<unknown>): void
     terminate(): void
     close(cb?: () => void): void
@@ -111,5 +123,5 @@ declare module 'x11' {
   export const eventMask: Record<string, number>
   const x11: { createClient: typeof createClient; eventMask: typeof eventMask }
   export default x11
-  export type { XClient, XDisplay, XFixes, XPropertyReply, XScreen }
+  export type { XClient, XDisplay, XFixes, XPropertyReply, XScreen, XTest }
 }

@@ -1,0 +1,15 @@
+/**
+ * What the display server must do for remote input; one backend per display
+ * server (X11 via XTEST now). Coordinates are absolute, in the virtual
+ * screen's pixels; buttons are X numbers (1 left, 2 middle, 3 right, 4–7
+ * wheel, 8 back, 9 forward).
+ */
+export interface InputInjector {
+  move(x: number, y: number): void
+  button(button: number, pressed: boolean): void
+  key(keycode: number, pressed: boolean): void
+  /** Round trip: every event sent before has been processed by the server. */
+  flush(): Promise<void>
+  close(): void
+  readonly closed: boolean
+}

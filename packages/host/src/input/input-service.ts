@@ -1,0 +1,184 @@
+import {
+  type InputEvent,
+  type InputForwardingConfig,
+  type MonitorInfo,
+  SmolDeskError,
+} from '@smoldesk/protocol'
+import type { InputInjector } from './injector.ts'
+import { domCodeToX11Keycode, MODIFIER_CODES } from './keycodes.ts'
+
+const BUTTONS = { Left: 1, Middle: 2, Right: 3, Back: 8, Forward: 9 } as const
+/** Wheel deltas are in pixels (the DOM's deltaMode 0); one wheel click per this many. */
+export const PIXELS_PER_WHEEL_CLICK = 100
+
+export interface InputServiceOptions {
+  injector: () => Promise<InputInjector>
+  monitors: () => Promise<MonitorInfo[]>
+  /** The monitor being streamed, the default target of viewer coordinates. */
+  capturedMonitor: () => number | undefined
+}
+
+/**
+ * Remote input: the gate, coordinate mapping onto monitors, and bookkeeping
+ * of what is held down, so that disabling input (or losing a viewer) never
+ * leaves a key or button stuck.
+ */
+export class InputService {
+  readonly #options: InputServiceOptions
+  #enabled = true
+  #forwarding: InputForwardingConfig = { enabled: true }
+  readonly #heldKeys = new Set<number>()
+  readonly #heldButtons = new Set<number>()
+  /** Modifiers a KeyPress pressed on the event's behalf, released with its KeyRelease. */
+  readonly #impliedModifiers = new Map<number, number[]>()
+  #wheel = { x: 0, y: 0 }
+
+  constructor(options: InputServiceOptions) {
+    this.#options = options
+  }
+
+  get enabled(): boolean {
+    return this.#enabled && this.#forwarding.enabled
+  }
+
+  async setEnabled(enabled: boolean): Promise<void> {
+    this.#enabled = enabled
+    if (!this.enabled) await this.releaseAll()
+  }
+
+  async configure(config: InputForwardingConfig): Promise<void> {
+    if (config.monitor_index !== undefined) {
+      const monitors = await this.#options.monitors()
+      if (!monitors[config.monitor_index]) {
+        throw new SmolDeskError('MONITOR_NOT_FOUND', `monitor ${config.monitor_index} does not exist`)
+      }
+    }
+    this.#forwarding = config
+    if (!this.enabled) await this.releaseAll()
+  }
+
+  async send(event: InputEvent): Promise<void> {
+    if (!this.enabled) throw new SmolDeskError('INPUT_DISABLED', 'remote input is turned off on this host')
+    const injector = await this.#options.injector()
+    switch (event.event_type) {
+      case 'MouseMove':
+        await this.#moveTo(injector, event, true)
+        break
+      case 'MouseButton': {
+        if (!event.button || event.is_pressed === undefined) {
+          throw new SmolDeskError('INVALID_ARGS', 'MouseButton needs button and is_pressed')
+        }
+        if (event.x !== undefined || event.y !== undefined) await this.#moveTo(injector, event, true)
+        this.#button(injector, BUTTONS[event.button], event.is_pressed)
+        break
+      }
+      case 'MouseScroll':
+        if (event.x !== undefined || event.y !== undefined) await this.#moveTo(injector, event, true)
+        this.#scroll(injector, event.delta_x ?? 0, event.delta_y ?? 0)
+        break
+      case 'KeyPress':
+      case 'KeyRelease':
+        this.#key(injector, event)
+        break
+      case 'Text':
+      case 'TouchEvent':
+      case 'Gesture':
+        throw new SmolDeskError(
+          'UNAVAILABLE',
+          `${event.event_type} events are not available in this build yet`,
+        )
+    }
+    await injector.flush()
+  }
+
+  /** Releases every key and button SmolDesk holds down; idempotent. */
+  async releaseAll(): Promise<void> {
+    if (this.#heldKeys.size === 0 && this.#heldButtons.size === 0) return
+    const injector = await this.#options.injector()
+    for (const button of this.#heldButtons) injector.button(button, false)
+    for (const key of this.#heldKeys) injector.key(key, false)
+    this.#heldButtons.clear()
+    this.#heldKeys.clear()
+    this.#impliedModifiers.clear()
+    await injector.flush()
+  }
+
+  async #moveTo(injector: InputInjector, event: InputEvent, required: boolean): Promise<void> {
+    if (event.x === undefined || event.y === undefined) {
+      if (required) throw new SmolDeskError('INVALID_ARGS', `${event.event_type} needs x and y`)
+      return
+    }
+    const monitors = await this.#options.monitors()
+    const scale = this.#forwarding.scale_factor ?? 1
+    let area: { x: number; y: number; width: number; height: number }
+    if (this.#forwarding.multi_monitor_mode === 'Span' && event.monitor_index === undefined) {
+      // Coordinates span the bounding box of all monitors.
+      const left = Math.min(...monitors.map((m) => m.x))
+      const top = Math.min(...monitors.map((m) => m.y))
+      area = {
+        x: left,
+        y: top,
+        width: Math.max(...monitors.map((m) => m.x + m.width)) - left,
+        height: Math.max(...monitors.map((m) => m.y + m.height)) - top,
+      }
+    } else {
+      const index =
+        event.monitor_index ?? this.#forwarding.monitor_index ?? this.#options.capturedMonitor() ?? 0
+      const monitor = monitors[index]
+      if (!monitor) throw new SmolDeskError('MONITOR_NOT_FOUND', `monitor ${index} does not exist`)
+      area = monitor
+    }
+    // Viewer coordinates × scale_factor = pixels; never off the target area.
+    const x = Math.min(area.width - 1, Math.max(0, Math.round(event.x * scale)))
+    const y = Math.min(area.height - 1, Math.max(0, Math.round(event.y * scale)))
+    injector.move(area.x + x, area.y + y)
+  }
+
+  #button(injector: InputInjector, button: number, pressed: boolean): void {
+    if (pressed === this.#heldButtons.has(button)) return // a repeated press or a stray release
+    injector.button(button, pressed)
+    if (pressed) this.#heldButtons.add(button)
+    else this.#heldButtons.delete(button)
+  }
+
+  #scroll(injector: InputInjector, dx: number, dy: number): void {
+    // Smooth-scroll deltas accumulate until they make whole wheel clicks.
+    this.#wheel.x += dx
+    this.#wheel.y += dy
+    const clicks = (axis: 'x' | 'y', negative: number, positive: number) => {
+      const n = Math.trunc(this.#wheel[axis] / PIXELS_PER_WHEEL_CLICK)
+      this.#wheel[axis] -= n * PIXELS_PER_WHEEL_CLICK
+      for (let i = 0; i < Math.abs(n); i++) {
+        injector.button(n < 0 ? negative : positive, true)
+        injector.button(n < 0 ? negative : positive, false)
+      }
+    }
+    clicks('y', 4, 5)
+    clicks('x', 6, 7)
+  }
+
+  #key(injector: InputInjector, event: InputEvent): void {
+    const code = event.key_code
+    const keycode = code === undefined ? undefined : domCodeToX11Keycode(code)
+    if (keycode === undefined) throw new SmolDeskError('INVALID_ARGS', `unknown key_code '${code ?? ''}'`)
+    if (event.event_type === 'KeyPress') {
+      const implied: number[] = []
+      for (const modifier of event.modifiers ?? []) {
+        const mod = domCodeToX11Keycode(MODIFIER_CODES[modifier])
+        if (mod === undefined || this.#heldKeys.has(mod)) continue
+        injector.key(mod, true)
+        this.#heldKeys.add(mod)
+        implied.push(mod)
+      }
+      if (implied.length > 0) this.#impliedModifiers.set(keycode, implied)
+      injector.key(keycode, true)
+      this.#heldKeys.add(keycode)
+      return
+    }
+    if (this.#heldKeys.delete(keycode)) injector.key(keycode, false)
+    for (const mod of this.#impliedModifiers.get(keycode) ?? []) {
+      if (this.#heldKeys.delete(mod)) injector.key(mod, false)
+    }
+    this.#impliedModifiers.delete(keycode)
+  }
+}
