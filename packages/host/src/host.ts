@@ -10,6 +10,7 @@ import { X11Connection } from './display/x11/connection.ts'
 import { listX11Monitors } from './display/x11/monitors.ts'
 import type { InputInjector } from './input/injector.ts'
 import { InputService } from './input/input-service.ts'
+import { ViewerInput } from './input/viewer-input.ts'
 import { XTestInjector } from './input/x11/xtest-injector.ts'
 import { IpcServer } from './ipc/server.ts'
 import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
@@ -35,6 +36,7 @@ export class Host {
   readonly #security = new SecurityContext()
   readonly capture: CaptureService
   readonly input: InputService
+  readonly viewerInput: ViewerInput
   #injector: Promise<InputInjector> | undefined
   #hub: ViewerHub | undefined
   #x11: Promise<X11Connection> | undefined
@@ -62,6 +64,7 @@ export class Host {
       monitors: async () => listX11Monitors(await this.#x11Connection()),
       capturedMonitor: () => this.capture.pipeline.plan?.config.monitorIndex,
     })
+    this.viewerInput = new ViewerInput(this.input)
     const handlers = this.#handlers()
     this.ipc = new IpcServer({
       host: HOST_DEFAULTS.ipcHost,
@@ -88,6 +91,7 @@ export class Host {
           roomId: options.roomId,
           emit: (event, payload) => host.ipc.emit(event, payload),
           codec: () => host.capture.codec,
+          input: host.viewerInput,
         })
         await host.#hub.start()
       }

@@ -3,6 +3,8 @@ import { after, before, describe, it } from 'node:test'
 import type { EventPayload, IpcClient, MonitorInfo } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { X11Connection } from '../src/display/x11/connection.ts'
+import { domCodeToX11Keycode } from '../src/input/keycodes.ts'
 import { launchChromium, viewerState, waitForColour } from './browser.ts'
 import {
   eventually,
@@ -180,6 +182,50 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     }, 8000)
     console.log(`120 fps capture: viewer decodes ${fps.toFixed(0)} fps`)
     await client.invoke('start_capture', { monitorIndex: 0, config: {} })
+  })
+
+  it('lets the viewer page drive the host pointer and keyboard over the data channels', async () => {
+    const x = await X11Connection.open(desktop.display)
+    try {
+      const pointer = () =>
+        x.call<{ rootX: number; rootY: number; keyMask: number }>((cb) => x.client.QueryPointer(x.root, cb))
+      const keyDown = async (code: string) => {
+        const keymap = await x.call<Buffer>((cb) => x.client.QueryKeymap(cb))
+        const keycode = domCodeToX11Keycode(code) ?? 0
+        return ((keymap[keycode >> 3] ?? 0) & (1 << (keycode & 7))) !== 0
+      }
+      // Where video pixel (vx, vy) is on the page: the video may be shown scaled.
+      const clientPoint = async (vx: number, vy: number) => {
+        const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
+        const scale = box.width / 1280
+        return { x: box.x + vx * scale, y: box.y + vy * scale }
+      }
+      const target = await clientPoint(640, 360)
+      await page.mouse.move(target.x, target.y)
+      await eventually(async () => {
+        const p = await pointer()
+        assert.ok(
+          Math.abs(p.rootX - 640) <= 2 && Math.abs(p.rootY - 360) <= 2,
+          `pointer at ${p.rootX},${p.rootY}`,
+        )
+      })
+      await page.mouse.down()
+      await eventually(async () => assert.ok((await pointer()).keyMask & 0x100, 'left button down'))
+      await page.mouse.up()
+      await eventually(async () => assert.equal((await pointer()).keyMask & 0x100, 0))
+      await page.keyboard.down('KeyQ')
+      await eventually(async () => assert.equal(await keyDown('KeyQ'), true))
+      await page.keyboard.up('KeyQ')
+      await eventually(async () => assert.equal(await keyDown('KeyQ'), false))
+      // Focus lost with a key held: the host lets go of it.
+      await page.keyboard.down('ShiftLeft')
+      await eventually(async () => assert.equal(await keyDown('ShiftLeft'), true))
+      await page.evaluate("document.querySelector('video').blur()")
+      await eventually(async () => assert.equal(await keyDown('ShiftLeft'), false))
+      await page.keyboard.up('ShiftLeft')
+    } finally {
+      x.close()
+    }
   })
 
   it('reports its monitors consistently with what it streams', async () => {

@@ -3,7 +3,14 @@ import { describe, it } from 'node:test'
 import {
   CAPTURE_DEFAULTS,
   COMMANDS,
+  decodeInputFrame,
   EVENTS,
+  encodeButton,
+  encodeKey,
+  encodeMove,
+  encodeRelease,
+  encodeScroll,
+  encodeText,
   InputEventSchema,
   resolveCaptureConfig,
   ScreenCaptureConfigSchema,
@@ -119,5 +126,67 @@ describe('contracts', () => {
       message: 'late',
     })
     assert.equal(SmolDeskError.from({ code: 'MADE_UP', message: 'x' }).code, 'INTERNAL')
+  })
+})
+
+describe('binary input frames', () => {
+  it('round-trips every kind', () => {
+    assert.deepEqual(decodeInputFrame(encodeMove(1, 10.5, 20)), {
+      seq: 1,
+      release: false,
+      event: { event_type: 'MouseMove', x: 10.5, y: 20 },
+    })
+    assert.deepEqual(decodeInputFrame(encodeButton(2, 'Right', true, 1, 2)).release, false)
+    assert.deepEqual(decodeInputFrame(encodeKey(3, 'KeyA', true, ['Shift', 'Meta'])), {
+      seq: 3,
+      release: false,
+      event: { event_type: 'KeyPress', key_code: 'KeyA', modifiers: ['Shift', 'Meta'] },
+    })
+    assert.deepEqual(decodeInputFrame(encodeText(4, 'Grüße €😀')), {
+      seq: 4,
+      release: false,
+      event: { event_type: 'Text', text: 'Grüße €😀' },
+    })
+    assert.deepEqual(decodeInputFrame(encodeScroll(5, 0, -120)), {
+      seq: 5,
+      release: false,
+      event: { event_type: 'MouseScroll', delta_x: 0, delta_y: -120 },
+    })
+    assert.deepEqual(decodeInputFrame(encodeRelease(6)), { seq: 6, release: true })
+  })
+
+  it('survives 20,000 random and truncated frames with coded errors only', () => {
+    let seed = 42
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const valid = [
+      encodeMove(1, 5, 5),
+      encodeButton(2, 'Left', true, 3, 4),
+      encodeKey(3, 'Enter', false, []),
+      encodeText(4, 'hé'),
+    ]
+    let errors = 0
+    let decoded = 0
+    for (let i = 0; i < 20_000; i++) {
+      let frame: Uint8Array
+      const base = valid[i % valid.length] ?? new Uint8Array()
+      if (i % 3 === 0) frame = base.subarray(0, Math.floor(rand() * base.length))
+      else if (i % 3 === 1) {
+        frame = Uint8Array.from(base)
+        frame[Math.floor(rand() * frame.length)] = Math.floor(rand() * 256)
+      } else frame = Uint8Array.from({ length: Math.floor(rand() * 40) }, () => Math.floor(rand() * 256))
+      try {
+        decodeInputFrame(frame)
+        decoded++
+      } catch (err) {
+        assert.ok(err instanceof SmolDeskError, String(err))
+        assert.equal(err.code, 'INVALID_ARGS')
+        errors++
+      }
+    }
+    assert.equal(errors + decoded, 20_000)
+    assert.ok(errors > 10_000, `${errors} refused`)
   })
 })

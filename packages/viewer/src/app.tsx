@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react'
 import { type ConnectionState, ViewerConnection } from './connection.ts'
+import { InputCapture } from './input.ts'
 import { StatsSampler, type VideoStats } from './stats.ts'
 
 declare global {
@@ -46,6 +47,9 @@ export function App() {
       },
     })
     window.smoldesk = { connection, stats: undefined, state: 'connecting' }
+    const detachInput = videoRef.current
+      ? new InputCapture(videoRef.current, (frame, motion) => connection.sendInput(frame, motion)).attach()
+      : undefined
     connection.connect().catch((err: unknown) => {
       setState('failed')
       setDetail(err instanceof Error ? err.message : String(err))
@@ -60,6 +64,7 @@ export function App() {
     }, 1000)
     return () => {
       clearInterval(timer)
+      detachInput?.()
       connection.close()
     }
   }, [roomId])

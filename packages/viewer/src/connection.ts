@@ -1,4 +1,10 @@
-import { type ServerMessage, SignalingClient, SmolDeskError } from '@smoldesk/protocol'
+import {
+  INPUT_CHANNEL,
+  MOTION_CHANNEL,
+  type ServerMessage,
+  SignalingClient,
+  SmolDeskError,
+} from '@smoldesk/protocol'
 
 export type ConnectionState =
   | 'connecting'
@@ -28,6 +34,7 @@ export class ViewerConnection {
   #hostId: string | undefined
   /** How many peer connections this viewer has made (monitor switches must not add any). */
   peerConnectionsCreated = 0
+  readonly #channels = new Map<string, RTCDataChannel>()
 
   constructor(options: ViewerConnectionOptions) {
     this.#options = options
@@ -62,6 +69,12 @@ export class ViewerConnection {
       ...(server.credential !== undefined && { credential: server.credential }),
     }))
     this.#options.onState('waiting-for-host')
+  }
+
+  /** Sends one input frame: motion on the unordered channel, the rest on the reliable one. */
+  sendInput(frame: Uint8Array, motion: boolean): void {
+    const channel = this.#channels.get(motion ? MOTION_CHANNEL : INPUT_CHANNEL)
+    if (channel?.readyState === 'open') channel.send(frame as Uint8Array<ArrayBuffer>)
   }
 
   close(): void {
@@ -128,6 +141,10 @@ export class ViewerConnection {
             }
           : null,
       })
+    })
+    pc.addEventListener('datachannel', (ev) => {
+      ev.channel.binaryType = 'arraybuffer'
+      this.#channels.set(ev.channel.label, ev.channel)
     })
     pc.addEventListener('track', (ev) => {
       this.#options.onStream(ev.streams[0] ?? new MediaStream([ev.track]))

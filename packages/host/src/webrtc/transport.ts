@@ -23,6 +23,10 @@ export interface ViewerPeerEvents {
   onConnectionState(state: 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed'): void
   /** The viewer asked for a keyframe (RTCP PLI/FIR). */
   onKeyframeRequest(): void
+  /** A binary input frame from the viewer's input channels. */
+  onInput(frame: Uint8Array, channel: 'motion' | 'reliable'): void
+  /** One of the viewer's input channels closed. */
+  onInputClosed(): void
 }
 
 export interface PeerOptions {

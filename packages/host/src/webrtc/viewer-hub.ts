@@ -9,6 +9,7 @@ import {
   type VideoCodec,
 } from '@smoldesk/protocol'
 import type { CapturePipeline } from '../capture/capture-pipeline.ts'
+import type { ViewerInput } from '../input/viewer-input.ts'
 import { createLogger } from '../log.ts'
 import type { MediaTransport, ViewerPeer } from './transport.ts'
 
@@ -28,6 +29,8 @@ export interface ViewerHubOptions {
   emit: EmitEvent
   /** The codec the pipeline produces now; peers are offered exactly this one. */
   codec: () => VideoCodec
+  /** Input frames from viewers, and word that a viewer's input is gone. */
+  input: ViewerInput
 }
 
 interface Viewer {
@@ -173,6 +176,10 @@ export class ViewerHub {
           },
           onConnectionState: (state) => this.#onState(viewerId, viewer, state),
           onKeyframeRequest: () => this.#options.pipeline.requestKeyframe(),
+          onInput: (frame, channel) => {
+            if (this.#viewers.get(viewerId) === viewer) this.#options.input.handle(viewerId, frame, channel)
+          },
+          onInputClosed: () => this.#options.input.viewerGone(viewerId),
         },
       }),
     }
@@ -230,6 +237,7 @@ export class ViewerHub {
     this.#viewers.delete(viewerId)
     clearTimeout(viewer.watchdog)
     this.#closeInBackground(viewer.peer)
+    this.#options.input.viewerGone(viewerId)
     if (viewer.connected) this.#options.emit('viewer-disconnected', { viewerId, reason })
   }
 }

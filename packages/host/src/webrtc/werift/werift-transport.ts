@@ -1,5 +1,10 @@
-import type { IceCandidate, VideoCodec } from '@smoldesk/protocol'
-import { SmolDeskError } from '@smoldesk/protocol'
+import {
+  type IceCandidate,
+  INPUT_CHANNEL,
+  MOTION_CHANNEL,
+  SmolDeskError,
+  type VideoCodec,
+} from '@smoldesk/protocol'
 import {
   MediaStreamTrack,
   RTCIceCandidate,
@@ -86,6 +91,19 @@ class WeriftViewerPeer implements ViewerPeer {
       iceAdditionalHostAddresses: ['127.0.0.1'],
     })
     this.#transceiver = this.#pc.addTransceiver(this.#track, { direction: 'sendonly' })
+    // Input: motion unordered and never retransmitted (the latest position wins), the rest reliable.
+    const channels = [
+      [this.#pc.createDataChannel(MOTION_CHANNEL, { ordered: false, maxRetransmits: 0 }), 'motion'],
+      [this.#pc.createDataChannel(INPUT_CHANNEL, { ordered: true }), 'reliable'],
+    ] as const
+    for (const [channel, kind] of channels) {
+      channel.onMessage.subscribe((data) => {
+        if (typeof data !== 'string') options.events.onInput(data, kind)
+      })
+      channel.stateChanged.subscribe((state) => {
+        if (state === 'closed') options.events.onInputClosed()
+      })
+    }
     this.#pc.onIceCandidate.subscribe((candidate) => {
       options.events.onLocalCandidate(candidate ? (candidate.toJSON() as IceCandidate) : null)
     })

@@ -1,0 +1,96 @@
+import { encodeButton, encodeKey, encodeMove, encodeRelease, encodeScroll } from '@smoldesk/protocol'
+
+const BUTTONS = ['Left', 'Middle', 'Right', 'Back', 'Forward'] as const
+/** DOM wheel deltaMode → pixels per unit (0 pixels, 1 lines, 2 pages). */
+const WHEEL_UNIT_PX = [1, 40, 800]
+
+export type SendInput = (frame: Uint8Array, motion: boolean) => void
+
+/**
+ * Captures mouse, wheel and keyboard on the video element and sends them in
+ * the binary input format. Coordinates are in the video's own pixels, so
+ * the host can map them onto the monitor whatever size the video is shown at.
+ */
+export class InputCapture {
+  readonly #video: HTMLVideoElement
+  readonly #send: SendInput
+  #seq = 0
+
+  constructor(video: HTMLVideoElement, send: SendInput) {
+    this.#video = video
+    this.#send = send
+  }
+
+  /** Starts listening; returns the function that stops it. */
+  attach(): () => void {
+    const video = this.#video
+    video.tabIndex = 0
+    const listeners: [string, (ev: Event) => void, AddEventListenerOptions?][] = [
+      ['pointermove', (ev) => this.#onMove(ev as PointerEvent)],
+      ['pointerdown', (ev) => this.#onButton(ev as PointerEvent, true)],
+      ['pointerup', (ev) => this.#onButton(ev as PointerEvent, false)],
+      ['wheel', (ev) => this.#onWheel(ev as WheelEvent), { passive: false }],
+      ['contextmenu', (ev) => ev.preventDefault()],
+      ['keydown', (ev) => this.#onKey(ev as KeyboardEvent, true)],
+      ['keyup', (ev) => this.#onKey(ev as KeyboardEvent, false)],
+      // Leaving the page must not leave a key or button held on the host.
+      ['blur', () => this.#send(encodeRelease(this.#next()), false)],
+    ]
+    for (const [type, listener, options] of listeners) video.addEventListener(type, listener, options)
+    return () => {
+      for (const [type, listener] of listeners) video.removeEventListener(type, listener)
+    }
+  }
+
+  #next(): number {
+    this.#seq = (this.#seq + 1) >>> 0
+    return this.#seq
+  }
+
+  /** Client coordinates → video pixels, through object-fit: contain letterboxing. */
+  #toVideo(ev: MouseEvent): { x: number; y: number } | undefined {
+    const video = this.#video
+    if (video.videoWidth === 0) return undefined
+    const rect = video.getBoundingClientRect()
+    const scale = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight)
+    const left = rect.left + (rect.width - video.videoWidth * scale) / 2
+    const top = rect.top + (rect.height - video.videoHeight * scale) / 2
+    return { x: (ev.clientX - left) / scale, y: (ev.clientY - top) / scale }
+  }
+
+  #onMove(ev: PointerEvent): void {
+    const at = this.#toVideo(ev)
+    if (at) this.#send(encodeMove(this.#next(), at.x, at.y), true)
+  }
+
+  #onButton(ev: PointerEvent, pressed: boolean): void {
+    const at = this.#toVideo(ev)
+    const button = BUTTONS[ev.button]
+    if (!at || !button) return
+    if (pressed) this.#video.focus()
+    ev.preventDefault()
+    this.#send(encodeButton(this.#next(), button, pressed, at.x, at.y), false)
+  }
+
+  #onWheel(ev: WheelEvent): void {
+    ev.preventDefault()
+    const unit = WHEEL_UNIT_PX[ev.deltaMode] ?? 1
+    this.#send(encodeScroll(this.#next(), ev.deltaX * unit, ev.deltaY * unit), false)
+  }
+
+  #onKey(ev: KeyboardEvent, pressed: boolean): void {
+    if (!ev.code) return
+    ev.preventDefault() // the remote desktop gets the keys, not the browser
+    const modifiers = (
+      [
+        ['Shift', ev.shiftKey],
+        ['Control', ev.ctrlKey],
+        ['Alt', ev.altKey],
+        ['Meta', ev.metaKey],
+      ] as const
+    )
+      .filter(([, on]) => on)
+      .map(([name]) => name)
+    this.#send(encodeKey(this.#next(), ev.code, pressed, modifiers), false)
+  }
+}
