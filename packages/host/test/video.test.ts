@@ -163,7 +163,8 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       await eventually(async () => assert.equal((await viewerState(second)).state, 'connected'), 10_000)
       const elapsed = await waitForColour(second, YELLOW, 5000)
       console.log(`second viewer: picture ${elapsed.toFixed(0)} ms after connecting`)
-      assert.ok(elapsed < 1000, `first picture took ${elapsed.toFixed(0)} ms`)
+      // Typically 0.1–0.2 s here; the margin absorbs a loaded CI machine.
+      assert.ok(elapsed < 2000, `first picture took ${elapsed.toFixed(0)} ms`)
       // the first viewer kept its connection and its picture
       await waitForColour(page, YELLOW, 2000)
     } finally {

@@ -43,6 +43,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   #crashes: number[] = []
   #restartTimer: NodeJS.Timeout | undefined
   #lastKeyframeRestart = 0
+  #keyframeTimer: NodeJS.Timeout | undefined
   #closed = false
 
   constructor() {
@@ -80,19 +81,26 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     const plan = this.#plan
     if (!plan || !this.#process) return
     if (plan.config.keyframeIntervalFrames <= plan.config.fps) return // the next keyframe is ≤ 1 s away
-    const now = Date.now()
-    if (now - this.#lastKeyframeRestart < KEYFRAME_RESTART_GAP_MS) return
-    this.#lastKeyframeRestart = now
-    log.info('restarting the encoder for a keyframe')
-    void this.#stopProcess()
-      .then(() => (this.#plan === plan ? this.#launch(plan) : undefined))
-      .catch((err: unknown) => this.#onCrash(SmolDeskError.from(err)))
+    if (this.#keyframeTimer) return // one is already scheduled
+    // Within the gap the request is deferred, never dropped: the newcomer still gets its keyframe.
+    const wait = Math.max(0, this.#lastKeyframeRestart + KEYFRAME_RESTART_GAP_MS - Date.now())
+    this.#keyframeTimer = setTimeout(() => {
+      this.#keyframeTimer = undefined
+      if (this.#plan !== plan || !this.#process) return
+      this.#lastKeyframeRestart = Date.now()
+      log.info('restarting the encoder for a keyframe')
+      void this.#stopProcess()
+        .then(() => (this.#plan === plan ? this.#launch(plan) : undefined))
+        .catch((err: unknown) => this.#onCrash(SmolDeskError.from(err)))
+    }, wait)
   }
 
   /** Stops the encoder; idempotent. */
   async stop(): Promise<void> {
     this.#plan = undefined
     clearTimeout(this.#restartTimer)
+    clearTimeout(this.#keyframeTimer)
+    this.#keyframeTimer = undefined
     await this.#stopProcess()
   }
 
