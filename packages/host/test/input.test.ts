@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { IpcClient } from '@smoldesk/protocol'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
 import { domCodeToX11Keycode } from '../src/input/keycodes.ts'
-import { type HostProcess, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
 
 const BUTTON1_MASK = 0x100
 const BUTTON3_MASK = 0x400
@@ -106,6 +110,35 @@ describe('input: XTEST injection read back from the X server', () => {
     await send({ event_type: 'MouseScroll', delta_y: 250 })
     await send({ event_type: 'MouseScroll', delta_y: 50, delta_x: -120 })
     assert.equal((await pointer()).keyMask & 0x1f00, 0)
+  })
+
+  it('types Unicode text into a real X application, whatever the keymap lacks', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'smoldesk-typing-'))
+    const out = join(dir, 'typed.txt')
+    // A terminal whose shell writes every line typed into it to a file.
+    const xterm = spawn('xterm', ['-geometry', '60x5+0+0', '-e', 'sh', '-c', `cat > ${out}`], {
+      env: { ...process.env, DISPLAY: desktop.display, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
+      stdio: 'ignore',
+    })
+    try {
+      await eventually(async () => {
+        const r = await run('xwininfo', ['-name', 'sh'], { env: { DISPLAY: desktop.display } })
+        assert.match(r.stdout.toString(), /IsViewable/)
+      })
+      // Without a window manager the keyboard follows the pointer: point at the terminal.
+      await send({ event_type: 'MouseMove', x: 50, y: 30, monitor_index: 0 })
+      const text = 'Grüße, SmolDesk! é ß € 你好 😀 ~`^'
+      await send({ event_type: 'Text', text: `${text}\n` })
+      const typed = await eventually(async () => {
+        const content = await readFile(out, 'utf8').catch(() => '')
+        assert.equal(content, `${text}\n`)
+        return content
+      }, 10_000)
+      assert.equal(typed, `${text}\n`)
+    } finally {
+      xterm.kill()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('leaves no key or button down when the host stops', async () => {

@@ -8,6 +8,8 @@ export interface InputInjector {
   move(x: number, y: number): void
   button(button: number, pressed: boolean): void
   key(keycode: number, pressed: boolean): void
+  /** Types Unicode text as-is, whatever the host's keyboard layout has on its keys. */
+  type(text: string): Promise<void>
   /** Round trip: every event sent before has been processed by the server. */
   flush(): Promise<void>
   close(): void

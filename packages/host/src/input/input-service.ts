@@ -81,6 +81,9 @@ export class InputService {
         this.#key(injector, event)
         break
       case 'Text':
+        if (!event.text) throw new SmolDeskError('INVALID_ARGS', 'Text needs text')
+        await injector.type(event.text)
+        break
       case 'TouchEvent':
       case 'Gesture':
         throw new SmolDeskError(

@@ -15,6 +15,8 @@ declare module 'x11' {
   }
 
   interface XDisplay {
+    min_keycode: number
+    max_keycode: number
     client: XClient
     screen: XScreen[]
     major: number
@@ -111,6 +113,8 @@ declare module 'x11' {
     require(extension: 'xtest', cb: Callback<XTest>): void
     QueryPointer(wid: number, cb: Callback<{ rootX: number; rootY: number; keyMask: number }>): void
     QueryKeymap(cb: Callback<Buffer>): void
+    GetKeyboardMapping(first: number, count: number, cb: Callback<number[][]>): void
+    ChangeKeyboardMapping(first: number, keysymsPerKeycode: number, keysyms: number[]): void
     GetInputFocus(cb: Callback<unknown>): void
     terminate(): void
     close(cb?: () => void): void
