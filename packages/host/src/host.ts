@@ -136,34 +136,28 @@ export class Host {
     return this.#closing
   }
 
+  /** The X display every capability talks to, or NO_DISPLAY naming what needed it. */
+  #requireDisplay(what: string): string {
+    if (!this.display)
+      throw new SmolDeskError('NO_DISPLAY', `no X display ${what}: set DISPLAY or pass --display :N`)
+    return this.display
+  }
+
   /** The shared X connection, opened on first use and reopened if the server dropped it. */
-  #x11Connection(): Promise<X11Connection> {
-    const display = this.display
-    if (!display) {
-      return Promise.reject(new SmolDeskError('NO_DISPLAY', 'no X display: set DISPLAY or pass --display :N'))
-    }
+  async #x11Connection(): Promise<X11Connection> {
+    const display = this.#requireDisplay('to query')
     this.#x11 = reopenIfClosed(this.#x11, () => X11Connection.open(display))
     return this.#x11
   }
 
-  #injectorBackend(): Promise<InputInjector> {
-    const display = this.display
-    if (!display) {
-      return Promise.reject(
-        new SmolDeskError('NO_DISPLAY', 'no X display for input: set DISPLAY or pass --display :N'),
-      )
-    }
+  async #injectorBackend(): Promise<InputInjector> {
+    const display = this.#requireDisplay('for input')
     this.#injector = reopenIfClosed(this.#injector, () => XTestInjector.open(display))
     return this.#injector
   }
 
-  #clipboardBackend(): Promise<Clipboard> {
-    const display = this.display
-    if (!display) {
-      return Promise.reject(
-        new SmolDeskError('NO_DISPLAY', 'no X display for the clipboard: set DISPLAY or pass --display :N'),
-      )
-    }
+  async #clipboardBackend(): Promise<Clipboard> {
+    const display = this.#requireDisplay('for the clipboard')
     this.#clipboard = reopenIfClosed(this.#clipboard, async () => {
       const clipboard = await X11Clipboard.open(display)
       clipboard.onChange((change) => this.ipc.emit('clipboard-changed', change))

@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test'
 import type { IpcClient } from '@smoldesk/protocol'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { domCodeToX11Keycode } from '../src/input/keycodes.ts'
 import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
+import { xKeyDown, xPointer } from './x11-state.ts'
 
 const BUTTON1_MASK = 0x100
 const BUTTON3_MASK = 0x400
@@ -18,14 +18,8 @@ describe('input: XTEST injection read back from the X server', () => {
   let host: HostProcess
   let client: IpcClient
   let x: X11Connection
-
-  const pointer = () =>
-    x.call<{ rootX: number; rootY: number; keyMask: number }>((cb) => x.client.QueryPointer(x.root, cb))
-  const keyDown = async (code: string) => {
-    const keymap = await x.call<Buffer>((cb) => x.client.QueryKeymap(cb))
-    const keycode = domCodeToX11Keycode(code) ?? 0
-    return ((keymap[keycode >> 3] ?? 0) & (1 << (keycode & 7))) !== 0
-  }
+  const pointer = () => xPointer(x)
+  const keyDown = (code: string) => xKeyDown(x, code)
   const send = (event: Record<string, unknown>) => client.invoke('send_input_event', { event })
 
   before(async () => {

@@ -4,7 +4,6 @@ import type { EventPayload, IpcClient, MonitorInfo } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { domCodeToX11Keycode } from '../src/input/keycodes.ts'
 import { launchChromium, viewerState, waitForColour } from './browser.ts'
 import {
   eventually,
@@ -14,6 +13,7 @@ import {
   waitForNoProcesses,
 } from './helpers.ts'
 import { Painter, type Panel, type Rgb } from './x11-paint.ts'
+import { xKeyDown, xPointer } from './x11-state.ts'
 
 const RED: Rgb = [220, 30, 30]
 const GREEN: Rgb = [30, 200, 60]
@@ -188,13 +188,8 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
   it('lets the viewer page drive the host pointer and keyboard over the data channels', async () => {
     const x = await X11Connection.open(desktop.display)
     try {
-      const pointer = () =>
-        x.call<{ rootX: number; rootY: number; keyMask: number }>((cb) => x.client.QueryPointer(x.root, cb))
-      const keyDown = async (code: string) => {
-        const keymap = await x.call<Buffer>((cb) => x.client.QueryKeymap(cb))
-        const keycode = domCodeToX11Keycode(code) ?? 0
-        return ((keymap[keycode >> 3] ?? 0) & (1 << (keycode & 7))) !== 0
-      }
+      const pointer = () => xPointer(x)
+      const keyDown = (code: string) => xKeyDown(x, code)
       // Where video pixel (vx, vy) is on the page: the video may be shown scaled.
       const clientPoint = async (vx: number, vy: number) => {
         const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
