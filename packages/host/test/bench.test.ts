@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { benchInput } from '../src/bench/input-bench.ts'
 import { benchLatency } from '../src/bench/latency.ts'
 import { decodePattern, encodePattern, PATTERN_BITS, TIME_MODULUS } from '../src/bench/pattern.ts'
 
@@ -45,5 +46,14 @@ describe('bench latency (smoke run, not a measurement)', () => {
     assert.ok(run.fps_decoded > 10)
     assert.ok(run.bitrate_kbps > 0)
     assert.ok(run.host_cpu_pct > 0)
+  })
+})
+
+describe('bench input (smoke run, not a measurement)', () => {
+  it('injects, clicks through the viewer and sees the photon', async () => {
+    const result = await benchInput({ clicks: 3, log: () => {} })
+    assert.equal(result.clicks, 3)
+    assert.ok(result.inject_us_median > 0 && result.inject_us_median < 100_000)
+    assert.ok(result.click_to_photon_ms_median > 0 && result.click_to_photon_ms_median < 3000)
   })
 })

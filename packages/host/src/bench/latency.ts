@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import { ManagedProcess, OWNER_TAG } from '../process/child.ts'
 import { CLOCK_TICKS_PER_S, findProcessTrees, type ProcInfo } from '../process/proc.ts'
+import { startBenchHost, waitFor } from './bench-host.ts'
 import { launchChromium } from './chromium.ts'
 import { probeScript } from './probe-script.ts'
 import { percentile, round1 } from './stats.ts'
@@ -46,7 +45,6 @@ export interface LatencyOptions {
   log: (line: string) => void
 }
 
-const CLI_MAIN = resolve(import.meta.dirname, '../cli/main.ts')
 const PATTERN_APP = resolve(import.meta.dirname, 'pattern-app.ts')
 const NOVNC_WEB = '/usr/share/novnc'
 
@@ -88,16 +86,6 @@ class CpuMeter {
 async function readBytesWritten(pid: number): Promise<number> {
   const io = await readFile(`/proc/${pid}/io`, 'utf8')
   return Number(/^wchar: (\d+)$/m.exec(io)?.[1] ?? 0)
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined)
-    if (value !== undefined) return value
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}`)
 }
 
 /** Runs the probe on a page for the warm-up and the measured window. */
@@ -170,30 +158,8 @@ async function runSmoldesk(
   options: LatencyOptions,
 ): Promise<LatencyRun> {
   const captureFps = variant === 'tuned' ? options.captureFpsTuned(scenario.fps) : scenario.fps
-  const tag = `bench-host-${randomBytes(4).toString('hex')}`
-  const stateDir = await mkdtemp(join(tmpdir(), 'smoldesk-bench-'))
-  const host = await ManagedProcess.spawn({
-    name: 'smoldesk start',
-    command: process.execPath,
-    args: [CLI_MAIN, 'start', '--display', display, '--port', '0'],
-    env: { ...process.env, SMOLDESK_OWNER: tag, SMOLDESK_STATE_DIR: stateDir, SMOLDESK_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  host.child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  const page = await browser.newPage({ viewport: { width: scenario.width, height: scenario.height + 200 } })
+  const { tag, page, close } = await startBenchHost(browser, display, scenario, captureFps)
   try {
-    const url = await waitFor('the viewer URL', async () => /Open the viewer: +(\S+)/.exec(out)?.[1])
-    const state = HostStateFileSchema.parse(JSON.parse(await readFile(join(stateDir, 'host.json'), 'utf8')))
-    const client = await IpcClient.connect({ url: `ws://127.0.0.1:${state.port}/ipc`, token: state.token })
-    await client.invoke('start_capture', { monitorIndex: 0, config: { fps: captureFps } })
-    client.close()
-    await page.goto(url)
-    await waitFor('decoded video', async () =>
-      Number(await page.evaluate("document.querySelector('video')?.videoWidth ?? 0")) > 0 ? true : undefined,
-    )
     const before = await inboundStats(page)
     const run = await measure(
       page,
@@ -224,9 +190,7 @@ async function runSmoldesk(
       },
     }
   } finally {
-    await page.close()
-    await host.close()
-    await rm(stateDir, { recursive: true, force: true })
+    await close()
   }
 }
 

@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
+import type { Browser, Page } from 'playwright-core'
+import { ManagedProcess } from '../process/child.ts'
+
+const CLI_MAIN = resolve(import.meta.dirname, '../cli/main.ts')
+
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const value = await check().catch(() => undefined)
+    if (value !== undefined) return value
+    await sleep(100)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+export interface BenchHost {
+  /** SMOLDESK_OWNER of the host process and its children (for CPU accounting). */
+  tag: string
+  page: Page
+  close(): Promise<void>
+}
+
+/**
+ * `smoldesk start` on a display, as a user runs it (its own process, its own
+ * tag), capturing monitor 0 at `fps`, with a viewer page open and decoding.
+ */
+export async function startBenchHost(
+  browser: Browser,
+  display: string,
+  size: { width: number; height: number },
+  fps: number,
+): Promise<BenchHost> {
+  const tag = `bench-host-${randomBytes(4).toString('hex')}`
+  const stateDir = await mkdtemp(join(tmpdir(), 'smoldesk-bench-'))
+  const host = await ManagedProcess.spawn({
+    name: 'smoldesk start',
+    command: process.execPath,
+    args: [CLI_MAIN, 'start', '--display', display, '--port', '0'],
+    env: { ...process.env, SMOLDESK_OWNER: tag, SMOLDESK_STATE_DIR: stateDir, SMOLDESK_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  host.child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const page = await browser.newPage({ viewport: { width: size.width, height: size.height + 200 } })
+  const close = async () => {
+    await page.close()
+    await host.close()
+    await rm(stateDir, { recursive: true, force: true })
+  }
+  try {
+    const url = await waitFor('the viewer URL', async () => /Open the viewer: +(\S+)/.exec(out)?.[1])
+    const state = HostStateFileSchema.parse(JSON.parse(await readFile(join(stateDir, 'host.json'), 'utf8')))
+    const client = await IpcClient.connect({ url: `ws://127.0.0.1:${state.port}/ipc`, token: state.token })
+    await client.invoke('start_capture', { monitorIndex: 0, config: { fps } })
+    client.close()
+    await page.goto(url)
+    await waitFor('decoded video', async () =>
+      Number(await page.evaluate("document.querySelector('video')?.videoWidth ?? 0")) > 0 ? true : undefined,
+    )
+    return { tag, page, close }
+  } catch (err) {
+    await close()
+    throw err
+  }
+}
