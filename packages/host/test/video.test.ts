@@ -4,6 +4,7 @@ import type { EventPayload, IpcClient, MonitorInfo } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
+import { domCodeToX11Keycode } from '../src/input/keycodes.ts'
 import { launchChromium, viewerState, waitForColour } from './browser.ts'
 import {
   eventually,
@@ -219,6 +220,35 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       await page.evaluate("document.querySelector('video').blur()")
       await eventually(async () => assert.equal(await keyDown('ShiftLeft'), false))
       await page.keyboard.up('ShiftLeft')
+    } finally {
+      x.close()
+    }
+  })
+
+  it('sends allow-listed special key combinations from the viewer menu', async () => {
+    // A window that records the key events X delivers to it (keyboard focus follows the pointer).
+    const x = await X11Connection.open(desktop.display)
+    const seen: string[] = []
+    try {
+      const wid = x.client.AllocID()
+      x.client.CreateWindow(wid, x.root, 0, 0, 200, 200, 0, 0, 1, 0, {
+        backgroundPixel: 0x808080,
+        overrideRedirect: 1,
+        eventMask: 0x1 | 0x2, // KeyPress | KeyRelease
+      })
+      x.client.MapWindow(wid)
+      await x.sync()
+      x.on('event', (ev) => {
+        if (ev.name === 'KeyPress' || ev.name === 'KeyRelease')
+          seen.push(`${ev.name === 'KeyPress' ? '+' : '-'}${ev.keycode}`)
+      })
+      const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
+      await page.mouse.move(box.x + 20, box.y + 20)
+      await page.selectOption('select[aria-label="Send special keys"]', 'Ctrl+Alt+Del')
+      const [ctrl, alt, del] = ['ControlLeft', 'AltLeft', 'Delete'].map((c) => domCodeToX11Keycode(c))
+      await eventually(async () =>
+        assert.deepEqual(seen, [`+${ctrl}`, `+${alt}`, `+${del}`, `-${del}`, `-${alt}`, `-${ctrl}`]),
+      )
     } finally {
       x.close()
     }

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import { type ConnectionState, ViewerConnection } from './connection.ts'
 import { InputCapture } from './input.ts'
+import { isSpecialKey, SPECIAL_KEYS } from './special-keys.ts'
 import { StatsSampler, type VideoStats } from './stats.ts'
 
 declare global {
@@ -27,6 +28,7 @@ function signalingUrl(): string {
 export function App() {
   const roomId = new URLSearchParams(location.search).get('room') ?? ''
   const videoRef = useRef<HTMLVideoElement>(null)
+  const captureRef = useRef<InputCapture | undefined>(undefined)
   const [state, setState] = useState<ConnectionState>('connecting')
   const [detail, setDetail] = useState<string>('')
   const [stats, setStats] = useState<VideoStats | undefined>()
@@ -47,9 +49,11 @@ export function App() {
       },
     })
     window.smoldesk = { connection, stats: undefined, state: 'connecting' }
-    const detachInput = videoRef.current
-      ? new InputCapture(videoRef.current, (frame, motion) => connection.sendInput(frame, motion)).attach()
+    const capture = videoRef.current
+      ? new InputCapture(videoRef.current, (frame, motion) => connection.sendInput(frame, motion))
       : undefined
+    captureRef.current = capture
+    const detachInput = capture?.attach()
     connection.connect().catch((err: unknown) => {
       setState('failed')
       setDetail(err instanceof Error ? err.message : String(err))
@@ -83,6 +87,23 @@ export function App() {
         {STATE_WORDS[state]}
         {detail ? ` — ${detail}` : ''}
       </p>
+      <label style={styles.status}>
+        Send keys:{' '}
+        <select
+          aria-label="Send special keys"
+          value=""
+          onChange={(ev) => {
+            if (isSpecialKey(ev.target.value)) captureRef.current?.sendSpecial(ev.target.value)
+          }}
+        >
+          <option value="">choose…</option>
+          {Object.keys(SPECIAL_KEYS).map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </label>
       <video ref={videoRef} autoPlay playsInline muted style={styles.video} aria-label="Remote desktop" />
       {stats && (
         <dl style={styles.stats} aria-label="Connection statistics">

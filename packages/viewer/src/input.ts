@@ -1,4 +1,5 @@
 import { encodeButton, encodeKey, encodeMove, encodeRelease, encodeScroll } from '@smoldesk/protocol'
+import { type SpecialKey, specialKeyFrames } from './special-keys.ts'
 
 const BUTTONS = ['Left', 'Middle', 'Right', 'Back', 'Forward'] as const
 /** DOM wheel deltaMode → pixels per unit (0 pixels, 1 lines, 2 pages). */
@@ -40,6 +41,11 @@ export class InputCapture {
     return () => {
       for (const [type, listener] of listeners) video.removeEventListener(type, listener)
     }
+  }
+
+  /** Sends one of the allow-listed combinations (see special-keys.ts). */
+  sendSpecial(name: SpecialKey): void {
+    for (const frame of specialKeyFrames(name, () => this.#next())) this.#send(frame, false)
   }
 
   #next(): number {

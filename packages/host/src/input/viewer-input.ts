@@ -46,6 +46,9 @@ export class ViewerInput {
       log.debug({ viewerId, err: String(err) }, 'malformed input frame')
       return
     }
+    if (log.isLevelEnabled('trace')) {
+      log.trace({ viewerId, channel, arrivedAtMs: performance.timeOrigin + performance.now() }, 'input frame')
+    }
     const state = this.#state(viewerId)
     const now = Date.now()
     if (now - state.windowStart >= 1000) {
