@@ -254,6 +254,70 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     }
   })
 
+  it('turns touch gestures on a phone-sized viewer into clicks, right clicks and scrolling', async () => {
+    const x = await X11Connection.open(desktop.display)
+    const seen: string[] = []
+    const context = await browser.newContext({
+      hasTouch: true,
+      isMobile: true,
+      viewport: { width: 412, height: 700 },
+    })
+    try {
+      const wid = x.client.AllocID()
+      x.client.CreateWindow(wid, x.root, 0, 0, 400, 300, 0, 0, 1, 0, {
+        backgroundPixel: 0x606060,
+        overrideRedirect: 1,
+        eventMask: 0x4 | 0x8, // ButtonPress | ButtonRelease
+      })
+      x.client.MapWindow(wid)
+      await x.sync()
+      x.on('event', (ev) => {
+        if (ev.name === 'ButtonPress' || ev.name === 'ButtonRelease') {
+          seen.push(`${ev.name === 'ButtonPress' ? '+' : '-'}${ev.keycode}`)
+        }
+      })
+      const phone = await context.newPage()
+      await phone.goto(page.url())
+      await eventually(async () => assert.equal((await viewerState(phone)).state, 'connected'), 10_000)
+      await eventually(async () => {
+        assert.ok(
+          Number(await phone.evaluate("document.querySelector('video').videoWidth")) > 0,
+          'video decoding',
+        )
+      }, 10_000)
+      const box = (await phone.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
+      const scale = box.width / 1280
+      const at = { x: box.x + 100 * scale, y: box.y + 100 * scale } // video pixel (100, 100): inside the window
+      await phone.touchscreen.tap(at.x, at.y)
+      await eventually(async () => assert.deepEqual(seen, ['+1', '-1']), 5000)
+      seen.length = 0
+      const cdp = await context.newCDPSession(phone)
+      const touch = (type: 'touchStart' | 'touchMove' | 'touchEnd', points: { x: number; y: number }[]) =>
+        cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map((p, id) => ({ ...p, id })) })
+      await touch('touchStart', [at])
+      await new Promise((resolve) => setTimeout(resolve, 800))
+      await touch('touchEnd', [])
+      await eventually(async () => assert.deepEqual(seen, ['+3', '-3']), 5000)
+      seen.length = 0
+      // Two fingers moving up by 120 px: one wheel click down (button 5).
+      const pair = (dy: number) => [
+        { x: at.x - 20, y: at.y + 150 - dy },
+        { x: at.x + 20, y: at.y + 150 - dy },
+      ]
+      await touch('touchStart', pair(0))
+      for (let dy = 10; dy <= 130; dy += 10) await touch('touchMove', pair(dy))
+      await touch('touchEnd', [])
+      await eventually(
+        async () => assert.ok(seen.includes('+5') && seen.includes('-5'), seen.join(' ')),
+        5000,
+      )
+      assert.ok(!seen.includes('+1'), 'a two-finger drag is no click')
+    } finally {
+      await context.close()
+      x.close()
+    }
+  })
+
   it('reports its monitors consistently with what it streams', async () => {
     const monitors = await client.invoke<MonitorInfo[]>('get_monitors')
     assert.deepEqual(

@@ -1,5 +1,6 @@
 import { encodeButton, encodeKey, encodeMove, encodeRelease, encodeScroll } from '@smoldesk/protocol'
 import { type SpecialKey, specialKeyFrames } from './special-keys.ts'
+import { TouchGestures } from './touch.ts'
 
 const BUTTONS = ['Left', 'Middle', 'Right', 'Back', 'Forward'] as const
 /** DOM wheel deltaMode → pixels per unit (0 pixels, 1 lines, 2 pages). */
@@ -16,6 +17,7 @@ export class InputCapture {
   readonly #video: HTMLVideoElement
   readonly #send: SendInput
   #seq = 0
+  #scale = 1
 
   constructor(video: HTMLVideoElement, send: SendInput) {
     this.#video = video
@@ -38,8 +40,16 @@ export class InputCapture {
       ['blur', () => this.#send(encodeRelease(this.#next()), false)],
     ]
     for (const [type, listener, options] of listeners) video.addEventListener(type, listener, options)
+    const detachTouch = new TouchGestures({
+      element: video,
+      send: this.#send,
+      toVideo: (p) => this.#toVideo(p),
+      nextSeq: () => this.#next(),
+      onZoom: (factor) => this.#zoom(factor),
+    }).attach()
     return () => {
       for (const [type, listener] of listeners) video.removeEventListener(type, listener)
+      detachTouch()
     }
   }
 
@@ -53,23 +63,35 @@ export class InputCapture {
     return this.#seq
   }
 
-  /** Client coordinates → video pixels, through object-fit: contain letterboxing. */
-  #toVideo(ev: MouseEvent): { x: number; y: number } | undefined {
+  /** Pinch zoom: scales the view locally (the host's screen does not change). */
+  #zoom(factor: number): void {
+    this.#scale = Math.min(4, Math.max(1, this.#scale * factor))
+    this.#video.style.transformOrigin = 'center'
+    this.#video.style.transform = `scale(${this.#scale})`
+  }
+
+  /** Client coordinates → video pixels, through object-fit: contain letterboxing (and any zoom). */
+  #toVideo(
+    ev: { clientX: number; clientY: number } | { x: number; y: number },
+  ): { x: number; y: number } | undefined {
+    const client = 'clientX' in ev ? { x: ev.clientX, y: ev.clientY } : ev
     const video = this.#video
     if (video.videoWidth === 0) return undefined
     const rect = video.getBoundingClientRect()
     const scale = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight)
     const left = rect.left + (rect.width - video.videoWidth * scale) / 2
     const top = rect.top + (rect.height - video.videoHeight * scale) / 2
-    return { x: (ev.clientX - left) / scale, y: (ev.clientY - top) / scale }
+    return { x: (client.x - left) / scale, y: (client.y - top) / scale }
   }
 
   #onMove(ev: PointerEvent): void {
+    if (ev.pointerType === 'touch') return // TouchGestures handles fingers
     const at = this.#toVideo(ev)
     if (at) this.#send(encodeMove(this.#next(), at.x, at.y), true)
   }
 
   #onButton(ev: PointerEvent, pressed: boolean): void {
+    if (ev.pointerType === 'touch') return
     const at = this.#toVideo(ev)
     const button = BUTTONS[ev.button]
     if (!at || !button) return
