@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { SmolDeskError } from '@smoldesk/protocol'
+import { type CursorImage, encodeCursor, SmolDeskError } from '@smoldesk/protocol'
 import { CaptureService } from './capture/capture-service.ts'
 import { EncoderProbeCache } from './capture/codec-probe.ts'
 import type { Clipboard } from './clipboard/clipboard.ts'
@@ -11,6 +11,7 @@ import { listX11Monitors } from './display/x11/monitors.ts'
 import type { InputInjector } from './input/injector.ts'
 import { InputService } from './input/input-service.ts'
 import { ViewerInput } from './input/viewer-input.ts'
+import { CursorWatcher } from './input/x11/cursor-watcher.ts'
 import { XTestInjector } from './input/x11/xtest-injector.ts'
 import { IpcServer } from './ipc/server.ts'
 import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
@@ -38,6 +39,7 @@ export class Host {
   readonly input: InputService
   readonly viewerInput: ViewerInput
   #injector: Promise<InputInjector> | undefined
+  #cursor: Promise<CursorWatcher> | undefined
   #hub: ViewerHub | undefined
   #x11: Promise<X11Connection> | undefined
   #clipboard: Promise<Clipboard> | undefined
@@ -94,6 +96,18 @@ export class Host {
           input: host.viewerInput,
         })
         await host.#hub.start()
+        if (host.display) {
+          // Viewers draw the pointer themselves from its image: no waiting for the video.
+          const hub = host.#hub
+          host.#cursor = CursorWatcher.open(host.display)
+          host.#cursor
+            .then((cursor) => {
+              const send = (image: CursorImage) => hub.broadcastToViewers(encodeCursor(0, image))
+              if (cursor.current) send(cursor.current)
+              cursor.onChange(send)
+            })
+            .catch((err: unknown) => log.warn({ err: String(err) }, 'cursor shapes unavailable'))
+        }
       }
       // Open the clipboard now so clipboard-changed events flow before anyone calls a clipboard command.
       if (host.display) {
@@ -126,6 +140,8 @@ export class Host {
       await this.input.releaseAll().catch(() => {})
       const injector = await this.#injector?.catch(() => undefined)
       injector?.close()
+      const cursor = await this.#cursor?.catch(() => undefined)
+      cursor?.close()
       const clipboard = await this.#clipboard?.catch(() => undefined)
       clipboard?.close()
       const x11 = await this.#x11?.catch(() => undefined)

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import type { EventPayload, IpcClient, MonitorInfo } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
@@ -10,6 +11,7 @@ import {
   eventually,
   type HostProcess,
   processesTagged,
+  run,
   startHostProcess,
   waitForNoProcesses,
 } from './helpers.ts'
@@ -221,6 +223,52 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       await eventually(async () => assert.equal(await keyDown('ShiftLeft'), false))
       await page.keyboard.up('ShiftLeft')
     } finally {
+      x.close()
+    }
+  })
+
+  it('shows the host pointer shape as the viewer cursor (XFixes), following changes', async () => {
+    const cursorOf = () =>
+      page.evaluate("getComputedStyle(document.querySelector('video')).cursor") as Promise<string>
+    await eventually(async () => assert.match(await cursorOf(), /^url\("data:image\/png;base64,/), 10_000)
+    const before = await cursorOf()
+    // Pointing at a terminal turns the pointer into its I-beam: the viewer's cursor image follows.
+    const xterm = spawn('xterm', ['-geometry', '40x10+0+0', '-title', 'cursor-test'], {
+      env: { ...process.env, DISPLAY: desktop.display },
+      stdio: 'ignore',
+    })
+    try {
+      await eventually(async () => {
+        const r = await run('xwininfo', ['-name', 'cursor-test'], { env: { DISPLAY: desktop.display } })
+        assert.match(r.stdout.toString(), /IsViewable/)
+      })
+      const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
+      await page.mouse.move(box.x + 40 * (box.width / 1280), box.y + 40 * (box.width / 1280))
+      await eventually(async () => assert.notEqual(await cursorOf(), before), 10_000)
+    } finally {
+      xterm.kill()
+    }
+  })
+
+  it('releases what a viewer held when that viewer disconnects', async () => {
+    const x = await X11Connection.open(desktop.display)
+    const context = await browser.newContext()
+    try {
+      const other = await context.newPage()
+      await other.goto(page.url())
+      await eventually(async () => {
+        assert.ok(
+          Number(await other.evaluate("document.querySelector('video').videoWidth")) > 0,
+          'video decoding',
+        )
+      }, 10_000)
+      await other.locator('video').click()
+      await other.keyboard.down('KeyW')
+      await eventually(async () => assert.equal(await xKeyDown(x, 'KeyW'), true))
+      await context.close() // the tab goes away with the key still down
+      await eventually(async () => assert.equal(await xKeyDown(x, 'KeyW'), false), 10_000)
+    } finally {
+      await context.close().catch(() => {})
       x.close()
     }
   })

@@ -14,13 +14,15 @@ import { type InputEvent, InputEventSchema } from './input.ts'
  *     KEY       pressed u8, modifiers u8, code: u8 length + ASCII
  *     TEXT      u16 length + UTF-8
  *     RELEASE   (nothing: release everything held — the page lost focus)
+ *   host → viewer, on the reliable channel:
+ *     CURSOR    width u16, height u16, xhot u16, yhot u16, RGBA (straight alpha)
  *
  * Motion travels on an unordered, no-retransmit channel where the latest
  * wins; everything else on a reliable ordered one. The sequence number lets
  * the host drop a motion that arrives after a later click.
  */
 export const INPUT_FORMAT_VERSION = 1
-export const INPUT_KIND = { MOVE: 1, BUTTON: 2, SCROLL: 3, KEY: 4, TEXT: 5, RELEASE: 6 } as const
+export const INPUT_KIND = { MOVE: 1, BUTTON: 2, SCROLL: 3, KEY: 4, TEXT: 5, RELEASE: 6, CURSOR: 7 } as const
 export const MOTION_CHANNEL = 'input-motion'
 export const INPUT_CHANNEL = 'input'
 
@@ -170,4 +172,37 @@ export function encodeText(seq: number, text: string): Uint8Array {
 
 export function encodeRelease(seq: number): Uint8Array {
   return header(INPUT_KIND.RELEASE, seq, 0).bytes
+}
+
+/** The host's cursor image, so the viewer can draw the pointer itself with no delay. */
+export interface CursorImage {
+  width: number
+  height: number
+  xhot: number
+  yhot: number
+  rgba: Uint8Array
+}
+
+/** Cursors larger than this are not sent (no real cursor is; it bounds the frame). */
+export const MAX_CURSOR_SIZE = 256
+
+export function encodeCursor(seq: number, cursor: CursorImage): Uint8Array {
+  const { bytes, view } = header(INPUT_KIND.CURSOR, seq, 8 + cursor.rgba.length)
+  view.setUint16(6, cursor.width)
+  view.setUint16(8, cursor.height)
+  view.setUint16(10, cursor.xhot)
+  view.setUint16(12, cursor.yhot)
+  bytes.set(cursor.rgba, HEADER + 8)
+  return bytes
+}
+
+export function decodeCursorFrame(frame: Uint8Array): CursorImage | undefined {
+  if (frame.byteLength < HEADER + 8) return undefined
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+  if (view.getUint8(0) !== INPUT_FORMAT_VERSION || view.getUint8(1) !== INPUT_KIND.CURSOR) return undefined
+  const width = view.getUint16(6)
+  const height = view.getUint16(8)
+  if (width === 0 || height === 0 || width > MAX_CURSOR_SIZE || height > MAX_CURSOR_SIZE) return undefined
+  if (frame.byteLength !== HEADER + 8 + width * height * 4) return undefined
+  return { width, height, xhot: view.getUint16(10), yhot: view.getUint16(12), rgba: frame.slice(HEADER + 8) }
 }

@@ -43,6 +43,7 @@ export function App() {
         setDetail(why ?? '')
         if (window.smoldesk) window.smoldesk.state = next
       },
+      onCursor: (cursor) => captureRef.current?.setCursor(cursor),
       onStream: (stream) => {
         const video = videoRef.current
         if (video && video.srcObject !== stream) video.srcObject = stream

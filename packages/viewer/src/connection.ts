@@ -1,4 +1,6 @@
 import {
+  type CursorImage,
+  decodeCursorFrame,
   INPUT_CHANNEL,
   MOTION_CHANNEL,
   type ServerMessage,
@@ -20,6 +22,8 @@ export interface ViewerConnectionOptions {
   password?: string | undefined
   onState: (state: ConnectionState, detail?: string) => void
   onStream: (stream: MediaStream) => void
+  /** The host's pointer shape changed. */
+  onCursor?: (cursor: CursorImage) => void
 }
 
 /**
@@ -145,6 +149,11 @@ export class ViewerConnection {
     pc.addEventListener('datachannel', (ev) => {
       ev.channel.binaryType = 'arraybuffer'
       this.#channels.set(ev.channel.label, ev.channel)
+      ev.channel.addEventListener('message', (msg) => {
+        if (!(msg.data instanceof ArrayBuffer)) return
+        const cursor = decodeCursorFrame(new Uint8Array(msg.data))
+        if (cursor) this.#options.onCursor?.(cursor)
+      })
     })
     pc.addEventListener('track', (ev) => {
       this.#options.onStream(ev.streams[0] ?? new MediaStream([ev.track]))

@@ -1,4 +1,11 @@
-import { encodeButton, encodeKey, encodeMove, encodeRelease, encodeScroll } from '@smoldesk/protocol'
+import {
+  type CursorImage,
+  encodeButton,
+  encodeKey,
+  encodeMove,
+  encodeRelease,
+  encodeScroll,
+} from '@smoldesk/protocol'
 import { type SpecialKey, specialKeyFrames } from './special-keys.ts'
 import { TouchGestures } from './touch.ts'
 
@@ -51,6 +58,17 @@ export class InputCapture {
       for (const [type, listener] of listeners) video.removeEventListener(type, listener)
       detachTouch()
     }
+  }
+
+  /** Shows the host's pointer shape as the local cursor over the video: it moves with no delay. */
+  setCursor(cursor: CursorImage): void {
+    const canvas = document.createElement('canvas')
+    canvas.width = cursor.width
+    canvas.height = cursor.height
+    const ctx = canvas.getContext('2d')
+    if (!ctx) return
+    ctx.putImageData(new ImageData(new Uint8ClampedArray(cursor.rgba), cursor.width, cursor.height), 0, 0)
+    this.#video.style.cursor = `url(${canvas.toDataURL('image/png')}) ${cursor.xhot} ${cursor.yhot}, auto`
   }
 
   /** Sends one of the allow-listed combinations (see special-keys.ts). */

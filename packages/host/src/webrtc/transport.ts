@@ -15,6 +15,8 @@ export interface ViewerPeer {
   sendRtp(packet: Buffer): void
   /** The encoder restarted (monitor switch, crash): keep sequence numbers and timestamps continuous. */
   sourceChanged(): void
+  /** A host → viewer message on the reliable input channel (cursor image); sent once the channel opens. */
+  sendToViewer(frame: Uint8Array): void
   close(): Promise<void>
 }
 

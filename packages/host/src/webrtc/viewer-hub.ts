@@ -63,6 +63,7 @@ export class ViewerHub {
   #iceServers: IceServer[] = []
   #roomId: string | undefined
   #closed = false
+  #latestToViewers: Uint8Array | undefined
 
   constructor(options: ViewerHubOptions) {
     this.#options = options
@@ -100,6 +101,12 @@ export class ViewerHub {
     this.#iceServers = created.iceServers
     log.info({ roomId: created.roomId }, 'room open')
     return created.roomId
+  }
+
+  /** Sends a host → viewer message to every viewer, and to each one that joins later. */
+  broadcastToViewers(frame: Uint8Array): void {
+    this.#latestToViewers = frame
+    for (const viewer of this.#viewers.values()) viewer.peer.sendToViewer(frame)
   }
 
   /** The codec changed: viewers on another codec get a fresh offer (a new peer connection). */
@@ -184,6 +191,7 @@ export class ViewerHub {
       }),
     }
     this.#viewers.set(viewerId, viewer)
+    if (this.#latestToViewers) viewer.peer.sendToViewer(this.#latestToViewers)
     log.debug({ viewerId, attempt }, 'creating offer')
     const sdp = await viewer.peer.createOffer()
     signaling.send({ type: 'offer', targetId: viewerId, sdp: withoutCandidates(sdp) })

@@ -7,6 +7,7 @@ import {
 } from '@smoldesk/protocol'
 import {
   MediaStreamTrack,
+  type RTCDataChannel,
   RTCIceCandidate,
   RTCPeerConnection,
   RTCRtpCodecParameters,
@@ -69,6 +70,9 @@ class WeriftViewerPeer implements ViewerPeer {
   readonly #track = new MediaStreamTrack({ kind: 'video' })
   readonly #transceiver: RTCRtpTransceiver
   #playoutDelayId: number | undefined
+  readonly #reliable: RTCDataChannel
+  /** Only the latest host → viewer message matters (a cursor image supersedes the last). */
+  #pendingToViewer: Uint8Array | undefined
   #closed = false
 
   constructor(options: PeerOptions) {
@@ -96,6 +100,14 @@ class WeriftViewerPeer implements ViewerPeer {
       [this.#pc.createDataChannel(MOTION_CHANNEL, { ordered: false, maxRetransmits: 0 }), 'motion'],
       [this.#pc.createDataChannel(INPUT_CHANNEL, { ordered: true }), 'reliable'],
     ] as const
+    this.#reliable = channels[1][0]
+    this.#reliable.stateChanged.subscribe((state) => {
+      const pending = this.#pendingToViewer
+      if (state === 'open' && pending) {
+        this.#pendingToViewer = undefined
+        this.#reliable.send(Buffer.from(pending))
+      }
+    })
     for (const [channel, kind] of channels) {
       channel.onMessage.subscribe((data) => {
         if (typeof data !== 'string') options.events.onInput(data, kind)
@@ -144,6 +156,12 @@ class WeriftViewerPeer implements ViewerPeer {
       rtp.header.extensions.push({ id: this.#playoutDelayId, payload: PLAYOUT_DELAY_ZERO })
     }
     this.#track.writeRtp(rtp)
+  }
+
+  sendToViewer(frame: Uint8Array): void {
+    if (this.#closed) return
+    if (this.#reliable.readyState === 'open') this.#reliable.send(Buffer.from(frame))
+    else this.#pendingToViewer = frame
   }
 
   sourceChanged(): void {
