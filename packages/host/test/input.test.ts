@@ -50,6 +50,12 @@ describe('input: XTEST injection read back from the X server', () => {
     assert.deepEqual(await pointer().then((p) => [p.rootX, p.rootY]), [10, 10], 'default: the first monitor')
   })
 
+  it('moves relative to where the pointer is (pointer lock)', async () => {
+    await send({ event_type: 'MouseMove', x: 200, y: 200 })
+    await send({ event_type: 'MouseMove', delta_x: 15, delta_y: -7 })
+    assert.deepEqual(await pointer().then((p) => [p.rootX, p.rootY]), [215, 193])
+  })
+
   it('follows configure_input_forwarding: target monitor, scale and spanning', async () => {
     await client.invoke('configure_input_forwarding', {
       config: { enabled: true, monitor_index: 1, scale_factor: 2 },

@@ -14,6 +14,7 @@ import { type InputEvent, InputEventSchema } from './input.ts'
  *     KEY       pressed u8, modifiers u8, code: u8 length + ASCII
  *     TEXT      u16 length + UTF-8
  *     RELEASE   (nothing: release everything held — the page lost focus)
+ *     REL_MOVE  dx f32, dy f32                        (relative motion, pointer lock)
  *   host → viewer, on the reliable channel:
  *     CURSOR    width u16, height u16, xhot u16, yhot u16, RGBA (straight alpha)
  *
@@ -22,7 +23,16 @@ import { type InputEvent, InputEventSchema } from './input.ts'
  * the host drop a motion that arrives after a later click.
  */
 export const INPUT_FORMAT_VERSION = 1
-export const INPUT_KIND = { MOVE: 1, BUTTON: 2, SCROLL: 3, KEY: 4, TEXT: 5, RELEASE: 6, CURSOR: 7 } as const
+export const INPUT_KIND = {
+  MOVE: 1,
+  BUTTON: 2,
+  SCROLL: 3,
+  KEY: 4,
+  TEXT: 5,
+  RELEASE: 6,
+  CURSOR: 7,
+  REL_MOVE: 8,
+} as const
 export const MOTION_CHANNEL = 'input-motion'
 export const INPUT_CHANNEL = 'input'
 
@@ -51,6 +61,10 @@ export function decodeInputFrame(frame: Uint8Array): DecodedInput {
     case INPUT_KIND.MOVE:
       need(8)
       event = { event_type: 'MouseMove', x: view.getFloat32(6), y: view.getFloat32(10) }
+      break
+    case INPUT_KIND.REL_MOVE:
+      need(8)
+      event = { event_type: 'MouseMove', delta_x: view.getFloat32(6), delta_y: view.getFloat32(10) }
       break
     case INPUT_KIND.BUTTON: {
       need(10)
@@ -119,6 +133,14 @@ export function encodeMove(seq: number, x: number, y: number): Uint8Array {
   const { bytes, view } = header(INPUT_KIND.MOVE, seq, 8)
   view.setFloat32(6, x)
   view.setFloat32(10, y)
+  return bytes
+}
+
+/** Relative motion (pointer lock): travels with the other motion, unordered. */
+export function encodeRelativeMove(seq: number, dx: number, dy: number): Uint8Array {
+  const { bytes, view } = header(INPUT_KIND.REL_MOVE, seq, 8)
+  view.setFloat32(6, dx)
+  view.setFloat32(10, dy)
   return bytes
 }
 

@@ -22,7 +22,9 @@ const Delta = z.number().finite().min(-100_000).max(100_000)
 /**
  * One input event in its JSON (IPC) form. `x`/`y` are pixels relative to the
  * top-left corner of monitor `monitor_index` (default: the monitor being
- * captured). The data channel carries a compact binary form of the same.
+ * captured); a MouseMove with `delta_x`/`delta_y` and no `x`/`y` moves the
+ * pointer relative to where it is (pointer lock). The data channel carries a
+ * compact binary form of the same.
  */
 export const InputEventSchema = z.strictObject({
   event_type: InputEventTypeSchema,

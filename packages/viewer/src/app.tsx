@@ -105,6 +105,21 @@ export function App() {
           ))}
         </select>
       </label>
+      <button type="button" style={styles.button} onClick={() => captureRef.current?.lockPointer()}>
+        Lock pointer (relative mouse)
+      </button>
+      <button
+        type="button"
+        style={styles.button}
+        onClick={async () => {
+          // Fullscreen with Keyboard Lock: Alt+Tab, Escape and the like go to the remote desktop.
+          await videoRef.current?.requestFullscreen()
+          const keyboard = (navigator as Navigator & { keyboard?: { lock(): Promise<void> } }).keyboard
+          await keyboard?.lock().catch(() => {})
+        }}
+      >
+        Fullscreen
+      </button>
       <video ref={videoRef} autoPlay playsInline muted style={styles.video} aria-label="Remote desktop" />
       {stats && (
         <dl style={styles.stats} aria-label="Connection statistics">
@@ -137,6 +152,7 @@ export function App() {
 const styles = {
   page: { margin: 0, padding: 8, background: '#111', color: '#eee', fontFamily: 'system-ui, sans-serif' },
   status: { margin: '0 0 8px' },
+  button: { margin: '0 8px 8px 0' },
   video: { display: 'block', maxWidth: '100%', background: '#000' },
   stats: {
     display: 'grid',

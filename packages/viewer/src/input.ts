@@ -3,6 +3,7 @@ import {
   encodeButton,
   encodeKey,
   encodeMove,
+  encodeRelativeMove,
   encodeRelease,
   encodeScroll,
 } from '@smoldesk/protocol'
@@ -102,8 +103,17 @@ export class InputCapture {
     return { x: (client.x - left) / scale, y: (client.y - top) / scale }
   }
 
+  /** Relative mode: the browser hides the pointer and reports only movement (games, 3D apps). */
+  lockPointer(): void {
+    void this.#video.requestPointerLock()
+  }
+
   #onMove(ev: PointerEvent): void {
     if (ev.pointerType === 'touch') return // TouchGestures handles fingers
+    if (document.pointerLockElement === this.#video) {
+      this.#send(encodeRelativeMove(this.#next(), ev.movementX, ev.movementY), true)
+      return
+    }
     const at = this.#toVideo(ev)
     if (at) this.#send(encodeMove(this.#next(), at.x, at.y), true)
   }

@@ -6,6 +6,8 @@
  */
 export interface InputInjector {
   move(x: number, y: number): void
+  /** Moves by (dx, dy) from wherever the pointer is. */
+  moveBy(dx: number, dy: number): void
   button(button: number, pressed: boolean): void
   key(keycode: number, pressed: boolean): void
   /** Types Unicode text as-is, whatever the host's keyboard layout has on its keys. */

@@ -62,7 +62,14 @@ export class InputService {
     const injector = await this.#options.injector()
     switch (event.event_type) {
       case 'MouseMove':
-        await this.#moveTo(injector, event, true)
+        if (
+          event.x === undefined &&
+          event.y === undefined &&
+          (event.delta_x !== undefined || event.delta_y !== undefined)
+        ) {
+          const scale = this.#forwarding.scale_factor ?? 1
+          injector.moveBy(Math.round((event.delta_x ?? 0) * scale), Math.round((event.delta_y ?? 0) * scale))
+        } else await this.#moveTo(injector, event, true)
         break
       case 'MouseButton': {
         if (!event.button || event.is_pressed === undefined) {

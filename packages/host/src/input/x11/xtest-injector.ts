@@ -56,6 +56,11 @@ export class XTestInjector implements InputInjector {
     this.#xtest.FakeInput(this.#xtest.MotionNotify, 0, 0, 0, x, y)
   }
 
+  moveBy(dx: number, dy: number): void {
+    // detail 1: relative motion
+    this.#xtest.FakeInput(this.#xtest.MotionNotify, 1, 0, 0, dx, dy)
+  }
+
   button(button: number, pressed: boolean): void {
     this.#xtest.FakeInput(pressed ? this.#xtest.ButtonPress : this.#xtest.ButtonRelease, button, 0, 0, 0, 0)
   }
