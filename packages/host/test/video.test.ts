@@ -273,6 +273,50 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     }
   })
 
+  it('drags and scrolls from the viewer page: the X window gets the events at the right places', async () => {
+    const x = await X11Connection.open(desktop.display)
+    const seen: string[] = []
+    try {
+      const wid = x.client.AllocID()
+      x.client.CreateWindow(wid, x.root, 0, 0, 600, 400, 0, 0, 1, 0, {
+        backgroundPixel: 0x406080,
+        overrideRedirect: 1,
+        eventMask: 0x4 | 0x8, // ButtonPress | ButtonRelease
+      })
+      x.client.MapWindow(wid)
+      await x.sync()
+      x.on('event', (ev) => {
+        if (ev.name === 'ButtonPress' || ev.name === 'ButtonRelease') {
+          seen.push(`${ev.name === 'ButtonPress' ? '+' : '-'}${ev.keycode}@${ev.x},${ev.y}`)
+        }
+      })
+      const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
+      const s = box.width / 1280
+      const at = (vx: number, vy: number) => [box.x + vx * s, box.y + vy * s] as const
+      await page.mouse.move(...at(100, 100))
+      await page.mouse.down()
+      await page.mouse.move(...at(300, 200), { steps: 5 })
+      await page.mouse.up()
+      const near = (entry: string | undefined, button: string, vx: number, vy: number) => {
+        const m = /^([+-]\d+)@(-?\d+),(-?\d+)$/.exec(entry ?? '')
+        return m?.[1] === button && Math.abs(Number(m[2]) - vx) <= 3 && Math.abs(Number(m[3]) - vy) <= 3
+      }
+      await eventually(async () => {
+        assert.ok(near(seen[0], '+1', 100, 100) && near(seen[1], '-1', 300, 200), seen.join(' '))
+      })
+      seen.length = 0
+      await page.mouse.wheel(0, 250) // 2.5 clicks' worth: two wheel-down clicks now, the rest kept
+      await eventually(async () =>
+        assert.deepEqual(
+          seen.map((e) => e.split('@')[0]),
+          ['+5', '-5', '+5', '-5'],
+        ),
+      )
+    } finally {
+      x.close()
+    }
+  })
+
   it('sends allow-listed special key combinations from the viewer menu', async () => {
     // A window that records the key events X delivers to it (keyboard focus follows the pointer).
     const x = await X11Connection.open(desktop.display)
