@@ -1,3 +1,4 @@
+import { SmolDeskError } from '@smoldesk/protocol'
 import type { DesktopBackend } from '../display/embedded/virtual-desktop.ts'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import type { MonitorLayout } from '../display/embedded/xorg-config.ts'
@@ -77,10 +78,18 @@ export async function runStart(options: {
       roomId: options.roomId,
       ...(options.ipcPort !== undefined && { ipcPort: options.ipcPort }),
     })
-    await host.capture.start(0, {})
   } catch (err) {
     await shutdown()
     throw err
+  }
+  // Share the first monitor at once; if that fails (no X display, no encoder), say why and keep
+  // serving: start_capture can be retried through the IPC.
+  let sharing = 'the first monitor'
+  try {
+    await host.capture.start(0, {})
+  } catch (err) {
+    const error = SmolDeskError.from(err)
+    sharing = `nothing yet (${error.code}: ${error.message})`
   }
   desktop?.serverExited.then(async () => {
     if (stopping) return
@@ -98,6 +107,7 @@ export async function runStart(options: {
     desktop
       ? `  Desktop:  embedded ${desktop.backend} on ${desktop.display} (${desktop.monitors.map((m) => `${m.width}x${m.height}`).join(' + ')})`
       : `  Desktop:  your display ${host.display ?? '(none)'}`,
+    `  Sharing:  ${sharing}`,
     `  Room:     ${host.roomId}`,
     `  Host IPC: ${host.ipcUrl} (token in ${host.stateDir}/host.json)`,
     options.listen === '127.0.0.1'
