@@ -16,7 +16,7 @@ import {
   waitForNoProcesses,
 } from './helpers.ts'
 import { Painter, type Panel, type Rgb } from './x11-paint.ts'
-import { xKeyDown, xPointer } from './x11-state.ts'
+import { recordInput, xKeyDown, xPointer } from './x11-state.ts'
 
 const RED: Rgb = [220, 30, 30]
 const GREEN: Rgb = [30, 200, 60]
@@ -274,22 +274,9 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
   })
 
   it('drags and scrolls from the viewer page: the X window gets the events at the right places', async () => {
-    const x = await X11Connection.open(desktop.display)
-    const seen: string[] = []
+    const recorder = await recordInput(desktop.display, { x: 0, y: 0, width: 600, height: 400 }, 'buttons')
+    const seen = recorder.seen
     try {
-      const wid = x.client.AllocID()
-      x.client.CreateWindow(wid, x.root, 0, 0, 600, 400, 0, 0, 1, 0, {
-        backgroundPixel: 0x406080,
-        overrideRedirect: 1,
-        eventMask: 0x4 | 0x8, // ButtonPress | ButtonRelease
-      })
-      x.client.MapWindow(wid)
-      await x.sync()
-      x.on('event', (ev) => {
-        if (ev.name === 'ButtonPress' || ev.name === 'ButtonRelease') {
-          seen.push(`${ev.name === 'ButtonPress' ? '+' : '-'}${ev.keycode}@${ev.x},${ev.y}`)
-        }
-      })
       const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
       const s = box.width / 1280
       const at = (vx: number, vy: number) => [box.x + vx * s, box.y + vy * s] as const
@@ -313,27 +300,15 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
         ),
       )
     } finally {
-      x.close()
+      recorder.close()
     }
   })
 
   it('sends allow-listed special key combinations from the viewer menu', async () => {
-    // A window that records the key events X delivers to it (keyboard focus follows the pointer).
-    const x = await X11Connection.open(desktop.display)
-    const seen: string[] = []
+    // Keyboard focus follows the pointer (no window manager): point at the recorder.
+    const recorder = await recordInput(desktop.display, { x: 0, y: 0, width: 200, height: 200 }, 'keys')
+    const seen = recorder.seen
     try {
-      const wid = x.client.AllocID()
-      x.client.CreateWindow(wid, x.root, 0, 0, 200, 200, 0, 0, 1, 0, {
-        backgroundPixel: 0x808080,
-        overrideRedirect: 1,
-        eventMask: 0x1 | 0x2, // KeyPress | KeyRelease
-      })
-      x.client.MapWindow(wid)
-      await x.sync()
-      x.on('event', (ev) => {
-        if (ev.name === 'KeyPress' || ev.name === 'KeyRelease')
-          seen.push(`${ev.name === 'KeyPress' ? '+' : '-'}${ev.keycode}`)
-      })
       const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
       await page.mouse.move(box.x + 20, box.y + 20)
       await page.selectOption('select[aria-label="Send special keys"]', 'Ctrl+Alt+Del')
@@ -342,32 +317,20 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
         assert.deepEqual(seen, [`+${ctrl}`, `+${alt}`, `+${del}`, `-${del}`, `-${alt}`, `-${ctrl}`]),
       )
     } finally {
-      x.close()
+      recorder.close()
     }
   })
 
   it('turns touch gestures on a phone-sized viewer into clicks, right clicks and scrolling', async () => {
-    const x = await X11Connection.open(desktop.display)
-    const seen: string[] = []
+    const recorder = await recordInput(desktop.display, { x: 0, y: 0, width: 400, height: 300 }, 'buttons')
+    const seen = recorder.seen
+    const buttons = () => seen.map((e) => e.split('@')[0])
     const context = await browser.newContext({
       hasTouch: true,
       isMobile: true,
       viewport: { width: 412, height: 700 },
     })
     try {
-      const wid = x.client.AllocID()
-      x.client.CreateWindow(wid, x.root, 0, 0, 400, 300, 0, 0, 1, 0, {
-        backgroundPixel: 0x606060,
-        overrideRedirect: 1,
-        eventMask: 0x4 | 0x8, // ButtonPress | ButtonRelease
-      })
-      x.client.MapWindow(wid)
-      await x.sync()
-      x.on('event', (ev) => {
-        if (ev.name === 'ButtonPress' || ev.name === 'ButtonRelease') {
-          seen.push(`${ev.name === 'ButtonPress' ? '+' : '-'}${ev.keycode}`)
-        }
-      })
       const phone = await context.newPage()
       await phone.goto(page.url())
       await eventually(async () => assert.equal((await viewerState(phone)).state, 'connected'), 10_000)
@@ -381,7 +344,7 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       const scale = box.width / 1280
       const at = { x: box.x + 100 * scale, y: box.y + 100 * scale } // video pixel (100, 100): inside the window
       await phone.touchscreen.tap(at.x, at.y)
-      await eventually(async () => assert.deepEqual(seen, ['+1', '-1']), 5000)
+      await eventually(async () => assert.deepEqual(buttons(), ['+1', '-1']), 5000)
       seen.length = 0
       const cdp = await context.newCDPSession(phone)
       const touch = (type: 'touchStart' | 'touchMove' | 'touchEnd', points: { x: number; y: number }[]) =>
@@ -389,7 +352,7 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       await touch('touchStart', [at])
       await new Promise((resolve) => setTimeout(resolve, 800))
       await touch('touchEnd', [])
-      await eventually(async () => assert.deepEqual(seen, ['+3', '-3']), 5000)
+      await eventually(async () => assert.deepEqual(buttons(), ['+3', '-3']), 5000)
       seen.length = 0
       // Two fingers moving up by 120 px: one wheel click down (button 5).
       const pair = (dy: number) => [
@@ -400,13 +363,13 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       for (let dy = 10; dy <= 130; dy += 10) await touch('touchMove', pair(dy))
       await touch('touchEnd', [])
       await eventually(
-        async () => assert.ok(seen.includes('+5') && seen.includes('-5'), seen.join(' ')),
+        async () => assert.ok(buttons().includes('+5') && buttons().includes('-5'), seen.join(' ')),
         5000,
       )
-      assert.ok(!seen.includes('+1'), 'a two-finger drag is no click')
+      assert.ok(!buttons().includes('+1'), 'a two-finger drag is no click')
     } finally {
       await context.close()
-      x.close()
+      recorder.close()
     }
   })
 

@@ -7,11 +7,12 @@
  */
 import type { XEvent } from 'x11'
 import { X11Connection } from '../display/x11/connection.ts'
+import { runStandalone } from './standalone.ts'
 
 const INPUT_OUTPUT = 1
 const BUTTON_PRESS_MASK = 0x4
 
-async function main(): Promise<void> {
+async function main(): Promise<X11Connection> {
   const [display = ':0', ...rest] = process.argv.slice(2)
   const [x = 0, y = 0, width = 1920, height = 1080] = rest.map(Number)
   const conn = await X11Connection.open(display)
@@ -30,15 +31,7 @@ async function main(): Promise<void> {
     client.ChangeWindowAttributes(wid, { backgroundPixel: white ? 0xffffff : 0x000000 })
     client.ClearArea(wid, 0, 0, width, height, 0)
   })
-  const stop = () => {
-    conn.close()
-    process.exit(0)
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
+  return conn
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`click app failed: ${String(err)}\n`)
-  process.exit(1)
-})
+runStandalone('click app', main)

@@ -8,10 +8,11 @@
  */
 import { X11Connection } from '../display/x11/connection.ts'
 import { encodePattern, PATTERN } from './pattern.ts'
+import { runStandalone } from './standalone.ts'
 
 const INPUT_OUTPUT = 1
 
-async function main(): Promise<void> {
+async function main(): Promise<X11Connection> {
   const [display = ':0', xs = '0', ys = '0', ws = '1280', hs = '720', hzs = '60.1'] = process.argv.slice(2)
   const [x, y, width, height, hz] = [xs, ys, ws, hs, hzs].map(Number) as [
     number,
@@ -81,15 +82,7 @@ async function main(): Promise<void> {
     setTimeout(tick, delay)
   }
   tick()
-  const stop = () => {
-    conn.close()
-    process.exit(0)
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
+  return conn
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`pattern app failed: ${String(err)}\n`)
-  process.exit(1)
-})
+runStandalone('pattern app', main)
