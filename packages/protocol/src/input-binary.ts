@@ -129,19 +129,21 @@ function header(kind: number, seq: number, payload: number): { bytes: Uint8Array
   return { bytes, view }
 }
 
-export function encodeMove(seq: number, x: number, y: number): Uint8Array {
-  const { bytes, view } = header(INPUT_KIND.MOVE, seq, 8)
-  view.setFloat32(6, x)
-  view.setFloat32(10, y)
+/** The frames whose payload is two float32s: absolute and relative motion, scrolling. */
+function encodeFloatPair(kind: number, seq: number, a: number, b: number): Uint8Array {
+  const { bytes, view } = header(kind, seq, 8)
+  view.setFloat32(6, a)
+  view.setFloat32(10, b)
   return bytes
+}
+
+export function encodeMove(seq: number, x: number, y: number): Uint8Array {
+  return encodeFloatPair(INPUT_KIND.MOVE, seq, x, y)
 }
 
 /** Relative motion (pointer lock): travels with the other motion, unordered. */
 export function encodeRelativeMove(seq: number, dx: number, dy: number): Uint8Array {
-  const { bytes, view } = header(INPUT_KIND.REL_MOVE, seq, 8)
-  view.setFloat32(6, dx)
-  view.setFloat32(10, dy)
-  return bytes
+  return encodeFloatPair(INPUT_KIND.REL_MOVE, seq, dx, dy)
 }
 
 export function encodeButton(
@@ -160,10 +162,7 @@ export function encodeButton(
 }
 
 export function encodeScroll(seq: number, dx: number, dy: number): Uint8Array {
-  const { bytes, view } = header(INPUT_KIND.SCROLL, seq, 8)
-  view.setFloat32(6, dx)
-  view.setFloat32(10, dy)
-  return bytes
+  return encodeFloatPair(INPUT_KIND.SCROLL, seq, dx, dy)
 }
 
 export function encodeKey(
