@@ -107,6 +107,11 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       await client.invoke('start_capture', { monitorIndex: 0, config: { codec } })
       await waitForColour(page, RED, 10_000)
     }
+    assert.deepEqual(
+      errors.filter((e) => e.code === 'CODEC_UNSUPPORTED'),
+      [],
+      'Chromium accepted every codec offered',
+    )
   })
 
   it('brings the picture back within 2 s after the encoder is killed, on the same connection', async () => {

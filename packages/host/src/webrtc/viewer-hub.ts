@@ -43,6 +43,11 @@ interface Viewer {
   watchdog: NodeJS.Timeout | undefined
 }
 
+/** Whether the viewer's answer kept the video codec we offered (a browser drops what it cannot decode). */
+export function answerAcceptsCodec(sdp: string, codec: VideoCodec): boolean {
+  return new RegExp(`^a=rtpmap:\\d+ ${codec}/90000`, 'im').test(sdp)
+}
+
 /** Removes candidate lines: candidates are trickled separately, after the answer. */
 function withoutCandidates(sdp: string): string {
   return sdp
@@ -202,6 +207,14 @@ export class ViewerHub {
     const viewer = this.#viewers.get(viewerId)
     const signaling = this.#signaling
     if (!viewer || !signaling) return
+    if (!answerAcceptsCodec(sdp, viewer.codec)) {
+      // The browser cannot decode what the encoder makes: say so instead of showing a black video.
+      this.#options.emit('error', {
+        code: 'CODEC_UNSUPPORTED',
+        message: `viewer ${viewerId} cannot decode ${viewer.codec}; choose another codec with start_capture`,
+        source: 'webrtc',
+      })
+    }
     await viewer.peer.acceptAnswer(sdp)
     log.debug({ viewerId, candidates: viewer.pendingCandidates?.length }, 'answer applied')
     const pending = viewer.pendingCandidates ?? []
