@@ -32,13 +32,13 @@ export interface BenchHost {
 
 /**
  * `smoldesk start` on a display, as a user runs it (its own process, its own
- * tag), capturing monitor 0 at `fps`, with a viewer page open and decoding.
+ * tag), capturing monitor 0 with `config`, with a viewer page open and decoding.
  */
 export async function startBenchHost(
   browser: Browser,
   display: string,
   size: { width: number; height: number },
-  fps: number,
+  config: Record<string, unknown>,
 ): Promise<BenchHost> {
   const tag = `bench-host-${randomBytes(4).toString('hex')}`
   const stateDir = await mkdtemp(join(tmpdir(), 'smoldesk-bench-'))
@@ -63,7 +63,7 @@ export async function startBenchHost(
     const url = await waitFor('the viewer URL', async () => /Open the viewer: +(\S+)/.exec(out)?.[1])
     const state = HostStateFileSchema.parse(JSON.parse(await readFile(join(stateDir, 'host.json'), 'utf8')))
     const client = await IpcClient.connect({ url: `ws://127.0.0.1:${state.port}/ipc`, token: state.token })
-    await client.invoke('start_capture', { monitorIndex: 0, config: { fps } })
+    await client.invoke('start_capture', { monitorIndex: 0, config })
     client.close()
     await page.goto(url)
     await waitFor('decoded video', async () =>

@@ -97,7 +97,7 @@ export async function benchInput(options: {
     injector.close()
 
     options.log('click-to-photon at 1920x1080@60…')
-    const host = await startBenchHost(browser, desktop.display, size, fps)
+    const host = await startBenchHost(browser, desktop.display, size, { fps })
     try {
       const { page } = host
       await page.evaluate(CLICK_PROBE)

@@ -38,6 +38,8 @@ export interface LatencyOptions {
   smoldeskVariants: ('default' | 'tuned')[]
   /** Capture rate of the tuned variant for a scene of `fps` (faster capture: less waiting for the next grab). */
   captureFpsTuned: (sceneFps: number) => number
+  /** Extra ScreenCaptureConfig fields for SmolDesk's runs (to measure a setting). */
+  captureConfig?: Record<string, unknown>
   seconds: number
   warmupSeconds: number
   scenarios: { width: number; height: number; fps: number }[]
@@ -158,7 +160,10 @@ async function runSmoldesk(
   options: LatencyOptions,
 ): Promise<LatencyRun> {
   const captureFps = variant === 'tuned' ? options.captureFpsTuned(scenario.fps) : scenario.fps
-  const { tag, page, close } = await startBenchHost(browser, display, scenario, captureFps)
+  const { tag, page, close } = await startBenchHost(browser, display, scenario, {
+    ...options.captureConfig,
+    fps: captureFps,
+  })
   try {
     const before = await inboundStats(page)
     const run = await measure(

@@ -61,6 +61,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
       quick: { type: 'boolean' },
       only: { type: 'string' },
       'capture-fps': { type: 'string' },
+      scene: { type: 'string' },
+      config: { type: 'string' },
     },
     strict: true,
   })
@@ -96,15 +98,28 @@ export async function benchCommand(argv: string[]): Promise<void> {
     if (!values.json) process.stdout.write(`${line}\n`)
     else process.stderr.write(`${line}\n`)
   }
+  const scene = values.scene ? /^(\d+)x(\d+)@(\d+)$/.exec(values.scene) : undefined
+  if (values.scene && !scene) throw new SmolDeskError('INVALID_ARGS', '--scene takes WIDTHxHEIGHT@FPS')
+  let captureConfig: Record<string, unknown> | undefined
+  if (values.config) {
+    try {
+      captureConfig = JSON.parse(values.config) as Record<string, unknown>
+    } catch {
+      throw new SmolDeskError('INVALID_JSON', '--config takes a JSON ScreenCaptureConfig')
+    }
+  }
   const runs = await benchLatency({
+    ...(captureConfig !== undefined && { captureConfig }),
     seconds: Number(values.seconds ?? (values.quick ? 3 : 15)),
     warmupSeconds: values.quick ? 1 : 3,
-    scenarios: values.quick
-      ? [{ width: 1280, height: 720, fps: 30 }]
-      : [
-          { width: 1280, height: 720, fps: 30 },
-          { width: 1920, height: 1080, fps: 60 },
-        ],
+    scenarios: scene
+      ? [{ width: Number(scene[1]), height: Number(scene[2]), fps: Number(scene[3]) }]
+      : values.quick
+        ? [{ width: 1280, height: 720, fps: 30 }]
+        : [
+            { width: 1280, height: 720, fps: 30 },
+            { width: 1920, height: 1080, fps: 60 },
+          ],
     systems: only ? [only] : ['smoldesk', 'novnc'],
     smoldeskVariants: ['default', 'tuned'],
     // Capturing faster than the content changes shortens the wait for the next grab (see README).
