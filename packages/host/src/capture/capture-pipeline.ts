@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
+import { Av1RtpPacketizer } from './av1-rtp.ts'
 import { buildFfmpegArgs, type EncodePlan } from './encoder-args.ts'
 
 const log = createLogger('capture')
@@ -138,6 +139,20 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       args,
     })
     this.#process = proc
+    if (plan.encoder.codec === 'AV1') {
+      // AV1 arrives as raw OBUs on stdout and is packetized here (ffmpeg 5.1 cannot).
+      const packetizer = new Av1RtpPacketizer((packet) => {
+        if (this.#process === proc) this.#onPacket(packet)
+      })
+      proc.child.stdout?.on('data', (chunk: Buffer) => {
+        try {
+          packetizer.push(chunk)
+        } catch (err) {
+          log.error({ err: String(err) }, 'AV1 stream could not be packetized')
+          void proc.close(500)
+        }
+      })
+    }
     const delivered = new Promise<void>((resolve) => {
       this.#firstPacket = resolve
     })

@@ -25,7 +25,7 @@ export const RTP_PACKET_BYTES = 1200
 /*
  * quality (0–100) → constant-quality value. Documented mapping:
  *   H264 (x264 CRF, 0–51):   crf = round(45 − 0.3 × quality)   → q80 = 21, q50 = 30, q100 = 15
- *   VP8/VP9 (libvpx, 4–63):  crf = round(60 − 0.5 × quality)   → q80 = 20, q50 = 35, q100 = 10
+ *   VP8/VP9/AV1 (0–63):      crf = round(60 − 0.5 × quality)   → q80 = 20, q50 = 35, q100 = 10
  * Lower values mean better pictures and more bits.
  */
 export function qualityToCrf(codec: VideoCodec, quality: number): number {
@@ -148,13 +148,31 @@ function codecArgs(config: ResolvedCaptureConfig, encoder: string): string[] {
         ...rateControlArgs(config, codec),
       ]
     }
+    case 'libsvtav1': {
+      const preset = config.latencyMode === 'UltraLow' ? '12' : config.latencyMode === 'Balanced' ? '10' : '8'
+      const kbps = config.bitrateKbps
+      return [
+        '-c:v',
+        'libsvtav1',
+        '-preset',
+        preset,
+        // Low-delay prediction: random access would hold frames back for about a second.
+        '-svtav1-params',
+        'pred-struct=1',
+        '-g',
+        gop,
+        ...(kbps !== undefined
+          ? ['-b:v', `${kbps}k`]
+          : ['-crf', String(qualityToCrf('AV1', config.quality))]),
+      ]
+    }
     default:
       throw new SmolDeskError('CODEC_UNSUPPORTED', `SmolDesk cannot stream with encoder ${encoder}`)
   }
 }
 
-/** Encoders whose output ffmpeg's RTP muxer can packetize (ffmpeg 5.1 has no AV1 packetizer). */
-export const STREAMABLE_ENCODERS = new Set(['libx264', 'libvpx', 'libvpx-vp9'])
+/** Encoders SmolDesk can stream: ffmpeg packetizes H264/VP8/VP9; AV1 is packetized by av1-rtp.ts. */
+export const STREAMABLE_ENCODERS = new Set(['libx264', 'libvpx', 'libvpx-vp9', 'libsvtav1'])
 
 /**
  * The ffmpeg command line for one capture: x11grab of exactly the monitor's
@@ -198,12 +216,17 @@ export function buildFfmpegArgs(plan: EncodePlan): string[] {
     ...codecArgs(config, plan.encoder.encoder),
     ...extraParamArgs(config),
     '-an',
-    '-strict',
-    'experimental', // ffmpeg marks its VP9 RTP packetizer experimental
-    '-f',
-    'rtp',
-    '-payload_type',
-    String(plan.payloadType),
-    `rtp://127.0.0.1:${plan.rtpPort}?pkt_size=${RTP_PACKET_BYTES}&rtcpport=${plan.rtpPort}`,
+    ...(plan.encoder.codec === 'AV1'
+      ? // Raw OBUs on stdout, flushed per frame; SmolDesk packetizes them (ffmpeg 5.1 cannot).
+        ['-flush_packets', '1', '-f', 'obu', 'pipe:1']
+      : [
+          '-strict',
+          'experimental', // ffmpeg marks its VP9 RTP packetizer experimental
+          '-f',
+          'rtp',
+          '-payload_type',
+          String(plan.payloadType),
+          `rtp://127.0.0.1:${plan.rtpPort}?pkt_size=${RTP_PACKET_BYTES}&rtcpport=${plan.rtpPort}`,
+        ]),
   ]
 }

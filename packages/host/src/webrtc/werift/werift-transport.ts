@@ -1,10 +1,4 @@
-import {
-  type IceCandidate,
-  INPUT_CHANNEL,
-  MOTION_CHANNEL,
-  SmolDeskError,
-  type VideoCodec,
-} from '@smoldesk/protocol'
+import { type IceCandidate, INPUT_CHANNEL, MOTION_CHANNEL, type VideoCodec } from '@smoldesk/protocol'
 import {
   MediaStreamTrack,
   type RTCDataChannel,
@@ -52,7 +46,7 @@ function codecParameters(codec: VideoCodec): RTCRtpCodecParameters {
         parameters: 'profile-id=0',
       })
     case 'AV1':
-      throw new SmolDeskError('CODEC_UNSUPPORTED', 'AV1 cannot be streamed by this SmolDesk build')
+      return new RTCRtpCodecParameters({ mimeType: 'video/AV1', clockRate: 90000, rtcpFeedback: FEEDBACK })
   }
 }
 
