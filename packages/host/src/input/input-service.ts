@@ -8,6 +8,12 @@ import type { InputInjector } from './injector.ts'
 import { domCodeToX11Keycode, MODIFIER_CODES } from './keycodes.ts'
 
 const BUTTONS = { Left: 1, Middle: 2, Right: 3, Back: 8, Forward: 9 } as const
+/**
+ * How long a monitor layout read for input stays in use. Reading it costs
+ * about ten X round trips (RandR, atoms, resources), too much for every
+ * pointer motion; a layout change is picked up within this time.
+ */
+export const MONITOR_LAYOUT_TTL_MS = 1000
 /** Wheel deltas are in pixels (the DOM's deltaMode 0); one wheel click per this many. */
 export const PIXELS_PER_WHEEL_CLICK = 100
 
@@ -32,6 +38,7 @@ export class InputService {
   /** Modifiers a KeyPress pressed on the event's behalf, released with its KeyRelease. */
   readonly #impliedModifiers = new Map<number, number[]>()
   #wheel = { x: 0, y: 0 }
+  #layout: { at: number; monitors: Promise<MonitorInfo[]> } | undefined
 
   constructor(options: InputServiceOptions) {
     this.#options = options
@@ -118,7 +125,7 @@ export class InputService {
       if (required) throw new SmolDeskError('INVALID_ARGS', `${event.event_type} needs x and y`)
       return
     }
-    const monitors = await this.#options.monitors()
+    const monitors = await this.#monitors()
     const scale = this.#forwarding.scale_factor ?? 1
     let area: { x: number; y: number; width: number; height: number }
     if (this.#forwarding.multi_monitor_mode === 'Span' && event.monitor_index === undefined) {
@@ -142,6 +149,19 @@ export class InputService {
     const x = Math.min(area.width - 1, Math.max(0, Math.round(event.x * scale)))
     const y = Math.min(area.height - 1, Math.max(0, Math.round(event.y * scale)))
     injector.move(area.x + x, area.y + y)
+  }
+
+  #monitors(): Promise<MonitorInfo[]> {
+    const now = Date.now()
+    if (!this.#layout || now - this.#layout.at > MONITOR_LAYOUT_TTL_MS) {
+      const monitors = this.#options.monitors()
+      // A failed read is not kept: the next event asks the server again.
+      monitors.catch(() => {
+        if (this.#layout?.monitors === monitors) this.#layout = undefined
+      })
+      this.#layout = { at: now, monitors }
+    }
+    return this.#layout.monitors
   }
 
   #button(injector: InputInjector, button: number, pressed: boolean): void {
