@@ -25,6 +25,11 @@ export const ERROR_CODES = [
   'ROOM_EXISTS',
   'NOT_IN_ROOM',
   'PEER_NOT_FOUND',
+  'RATE_LIMITED',
+  'JOIN_DENIED',
+  'KICKED',
+  'FORBIDDEN',
+  'RESUME_FAILED',
   // display
   'NO_DISPLAY',
   'DISPLAY_ERROR',
@@ -40,6 +45,10 @@ export const ERROR_CODES = [
   'CLIPBOARD_TOO_LARGE',
   // security
   'SECURITY_KEY_TOO_SHORT',
+  'TOKEN_REQUIRED',
+  'TOKEN_INVALID',
+  'TOKEN_EXPIRED',
+  'INSECURE_TRANSPORT',
   // anything not foreseen; always a bug worth reporting
   'INTERNAL',
 ] as const

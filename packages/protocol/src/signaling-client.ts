@@ -9,20 +9,29 @@ type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type:
  * that does not parse is dropped and counted, never acted on.
  */
 export class SignalingClient {
-  readonly clientId: string
+  #clientId: string
+  /** The resume token of the current session (rotated on every resume). */
+  #resumeToken: string
   readonly #socket: WebSocket
   readonly #handlers = new Set<(msg: ServerMessage) => void>()
   readonly #closeHandlers = new Set<(code: number, reason: string) => void>()
   #malformed = 0
 
-  private constructor(socket: WebSocket, clientId: string) {
+  private constructor(socket: WebSocket, clientId: string, resumeToken: string) {
     this.#socket = socket
-    this.clientId = clientId
+    this.#clientId = clientId
+    this.#resumeToken = resumeToken
     socket.addEventListener('message', (ev) => {
       const msg = parse(ev.data)
       if (!msg) {
         this.#malformed++
         return
+      }
+      // The server drops a client that misses two heartbeats.
+      if (msg.type === 'ping') this.send({ type: 'pong' })
+      if (msg.type === 'resumed') {
+        this.#clientId = msg.clientId
+        this.#resumeToken = msg.token
       }
       for (const handler of this.#handlers) handler(msg)
     })
@@ -48,10 +57,46 @@ export class SignalingClient {
         if (msg?.type !== 'welcome') return
         clearTimeout(timer)
         socket.removeEventListener('message', onWelcome)
-        resolve(new SignalingClient(socket, msg.clientId))
+        resolve(new SignalingClient(socket, msg.clientId, msg.token))
       }
       socket.addEventListener('message', onWelcome)
     })
+  }
+
+  /**
+   * Connects again after a dropped connection and takes back the old
+   * identity and room place (within the server's grace period). The old
+   * client's message and close handlers move over first, so the messages
+   * queued for us meanwhile (they follow `resumed` at once) reach them.
+   */
+  static async reconnect(
+    url: string,
+    previous: SignalingClient,
+    timeoutMs = 10_000,
+  ): Promise<SignalingClient> {
+    const client = await SignalingClient.connect(url, timeoutMs)
+    for (const handler of previous.#handlers) client.#handlers.add(handler)
+    for (const handler of previous.#closeHandlers) client.#closeHandlers.add(handler)
+    try {
+      await client.request(
+        { type: 'resume', clientId: previous.clientId, token: previous.resumeToken },
+        'resumed',
+        timeoutMs,
+      )
+    } catch (err) {
+      client.#closeHandlers.clear()
+      client.close()
+      throw err
+    }
+    return client
+  }
+
+  get clientId(): string {
+    return this.#clientId
+  }
+
+  get resumeToken(): string {
+    return this.#resumeToken
   }
 
   get malformedCount(): number {
@@ -116,8 +161,9 @@ export class SignalingClient {
     })
   }
 
-  close(): void {
-    this.#socket.close(1000, 'bye')
+  /** 1000 leaves the room at once; another code (3000–4999) is a drop, and the place is kept for `resume`. */
+  close(code = 1000): void {
+    this.#socket.close(code, code === 1000 ? 'bye' : 'dropped')
   }
 }
 

@@ -29,18 +29,47 @@ export const IceServerSchema = z.strictObject({
 })
 export type IceServer = z.infer<typeof IceServerSchema>
 
+/** Who a room member is: the room's creator (the sharing host), a viewer with control, or one who only watches. */
+export const RoomRoleSchema = z.enum(['host', 'viewer', 'view-only'])
+export type RoomRole = z.infer<typeof RoomRoleSchema>
+export const ViewerRoleSchema = z.enum(['viewer', 'view-only'])
+export type ViewerRole = z.infer<typeof ViewerRoleSchema>
+
+/** A viewer token (JWT, compact form) passed through signaling to the host, which checks it. */
+const Token = z.string().min(1).max(4096)
+const Password = z.string().max(256)
+
 export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('create-room'),
     roomId: RoomIdSchema.optional(),
-    password: z.string().max(256).optional(),
+    password: Password.optional(),
+    /** Viewers wait in `join-pending` until the host sends `approve-join` or `deny-join`. */
+    approval: z.boolean().optional(),
   }),
   z.strictObject({
     type: z.literal('join-room'),
     roomId: RoomIdSchema,
-    password: z.string().max(256).optional(),
+    password: Password.optional(),
+    token: Token.optional(),
+    /** A viewer may ask for less than control; the host has the last word. */
+    role: ViewerRoleSchema.optional(),
   }),
   z.strictObject({ type: z.literal('leave-room') }),
+  z.strictObject({
+    type: z.literal('approve-join'),
+    peerId: ClientIdSchema,
+    role: ViewerRoleSchema.optional(),
+  }),
+  z.strictObject({ type: z.literal('deny-join'), peerId: ClientIdSchema }),
+  z.strictObject({
+    type: z.literal('kick'),
+    peerId: ClientIdSchema,
+    code: ErrorCodeSchema.optional(),
+    message: z.string().max(256).optional(),
+  }),
+  /** First message on a new connection after a drop: take back `clientId` and its room place. */
+  z.strictObject({ type: z.literal('resume'), clientId: ClientIdSchema, token: z.string().min(1).max(128) }),
   z.strictObject({ type: z.literal('offer'), targetId: ClientIdSchema, sdp: Sdp }),
   z.strictObject({ type: z.literal('answer'), targetId: ClientIdSchema, sdp: Sdp }),
   z.strictObject({
@@ -54,21 +83,52 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
 export type ClientMessage = z.infer<typeof ClientMessageSchema>
 
 export const ServerMessageSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('welcome'), clientId: ClientIdSchema, token: z.string() }),
+  z.strictObject({
+    type: z.literal('welcome'),
+    clientId: ClientIdSchema,
+    /** The resume token: presented with `resume` after a dropped connection. */
+    token: z.string(),
+    heartbeatMs: z.number().int().positive().optional(),
+  }),
   z.strictObject({
     type: z.literal('room-created'),
     roomId: RoomIdSchema,
     iceServers: z.array(IceServerSchema),
+  }),
+  z.strictObject({ type: z.literal('join-pending'), roomId: RoomIdSchema }),
+  z.strictObject({
+    type: z.literal('join-request'),
+    peerId: ClientIdSchema,
+    role: ViewerRoleSchema,
+    token: Token.optional(),
   }),
   z.strictObject({
     type: z.literal('room-joined'),
     roomId: RoomIdSchema,
     peers: z.array(ClientIdSchema),
     iceServers: z.array(IceServerSchema),
+    role: RoomRoleSchema.optional(),
   }),
   z.strictObject({ type: z.literal('room-left'), roomId: RoomIdSchema }),
-  z.strictObject({ type: z.literal('peer-joined'), peerId: ClientIdSchema }),
+  z.strictObject({
+    type: z.literal('peer-joined'),
+    peerId: ClientIdSchema,
+    role: RoomRoleSchema.optional(),
+    token: Token.optional(),
+  }),
   z.strictObject({ type: z.literal('peer-left'), peerId: ClientIdSchema }),
+  z.strictObject({
+    type: z.literal('kicked'),
+    roomId: RoomIdSchema,
+    code: ErrorCodeSchema,
+    message: z.string(),
+  }),
+  z.strictObject({
+    type: z.literal('resumed'),
+    clientId: ClientIdSchema,
+    token: z.string(),
+    roomId: RoomIdSchema.optional(),
+  }),
   z.strictObject({ type: z.literal('offer'), fromId: ClientIdSchema, sdp: Sdp }),
   z.strictObject({ type: z.literal('answer'), fromId: ClientIdSchema, sdp: Sdp }),
   z.strictObject({
@@ -78,6 +138,11 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('ping') }),
   z.strictObject({ type: z.literal('pong') }),
-  z.strictObject({ type: z.literal('error'), code: ErrorCodeSchema, message: z.string() }),
+  z.strictObject({
+    type: z.literal('error'),
+    code: ErrorCodeSchema,
+    message: z.string(),
+    retryAfterMs: z.number().int().nonnegative().optional(),
+  }),
 ])
 export type ServerMessage = z.infer<typeof ServerMessageSchema>

@@ -1,2 +1,5 @@
-export { RoomRegistry, randomRoomCode } from './rooms.ts'
-export { type SignalingOptions, SignalingServer } from './server.ts'
+export { backoffRemainingMs, DEFAULT_BACKOFF, KeyedBuckets, TokenBucket } from './limits.ts'
+export { hashPassword, randomRoomCode, verifyPassword } from './passwords.ts'
+export { DEFAULT_LIMITS, type SignalingLimits, type SignalingOptions, SignalingServer } from './server.ts'
+export { LocalBus, MemoryStore, type SignalingBus, type SignalingStore } from './store.ts'
+export { type TurnOptions, turnCredentials } from './turn.ts'

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import {
@@ -6,156 +6,637 @@ import {
   ClientMessageSchema,
   describeZodError,
   type IceServer,
+  type RoomRole,
   type ServerMessage,
   SIGNALING_MAX_MESSAGE_BYTES,
   SmolDeskError,
+  type ViewerRole,
 } from '@smoldesk/protocol'
 import { type WebSocket, WebSocketServer } from 'ws'
-import { RoomRegistry } from './rooms.ts'
+import {
+  type BackoffPolicy,
+  backoffRemainingMs,
+  DEFAULT_BACKOFF,
+  KeyedBuckets,
+  TokenBucket,
+} from './limits.ts'
+import { SignalingMetrics } from './metrics.ts'
+import { hashPassword, randomRoomCode, verifyPassword } from './passwords.ts'
+import {
+  LocalBus,
+  type MemberRecord,
+  MemoryStore,
+  type RoomRecord,
+  type SignalingBus,
+  type SignalingStore,
+} from './store.ts'
+import { type TurnOptions, turnCredentials } from './turn.ts'
+
+export interface SignalingLimits {
+  /** Messages per second per connection, and the burst allowed above it. */
+  messagesPerSecond: number
+  messageBurst: number
+  /** Messages per second from one IP address, all its connections together. */
+  ipMessagesPerSecond: number
+  ipMessageBurst: number
+  /** Open connections from one IP address. */
+  connectionsPerIp: number
+  /** Failed joins/resumes per IP before waiting, and how the wait grows. */
+  backoff: BackoffPolicy
+  /** How long failed attempts are remembered. */
+  failureWindowMs: number
+}
+
+export const DEFAULT_LIMITS: SignalingLimits = {
+  messagesPerSecond: 50,
+  messageBurst: 200,
+  ipMessagesPerSecond: 500,
+  ipMessageBurst: 2000,
+  connectionsPerIp: 64,
+  backoff: DEFAULT_BACKOFF,
+  failureWindowMs: 15 * 60_000,
+}
 
 export interface SignalingOptions {
-  /** ICE servers handed to peers after they create or join a room. */
+  /** Static ICE servers (STUN) handed to peers after they create or join a room. */
   iceServers?: () => IceServer[]
+  /** coturn's shared secret scheme: each peer gets its own time-limited credentials. */
+  turn?: TurnOptions | undefined
+  /** Shared state for several instances (Redis); in memory by default. */
+  store?: SignalingStore
+  bus?: SignalingBus
+  limits?: Partial<SignalingLimits>
+  /** Server ping interval; a client that misses two is dropped. */
+  heartbeatMs?: number
+  /** How long a dropped client keeps its place for `resume`. */
+  resumeGraceMs?: number
+  /** Take the client address from X-Forwarded-For (only behind a reverse proxy you run). */
+  trustProxy?: boolean
+  /** Include Node's process metrics in /metrics (once per process). */
+  processMetrics?: boolean
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void
 }
 
+/** Messages kept for a client that is away, until it resumes. */
+const MAX_QUEUED = 256
+const SWEEP_MS = 60_000
+
+interface Connection {
+  id: string
+  readonly ws: WebSocket
+  readonly ip: string
+  readonly bucket: TokenBucket
+  /** Messages are handled one after another: a candidate never overtakes its offer. */
+  queue: Promise<void>
+  missedPings: number
+  /** When this connection was last told it is rate limited (told at most once a second). */
+  limitedAt: number
+  /** Only the first message of a connection may be `resume`. */
+  fresh: boolean
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url')
+const newToken = () => randomBytes(18).toString('base64url')
+
 /**
  * The signaling server: introduces peers in rooms and relays offer, answer
- * and ICE candidates between members of the same room only. It attaches to
- * any HTTP server (the one `smoldesk start` serves the viewer from, or its
- * own for `smoldesk signaling`).
+ * and ICE candidates between a room's host and its admitted viewers only.
+ * It attaches to any HTTP(S) server (the one `smoldesk start` serves the
+ * viewer from, or its own for `smoldesk signaling`). Room state lives in a
+ * store (memory, or Redis shared by several instances).
  */
 export class SignalingServer {
-  readonly rooms = new RoomRegistry()
+  readonly metrics: SignalingMetrics
   readonly #wss: WebSocketServer
-  readonly #clients = new Map<string, WebSocket>()
+  readonly #local = new Map<string, Connection>()
+  readonly #perIp = new Map<string, number>()
+  readonly #ipBuckets: KeyedBuckets
   readonly #options: SignalingOptions
+  readonly #limits: SignalingLimits
+  readonly #store: SignalingStore
+  readonly #bus: SignalingBus
+  readonly #graceTimers = new Map<string, NodeJS.Timeout>()
+  readonly #timers: NodeJS.Timeout[] = []
+  readonly #heartbeatMs: number
+  readonly #graceMs: number
   #relayed = 0
+  #roomsHosted = 0
 
   constructor(options: SignalingOptions = {}) {
     this.#options = options
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
+    this.#store = options.store ?? new MemoryStore()
+    this.#bus = options.bus ?? new LocalBus()
+    this.#heartbeatMs = options.heartbeatMs ?? 30_000
+    this.#graceMs = options.resumeGraceMs ?? 120_000
+    this.metrics = new SignalingMetrics(options.processMetrics ?? false)
+    this.#ipBuckets = new KeyedBuckets(this.#limits.ipMessagesPerSecond, this.#limits.ipMessageBurst)
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: SIGNALING_MAX_MESSAGE_BYTES })
+    this.#bus.onDeliver((clientId, message) => this.#deliverLocal(clientId, message))
+    this.#timers.push(
+      setInterval(() => this.#heartbeat(), this.#heartbeatMs).unref(),
+      setInterval(() => {
+        this.#ipBuckets.sweep()
+        if (this.#store instanceof MemoryStore) this.#store.sweep()
+      }, SWEEP_MS).unref(),
+    )
   }
 
   get clientCount(): number {
-    return this.#clients.size
+    return this.#local.size
+  }
+
+  get relayedCount(): number {
+    return this.#relayed
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws))
+    const ip = this.#clientIp(req)
+    if ((this.#perIp.get(ip) ?? 0) >= this.#limits.connectionsPerIp) {
+      this.metrics.rateLimited.inc({ scope: 'connections' })
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, ip))
   }
 
-  /** Serves GET /health; returns false for any other request. */
+  /** Serves GET /health and GET /metrics; returns false for any other request. */
   handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
-    if (req.method !== 'GET' || path !== '/health') return false
-    res.writeHead(200, { 'content-type': 'application/json' })
-    res.end(
-      JSON.stringify({
-        status: 'ok',
-        clients: this.#clients.size,
-        rooms: this.rooms.roomCount,
-        relayed: this.#relayed,
-      }),
-    )
-    return true
+    if (req.method !== 'GET') return false
+    if (path === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      res.end(
+        JSON.stringify({
+          status: 'ok',
+          instance: this.#bus.instanceId,
+          clients: this.#local.size,
+          rooms: this.#roomsHosted,
+          relayed: this.#relayed,
+        }),
+      )
+      return true
+    }
+    if (path === '/metrics') {
+      this.metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      )
+      return true
+    }
+    return false
   }
 
-  close(): void {
-    for (const ws of this.#clients.values()) ws.close(1001, 'server shutting down')
+  async close(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer)
+    for (const timer of this.#graceTimers.values()) clearTimeout(timer)
+    this.#graceTimers.clear()
+    for (const conn of this.#local.values()) conn.ws.close(1001, 'server shutting down')
     this.#wss.close()
+    await this.#bus.close()
+    await this.#store.close()
   }
 
-  #onConnection(ws: WebSocket): void {
-    const clientId = randomBytes(9).toString('base64url')
-    this.#clients.set(clientId, ws)
-    send(ws, { type: 'welcome', clientId, token: randomBytes(16).toString('base64url') })
-    ws.on('message', (data, isBinary) => {
-      try {
-        if (isBinary) throw new SmolDeskError('INVALID_REQUEST', 'signaling takes JSON text messages')
-        let raw: unknown
-        try {
-          raw = JSON.parse(String(data))
-        } catch {
-          throw new SmolDeskError('INVALID_JSON', 'message is not valid JSON')
-        }
-        const parsed = ClientMessageSchema.safeParse(raw)
-        if (!parsed.success) throw new SmolDeskError('INVALID_REQUEST', describeZodError(parsed.error))
-        this.#handle(clientId, ws, parsed.data)
-      } catch (err) {
-        const error = SmolDeskError.from(err)
-        send(ws, { type: 'error', code: error.code, message: error.message })
-      }
-    })
-    ws.on('close', () => {
-      this.#clients.delete(clientId)
-      this.#leave(clientId)
+  #clientIp(req: IncomingMessage): string {
+    if (this.#options.trustProxy) {
+      const forwarded = req.headers['x-forwarded-for']
+      const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()
+      if (first) return first
+    }
+    return req.socket.remoteAddress ?? 'unknown'
+  }
+
+  #onConnection(ws: WebSocket, ip: string): void {
+    const conn: Connection = {
+      id: randomBytes(9).toString('base64url'),
+      ws,
+      ip,
+      bucket: new TokenBucket(this.#limits.messagesPerSecond, this.#limits.messageBurst),
+      queue: Promise.resolve(),
+      missedPings: 0,
+      limitedAt: 0,
+      fresh: true,
+    }
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1)
+    this.#local.set(conn.id, conn)
+    this.metrics.connections.inc()
+    const token = newToken()
+    conn.queue = this.#store
+      .putClient(conn.id, { instance: this.#bus.instanceId, resumeHash: sha256(token) }, this.#clientTtlMs())
+      .then(() => send(ws, { type: 'welcome', clientId: conn.id, token, heartbeatMs: this.#heartbeatMs }))
+      .catch((err: unknown) => {
+        this.#logError(err)
+        ws.close(1011, 'signaling store unavailable')
+      })
+    ws.on('message', (data, isBinary) => this.#onMessage(conn, data, isBinary))
+    ws.on('close', (code) => {
+      this.metrics.connections.dec()
+      const left = (this.#perIp.get(ip) ?? 1) - 1
+      if (left > 0) this.#perIp.set(ip, left)
+      else this.#perIp.delete(ip)
+      conn.queue = conn.queue
+        .then(() => this.#onClose(conn, code))
+        .catch((err: unknown) => this.#logError(err))
     })
     ws.on('error', () => {})
   }
 
-  #handle(clientId: string, ws: WebSocket, msg: ClientMessage): void {
+  #onMessage(conn: Connection, data: unknown, isBinary: boolean): void {
+    conn.missedPings = 0
+    const received = performance.now()
+    // Rate limits come first and cost nothing but a subtraction: a flood is dropped unparsed.
+    if (!conn.bucket.take() || !this.#ipBuckets.take(conn.ip)) {
+      this.metrics.rateLimited.inc({ scope: 'messages' })
+      if (received - conn.limitedAt > 1000) {
+        conn.limitedAt = received
+        this.#sendError(conn.ws, new SmolDeskError('RATE_LIMITED', 'too many messages; slow down'))
+      }
+      return
+    }
+    let message: ClientMessage
+    try {
+      if (isBinary) throw new SmolDeskError('INVALID_REQUEST', 'signaling takes JSON text messages')
+      let raw: unknown
+      try {
+        raw = JSON.parse(String(data))
+      } catch {
+        throw new SmolDeskError('INVALID_JSON', 'message is not valid JSON')
+      }
+      const parsed = ClientMessageSchema.safeParse(raw)
+      if (!parsed.success) throw new SmolDeskError('INVALID_REQUEST', describeZodError(parsed.error))
+      message = parsed.data
+    } catch (err) {
+      this.#sendError(conn.ws, err)
+      return
+    }
+    this.metrics.messages.inc({ type: message.type })
+    conn.queue = conn.queue
+      .then(() => this.#handle(conn, message))
+      .catch((err: unknown) => this.#sendError(conn.ws, err))
+      .finally(() => {
+        conn.fresh = false
+        this.metrics.handleSeconds.observe((performance.now() - received) / 1000)
+      })
+  }
+
+  async #handle(conn: Connection, msg: ClientMessage): Promise<void> {
     switch (msg.type) {
-      case 'create-room': {
-        const roomId = this.rooms.create(clientId, msg.roomId, msg.password)
-        send(ws, { type: 'room-created', roomId, iceServers: this.#iceServers() })
-        this.#options.log?.('info', 'room created', { roomId })
-        return
-      }
-      case 'join-room': {
-        const peers = this.rooms.join(clientId, msg.roomId, msg.password)
-        send(ws, { type: 'room-joined', roomId: msg.roomId, peers, iceServers: this.#iceServers() })
-        for (const peer of peers) this.#sendTo(peer, { type: 'peer-joined', peerId: clientId })
-        return
-      }
+      case 'create-room':
+        return this.#createRoom(conn, msg.roomId, msg.password, msg.approval ?? false)
+      case 'join-room':
+        return this.#joinRoom(conn, msg)
       case 'leave-room': {
-        const left = this.#leave(clientId)
+        const left = await this.#leave(conn.id)
         if (!left) throw new SmolDeskError('NOT_IN_ROOM', 'not in a room')
-        send(ws, { type: 'room-left', roomId: left })
+        send(conn.ws, { type: 'room-left', roomId: left })
         return
       }
-      case 'offer':
-      case 'answer':
-        this.#relay(clientId, msg.targetId, { type: msg.type, fromId: clientId, sdp: msg.sdp })
-        return
-      case 'ice-candidate':
-        this.#relay(clientId, msg.targetId, {
-          type: 'ice-candidate',
-          fromId: clientId,
-          candidate: msg.candidate,
+      case 'approve-join':
+        return this.#approve(conn, msg.peerId, msg.role)
+      case 'deny-join': {
+        const room = await this.#requireHostOf(conn, msg.peerId, true)
+        await this.#store.removeMember(msg.peerId)
+        await this.#deliver(msg.peerId, {
+          type: 'kicked',
+          roomId: room,
+          code: 'JOIN_DENIED',
+          message: 'the host denied your request to join',
         })
         return
+      }
+      case 'kick': {
+        const room = await this.#requireHostOf(conn, msg.peerId, undefined)
+        await this.#store.removeMember(msg.peerId)
+        await this.#deliver(msg.peerId, {
+          type: 'kicked',
+          roomId: room,
+          code: msg.code ?? 'KICKED',
+          message: msg.message ?? 'the host removed you from the room',
+        })
+        send(conn.ws, { type: 'peer-left', peerId: msg.peerId })
+        return
+      }
+      case 'resume':
+        return this.#resume(conn, msg.clientId, msg.token)
+      case 'offer':
+      case 'answer':
+        return this.#relay(conn.id, msg.targetId, { type: msg.type, fromId: conn.id, sdp: msg.sdp })
+      case 'ice-candidate':
+        return this.#relay(conn.id, msg.targetId, {
+          type: 'ice-candidate',
+          fromId: conn.id,
+          candidate: msg.candidate,
+        })
       case 'ping':
-        send(ws, { type: 'pong' })
+        send(conn.ws, { type: 'pong' })
         return
       case 'pong':
         return
     }
   }
 
-  /** Relays only between members of one room: a peer elsewhere is indistinguishable from no peer. */
-  #relay(fromId: string, targetId: string, message: ServerMessage): void {
-    if (!this.rooms.sameRoom(fromId, targetId)) {
+  async #createRoom(
+    conn: Connection,
+    requestedId: string | undefined,
+    password: string | undefined,
+    approval: boolean,
+  ): Promise<void> {
+    await this.#leave(conn.id)
+    const room: RoomRecord = {
+      id: requestedId ?? randomRoomCode(),
+      hostId: conn.id,
+      approval,
+      ...(password ? { passwordHash: await hashPassword(password) } : {}),
+    }
+    if (!(await this.#store.createRoom(room))) {
+      throw new SmolDeskError('ROOM_EXISTS', `room ${room.id} already exists`)
+    }
+    await this.#store.putMember(conn.id, { roomId: room.id, role: 'host', pending: false })
+    this.#roomsHosted++
+    this.metrics.rooms.inc()
+    send(conn.ws, { type: 'room-created', roomId: room.id, iceServers: this.#iceServers(conn.id) })
+    this.#options.log?.('info', 'room created', { roomId: room.id, approval, password: Boolean(password) })
+  }
+
+  async #joinRoom(conn: Connection, msg: Extract<ClientMessage, { type: 'join-room' }>): Promise<void> {
+    await this.#checkBackoff(conn.ip)
+    const room = await this.#store.getRoom(msg.roomId)
+    if (!room) {
+      await this.#authFailed(conn.ip, 'room')
+      throw new SmolDeskError('ROOM_NOT_FOUND', `no room ${msg.roomId}`)
+    }
+    if (room.passwordHash && !(await verifyPassword(msg.password ?? '', room.passwordHash))) {
+      await this.#authFailed(conn.ip, 'password')
+      throw new SmolDeskError('UNAUTHORIZED', 'wrong room password')
+    }
+    await this.#store.clearAuthFailures(conn.ip)
+    const [current] = await this.#store.getMembers([conn.id])
+    if (current?.roomId !== room.id) await this.#leave(conn.id)
+    else if (!current.pending) throw new SmolDeskError('INVALID_REQUEST', 'already in this room')
+    const role: ViewerRole = msg.role ?? 'viewer'
+    const member: MemberRecord = { roomId: room.id, role, pending: room.approval, token: msg.token }
+    await this.#store.putMember(conn.id, member)
+    if (room.approval) {
+      send(conn.ws, { type: 'join-pending', roomId: room.id })
+      await this.#deliver(room.hostId, {
+        type: 'join-request',
+        peerId: conn.id,
+        role,
+        ...(msg.token !== undefined && { token: msg.token }),
+      })
+      return
+    }
+    await this.#admit(conn.id, room, member)
+  }
+
+  async #approve(host: Connection, peerId: string, granted: ViewerRole | undefined): Promise<void> {
+    const roomId = await this.#requireHostOf(host, peerId, true)
+    const [[member], room] = await Promise.all([
+      this.#store.getMembers([peerId]),
+      this.#store.getRoom(roomId),
+    ])
+    if (!member || !room) throw new SmolDeskError('PEER_NOT_FOUND', `no pending peer ${peerId}`)
+    // The smaller of what the viewer asked for and what the host grants.
+    const role: RoomRole = member.role === 'view-only' || granted === 'view-only' ? 'view-only' : 'viewer'
+    await this.#admit(peerId, room, { ...member, role, pending: false })
+  }
+
+  async #admit(clientId: string, room: RoomRecord, member: MemberRecord): Promise<void> {
+    await this.#store.putMember(clientId, { ...member, pending: false })
+    await this.#deliver(clientId, {
+      type: 'room-joined',
+      roomId: room.id,
+      // A viewer talks to the host only, so it is told of the host only.
+      peers: [room.hostId],
+      iceServers: this.#iceServers(clientId),
+      role: member.role,
+    })
+    await this.#deliver(room.hostId, {
+      type: 'peer-joined',
+      peerId: clientId,
+      role: member.role,
+      ...(member.token !== undefined && { token: member.token }),
+    })
+  }
+
+  /** The room of which `host` is the host and `peerId` a (pending, if asked) member. */
+  async #requireHostOf(host: Connection, peerId: string, pending: boolean | undefined): Promise<string> {
+    const [self, peer] = await this.#store.getMembers([host.id, peerId])
+    if (self?.role !== 'host') throw new SmolDeskError('FORBIDDEN', 'only the room’s host may do this')
+    if (
+      !peer ||
+      peer.roomId !== self.roomId ||
+      peer.role === 'host' ||
+      (pending !== undefined && peer.pending !== pending)
+    ) {
+      throw new SmolDeskError('PEER_NOT_FOUND', `no ${pending ? 'pending ' : ''}peer ${peerId} in your room`)
+    }
+    return self.roomId
+  }
+
+  async #resume(conn: Connection, clientId: string, token: string): Promise<void> {
+    if (!conn.fresh) throw new SmolDeskError('INVALID_REQUEST', 'resume must be the first message')
+    await this.#checkBackoff(conn.ip)
+    const record = await this.#store.getClient(clientId)
+    if (!record || record.instance !== null || record.resumeHash !== sha256(token)) {
+      await this.#authFailed(conn.ip, 'resume')
+      throw new SmolDeskError('RESUME_FAILED', 'nothing to resume: start a new session')
+    }
+    clearTimeout(this.#graceTimers.get(clientId))
+    this.#graceTimers.delete(clientId)
+    // The connection takes over the old identity; its fresh one is forgotten.
+    await this.#store.deleteClient(conn.id)
+    this.#local.delete(conn.id)
+    conn.id = clientId
+    this.#local.set(clientId, conn)
+    const next = newToken()
+    await this.#store.putClient(
+      clientId,
+      { instance: this.#bus.instanceId, resumeHash: sha256(next) },
+      this.#clientTtlMs(),
+    )
+    const [[member], queued] = await Promise.all([
+      this.#store.getMembers([clientId]),
+      this.#store.drain(clientId),
+    ])
+    send(conn.ws, {
+      type: 'resumed',
+      clientId,
+      token: next,
+      ...(member && { roomId: member.roomId }),
+    })
+    for (const message of queued) if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(message)
+    this.#options.log?.('info', 'client resumed', { clientId, queued: queued.length })
+  }
+
+  /** Relays between a room's host and one of its admitted viewers, never viewer to viewer. */
+  async #relay(fromId: string, targetId: string, message: ServerMessage): Promise<void> {
+    const [from, to] = await this.#store.getMembers([fromId, targetId])
+    if (
+      !from ||
+      !to ||
+      from.pending ||
+      to.pending ||
+      from.roomId !== to.roomId ||
+      (from.role !== 'host' && to.role !== 'host')
+    ) {
+      // A peer elsewhere is indistinguishable from no peer.
       throw new SmolDeskError('PEER_NOT_FOUND', `no peer ${targetId} in your room`)
     }
     this.#relayed++
-    this.#sendTo(targetId, message)
+    this.metrics.relayed.inc()
+    await this.#deliver(targetId, message)
   }
 
-  #leave(clientId: string): string | undefined {
-    const left = this.rooms.leave(clientId)
-    if (!left) return undefined
-    for (const peer of left.remaining) this.#sendTo(peer, { type: 'peer-left', peerId: clientId })
-    return left.roomId
+  /**
+   * A client that closed on purpose (1000, or 1001 when a tab closes) has
+   * left; one whose connection dropped keeps its place for the grace period.
+   */
+  async #onClose(conn: Connection, code: number): Promise<void> {
+    if (this.#local.get(conn.id) !== conn) return
+    this.#local.delete(conn.id)
+    const [member] = await this.#store.getMembers([conn.id])
+    if (!member || code === 1000 || code === 1001) {
+      if (member) await this.#leave(conn.id)
+      await this.#store.deleteClient(conn.id)
+      return
+    }
+    // Away, not gone: the room keeps its place for a while so it can resume.
+    const record = await this.#store.getClient(conn.id)
+    await this.#store.putClient(
+      conn.id,
+      { instance: null, resumeHash: record?.resumeHash ?? '' },
+      this.#graceMs + SWEEP_MS,
+    )
+    const clientId = conn.id
+    this.#graceTimers.set(
+      clientId,
+      setTimeout(() => {
+        this.#graceTimers.delete(clientId)
+        this.#expire(clientId).catch((err: unknown) => this.#logError(err))
+      }, this.#graceMs).unref(),
+    )
   }
 
-  #sendTo(clientId: string, message: ServerMessage): void {
-    const ws = this.#clients.get(clientId)
-    if (ws) send(ws, message)
+  async #expire(clientId: string): Promise<void> {
+    const record = await this.#store.getClient(clientId)
+    if (record && record.instance !== null) return // resumed, perhaps on another instance
+    await this.#leave(clientId)
+    await this.#store.deleteClient(clientId)
   }
 
-  #iceServers(): IceServer[] {
-    return this.#options.iceServers?.() ?? []
+  /** Leaves the client's room; a host leaving closes the room. Returns the room left. */
+  async #leave(clientId: string): Promise<string | undefined> {
+    const member = await this.#store.removeMember(clientId)
+    if (!member) return undefined
+    if (member.role === 'host') {
+      const members = await this.#store.deleteRoom(member.roomId)
+      this.#roomsHosted = Math.max(0, this.#roomsHosted - 1)
+      this.metrics.rooms.dec()
+      await Promise.all(
+        members.map(async (peer) => {
+          await this.#deliver(peer, { type: 'peer-left', peerId: clientId })
+          await this.#deliver(peer, { type: 'room-left', roomId: member.roomId })
+        }),
+      )
+    } else {
+      const room = await this.#store.getRoom(member.roomId)
+      if (room) await this.#deliver(room.hostId, { type: 'peer-left', peerId: clientId })
+    }
+    return member.roomId
+  }
+
+  /** Sends to a client wherever it is: here, on another instance, or queued while it is away. */
+  async #deliver(clientId: string, message: ServerMessage): Promise<void> {
+    const json = JSON.stringify(message)
+    const local = this.#local.get(clientId)
+    if (local) {
+      if (local.ws.readyState === local.ws.OPEN) local.ws.send(json)
+      return
+    }
+    const record = await this.#store.getClient(clientId)
+    if (!record) return
+    if (record.instance === null || record.instance === this.#bus.instanceId) {
+      await this.#store.enqueue(clientId, json, MAX_QUEUED)
+    } else {
+      await this.#bus.publish(record.instance, clientId, json)
+    }
+  }
+
+  #deliverLocal(clientId: string, json: string): void {
+    const local = this.#local.get(clientId)
+    if (local) {
+      if (local.ws.readyState === local.ws.OPEN) local.ws.send(json)
+    } else this.#store.enqueue(clientId, json, MAX_QUEUED).catch((err: unknown) => this.#logError(err))
+  }
+
+  #heartbeat(): void {
+    const ttl = this.#clientTtlMs()
+    for (const conn of this.#local.values()) {
+      if (conn.missedPings >= 2) {
+        conn.ws.terminate()
+        continue
+      }
+      conn.missedPings++
+      send(conn.ws, { type: 'ping' })
+      // Keeps the presence record alive; a crashed instance's clients expire on their own.
+      this.#store.getClient(conn.id).then(
+        (record) =>
+          record?.instance === this.#bus.instanceId ? this.#store.putClient(conn.id, record, ttl) : undefined,
+        (err: unknown) => this.#logError(err),
+      )
+    }
+  }
+
+  #clientTtlMs(): number {
+    return Math.max(3 * this.#heartbeatMs, this.#graceMs + SWEEP_MS)
+  }
+
+  async #checkBackoff(ip: string): Promise<void> {
+    const failures = await this.#store.authFailures(ip)
+    if (!failures) return
+    const wait = backoffRemainingMs(failures.count, failures.lastMs, this.#limits.backoff)
+    if (wait > 0) {
+      this.metrics.rateLimited.inc({ scope: 'auth' })
+      throw Object.assign(
+        new SmolDeskError(
+          'RATE_LIMITED',
+          `too many failed attempts; try again in ${Math.ceil(wait / 1000)} s`,
+        ),
+        { retryAfterMs: wait },
+      )
+    }
+  }
+
+  async #authFailed(ip: string, reason: 'room' | 'password' | 'resume'): Promise<void> {
+    this.metrics.authFailures.inc({ reason })
+    const failures = await this.#store.recordAuthFailure(ip, this.#limits.failureWindowMs)
+    if (failures.count >= this.#limits.backoff.free) {
+      this.#options.log?.('warn', 'repeated failed attempts', { ip, count: failures.count, reason })
+    }
+  }
+
+  #iceServers(clientId: string): IceServer[] {
+    const servers = [...(this.#options.iceServers?.() ?? [])]
+    if (this.#options.turn) servers.push(turnCredentials(this.#options.turn, clientId))
+    return servers
+  }
+
+  #sendError(ws: WebSocket, err: unknown): void {
+    const error = SmolDeskError.from(err)
+    if (error.code === 'INTERNAL') this.#logError(err)
+    this.metrics.errors.inc({ code: error.code })
+    const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs
+    send(ws, {
+      type: 'error',
+      code: error.code,
+      message: error.message,
+      ...(retryAfterMs !== undefined && { retryAfterMs: Math.ceil(retryAfterMs) }),
+    })
+  }
+
+  #logError(err: unknown): void {
+    this.#options.log?.('warn', 'signaling error', { err: String(err) })
   }
 }
 

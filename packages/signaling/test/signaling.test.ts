@@ -1,55 +1,18 @@
 import assert from 'node:assert/strict'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { type ServerMessage, SignalingClient } from '@smoldesk/protocol'
+import { SignalingClient } from '@smoldesk/protocol'
 import WebSocket from 'ws'
-import { SignalingServer } from '../src/index.ts'
-
-/** Collects what a client receives, to wait for one message of a type. */
-function inbox(client: SignalingClient) {
-  const messages: ServerMessage[] = []
-  client.onMessage((m) => messages.push(m))
-  return {
-    messages,
-    next<T extends ServerMessage['type']>(
-      type: T,
-      timeoutMs = 3000,
-    ): Promise<Extract<ServerMessage, { type: T }>> {
-      return new Promise((resolve, reject) => {
-        const started = Date.now()
-        const poll = () => {
-          const index = messages.findIndex((m) => m.type === type)
-          if (index >= 0) {
-            const [found] = messages.splice(index, 1)
-            resolve(found as Extract<ServerMessage, { type: T }>)
-          } else if (Date.now() - started > timeoutMs) reject(new Error(`no ${type}`))
-          else setTimeout(poll, 10)
-        }
-        poll()
-      })
-    },
-  }
-}
+import { inbox, type RunningSignaling, startSignaling } from './helpers.ts'
 
 describe('signaling server', () => {
-  let http: Server
-  let signaling: SignalingServer
+  let running: RunningSignaling
   let url: string
 
   before(async () => {
-    signaling = new SignalingServer({ iceServers: () => [{ urls: 'stun:127.0.0.1:3478' }] })
-    http = createServer((req, res) => {
-      if (!signaling.handleHttp(req, res)) res.writeHead(404).end()
-    })
-    http.on('upgrade', (req, socket, head) => signaling.handleUpgrade(req, socket, head))
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-    url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`
+    running = await startSignaling({ iceServers: () => [{ urls: 'stun:127.0.0.1:3478' }] })
+    url = running.url
   })
-  after(() => {
-    signaling.close()
-    http.close()
-  })
+  after(() => running.close())
 
   it('introduces peers in a room and relays offer, answer and candidates between them', async () => {
     const host = await SignalingClient.connect(url)

@@ -1,0 +1,82 @@
+/**
+ * A token bucket: `burst` messages at once, refilled at `perSecond`. Cheap
+ * enough to sit in front of every message of every connection.
+ */
+export class TokenBucket {
+  #tokens: number
+  #last: number
+  readonly #burst: number
+  readonly #perMs: number
+
+  constructor(perSecond: number, burst: number, now = performance.now()) {
+    this.#burst = burst
+    this.#tokens = burst
+    this.#perMs = perSecond / 1000
+    this.#last = now
+  }
+
+  take(now = performance.now()): boolean {
+    this.#refill(now)
+    if (this.#tokens < 1) return false
+    this.#tokens -= 1
+    return true
+  }
+
+  full(now = performance.now()): boolean {
+    this.#refill(now)
+    return this.#tokens >= this.#burst
+  }
+
+  #refill(now: number): void {
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.#perMs)
+    this.#last = now
+  }
+}
+
+/** Buckets by key (an IP address), forgotten once full again so the map does not grow without end. */
+export class KeyedBuckets {
+  readonly #buckets = new Map<string, TokenBucket>()
+  readonly #perSecond: number
+  readonly #burst: number
+
+  constructor(perSecond: number, burst: number) {
+    this.#perSecond = perSecond
+    this.#burst = burst
+  }
+
+  take(key: string): boolean {
+    let bucket = this.#buckets.get(key)
+    if (!bucket) {
+      bucket = new TokenBucket(this.#perSecond, this.#burst)
+      this.#buckets.set(key, bucket)
+    }
+    return bucket.take()
+  }
+
+  /** Drops buckets that are full again: a full bucket behaves exactly like a new one. */
+  sweep(): void {
+    const now = performance.now()
+    for (const [key, bucket] of this.#buckets) if (bucket.full(now)) this.#buckets.delete(key)
+  }
+}
+
+export interface BackoffPolicy {
+  /** Failures allowed before any waiting. */
+  free: number
+  baseMs: number
+  maxMs: number
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { free: 5, baseMs: 1000, maxMs: 5 * 60_000 }
+
+/** How long a client with `count` failures, the last at `lastMs`, must still wait (0: may try). */
+export function backoffRemainingMs(
+  count: number,
+  lastMs: number,
+  policy: BackoffPolicy,
+  now = Date.now(),
+): number {
+  if (count < policy.free) return 0
+  const wait = Math.min(policy.maxMs, policy.baseMs * 2 ** (count - policy.free))
+  return Math.max(0, lastMs + wait - now)
+}

@@ -1,0 +1,196 @@
+import type { RoomRole } from '@smoldesk/protocol'
+
+export interface RoomRecord {
+  id: string
+  hostId: string
+  /** `scrypt$salt$hash`, see passwords.ts. */
+  passwordHash?: string | undefined
+  approval: boolean
+}
+
+export interface MemberRecord {
+  roomId: string
+  role: RoomRole
+  /** Waiting for the host's approval: known to the room, but nothing is relayed yet. */
+  pending: boolean
+  /** The viewer token presented with join-room, handed to the host once admitted. */
+  token?: string | undefined
+}
+
+export interface ClientRecord {
+  /** The instance the client is connected to; null while it is away and may resume. */
+  instance: string | null
+  /** SHA-256 of the resume token (base64url): the token itself is never stored. */
+  resumeHash: string
+}
+
+export interface AuthFailures {
+  count: number
+  lastMs: number
+}
+
+/**
+ * Everything signaling must share between instances: rooms, who is in them,
+ * where each client is connected, messages waiting for a client that is
+ * away, failed join attempts. In memory for one instance, in Redis for many;
+ * the server's logic is the same for both.
+ */
+export interface SignalingStore {
+  /** False when a room with this id exists. */
+  createRoom(room: RoomRecord): Promise<boolean>
+  getRoom(roomId: string): Promise<RoomRecord | undefined>
+  /** Deletes the room and its members' records; returns the members. */
+  deleteRoom(roomId: string): Promise<string[]>
+  putMember(clientId: string, member: MemberRecord): Promise<void>
+  getMembers(clientIds: readonly string[]): Promise<(MemberRecord | undefined)[]>
+  removeMember(clientId: string): Promise<MemberRecord | undefined>
+  roomMembers(roomId: string): Promise<string[]>
+  putClient(clientId: string, record: ClientRecord, ttlMs: number): Promise<void>
+  getClient(clientId: string): Promise<ClientRecord | undefined>
+  deleteClient(clientId: string): Promise<void>
+  /** Keeps the newest `max` messages for a client that is away. */
+  enqueue(clientId: string, message: string, max: number): Promise<void>
+  drain(clientId: string): Promise<string[]>
+  recordAuthFailure(ip: string, windowMs: number): Promise<AuthFailures>
+  authFailures(ip: string): Promise<AuthFailures | undefined>
+  clearAuthFailures(ip: string): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * How instances reach each other's clients. With one instance every client
+ * is local and nothing is published.
+ */
+export interface SignalingBus {
+  readonly instanceId: string
+  publish(instanceId: string, clientId: string, message: string): Promise<void>
+  onDeliver(handler: (clientId: string, message: string) => void): void
+  close(): Promise<void>
+}
+
+interface Expiring<T> {
+  value: T
+  expires: number
+}
+
+/** The embedded default: one process, plain maps. */
+export class MemoryStore implements SignalingStore {
+  readonly #rooms = new Map<string, { room: RoomRecord; members: Set<string> }>()
+  readonly #members = new Map<string, MemberRecord>()
+  readonly #clients = new Map<string, Expiring<ClientRecord>>()
+  readonly #queues = new Map<string, string[]>()
+  readonly #failures = new Map<string, Expiring<AuthFailures>>()
+
+  get roomCount(): number {
+    return this.#rooms.size
+  }
+
+  async createRoom(room: RoomRecord): Promise<boolean> {
+    if (this.#rooms.has(room.id)) return false
+    this.#rooms.set(room.id, { room, members: new Set() })
+    return true
+  }
+
+  async getRoom(roomId: string): Promise<RoomRecord | undefined> {
+    return this.#rooms.get(roomId)?.room
+  }
+
+  async deleteRoom(roomId: string): Promise<string[]> {
+    const entry = this.#rooms.get(roomId)
+    if (!entry) return []
+    this.#rooms.delete(roomId)
+    for (const member of entry.members) this.#members.delete(member)
+    return [...entry.members]
+  }
+
+  async putMember(clientId: string, member: MemberRecord): Promise<void> {
+    const previous = this.#members.get(clientId)
+    if (previous && previous.roomId !== member.roomId)
+      this.#rooms.get(previous.roomId)?.members.delete(clientId)
+    this.#members.set(clientId, member)
+    this.#rooms.get(member.roomId)?.members.add(clientId)
+  }
+
+  async getMembers(clientIds: readonly string[]): Promise<(MemberRecord | undefined)[]> {
+    return clientIds.map((id) => this.#members.get(id))
+  }
+
+  async removeMember(clientId: string): Promise<MemberRecord | undefined> {
+    const member = this.#members.get(clientId)
+    if (!member) return undefined
+    this.#members.delete(clientId)
+    this.#rooms.get(member.roomId)?.members.delete(clientId)
+    return member
+  }
+
+  async roomMembers(roomId: string): Promise<string[]> {
+    return [...(this.#rooms.get(roomId)?.members ?? [])]
+  }
+
+  async putClient(clientId: string, record: ClientRecord, ttlMs: number): Promise<void> {
+    this.#clients.set(clientId, { value: record, expires: Date.now() + ttlMs })
+  }
+
+  async getClient(clientId: string): Promise<ClientRecord | undefined> {
+    return live(this.#clients, clientId)
+  }
+
+  async deleteClient(clientId: string): Promise<void> {
+    this.#clients.delete(clientId)
+    this.#queues.delete(clientId)
+  }
+
+  async enqueue(clientId: string, message: string, max: number): Promise<void> {
+    const queue = this.#queues.get(clientId) ?? []
+    queue.push(message)
+    if (queue.length > max) queue.splice(0, queue.length - max)
+    this.#queues.set(clientId, queue)
+  }
+
+  async drain(clientId: string): Promise<string[]> {
+    const queue = this.#queues.get(clientId) ?? []
+    this.#queues.delete(clientId)
+    return queue
+  }
+
+  async recordAuthFailure(ip: string, windowMs: number): Promise<AuthFailures> {
+    const previous = live(this.#failures, ip)
+    const value = { count: (previous?.count ?? 0) + 1, lastMs: Date.now() }
+    this.#failures.set(ip, { value, expires: Date.now() + windowMs })
+    return value
+  }
+
+  async authFailures(ip: string): Promise<AuthFailures | undefined> {
+    return live(this.#failures, ip)
+  }
+
+  async clearAuthFailures(ip: string): Promise<void> {
+    this.#failures.delete(ip)
+  }
+
+  /** Forgets expired entries (called from the server's housekeeping timer). */
+  sweep(): void {
+    const now = Date.now()
+    for (const map of [this.#clients, this.#failures] as Map<string, Expiring<unknown>>[]) {
+      for (const [key, entry] of map) if (entry.expires <= now) map.delete(key)
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function live<T>(map: Map<string, Expiring<T>>, key: string): T | undefined {
+  const entry = map.get(key)
+  if (!entry) return undefined
+  if (entry.expires > Date.now()) return entry.value
+  map.delete(key)
+  return undefined
+}
+
+/** One instance: every client is local, so nothing is ever published. */
+export class LocalBus implements SignalingBus {
+  readonly instanceId = 'local'
+  async publish(): Promise<void> {}
+  onDeliver(): void {}
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,68 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { type ServerMessage, SignalingClient } from '@smoldesk/protocol'
+import { type SignalingOptions, SignalingServer } from '../src/index.ts'
+
+export /** Collects what a client receives, to wait for one message of a type. */
+function inbox(client: SignalingClient) {
+  const messages: ServerMessage[] = []
+  client.onMessage((m) => messages.push(m))
+  return {
+    messages,
+    next<T extends ServerMessage['type']>(
+      type: T,
+      timeoutMs = 3000,
+    ): Promise<Extract<ServerMessage, { type: T }>> {
+      return new Promise((resolve, reject) => {
+        const started = Date.now()
+        const poll = () => {
+          const index = messages.findIndex((m) => m.type === type)
+          if (index >= 0) {
+            const [found] = messages.splice(index, 1)
+            resolve(found as Extract<ServerMessage, { type: T }>)
+          } else if (Date.now() - started > timeoutMs) reject(new Error(`no ${type}`))
+          else setTimeout(poll, 10)
+        }
+        poll()
+      })
+    },
+  }
+}
+
+export interface RunningSignaling {
+  server: SignalingServer
+  http: Server
+  url: string
+  httpUrl: string
+  close(): Promise<void>
+}
+
+/** A signaling server on a free loopback port. */
+export async function startSignaling(options: SignalingOptions = {}): Promise<RunningSignaling> {
+  const server = new SignalingServer(options)
+  const http = createServer((req, res) => {
+    if (!server.handleHttp(req, res)) res.writeHead(404).end()
+  })
+  http.on('upgrade', (req, socket, head) => server.handleUpgrade(req, socket, head))
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+  const port = (http.address() as AddressInfo).port
+  return {
+    server,
+    http,
+    url: `ws://127.0.0.1:${port}`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    async close() {
+      await server.close()
+      http.closeAllConnections()
+      await new Promise((resolve) => http.close(resolve))
+    },
+  }
+}
+
+/** Connects a client and collects what it receives. */
+export async function connectClient(url: string) {
+  const client = await SignalingClient.connect(url)
+  return { client, box: inbox(client) }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
