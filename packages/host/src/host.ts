@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { type CursorImage, encodeCursor, SmolDeskError } from '@smoldesk/protocol'
+import { type CursorImage, encodeCursor, SmolDeskError, type ViewerRole } from '@smoldesk/protocol'
 import { CaptureService } from './capture/capture-service.ts'
 import { EncoderProbeCache } from './capture/codec-probe.ts'
 import type { Clipboard } from './clipboard/clipboard.ts'
@@ -18,6 +18,8 @@ import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-fi
 import { createLogger } from './log.ts'
 import { HOST_DEFAULTS, type HostOptions } from './options.ts'
 import { SecurityContext } from './security/security-context.ts'
+import { ViewerAdmission } from './security/viewer-admission.ts'
+import { type IssuedToken, ViewerTokens } from './security/viewer-tokens.ts'
 import { ViewerHub } from './webrtc/viewer-hub.ts'
 import { WeriftTransport } from './webrtc/werift/werift-transport.ts'
 
@@ -35,6 +37,7 @@ export class Host {
   readonly #options: HostOptions
   readonly #probe = new EncoderProbeCache()
   readonly #security = new SecurityContext()
+  readonly tokens = new ViewerTokens(this.#security)
   readonly capture: CaptureService
   readonly input: InputService
   readonly viewerInput: ViewerInput
@@ -51,6 +54,7 @@ export class Host {
     this.display = options.display ?? process.env.DISPLAY ?? undefined
     this.stateDir = options.stateDir ?? resolveStateDir()
     this.token = randomBytes(32).toString('hex')
+    if (options.secretKey !== undefined) this.#security.initialize(options.secretKey)
     this.capture = new CaptureService({
       display: () => {
         if (!this.display) throw new SmolDeskError('NO_DISPLAY', 'no X display to capture')
@@ -91,6 +95,9 @@ export class Host {
           pipeline: host.capture.pipeline,
           signalingUrl: options.signalingUrl,
           roomId: options.roomId,
+          password: options.roomPassword,
+          approval: options.approval,
+          admission: new ViewerAdmission(host.tokens),
           emit: (event, payload) => host.ipc.emit(event, payload),
           codec: () => host.capture.codec,
           input: host.viewerInput,
@@ -121,6 +128,15 @@ export class Host {
     }
     log.info({ port: host.ipc.port, display: host.display, stateDir: host.stateDir }, 'host started')
     return host
+  }
+
+  /** A share link for a new viewer: the room code, and a signed token in the fragment (never sent to a server). */
+  async shareLink(role: ViewerRole = 'viewer', ttlSeconds?: number): Promise<{ url?: string } & IssuedToken> {
+    const roomId = this.#hub?.roomId
+    if (!roomId) throw new SmolDeskError('UNAVAILABLE', 'the host is not connected to a signaling server')
+    const issued = await this.tokens.issue(roomId, role, ttlSeconds)
+    const base = this.#options.viewerUrl
+    return base ? { ...issued, url: `${base}/?room=${roomId}#token=${issued.token}` } : issued
   }
 
   /** The signaling room viewers join, when the host is connected to a signaling server. */
@@ -172,6 +188,11 @@ export class Host {
     return this.#injector
   }
 
+  #requireHub(): ViewerHub {
+    if (!this.#hub) throw new SmolDeskError('UNAVAILABLE', 'the host is not connected to a signaling server')
+    return this.#hub
+  }
+
   async #clipboardBackend(): Promise<Clipboard> {
     const display = this.#requireDisplay('for the clipboard')
     this.#clipboard = reopenIfClosed(this.#clipboard, async () => {
@@ -220,6 +241,32 @@ export class Host {
       },
       initialize_security: async ({ secretKey }) => {
         this.#security.initialize(secretKey)
+        return null
+      },
+      create_viewer_token: async ({ role, ttlSeconds }) => {
+        const link = await this.shareLink(role, ttlSeconds)
+        return {
+          token: link.token,
+          role: link.role,
+          expires_at: link.expiresAt,
+          ...(link.url !== undefined && { url: link.url }),
+        }
+      },
+      list_viewers: async () => this.#requireHub().viewers(),
+      approve_viewer: async ({ peerId, role }) => {
+        this.#requireHub().answerJoinRequest(peerId, true, role)
+        return null
+      },
+      deny_viewer: async ({ peerId }) => {
+        this.#requireHub().answerJoinRequest(peerId, false)
+        return null
+      },
+      kick_viewer: async ({ peerId }) => {
+        await this.#requireHub().kick(peerId)
+        return null
+      },
+      set_viewer_role: async ({ peerId, role }) => {
+        this.#requireHub().setRole(peerId, role)
         return null
       },
       send_file: notYet('send_file', 'file transfer'),

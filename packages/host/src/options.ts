@@ -12,6 +12,14 @@ export interface HostOptions {
   signalingUrl?: string | undefined
   /** Room code to create; default: a random 8-character code. */
   roomId?: string | undefined
+  /** Room password (checked by the signaling server); none by default, tokens still apply. */
+  roomPassword?: string | undefined
+  /** Viewers without a valid token may ask the host to let them in (viewer-join-request). */
+  approval?: boolean | undefined
+  /** Security key for the token layer; default: a random per-launch key (initialize_security replaces it). */
+  secretKey?: string | undefined
+  /** Base URL of the viewer app, for share links (create_viewer_token). */
+  viewerUrl?: string | undefined
   /** Start the encoder probe at start-up so the first get_video_codecs is instant. */
   probeEncodersAtStart?: boolean
 }

@@ -378,6 +378,21 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     }
   })
 
+  it('turns away a viewer that has the room code but no token (TOKEN_REQUIRED), streaming on for the others', async () => {
+    const stranger = await browser.newPage()
+    try {
+      await stranger.goto(page.url().replace(/#.*$/, ''))
+      await eventually(async () => {
+        const detail = String(await stranger.evaluate('window.smoldesk?.detail ?? ""'))
+        assert.match(detail, /^TOKEN_REQUIRED/)
+      }, 10_000)
+      assert.equal(await stranger.evaluate("document.querySelector('video').videoWidth"), 0)
+      assert.equal((await viewerState(page)).state, 'connected')
+    } finally {
+      await stranger.close()
+    }
+  })
+
   it('reports its monitors consistently with what it streams', async () => {
     const monitors = await client.invoke<MonitorInfo[]>('get_monitors')
     assert.deepEqual(

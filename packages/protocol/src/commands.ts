@@ -2,9 +2,11 @@ import { z } from 'zod'
 import { HardwareAccelerationSchema, ScreenCaptureConfigSchema, VideoCodecSchema } from './capture-config.ts'
 import { InputEventSchema, InputForwardingConfigSchema } from './input.ts'
 import { DisplayServerSchema, MonitorInfoSchema } from './monitors.ts'
+import { ClientIdSchema, ViewerRoleSchema } from './signaling.ts'
 
 const NoArgs = z.strictObject({})
 const Nothing = z.null()
+const PeerId = z.strictObject({ peerId: ClientIdSchema })
 const TransferId = z.strictObject({ transferId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) })
 
 export const TransferInfoSchema = z.strictObject({
@@ -41,6 +43,40 @@ export const COMMANDS = {
   get_clipboard_text: { args: NoArgs, result: z.string() },
   set_clipboard_text: { args: z.strictObject({ text: z.string() }), result: Nothing },
   initialize_security: { args: z.strictObject({ secretKey: z.string() }), result: Nothing },
+  // viewers and who may join (SmolDesk additions in the same style)
+  /** A signed viewer token (JWT) and the share link that carries it. */
+  create_viewer_token: {
+    args: z.strictObject({
+      role: ViewerRoleSchema.optional(),
+      ttlSeconds: z.number().int().min(1).max(86_400).optional(),
+    }),
+    result: z.strictObject({
+      token: z.string(),
+      role: ViewerRoleSchema,
+      expires_at: z.number().int(),
+      url: z.string().optional(),
+    }),
+  },
+  list_viewers: {
+    args: NoArgs,
+    result: z.array(
+      z.strictObject({
+        peer_id: z.string(),
+        role: z.enum(['viewer', 'view-only']),
+        state: z.enum(['pending', 'connecting', 'connected']),
+      }),
+    ),
+  },
+  approve_viewer: {
+    args: z.strictObject({ peerId: ClientIdSchema, role: ViewerRoleSchema.optional() }),
+    result: Nothing,
+  },
+  deny_viewer: { args: PeerId, result: Nothing },
+  kick_viewer: { args: PeerId, result: Nothing },
+  set_viewer_role: {
+    args: z.strictObject({ peerId: ClientIdSchema, role: ViewerRoleSchema }),
+    result: Nothing,
+  },
   // experimental: file transfer
   send_file: {
     args: z.strictObject({ path: z.string().min(1).max(4096), peerId: z.string().min(1).max(128) }),

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ErrorCodeSchema } from './errors.ts'
+import { ViewerRoleSchema } from './signaling.ts'
 
 const TransferRef = { transferId: z.string(), name: z.string() }
 
@@ -47,6 +48,13 @@ export const EVENTS = {
   'capture-stopped': z.strictObject({ reason: z.string() }),
   'viewer-connected': z.strictObject({ viewerId: z.string(), name: z.string().optional() }),
   'viewer-disconnected': z.strictObject({ viewerId: z.string(), reason: z.string() }),
+  /** A viewer without a valid token asks to join; answer with approve_viewer or deny_viewer. */
+  'viewer-join-request': z.strictObject({
+    viewerId: z.string(),
+    role: ViewerRoleSchema,
+    /** Why its token did not admit it (TOKEN_REQUIRED, TOKEN_EXPIRED, TOKEN_INVALID). */
+    reason: z.string(),
+  }),
   error: z.strictObject({ code: ErrorCodeSchema, message: z.string(), source: z.string() }),
 } as const satisfies Record<string, z.ZodType>
 

@@ -1,3 +1,4 @@
+import type { RoomRole } from '@smoldesk/protocol'
 import { useEffect, useRef, useState } from 'react'
 import { type ConnectionState, ViewerConnection } from './connection.ts'
 import { InputCapture } from './input.ts'
@@ -7,13 +8,40 @@ import { StatsSampler, type VideoStats } from './stats.ts'
 declare global {
   interface Window {
     /** For tests and debugging: the live connection and the last stats sample. */
-    smoldesk?: { connection: ViewerConnection; stats: VideoStats | undefined; state: ConnectionState }
+    smoldesk?: {
+      connection: ViewerConnection
+      stats: VideoStats | undefined
+      state: ConnectionState
+      detail: string
+      role: RoomRole | undefined
+    }
+  }
+}
+
+/**
+ * What the link says: `?room=CODE` (and optionally `role=view-only`,
+ * `relay=1` to force TURN, `insecure=1` to allow a password over plain
+ * HTTP), and `#token=JWT` in the fragment, which browsers never send to a
+ * server.
+ */
+function linkParams() {
+  const query = new URLSearchParams(location.search)
+  const fragment = new URLSearchParams(location.hash.slice(1))
+  const role = query.get('role')
+  return {
+    roomId: query.get('room') ?? '',
+    token: fragment.get('token') ?? undefined,
+    role: role === 'view-only' ? ('view-only' as const) : undefined,
+    relay: query.get('relay') === '1',
+    insecure: query.get('insecure') === '1',
   }
 }
 
 const STATE_WORDS: Record<ConnectionState, string> = {
   connecting: 'Connecting to the signaling server…',
+  'waiting-for-approval': 'Waiting for the host to let you in…',
   'waiting-for-host': 'Joined the room; waiting for the host to offer its screen…',
+  reconnecting: 'Connection to the signaling server lost; reconnecting…',
   negotiating: 'Setting up the video connection…',
   connected: 'Connected',
   disconnected: 'Disconnected',
@@ -26,7 +54,11 @@ function signalingUrl(): string {
 }
 
 export function App() {
-  const roomId = new URLSearchParams(location.search).get('room') ?? ''
+  const [link] = useState(linkParams)
+  const { roomId } = link
+  const [password, setPassword] = useState<string | undefined>(undefined)
+  const [passwordDraft, setPasswordDraft] = useState('')
+  const [role, setRole] = useState<RoomRole | undefined>(undefined)
   const videoRef = useRef<HTMLVideoElement>(null)
   const captureRef = useRef<InputCapture | undefined>(undefined)
   const [state, setState] = useState<ConnectionState>('connecting')
@@ -38,10 +70,24 @@ export function App() {
     const connection = new ViewerConnection({
       signalingUrl: signalingUrl(),
       roomId,
+      password,
+      token: link.token,
+      role: link.role,
+      allowInsecurePassword: link.insecure,
+      ...(link.relay && { iceTransportPolicy: 'relay' as const }),
       onState: (next, why) => {
         setState(next)
         setDetail(why ?? '')
-        if (window.smoldesk) window.smoldesk.state = next
+        if (window.smoldesk) {
+          window.smoldesk.state = next
+          window.smoldesk.detail = why ?? ''
+        }
+      },
+      onRole: (given) => {
+        setRole(given)
+        if (window.smoldesk) window.smoldesk.role = given
+        // A view-only viewer watches: its input is not even captured.
+        if (given === 'view-only') detachInput?.()
       },
       onCursor: (cursor) => captureRef.current?.setCursor(cursor),
       onStream: (stream) => {
@@ -49,7 +95,7 @@ export function App() {
         if (video && video.srcObject !== stream) video.srcObject = stream
       },
     })
-    window.smoldesk = { connection, stats: undefined, state: 'connecting' }
+    window.smoldesk = { connection, stats: undefined, state: 'connecting', detail: '', role: undefined }
     const capture = videoRef.current
       ? new InputCapture(videoRef.current, (frame, motion) => connection.sendInput(frame, motion))
       : undefined
@@ -72,7 +118,7 @@ export function App() {
       detachInput?.()
       connection.close()
     }
-  }, [roomId])
+  }, [roomId, password, link])
 
   if (!roomId) {
     return (
@@ -87,7 +133,28 @@ export function App() {
       <p role="status" style={styles.status}>
         {STATE_WORDS[state]}
         {detail ? ` — ${detail}` : ''}
+        {role === 'view-only' ? ' (view only)' : ''}
       </p>
+      {state === 'failed' && /^(UNAUTHORIZED|INSECURE_TRANSPORT)/.test(detail) && (
+        <form
+          style={styles.status}
+          onSubmit={(ev) => {
+            ev.preventDefault()
+            setPassword(passwordDraft)
+          }}
+        >
+          <label>
+            Room password:{' '}
+            <input
+              type="password"
+              autoComplete="current-password"
+              value={passwordDraft}
+              onChange={(ev) => setPasswordDraft(ev.target.value)}
+            />
+          </label>{' '}
+          <button type="submit">Join</button>
+        </form>
+      )}
       <label style={styles.status}>
         Send keys:{' '}
         <select

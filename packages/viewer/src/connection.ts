@@ -3,16 +3,34 @@ import {
   decodeCursorFrame,
   INPUT_CHANNEL,
   MOTION_CHANNEL,
+  type RoomRole,
   type ServerMessage,
   SignalingClient,
   SmolDeskError,
+  type ViewerRole,
 } from '@smoldesk/protocol'
+import { describeDiagnosis, diagnoseIce } from './ice-diagnosis.ts'
+
+/** Signaling drops are retried this long (the server keeps our place for 2 minutes). */
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000]
+
+/**
+ * A password must not cross the network in the clear: over plain HTTP it is
+ * sent only to this machine, unless the user says otherwise.
+ */
+export function passwordMaySend(signalingUrl: string, allowInsecure: boolean): boolean {
+  const url = new URL(signalingUrl)
+  if (url.protocol === 'wss:' || allowInsecure) return true
+  return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.endsWith('.localhost')
+}
 
 export type ConnectionState =
   | 'connecting'
+  | 'waiting-for-approval'
   | 'waiting-for-host'
   | 'negotiating'
   | 'connected'
+  | 'reconnecting'
   | 'disconnected'
   | 'failed'
 
@@ -20,7 +38,17 @@ export interface ViewerConnectionOptions {
   signalingUrl: string
   roomId: string
   password?: string | undefined
+  /** The viewer token from the share link (its fragment). */
+  token?: string | undefined
+  /** Ask for less than control. */
+  role?: ViewerRole | undefined
+  /** Send a password over plain HTTP to a non-local server anyway. */
+  allowInsecurePassword?: boolean | undefined
+  /** 'relay' forces TURN (for testing a relay, or hiding the local address). */
+  iceTransportPolicy?: RTCIceTransportPolicy | undefined
   onState: (state: ConnectionState, detail?: string) => void
+  /** The role the room gave us: a view-only viewer sends no input. */
+  onRole?: (role: RoomRole) => void
   onStream: (stream: MediaStream) => void
   /** The host's pointer shape changed. */
   onCursor?: (cursor: CursorImage) => void
@@ -49,30 +77,72 @@ export class ViewerConnection {
   }
 
   async connect(): Promise<void> {
+    const { password, signalingUrl } = this.#options
+    if (password && !passwordMaySend(signalingUrl, this.#options.allowInsecurePassword ?? false)) {
+      throw new SmolDeskError(
+        'INSECURE_TRANSPORT',
+        'refusing to send the room password over plain HTTP to another machine; use HTTPS (or add &insecure=1 if you accept the risk)',
+      )
+    }
     this.#options.onState('connecting')
-    const signaling = await SignalingClient.connect(this.#options.signalingUrl)
+    const signaling = await SignalingClient.connect(signalingUrl)
+    this.#attach(signaling)
+    await this.#join(signaling)
+  }
+
+  #attach(signaling: SignalingClient): void {
     this.#signaling = signaling
     signaling.onMessageInOrder(
       (msg) => this.#onSignal(msg),
-      (err) => this.#options.onState('failed', String(err)),
+      (err) => this.#options.onState('failed', describe(err)),
     )
-    signaling.onClose(() => {
-      if (this.#pc?.connectionState !== 'connected') this.#options.onState('disconnected', 'signaling closed')
+    signaling.onClose((code) => {
+      if (this.#closed || code === 1000) return
+      void this.#reconnect()
     })
-    const joined = await signaling.request(
-      {
-        type: 'join-room',
-        roomId: this.#options.roomId,
-        ...(this.#options.password !== undefined && { password: this.#options.password }),
-      },
-      'room-joined',
-    )
-    this.#iceServers = joined.iceServers.map((server) => ({
-      urls: server.urls,
-      ...(server.username !== undefined && { username: server.username }),
-      ...(server.credential !== undefined && { credential: server.credential }),
-    }))
-    this.#options.onState('waiting-for-host')
+  }
+
+  async #join(signaling: SignalingClient): Promise<void> {
+    const { roomId, password, token, role } = this.#options
+    signaling.send({
+      type: 'join-room',
+      roomId,
+      ...(password !== undefined && password !== '' && { password }),
+      ...(token !== undefined && { token }),
+      ...(role !== undefined && { role }),
+    })
+    // The answer is room-joined, join-pending (the host decides) or an error; #onSignal handles all three.
+  }
+
+  /**
+   * The signaling connection dropped: the media connection carries on, and
+   * we get our room place back with `resume` (or join afresh if it expired).
+   */
+  async #reconnect(): Promise<void> {
+    const previous = this.#signaling
+    if (!previous) return
+    if (this.#pc?.connectionState !== 'connected')
+      this.#options.onState('reconnecting', 'signaling connection lost')
+    for (const delay of RECONNECT_DELAYS_MS) {
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      if (this.#closed) return
+      try {
+        const next = await SignalingClient.reconnect(this.#options.signalingUrl, previous)
+        this.#signaling = next
+        if (this.#pc?.connectionState !== 'connected') this.#options.onState('waiting-for-host')
+        return
+      } catch (err) {
+        if (SmolDeskError.from(err).code !== 'RESUME_FAILED') continue
+        // Our place is gone: join as a new viewer.
+        try {
+          const fresh = await SignalingClient.connect(this.#options.signalingUrl)
+          this.#attach(fresh)
+          await this.#join(fresh)
+          return
+        } catch {}
+      }
+    }
+    this.#options.onState('failed', 'the signaling server cannot be reached')
   }
 
   /** Sends one input frame: motion on the unordered channel, the rest on the reliable one. */
@@ -81,7 +151,10 @@ export class ViewerConnection {
     if (channel?.readyState === 'open') channel.send(frame as Uint8Array<ArrayBuffer>)
   }
 
+  #closed = false
+
   close(): void {
+    this.#closed = true
     this.#pc?.close()
     this.#signaling?.close()
     this.#options.onState('disconnected', 'closed')
@@ -119,6 +192,27 @@ export class ViewerConnection {
           })
         }
         return
+      case 'room-joined':
+        this.#iceServers = msg.iceServers.map((server) => ({
+          urls: server.urls,
+          ...(server.username !== undefined && { username: server.username }),
+          ...(server.credential !== undefined && { credential: server.credential }),
+        }))
+        this.#options.onRole?.(msg.role ?? 'viewer')
+        this.#options.onState('waiting-for-host')
+        return
+      case 'join-pending':
+        this.#options.onState('waiting-for-approval', 'the host has been asked to let you in')
+        return
+      case 'kicked':
+        this.#pc?.close()
+        this.#closed = true
+        this.#signaling?.close()
+        this.#options.onState('failed', `${msg.code}: ${msg.message}`)
+        return
+      case 'room-left':
+        this.#options.onState('disconnected', 'the host closed the room')
+        return
       case 'peer-left':
         if (msg.peerId === this.#hostId) this.#options.onState('disconnected', 'the host left')
         return
@@ -130,7 +224,10 @@ export class ViewerConnection {
   }
 
   #createPeerConnection(hostId: string): RTCPeerConnection {
-    const pc = new RTCPeerConnection({ iceServers: this.#iceServers })
+    const pc = new RTCPeerConnection({
+      iceServers: this.#iceServers,
+      ...(this.#options.iceTransportPolicy && { iceTransportPolicy: this.#options.iceTransportPolicy }),
+    })
     this.#pc = pc
     this.peerConnectionsCreated++
     pc.addEventListener('icecandidate', (ev) => {
@@ -161,10 +258,31 @@ export class ViewerConnection {
     pc.addEventListener('connectionstatechange', () => {
       if (this.#pc !== pc) return
       if (pc.connectionState === 'connected') this.#options.onState('connected')
-      else if (pc.connectionState === 'failed') this.#options.onState('failed', 'the media connection failed')
+      else if (pc.connectionState === 'failed') void this.#explainFailure(pc)
       else if (pc.connectionState === 'disconnected')
         this.#options.onState('disconnected', 'media interrupted')
     })
     return pc
   }
+
+  /** Says why ICE failed, from what each side gathered and which pair was tried. */
+  async #explainFailure(pc: RTCPeerConnection): Promise<void> {
+    const reports: ({ type: string; id: string } & Record<string, unknown>)[] = []
+    try {
+      ;(await pc.getStats()).forEach((r: { type: string; id: string } & Record<string, unknown>) => {
+        reports.push(r)
+      })
+    } catch {}
+    const usedTurn = this.#iceServers.some((s) => [s.urls].flat().some((u) => u.startsWith('turn')))
+    const diagnosis = diagnoseIce(reports, usedTurn, this.#options.iceTransportPolicy === 'relay')
+    this.lastIceDiagnosis = diagnosis
+    this.#options.onState('failed', `the media connection failed. ${describeDiagnosis(diagnosis)}`)
+  }
+
+  lastIceDiagnosis: ReturnType<typeof diagnoseIce> | undefined
+}
+
+function describe(err: unknown): string {
+  const error = SmolDeskError.from(err)
+  return `${error.code}: ${error.message}`
 }

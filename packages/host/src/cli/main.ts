@@ -4,7 +4,26 @@ import { parseLayout } from '../display/embedded/xorg-config.ts'
 import { benchCommand } from './bench.ts'
 import { invokeCommand, listenCommand } from './client-commands.ts'
 import { failAndExit } from './output.ts'
-import { DEFAULT_WEB_PORT, runHost, runSignaling, runStart } from './run-host.ts'
+import { type AccessOptions, DEFAULT_WEB_PORT, runHost, runSignaling, runStart } from './run-host.ts'
+
+/** Options every room-creating command takes. */
+const ACCESS_OPTIONS = {
+  password: { type: 'string' },
+  approval: { type: 'boolean' },
+  'token-ttl': { type: 'string' },
+} as const
+
+function accessOptions(values: {
+  password?: string
+  approval?: boolean
+  'token-ttl'?: string
+}): AccessOptions {
+  const ttl = values['token-ttl'] === undefined ? 8 * 3600 : Number(values['token-ttl'])
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400) {
+    throw new SmolDeskError('INVALID_ARGS', '--token-ttl is seconds, 1–86400')
+  }
+  return { password: values.password, approval: values.approval ?? false, tokenTtlSeconds: ttl }
+}
 
 /** Entry point behind ./smoldesk (after set-up): dispatches to one sub-command. */
 async function main(argv: string[]): Promise<void> {
@@ -18,6 +37,7 @@ async function main(argv: string[]): Promise<void> {
           'ipc-port': { type: 'string' },
           signaling: { type: 'string' },
           room: { type: 'string' },
+          ...ACCESS_OPTIONS,
         },
         strict: true,
       })
@@ -26,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
         ipcPort: parsePort(values['ipc-port']),
         signalingUrl: values.signaling,
         roomId: values.room,
+        access: accessOptions(values),
       })
       return
     }
@@ -40,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
           listen: { type: 'string' },
           port: { type: 'string' },
           room: { type: 'string' },
+          ...ACCESS_OPTIONS,
         },
         strict: true,
       })
@@ -55,6 +77,7 @@ async function main(argv: string[]): Promise<void> {
         listen: values.listen ?? '127.0.0.1',
         port: parsePort(values.port),
         roomId: values.room,
+        access: accessOptions(values),
       })
       return
     }

@@ -9,22 +9,39 @@ import { onShutdownSignal } from './output.ts'
 /** Where `smoldesk start` serves the viewer unless told otherwise; a taken port falls back to a free one. */
 export const DEFAULT_WEB_PORT = 7470
 
+/** How a room is protected: password, approval, and the share link's token lifetime. */
+export interface AccessOptions {
+  password: string | undefined
+  approval: boolean
+  tokenTtlSeconds: number
+}
+
+/** The security key comes from the environment, never the command line (where `ps` shows it). */
+const secretKey = () => process.env.SMOLDESK_SECRET_KEY || undefined
+
 /** `smoldesk host`: the daemon alone, until a signal. */
 export async function runHost(options: {
   display: string | undefined
   ipcPort: number | undefined
   signalingUrl: string | undefined
   roomId: string | undefined
+  access: AccessOptions
 }): Promise<void> {
   const host = await Host.start({
     display: options.display,
     signalingUrl: options.signalingUrl,
     roomId: options.roomId,
+    roomPassword: options.access.password,
+    approval: options.access.approval,
+    secretKey: secretKey(),
     ...(options.ipcPort !== undefined && { ipcPort: options.ipcPort }),
   })
   onShutdownSignal(() => host.close())
   process.stdout.write(`SmolDesk host: IPC at ${host.ipcUrl} (display ${host.display ?? 'none'})\n`)
-  if (host.roomId) process.stdout.write(`Room: ${host.roomId}\n`)
+  if (host.roomId) {
+    const link = await host.shareLink('viewer', options.access.tokenTtlSeconds)
+    process.stdout.write(`Room: ${host.roomId}\nViewer token: ${link.token}\n`)
+  }
 }
 
 /** `smoldesk signaling`: the signaling server (and the viewer app) alone. */
@@ -48,6 +65,7 @@ export async function runStart(options: {
   listen: string
   port: number | undefined
   roomId: string | undefined
+  access: AccessOptions
 }): Promise<void> {
   let desktop: VirtualDesktop | undefined
   let web: WebServer | undefined
@@ -76,6 +94,10 @@ export async function runStart(options: {
       display,
       signalingUrl: web.signalingUrl,
       roomId: options.roomId,
+      roomPassword: options.access.password,
+      approval: options.access.approval,
+      secretKey: secretKey(),
+      viewerUrl: web.baseUrl,
       ...(options.ipcPort !== undefined && { ipcPort: options.ipcPort }),
     })
   } catch (err) {
@@ -97,13 +119,20 @@ export async function runStart(options: {
     await shutdown()
     process.exit(1)
   })
-  const viewerUrl = `${web.baseUrl}/?room=${host.roomId}`
+  const link = await host.shareLink('viewer', options.access.tokenTtlSeconds)
+  const hours = Math.round((options.access.tokenTtlSeconds / 3600) * 10) / 10
   const lines = [
     '',
     'SmolDesk is running.',
     '',
-    `  Open the viewer:  ${viewerUrl}`,
+    `  Open the viewer:  ${link.url}`,
     '',
+    `  The link carries a viewer token valid for ${hours} h; make new ones with`,
+    `  ./smoldesk invoke create_viewer_token '{"role":"view-only","ttlSeconds":600}'.`,
+    ...(options.access.password ? ['  Viewers also need the room password.'] : []),
+    ...(options.access.approval
+      ? ['  Viewers without a token may ask to join: ./smoldesk listen viewer-join-request']
+      : []),
     desktop
       ? `  Desktop:  embedded ${desktop.backend} on ${desktop.display} (${desktop.monitors.map((m) => `${m.width}x${m.height}`).join(' + ')})`
       : `  Desktop:  your display ${host.display ?? '(none)'}`,

@@ -18,6 +18,8 @@ export interface InputCounters {
   dropped: number
   malformed: number
   stale: number
+  /** Frames from view-only viewers, refused. */
+  forbidden: number
 }
 
 /**
@@ -29,11 +31,17 @@ export interface InputCounters {
 export class ViewerInput {
   readonly #input: InputService
   readonly #viewers = new Map<string, ViewerState>()
-  readonly counters: InputCounters = { accepted: 0, dropped: 0, malformed: 0, stale: 0 }
+  readonly counters: InputCounters = { accepted: 0, dropped: 0, malformed: 0, stale: 0, forbidden: 0 }
   #queue: Promise<void> = Promise.resolve()
 
   constructor(input: InputService) {
     this.#input = input
+  }
+
+  /** A frame from a viewer that may not control (view-only): counted, never decoded or applied. */
+  refuse(viewerId: string): void {
+    this.counters.forbidden++
+    log.debug({ viewerId }, 'input from a view-only viewer refused')
   }
 
   /** Handles one frame; events are applied one at a time, in arrival order. */

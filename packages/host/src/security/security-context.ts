@@ -1,15 +1,18 @@
-import { hkdfSync } from 'node:crypto'
+import { hkdfSync, randomBytes } from 'node:crypto'
 import { SmolDeskError } from '@smoldesk/protocol'
 
 export const MIN_SECRET_KEY_BYTES = 32
 
 /**
  * Holds the secret that keys SmolDesk's token layer (HMAC/JWT of connection
- * tokens). A short key is refused, never padded: padding would make a weak
- * key look strong.
+ * tokens). Until `initialize_security` supplies one, a random per-launch key
+ * is used, so tokens are always checked: a host is never open by accident.
+ * A short key is refused, never padded: padding would make a weak key look
+ * strong. A new key invalidates every token signed with the old one.
  */
 export class SecurityContext {
-  #key: Buffer | undefined
+  #key: Buffer = randomBytes(MIN_SECRET_KEY_BYTES)
+  #initialized = false
 
   initialize(secretKey: string): void {
     const key = Buffer.from(secretKey, 'utf8')
@@ -20,15 +23,16 @@ export class SecurityContext {
       )
     }
     this.#key = key
+    this.#initialized = true
   }
 
+  /** Whether the key came from initialize_security (rather than the per-launch random one). */
   get initialized(): boolean {
-    return this.#key !== undefined
+    return this.#initialized
   }
 
   /** A key for one purpose ("viewer-token", …), so one secret never signs two kinds of thing. */
   deriveKey(purpose: string, bytes = 32): Buffer {
-    if (!this.#key) throw new SmolDeskError('UNAVAILABLE', 'initialize_security has not been called')
     return Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `smoldesk:${purpose}`, bytes))
   }
 }

@@ -7,10 +7,12 @@ import {
   SignalingClient,
   SmolDeskError,
   type VideoCodec,
+  type ViewerRole,
 } from '@smoldesk/protocol'
 import type { CapturePipeline } from '../capture/capture-pipeline.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
 import { createLogger } from '../log.ts'
+import { JOIN_REQUEST_TIMEOUT_MS, type ViewerAdmission } from '../security/viewer-admission.ts'
 import type { MediaTransport, ViewerPeer } from './transport.ts'
 
 const log = createLogger('webrtc.hub')
@@ -26,6 +28,12 @@ export interface ViewerHubOptions {
   pipeline: CapturePipeline
   signalingUrl: string
   roomId?: string | undefined
+  /** A room password, checked by the signaling server (scrypt-hashed there). */
+  password?: string | undefined
+  /** Viewers without a valid token wait for the host's approval instead of being turned away. */
+  approval?: boolean | undefined
+  /** Who may join, and as what: tokens and approvals. */
+  admission: ViewerAdmission
   emit: EmitEvent
   /** The codec the pipeline produces now; peers are offered exactly this one. */
   codec: () => VideoCodec
@@ -34,6 +42,7 @@ export interface ViewerHubOptions {
 }
 
 interface Viewer {
+  role: ViewerRole
   peer: ViewerPeer
   codec: VideoCodec
   connected: boolean
@@ -64,6 +73,7 @@ function withoutCandidates(sdp: string): string {
 export class ViewerHub {
   readonly #options: ViewerHubOptions
   readonly #viewers = new Map<string, Viewer>()
+  readonly #requestTimers = new Map<string, NodeJS.Timeout>()
   #signaling: SignalingClient | undefined
   #iceServers: IceServer[] = []
   #roomId: string | undefined
@@ -90,22 +100,112 @@ export class ViewerHub {
 
   async start(): Promise<string> {
     const signaling = await SignalingClient.connect(this.#options.signalingUrl)
+    this.#attach(signaling)
+    return this.#createRoom(signaling)
+  }
+
+  #attach(signaling: SignalingClient): void {
     this.#signaling = signaling
     signaling.onMessageInOrder(
       (msg) => this.#onSignal(msg),
       (err) => log.warn({ err: String(err) }, 'signaling message failed'),
     )
-    signaling.onClose(() => {
-      if (!this.#closed) log.warn('signaling connection closed; viewers stay connected, new ones cannot join')
+    signaling.onClose((code) => {
+      if (this.#closed || code === 1000) return
+      log.warn('signaling connection lost; viewers stay connected; reconnecting')
+      void this.#reconnect()
     })
+  }
+
+  async #createRoom(signaling: SignalingClient): Promise<string> {
     const created = await signaling.request(
-      { type: 'create-room', ...(this.#options.roomId !== undefined && { roomId: this.#options.roomId }) },
+      {
+        type: 'create-room',
+        ...((this.#roomId ?? this.#options.roomId) !== undefined && {
+          roomId: this.#roomId ?? this.#options.roomId,
+        }),
+        ...(this.#options.password && { password: this.#options.password }),
+        ...(this.#options.approval && { approval: true }),
+      },
       'room-created',
     )
     this.#roomId = created.roomId
     this.#iceServers = created.iceServers
     log.info({ roomId: created.roomId }, 'room open')
     return created.roomId
+  }
+
+  /**
+   * Takes our room back after a signaling drop (`resume` within the
+   * server's grace period), or opens it again under the same code.
+   */
+  async #reconnect(): Promise<void> {
+    const previous = this.#signaling
+    if (!previous) return
+    for (const delay of [250, 500, 1000, 2000, 4000, 8000, 15_000, 30_000, 30_000, 30_000]) {
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      if (this.#closed) return
+      try {
+        this.#signaling = await SignalingClient.reconnect(this.#options.signalingUrl, previous)
+        log.info({ roomId: this.#roomId }, 'signaling resumed')
+        return
+      } catch (err) {
+        if (SmolDeskError.from(err).code !== 'RESUME_FAILED') continue
+        try {
+          const fresh = await SignalingClient.connect(this.#options.signalingUrl)
+          this.#attach(fresh)
+          await this.#createRoom(fresh)
+          return
+        } catch (createErr) {
+          log.warn({ err: String(createErr) }, 'reopening the room failed')
+        }
+      }
+    }
+    log.error('signaling server unreachable; no new viewers can join')
+  }
+
+  /** Viewers in the room with their roles: waiting for approval, negotiating, or connected. */
+  viewers(): { peer_id: string; role: ViewerRole; state: 'pending' | 'connecting' | 'connected' }[] {
+    return [
+      ...this.#options.admission.pending.map((r) => ({
+        peer_id: r.peerId,
+        role: r.role,
+        state: 'pending' as const,
+      })),
+      ...[...this.#viewers].map(([peerId, v]) => ({
+        peer_id: peerId,
+        role: v.role,
+        state: v.connected ? ('connected' as const) : ('connecting' as const),
+      })),
+    ]
+  }
+
+  /** Answers a join request (approval rooms). */
+  answerJoinRequest(peerId: string, approve: boolean, role?: ViewerRole): void {
+    clearTimeout(this.#requestTimers.get(peerId))
+    this.#requestTimers.delete(peerId)
+    if (approve) {
+      const granted = this.#options.admission.approve(peerId, role)
+      this.#send({ type: 'approve-join', peerId, role: granted })
+    } else {
+      this.#options.admission.deny(peerId)
+      this.#send({ type: 'deny-join', peerId })
+    }
+  }
+
+  /** Removes a viewer from the room: its peer connection closes and signaling tells it why. */
+  async kick(peerId: string, code: SmolDeskError['code'] = 'KICKED', message?: string): Promise<void> {
+    this.#send({ type: 'kick', peerId, code, ...(message !== undefined && { message }) })
+    this.#options.admission.forget(peerId)
+    await this.#drop(peerId, 'removed by the host')
+  }
+
+  /** Changes what a viewer may do; demoting to view-only releases anything it holds. */
+  setRole(peerId: string, role: ViewerRole): void {
+    const viewer = this.#viewers.get(peerId)
+    if (!viewer) throw new SmolDeskError('PEER_NOT_FOUND', `no viewer ${peerId}`)
+    viewer.role = role
+    if (role === 'view-only') this.#options.input.viewerGone(peerId)
   }
 
   /** Sends a host → viewer message to every viewer, and to each one that joins later. */
@@ -118,7 +218,7 @@ export class ViewerHub {
   async codecChanged(): Promise<void> {
     const codec = this.#options.codec()
     for (const [viewerId, viewer] of this.#viewers) {
-      if (viewer.codec !== codec) await this.#connect(viewerId, 1)
+      if (viewer.codec !== codec) await this.#connect(viewerId, 1, viewer.role)
     }
   }
 
@@ -126,6 +226,8 @@ export class ViewerHub {
     if (this.#closed) return
     this.#closed = true
     for (const viewer of this.#viewers.values()) clearTimeout(viewer.watchdog)
+    for (const timer of this.#requestTimers.values()) clearTimeout(timer)
+    this.#requestTimers.clear()
     await Promise.all([...this.#viewers.values()].map((v) => v.peer.close()))
     this.#viewers.clear()
     this.#signaling?.close()
@@ -134,10 +236,16 @@ export class ViewerHub {
   async #onSignal(msg: ServerMessage): Promise<void> {
     log.debug({ type: msg.type }, 'signal')
     switch (msg.type) {
+      case 'join-request':
+        await this.#onJoinRequest(msg.peerId, msg.role, msg.token)
+        return
       case 'peer-joined':
-        await this.#connect(msg.peerId, 1)
+        await this.#onPeerJoined(msg.peerId, msg.role === 'view-only' ? 'view-only' : 'viewer', msg.token)
         return
       case 'peer-left':
+        this.#options.admission.forget(msg.peerId)
+        clearTimeout(this.#requestTimers.get(msg.peerId))
+        this.#requestTimers.delete(msg.peerId)
         await this.#drop(msg.peerId, 'left the room')
         return
       case 'answer':
@@ -156,15 +264,58 @@ export class ViewerHub {
     }
   }
 
+  async #onJoinRequest(peerId: string, role: ViewerRole, token: string | undefined): Promise<void> {
+    const roomId = this.#roomId ?? ''
+    const answer = await this.#options.admission.request(peerId, roomId, role, token)
+    if (!('reason' in answer)) {
+      this.#send({ type: 'approve-join', peerId, role: answer.role })
+      return
+    }
+    log.info({ peerId, role, reason: answer.reason }, 'join request waits for the host')
+    this.#options.emit('viewer-join-request', { viewerId: peerId, role, reason: answer.reason })
+    this.#requestTimers.set(
+      peerId,
+      setTimeout(() => {
+        this.#requestTimers.delete(peerId)
+        log.info({ peerId }, 'join request not answered in time; denied')
+        try {
+          this.answerJoinRequest(peerId, false)
+        } catch {}
+      }, JOIN_REQUEST_TIMEOUT_MS).unref(),
+    )
+  }
+
+  /** The host's own check before any media or input: a token or an approval, else the viewer is sent away. */
+  async #onPeerJoined(peerId: string, asked: ViewerRole, token: string | undefined): Promise<void> {
+    let role: ViewerRole
+    try {
+      role = await this.#options.admission.admit(peerId, this.#roomId ?? '', asked, token)
+    } catch (err) {
+      const error = SmolDeskError.from(err)
+      log.warn({ peerId, code: error.code }, 'viewer refused')
+      this.#send({ type: 'kick', peerId, code: error.code, message: error.message })
+      this.#options.emit('error', {
+        code: error.code,
+        message: `viewer ${peerId} refused: ${error.message}`,
+        source: 'security',
+      })
+      return
+    }
+    await this.#connect(peerId, 1, role)
+  }
+
+  #send(message: Parameters<SignalingClient['send']>[0]): void {
+    this.#signaling?.send(message)
+  }
+
   /**
    * Offers a new peer connection. Our candidates are held back until the
    * answer is applied: werift starts DTLS only if ICE is not yet connected
    * when it applies the answer, and a browser that already has our
    * candidates can complete ICE before that (seen here: DTLS never started).
    */
-  async #connect(viewerId: string, attempt: number): Promise<void> {
-    const signaling = this.#signaling
-    if (!signaling) throw new SmolDeskError('INTERNAL', 'hub not started')
+  async #connect(viewerId: string, attempt: number, role?: ViewerRole): Promise<void> {
+    if (!this.#signaling) throw new SmolDeskError('INTERNAL', 'hub not started')
     const old = this.#viewers.get(viewerId)
     if (old) {
       clearTimeout(old.watchdog)
@@ -172,6 +323,7 @@ export class ViewerHub {
     }
     const codec = this.#options.codec()
     const viewer: Viewer = {
+      role: role ?? old?.role ?? 'view-only',
       codec,
       connected: false,
       pendingCandidates: [],
@@ -184,12 +336,15 @@ export class ViewerHub {
         events: {
           onLocalCandidate: (candidate) => {
             if (viewer.pendingCandidates) viewer.pendingCandidates.push(candidate)
-            else signaling.send({ type: 'ice-candidate', targetId: viewerId, candidate })
+            else this.#send({ type: 'ice-candidate', targetId: viewerId, candidate })
           },
           onConnectionState: (state) => this.#onState(viewerId, viewer, state),
           onKeyframeRequest: () => this.#options.pipeline.requestKeyframe(),
           onInput: (frame, channel) => {
-            if (this.#viewers.get(viewerId) === viewer) this.#options.input.handle(viewerId, frame, channel)
+            if (this.#viewers.get(viewerId) !== viewer) return
+            // View-only viewers watch; their input never reaches the injector.
+            if (viewer.role === 'view-only') this.#options.input.refuse(viewerId)
+            else this.#options.input.handle(viewerId, frame, channel)
           },
           onInputClosed: () => this.#options.input.viewerGone(viewerId),
         },
@@ -199,14 +354,13 @@ export class ViewerHub {
     if (this.#latestToViewers) viewer.peer.sendToViewer(this.#latestToViewers)
     log.debug({ viewerId, attempt }, 'creating offer')
     const sdp = await viewer.peer.createOffer()
-    signaling.send({ type: 'offer', targetId: viewerId, sdp: withoutCandidates(sdp) })
+    this.#send({ type: 'offer', targetId: viewerId, sdp: withoutCandidates(sdp) })
     log.debug({ viewerId, attempt }, 'offer sent')
   }
 
   async #onAnswer(viewerId: string, sdp: string): Promise<void> {
     const viewer = this.#viewers.get(viewerId)
-    const signaling = this.#signaling
-    if (!viewer || !signaling) return
+    if (!viewer) return
     if (!answerAcceptsCodec(sdp, viewer.codec)) {
       // The browser cannot decode what the encoder makes: say so instead of showing a black video.
       this.#options.emit('error', {
@@ -219,7 +373,7 @@ export class ViewerHub {
     log.debug({ viewerId, candidates: viewer.pendingCandidates?.length }, 'answer applied')
     const pending = viewer.pendingCandidates ?? []
     viewer.pendingCandidates = undefined
-    for (const candidate of pending) signaling.send({ type: 'ice-candidate', targetId: viewerId, candidate })
+    for (const candidate of pending) this.#send({ type: 'ice-candidate', targetId: viewerId, candidate })
     viewer.watchdog = setTimeout(() => {
       if (this.#viewers.get(viewerId) !== viewer || viewer.connected || this.#closed) return
       if (viewer.attempt >= MAX_OFFERS_PER_JOIN) {
@@ -227,7 +381,7 @@ export class ViewerHub {
         return
       }
       log.warn({ viewerId, attempt: viewer.attempt }, 'viewer not connected in time; offering again')
-      this.#connect(viewerId, viewer.attempt + 1).catch((err: unknown) =>
+      this.#connect(viewerId, viewer.attempt + 1, viewer.role).catch((err: unknown) =>
         log.warn({ err: String(err) }, 'new offer failed'),
       )
     }, CONNECT_WATCHDOG_MS)

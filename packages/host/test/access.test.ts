@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import {
+  type CommandResult,
+  type EventPayload,
+  encodeKey,
+  encodeMove,
+  type IpcClient,
+} from '@smoldesk/protocol'
+import { SignJWT } from 'jose'
+import type { Browser, Page } from 'playwright-core'
+import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { X11Connection } from '../src/display/x11/connection.ts'
+import { launchChromium, waitForColour } from './browser.ts'
+import { eventually, type HostProcess, startHostProcess } from './helpers.ts'
+import { Painter, type Rgb } from './x11-paint.ts'
+import { xKeyDown, xPointer } from './x11-state.ts'
+
+const TEAL: Rgb = [20, 160, 160]
+const PASSWORD = 'correct horse battery'
+
+declare const window: {
+  smoldesk?: {
+    state: string
+    detail: string
+    role?: string
+    connection: { sendInput(frame: Uint8Array, motion: boolean): void }
+  }
+}
+
+/**
+ * Who gets in: a host started with a room password and host approval.
+ * Viewers come with the printed link's token, with a forged, expired or no
+ * token, as view-only, or without a token asking the host to let them in.
+ */
+describe('access: tokens, passwords, approval, roles', () => {
+  let desktop: VirtualDesktop
+  let painter: Painter
+  let start: HostProcess
+  let client: IpcClient
+  let browser: Browser
+  let closeBrowser: () => Promise<void>
+  let linkUrl: string
+  const requests: EventPayload<'viewer-join-request'>[] = []
+  const errors: EventPayload<'error'>[] = []
+
+  before(async () => {
+    desktop = await VirtualDesktop.start({ monitors: [{ width: 800, height: 600 }], withApps: false })
+    // The painted window lives as long as the painter's connection.
+    painter = await Painter.open(desktop.display)
+    await painter.fill({ x: 0, y: 0, width: 800, height: 600 }, TEAL)
+    start = await startHostProcess('start', [
+      '--display',
+      desktop.display,
+      '--password',
+      PASSWORD,
+      '--approval',
+    ])
+    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
+    linkUrl = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    client = await start.client()
+    await client.listen<EventPayload<'viewer-join-request'>>('viewer-join-request', (e) =>
+      requests.push(e.payload),
+    )
+    await client.listen<EventPayload<'error'>>('error', (e) => errors.push(e.payload))
+    ;({ browser, close: closeBrowser } = await launchChromium())
+  })
+
+  after(async () => {
+    client?.close()
+    await closeBrowser?.()
+    await start?.stop()
+    painter?.close()
+    await desktop?.close()
+  })
+
+  const viewerState = (page: Page) =>
+    page.evaluate(() => ({
+      state: window.smoldesk?.state ?? '',
+      detail: window.smoldesk?.detail ?? '',
+      role: window.smoldesk?.role ?? '',
+    }))
+
+  /** The next join request the host is asked about. */
+  async function nextRequest(seen: number, reason: string): Promise<EventPayload<'viewer-join-request'>> {
+    return eventually(async () => {
+      const found = requests[seen]
+      assert.equal(found?.reason, reason)
+      return found as EventPayload<'viewer-join-request'>
+    }, 10_000)
+  }
+
+  /** Opens a viewer page and types the room password into its form. */
+  async function openWithPassword(url: string, password = PASSWORD): Promise<Page> {
+    const page = await browser.newPage()
+    await page.goto(url)
+    await eventually(async () => assert.match((await viewerState(page)).detail, /^UNAUTHORIZED/), 10_000)
+    await page.getByLabel('Room password').fill(password)
+    await page.getByRole('button', { name: 'Join' }).click()
+    return page
+  }
+
+  it('prints a link whose token and the room password let a viewer in, with control', async () => {
+    assert.match(linkUrl, /\/\?room=\w+#token=[\w-]+\.[\w-]+\.[\w-]+$/)
+    const page = await openWithPassword(linkUrl)
+    await waitForColour(page, TEAL, 15_000)
+    assert.equal((await viewerState(page)).role, 'viewer')
+    const viewers = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
+    assert.ok(viewers.some((v) => v.role === 'viewer' && v.state === 'connected'))
+    await page.close()
+  })
+
+  it('refuses the link without the password, and a wrong password, with coded reasons', async () => {
+    const page = await browser.newPage()
+    await page.goto(linkUrl)
+    await eventually(async () =>
+      assert.match((await viewerState(page)).detail, /^UNAUTHORIZED: wrong room password/),
+    )
+    await page.getByLabel('Room password').fill('wrong')
+    await page.getByRole('button', { name: 'Join' }).click()
+    await eventually(async () => assert.match((await viewerState(page)).detail, /^UNAUTHORIZED/))
+    await page.close()
+  })
+
+  it('turns away forged and expired tokens, and every token signed before initialize_security', async () => {
+    const base = linkUrl.replace(/#.*$/, '')
+    const roomId = new URL(linkUrl).searchParams.get('room') ?? ''
+    const forged = await new SignJWT({ role: 'viewer' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('smoldesk-host')
+      .setAudience(`room:${roomId}`)
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('x'.repeat(32)))
+    const expired = await client.invoke<CommandResult<'create_viewer_token'>>('create_viewer_token', {
+      ttlSeconds: 1,
+    })
+    await new Promise((resolve) => setTimeout(resolve, 2100))
+    // A tampered payload (role changed) keeps the header and signature: the signature no longer fits.
+    const [header, , signature] = (/#token=(.+)$/.exec(linkUrl)?.[1] ?? '').split('.')
+    const tampered = `${header}.${Buffer.from(JSON.stringify({ role: 'viewer', aud: `room:${roomId}`, exp: 9e9, iat: 1 })).toString('base64url')}.${signature}`
+    for (const [token, code] of [
+      [forged, 'TOKEN_INVALID'],
+      [expired.token, 'TOKEN_EXPIRED'],
+      [tampered, 'TOKEN_INVALID'],
+    ] as const) {
+      const seen = requests.length
+      const page = await openWithPassword(`${base}#token=${token}`)
+      // With approval on, a viewer whose token fails may still ask; the host sees why it failed.
+      await eventually(async () => assert.equal((await viewerState(page)).state, 'waiting-for-approval'))
+      const request = await nextRequest(seen, code)
+      await client.invoke('deny_viewer', { peerId: request.viewerId })
+      await eventually(async () => assert.match((await viewerState(page)).detail, /^JOIN_DENIED/))
+      await page.close()
+    }
+    // A new security key: the printed link stops working.
+    await client.invoke('initialize_security', { secretKey: 'k'.repeat(40) })
+    const seen = requests.length
+    const page = await openWithPassword(linkUrl)
+    await client.invoke('deny_viewer', { peerId: (await nextRequest(seen, 'TOKEN_INVALID')).viewerId })
+    await page.close()
+  })
+
+  it('lets a viewer without a token in once the host approves, and out when the host kicks it', async () => {
+    const base = linkUrl.replace(/#.*$/, '')
+    const seen = requests.length
+    const page = await openWithPassword(base)
+    const request = await nextRequest(seen, 'TOKEN_REQUIRED')
+    const pending = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
+    assert.ok(pending.some((v) => v.peer_id === request.viewerId && v.state === 'pending'))
+    await client.invoke('approve_viewer', { peerId: request.viewerId })
+    await waitForColour(page, TEAL, 15_000)
+    await client.invoke('kick_viewer', { peerId: request.viewerId })
+    await eventually(async () => assert.match((await viewerState(page)).detail, /^KICKED/))
+    const remaining = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
+    assert.ok(!remaining.some((v) => v.peer_id === request.viewerId))
+    await page.close()
+  })
+
+  it('shows video to a view-only viewer but injects nothing it sends', async () => {
+    const link = await client.invoke<CommandResult<'create_viewer_token'>>('create_viewer_token', {
+      role: 'view-only',
+      ttlSeconds: 600,
+    })
+    assert.ok(link.url)
+    const page = await openWithPassword(link.url ?? '')
+    await waitForColour(page, TEAL, 15_000)
+    assert.equal((await viewerState(page)).role, 'view-only')
+    const x = await X11Connection.open(desktop.display)
+    try {
+      const before = await xPointer(x)
+      // A hostile page sends input frames anyway, straight onto the data channels.
+      const frames = [encodeMove(1, 100, 100), encodeKey(2, 'KeyQ', true, [])].map((f) => [...f])
+      for (let i = 0; i < 20; i++) {
+        await page.evaluate((all) => {
+          for (const f of all) window.smoldesk?.connection.sendInput(new Uint8Array(f), false)
+        }, frames)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const afterPointer = await xPointer(x)
+      assert.deepEqual([afterPointer.rootX, afterPointer.rootY], [before.rootX, before.rootY])
+      assert.equal(await xKeyDown(x, 'KeyQ'), false)
+    } finally {
+      x.close()
+    }
+    // Promoted by the host, the same viewer may control.
+    const id =
+      (await client.invoke<CommandResult<'list_viewers'>>('list_viewers')).find((v) => v.role === 'view-only')
+        ?.peer_id ?? ''
+    await client.invoke('set_viewer_role', { peerId: id, role: 'viewer' })
+    const x2 = await X11Connection.open(desktop.display)
+    try {
+      await page.evaluate(
+        (f) => window.smoldesk?.connection.sendInput(new Uint8Array(f), false),
+        [...encodeMove(100, 321, 123)],
+      )
+      await eventually(async () => {
+        const p = await xPointer(x2)
+        assert.deepEqual([p.rootX, p.rootY], [321, 123])
+      })
+    } finally {
+      x2.close()
+    }
+    await page.close()
+  })
+})
