@@ -230,7 +230,12 @@ export class ViewerConnection {
     })
     this.#pc = pc
     this.peerConnectionsCreated++
+    let gathered = 0
     pc.addEventListener('icecandidate', (ev) => {
+      if (ev.candidate) gathered++
+      // Gathering finished with nothing to offer (relay-only without a working TURN server):
+      // no pair can ever form, so say why now instead of waiting for ICE to time out.
+      else if (gathered === 0 && this.#pc === pc) void this.#explainFailure(pc)
       this.#signaling?.send({
         type: 'ice-candidate',
         targetId: hostId,

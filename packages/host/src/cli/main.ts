@@ -3,6 +3,7 @@ import { SmolDeskError } from '@smoldesk/protocol'
 import { parseLayout } from '../display/embedded/xorg-config.ts'
 import { benchCommand } from './bench.ts'
 import { invokeCommand, listenCommand } from './client-commands.ts'
+import { NETWORK_OPTIONS } from './network-options.ts'
 import { failAndExit } from './output.ts'
 import { type AccessOptions, DEFAULT_WEB_PORT, runHost, runSignaling, runStart } from './run-host.ts'
 
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<void> {
           port: { type: 'string' },
           room: { type: 'string' },
           ...ACCESS_OPTIONS,
+          ...NETWORK_OPTIONS,
         },
         strict: true,
       })
@@ -78,20 +80,20 @@ async function main(argv: string[]): Promise<void> {
         port: parsePort(values.port),
         roomId: values.room,
         access: accessOptions(values),
+        network: values,
       })
       return
     }
     case 'signaling': {
       const { values } = parseArgs({
         args: rest,
-        options: { port: { type: 'string' }, listen: { type: 'string' }, redis: { type: 'string' } },
+        options: { port: { type: 'string' }, listen: { type: 'string' }, ...NETWORK_OPTIONS },
         strict: true,
       })
-      if (values.redis)
-        throw new SmolDeskError('UNAVAILABLE', '--redis scale-out is not available in this build yet')
       await runSignaling({
         host: values.listen ?? '127.0.0.1',
         port: parsePort(values.port) ?? DEFAULT_WEB_PORT,
+        network: values,
       })
       return
     }

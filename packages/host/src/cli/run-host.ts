@@ -4,6 +4,7 @@ import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import type { MonitorLayout } from '../display/embedded/xorg-config.ts'
 import { Host } from '../host.ts'
 import { WebServer } from '../web/web-server.ts'
+import { type NetworkValues, setUpNetwork } from './network-options.ts'
 import { onShutdownSignal } from './output.ts'
 
 /** Where `smoldesk start` serves the viewer unless told otherwise; a taken port falls back to a free one. */
@@ -45,10 +46,34 @@ export async function runHost(options: {
 }
 
 /** `smoldesk signaling`: the signaling server (and the viewer app) alone. */
-export async function runSignaling(options: { host: string; port: number }): Promise<void> {
-  const web = await WebServer.start({ host: options.host, port: options.port, strictPort: true })
-  onShutdownSignal(() => web.close())
-  process.stdout.write(`SmolDesk signaling: ${web.signalingUrl} (viewer at ${web.baseUrl}/)\n`)
+export async function runSignaling(options: {
+  host: string
+  port: number
+  network: NetworkValues
+}): Promise<void> {
+  const network = await setUpNetwork(options.network, options.host)
+  let web: WebServer
+  try {
+    web = await WebServer.start({
+      host: options.host,
+      port: options.port,
+      strictPort: true,
+      tls: network.tls,
+      signaling: network.signaling,
+    })
+  } catch (err) {
+    await network.coturn?.close()
+    throw err
+  }
+  onShutdownSignal(async () => {
+    await web.close()
+    await network.coturn?.close()
+  })
+  process.stdout.write(
+    [`SmolDesk signaling: ${web.signalingUrl} (viewer at ${web.baseUrl}/)`, ...network.describe, ''].join(
+      '\n',
+    ),
+  )
 }
 
 /**
@@ -66,15 +91,18 @@ export async function runStart(options: {
   port: number | undefined
   roomId: string | undefined
   access: AccessOptions
+  network: NetworkValues
 }): Promise<void> {
   let desktop: VirtualDesktop | undefined
   let web: WebServer | undefined
   let host: Host | undefined
+  let network: Awaited<ReturnType<typeof setUpNetwork>> | undefined
   let stopping = false
   const shutdown = async () => {
     stopping = true
     await host?.close()
     await web?.close()
+    await network?.coturn?.close()
     await desktop?.close()
   }
   onShutdownSignal(shutdown)
@@ -85,14 +113,17 @@ export async function runStart(options: {
       desktop = await VirtualDesktop.start({ monitors: options.monitors, backend: options.backend })
       display = desktop.display
     }
+    network = await setUpNetwork(options.network, options.listen)
     web = await WebServer.start({
       host: options.listen,
       port: options.port ?? DEFAULT_WEB_PORT,
       strictPort: options.port !== undefined,
+      tls: network.tls,
+      signaling: network.signaling,
     })
     host = await Host.start({
       display,
-      signalingUrl: web.signalingUrl,
+      signalingUrl: web.localSignalingUrl,
       roomId: options.roomId,
       roomPassword: options.access.password,
       approval: options.access.approval,
@@ -139,6 +170,7 @@ export async function runStart(options: {
     `  Sharing:  ${sharing}`,
     `  Room:     ${host.roomId}`,
     `  Host IPC: ${host.ipcUrl} (token in ${host.stateDir}/host.json)`,
+    ...network.describe.map((line) => `  ${line}`),
     options.listen === '127.0.0.1'
       ? '  Only this machine can connect; use --listen 0.0.0.0 to let others in.'
       : `  Listening on ${options.listen}.`,

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, resolve } from 'node:path'
-import { SignalingServer } from '@smoldesk/signaling'
+import { type SignalingOptions, SignalingServer } from '@smoldesk/signaling'
 import { createLogger } from '../log.ts'
 
 const log = createLogger('web')
@@ -25,46 +26,64 @@ export interface WebServerOptions {
   /** Tried first; if taken, a free port is used instead (unless strictPort). */
   port: number
   strictPort?: boolean
+  /** Serve HTTPS/WSS with this certificate and key (PEM files). */
+  tls?: { cert: string; key: string } | undefined
+  /** TURN, Redis, limits, proxy trust for the signaling server. */
+  signaling?: SignalingOptions
 }
 
 /**
- * The one HTTP port of `smoldesk start`: the viewer app, the signaling
- * WebSocket at /signal and GET /health.
+ * The one HTTP(S) port of `smoldesk start`: the viewer app, the signaling
+ * WebSocket at /signal, GET /health and GET /metrics. With TLS, the host's
+ * own signaling connection uses a second, plain listener on 127.0.0.1 that
+ * serves nothing but /signal, so it needs no certificate for "127.0.0.1".
  */
 export class WebServer {
-  readonly signaling = new SignalingServer({
-    log: (level, message, fields) => log[level](fields ?? {}, message),
-  })
+  readonly signaling: SignalingServer
   readonly #http: Server
+  readonly #internal: Server | undefined
   readonly #host: string
+  readonly #tls: boolean
   #port = 0
+  #internalPort = 0
 
-  private constructor(host: string) {
-    this.#host = host
-    this.#http = createServer((req, res) => {
+  private constructor(options: WebServerOptions, tls: { cert: Buffer; key: Buffer } | undefined) {
+    this.#host = options.host
+    this.#tls = tls !== undefined
+    this.signaling = new SignalingServer({
+      log: (level, message, fields) => log[level](fields ?? {}, message),
+      processMetrics: true,
+      ...options.signaling,
+    })
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.#serve(req, res).catch((err: unknown) => {
         log.error({ err: String(err) }, 'request failed')
         if (!res.headersSent) res.writeHead(500)
         res.end()
       })
-    })
-    this.#http.on('upgrade', (req, socket, head) => {
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname
-      if (path === '/signal') this.signaling.handleUpgrade(req, socket, head)
-      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
-    })
+    }
+    this.#http = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, onRequest) : createServer(onRequest)
+    this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
+    if (tls) {
+      this.#internal = createServer((_req, res) => res.writeHead(404).end())
+      this.#internal.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
+    }
   }
 
   static async start(options: WebServerOptions): Promise<WebServer> {
-    const server = new WebServer(options.host)
+    const tls = options.tls
+      ? { cert: await readFile(options.tls.cert), key: await readFile(options.tls.key) }
+      : undefined
+    const server = new WebServer(options, tls)
     try {
-      await server.#listen(options.port)
+      server.#port = await listen(server.#http, options.host, options.port)
     } catch (err) {
       if (options.strictPort || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
       log.warn({ port: options.port }, 'port taken; using a free one')
-      await server.#listen(0)
+      server.#port = await listen(server.#http, options.host, 0)
     }
-    log.info({ host: options.host, port: server.#port }, 'web server listening')
+    if (server.#internal) server.#internalPort = await listen(server.#internal, '127.0.0.1', 0)
+    log.info({ host: options.host, port: server.#port, tls: server.#tls }, 'web server listening')
     return server
   }
 
@@ -75,30 +94,37 @@ export class WebServer {
   /** The address a browser on this machine uses. */
   get baseUrl(): string {
     const host = this.#host === '0.0.0.0' || this.#host === '::' ? '127.0.0.1' : this.#host
-    return `http://${host.includes(':') ? `[${host}]` : host}:${this.#port}`
+    return `${this.#tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${this.#port}`
   }
 
+  /** Where browsers connect for signaling. */
   get signalingUrl(): string {
     return `${this.baseUrl.replace(/^http/, 'ws')}/signal`
   }
 
-  close(): Promise<void> {
-    this.signaling.close()
-    return new Promise((resolveClose) => {
-      this.#http.close(() => resolveClose())
-      this.#http.closeAllConnections()
-    })
+  /** Where a host on this machine connects for signaling (plain loopback when TLS is on). */
+  get localSignalingUrl(): string {
+    return this.#internal ? `ws://127.0.0.1:${this.#internalPort}/signal` : this.signalingUrl
   }
 
-  #listen(port: number): Promise<void> {
-    return new Promise((resolveListen, reject) => {
-      this.#http.once('error', reject)
-      this.#http.listen(port, this.#host, () => {
-        this.#http.off('error', reject)
-        this.#port = (this.#http.address() as AddressInfo).port
-        resolveListen()
-      })
-    })
+  async close(): Promise<void> {
+    await this.signaling.close()
+    await Promise.all(
+      [this.#http, this.#internal].map(
+        (server) =>
+          new Promise<void>((resolveClose) => {
+            if (!server) return resolveClose()
+            server.close(() => resolveClose())
+            server.closeAllConnections()
+          }),
+      ),
+    )
+  }
+
+  #upgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    if (path === '/signal') this.signaling.handleUpgrade(req, socket, head)
+    else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -133,4 +159,14 @@ export class WebServer {
       res.writeHead(404).end()
     }
   }
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolveListen, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolveListen((server.address() as AddressInfo).port)
+    })
+  })
 }

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { launchChromium, waitForColour } from './browser.ts'
+import { eventually, type HostProcess, startHostProcess } from './helpers.ts'
+import { Painter, type Rgb } from './x11-paint.ts'
+
+const LIME: Rgb = [150, 220, 30]
+
+describe('transport security: start --tls-cert/--tls-key', () => {
+  let desktop: VirtualDesktop
+  let painter: Painter
+  let start: HostProcess
+  let dir: string
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'smoldesk-tls-'))
+    // A self-signed certificate for this machine (a deployment brings a real one, or a reverse proxy).
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'ignore' },
+    )
+    desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
+    painter = await Painter.open(desktop.display)
+    await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, LIME)
+    start = await startHostProcess('start', [
+      '--display',
+      desktop.display,
+      '--tls-cert',
+      join(dir, 'cert.pem'),
+      '--tls-key',
+      join(dir, 'key.pem'),
+    ])
+    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
+  })
+
+  after(async () => {
+    await start?.stop()
+    painter?.close()
+    await desktop?.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('serves the viewer and signaling over HTTPS/WSS only, and the video plays', async () => {
+    const url = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/\?room=/)
+    const origin = new URL(url).origin
+    // Plain HTTP on the TLS port gets no page.
+    await assert.rejects(fetch(origin.replace('https:', 'http:')))
+    const { browser, close } = await launchChromium()
+    try {
+      const context = await browser.newContext({ ignoreHTTPSErrors: true })
+      const page = await context.newPage()
+      await page.goto(url)
+      await waitForColour(page, LIME, 20_000)
+      assert.match(String(await page.evaluate('location.protocol')), /https/)
+      const health = await page.evaluate(`fetch('/health').then((r) => r.json())`)
+      assert.equal((health as { status: string }).status, 'ok')
+      await context.close()
+    } finally {
+      await close()
+    }
+  })
+})
