@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { benchInput } from '../src/bench/input-bench.ts'
 import { benchLatency } from '../src/bench/latency.ts'
 import { decodePattern, encodePattern, PATTERN_BITS, TIME_MODULUS } from '../src/bench/pattern.ts'
+import { benchSignaling } from '../src/bench/signaling-bench.ts'
 
 const luma = (bits: boolean[]): number[] => bits.map((b) => (b ? 235 : 16))
 
@@ -55,5 +56,21 @@ describe('bench input (smoke run, not a measurement)', () => {
     assert.equal(result.clicks, 3)
     assert.ok(result.inject_us_median > 0 && result.inject_us_median < 100_000)
     assert.ok(result.click_to_photon_ms_median > 0 && result.click_to_photon_ms_median < 3000)
+  })
+})
+
+describe('bench signaling (smoke run, not a measurement)', () => {
+  it('relays between peers in rooms on one instance and across two over Redis, losing nothing', async () => {
+    const result = await benchSignaling({ peers: 100, rate: 500, seconds: 1, log: () => {} })
+    assert.deepEqual(
+      result.runs.map((r) => r.instances),
+      [1, 2],
+    )
+    for (const run of result.runs) {
+      assert.equal(run.peers, 100)
+      assert.equal(run.lost, 0)
+      assert.ok(run.relayed_msgs_per_s > 300, `relayed ${run.relayed_msgs_per_s}/s`)
+      assert.ok(run.p99_ms > 0 && run.mem_per_peer_kb > 0)
+    }
   })
 })

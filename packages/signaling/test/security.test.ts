@@ -161,6 +161,31 @@ describe('signaling: who may join and talk', () => {
     viewer.client.close()
   })
 
+  it('limits connections and messages per IP address, across all its connections', async () => {
+    const strict = await startSignaling({
+      limits: { connectionsPerIp: 3, ipMessagesPerSecond: 10, ipMessageBurst: 20 },
+    })
+    try {
+      const open = await Promise.all([1, 2, 3].map(() => connectClient(strict.url)))
+      const refused = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(strict.url)
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.once('open', () => resolve(101))
+      })
+      assert.equal(refused, 429, 'a fourth connection from the same address is refused')
+      // Three connections sharing one address share its budget: 20 at once, then 10/s.
+      for (let i = 0; i < 10; i++) for (const c of open) c.client.send({ type: 'ping' })
+      await sleep(200)
+      const pongs = open.reduce((n, c) => n + c.box.messages.filter((m) => m.type === 'pong').length, 0)
+      assert.ok(pongs >= 20 && pongs <= 24, `${pongs} of 30 pings answered`)
+      const metrics = await (await fetch(`${strict.httpUrl}/metrics`)).text()
+      assert.match(metrics, /smoldesk_signaling_rate_limited_total\{scope="connections"\} 1/)
+      for (const c of open) c.client.close()
+    } finally {
+      await strict.close()
+    }
+  })
+
   it('hands each peer its own time-limited TURN credentials in coturn’s REST scheme', async () => {
     const host = await connectClient(url)
     const created = await host.client.request({ type: 'create-room', roomId: 'turn-room' }, 'room-created')

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { benchInput } from '../bench/input-bench.ts'
 import { benchLatency, type LatencyRun } from '../bench/latency.ts'
+import { benchSignaling } from '../bench/signaling-bench.ts'
 
 /** Figures measured on this 2-core machine before SmolDesk existed (issue 4), printed next to ours. */
 const REFERENCE = [
@@ -63,9 +64,34 @@ export async function benchCommand(argv: string[]): Promise<void> {
       'capture-fps': { type: 'string' },
       scene: { type: 'string' },
       config: { type: 'string' },
+      peers: { type: 'string' },
+      rate: { type: 'string' },
     },
     strict: true,
   })
+  if (name === 'signaling') {
+    const result = await benchSignaling({
+      peers: Number(values.peers ?? (values.quick ? 200 : 10_000)),
+      rate: Number(values.rate ?? (values.quick ? 2000 : 25_000)),
+      seconds: Number(values.seconds ?? (values.quick ? 2 : 10)),
+      log: (line) => process.stderr.write(`${line}\n`),
+    })
+    if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`)
+    else {
+      const rows = result.runs.map(
+        (r) =>
+          `${r.instances === 1 ? 'one instance          ' : 'two instances + Redis '}  ${r.peers} peers  offered ${r.offered_msgs_per_s}/s  relayed ${r.relayed_msgs_per_s}/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  ${r.mem_per_peer_kb} KiB/peer  (connected in ${r.connect_s} s, ${r.lost} lost)`,
+      )
+      process.stdout.write(
+        [
+          ...rows,
+          'target (one instance): 10,000 concurrent peers, ≥ 20,000 relayed messages/s at p99 < 20 ms.',
+          '',
+        ].join('\n'),
+      )
+    }
+    return
+  }
   if (name === 'input') {
     const result = await benchInput({
       clicks: values.quick ? 10 : 40,
