@@ -387,6 +387,8 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
         assert.match(detail, /^TOKEN_REQUIRED/)
       }, 10_000)
       assert.equal(await stranger.evaluate("document.querySelector('video').videoWidth"), 0)
+      const metrics = await (await fetch(new URL('/metrics', page.url()))).text()
+      assert.match(metrics, /smoldesk_signaling_refused_total\{code="TOKEN_REQUIRED"\} 1/)
       assert.equal((await viewerState(page)).state, 'connected')
     } finally {
       await stranger.close()

@@ -14,6 +14,7 @@ export class SignalingMetrics {
   readonly errors: Counter<'code'>
   readonly authFailures: Counter<'reason'>
   readonly rateLimited: Counter<'scope'>
+  readonly refused: Counter<'code'>
   readonly handleSeconds: Histogram
 
   constructor(defaults: boolean) {
@@ -56,6 +57,12 @@ export class SignalingMetrics {
       name: 'smoldesk_signaling_rate_limited_total',
       help: 'messages or connections refused by a rate limit, by scope',
       labelNames: ['scope'],
+      registers,
+    })
+    this.refused = new Counter({
+      name: 'smoldesk_signaling_refused_total',
+      help: 'viewers a host turned away (deny-join, kick), by the code it gave (TOKEN_INVALID, JOIN_DENIED, …)',
+      labelNames: ['code'],
       registers,
     })
     this.handleSeconds = new Histogram({

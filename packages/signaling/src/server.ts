@@ -296,6 +296,7 @@ export class SignalingServer {
       case 'deny-join': {
         const room = await this.#requireHostOf(conn, msg.peerId, true)
         await this.#store.removeMember(msg.peerId)
+        this.metrics.refused.inc({ code: 'JOIN_DENIED' })
         await this.#deliver(msg.peerId, {
           type: 'kicked',
           roomId: room,
@@ -307,6 +308,7 @@ export class SignalingServer {
       case 'kick': {
         const room = await this.#requireHostOf(conn, msg.peerId, undefined)
         await this.#store.removeMember(msg.peerId)
+        this.metrics.refused.inc({ code: msg.code ?? 'KICKED' })
         await this.#deliver(msg.peerId, {
           type: 'kicked',
           roomId: room,

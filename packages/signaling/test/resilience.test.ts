@@ -76,7 +76,7 @@ describe('signaling: heartbeats, resume, fuzz', () => {
     host.client.close()
   })
 
-  it('survives 10,000 malformed, oversized and out-of-order messages while serving a session, memory back to baseline', async () => {
+  it('survives 10,000 malformed, oversized and out-of-order messages while serving a session, memory back to baseline', async (t) => {
     const host = await connectClient(url)
     await host.client.request({ type: 'create-room', roomId: 'fuzz-room' }, 'room-created')
     const viewer = await connectClient(url)
@@ -153,6 +153,9 @@ describe('signaling: heartbeats, resume, fuzz', () => {
     assert.equal(running.server.clientCount, 2, 'every fuzzing connection is gone')
     collectGarbage()
     const grown = (process.memoryUsage().heapUsed - baseline) / 1024 / 1024
+    t.diagnostic(
+      `heap after the fuzz: ${grown >= 0 ? '+' : ''}${grown.toFixed(2)} MB over ${connections} connections`,
+    )
     assert.ok(grown < 20, `heap grew ${grown.toFixed(1)} MB`)
     host.client.close()
     viewer.client.close()
