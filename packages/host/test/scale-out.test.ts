@@ -124,3 +124,79 @@ describe('scale-out: two signaling instances over a real redis-server', () => {
     }
   })
 })
+
+/** A TCP hop whose connections can be cut, the way a network drop cuts them (no close frames). */
+async function cuttableProxy(
+  target: number,
+): Promise<{ port: number; cut: () => void; close: () => Promise<void> }> {
+  const { createServer, connect } = await import('node:net')
+  const sockets = new Set<import('node:net').Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1')
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {})
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as import('node:net').AddressInfo).port
+  return {
+    port,
+    cut: () => {
+      for (const s of sockets) s.destroy()
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+describe('signaling drops: host and viewer resume, the stream never stops', () => {
+  it('keeps the video playing through a cut, and lets new viewers join afterwards', async () => {
+    const web = await WebServer.start({ host: '127.0.0.1', port: 0 })
+    const proxy = await cuttableProxy(web.port)
+    const desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
+    const painter = await Painter.open(desktop.display)
+    const { browser, close } = await launchChromium()
+    const signalingUrl = `ws://127.0.0.1:${proxy.port}/signal`
+    const host = await startHostProcess('host', ['--display', desktop.display, '--signaling', signalingUrl])
+    try {
+      await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, PURPLE)
+      await eventually(async () => assert.match(host.stdout(), /Viewer token: \S+/), 15_000)
+      const room = /Room: (\S+)/.exec(host.stdout())?.[1]
+      const token = /Viewer token: (\S+)/.exec(host.stdout())?.[1]
+      const client = await host.client()
+      await client.invoke('start_capture', { monitorIndex: 0, config: { fps: 30 } })
+      const link = `http://127.0.0.1:${proxy.port}/?room=${room}#token=${token}`
+      const page = await browser.newPage()
+      await page.goto(link)
+      await waitForColour(page, PURPLE, 20_000)
+      proxy.cut()
+      // Media is peer to peer: it goes on while signaling is away, and both sides resume.
+      const YELLOW: Rgb = [230, 210, 40]
+      await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, YELLOW)
+      await waitForColour(page, YELLOW, 5000)
+      await eventually(async () => {
+        const health = (await (await fetch(`${web.baseUrl}/health`)).json()) as { clients: number }
+        assert.equal(health.clients, 2, 'host and viewer reconnected')
+      }, 10_000)
+      assert.equal(await page.evaluate('window.smoldesk.connection.peerConnectionsCreated'), 1)
+      // The host has its room back: a new viewer joins and sees the picture.
+      const second = await browser.newPage()
+      await second.goto(link)
+      await waitForColour(second, YELLOW, 15_000)
+      client.close()
+    } finally {
+      await host.stop()
+      await close()
+      painter.close()
+      await desktop.close()
+      await proxy.close()
+      await web.close()
+    }
+  })
+})

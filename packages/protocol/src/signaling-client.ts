@@ -3,6 +3,9 @@ import { type ClientMessage, type ServerMessage, ServerMessageSchema } from './s
 
 type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>
 
+/** Back-off between reconnect attempts, about two minutes in all: the server's resume grace period. */
+export const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15_000, 30_000, 30_000, 30_000]
+
 /**
  * A signaling connection (browser and Node ≥ 22 alike: both have a global
  * WebSocket). Incoming messages are parsed by the protocol schema; anything
@@ -89,6 +92,34 @@ export class SignalingClient {
       throw err
     }
     return client
+  }
+
+  /**
+   * Gets a dropped client back: `reconnect` with back-off, and if the server
+   * no longer knows us (RESUME_FAILED), a fresh connection handed to
+   * `restart` (join or create the room again). Resolves to the live client,
+   * or undefined when cancelled or every attempt failed.
+   */
+  static async recover(
+    url: string,
+    previous: SignalingClient,
+    options: { cancelled: () => boolean; restart: (fresh: SignalingClient) => Promise<void> },
+  ): Promise<SignalingClient | undefined> {
+    for (const delay of RECONNECT_DELAYS_MS) {
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      if (options.cancelled()) return undefined
+      try {
+        return await SignalingClient.reconnect(url, previous)
+      } catch (err) {
+        if (SmolDeskError.from(err).code !== 'RESUME_FAILED') continue
+      }
+      try {
+        const fresh = await SignalingClient.connect(url)
+        await options.restart(fresh)
+        return fresh
+      } catch {}
+    }
+    return undefined
   }
 
   get clientId(): string {

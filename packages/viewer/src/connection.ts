@@ -11,9 +11,6 @@ import {
 } from '@smoldesk/protocol'
 import { describeDiagnosis, diagnoseIce } from './ice-diagnosis.ts'
 
-/** Signaling drops are retried this long (the server keeps our place for 2 minutes). */
-const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000]
-
 /**
  * A password must not cross the network in the clear: over plain HTTP it is
  * sent only to this machine, unless the user says otherwise.
@@ -123,26 +120,18 @@ export class ViewerConnection {
     if (!previous) return
     if (this.#pc?.connectionState !== 'connected')
       this.#options.onState('reconnecting', 'signaling connection lost')
-    for (const delay of RECONNECT_DELAYS_MS) {
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      if (this.#closed) return
-      try {
-        const next = await SignalingClient.reconnect(this.#options.signalingUrl, previous)
-        this.#signaling = next
-        if (this.#pc?.connectionState !== 'connected') this.#options.onState('waiting-for-host')
-        return
-      } catch (err) {
-        if (SmolDeskError.from(err).code !== 'RESUME_FAILED') continue
-        // Our place is gone: join as a new viewer.
-        try {
-          const fresh = await SignalingClient.connect(this.#options.signalingUrl)
-          this.#attach(fresh)
-          await this.#join(fresh)
-          return
-        } catch {}
-      }
-    }
-    this.#options.onState('failed', 'the signaling server cannot be reached')
+    const next = await SignalingClient.recover(this.#options.signalingUrl, previous, {
+      cancelled: () => this.#closed,
+      // Our place is gone: join as a new viewer.
+      restart: async (fresh) => {
+        this.#attach(fresh)
+        await this.#join(fresh)
+      },
+    })
+    if (next) {
+      this.#signaling = next
+      if (this.#pc?.connectionState !== 'connected') this.#options.onState('waiting-for-host')
+    } else if (!this.#closed) this.#options.onState('failed', 'the signaling server cannot be reached')
   }
 
   /** Sends one input frame: motion on the unordered channel, the rest on the reliable one. */

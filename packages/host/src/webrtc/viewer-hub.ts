@@ -142,26 +142,17 @@ export class ViewerHub {
   async #reconnect(): Promise<void> {
     const previous = this.#signaling
     if (!previous) return
-    for (const delay of [250, 500, 1000, 2000, 4000, 8000, 15_000, 30_000, 30_000, 30_000]) {
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      if (this.#closed) return
-      try {
-        this.#signaling = await SignalingClient.reconnect(this.#options.signalingUrl, previous)
-        log.info({ roomId: this.#roomId }, 'signaling resumed')
-        return
-      } catch (err) {
-        if (SmolDeskError.from(err).code !== 'RESUME_FAILED') continue
-        try {
-          const fresh = await SignalingClient.connect(this.#options.signalingUrl)
-          this.#attach(fresh)
-          await this.#createRoom(fresh)
-          return
-        } catch (createErr) {
-          log.warn({ err: String(createErr) }, 'reopening the room failed')
-        }
-      }
-    }
-    log.error('signaling server unreachable; no new viewers can join')
+    const next = await SignalingClient.recover(this.#options.signalingUrl, previous, {
+      cancelled: () => this.#closed,
+      restart: async (fresh) => {
+        this.#attach(fresh)
+        await this.#createRoom(fresh)
+      },
+    })
+    if (next) {
+      this.#signaling = next
+      log.info({ roomId: this.#roomId }, 'signaling back')
+    } else if (!this.#closed) log.error('signaling server unreachable; no new viewers can join')
   }
 
   /** Viewers in the room with their roles: waiting for approval, negotiating, or connected. */
