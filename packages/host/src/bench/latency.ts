@@ -43,6 +43,8 @@ export interface LatencyOptions {
   seconds: number
   warmupSeconds: number
   scenarios: { width: number; height: number; fps: number }[]
+  /** What the pattern app draws under the timestamps: random rectangles, or scrolling text. */
+  content?: 'rects' | 'scroll'
   systems: ('smoldesk' | 'novnc')[]
   log: (line: string) => void
 }
@@ -288,6 +290,7 @@ export async function benchLatency(options: LatencyOptions): Promise<LatencyRun[
           String(scenario.width),
           String(scenario.height),
           String(scenario.fps + 0.1),
+          options.content ?? 'rects',
         ],
       })
       try {

@@ -63,6 +63,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       only: { type: 'string' },
       'capture-fps': { type: 'string' },
       scene: { type: 'string' },
+      content: { type: 'string' },
       config: { type: 'string' },
       peers: { type: 'string' },
       rate: { type: 'string' },
@@ -134,7 +135,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
       throw new SmolDeskError('INVALID_JSON', '--config takes a JSON ScreenCaptureConfig')
     }
   }
+  const content = values.content ?? 'rects'
+  if (content !== 'rects' && content !== 'scroll') {
+    throw new SmolDeskError('INVALID_ARGS', '--content takes rects or scroll')
+  }
   const runs = await benchLatency({
+    content,
     ...(captureConfig !== undefined && { captureConfig }),
     seconds: Number(values.seconds ?? (values.quick ? 3 : 15)),
     warmupSeconds: values.quick ? 1 : 3,
