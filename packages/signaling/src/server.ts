@@ -440,9 +440,20 @@ export class SignalingServer {
     if (!conn.fresh) throw new SmolDeskError('INVALID_REQUEST', 'resume must be the first message')
     await this.#checkBackoff(conn.ip)
     const record = await this.#store.getClient(clientId)
-    if (!record || record.instance !== null || record.resumeHash !== sha256(token)) {
+    if (!record || record.resumeHash !== sha256(token)) {
       await this.#authFailed(conn.ip, 'resume')
       throw new SmolDeskError('RESUME_FAILED', 'nothing to resume: start a new session')
+    }
+    if (record.instance !== null) {
+      // The old connection may be half-open (a dropped network the server has not noticed yet):
+      // the token proves who this is, so the new connection replaces it here. On another
+      // instance it is left to that instance's heartbeat, and the client retries.
+      const old = this.#local.get(clientId)
+      if (record.instance !== this.#bus.instanceId || !old) {
+        throw new SmolDeskError('RESUME_FAILED', 'this session is still connected elsewhere; retry shortly')
+      }
+      this.#local.delete(clientId)
+      old.ws.terminate()
     }
     clearTimeout(this.#graceTimers.get(clientId))
     this.#graceTimers.delete(clientId)

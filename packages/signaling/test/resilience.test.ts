@@ -76,6 +76,28 @@ describe('signaling: heartbeats, resume, fuzz', () => {
     host.client.close()
   })
 
+  it('lets a resume replace a connection the server still thinks is open (half-open after a drop)', async () => {
+    const host = await connectClient(url)
+    await host.client.request({ type: 'create-room', roomId: 'half-open' }, 'room-created')
+    const viewer = await connectClient(url)
+    await viewer.client.request({ type: 'join-room', roomId: 'half-open' }, 'room-joined')
+    await host.box.next('peer-joined')
+    const oldClosed = new Promise<void>((resolve) => viewer.client.onClose(() => resolve()))
+    // The old connection is still open here; the token alone proves who is back.
+    const again = await SignalingClient.connect(url)
+    const resumed = await again.request(
+      { type: 'resume', clientId: viewer.client.clientId, token: viewer.client.resumeToken },
+      'resumed',
+    )
+    assert.equal(resumed.roomId, 'half-open')
+    await oldClosed
+    host.client.send({ type: 'offer', targetId: viewer.client.clientId, sdp: 'to the new connection' })
+    assert.equal((await again.request({ type: 'ping' }, 'offer')).sdp, 'to the new connection')
+    assert.equal(host.box.messages.filter((m) => m.type === 'peer-left').length, 0)
+    again.close()
+    host.client.close()
+  })
+
   it('survives 10,000 malformed, oversized and out-of-order messages while serving a session, memory back to baseline', async (t) => {
     const host = await connectClient(url)
     await host.client.request({ type: 'create-room', roomId: 'fuzz-room' }, 'room-created')

@@ -24,14 +24,28 @@ declare global {
  * HTTP), and `#token=JWT` in the fragment, which browsers never send to a
  * server.
  */
+/** The `role` claim of a JWT's payload, unverified. */
+function tokenRole(token: string | undefined): unknown {
+  try {
+    const payload = token?.split('.')[1]
+    if (!payload) return undefined
+    return (JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as { role?: unknown }).role
+  } catch {
+    return undefined
+  }
+}
+
 function linkParams() {
   const query = new URLSearchParams(location.search)
   const fragment = new URLSearchParams(location.hash.slice(1))
-  const role = query.get('role')
+  const token = fragment.get('token') ?? undefined
+  // A view-only token admits a watcher only: ask for that role, so the page does not capture input
+  // the host would refuse. (The host verifies the token; reading its claim here decides nothing.)
+  const viewOnly = query.get('role') === 'view-only' || tokenRole(token) === 'view-only'
   return {
     roomId: query.get('room') ?? '',
-    token: fragment.get('token') ?? undefined,
-    role: role === 'view-only' ? ('view-only' as const) : undefined,
+    token,
+    role: viewOnly ? ('view-only' as const) : undefined,
     relay: query.get('relay') === '1',
     insecure: query.get('insecure') === '1',
   }
