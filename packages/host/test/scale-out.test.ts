@@ -7,10 +7,20 @@ import { LocalRedis } from '../src/bench/redis-server.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { WebServer } from '../src/web/web-server.ts'
 import { launchChromium, waitForColour } from './browser.ts'
-import { eventually, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, startHostProcess } from './helpers.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
 
 const PURPLE: Rgb = [140, 40, 200]
+
+/** Waits for `smoldesk host` to print its room and viewer token, then starts sharing its first monitor. */
+async function shareFirstMonitor(host: HostProcess) {
+  await eventually(async () => assert.match(host.stdout(), /Viewer token: \S+/), 15_000)
+  const room = /Room: (\S+)/.exec(host.stdout())?.[1]
+  const token = /Viewer token: (\S+)/.exec(host.stdout())?.[1]
+  const client = await host.client()
+  await client.invoke('start_capture', { monitorIndex: 0, config: { fps: 30 } })
+  return { room, token, client }
+}
 
 /** A signaling instance sharing rooms through Redis, as `smoldesk signaling --redis URL` runs it. */
 async function instance(redisUrl: string): Promise<WebServer> {
@@ -106,11 +116,7 @@ describe('scale-out: two signaling instances over a real redis-server', () => {
     const host = await startHostProcess('host', ['--display', desktop.display, '--signaling', a.signalingUrl])
     try {
       await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, PURPLE)
-      await eventually(async () => assert.match(host.stdout(), /Viewer token: \S+/), 15_000)
-      const room = /Room: (\S+)/.exec(host.stdout())?.[1]
-      const token = /Viewer token: (\S+)/.exec(host.stdout())?.[1]
-      const client = await host.client()
-      await client.invoke('start_capture', { monitorIndex: 0, config: { fps: 30 } })
+      const { room, token, client } = await shareFirstMonitor(host)
       client.close()
       const page = await browser.newPage()
       await page.goto(`${b.baseUrl}/?room=${room}#token=${token}`)
@@ -166,11 +172,7 @@ describe('signaling drops: host and viewer resume, the stream never stops', () =
     const host = await startHostProcess('host', ['--display', desktop.display, '--signaling', signalingUrl])
     try {
       await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, PURPLE)
-      await eventually(async () => assert.match(host.stdout(), /Viewer token: \S+/), 15_000)
-      const room = /Room: (\S+)/.exec(host.stdout())?.[1]
-      const token = /Viewer token: (\S+)/.exec(host.stdout())?.[1]
-      const client = await host.client()
-      await client.invoke('start_capture', { monitorIndex: 0, config: { fps: 30 } })
+      const { room, token, client } = await shareFirstMonitor(host)
       const link = `http://127.0.0.1:${proxy.port}/?room=${room}#token=${token}`
       const page = await browser.newPage()
       await page.goto(link)
