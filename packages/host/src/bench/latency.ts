@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import { ManagedProcess, OWNER_TAG } from '../process/child.ts'
+import { freePort } from '../process/ports.ts'
 import { CLOCK_TICKS_PER_S, findProcessTrees, type ProcInfo } from '../process/proc.ts'
 import { startBenchHost, waitFor } from './bench-host.ts'
 import { launchChromium } from './chromium.ts'
@@ -51,17 +51,6 @@ export interface LatencyOptions {
 
 const PATTERN_APP = resolve(import.meta.dirname, 'pattern-app.ts')
 const NOVNC_WEB = '/usr/share/novnc'
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
 
 /** CPU time of process trees, sampled twice: percent of one core over the interval. */
 class CpuMeter {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
-import { freePort, waitForPort } from './free-port.ts'
+import { freePort, waitForPort } from '../process/ports.ts'
 
 const log = createLogger('relay.coturn')
 

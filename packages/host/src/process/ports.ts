@@ -1,7 +1,7 @@
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 
-/** A TCP port free on `host` right now (for servers that cannot report the port they chose). */
-export function freePort(host: string): Promise<number> {
+/** A TCP port free on `host` right now (for child servers that cannot report the port they chose). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -14,14 +14,13 @@ export function freePort(host: string): Promise<number> {
   })
 }
 
-/** Resolves once something accepts TCP connections on host:port. */
+/** True once something accepts TCP connections on host:port; false on timeout or when `alive` turns false. */
 export async function waitForPort(
   host: string,
   port: number,
   timeoutMs: number,
   alive: () => boolean,
 ): Promise<boolean> {
-  const { connect } = await import('node:net')
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline && alive()) {
     const open = await new Promise<boolean>((resolve) => {
