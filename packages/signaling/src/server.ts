@@ -93,6 +93,8 @@ interface Connection {
   limitedAt: number
   /** Only the first message of a connection may be `resume`. */
   fresh: boolean
+  /** SHA-256 of the current resume token, as in the store's client record. */
+  resumeHash: string
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url')
@@ -207,6 +209,7 @@ export class SignalingServer {
   }
 
   #onConnection(ws: WebSocket, ip: string): void {
+    const token = newToken()
     const conn: Connection = {
       id: randomBytes(9).toString('base64url'),
       ws,
@@ -216,13 +219,12 @@ export class SignalingServer {
       missedPings: 0,
       limitedAt: 0,
       fresh: true,
+      resumeHash: sha256(token),
     }
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1)
     this.#local.set(conn.id, conn)
     this.metrics.connections.inc()
-    const token = newToken()
-    conn.queue = this.#store
-      .putClient(conn.id, { instance: this.#bus.instanceId, resumeHash: sha256(token) }, this.#clientTtlMs())
+    conn.queue = this.#markPresent(conn)
       .then(() => send(ws, { type: 'welcome', clientId: conn.id, token, heartbeatMs: this.#heartbeatMs }))
       .catch((err: unknown) => {
         this.#logError(err)
@@ -463,11 +465,8 @@ export class SignalingServer {
     conn.id = clientId
     this.#local.set(clientId, conn)
     const next = newToken()
-    await this.#store.putClient(
-      clientId,
-      { instance: this.#bus.instanceId, resumeHash: sha256(next) },
-      this.#clientTtlMs(),
-    )
+    conn.resumeHash = sha256(next)
+    await this.#markPresent(conn)
     const [[member], queued] = await Promise.all([
       this.#store.getMembers([clientId]),
       this.#store.drain(clientId),
@@ -515,10 +514,9 @@ export class SignalingServer {
       return
     }
     // Away, not gone: the room keeps its place for a while so it can resume.
-    const record = await this.#store.getClient(conn.id)
     await this.#store.putClient(
       conn.id,
-      { instance: null, resumeHash: record?.resumeHash ?? '' },
+      { instance: null, resumeHash: conn.resumeHash },
       this.#graceMs + SWEEP_MS,
     )
     const clientId = conn.id
@@ -584,7 +582,6 @@ export class SignalingServer {
   }
 
   #heartbeat(): void {
-    const ttl = this.#clientTtlMs()
     for (const conn of this.#local.values()) {
       if (conn.missedPings >= 2) {
         conn.ws.terminate()
@@ -593,12 +590,17 @@ export class SignalingServer {
       conn.missedPings++
       send(conn.ws, { type: 'ping' })
       // Keeps the presence record alive; a crashed instance's clients expire on their own.
-      this.#store.getClient(conn.id).then(
-        (record) =>
-          record?.instance === this.#bus.instanceId ? this.#store.putClient(conn.id, record, ttl) : undefined,
-        (err: unknown) => this.#logError(err),
-      )
+      this.#markPresent(conn).catch((err: unknown) => this.#logError(err))
     }
+  }
+
+  /** Records that the client is connected here (a connection here always owns its record: see #resume). */
+  #markPresent(conn: Connection): Promise<void> {
+    return this.#store.putClient(
+      conn.id,
+      { instance: this.#bus.instanceId, resumeHash: conn.resumeHash },
+      this.#clientTtlMs(),
+    )
   }
 
   #clientTtlMs(): number {
