@@ -84,7 +84,7 @@ export class ViewerConnection {
     this.#options.onState('connecting')
     const signaling = await SignalingClient.connect(signalingUrl)
     this.#attach(signaling)
-    await this.#join(signaling)
+    this.#join(signaling)
   }
 
   #attach(signaling: SignalingClient): void {
@@ -99,7 +99,7 @@ export class ViewerConnection {
     })
   }
 
-  async #join(signaling: SignalingClient): Promise<void> {
+  #join(signaling: SignalingClient): void {
     const { roomId, password, token, role } = this.#options
     signaling.send({
       type: 'join-room',
@@ -125,7 +125,7 @@ export class ViewerConnection {
       // Our place is gone: join as a new viewer.
       restart: async (fresh) => {
         this.#attach(fresh)
-        await this.#join(fresh)
+        this.#join(fresh)
       },
     })
     if (next) {

@@ -12,7 +12,6 @@ export const MIN_SECRET_KEY_BYTES = 32
  */
 export class SecurityContext {
   #key: Buffer = randomBytes(MIN_SECRET_KEY_BYTES)
-  #initialized = false
 
   initialize(secretKey: string): void {
     const key = Buffer.from(secretKey, 'utf8')
@@ -23,12 +22,6 @@ export class SecurityContext {
       )
     }
     this.#key = key
-    this.#initialized = true
-  }
-
-  /** Whether the key came from initialize_security (rather than the per-launch random one). */
-  get initialized(): boolean {
-    return this.#initialized
   }
 
   /** A key for one purpose ("viewer-token", …), so one secret never signs two kinds of thing. */

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, resolve } from 'node:path'
+import type { Duplex } from 'node:stream'
 import { type SignalingOptions, SignalingServer } from '@smoldesk/signaling'
 import { createLogger } from '../log.ts'
 
@@ -121,7 +122,7 @@ export class WebServer {
     )
   }
 
-  #upgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     if (path === '/signal') this.signaling.handleUpgrade(req, socket, head)
     else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
