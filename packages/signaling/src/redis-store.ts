@@ -151,8 +151,15 @@ export class RedisBus implements SignalingBus {
     this.#pub = pub
     this.#sub = sub
     sub.on('message', (_channel: string, payload: string) => {
-      const [clientId, message] = JSON.parse(payload) as [string, string]
-      this.#handler?.(clientId, message)
+      // Only instances publish here, but a stray publish must not take the server down.
+      let envelope: unknown
+      try {
+        envelope = JSON.parse(payload)
+      } catch {
+        return
+      }
+      const [clientId, message] = Array.isArray(envelope) ? envelope : []
+      if (typeof clientId === 'string' && typeof message === 'string') this.#handler?.(clientId, message)
     })
   }
 
