@@ -3,21 +3,12 @@ import { HardwareAccelerationSchema, ScreenCaptureConfigSchema, VideoCodecSchema
 import { InputEventSchema, InputForwardingConfigSchema } from './input.ts'
 import { DisplayServerSchema, MonitorInfoSchema } from './monitors.ts'
 import { ClientIdSchema, ViewerRoleSchema } from './signaling.ts'
+import { TransferInfoSchema } from './transfer-messages.ts'
 
 const NoArgs = z.strictObject({})
 const Nothing = z.null()
 const PeerId = z.strictObject({ peerId: ClientIdSchema })
 const TransferId = z.strictObject({ transferId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) })
-
-export const TransferInfoSchema = z.strictObject({
-  id: z.string(),
-  direction: z.enum(['host-to-viewer', 'viewer-to-host']),
-  name: z.string(),
-  size: z.number().int().min(0),
-  transferred: z.number().int().min(0),
-  state: z.enum(['pending', 'active', 'paused', 'completed', 'cancelled', 'failed']),
-  peer_id: z.string(),
-})
 
 /**
  * Every IPC command: its argument object (top-level names camelCase, as
