@@ -307,7 +307,7 @@ describe('transfer engine', () => {
   it('keeps nothing when a byte is flipped on the way (SHA-256 mismatch)', async () => {
     const p = pair({ autoAccept: true })
     let flipped = false
-    p.wire.toHost!.tamper = (frame) => {
+    ;(p.wire.toHost as Pipe).tamper = (frame) => {
       const decoded = decodeFrame(frame)
       if (decoded.kind === 'data' && decoded.offset > 100_000 && !flipped) {
         flipped = true
