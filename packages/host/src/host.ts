@@ -1,10 +1,19 @@
 import { randomBytes } from 'node:crypto'
-import { type CursorImage, encodeCursor, SmolDeskError, type ViewerRole } from '@smoldesk/protocol'
+import {
+  CLIPBOARD_CHANNEL,
+  type CursorImage,
+  defaultPermissions,
+  encodeCursor,
+  FILES_CHANNEL,
+  SmolDeskError,
+  type ViewerRole,
+} from '@smoldesk/protocol'
 import { CaptureService } from './capture/capture-service.ts'
 import { EncoderProbeCache } from './capture/codec-probe.ts'
-import type { Clipboard } from './clipboard/clipboard.ts'
+import { CLIPBOARD_MAX_BYTES, type Clipboard } from './clipboard/clipboard.ts'
+import { ClipboardSync } from './clipboard/clipboard-sync.ts'
 import { X11Clipboard } from './clipboard/x11/x11-clipboard.ts'
-import { type CommandHandlers, notYet } from './commands.ts'
+import type { CommandHandlers } from './commands.ts'
 import { detectDisplayServer } from './display/detect.ts'
 import { X11Connection } from './display/x11/connection.ts'
 import { listX11Monitors } from './display/x11/monitors.ts'
@@ -20,6 +29,8 @@ import { HOST_DEFAULTS, type HostOptions } from './options.ts'
 import { SecurityContext } from './security/security-context.ts'
 import { ViewerAdmission } from './security/viewer-admission.ts'
 import { type IssuedToken, ViewerTokens } from './security/viewer-tokens.ts'
+import { TransferService } from './transfer/transfer-service.ts'
+import type { PeerDataChannel } from './webrtc/transport.ts'
 import { ViewerHub } from './webrtc/viewer-hub.ts'
 import { WeriftTransport } from './webrtc/werift/werift-transport.ts'
 
@@ -41,6 +52,8 @@ export class Host {
   readonly capture: CaptureService
   readonly input: InputService
   readonly viewerInput: ViewerInput
+  readonly transfers: TransferService
+  readonly clipboardSync: ClipboardSync
   #injector: Promise<InputInjector> | undefined
   #cursor: Promise<CursorWatcher> | undefined
   #hub: ViewerHub | undefined
@@ -71,6 +84,20 @@ export class Host {
       capturedMonitor: () => this.capture.pipeline.plan?.config.monitorIndex,
     })
     this.viewerInput = new ViewerInput(this.input)
+    const permissions = (peerId: string) => this.#hub?.permissions(peerId) ?? defaultPermissions('view-only')
+    this.transfers = new TransferService({
+      downloadDir: options.downloadDir,
+      maxBytes: options.maxTransferBytes,
+      autoAccept: options.autoAcceptTransfers,
+      allowed: (peerId, what) => permissions(peerId)[what === 'send' ? 'file_download' : 'file_upload'],
+      emit: (event, payload) => this.ipc.emit(event, payload),
+    })
+    this.clipboardSync = new ClipboardSync({
+      clipboard: () => this.#clipboardBackend(),
+      maxBytes: options.clipboardMaxBytes ?? CLIPBOARD_MAX_BYTES,
+      permissions,
+      emit: (event, payload) => this.ipc.emit(event, payload),
+    })
     const handlers = this.#handlers()
     this.ipc = new IpcServer({
       host: HOST_DEFAULTS.ipcHost,
@@ -101,6 +128,7 @@ export class Host {
           emit: (event, payload) => host.ipc.emit(event, payload),
           codec: () => host.capture.codec,
           input: host.viewerInput,
+          onDataChannel: (viewerId, channel) => host.#onDataChannel(viewerId, channel),
         })
         await host.#hub.start()
         if (host.display) {
@@ -152,6 +180,7 @@ export class Host {
     this.#closing ??= (async () => {
       await this.ipc.close()
       await this.#hub?.close()
+      await this.transfers.close()
       await this.capture.close()
       await this.input.releaseAll().catch(() => {})
       const injector = await this.#injector?.catch(() => undefined)
@@ -196,11 +225,36 @@ export class Host {
   async #clipboardBackend(): Promise<Clipboard> {
     const display = this.#requireDisplay('for the clipboard')
     this.#clipboard = reopenIfClosed(this.#clipboard, async () => {
-      const clipboard = await X11Clipboard.open(display)
-      clipboard.onChange((change) => this.ipc.emit('clipboard-changed', change))
+      const clipboard = await X11Clipboard.open(
+        display,
+        this.#options.clipboardMaxBytes ?? CLIPBOARD_MAX_BYTES,
+      )
+      clipboard.onChange((change) => this.clipboardSync.onChange(change))
       return clipboard
     })
     return this.#clipboard
+  }
+
+  /** A viewer's clipboard or files channel opened: the capability takes it over. */
+  #onDataChannel(viewerId: string, channel: PeerDataChannel): void {
+    if (channel.label === CLIPBOARD_CHANNEL) {
+      this.clipboardSync.attach(viewerId, channel)
+    } else if (channel.label === FILES_CHANNEL) {
+      const end = this.transfers.attach(viewerId, channel)
+      channel.onMessage((frame) => end.receive(frame))
+      channel.onClose(() => end.detach())
+    }
+  }
+
+  /** The viewer a file goes to: the one named, or the only one connected. */
+  #fileRecipient(peerId: string | undefined): string {
+    if (peerId !== undefined) return peerId
+    const connected = this.#requireHub().connectedViewers()
+    if (connected.length === 1 && connected[0] !== undefined) return connected[0]
+    throw new SmolDeskError(
+      'INVALID_ARGS',
+      connected.length === 0 ? 'no viewer is connected' : 'several viewers are connected: pass peerId',
+    )
   }
 
   #handlers(): CommandHandlers {
@@ -269,13 +323,38 @@ export class Host {
         this.#requireHub().setRole(peerId, role)
         return null
       },
-      send_file: notYet('send_file', 'file transfer'),
-      accept_transfer: notYet('accept_transfer', 'file transfer'),
-      reject_transfer: notYet('reject_transfer', 'file transfer'),
-      pause_transfer: notYet('pause_transfer', 'file transfer'),
-      resume_transfer: notYet('resume_transfer', 'file transfer'),
-      cancel_transfer: notYet('cancel_transfer', 'file transfer'),
-      list_transfers: notYet('list_transfers', 'file transfer'),
+      set_viewer_permissions: async ({ peerId, permissions }) =>
+        this.#requireHub().setPermissions(peerId, permissions),
+      get_clipboard_history: async () => this.clipboardSync.history(),
+      clear_clipboard_history: async () => {
+        this.clipboardSync.clearHistory()
+        return null
+      },
+      send_file: async ({ path, peerId }) => {
+        const info = await this.transfers.sendFile(path, this.#fileRecipient(peerId))
+        return { transferId: info.id }
+      },
+      accept_transfer: async ({ transferId }) => {
+        await this.transfers.accept(transferId)
+        return null
+      },
+      reject_transfer: async ({ transferId }) => {
+        this.transfers.reject(transferId)
+        return null
+      },
+      pause_transfer: async ({ transferId }) => {
+        this.transfers.pause(transferId)
+        return null
+      },
+      resume_transfer: async ({ transferId }) => {
+        this.transfers.resume(transferId)
+        return null
+      },
+      cancel_transfer: async ({ transferId }) => {
+        this.transfers.cancel(transferId)
+        return null
+      },
+      list_transfers: async () => this.transfers.list(),
     }
   }
 }

@@ -22,6 +22,14 @@ export interface HostOptions {
   viewerUrl?: string | undefined
   /** Start the encoder probe at start-up so the first get_video_codecs is instant. */
   probeEncodersAtStart?: boolean
+  /** Largest clipboard content accepted or offered, in bytes (default 10 MB). */
+  clipboardMaxBytes?: number | undefined
+  /** Where files from viewers go (default ~/Downloads/SmolDesk). */
+  downloadDir?: string | undefined
+  /** Largest file a viewer may send, in bytes (default 100 MB). */
+  maxTransferBytes?: number | undefined
+  /** Accept viewers' files without accept_transfer. */
+  autoAcceptTransfers?: boolean | undefined
 }
 
 export const HOST_DEFAULTS = {

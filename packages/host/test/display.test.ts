@@ -129,7 +129,7 @@ describe('display probes on a real two-monitor X server', () => {
     client.close()
   })
 
-  it('answers the commands of later issues with UNAVAILABLE, after validating their arguments', async () => {
+  it('answers an input kind this machine cannot inject with UNAVAILABLE, after validating arguments', async () => {
     const client = await host.client()
     await assert.rejects(
       client.invoke('send_input_event', { event: { event_type: 'TouchEvent', x: 1, y: 1 } }),
@@ -140,7 +140,13 @@ describe('display probes on a real two-monitor X server', () => {
     await assert.rejects(client.invoke('send_input_event', { event: { event_type: 'Teleport' } }), {
       code: 'INVALID_ARGS',
     })
-    await assert.rejects(client.invoke('list_transfers'), { code: 'UNAVAILABLE' })
+    // Files need a viewer: without a signaling server there is none to send to.
+    assert.deepEqual(await client.invoke('list_transfers'), [])
+    await assert.rejects(client.invoke('send_file', { path: '/etc/hostname' }), { code: 'UNAVAILABLE' })
+    await assert.rejects(client.invoke('accept_transfer', { transferId: '../etc' }), { code: 'INVALID_ARGS' })
+    await assert.rejects(client.invoke('pause_transfer', { transferId: 'nope' }), {
+      code: 'TRANSFER_NOT_FOUND',
+    })
     client.close()
   })
 

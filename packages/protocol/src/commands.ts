@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { HardwareAccelerationSchema, ScreenCaptureConfigSchema, VideoCodecSchema } from './capture-config.ts'
+import { ClipboardEntrySchema } from './clipboard-messages.ts'
 import { InputEventSchema, InputForwardingConfigSchema } from './input.ts'
 import { DisplayServerSchema, MonitorInfoSchema } from './monitors.ts'
 import { ClientIdSchema, ViewerRoleSchema } from './signaling.ts'
@@ -9,6 +10,24 @@ const NoArgs = z.strictObject({})
 const Nothing = z.null()
 const PeerId = z.strictObject({ peerId: ClientIdSchema })
 const TransferId = z.strictObject({ transferId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) })
+
+/** What a viewer may do besides watching; defaults follow its role (view-only: nothing). */
+export const ViewerPermissionsSchema = z.strictObject({
+  /** Receives the host's clipboard. */
+  clipboard_read: z.boolean(),
+  /** Sets the host's clipboard. */
+  clipboard_write: z.boolean(),
+  /** Sends files to the host. */
+  file_upload: z.boolean(),
+  /** Is sent files by the host. */
+  file_download: z.boolean(),
+})
+export type ViewerPermissions = z.infer<typeof ViewerPermissionsSchema>
+
+export function defaultPermissions(role: 'viewer' | 'view-only'): ViewerPermissions {
+  const may = role === 'viewer'
+  return { clipboard_read: may, clipboard_write: may, file_upload: may, file_download: may }
+}
 
 /**
  * Every IPC command: its argument object (top-level names camelCase, as
@@ -55,6 +74,7 @@ export const COMMANDS = {
         peer_id: z.string(),
         role: z.enum(['viewer', 'view-only']),
         state: z.enum(['pending', 'connecting', 'connected']),
+        permissions: ViewerPermissionsSchema,
       }),
     ),
   },
@@ -68,9 +88,18 @@ export const COMMANDS = {
     args: z.strictObject({ peerId: ClientIdSchema, role: ViewerRoleSchema }),
     result: Nothing,
   },
-  // experimental: file transfer
+  /** Changes what a viewer may do (only the fields given); returns the result. */
+  set_viewer_permissions: {
+    args: z.strictObject({ peerId: ClientIdSchema, permissions: ViewerPermissionsSchema.partial() }),
+    result: ViewerPermissionsSchema,
+  },
+  // clipboard history (SmolDesk addition)
+  get_clipboard_history: { args: NoArgs, result: z.array(ClipboardEntrySchema) },
+  clear_clipboard_history: { args: NoArgs, result: Nothing },
+  // file transfer
+  /** Offers a local file to a viewer (peerId may be left out when exactly one viewer is connected). */
   send_file: {
-    args: z.strictObject({ path: z.string().min(1).max(4096), peerId: z.string().min(1).max(128) }),
+    args: z.strictObject({ path: z.string().min(1).max(4096), peerId: ClientIdSchema.optional() }),
     result: z.strictObject({ transferId: z.string() }),
   },
   accept_transfer: { args: TransferId, result: Nothing },

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { ErrorCodeSchema } from './errors.ts'
 import { ViewerRoleSchema } from './signaling.ts'
+import { TransferDirectionSchema } from './transfer-messages.ts'
 
 const TransferRef = { transferId: z.string(), name: z.string() }
 
@@ -9,8 +10,10 @@ export const EVENTS = {
   'transfer-started': z.strictObject({
     ...TransferRef,
     size: z.number().int().min(0),
-    direction: z.enum(['host-to-viewer', 'viewer-to-host']),
+    direction: TransferDirectionSchema,
   }),
+  /** A viewer offers a file; answer with accept_transfer or reject_transfer (unless auto-accept is on). */
+  'transfer-offered': z.strictObject({ ...TransferRef, size: z.number().int().min(0), peer_id: z.string() }),
   'transfer-progress': z.strictObject({
     ...TransferRef,
     bytes: z.number().int().min(0),

@@ -1,4 +1,5 @@
 export * from './capture-config.ts'
+export * from './clipboard-messages.ts'
 export * from './commands.ts'
 export * from './data-frames.ts'
 export * from './errors.ts'

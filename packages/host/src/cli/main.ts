@@ -6,6 +6,7 @@ import { invokeCommand, listenCommand } from './client-commands.ts'
 import { NETWORK_OPTIONS } from './network-options.ts'
 import { failAndExit } from './output.ts'
 import { type AccessOptions, DEFAULT_WEB_PORT, runHost, runSignaling, runStart } from './run-host.ts'
+import { SHARING_OPTIONS, sharingOptions } from './sharing-options.ts'
 
 /** Options every room-creating command takes. */
 const ACCESS_OPTIONS = {
@@ -39,6 +40,7 @@ async function main(argv: string[]): Promise<void> {
           signaling: { type: 'string' },
           room: { type: 'string' },
           ...ACCESS_OPTIONS,
+          ...SHARING_OPTIONS,
         },
         strict: true,
       })
@@ -48,6 +50,7 @@ async function main(argv: string[]): Promise<void> {
         signalingUrl: values.signaling,
         roomId: values.room,
         access: accessOptions(values),
+        sharing: sharingOptions(values),
       })
       return
     }
@@ -64,6 +67,7 @@ async function main(argv: string[]): Promise<void> {
           room: { type: 'string' },
           ...ACCESS_OPTIONS,
           ...NETWORK_OPTIONS,
+          ...SHARING_OPTIONS,
         },
         strict: true,
       })
@@ -81,6 +85,7 @@ async function main(argv: string[]): Promise<void> {
         roomId: values.room,
         access: accessOptions(values),
         network: values,
+        sharing: sharingOptions(values),
       })
       return
     }

@@ -6,6 +6,7 @@ import { Host } from '../host.ts'
 import { WebServer } from '../web/web-server.ts'
 import { type NetworkValues, setUpNetwork } from './network-options.ts'
 import { onShutdownSignal } from './output.ts'
+import type { SharingOptions } from './sharing-options.ts'
 
 /** Where `smoldesk start` serves the viewer unless told otherwise; a taken port falls back to a free one. */
 export const DEFAULT_WEB_PORT = 7470
@@ -27,8 +28,10 @@ export async function runHost(options: {
   signalingUrl: string | undefined
   roomId: string | undefined
   access: AccessOptions
+  sharing: SharingOptions
 }): Promise<void> {
   const host = await Host.start({
+    ...options.sharing,
     display: options.display,
     signalingUrl: options.signalingUrl,
     roomId: options.roomId,
@@ -92,6 +95,7 @@ export async function runStart(options: {
   roomId: string | undefined
   access: AccessOptions
   network: NetworkValues
+  sharing: SharingOptions
 }): Promise<void> {
   let desktop: VirtualDesktop | undefined
   let web: WebServer | undefined
@@ -122,6 +126,7 @@ export async function runStart(options: {
       signaling: network.signaling,
     })
     host = await Host.start({
+      ...options.sharing,
       display,
       signalingUrl: web.localSignalingUrl,
       roomId: options.roomId,
@@ -170,6 +175,7 @@ export async function runStart(options: {
     `  Sharing:  ${sharing}`,
     `  Room:     ${host.roomId}`,
     `  Host IPC: ${host.ipcUrl} (token in ${host.stateDir}/host.json)`,
+    `  Files:    viewers' files go to ${host.transfers.downloadDir}${options.sharing.autoAcceptTransfers ? '' : ' once you accept them (./smoldesk listen transfer-offered)'}`,
     ...network.describe.map((line) => `  ${line}`),
     options.listen === '127.0.0.1'
       ? '  Only this machine can connect; use --listen 0.0.0.0 to let others in.'

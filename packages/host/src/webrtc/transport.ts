@@ -20,6 +20,18 @@ export interface ViewerPeer {
   close(): Promise<void>
 }
 
+/** A reliable, ordered data channel for one capability (clipboard, files), with back-pressure. */
+export interface PeerDataChannel {
+  readonly label: string
+  send(frame: Uint8Array): void
+  /** Bytes queued and not yet sent. */
+  bufferedAmount(): number
+  /** Resolves when the queue is low again, or the channel closed. */
+  drained(): Promise<void>
+  onMessage(listener: (frame: Uint8Array) => void): void
+  onClose(listener: () => void): void
+}
+
 export interface ViewerPeerEvents {
   onLocalCandidate(candidate: IceCandidate | null): void
   onConnectionState(state: 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed'): void
@@ -29,6 +41,8 @@ export interface ViewerPeerEvents {
   onInput(frame: Uint8Array, channel: 'motion' | 'reliable'): void
   /** One of the viewer's input channels closed. */
   onInputClosed(): void
+  /** The clipboard or files channel opened. */
+  onDataChannel(channel: PeerDataChannel): void
 }
 
 export interface PeerOptions {

@@ -1,4 +1,5 @@
 import {
+  defaultPermissions,
   type EventName,
   type EventPayload,
   type IceCandidate,
@@ -7,13 +8,14 @@ import {
   SignalingClient,
   SmolDeskError,
   type VideoCodec,
+  type ViewerPermissions,
   type ViewerRole,
 } from '@smoldesk/protocol'
 import type { CapturePipeline } from '../capture/capture-pipeline.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
 import { createLogger } from '../log.ts'
 import { JOIN_REQUEST_TIMEOUT_MS, type ViewerAdmission } from '../security/viewer-admission.ts'
-import type { MediaTransport, ViewerPeer } from './transport.ts'
+import type { MediaTransport, PeerDataChannel, ViewerPeer } from './transport.ts'
 
 const log = createLogger('webrtc.hub')
 
@@ -39,10 +41,13 @@ export interface ViewerHubOptions {
   codec: () => VideoCodec
   /** Input frames from viewers, and word that a viewer's input is gone. */
   input: ViewerInput
+  /** A viewer's clipboard or files channel opened (the capability attaches itself to it). */
+  onDataChannel?: (viewerId: string, channel: PeerDataChannel) => void
 }
 
 interface Viewer {
   role: ViewerRole
+  permissions: ViewerPermissions
   peer: ViewerPeer
   codec: VideoCodec
   connected: boolean
@@ -156,19 +161,51 @@ export class ViewerHub {
   }
 
   /** Viewers in the room with their roles: waiting for approval, negotiating, or connected. */
-  viewers(): { peer_id: string; role: ViewerRole; state: 'pending' | 'connecting' | 'connected' }[] {
+  viewers(): {
+    peer_id: string
+    role: ViewerRole
+    state: 'pending' | 'connecting' | 'connected'
+    permissions: ViewerPermissions
+  }[] {
     return [
       ...this.#options.admission.pending.map((r) => ({
         peer_id: r.peerId,
         role: r.role,
         state: 'pending' as const,
+        permissions: defaultPermissions(r.role),
       })),
       ...[...this.#viewers].map(([peerId, v]) => ({
         peer_id: peerId,
         role: v.role,
         state: v.connected ? ('connected' as const) : ('connecting' as const),
+        permissions: { ...v.permissions },
       })),
     ]
+  }
+
+  /** Connected viewers' ids. */
+  connectedViewers(): string[] {
+    return [...this.#viewers].filter(([, v]) => v.connected).map(([id]) => id)
+  }
+
+  /** What a viewer may do now; nothing for a viewer we do not know. */
+  permissions(peerId: string): ViewerPermissions {
+    const viewer = this.#viewers.get(peerId)
+    return viewer ? { ...viewer.permissions } : defaultPermissions('view-only')
+  }
+
+  setPermissions(
+    peerId: string,
+    change: { [K in keyof ViewerPermissions]?: boolean | undefined },
+  ): ViewerPermissions {
+    const viewer = this.#viewers.get(peerId)
+    if (!viewer) throw new SmolDeskError('PEER_NOT_FOUND', `no viewer ${peerId}`)
+    for (const key of Object.keys(viewer.permissions) as (keyof ViewerPermissions)[]) {
+      const value = change[key]
+      if (value !== undefined) viewer.permissions[key] = value
+    }
+    log.info({ peerId, permissions: viewer.permissions }, 'viewer permissions changed')
+    return { ...viewer.permissions }
   }
 
   /** Answers a join request (approval rooms). */
@@ -196,6 +233,8 @@ export class ViewerHub {
     const viewer = this.#viewers.get(peerId)
     if (!viewer) throw new SmolDeskError('PEER_NOT_FOUND', `no viewer ${peerId}`)
     viewer.role = role
+    // A new role brings that role's permissions; set_viewer_permissions refines them afterwards.
+    viewer.permissions = defaultPermissions(role)
     if (role === 'view-only') this.#options.input.viewerGone(peerId)
   }
 
@@ -313,8 +352,10 @@ export class ViewerHub {
       this.#closeInBackground(old.peer)
     }
     const codec = this.#options.codec()
+    const givenRole = role ?? old?.role ?? 'view-only'
     const viewer: Viewer = {
-      role: role ?? old?.role ?? 'view-only',
+      role: givenRole,
+      permissions: old && old.role === givenRole ? old.permissions : defaultPermissions(givenRole),
       codec,
       connected: false,
       pendingCandidates: [],
@@ -338,6 +379,9 @@ export class ViewerHub {
             else this.#options.input.handle(viewerId, frame, channel)
           },
           onInputClosed: () => this.#options.input.viewerGone(viewerId),
+          onDataChannel: (channel) => {
+            if (this.#viewers.get(viewerId) === viewer) this.#options.onDataChannel?.(viewerId, channel)
+          },
         },
       }),
     }

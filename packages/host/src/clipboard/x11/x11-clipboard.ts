@@ -1,8 +1,8 @@
-import { SmolDeskError } from '@smoldesk/protocol'
+import { type ClipboardContent, SmolDeskError } from '@smoldesk/protocol'
 import type { XEvent, XFixes } from 'x11'
 import { X11Connection } from '../../display/x11/connection.ts'
 import { createLogger } from '../../log.ts'
-import { CLIPBOARD_MAX_BYTES, type Clipboard, type ClipboardChange } from '../clipboard.ts'
+import { CLIPBOARD_MAX_BYTES, type Clipboard, type ClipboardChange, describeContent } from '../clipboard.ts'
 
 const log = createLogger('clipboard.x11')
 
@@ -32,6 +32,7 @@ type AtomName =
   | 'text/plain;charset=utf-8'
   | 'text/plain'
   | 'INCR'
+  | 'image/png'
   | 'SMOLDESK_CLIPBOARD'
   | 'SMOLDESK_TIME'
 
@@ -45,13 +46,15 @@ const ATOM_NAMES: AtomName[] = [
   'text/plain;charset=utf-8',
   'text/plain',
   'INCR',
+  'image/png',
   'SMOLDESK_CLIPBOARD',
   'SMOLDESK_TIME',
 ]
 
 interface Owned {
+  content: ClipboardContent
+  /** The bytes we answer with: UTF-8 text or the PNG. */
   data: Buffer
-  text: string
   time: number
 }
 
@@ -72,21 +75,24 @@ export class X11Clipboard implements Clipboard {
   readonly #waiters = new Set<(ev: XEvent) => boolean>()
   readonly #listeners = new Set<(change: ClipboardChange) => void>()
   readonly #xfixesEvent: number
+  readonly #maxBytes: number
 
   private constructor(
     conn: X11Connection,
     window: number,
     atoms: Record<AtomName, number>,
     xfixesEvent: number,
+    maxBytes: number,
   ) {
     this.#conn = conn
     this.#window = window
     this.#atoms = atoms
     this.#xfixesEvent = xfixesEvent
+    this.#maxBytes = maxBytes
     conn.on('event', (ev) => this.#onEvent(ev))
   }
 
-  static async open(display: string): Promise<X11Clipboard> {
+  static async open(display: string, maxBytes = CLIPBOARD_MAX_BYTES): Promise<X11Clipboard> {
     const conn = await X11Connection.open(display)
     try {
       const values = await Promise.all(ATOM_NAMES.map((name) => conn.atom(name)))
@@ -102,7 +108,7 @@ export class X11Clipboard implements Clipboard {
       const xfixes = await conn.call<XFixes>((cb) => conn.client.require('fixes', cb))
       xfixes.SelectSelectionInput(window, atoms.CLIPBOARD, XFIXES_ALL_SELECTION_EVENTS)
       await conn.sync()
-      return new X11Clipboard(conn, window, atoms, xfixes.firstEvent)
+      return new X11Clipboard(conn, window, atoms, xfixes.firstEvent, maxBytes)
     } catch (err) {
       conn.close()
       throw err
@@ -122,22 +128,35 @@ export class X11Clipboard implements Clipboard {
     return () => this.#listeners.delete(listener)
   }
 
-  getText(): Promise<string> {
-    const run = this.#queue.then(() => this.#readText())
+  async getText(): Promise<string> {
+    const content = await this.read()
+    if (content === undefined) return ''
+    if (content.kind !== 'text')
+      throw new SmolDeskError('CLIPBOARD_ERROR', 'the clipboard holds an image, not text')
+    return content.text
+  }
+
+  setText(text: string): Promise<void> {
+    return this.write({ kind: 'text', text })
+  }
+
+  /** The clipboard's content: text when the owner offers text, else a PNG image; undefined when empty. */
+  read(): Promise<ClipboardContent | undefined> {
+    const run = this.#queue.then(() => this.#read())
     this.#queue = run.catch(() => {})
     return run
   }
 
-  async setText(text: string): Promise<void> {
-    const data = Buffer.from(text, 'utf8')
-    if (data.length > CLIPBOARD_MAX_BYTES) {
+  async write(content: ClipboardContent): Promise<void> {
+    const data = content.kind === 'text' ? Buffer.from(content.text, 'utf8') : Buffer.from(content.png)
+    if (data.length > this.#maxBytes) {
       throw new SmolDeskError(
         'CLIPBOARD_TOO_LARGE',
-        `clipboard text has ${data.length} bytes; the limit is ${CLIPBOARD_MAX_BYTES}`,
+        `clipboard ${content.kind} has ${data.length} bytes; the limit is ${this.#maxBytes}`,
       )
     }
     const time = await this.#serverTime()
-    this.#owned = { data, text, time }
+    this.#owned = { content, data, time }
     this.#conn.client.SetSelectionOwner(this.#window, this.#atoms.CLIPBOARD, time)
     const owner = await this.#conn.call<number>((cb) =>
       this.#conn.client.GetSelectionOwner(this.#atoms.CLIPBOARD, cb),
@@ -148,21 +167,33 @@ export class X11Clipboard implements Clipboard {
     }
   }
 
-  async #readText(): Promise<string> {
+  async #read(): Promise<ClipboardContent | undefined> {
     // Ask the server who owns the selection rather than trusting #owned: a
     // SelectionClear may still be on its way to us.
     const owner = await this.#conn.call<number>((cb) =>
       this.#conn.client.GetSelectionOwner(this.#atoms.CLIPBOARD, cb),
     )
-    if (owner === this.#window && this.#owned) return this.#owned.text
+    if (owner === this.#window && this.#owned) return this.#owned.content
     this.#owned = undefined
-    if (owner === NONE) return ''
-    for (const target of [this.#atoms.UTF8_STRING, this.#atoms.STRING]) {
+    if (owner === NONE) return undefined
+    const a = this.#atoms
+    const targetList = await this.#convert(a.TARGETS)
+    const targets = new Set<number>()
+    if (targetList)
+      for (let i = 0; i + 4 <= targetList.length; i += 4) targets.add(targetList.readUInt32LE(i))
+    // Text first when there is any (an app that copies text may add a rendering as an image, not the reverse).
+    const textTargets =
+      targets.size === 0 ? [a.UTF8_STRING, a.STRING] : [a.UTF8_STRING, a.STRING].filter((t) => targets.has(t))
+    for (const target of textTargets) {
       const data = await this.#convert(target)
       if (data !== undefined)
-        return target === this.#atoms.STRING ? data.toString('latin1') : data.toString('utf8')
+        return { kind: 'text', text: data.toString(target === a.STRING ? 'latin1' : 'utf8') }
     }
-    throw new SmolDeskError('CLIPBOARD_ERROR', 'the clipboard holds no text')
+    if (targets.has(a['image/png'])) {
+      const png = await this.#convert(a['image/png'])
+      if (png !== undefined) return { kind: 'image', png }
+    }
+    throw new SmolDeskError('CLIPBOARD_ERROR', 'the clipboard holds neither text nor a PNG image')
   }
 
   /** Asks the owner for the selection as `target`; undefined if it refuses that target. */
@@ -222,8 +253,8 @@ export class X11Clipboard implements Clipboard {
   }
 
   #checkSize(data: Buffer, size = data.length): Buffer {
-    if (size > CLIPBOARD_MAX_BYTES) {
-      throw new SmolDeskError('CLIPBOARD_TOO_LARGE', `clipboard contents exceed ${CLIPBOARD_MAX_BYTES} bytes`)
+    if (size > this.#maxBytes) {
+      throw new SmolDeskError('CLIPBOARD_TOO_LARGE', `clipboard contents exceed ${this.#maxBytes} bytes`)
     }
     return Buffer.from(data)
   }
@@ -280,8 +311,9 @@ export class X11Clipboard implements Clipboard {
 
   async #announceChange(owner: number): Promise<void> {
     if (owner === NONE || this.#listeners.size === 0) return
-    const text = await this.getText()
-    const change: ClipboardChange = { type: 'text', size: Buffer.byteLength(text, 'utf8'), text }
+    const content = await this.read()
+    if (content === undefined) return
+    const change: ClipboardChange = { ...describeContent(content), content, mine: owner === this.#window }
     for (const listener of this.#listeners) listener(change)
   }
 
@@ -299,23 +331,35 @@ export class X11Clipboard implements Clipboard {
       ev.selection === a.CLIPBOARD &&
       (ev.time === CURRENT_TIME || Number(ev.time) >= owned.time)
     if (ok && owned) {
+      const text = owned.content.kind === 'text' ? owned.content.text : undefined
       if (target === a.TARGETS) {
-        const targets = [
-          a.TARGETS,
-          a.TIMESTAMP,
-          a.UTF8_STRING,
-          a['text/plain;charset=utf-8'],
-          a.STRING,
-          a.TEXT,
-          a['text/plain'],
-        ]
+        const targets =
+          text === undefined
+            ? [a.TARGETS, a.TIMESTAMP, a['image/png']]
+            : [
+                a.TARGETS,
+                a.TIMESTAMP,
+                a.UTF8_STRING,
+                a['text/plain;charset=utf-8'],
+                a.STRING,
+                a.TEXT,
+                a['text/plain'],
+              ]
         client.ChangeProperty(PROP_MODE_REPLACE, requestor, property, ATOM_TYPE, 32, targets)
       } else if (target === a.TIMESTAMP) {
         client.ChangeProperty(PROP_MODE_REPLACE, requestor, property, INTEGER_TYPE, 32, [owned.time])
-      } else if (target === a.UTF8_STRING || target === a['text/plain;charset=utf-8']) {
+      } else if (text === undefined && target === a['image/png']) {
         await this.#sendData(requestor, property, target, owned.data)
-      } else if (target === a.STRING || target === a.TEXT || target === a['text/plain']) {
-        await this.#sendData(requestor, property, a.STRING, Buffer.from(owned.text, 'latin1'))
+      } else if (
+        text !== undefined &&
+        (target === a.UTF8_STRING || target === a['text/plain;charset=utf-8'])
+      ) {
+        await this.#sendData(requestor, property, target, owned.data)
+      } else if (
+        text !== undefined &&
+        (target === a.STRING || target === a.TEXT || target === a['text/plain'])
+      ) {
+        await this.#sendData(requestor, property, a.STRING, Buffer.from(text, 'latin1'))
       } else {
         ok = false
       }

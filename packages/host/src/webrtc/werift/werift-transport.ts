@@ -1,4 +1,11 @@
-import { type IceCandidate, INPUT_CHANNEL, MOTION_CHANNEL, type VideoCodec } from '@smoldesk/protocol'
+import {
+  CLIPBOARD_CHANNEL,
+  FILES_CHANNEL,
+  type IceCandidate,
+  INPUT_CHANNEL,
+  MOTION_CHANNEL,
+  type VideoCodec,
+} from '@smoldesk/protocol'
 import {
   MediaStreamTrack,
   type RTCDataChannel,
@@ -13,7 +20,7 @@ import {
   useSdesMid,
 } from 'werift'
 import { createLogger } from '../../log.ts'
-import type { MediaTransport, PeerOptions, ViewerPeer } from '../transport.ts'
+import type { MediaTransport, PeerDataChannel, PeerOptions, ViewerPeer } from '../transport.ts'
 
 const log = createLogger('webrtc.werift')
 
@@ -24,6 +31,52 @@ const log = createLogger('webrtc.werift')
  */
 export const PLAYOUT_DELAY_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay'
 const PLAYOUT_DELAY_ZERO = Buffer.from([0, 0, 0])
+
+/** drained() resolves once a channel's queue is down to this (the file sender waits above 1 MiB). */
+const CHANNEL_LOW_WATER = 256 * 1024
+
+/** A werift channel as the rest of the host sees it. */
+function wrapChannel(channel: RTCDataChannel): PeerDataChannel {
+  channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER
+  const closed = () => channel.readyState === 'closed' || channel.readyState === 'closing'
+  return {
+    label: channel.label,
+    send: (frame) => {
+      if (!closed()) channel.send(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength))
+    },
+    bufferedAmount: () => channel.bufferedAmount,
+    drained: () =>
+      new Promise<void>((resolve) => {
+        if (closed() || channel.bufferedAmount <= CHANNEL_LOW_WATER) {
+          resolve()
+          return
+        }
+        const low = channel.bufferedAmountLow.subscribe(() => done())
+        const state = channel.stateChanged.subscribe((s) => {
+          if (s === 'closed' || s === 'closing') done()
+        })
+        const done = () => {
+          low.unSubscribe()
+          state.unSubscribe()
+          resolve()
+        }
+      }),
+    onMessage: (listener) => {
+      channel.onMessage.subscribe((data) => {
+        if (typeof data !== 'string') listener(data)
+      })
+    },
+    onClose: (listener) => {
+      let told = false
+      channel.stateChanged.subscribe((s) => {
+        if ((s === 'closed' || s === 'closing') && !told) {
+          told = true
+          listener()
+        }
+      })
+    },
+  }
+}
 
 const FEEDBACK = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }]
 
@@ -102,6 +155,13 @@ class WeriftViewerPeer implements ViewerPeer {
         this.#reliable.send(Buffer.from(pending))
       }
     })
+    // Clipboard and files: reliable and ordered, each on its own channel so a big file never delays a paste.
+    for (const label of [CLIPBOARD_CHANNEL, FILES_CHANNEL]) {
+      const channel = this.#pc.createDataChannel(label, { ordered: true })
+      channel.stateChanged.subscribe((state) => {
+        if (state === 'open') options.events.onDataChannel(wrapChannel(channel))
+      })
+    }
     for (const [channel, kind] of channels) {
       channel.onMessage.subscribe((data) => {
         if (typeof data !== 'string') options.events.onInput(data, kind)

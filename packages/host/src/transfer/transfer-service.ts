@@ -1,0 +1,128 @@
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { type TransferInfo, type TransferLink, TransferManager } from '@smoldesk/protocol'
+import { createLogger } from '../log.ts'
+import type { EmitEvent } from '../webrtc/viewer-hub.ts'
+import { DiskSink, DiskSource, sha256Hasher } from './disk-storage.ts'
+
+const log = createLogger('transfer')
+
+export interface TransferServiceOptions {
+  /** Where received files go; default $XDG_DOWNLOAD_DIR/SmolDesk or ~/Downloads/SmolDesk. */
+  downloadDir?: string | undefined
+  /** Largest file a viewer may send (default 100 MB). */
+  maxBytes?: number | undefined
+  /** Accept viewers' files without asking (default: ask, via accept_transfer). */
+  autoAccept?: boolean | undefined
+  /** Whether a viewer may send us files / be sent files (per-viewer permissions). */
+  allowed: (peerId: string, what: 'send' | 'receive') => boolean
+  emit: EmitEvent
+}
+
+export const TRANSFER_DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+
+export function defaultDownloadDir(): string {
+  return join(process.env.XDG_DOWNLOAD_DIR ?? join(homedir(), 'Downloads'), 'SmolDesk')
+}
+
+/**
+ * Files between the host and its viewers: the shared transfer engine with
+ * files on disk, its events turned into the IPC events
+ * (transfer-started/-progress/-completed/-error).
+ */
+export class TransferService {
+  readonly downloadDir: string
+  readonly #manager: TransferManager
+
+  constructor(options: TransferServiceOptions) {
+    this.downloadDir = options.downloadDir ?? defaultDownloadDir()
+    const emit = options.emit
+    this.#manager = new TransferManager({
+      side: 'host',
+      maxBytes: options.maxBytes ?? TRANSFER_DEFAULT_MAX_BYTES,
+      autoAccept: options.autoAccept ?? false,
+      allowed: options.allowed,
+      hasher: sha256Hasher,
+      openSink: ({ id, name, size }) => DiskSink.open(this.downloadDir, id, name, size),
+      onEvent: (event) => {
+        const { info } = event
+        const ref = { transferId: info.id, name: info.name }
+        switch (event.type) {
+          case 'started':
+            log.info(
+              { id: info.id, name: info.name, size: info.size, direction: info.direction },
+              'transfer started',
+            )
+            emit('transfer-started', { ...ref, size: info.size, direction: info.direction })
+            return
+          case 'progress':
+            emit('transfer-progress', {
+              ...ref,
+              bytes: info.transferred,
+              size: info.size,
+              rate_bytes_per_s: Math.round(event.rateBytesPerS),
+              eta_s: event.etaS === null ? null : Math.round(event.etaS * 10) / 10,
+            })
+            return
+          case 'completed':
+            log.info({ id: info.id, path: info.path, sha256: info.sha256 }, 'transfer completed')
+            emit('transfer-completed', { ...ref, sha256: info.sha256 ?? '' })
+            return
+          case 'error':
+            log.warn({ id: info.id, code: event.code, message: event.message }, 'transfer failed')
+            emit('transfer-error', { ...ref, code: event.code, message: event.message })
+            return
+          case 'offered':
+            log.info({ id: info.id, name: info.name, size: info.size, peer: info.peer_id }, 'file offered')
+            emit('transfer-offered', { ...ref, size: info.size, peer_id: info.peer_id })
+            return
+          default:
+            return
+        }
+      },
+    })
+  }
+
+  /** A viewer's file channel opened. */
+  attach(peerId: string, link: TransferLink): ReturnType<TransferManager['attach']> {
+    return this.#manager.attach(peerId, link)
+  }
+
+  async sendFile(path: string, peerId: string): Promise<TransferInfo> {
+    const source = await DiskSource.open(path)
+    try {
+      return this.#manager.send(peerId, source.name, source)
+    } catch (err) {
+      await source.close()
+      throw err
+    }
+  }
+
+  accept(id: string): Promise<void> {
+    return this.#manager.accept(id)
+  }
+
+  reject(id: string): void {
+    this.#manager.reject(id)
+  }
+
+  pause(id: string): void {
+    this.#manager.pause(id)
+  }
+
+  resume(id: string): void {
+    this.#manager.resume(id)
+  }
+
+  cancel(id: string): void {
+    this.#manager.cancel(id)
+  }
+
+  list(): TransferInfo[] {
+    return this.#manager.list()
+  }
+
+  close(): Promise<void> {
+    return this.#manager.close()
+  }
+}
