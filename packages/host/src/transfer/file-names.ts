@@ -15,7 +15,7 @@ export function sanitizeFileName(suggested: string): string {
   name = name
     .normalize('NFC')
     // Control characters (NUL, newline, escape…) and the characters other systems forbid.
-    .replace(/[\u0000-\u001f\u007f-\u009f<>:"|?*]/g, '_')
+    .replace(/[\p{Cc}<>:"|?*]/gu, '_')
     // Bidirectional overrides would let "exe.txt" display as "txt.exe".
     .replace(/[\u202a-\u202e\u2066-\u2069]/g, '_')
     .trim()
