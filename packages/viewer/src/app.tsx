@@ -1,9 +1,12 @@
-import type { RoomRole } from '@smoldesk/protocol'
+import { CLIPBOARD_CHANNEL, FILES_CHANNEL, type RoomRole, type TransferInfo } from '@smoldesk/protocol'
 import { useEffect, useRef, useState } from 'react'
+import { type RemoteClipboard, ViewerClipboard } from './clipboard.ts'
 import { type ConnectionState, ViewerConnection } from './connection.ts'
+import { ViewerFiles } from './files.ts'
 import { InputCapture } from './input.ts'
 import { isSpecialKey, SPECIAL_KEYS } from './special-keys.ts'
 import { StatsSampler, type VideoStats } from './stats.ts'
+import { TransferList } from './transfer-list.tsx'
 
 declare global {
   interface Window {
@@ -14,6 +17,8 @@ declare global {
       state: ConnectionState
       detail: string
       role: RoomRole | undefined
+      files: ViewerFiles
+      clipboard: ViewerClipboard
     }
   }
 }
@@ -78,10 +83,30 @@ export function App() {
   const [state, setState] = useState<ConnectionState>('connecting')
   const [detail, setDetail] = useState<string>('')
   const [stats, setStats] = useState<VideoStats | undefined>()
+  const [transfers, setTransfers] = useState<TransferInfo[]>([])
+  const [remoteClip, setRemoteClip] = useState<RemoteClipboard | undefined>()
+  const [clipNote, setClipNote] = useState('')
+  const [dragging, setDragging] = useState(false)
+  // Transfers and the clipboard outlive connections (a reconnect resumes them), so they live as long as the page.
+  const [files] = useState(
+    () =>
+      new ViewerFiles({
+        onChange: setTransfers,
+        onDownload: (name, blob) => offerDownload(name, blob),
+      }),
+  )
+  const [clipboard] = useState(
+    () =>
+      new ViewerClipboard({
+        onRemote: (remote) => setRemoteClip({ ...remote }),
+        onError: (message) => setClipNote(message),
+      }),
+  )
 
   useEffect(() => {
     if (!roomId) return
     const connection = new ViewerConnection({
+      channels: { [CLIPBOARD_CHANNEL]: clipboard, [FILES_CHANNEL]: files },
       signalingUrl: signalingUrl(),
       roomId,
       password,
@@ -109,7 +134,23 @@ export function App() {
         if (video && video.srcObject !== stream) video.srcObject = stream
       },
     })
-    window.smoldesk = { connection, stats: undefined, state: 'connecting', detail: '', role: undefined }
+    window.smoldesk = {
+      connection,
+      stats: undefined,
+      state: 'connecting',
+      detail: '',
+      role: undefined,
+      files,
+      clipboard,
+    }
+    // Whatever the user copied elsewhere goes to the host when they come back to this page.
+    const syncClipboard = () => {
+      if (window.smoldesk?.role === 'view-only') return
+      void clipboard.syncFromBrowser().then((result) => {
+        if (result.why) setClipNote(`Clipboard not sent: ${result.why}`)
+      })
+    }
+    window.addEventListener('focus', syncClipboard)
     const capture = videoRef.current
       ? new InputCapture(videoRef.current, (frame, motion) => connection.sendInput(frame, motion))
       : undefined
@@ -129,10 +170,11 @@ export function App() {
     }, 1000)
     return () => {
       clearInterval(timer)
+      window.removeEventListener('focus', syncClipboard)
       detachInput?.()
       connection.close()
     }
-  }, [roomId, password, link])
+  }, [roomId, password, link, files, clipboard])
 
   if (!roomId) {
     return (
@@ -142,8 +184,31 @@ export function App() {
       </main>
     )
   }
+  const sendFiles = (list: FileList | null) => {
+    for (const file of Array.from(list ?? [])) {
+      try {
+        files.send(file, file.name)
+      } catch (err) {
+        setClipNote(`Cannot send ${file.name}: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
+  }
+  const canShare = role !== 'view-only'
   return (
-    <main style={styles.page}>
+    <main
+      style={{ ...styles.page, ...(dragging && styles.dragging) }}
+      onDragOver={(ev) => {
+        if (!canShare) return
+        ev.preventDefault()
+        setDragging(true)
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(ev) => {
+        ev.preventDefault()
+        setDragging(false)
+        if (canShare) sendFiles(ev.dataTransfer.files)
+      }}
+    >
       <p role="status" style={styles.status}>
         {STATE_WORDS[state]}
         {detail ? ` — ${detail}` : ''}
@@ -201,6 +266,43 @@ export function App() {
       >
         Fullscreen
       </button>
+      {canShare && (
+        <label style={styles.button}>
+          Send files to the host (or drop them here):{' '}
+          <input type="file" multiple aria-label="Send files" onChange={(ev) => sendFiles(ev.target.files)} />
+        </label>
+      )}
+      {canShare && (
+        <button
+          type="button"
+          style={styles.button}
+          onClick={async () => {
+            const result = await clipboard.syncFromBrowser()
+            setClipNote(
+              result.why ? `Clipboard not sent: ${result.why}` : result.sent ? 'Clipboard sent' : '',
+            )
+          }}
+        >
+          Send my clipboard
+        </button>
+      )}
+      {remoteClip && (
+        <p style={styles.status} data-testid="host-clipboard">
+          Host clipboard:{' '}
+          {remoteClip.content.kind === 'text'
+            ? `“${remoteClip.content.text.slice(0, 80)}${remoteClip.content.text.length > 80 ? '…' : ''}”`
+            : `an image (${remoteClip.content.png.length} bytes)`}{' '}
+          {remoteClip.copied ? (
+            '— copied to your clipboard'
+          ) : (
+            <button type="button" onClick={() => void clipboard.copyRemoteToBrowser()}>
+              Copy to my clipboard
+            </button>
+          )}
+        </p>
+      )}
+      {clipNote && <p style={styles.status}>{clipNote}</p>}
+      <TransferList transfers={transfers} files={files} />
       <video ref={videoRef} autoPlay playsInline muted style={styles.video} aria-label="Remote desktop" />
       {stats && (
         <dl style={styles.stats} aria-label="Connection statistics">
@@ -230,8 +332,20 @@ export function App() {
   )
 }
 
+/** Offers a verified download to the browser: a click on a temporary link saves it. */
+function offerDownload(name: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = name
+  a.click()
+  // The browser has read the Blob once the download started.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000)
+}
+
 const styles = {
   page: { margin: 0, padding: 8, background: '#111', color: '#eee', fontFamily: 'system-ui, sans-serif' },
+  dragging: { outline: '3px dashed #6af', outlineOffset: -3 },
   status: { margin: '0 0 8px' },
   button: { margin: '0 8px 8px 0' },
   video: { display: 'block', maxWidth: '100%', background: '#000' },

@@ -1,14 +1,18 @@
 import {
+  type CLIPBOARD_CHANNEL,
   type CursorImage,
   decodeCursorFrame,
+  type FILES_CHANNEL,
   INPUT_CHANNEL,
   MOTION_CHANNEL,
   type RoomRole,
   type ServerMessage,
   SignalingClient,
   SmolDeskError,
+  type TransferLink,
   type ViewerRole,
 } from '@smoldesk/protocol'
+import type { ChannelEnd } from './files.ts'
 import { describeDiagnosis, diagnoseIce } from './ice-diagnosis.ts'
 
 /**
@@ -49,6 +53,38 @@ export interface ViewerConnectionOptions {
   onStream: (stream: MediaStream) => void
   /** The host's pointer shape changed. */
   onCursor?: (cursor: CursorImage) => void
+  /** The clipboard and files capabilities, handed each new channel of theirs. */
+  channels?: Partial<
+    Record<typeof CLIPBOARD_CHANNEL | typeof FILES_CHANNEL, { attach(link: TransferLink): ChannelEnd }>
+  >
+}
+
+/** A sender waits above this many queued bytes (back-pressure) and goes on once the queue is down to it. */
+const CHANNEL_LOW_WATER = 256 * 1024
+
+/** A browser data channel as the shared clipboard/file code sees it. */
+function channelLink(channel: RTCDataChannel): TransferLink {
+  channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER
+  return {
+    send: (frame) => {
+      if (channel.readyState === 'open') channel.send(frame as Uint8Array<ArrayBuffer>)
+    },
+    bufferedAmount: () => channel.bufferedAmount,
+    drained: () =>
+      new Promise<void>((resolve) => {
+        if (channel.readyState !== 'open' || channel.bufferedAmount <= CHANNEL_LOW_WATER) {
+          resolve()
+          return
+        }
+        const done = () => {
+          channel.removeEventListener('bufferedamountlow', done)
+          channel.removeEventListener('close', done)
+          resolve()
+        }
+        channel.addEventListener('bufferedamountlow', done)
+        channel.addEventListener('close', done)
+      }),
+  }
 }
 
 /**
@@ -200,7 +236,8 @@ export class ViewerConnection {
         this.#options.onState('failed', `${msg.code}: ${msg.message}`)
         return
       case 'room-left':
-        this.#options.onState('disconnected', 'the host closed the room')
+        if (this.#rejoining) this.#rejoining = false
+        else this.#options.onState('disconnected', 'the host closed the room')
         return
       case 'peer-left':
         if (msg.peerId === this.#hostId) this.#options.onState('disconnected', 'the host left')
@@ -239,6 +276,11 @@ export class ViewerConnection {
     })
     pc.addEventListener('datachannel', (ev) => {
       ev.channel.binaryType = 'arraybuffer'
+      const capability = this.#options.channels?.[ev.channel.label as typeof FILES_CHANNEL]
+      if (capability) {
+        this.#attachCapability(ev.channel, capability)
+        return
+      }
       this.#channels.set(ev.channel.label, ev.channel)
       ev.channel.addEventListener('message', (msg) => {
         if (!(msg.data instanceof ArrayBuffer)) return
@@ -258,6 +300,45 @@ export class ViewerConnection {
     })
     return pc
   }
+
+  /** Hands a clipboard or files channel to its capability once it is open, and takes it back when it closes. */
+  #attachCapability(channel: RTCDataChannel, capability: { attach(link: TransferLink): ChannelEnd }): void {
+    let end: ChannelEnd | undefined
+    this.#capabilityChannels.add(channel)
+    const open = () => {
+      end = capability.attach(channelLink(channel))
+    }
+    if (channel.readyState === 'open') open()
+    else channel.addEventListener('open', open, { once: true })
+    channel.addEventListener('message', (msg) => {
+      if (msg.data instanceof ArrayBuffer) end?.receive(new Uint8Array(msg.data))
+    })
+    channel.addEventListener('close', () => end?.detach())
+  }
+
+  /**
+   * Drops the media connection and asks the host for a new one (leave and
+   * join the room again): what a viewer does after its network dropped.
+   * Transfers and the clipboard carry on over the new connection.
+   */
+  restartMedia(): void {
+    const pc = this.#pc
+    this.#pc = undefined
+    pc?.close()
+    // Closing locally fires no close event on the channels: tell the capabilities ourselves.
+    for (const channel of this.#capabilityChannels) channel.dispatchEvent(new Event('close'))
+    this.#capabilityChannels.clear()
+    const signaling = this.#signaling
+    if (!signaling) return
+    this.#options.onState('reconnecting', 'reconnecting the media connection')
+    this.#rejoining = true
+    signaling.send({ type: 'leave-room' })
+    this.#join(signaling)
+  }
+
+  readonly #capabilityChannels = new Set<RTCDataChannel>()
+  /** We left the room only to join it again: its room-left is ours, not the host's. */
+  #rejoining = false
 
   /** Says why ICE failed, from what each side gathered and which pair was tried. */
   async #explainFailure(pc: RTCPeerConnection): Promise<void> {

@@ -1,0 +1,151 @@
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
+import {
+  type TransferEvent,
+  type TransferInfo,
+  type TransferLink,
+  TransferManager,
+  type TransferSink,
+  type TransferSource,
+} from '@smoldesk/protocol'
+
+/** What a capability gives back for one data channel. */
+export interface ChannelEnd {
+  receive(frame: Uint8Array): void
+  detach(): void
+}
+
+/** The peer id the viewer's side uses for its one host. */
+export const HOST_PEER = 'host'
+/** Largest file the browser keeps in memory for a download. */
+const VIEWER_MAX_BYTES = 2 * 1024 * 1024 * 1024
+
+/** A received file in the browser: its bytes end up in a Blob the page offers as a download. */
+class BlobSink implements TransferSink {
+  #parts: Uint8Array<ArrayBuffer>[] = []
+  readonly #name: string
+  readonly #done: (blob: Blob) => void
+
+  constructor(name: string, done: (blob: Blob) => void) {
+    this.#name = name
+    this.#done = done
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    this.#parts.push(data.slice() as Uint8Array<ArrayBuffer>)
+  }
+
+  async commit(): Promise<string> {
+    this.#done(new Blob(this.#parts, { type: 'application/octet-stream' }))
+    this.#parts = []
+    return this.#name
+  }
+
+  async discard(): Promise<void> {
+    this.#parts = []
+  }
+}
+
+/** A file the user dropped or picked, read slice by slice. */
+export function blobSource(blob: Blob): TransferSource {
+  return {
+    size: blob.size,
+    read: async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
+    close: async () => {},
+  }
+}
+
+export interface ViewerFilesOptions {
+  /** Called on every change, for the UI. */
+  onChange(transfers: TransferInfo[]): void
+  /** A download is complete and verified: offer it to the user. */
+  onDownload(name: string, blob: Blob): void
+  onEvent?(event: TransferEvent): void
+}
+
+/**
+ * The viewer's side of file transfer: the same engine as the host's, with
+ * files from the page (drag and drop, file picker) and downloads as Blobs.
+ * It outlives peer connections: after a reconnect it re-attaches to the new
+ * files channel and every unfinished transfer carries on where it stopped.
+ */
+export class ViewerFiles {
+  readonly #manager: TransferManager
+  readonly #options: ViewerFilesOptions
+  readonly downloads = new Map<string, Blob>()
+  #end: ReturnType<TransferManager['attach']> | undefined
+
+  constructor(options: ViewerFilesOptions) {
+    this.#options = options
+    this.#manager = new TransferManager({
+      side: 'viewer',
+      maxBytes: VIEWER_MAX_BYTES,
+      autoAccept: false,
+      resyncOnAttach: true,
+      hasher: () => {
+        const hash = sha256.create()
+        return { update: (data) => hash.update(data), digest: () => bytesToHex(hash.digest()) }
+      },
+      openSink: async ({ id, name }) =>
+        new BlobSink(name, (blob) => {
+          this.downloads.set(id, blob)
+          options.onDownload(name, blob)
+        }),
+      onEvent: (event) => {
+        options.onEvent?.(event)
+        this.#changed()
+      },
+    })
+  }
+
+  /** The files channel of a (new) peer connection opened; `detach` when it closes (transfers then wait). */
+  attach(link: TransferLink): ChannelEnd {
+    this.#end?.detach()
+    const end = this.#manager.attach(HOST_PEER, link)
+    this.#end = end
+    return {
+      receive: (frame) => end.receive(frame),
+      detach: () => {
+        if (this.#end !== end) return
+        end.detach()
+        this.#end = undefined
+      },
+    }
+  }
+
+  get connected(): boolean {
+    return this.#end !== undefined
+  }
+
+  send(file: Blob, name: string): TransferInfo {
+    return this.#manager.send(HOST_PEER, name, blobSource(file))
+  }
+
+  accept(id: string): Promise<void> {
+    return this.#manager.accept(id)
+  }
+
+  reject(id: string): void {
+    this.#manager.reject(id)
+  }
+
+  pause(id: string): void {
+    this.#manager.pause(id)
+  }
+
+  resume(id: string): void {
+    this.#manager.resume(id)
+  }
+
+  cancel(id: string): void {
+    this.#manager.cancel(id)
+  }
+
+  list(): TransferInfo[] {
+    return this.#manager.list()
+  }
+
+  #changed(): void {
+    this.#options.onChange(this.#manager.list())
+  }
+}
