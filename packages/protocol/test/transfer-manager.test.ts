@@ -6,103 +6,16 @@ import {
   encodeControl,
   encodeData,
   type TransferEvent,
-  type TransferLink,
   TransferManager,
   type TransferManagerOptions,
-  type TransferSink,
-  type TransferSource,
 } from '../src/index.ts'
+import { MemorySink, Pipe, source, waitFor } from './transfer-fixtures.ts'
 
 /*
  * The transfer engine between two managers over an in-memory channel that
  * behaves like a data channel: ordered, asynchronous, with a buffered amount.
  * The real channels (werift ↔ Chromium) are tested in the host package.
  */
-
-class Pipe {
-  queue: Uint8Array[] = []
-  buffered = 0
-  closed = false
-  /** Frames delivered so far, for tests that cut the line at some point. */
-  delivered = 0
-  tamper: ((frame: Uint8Array) => Uint8Array | undefined) | undefined
-  #waiters: (() => void)[] = []
-  #scheduled = false
-  readonly deliver: (frame: Uint8Array) => void
-  constructor(deliver: (frame: Uint8Array) => void) {
-    this.deliver = deliver
-  }
-  link(): TransferLink {
-    return {
-      send: (frame) => {
-        if (this.closed) return
-        this.queue.push(frame)
-        this.buffered += frame.length
-        this.#schedule()
-      },
-      bufferedAmount: () => this.buffered,
-      drained: () =>
-        this.buffered === 0 || this.closed ? Promise.resolve() : new Promise((r) => this.#waiters.push(r)),
-    }
-  }
-  close(): void {
-    this.closed = true
-    this.queue = []
-    this.buffered = 0
-    for (const w of this.#waiters.splice(0)) w()
-  }
-  #schedule(): void {
-    if (this.#scheduled) return
-    this.#scheduled = true
-    setImmediate(() => {
-      this.#scheduled = false
-      // A few frames per turn, like a network that takes time.
-      for (let i = 0; i < 8 && this.queue.length > 0 && !this.closed; i++) {
-        const frame = this.queue.shift() as Uint8Array
-        this.buffered -= frame.length
-        this.delivered++
-        const out = this.tamper ? this.tamper(frame) : frame
-        if (out) this.deliver(out)
-      }
-      if (this.queue.length > 0) this.#schedule()
-      else for (const w of this.#waiters.splice(0)) w()
-    })
-  }
-}
-
-class MemorySink implements TransferSink {
-  chunks: Buffer[] = []
-  static committed = new Map<string, Buffer>()
-  static discarded = 0
-  readonly name: string
-  constructor(name: string) {
-    this.name = name
-  }
-  async write(data: Uint8Array): Promise<void> {
-    this.chunks.push(Buffer.from(data))
-  }
-  async commit(): Promise<string> {
-    MemorySink.committed.set(this.name, Buffer.concat(this.chunks))
-    return this.name
-  }
-  async discard(): Promise<void> {
-    MemorySink.discarded++
-    this.chunks = []
-  }
-}
-
-function source(data: Buffer): TransferSource & { closed: boolean } {
-  return {
-    size: data.length,
-    closed: false,
-    async read(offset, length) {
-      return data.subarray(offset, offset + length)
-    },
-    async close() {
-      this.closed = true
-    },
-  }
-}
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
@@ -163,19 +76,6 @@ function pair(
     },
     reconnect: connect,
   }
-}
-
-function waitFor(events: TransferEvent[], match: (e: TransferEvent) => boolean, what: string, ms = 10_000) {
-  const started = Date.now()
-  return new Promise<TransferEvent>((resolve, reject) => {
-    const check = () => {
-      const found = events.find(match)
-      if (found) resolve(found)
-      else if (Date.now() - started > ms) reject(new Error(`timed out waiting for ${what}`))
-      else setTimeout(check, 5)
-    }
-    check()
-  })
 }
 
 describe('transfer engine', () => {
