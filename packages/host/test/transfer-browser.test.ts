@@ -1,0 +1,382 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { CommandResult, EventName, EventPayload, IpcClient } from '@smoldesk/protocol'
+import type { BrowserContext, Page } from 'playwright-core'
+import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { launchChromium } from './browser.ts'
+import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
+
+/*
+ * Clipboard and files between the real host (`smoldesk start` on a virtual
+ * X server) and the real viewer page in Chromium, over werift's data
+ * channels. Clipboard contents are read back from the X CLIPBOARD with
+ * xclip; files by their SHA-256 on disk and in the browser.
+ */
+
+// What the page exposes (window.smoldesk) as these tests use it; the DOM is not in the Node types.
+interface PageTransfer {
+  id: string
+  name: string
+  state: string
+  transferred: number
+  size: number
+  direction: string
+  error?: string
+}
+declare const window: {
+  smoldesk?: {
+    state: string
+    role?: string
+    connection: { restartMedia(): void }
+    files: {
+      connected: boolean
+      list(): PageTransfer[]
+      send(blob: unknown, name: string): PageTransfer
+      downloads: Map<string, { arrayBuffer(): Promise<ArrayBuffer> }>
+    }
+    clipboard: {
+      remote?: { content: { kind: string; text?: string; png?: Uint8Array }; copied: boolean }
+      send(content: { kind: 'text'; text: string } | { kind: 'image'; png: Uint8Array }): Promise<boolean>
+      syncFromBrowser(): Promise<{ sent: boolean; why?: string }>
+    }
+  }
+  __upload?: unknown
+  dispatchEvent(event: unknown): void
+}
+declare const Blob: new (parts: unknown[]) => unknown
+declare const Event: new (type: string) => unknown
+declare const crypto: {
+  getRandomValues(array: Uint8Array): Uint8Array
+  subtle: { digest(alg: string, data: ArrayBuffer | Uint8Array): Promise<ArrayBuffer> }
+}
+declare const navigator: {
+  clipboard: { writeText(text: string): Promise<void>; readText(): Promise<string> }
+}
+
+const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
+const MB = 1024 * 1024
+
+/** In the page: a Blob of `size` random bytes and its SHA-256, kept as window.__upload. */
+async function makeUpload(page: Page, size: number): Promise<string> {
+  return page.evaluate(async (n) => {
+    const bytes = new Uint8Array(n)
+    for (let at = 0; at < n; at += 65_536)
+      crypto.getRandomValues(bytes.subarray(at, Math.min(n, at + 65_536)))
+    window.__upload = new Blob([bytes])
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+    return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+  }, size)
+}
+
+function transfers(page: Page): Promise<PageTransfer[]> {
+  return page.evaluate(() => window.smoldesk?.files.list() ?? [])
+}
+
+describe('clipboard and files between the host and a browser', () => {
+  let desktop: VirtualDesktop
+  let start: HostProcess
+  let client: IpcClient
+  let context: BrowserContext
+  let closeBrowser: () => Promise<void>
+  let linkUrl: string
+  let downloads: string
+  let scratch: string
+  let page: Page
+  const events: { event: EventName; payload: unknown }[] = []
+  const xclip = (args: string[], input?: Buffer | string) =>
+    run('xclip', ['-selection', 'clipboard', ...args], {
+      env: { DISPLAY: desktop.display },
+      timeoutMs: 10_000,
+      ...(input !== undefined && { input }),
+    })
+  const hostEvent = <E extends EventName>(event: E, match: (p: EventPayload<E>) => boolean = () => true) =>
+    eventually(async () => {
+      const found = events.find((e) => e.event === event && match(e.payload as EventPayload<E>))
+      assert.ok(found, `no ${event} yet`)
+      return found.payload as EventPayload<E>
+    }, 60_000)
+
+  async function openViewer(): Promise<Page> {
+    const viewer = await context.newPage()
+    await viewer.goto(linkUrl)
+    await eventually(async () => {
+      const ready = await viewer.evaluate(
+        () => window.smoldesk?.state === 'connected' && window.smoldesk.files.connected,
+      )
+      assert.ok(ready, 'viewer connected with its files channel')
+    }, 20_000)
+    return viewer
+  }
+
+  before(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'smoldesk-e2e-files-'))
+    downloads = join(scratch, 'downloads')
+    desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
+    start = await startHostProcess('start', [
+      '--display',
+      desktop.display,
+      '--download-dir',
+      downloads,
+      '--max-file-mb',
+      '60',
+      '--clipboard-max-mb',
+      '1',
+    ])
+    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
+    linkUrl = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    client = await start.client()
+    for (const event of [
+      'transfer-offered',
+      'transfer-started',
+      'transfer-progress',
+      'transfer-completed',
+      'transfer-error',
+      'clipboard-changed',
+    ] as const) {
+      await client.listen(event, (e) => events.push({ event, payload: e.payload }))
+    }
+    const chromium = await launchChromium()
+    closeBrowser = chromium.close
+    context = await chromium.browser.newContext({ acceptDownloads: true })
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(linkUrl).origin })
+    page = await openViewer()
+  })
+
+  after(async () => {
+    client?.close()
+    await closeBrowser?.()
+    await start?.stop()
+    await desktop?.close()
+    await rm(scratch, { recursive: true, force: true })
+  })
+
+  it('uploads 50 MB from the browser: offered, accepted, equal SHA-256 on disk, progress with rate and ETA', async () => {
+    const expected = await makeUpload(page, 50 * MB)
+    const id = await page.evaluate(
+      () => window.smoldesk?.files.send(window.__upload, 'upload-50mb.bin').id ?? '',
+    )
+    const offered = await hostEvent('transfer-offered', (p) => p.transferId === id)
+    assert.equal(offered.size, 50 * MB)
+    assert.equal(await client.invoke('accept_transfer', { transferId: id }), null)
+    const done = await hostEvent('transfer-completed', (p) => p.transferId === id)
+    assert.equal(done.sha256, expected)
+    assert.equal(sha(await readFile(join(downloads, 'upload-50mb.bin'))), expected)
+    const progress = events
+      .filter((e) => e.event === 'transfer-progress')
+      .map((e) => e.payload as EventPayload<'transfer-progress'>)
+      .filter((p) => p.transferId === id)
+    assert.ok(progress.length >= 2, `${progress.length} progress events`)
+    assert.ok(progress.some((p) => p.rate_bytes_per_s > 0 && p.eta_s !== null))
+    const listed = (await client.invoke<CommandResult<'list_transfers'>>('list_transfers')).find(
+      (t) => t.id === id,
+    )
+    assert.equal(listed?.state, 'completed')
+    assert.equal(listed?.direction, 'viewer-to-host')
+    await eventually(async () => {
+      const mine = (await transfers(page)).find((t) => t.id === id)
+      assert.equal(mine?.state, 'completed')
+    })
+  })
+
+  it('downloads 50 MB from the host after a click on Accept: the browser saves it with equal SHA-256', async () => {
+    const data = randomBytes(50 * MB)
+    const path = join(scratch, 'host-50mb.bin')
+    await writeFile(path, data)
+    const { transferId } = await client.invoke<CommandResult<'send_file'>>('send_file', { path })
+    const accept = page.locator(`li[data-transfer-id="${transferId}"] button`, { hasText: 'Accept' })
+    const download = page.waitForEvent('download', { timeout: 60_000 })
+    await accept.click()
+    const saved = await (await download).path()
+    assert.equal(sha(await readFile(saved)), sha(data))
+    assert.equal((await download).suggestedFilename(), 'host-50mb.bin')
+    const done = await hostEvent('transfer-completed', (p) => p.transferId === transferId)
+    assert.equal(done.sha256, sha(data))
+  })
+
+  it('resumes an upload from where it stopped after the connection is cut at about 50 %', async () => {
+    const size = 30 * MB
+    const expected = await makeUpload(page, size)
+    const id = await page.evaluate(() => window.smoldesk?.files.send(window.__upload, 'resumed.bin').id ?? '')
+    await hostEvent('transfer-offered', (p) => p.transferId === id)
+    await client.invoke('accept_transfer', { transferId: id })
+    const half = await hostEvent('transfer-progress', (p) => p.transferId === id && p.bytes >= size / 2)
+    const cutAt = half.bytes
+    await page.evaluate(() => window.smoldesk?.connection.restartMedia())
+    await eventually(async () => {
+      const listed = (await client.invoke<CommandResult<'list_transfers'>>('list_transfers')).find(
+        (t) => t.id === id,
+      )
+      assert.ok(listed && ['interrupted', 'active', 'completed'].includes(listed.state))
+    })
+    const done = await hostEvent('transfer-completed', (p) => p.transferId === id)
+    assert.equal(done.sha256, expected)
+    assert.equal(sha(await readFile(join(downloads, 'resumed.bin'))), expected)
+    const after = events
+      .filter((e) => e.event === 'transfer-progress')
+      .map((e) => e.payload as EventPayload<'transfer-progress'>)
+      .filter((p) => p.transferId === id)
+    const index = after.findIndex((p) => p.bytes === cutAt)
+    assert.ok(
+      after.slice(index).every((p) => p.bytes >= cutAt),
+      'progress never went back: the transfer went on from its offset, not from 0',
+    )
+    await eventually(async () => {
+      const state = await page.evaluate(() => window.smoldesk?.state)
+      assert.equal(state, 'connected')
+    }, 20_000)
+  })
+
+  it('refuses a file over --max-file-mb with TRANSFER_TOO_LARGE on both sides', async () => {
+    const id = await page.evaluate(
+      () => window.smoldesk?.files.send(new Blob([new Uint8Array(61 * 1024 * 1024)]), 'too-big.iso').id ?? '',
+    )
+    const error = await hostEvent('transfer-error', (p) => p.transferId === id)
+    assert.equal(error.code, 'TRANSFER_TOO_LARGE')
+    await eventually(async () => {
+      const mine = (await transfers(page)).find((t) => t.id === id)
+      assert.equal(mine?.state, 'failed')
+      assert.match(mine?.error ?? '', /TRANSFER_TOO_LARGE/)
+    })
+    assert.ok(!(await readdir(downloads)).includes('too-big.iso'))
+  })
+
+  it('puts text copied in the browser on the X CLIPBOARD, and never echoes it back', async () => {
+    const text = 'from the browser: Grüße ✓ 你好'
+    const remoteBefore = await page.evaluate(() => window.smoldesk?.clipboard.remote?.content.text)
+    await page.evaluate(async (t) => {
+      await navigator.clipboard.writeText(t)
+      window.dispatchEvent(new Event('focus'))
+    }, text)
+    await eventually(async () => {
+      const out = await xclip(['-o'])
+      assert.equal(out.stdout.toString('utf8'), text)
+    }, 10_000)
+    await hostEvent('clipboard-changed', (p) => p.text === text)
+    await new Promise((r) => setTimeout(r, 300))
+    const remoteAfter = await page.evaluate(() => window.smoldesk?.clipboard.remote?.content.text)
+    assert.equal(remoteAfter, remoteBefore, 'the viewer was not sent its own copy back')
+    const history = await client.invoke<CommandResult<'get_clipboard_history'>>('get_clipboard_history')
+    assert.equal(history[0]?.text, text)
+    assert.equal(history[0]?.source, 'viewer')
+  })
+
+  it('brings text and a PNG copied on the host to the viewer (and the browser clipboard)', async () => {
+    const text = 'copied on the host ✓'
+    await xclip(['-i'], text)
+    await eventually(async () => {
+      const remote = await page.evaluate(() => window.smoldesk?.clipboard.remote)
+      assert.equal(remote?.content.text, text)
+      assert.equal(remote?.copied, true)
+    }, 10_000)
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), text)
+
+    const png = join(scratch, 'red.png')
+    const made = await run('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=red:s=64x48',
+      '-frames:v',
+      '1',
+      '-y',
+      png,
+    ])
+    assert.equal(made.code, 0, made.stderr)
+    const image = await readFile(png)
+    await xclip(['-t', 'image/png', '-i', png])
+    await eventually(async () => {
+      const bytes = await page.evaluate(() => {
+        const content = window.smoldesk?.clipboard.remote?.content
+        return content?.kind === 'image' ? Array.from(content.png ?? []) : undefined
+      })
+      assert.ok(bytes, 'an image arrived')
+      assert.equal(sha(Uint8Array.from(bytes)), sha(image))
+    }, 10_000)
+    const changed = await hostEvent('clipboard-changed', (p) => p.type === 'image')
+    assert.equal(changed.size, image.length)
+    const history = await client.invoke<CommandResult<'get_clipboard_history'>>('get_clipboard_history')
+    assert.equal(history[0]?.type, 'image')
+    assert.equal(history[0]?.source, 'host')
+    assert.equal(history[0]?.sha256, sha(image))
+  })
+
+  it('puts a PNG from the viewer on the X CLIPBOARD as image/png', async () => {
+    const png = await readFile(join(scratch, 'red.png'))
+    // Another image than the host's last copy, so the X clipboard really changes.
+    const bluePath = join(scratch, 'blue.png')
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=blue:s=32x32',
+      '-frames:v',
+      '1',
+      '-y',
+      bluePath,
+    ])
+    const blue = await readFile(bluePath)
+    assert.notEqual(sha(blue), sha(png))
+    await page.evaluate(
+      (bytes) => window.smoldesk?.clipboard.send({ kind: 'image', png: Uint8Array.from(bytes) }),
+      [...blue],
+    )
+    await eventually(async () => {
+      const targets = await xclip(['-o', '-t', 'TARGETS'])
+      assert.match(targets.stdout.toString(), /image\/png/)
+      const out = await xclip(['-o', '-t', 'image/png'])
+      assert.equal(sha(out.stdout), sha(blue))
+    }, 10_000)
+  })
+
+  it('refuses clipboard content over --clipboard-max-mb, and the X clipboard keeps what it had', async () => {
+    const before = (await xclip(['-o', '-t', 'image/png'])).stdout
+    await page.evaluate(() =>
+      window.smoldesk?.clipboard.send({ kind: 'text', text: 'x'.repeat(1024 * 1024 + 1) }),
+    )
+    await new Promise((r) => setTimeout(r, 500))
+    assert.equal(sha((await xclip(['-o', '-t', 'image/png'])).stdout), sha(before))
+  })
+
+  it('gives a second viewer without clipboard permission nothing, and ignores what it sends', async () => {
+    const second = await openViewer()
+    const viewers = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
+    assert.equal(viewers.length, 2)
+    const firstId = viewers[0]?.peer_id ?? ''
+    const secondId = viewers[1]?.peer_id ?? ''
+    const permissions = await client.invoke('set_viewer_permissions', {
+      peerId: secondId,
+      permissions: { clipboard_read: false, clipboard_write: false },
+    })
+    assert.deepEqual(permissions, {
+      clipboard_read: false,
+      clipboard_write: false,
+      file_upload: true,
+      file_download: true,
+    })
+    const text = `for the first viewer only ${Date.now()}`
+    await xclip(['-i'], text)
+    await eventually(async () => {
+      assert.equal(await page.evaluate(() => window.smoldesk?.clipboard.remote?.content.text), text)
+    }, 10_000)
+    await new Promise((r) => setTimeout(r, 500))
+    const secondRemote = await second.evaluate(() => window.smoldesk?.clipboard.remote?.content.text)
+    assert.notEqual(secondRemote, text, 'the second viewer got nothing')
+    await second.evaluate(() =>
+      window.smoldesk?.clipboard.send({ kind: 'text', text: 'written by the second viewer' }),
+    )
+    await new Promise((r) => setTimeout(r, 500))
+    assert.equal((await xclip(['-o'])).stdout.toString('utf8'), text, 'the X clipboard is unchanged')
+    assert.ok(firstId !== secondId)
+    await second.close()
+    assert.equal(await client.invoke('clear_clipboard_history'), null)
+    assert.deepEqual(await client.invoke<CommandResult<'get_clipboard_history'>>('get_clipboard_history'), [])
+  })
+})
