@@ -31,7 +31,10 @@ declare const window: {
   smoldesk?: {
     state: string
     role?: string
-    connection: { restartMedia(): void }
+    connection: {
+      restartMedia(): void
+      dataChannel(label: string): { send(data: Uint8Array): void; bufferedAmount: number } | undefined
+    }
     files: {
       connected: boolean
       list(): PageTransfer[]
@@ -70,6 +73,14 @@ async function makeUpload(page: Page, size: number): Promise<string> {
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
     return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
   }, size)
+}
+
+/** Cuts the viewer's media connection (it reconnects at once); returns the transfer's state right after. */
+function cut(page: Page, id: string): Promise<string | undefined> {
+  return page.evaluate((transferId) => {
+    window.smoldesk?.connection.restartMedia()
+    return window.smoldesk?.files.list().find((t) => t.id === transferId)?.state
+  }, id)
 }
 
 function transfers(page: Page): Promise<PageTransfer[]> {
@@ -205,13 +216,7 @@ describe('clipboard and files between the host and a browser', () => {
     await client.invoke('accept_transfer', { transferId: id })
     const half = await hostEvent('transfer-progress', (p) => p.transferId === id && p.bytes >= size / 2)
     const cutAt = half.bytes
-    await page.evaluate(() => window.smoldesk?.connection.restartMedia())
-    await eventually(async () => {
-      const listed = (await client.invoke<CommandResult<'list_transfers'>>('list_transfers')).find(
-        (t) => t.id === id,
-      )
-      assert.ok(listed && ['interrupted', 'active', 'completed'].includes(listed.state))
-    })
+    assert.equal(await cut(page, id), 'interrupted')
     const done = await hostEvent('transfer-completed', (p) => p.transferId === id)
     assert.equal(done.sha256, expected)
     assert.equal(sha(await readFile(join(downloads, 'resumed.bin'))), expected)
@@ -228,6 +233,82 @@ describe('clipboard and files between the host and a browser', () => {
       const state = await page.evaluate(() => window.smoldesk?.state)
       assert.equal(state, 'connected')
     }, 20_000)
+  })
+
+  it('resumes a download after the connection is cut at about 50 %', async () => {
+    const data = randomBytes(30 * MB)
+    const path = join(scratch, 'host-30mb.bin')
+    await writeFile(path, data)
+    const { transferId } = await client.invoke<CommandResult<'send_file'>>('send_file', { path })
+    const download = page.waitForEvent('download', { timeout: 60_000 })
+    await page.locator(`li[data-transfer-id="${transferId}"] button`, { hasText: 'Accept' }).click()
+    let cutAt = 0
+    await eventually(async () => {
+      const mine = (await transfers(page)).find((t) => t.id === transferId)
+      assert.ok(mine && mine.transferred >= data.length / 2, `at ${mine?.transferred}`)
+      cutAt = mine.transferred
+    }, 30_000)
+    assert.equal(await cut(page, transferId), 'interrupted')
+    const saved = await (await download).path()
+    assert.equal(sha(await readFile(saved)), sha(data))
+    const listed = (await client.invoke<CommandResult<'list_transfers'>>('list_transfers')).find(
+      (t) => t.id === transferId,
+    )
+    assert.equal(listed?.state, 'completed')
+    assert.ok(cutAt < data.length, 'the cut came before the end')
+  })
+
+  it('survives 10,000 fuzzed frames on the files channel, then still takes a file', async () => {
+    const sent = await page.evaluate(async () => {
+      const channel = window.smoldesk?.connection.dataChannel('files')
+      if (!channel) return 0
+      const enc = new TextEncoder()
+      const control = (o: unknown) => Uint8Array.of(0, ...enc.encode(JSON.stringify(o)))
+      const hostile = [
+        { type: 'offer', id: '../../etc', name: 'x', size: 1 },
+        { type: 'offer', id: 'ok', name: '', size: 1 },
+        { type: 'offer', id: 'neg', name: 'a', size: -5 },
+        { type: 'offer', id: 'huge', name: 'a', size: 2 ** 62 },
+        { type: 'accept', id: 'nope', offset: 1e300 },
+        { type: 'end', id: 'nope', sha256: 'zz' },
+        { type: 'constructor', id: 'x' },
+        JSON.parse('{"type":"offer","id":"p1","name":"a","size":1,"__proto__":{"polluted":1}}'),
+      ]
+      let seed = 7
+      const rand = () => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff
+        return seed / 0x7fffffff
+      }
+      let n = 0
+      for (let i = 0; i < 10_000; i++) {
+        const pick = rand()
+        let frame: Uint8Array
+        if (pick < 0.3) frame = crypto.getRandomValues(new Uint8Array(1 + Math.floor(rand() * 200)))
+        else if (pick < 0.6) frame = control(hostile[i % hostile.length])
+        else if (pick < 0.8) {
+          frame = control({ type: 'offer', id: `z${i}`, name: 'a', size: 10 })
+          frame[1 + Math.floor(rand() * (frame.length - 1))] = Math.floor(rand() * 256)
+        } else {
+          // data frames for transfers that do not exist
+          frame = new Uint8Array(2 + 3 + 8 + 20)
+          frame.set([1, 3, 0x61, 0x62, 0x63])
+        }
+        while (channel.bufferedAmount > 1024 * 1024) await new Promise((r) => setTimeout(r, 5))
+        channel.send(frame)
+        n++
+      }
+      return n
+    })
+    assert.equal(sent, 10_000)
+    const expected = await makeUpload(page, 1 * MB)
+    const id = await page.evaluate(
+      () => window.smoldesk?.files.send(window.__upload, 'after-fuzz.bin').id ?? '',
+    )
+    await hostEvent('transfer-offered', (p) => p.transferId === id)
+    await client.invoke('accept_transfer', { transferId: id })
+    const done = await hostEvent('transfer-completed', (p) => p.transferId === id)
+    assert.equal(done.sha256, expected)
+    assert.equal(start.child.exitCode, null, 'the host is still running')
   })
 
   it('refuses a file over --max-file-mb with TRANSFER_TOO_LARGE on both sides', async () => {

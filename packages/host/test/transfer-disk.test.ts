@@ -211,7 +211,7 @@ describe('receiving files on disk', () => {
     const path = join(dir, 'to-send.bin')
     const data = randomBytes(1024 * 1024 + 3)
     await writeFile(path, data)
-    const { service, viewer, viewerEvents } = hostAndViewer(join(dir, 'e'))
+    const { service, viewerEvents } = hostAndViewer(join(dir, 'e'))
     const info = await service.sendFile(path, 'v1')
     assert.equal(info.name, 'to-send.bin')
     assert.equal(info.direction, 'host-to-viewer')

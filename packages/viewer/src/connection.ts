@@ -337,6 +337,11 @@ export class ViewerConnection {
   }
 
   readonly #capabilityChannels = new Set<RTCDataChannel>()
+
+  /** The open clipboard or files channel (for diagnostics and the fuzz tests). */
+  dataChannel(label: string): RTCDataChannel | undefined {
+    return [...this.#capabilityChannels].find((c) => c.label === label && c.readyState === 'open')
+  }
   /** We left the room only to join it again: its room-left is ours, not the host's. */
   #rejoining = false
 
