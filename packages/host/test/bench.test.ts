@@ -4,6 +4,7 @@ import { benchInput } from '../src/bench/input-bench.ts'
 import { benchLatency } from '../src/bench/latency.ts'
 import { decodePattern, encodePattern, PATTERN_BITS, TIME_MODULUS } from '../src/bench/pattern.ts'
 import { benchSignaling } from '../src/bench/signaling-bench.ts'
+import { benchTransfer } from '../src/bench/transfer-bench.ts'
 
 const luma = (bits: boolean[]): number[] => bits.map((b) => (b ? 235 : 16))
 
@@ -71,6 +72,20 @@ describe('bench signaling (smoke run, not a measurement)', () => {
       assert.equal(run.lost, 0)
       assert.ok(run.relayed_msgs_per_s > 300, `relayed ${run.relayed_msgs_per_s}/s`)
       assert.ok(run.p99_ms > 0 && run.mem_per_peer_kb > 0)
+    }
+  })
+})
+
+describe('bench transfer (smoke run, not a measurement)', () => {
+  it('moves a file each way through the real host and Chromium with equal SHA-256', async () => {
+    const result = await benchTransfer({ mb: 4, log: () => {} })
+    assert.deepEqual(
+      result.runs.map((r) => r.direction),
+      ['viewer-to-host', 'host-to-viewer'],
+    )
+    for (const run of result.runs) {
+      assert.equal(run.sha256_ok, true)
+      assert.ok(run.mb_per_s > 0 && run.host_cpu_pct > 0)
     }
   })
 })

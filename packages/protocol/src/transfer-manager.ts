@@ -84,7 +84,7 @@ export interface TransferManagerOptions {
 
 const DEFAULTS = {
   chunkBytes: DATA_FRAME_MAX_PAYLOAD,
-  windowBytes: 16 * 1024 * 1024,
+  windowBytes: 4 * 1024 * 1024,
   highWaterBytes: 1024 * 1024,
   interruptedGraceMs: 10 * 60 * 1000,
   progressPerSecond: 4,
@@ -433,7 +433,8 @@ export class TransferManager {
     }
     t.offset = expected + fresh.length
     t.hasher.update(fresh)
-    const copy = fresh.slice()
+    // Not copied: both data channel implementations hand over a fresh buffer per message.
+    const copy = fresh
     t.writes = t.writes.then(async () => {
       if (TERMINAL.includes(t.state)) return
       try {

@@ -26,7 +26,10 @@ export async function waitFor<T>(
 export interface BenchHost {
   /** SMOLDESK_OWNER of the host process and its children (for CPU accounting). */
   tag: string
+  pid: number
   page: Page
+  /** The host's IPC, open until close(). */
+  client: IpcClient
   close(): Promise<void>
 }
 
@@ -39,13 +42,14 @@ export async function startBenchHost(
   display: string,
   size: { width: number; height: number },
   config: Record<string, unknown>,
+  extra: { args?: string[]; video?: boolean } = {},
 ): Promise<BenchHost> {
   const tag = `bench-host-${randomBytes(4).toString('hex')}`
   const stateDir = await mkdtemp(join(tmpdir(), 'smoldesk-bench-'))
   const host = await ManagedProcess.spawn({
     name: 'smoldesk start',
     command: process.execPath,
-    args: [CLI_MAIN, 'start', '--display', display, '--port', '0'],
+    args: [CLI_MAIN, 'start', '--display', display, '--port', '0', ...(extra.args ?? [])],
     env: { ...process.env, SMOLDESK_OWNER: tag, SMOLDESK_STATE_DIR: stateDir, SMOLDESK_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -54,7 +58,9 @@ export async function startBenchHost(
     out += d.toString()
   })
   const page = await browser.newPage({ viewport: { width: size.width, height: size.height + 200 } })
+  let client: IpcClient | undefined
   const close = async () => {
+    client?.close()
     await page.close()
     await host.close()
     await rm(stateDir, { recursive: true, force: true })
@@ -62,14 +68,15 @@ export async function startBenchHost(
   try {
     const url = await waitFor('the viewer URL', async () => /Open the viewer: +(\S+)/.exec(out)?.[1])
     const state = HostStateFileSchema.parse(JSON.parse(await readFile(join(stateDir, 'host.json'), 'utf8')))
-    const client = await IpcClient.connect({ url: `ws://127.0.0.1:${state.port}/ipc`, token: state.token })
+    client = await IpcClient.connect({ url: `ws://127.0.0.1:${state.port}/ipc`, token: state.token })
     await client.invoke('start_capture', { monitorIndex: 0, config })
-    client.close()
     await page.goto(url)
     await waitFor('decoded video', async () =>
       Number(await page.evaluate("document.querySelector('video')?.videoWidth ?? 0")) > 0 ? true : undefined,
     )
-    return { tag, page, close }
+    // Benchmarks of other things than video stop it once the viewer is connected.
+    if (extra.video === false) await client.invoke('stop_capture')
+    return { tag, pid: host.child.pid ?? 0, page, client, close }
   } catch (err) {
     await close()
     throw err
