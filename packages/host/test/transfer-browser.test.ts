@@ -38,7 +38,7 @@ declare const window: {
     files: {
       connected: boolean
       list(): PageTransfer[]
-      send(blob: unknown, name: string): PageTransfer
+      sendFile(blob: unknown, name: string): PageTransfer
       downloads: Map<string, { arrayBuffer(): Promise<ArrayBuffer> }>
     }
     clipboard: {
@@ -168,7 +168,7 @@ describe('clipboard and files between the host and a browser', () => {
   it('uploads 50 MB from the browser: offered, accepted, equal SHA-256 on disk, progress with rate and ETA', async () => {
     const expected = await makeUpload(page, 50 * MB)
     const id = await page.evaluate(
-      () => window.smoldesk?.files.send(window.__upload, 'upload-50mb.bin').id ?? '',
+      () => window.smoldesk?.files.sendFile(window.__upload, 'upload-50mb.bin').id ?? '',
     )
     const offered = await hostEvent('transfer-offered', (p) => p.transferId === id)
     assert.equal(offered.size, 50 * MB)
@@ -211,7 +211,9 @@ describe('clipboard and files between the host and a browser', () => {
   it('resumes an upload from where it stopped after the connection is cut at about 50 %', async () => {
     const size = 30 * MB
     const expected = await makeUpload(page, size)
-    const id = await page.evaluate(() => window.smoldesk?.files.send(window.__upload, 'resumed.bin').id ?? '')
+    const id = await page.evaluate(
+      () => window.smoldesk?.files.sendFile(window.__upload, 'resumed.bin').id ?? '',
+    )
     await hostEvent('transfer-offered', (p) => p.transferId === id)
     await client.invoke('accept_transfer', { transferId: id })
     const half = await hostEvent('transfer-progress', (p) => p.transferId === id && p.bytes >= size / 2)
@@ -302,7 +304,7 @@ describe('clipboard and files between the host and a browser', () => {
     assert.equal(sent, 10_000)
     const expected = await makeUpload(page, 1 * MB)
     const id = await page.evaluate(
-      () => window.smoldesk?.files.send(window.__upload, 'after-fuzz.bin').id ?? '',
+      () => window.smoldesk?.files.sendFile(window.__upload, 'after-fuzz.bin').id ?? '',
     )
     await hostEvent('transfer-offered', (p) => p.transferId === id)
     await client.invoke('accept_transfer', { transferId: id })
@@ -313,7 +315,8 @@ describe('clipboard and files between the host and a browser', () => {
 
   it('refuses a file over --max-file-mb with TRANSFER_TOO_LARGE on both sides', async () => {
     const id = await page.evaluate(
-      () => window.smoldesk?.files.send(new Blob([new Uint8Array(61 * 1024 * 1024)]), 'too-big.iso').id ?? '',
+      () =>
+        window.smoldesk?.files.sendFile(new Blob([new Uint8Array(61 * 1024 * 1024)]), 'too-big.iso').id ?? '',
     )
     const error = await hostEvent('transfer-error', (p) => p.transferId === id)
     assert.equal(error.code, 'TRANSFER_TOO_LARGE')

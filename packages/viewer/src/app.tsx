@@ -187,7 +187,7 @@ export function App() {
   const sendFiles = (list: FileList | null) => {
     for (const file of Array.from(list ?? [])) {
       try {
-        files.send(file, file.name)
+        files.sendFile(file, file.name)
       } catch (err) {
         setClipNote(`Cannot send ${file.name}: ${err instanceof Error ? err.message : String(err)}`)
       }

@@ -51,7 +51,7 @@ export class ViewerClipboard {
     this.#options = options
   }
 
-  attach(link: TransferLink): ChannelEnd {
+  attachHost(link: TransferLink): ChannelEnd {
     this.#link = link
     return {
       receive: (frame) => this.#onFrame(frame),

@@ -55,7 +55,7 @@ export interface ViewerConnectionOptions {
   onCursor?: (cursor: CursorImage) => void
   /** The clipboard and files capabilities, handed each new channel of theirs. */
   channels?: Partial<
-    Record<typeof CLIPBOARD_CHANNEL | typeof FILES_CHANNEL, { attach(link: TransferLink): ChannelEnd }>
+    Record<typeof CLIPBOARD_CHANNEL | typeof FILES_CHANNEL, { attachHost(link: TransferLink): ChannelEnd }>
   >
 }
 
@@ -302,11 +302,14 @@ export class ViewerConnection {
   }
 
   /** Hands a clipboard or files channel to its capability once it is open, and takes it back when it closes. */
-  #attachCapability(channel: RTCDataChannel, capability: { attach(link: TransferLink): ChannelEnd }): void {
+  #attachCapability(
+    channel: RTCDataChannel,
+    capability: { attachHost(link: TransferLink): ChannelEnd },
+  ): void {
     let end: ChannelEnd | undefined
     this.#capabilityChannels.add(channel)
     const open = () => {
-      end = capability.attach(channelLink(channel))
+      end = capability.attachHost(channelLink(channel))
     }
     if (channel.readyState === 'open') open()
     else channel.addEventListener('open', open, { once: true })

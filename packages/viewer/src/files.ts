@@ -82,15 +82,15 @@ export interface ViewerFilesOptions {
  * It outlives peer connections: after a reconnect it re-attaches to the new
  * files channel and every unfinished transfer carries on where it stopped.
  */
-export class ViewerFiles {
-  readonly #manager: TransferManager
+export class ViewerFiles extends TransferManager {
   readonly #options: ViewerFilesOptions
-  readonly downloads = new Map<string, Blob>()
+  readonly downloads: Map<string, Blob>
   #end: ReturnType<TransferManager['attach']> | undefined
 
   constructor(options: ViewerFilesOptions) {
-    this.#options = options
-    this.#manager = new TransferManager({
+    const downloads = new Map<string, Blob>()
+    let changed = () => {}
+    super({
       side: 'viewer',
       maxBytes: VIEWER_MAX_BYTES,
       autoAccept: false,
@@ -101,20 +101,23 @@ export class ViewerFiles {
       },
       openSink: async ({ id, name }) =>
         new BlobSink(name, (blob) => {
-          this.downloads.set(id, blob)
+          downloads.set(id, blob)
           options.onDownload(name, blob)
         }),
       onEvent: (event) => {
         options.onEvent?.(event)
-        this.#changed()
+        changed()
       },
     })
+    this.#options = options
+    this.downloads = downloads
+    changed = () => this.#options.onChange(this.list())
   }
 
   /** The files channel of a (new) peer connection opened; `detach` when it closes (transfers then wait). */
-  attach(link: TransferLink): ChannelEnd {
+  attachHost(link: TransferLink): ChannelEnd {
     this.#end?.detach()
-    const end = this.#manager.attach(HOST_PEER, link)
+    const end = this.attach(HOST_PEER, link)
     this.#end = end
     return {
       receive: (frame) => end.receive(frame),
@@ -130,40 +133,12 @@ export class ViewerFiles {
     return this.#end !== undefined
   }
 
-  send(file: Blob, name: string): TransferInfo {
-    return this.#manager.send(HOST_PEER, name, blobSource(file))
+  sendFile(file: Blob, name: string): TransferInfo {
+    return this.send(HOST_PEER, name, blobSource(file))
   }
 
   /** Sends bytes from any source (the transfer benchmark generates them as they are read). */
   sendSource(name: string, source: TransferSource): TransferInfo {
-    return this.#manager.send(HOST_PEER, name, source)
-  }
-
-  accept(id: string): Promise<void> {
-    return this.#manager.accept(id)
-  }
-
-  reject(id: string): void {
-    this.#manager.reject(id)
-  }
-
-  pause(id: string): void {
-    this.#manager.pause(id)
-  }
-
-  resume(id: string): void {
-    this.#manager.resume(id)
-  }
-
-  cancel(id: string): void {
-    this.#manager.cancel(id)
-  }
-
-  list(): TransferInfo[] {
-    return this.#manager.list()
-  }
-
-  #changed(): void {
-    this.#options.onChange(this.#manager.list())
+    return this.send(HOST_PEER, name, source)
   }
 }

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { type TransferInfo, type TransferLink, TransferManager } from '@smoldesk/protocol'
+import { type TransferInfo, TransferManager } from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import type { EmitEvent } from '../webrtc/viewer-hub.ts'
 import { DiskSink, DiskSource, sha256Hasher } from './disk-storage.ts'
@@ -28,22 +28,22 @@ export function defaultDownloadDir(): string {
 /**
  * Files between the host and its viewers: the shared transfer engine with
  * files on disk, its events turned into the IPC events
- * (transfer-started/-progress/-completed/-error).
+ * (transfer-offered/-started/-progress/-completed/-error). Accept, reject,
+ * pause, resume, cancel and list are the engine's own.
  */
-export class TransferService {
+export class TransferService extends TransferManager {
   readonly downloadDir: string
-  readonly #manager: TransferManager
 
   constructor(options: TransferServiceOptions) {
-    this.downloadDir = options.downloadDir ?? defaultDownloadDir()
+    const downloadDir = options.downloadDir ?? defaultDownloadDir()
     const emit = options.emit
-    this.#manager = new TransferManager({
+    super({
       side: 'host',
       maxBytes: options.maxBytes ?? TRANSFER_DEFAULT_MAX_BYTES,
       autoAccept: options.autoAccept ?? false,
       allowed: options.allowed,
       hasher: sha256Hasher,
-      openSink: ({ id, name, size }) => DiskSink.open(this.downloadDir, id, name, size),
+      openSink: ({ id, name, size }) => DiskSink.open(downloadDir, id, name, size),
       onEvent: (event) => {
         const { info } = event
         const ref = { transferId: info.id, name: info.name }
@@ -81,48 +81,16 @@ export class TransferService {
         }
       },
     })
-  }
-
-  /** A viewer's file channel opened. */
-  attach(peerId: string, link: TransferLink): ReturnType<TransferManager['attach']> {
-    return this.#manager.attach(peerId, link)
+    this.downloadDir = downloadDir
   }
 
   async sendFile(path: string, peerId: string): Promise<TransferInfo> {
     const source = await DiskSource.open(path)
     try {
-      return this.#manager.send(peerId, source.name, source)
+      return this.send(peerId, source.name, source)
     } catch (err) {
       await source.close()
       throw err
     }
-  }
-
-  accept(id: string): Promise<void> {
-    return this.#manager.accept(id)
-  }
-
-  reject(id: string): void {
-    this.#manager.reject(id)
-  }
-
-  pause(id: string): void {
-    this.#manager.pause(id)
-  }
-
-  resume(id: string): void {
-    this.#manager.resume(id)
-  }
-
-  cancel(id: string): void {
-    this.#manager.cancel(id)
-  }
-
-  list(): TransferInfo[] {
-    return this.#manager.list()
-  }
-
-  close(): Promise<void> {
-    return this.#manager.close()
   }
 }
