@@ -93,6 +93,10 @@ const DEFAULTS = {
 const ACK_EVERY_BYTES = 1024 * 1024
 /** Error answers to a misbehaving peer, per second at most (no amplification). */
 const ERROR_REPLIES_PER_S = 20
+/** Unfinished incoming transfers one peer may have: a flood of offers must not fill our memory. */
+const MAX_OPEN_OFFERS_PER_PEER = 64
+/** Finished transfers kept for list(); older ones are forgotten. */
+const MAX_FINISHED_KEPT = 200
 
 interface Transfer {
   id: string
@@ -361,6 +365,13 @@ export class TransferManager {
     }
     if (this.#transfers.has(msg.id)) {
       this.#replyError(link, msg.id, 'INVALID_REQUEST', `transfer id ${msg.id} is taken`)
+      return
+    }
+    let open = 0
+    for (const t of this.#transfers.values())
+      if (!t.outgoing && t.peerId === link.peerId && !TERMINAL.includes(t.state)) open++
+    if (open >= MAX_OPEN_OFFERS_PER_PEER) {
+      this.#replyError(link, msg.id, 'RATE_LIMITED', `${open} files from you are still open here`)
       return
     }
     const t = this.#create({
@@ -657,6 +668,20 @@ export class TransferManager {
       this.#emit({ type: 'error', info: this.#info(t), code: code ?? 'INTERNAL', message: message ?? state })
     }
     this.#changed(t)
+    this.#forgetOldest()
+  }
+
+  /** Keeps the newest finished transfers only (the map is in creation order). */
+  #forgetOldest(): void {
+    let finished = 0
+    for (const t of this.#transfers.values()) if (TERMINAL.includes(t.state)) finished++
+    for (const [id, t] of this.#transfers) {
+      if (finished <= MAX_FINISHED_KEPT) return
+      if (TERMINAL.includes(t.state)) {
+        this.#transfers.delete(id)
+        finished--
+      }
+    }
   }
 
   #progress(t: Transfer, bytes = t.outgoing ? t.acked : t.offset): void {

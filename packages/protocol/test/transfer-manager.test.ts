@@ -276,6 +276,13 @@ describe('transfer engine', () => {
       end.receive(frame)
     }
     assert.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution')
+    // A flood of distinct offers is capped: what one peer keeps open here stays bounded.
+    for (let i = 0; i < 100; i++)
+      end.receive(encodeControl({ type: 'offer', id: `flood${i}`, name: 'x', size: 1e6 }))
+    const open = host
+      .list()
+      .filter((t) => t.peer_id === 'fuzzer' && !['completed', 'cancelled', 'failed'].includes(t.state))
+    assert.ok(open.length <= 64, `${open.length} open offers from one peer`)
     assert.ok(replies.length > 0)
     const errors = replies.filter((r) => (r as { type?: string }).type === 'error')
     assert.ok(errors.length > 0)
