@@ -19,6 +19,12 @@ export interface SpawnOptions {
   cwd?: string
   /** Defaults to ['ignore', 'pipe', 'pipe']; extra entries become fds 3, 4, … */
   stdio?: StdioOptions
+  /**
+   * What the kernel sends the child when SmolDesk dies: TERM lets a server
+   * clean up; KILL suits helpers with nothing to save (an encoder probe
+   * finishing its frames after a SIGTERM can outlive us by seconds).
+   */
+  deathSignal?: 'TERM' | 'KILL'
 }
 
 /**
@@ -80,7 +86,7 @@ export class ManagedProcess extends EventEmitter<{ exit: [ExitInfo] }> {
 
   static spawn(options: SpawnOptions): Promise<ManagedProcess> {
     const [command, args] = hasSetpriv
-      ? ['setpriv', ['--pdeathsig', 'TERM', '--', options.command, ...options.args]]
+      ? ['setpriv', ['--pdeathsig', options.deathSignal ?? 'TERM', '--', options.command, ...options.args]]
       : [options.command, [...options.args]]
     const child = spawn(command, args, {
       cwd: options.cwd,
@@ -132,7 +138,7 @@ export class ManagedProcess extends EventEmitter<{ exit: [ExitInfo] }> {
 export async function runToCompletion(
   options: SpawnOptions & { timeoutMs: number; maxOutputBytes?: number },
 ): Promise<ExitInfo & { stdout: string; stderr: string; timedOut: boolean }> {
-  const proc = await ManagedProcess.spawn(options)
+  const proc = await ManagedProcess.spawn({ deathSignal: 'KILL', ...options })
   const max = options.maxOutputBytes ?? 1024 * 1024
   let stdout = ''
   let stderr = ''
