@@ -302,6 +302,23 @@ describe('clipboard and files between the host and a browser', () => {
       return n
     })
     assert.equal(sent, 10_000)
+    // Some fuzzed offers were well-formed: they wait for the host, at most 64 from one viewer
+    // (more are refused with RATE_LIMITED). The host turns them down, as its user would.
+    // The host may still be reading the channel: wait until what it holds stops changing.
+    const pendingNow = async () =>
+      (await client.invoke<CommandResult<'list_transfers'>>('list_transfers')).filter(
+        (t) => t.state === 'pending' && t.direction === 'viewer-to-host',
+      )
+    let pending = await pendingNow()
+    for (let settled = 0; settled < 3; ) {
+      await new Promise((r) => setTimeout(r, 300))
+      const next = await pendingNow()
+      settled = next.length === pending.length ? settled + 1 : 0
+      pending = next
+    }
+    assert.ok(pending.length > 0)
+    assert.ok(pending.length <= 64, `${pending.length} offers kept open`)
+    for (const t of pending) await client.invoke('reject_transfer', { transferId: t.id })
     const expected = await makeUpload(page, 1 * MB)
     const id = await page.evaluate(
       () => window.smoldesk?.files.sendFile(window.__upload, 'after-fuzz.bin').id ?? '',
