@@ -193,7 +193,7 @@ export class ViewerConnection {
     switch (msg.type) {
       case 'offer': {
         // A new offer means a new host-side connection (e.g. a codec change): start afresh.
-        this.#pc?.close()
+        this.#closePeer()
         this.#hostId = msg.fromId
         const pc = this.#createPeerConnection(msg.fromId)
         this.#options.onState('negotiating')
@@ -325,12 +325,7 @@ export class ViewerConnection {
    * Transfers and the clipboard carry on over the new connection.
    */
   restartMedia(): void {
-    const pc = this.#pc
-    this.#pc = undefined
-    pc?.close()
-    // Closing locally fires no close event on the channels: tell the capabilities ourselves.
-    for (const channel of this.#capabilityChannels) channel.dispatchEvent(new Event('close'))
-    this.#capabilityChannels.clear()
+    this.#closePeer()
     const signaling = this.#signaling
     if (!signaling) return
     this.#options.onState('reconnecting', 'reconnecting the media connection')
@@ -340,6 +335,15 @@ export class ViewerConnection {
   }
 
   readonly #capabilityChannels = new Set<RTCDataChannel>()
+
+  #closePeer(): void {
+    const pc = this.#pc
+    this.#pc = undefined
+    pc?.close()
+    // Closing locally fires no close event on the channels: tell the capabilities ourselves.
+    for (const channel of this.#capabilityChannels) channel.dispatchEvent(new Event('close'))
+    this.#capabilityChannels.clear()
+  }
 
   /** The open clipboard or files channel (for diagnostics and the fuzz tests). */
   dataChannel(label: string): RTCDataChannel | undefined {
