@@ -28,6 +28,9 @@ export const ClipboardMessageSchema = z.discriminatedUnion('type', [
 ])
 export type ClipboardMessage = z.infer<typeof ClipboardMessageSchema>
 
+/** The other side refused what we sent (its `clip-error`): reported, never answered (no ping-pong). */
+export class ClipboardRefusedError extends SmolDeskError {}
+
 export type ClipboardContent = { kind: 'text'; text: string } | { kind: 'image'; png: Uint8Array }
 
 export const ClipboardEntrySchema = z.strictObject({
@@ -94,7 +97,8 @@ export class ClipboardAssembler {
       const parsed = ClipboardMessageSchema.safeParse(decoded.message)
       if (!parsed.success) throw new SmolDeskError('INVALID_REQUEST', describeZodError(parsed.error))
       const msg = parsed.data
-      if (msg.type === 'clip-error') throw new SmolDeskError(msg.code, `the other side: ${msg.message}`)
+      if (msg.type === 'clip-error')
+        throw new ClipboardRefusedError(msg.code, `the other side: ${msg.message}`)
       this.#current = undefined
       if (msg.size > this.#maxBytes()) {
         throw new SmolDeskError(

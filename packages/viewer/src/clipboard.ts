@@ -3,6 +3,7 @@ import { bytesToHex } from '@noble/hashes/utils.js'
 import {
   ClipboardAssembler,
   type ClipboardContent,
+  ClipboardRefusedError,
   clipboardBytes,
   encodeControl,
   SmolDeskError,
@@ -105,7 +106,7 @@ export class ViewerClipboard {
     } catch (err) {
       const error = SmolDeskError.from(err)
       this.#options.onError(`${error.code}: ${error.message}`)
-      if (!error.message.startsWith('the other side:'))
+      if (!(error instanceof ClipboardRefusedError))
         this.#link?.send(encodeControl({ type: 'clip-error', code: error.code, message: error.message }))
       return
     }

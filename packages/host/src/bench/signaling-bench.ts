@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
 import { ManagedProcess } from '../process/child.ts'
+import { residentKb } from '../process/proc.ts'
 import { LocalRedis } from './redis-server.ts'
 import { percentile, round1 } from './stats.ts'
 
@@ -49,11 +49,6 @@ async function startInstance(redisUrl: string | undefined): Promise<Instance> {
     })
   })
   return { url: `ws://127.0.0.1:${port}`, pid: proc.pid, close: () => proc.close() }
-}
-
-async function rssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
 }
 
 interface Peer {
@@ -146,7 +141,7 @@ async function runOnce(
   const instances: Instance[] = []
   try {
     for (let i = 0; i < instanceCount; i++) instances.push(await startInstance(redis?.url))
-    const before = await Promise.all(instances.map((inst) => rssKb(inst.pid)))
+    const before = await Promise.all(instances.map((inst) => residentKb(inst.pid)))
     let measuring = false
     let received = 0
     const latencies: number[] = []
@@ -160,7 +155,7 @@ async function runOnce(
     const { hosts, viewers } = await connectRooms(instances, peers / 2, onRelay)
     const connectS = (performance.now() - connectStart) / 1000
     await sleep(500)
-    const after = await Promise.all(instances.map((inst) => rssKb(inst.pid)))
+    const after = await Promise.all(instances.map((inst) => residentKb(inst.pid)))
     const memPerPeerKb = after.reduce((sum, kb, i) => sum + kb - (before[i] ?? 0), 0) / peers
     log(`  ${instanceCount} instance(s): ${peers} peers in rooms of two after ${connectS.toFixed(1)} s`)
 

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { EventPayload } from '@smoldesk/protocol'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
-import { CLOCK_TICKS_PER_S, findProcesses } from '../process/proc.ts'
+import { CLOCK_TICKS_PER_S, findProcesses, residentKb } from '../process/proc.ts'
 import { startBenchHost, waitFor } from './bench-host.ts'
 import { launchChromium } from './chromium.ts'
 
@@ -35,11 +35,7 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex')
 }
 
-/** Resident memory of a process in MiB (VmRSS). */
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
-}
+const rssMb = async (pid: number) => (await residentKb(pid)) / 1024
 
 async function hostTicks(tag: string): Promise<number> {
   return (await findProcesses((p) => p.owner === tag)).reduce((sum, p) => sum + p.cpuTicks, 0)

@@ -3,6 +3,7 @@ import {
   ClipboardAssembler,
   type ClipboardContent,
   type ClipboardEntry,
+  ClipboardRefusedError,
   clipboardBytes,
   encodeControl,
   SmolDeskError,
@@ -130,8 +131,7 @@ export class ClipboardSync {
 
   #refuse(peerId: string, viewer: Attached, error: SmolDeskError): void {
     log.info({ peerId, code: error.code, message: error.message }, 'viewer clipboard refused')
-    // An error from the viewer itself (it refused ours) is not answered: no ping-pong.
-    if (error.message.startsWith('the other side:')) return
+    if (error instanceof ClipboardRefusedError) return
     viewer.channel.send(
       encodeControl({ type: 'clip-error', code: error.code, message: error.message.slice(0, 1000) }),
     )
@@ -149,7 +149,7 @@ export class ClipboardSync {
       at: Date.now(),
     }
     if (content.kind === 'text') {
-      const cut = Buffer.from(content.text, 'utf8').length > HISTORY_TEXT_BYTES
+      const cut = described.size > HISTORY_TEXT_BYTES
       entry.text = cut
         ? Buffer.from(content.text, 'utf8').subarray(0, HISTORY_TEXT_BYTES).toString('utf8')
         : content.text

@@ -66,3 +66,9 @@ export async function findProcessTrees(isRoot: (p: ProcInfo) => boolean): Promis
   }
   return all.filter((p) => inTree.has(p.pid))
 }
+
+/** Resident memory of a process in KiB (VmRSS). */
+export async function residentKb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+}
