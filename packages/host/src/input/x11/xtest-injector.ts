@@ -5,8 +5,16 @@ import { X11Connection } from '../../display/x11/connection.ts'
 import type { InputInjector } from '../injector.ts'
 
 const MAX_SPARE_KEYCODES = 32
-/** Time for clients to read the remapped keys before the next batch replaces them. */
-const TEXT_BATCH_SETTLE_MS = 60
+/**
+ * A spare keycode gets a new keysym only this long after it was last
+ * pressed. An X client turns a keycode into a character when it reads the
+ * event, with the mapping of that moment: a client busy for a while (one
+ * just starting, a loaded machine) must still find each character where it
+ * was pressed.
+ */
+const KEYCODE_REUSE_MS = 250
+/** Spare keycodes are emptied again once text typing has been idle this long. */
+const SPARE_CLEAR_IDLE_MS = 3000
 
 /** X keysym of a character: Latin-1 maps directly, the rest through the Unicode keysym range. */
 function keysymFor(ch: string): number {
@@ -26,6 +34,12 @@ export class XTestInjector implements InputInjector {
   readonly #conn: X11Connection
   readonly #xtest: XTest
   #spare: number[] | undefined
+  /** Where the next character goes in #spare: keycodes are used in turn. */
+  #nextSpare = 0
+  /** Spare keycodes holding a keysym, and when each was last pressed (performance.now()). */
+  readonly #pressedAt = new Map<number, number>()
+  #typing: Promise<void> = Promise.resolve()
+  #clearTimer: NodeJS.Timeout | undefined
 
   private constructor(conn: X11Connection, xtest: XTest) {
     this.#conn = conn
@@ -71,33 +85,59 @@ export class XTestInjector implements InputInjector {
 
   /**
    * Text by temporary keysym remapping: each character's keysym is put on a
-   * keycode the layout leaves empty, pressed, and the keycodes emptied again.
-   * A batch uses as many spare keycodes as there are characters, so a client
-   * that re-reads the mapping late still finds every character where it
-   * was pressed; batches are spaced so clients catch up before the next one.
+   * keycode the layout leaves empty, and that keycode is pressed. Spare
+   * keycodes are used in turn across calls and a keycode is remapped only
+   * KEYCODE_REUSE_MS after its last press, so up to 32 characters type at
+   * once and longer text at 32 characters per KEYCODE_REUSE_MS. The keycodes
+   * are emptied when typing has been idle for SPARE_CLEAR_IDLE_MS or the
+   * injector closes, never right after a press (a late client would read an
+   * empty key).
    */
-  async type(text: string): Promise<void> {
+  type(text: string): Promise<void> {
+    // One text at a time: two viewers' texts must not share a batch's keycodes.
+    const typed = this.#typing.then(() => this.#type(text))
+    this.#typing = typed.catch(() => {})
+    return typed
+  }
+
+  async #type(text: string): Promise<void> {
     const spare = await this.#spareKeycodes()
     if (spare.length === 0)
       throw new SmolDeskError('UNAVAILABLE', 'the keyboard mapping has no free keycode for text')
-    const chars = Array.from(text)
+    clearTimeout(this.#clearTimer)
     const { client } = this.#conn
-    for (let start = 0; start < chars.length; start += spare.length) {
-      const batch = chars.slice(start, start + spare.length)
-      batch.forEach((ch, i) => {
-        const keysym = keysymFor(ch)
-        client.ChangeKeyboardMapping(spare[i] ?? 0, 2, [keysym, keysym])
-      })
-      await this.#conn.sync()
-      batch.forEach((_, i) => {
-        this.key(spare[i] ?? 0, true)
-        this.key(spare[i] ?? 0, false)
-      })
-      await this.#conn.sync()
-      await sleep(TEXT_BATCH_SETTLE_MS)
-      for (const keycode of spare.slice(0, batch.length)) client.ChangeKeyboardMapping(keycode, 2, [0, 0])
-      await this.#conn.sync()
+    let batch: number[] = []
+    const press = async () => {
+      await this.#conn.sync() // the new mapping is in place before its keys are pressed
+      for (const keycode of batch) {
+        this.key(keycode, true)
+        this.key(keycode, false)
+        this.#pressedAt.set(keycode, performance.now())
+      }
+      batch = []
     }
+    for (const ch of text) {
+      const keycode = spare[this.#nextSpare] ?? 0
+      this.#nextSpare = (this.#nextSpare + 1) % spare.length
+      if (batch.includes(keycode)) await press() // wrapped around within this text
+      const wait = (this.#pressedAt.get(keycode) ?? -Infinity) + KEYCODE_REUSE_MS - performance.now()
+      if (wait > 0) {
+        await press()
+        await sleep(wait)
+      }
+      const keysym = keysymFor(ch)
+      client.ChangeKeyboardMapping(keycode, 2, [keysym, keysym])
+      batch.push(keycode)
+    }
+    await press()
+    this.#clearTimer = setTimeout(() => void this.#clearSpare(), SPARE_CLEAR_IDLE_MS)
+    this.#clearTimer.unref()
+  }
+
+  #clearSpare(): void {
+    if (this.#conn.closed || this.#pressedAt.size === 0) return
+    for (const keycode of this.#pressedAt.keys()) this.#conn.client.ChangeKeyboardMapping(keycode, 2, [0, 0])
+    this.#pressedAt.clear()
   }
 
   /** Keycodes the current layout leaves without any keysym (found once per connection). */
@@ -120,6 +160,8 @@ export class XTestInjector implements InputInjector {
   }
 
   close(): void {
+    clearTimeout(this.#clearTimer)
+    this.#clearSpare()
     this.#conn.close()
   }
 }
