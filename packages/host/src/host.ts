@@ -5,6 +5,7 @@ import {
   defaultPermissions,
   encodeCursor,
   FILES_CHANNEL,
+  SESSION_CHANNEL,
   SmolDeskError,
   type ViewerRole,
 } from '@smoldesk/protocol'
@@ -29,6 +30,7 @@ import { HOST_DEFAULTS, type HostOptions } from './options.ts'
 import { SecurityContext } from './security/security-context.ts'
 import { ViewerAdmission } from './security/viewer-admission.ts'
 import { type IssuedToken, ViewerTokens } from './security/viewer-tokens.ts'
+import { SessionService } from './session/session-service.ts'
 import { TransferService } from './transfer/transfer-service.ts'
 import type { PeerDataChannel } from './webrtc/transport.ts'
 import { ViewerHub } from './webrtc/viewer-hub.ts'
@@ -54,6 +56,7 @@ export class Host {
   readonly viewerInput: ViewerInput
   readonly transfers: TransferService
   readonly clipboardSync: ClipboardSync
+  readonly session: SessionService
   #injector: Promise<InputInjector> | undefined
   #cursor: Promise<CursorWatcher> | undefined
   #hub: ViewerHub | undefined
@@ -75,8 +78,18 @@ export class Host {
       },
       monitors: async () => listX11Monitors(await this.#x11Connection()),
       probe: this.#probe,
-      emit: (event, payload) => this.ipc.emit(event, payload),
+      emit: (event, payload) => {
+        this.ipc.emit(event, payload)
+        if (event === 'capture-started' || event === 'capture-stopped') this.session.changed()
+      },
       onCodecChanged: async () => this.#hub?.codecChanged(),
+    })
+    this.session = new SessionService({
+      capture: this.capture,
+      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      choices: () => this.#probe.get(),
+      role: (viewerId) => this.#hub?.role(viewerId),
+      inputEnabled: () => this.input.enabled,
     })
     this.input = new InputService({
       injector: () => this.#injectorBackend(),
@@ -239,6 +252,8 @@ export class Host {
   #onDataChannel(viewerId: string, channel: PeerDataChannel): void {
     if (channel.label === CLIPBOARD_CHANNEL) {
       this.clipboardSync.attach(viewerId, channel)
+    } else if (channel.label === SESSION_CHANNEL) {
+      this.session.attach(viewerId, channel)
     } else if (channel.label === FILES_CHANNEL) {
       const end = this.transfers.attach(viewerId, channel)
       channel.onMessage((frame) => end.receive(frame))
@@ -280,6 +295,7 @@ export class Host {
       },
       set_input_enabled: async ({ enabled }) => {
         await this.input.setEnabled(enabled)
+        this.session.changed()
         return null
       },
       configure_input_forwarding: async ({ config }) => {
@@ -321,6 +337,7 @@ export class Host {
       },
       set_viewer_role: async ({ peerId, role }) => {
         this.#requireHub().setRole(peerId, role)
+        this.session.changed()
         return null
       },
       set_viewer_permissions: async ({ peerId, permissions }) =>

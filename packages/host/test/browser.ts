@@ -14,7 +14,11 @@ interface PageCanvas {
   } | null
 }
 declare const document: {
-  querySelector(selector: 'video'): { videoWidth: number; videoHeight: number } | null
+  querySelector(selector: 'video'): {
+    videoWidth: number
+    videoHeight: number
+    getBoundingClientRect(): { left: number; top: number; width: number; height: number }
+  } | null
   createElement(tag: 'canvas'): PageCanvas
 }
 declare const window: {
@@ -48,6 +52,39 @@ export function videoPixel(page: Page, fx: number, fy: number): Promise<Rgb | un
     },
     [fx, fy] as const,
   )
+}
+
+/**
+ * Where the picture is on the page, in CSS pixels: the video element's box
+ * less the letterbox bars of object-fit: contain (the viewer's "Fit" view).
+ */
+export function videoContentBox(
+  page: Page,
+): Promise<{ x: number; y: number; width: number; height: number }> {
+  return page.evaluate(() => {
+    const video = document.querySelector('video')
+    if (!video || video.videoWidth === 0) return { x: 0, y: 0, width: 1, height: 1 }
+    const rect = video.getBoundingClientRect()
+    const scale = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight)
+    const width = video.videoWidth * scale
+    const height = video.videoHeight * scale
+    return {
+      x: rect.left + (rect.width - width) / 2,
+      y: rect.top + (rect.height - height) / 2,
+      width,
+      height,
+    }
+  })
+}
+
+/**
+ * The viewer's toolbar overlays the top of the picture until it hides
+ * itself (a few seconds after connecting): wait for that before pointing at
+ * the top of the remote screen.
+ */
+export async function toolbarHidden(page: Page): Promise<void> {
+  await page.locator('nav.toolbar.toolbar-hidden').waitFor({ state: 'attached', timeout: 10_000 })
+  await sleep(200) // its slide-out transition
 }
 
 export function close(a: Rgb, b: Rgb, tolerance = 40): boolean {

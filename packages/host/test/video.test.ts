@@ -6,7 +6,7 @@ import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
 import { domCodeToX11Keycode } from '../src/input/keycodes.ts'
-import { launchChromium, viewerState, waitForColour } from './browser.ts'
+import { launchChromium, toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
 import {
   eventually,
   type HostProcess,
@@ -282,7 +282,8 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     const recorder = await recordInput(desktop.display, { x: 0, y: 0, width: 600, height: 400 }, 'buttons')
     const seen = recorder.seen
     try {
-      const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
+      await toolbarHidden(page)
+      const box = await videoContentBox(page)
       const s = box.width / 1280
       const at = (vx: number, vy: number) => [box.x + vx * s, box.y + vy * s] as const
       await page.mouse.move(...at(100, 100))
@@ -345,7 +346,8 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
           'video decoding',
         )
       }, 10_000)
-      const box = (await phone.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
+      await toolbarHidden(phone)
+      const box = await videoContentBox(phone)
       const scale = box.width / 1280
       const at = { x: box.x + 100 * scale, y: box.y + 100 * scale } // video pixel (100, 100): inside the window
       await phone.touchscreen.tap(at.x, at.y)

@@ -25,6 +25,7 @@ export class SignalingClient {
     this.#clientId = clientId
     this.#resumeToken = resumeToken
     socket.addEventListener('message', (ev) => {
+      if (this.#abandoned) return // its successor has the handlers now
       const msg = parse(ev.data)
       if (!msg) {
         this.#malformed++
@@ -39,6 +40,7 @@ export class SignalingClient {
       for (const handler of this.#handlers) handler(msg)
     })
     socket.addEventListener('close', (ev) => {
+      if (this.#abandoned) return // its handlers ran when it was abandoned
       for (const handler of this.#closeHandlers) handler(ev.code, ev.reason)
     })
   }
@@ -103,18 +105,26 @@ export class SignalingClient {
   static async recover(
     url: string,
     previous: SignalingClient,
-    options: { cancelled: () => boolean; restart: (fresh: SignalingClient) => Promise<void> },
+    options: {
+      cancelled: () => boolean
+      restart: (fresh: SignalingClient) => Promise<void>
+      /** Waits before each attempt (default RECONNECT_DELAYS_MS). */
+      delaysMs?: readonly number[]
+      /** How long one attempt may take to connect (default 10 s). */
+      attemptTimeoutMs?: number
+    },
   ): Promise<SignalingClient | undefined> {
-    for (const delay of RECONNECT_DELAYS_MS) {
+    const timeoutMs = options.attemptTimeoutMs ?? 10_000
+    for (const delay of options.delaysMs ?? RECONNECT_DELAYS_MS) {
       await new Promise((resolve) => setTimeout(resolve, delay))
       if (options.cancelled()) return undefined
       try {
-        return await SignalingClient.reconnect(url, previous)
+        return await SignalingClient.reconnect(url, previous, timeoutMs)
       } catch (err) {
         if (SmolDeskError.from(err).code !== 'RESUME_FAILED') continue
       }
       try {
-        const fresh = await SignalingClient.connect(url)
+        const fresh = await SignalingClient.connect(url, timeoutMs)
         await options.restart(fresh)
         return fresh
       } catch {}
@@ -141,6 +151,42 @@ export class SignalingClient {
   send(message: ClientMessage): void {
     if (this.open) this.#socket.send(JSON.stringify(message))
   }
+
+  /**
+   * Whether the server answers a ping within `timeoutMs`. A connection whose
+   * network went away stays "open" until TCP gives up, minutes later; this
+   * finds out in a second.
+   */
+  probe(timeoutMs = 1000): Promise<boolean> {
+    if (!this.open) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off()
+        resolve(false)
+      }, timeoutMs)
+      const off = this.onMessage((msg) => {
+        if (msg.type !== 'pong') return
+        clearTimeout(timer)
+        off()
+        resolve(true)
+      })
+      this.send({ type: 'ping' })
+    })
+  }
+
+  /**
+   * Gives up on a connection found dead, as a drop: close handlers run at
+   * once with code 4000 (and reconnect), not when the closing handshake
+   * over the dead network finally times out.
+   */
+  abandon(): void {
+    if (this.#abandoned) return
+    this.#abandoned = true
+    this.#socket.close(4000, 'no answer from the server')
+    for (const handler of this.#closeHandlers) handler(4000, 'no answer from the server')
+  }
+
+  #abandoned = false
 
   onMessage(handler: (msg: ServerMessage) => void): () => void {
     this.#handlers.add(handler)

@@ -1,12 +1,26 @@
-import { CLIPBOARD_CHANNEL, FILES_CHANNEL, type RoomRole, type TransferInfo } from '@smoldesk/protocol'
+import {
+  CLIPBOARD_CHANNEL,
+  FILES_CHANNEL,
+  type RoomRole,
+  SESSION_CHANNEL,
+  type SessionState,
+  SmolDeskError,
+  type TransferInfo,
+} from '@smoldesk/protocol'
 import { useEffect, useRef, useState } from 'react'
+import { adviceFor } from './advice.ts'
 import { type RemoteClipboard, ViewerClipboard } from './clipboard.ts'
 import { type ConnectionState, ViewerConnection } from './connection.ts'
 import { ViewerFiles } from './files.ts'
 import { InputCapture } from './input.ts'
-import { isSpecialKey, SPECIAL_KEYS } from './special-keys.ts'
+import { Landing } from './landing.tsx'
+import { ViewerSession } from './session.ts'
+import { loadSettings, type Settings, saveSettings } from './settings.ts'
 import { StatsSampler, type VideoStats } from './stats.ts'
+import { StatsOverlay } from './stats-overlay.tsx'
+import { Toolbar } from './toolbar.tsx'
 import { TransferList } from './transfer-list.tsx'
+import { NO_ZOOM, panBy, type ViewTransform, videoStyle, zoomAbout } from './view.ts'
 
 declare global {
   interface Window {
@@ -19,16 +33,11 @@ declare global {
       role: RoomRole | undefined
       files: ViewerFiles
       clipboard: ViewerClipboard
+      session: ViewerSession
     }
   }
 }
 
-/**
- * What the link says: `?room=CODE` (and optionally `role=view-only`,
- * `relay=1` to force TURN, `insecure=1` to allow a password over plain
- * HTTP), and `#token=JWT` in the fragment, which browsers never send to a
- * server.
- */
 /** The `role` claim of a JWT's payload, unverified. */
 function tokenRole(token: string | undefined): unknown {
   try {
@@ -40,6 +49,12 @@ function tokenRole(token: string | undefined): unknown {
   }
 }
 
+/**
+ * What the link says: `?room=CODE` (and optionally `role=view-only`,
+ * `relay=1` to force TURN, `insecure=1` to allow a password over plain
+ * HTTP), and `#token=JWT` in the fragment, which browsers never send to a
+ * server.
+ */
 function linkParams() {
   const query = new URLSearchParams(location.search)
   const fragment = new URLSearchParams(location.hash.slice(1))
@@ -56,57 +71,78 @@ function linkParams() {
   }
 }
 
-const STATE_WORDS: Record<ConnectionState, string> = {
-  connecting: 'Connecting to the signaling server…',
-  'waiting-for-approval': 'Waiting for the host to let you in…',
-  'waiting-for-host': 'Joined the room; waiting for the host to offer its screen…',
-  reconnecting: 'Connection to the signaling server lost; reconnecting…',
-  negotiating: 'Setting up the video connection…',
-  connected: 'Connected',
-  disconnected: 'Disconnected',
-  failed: 'Connection failed',
-}
-
 function signalingUrl(): string {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
   return `${scheme}://${location.host}/signal`
 }
 
+/** The toolbar hides after this long without the pointer near it. */
+const TOOLBAR_HIDE_MS = 2500
+/** The pointer this close to the top edge brings the toolbar back. */
+const TOOLBAR_REVEAL_PX = 48
+
 export function App() {
   const [link] = useState(linkParams)
+  if (!link.roomId) {
+    return (
+      <Landing
+        onJoin={(room, fragment) => {
+          location.assign(`${location.pathname}?room=${encodeURIComponent(room)}${fragment}`)
+        }}
+      />
+    )
+  }
+  return <Viewer link={link} />
+}
+
+function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
   const { roomId } = link
   const [password, setPassword] = useState<string | undefined>(undefined)
   const [passwordDraft, setPasswordDraft] = useState('')
   const [role, setRole] = useState<RoomRole | undefined>(undefined)
   const videoRef = useRef<HTMLVideoElement>(null)
+  const stageRef = useRef<HTMLDivElement>(null)
+  const keyboardRef = useRef<HTMLTextAreaElement>(null)
   const captureRef = useRef<InputCapture | undefined>(undefined)
+  const connectionRef = useRef<ViewerConnection | undefined>(undefined)
   const [state, setState] = useState<ConnectionState>('connecting')
   const [detail, setDetail] = useState<string>('')
   const [stats, setStats] = useState<VideoStats | undefined>()
   const [transfers, setTransfers] = useState<TransferInfo[]>([])
   const [remoteClip, setRemoteClip] = useState<RemoteClipboard | undefined>()
-  const [clipNote, setClipNote] = useState('')
+  const [note, setNote] = useState('')
   const [dragging, setDragging] = useState(false)
-  // Transfers and the clipboard outlive connections (a reconnect resumes them), so they live as long as the page.
+  const [sessionState, setSessionState] = useState<SessionState | undefined>()
+  const [settings, setSettings] = useState<Settings>(loadSettings)
+  const settingsRef = useRef(settings)
+  settingsRef.current = settings
+  const [view, setView] = useState<ViewTransform>(NO_ZOOM)
+  const viewRef = useRef(view)
+  viewRef.current = view
+  const [videoSize, setVideoSize] = useState({ width: 0, height: 0 })
+  const [toolbarHidden, setToolbarHidden] = useState(false)
+  const [userClosed, setUserClosed] = useState(false)
+  const update = (change: Partial<Settings>) => {
+    const next = { ...settingsRef.current, ...change }
+    setSettings(next)
+    saveSettings(next)
+  }
+  // Transfers, the clipboard and the session outlive connections (a reconnect resumes them): page-long.
   const [files] = useState(
-    () =>
-      new ViewerFiles({
-        onChange: setTransfers,
-        onDownload: (name, blob) => offerDownload(name, blob),
-      }),
+    () => new ViewerFiles({ onChange: setTransfers, onDownload: (name, blob) => offerDownload(name, blob) }),
   )
   const [clipboard] = useState(
     () =>
       new ViewerClipboard({
         onRemote: (remote) => setRemoteClip({ ...remote }),
-        onError: (message) => setClipNote(message),
+        onError: (message) => setNote(message),
       }),
   )
+  const [session] = useState(() => new ViewerSession(setSessionState))
 
   useEffect(() => {
-    if (!roomId) return
     const connection = new ViewerConnection({
-      channels: { [CLIPBOARD_CHANNEL]: clipboard, [FILES_CHANNEL]: files },
+      channels: { [CLIPBOARD_CHANNEL]: clipboard, [FILES_CHANNEL]: files, [SESSION_CHANNEL]: session },
       signalingUrl: signalingUrl(),
       roomId,
       password,
@@ -134,6 +170,7 @@ export function App() {
         if (video && video.srcObject !== stream) video.srcObject = stream
       },
     })
+    connectionRef.current = connection
     window.smoldesk = {
       connection,
       stats: undefined,
@@ -142,23 +179,44 @@ export function App() {
       role: undefined,
       files,
       clipboard,
+      session,
     }
     // Whatever the user copied elsewhere goes to the host when they come back to this page.
     const syncClipboard = () => {
       if (window.smoldesk?.role === 'view-only') return
       void clipboard.syncFromBrowser().then((result) => {
-        if (result.why) setClipNote(`Clipboard not sent: ${result.why}`)
+        if (result.why) setNote(`Clipboard not sent: ${result.why}`)
       })
     }
     window.addEventListener('focus', syncClipboard)
-    const capture = videoRef.current
-      ? new InputCapture(videoRef.current, (frame, motion) => connection.sendInput(frame, motion))
+    const video = videoRef.current
+    const capture = video
+      ? new InputCapture(
+          video,
+          (frame, motion) => {
+            if (settingsRef.current.inputOn) connection.sendInput(frame, motion)
+          },
+          {
+            mode: () => settingsRef.current.touchMode,
+            zoomed: () => viewRef.current.zoom > 1,
+            onZoom: (factor, at) => {
+              const box = stageRef.current?.getBoundingClientRect()
+              if (!box) return
+              setView((v) => zoomAbout(v, factor, { x: at.x - box.left, y: at.y - box.top }, box))
+            },
+            onPan: (dx, dy) => {
+              const box = stageRef.current?.getBoundingClientRect()
+              if (box) setView((v) => panBy(v, dx, dy, box))
+            },
+          },
+        )
       : undefined
     captureRef.current = capture
     const detachInput = capture?.attach()
     connection.connect().catch((err: unknown) => {
+      const error = SmolDeskError.from(err)
       setState('failed')
-      setDetail(err instanceof Error ? err.message : String(err))
+      setDetail(`${error.code}: ${error.message}`)
     })
     const sampler = new StatsSampler()
     const timer = setInterval(async () => {
@@ -174,29 +232,60 @@ export function App() {
       detachInput?.()
       connection.close()
     }
-  }, [roomId, password, link, files, clipboard])
+  }, [roomId, password, link, files, clipboard, session])
 
-  if (!roomId) {
-    return (
-      <main style={styles.page}>
-        <h1>SmolDesk</h1>
-        <p>Open the link the host printed: it carries the room code (…/?room=CODE).</p>
-      </main>
-    )
-  }
+  // The toolbar: shown while not connected, near the top edge, or holding focus; hidden otherwise.
+  useEffect(() => {
+    if (state !== 'connected') {
+      setToolbarHidden(false)
+      return
+    }
+    let timer = setTimeout(() => setToolbarHidden(true), TOOLBAR_HIDE_MS)
+    const onMove = (ev: PointerEvent) => {
+      if (ev.pointerType === 'touch') return
+      if (ev.clientY > TOOLBAR_REVEAL_PX && (ev.target as Element | null)?.closest('.toolbar')) return
+      if (ev.clientY <= TOOLBAR_REVEAL_PX) setToolbarHidden(false)
+      clearTimeout(timer)
+      timer = setTimeout(() => {
+        if (!document.activeElement?.closest('.toolbar')) setToolbarHidden(true)
+      }, TOOLBAR_HIDE_MS)
+    }
+    const onFocus = (ev: FocusEvent) => {
+      if ((ev.target as Element | null)?.closest?.('.toolbar')) setToolbarHidden(false)
+    }
+    document.addEventListener('pointermove', onMove)
+    document.addEventListener('focusin', onFocus)
+    return () => {
+      clearTimeout(timer)
+      document.removeEventListener('pointermove', onMove)
+      document.removeEventListener('focusin', onFocus)
+    }
+  }, [state])
+
   const sendFiles = (list: FileList | null) => {
     for (const file of Array.from(list ?? [])) {
       try {
         files.sendFile(file, file.name)
       } catch (err) {
-        setClipNote(`Cannot send ${file.name}: ${err instanceof Error ? err.message : String(err)}`)
+        setNote(`Cannot send ${file.name}: ${err instanceof Error ? err.message : String(err)}`)
       }
     }
   }
+  const ask = (what: Promise<void>) =>
+    what.then(
+      () => setNote(''),
+      (err: unknown) => {
+        const error = SmolDeskError.from(err)
+        setNote(`The host refused: ${error.code}: ${error.message}`)
+      },
+    )
   const canShare = role !== 'view-only'
+  const advice = adviceFor(state, detail)
+  const connected = state === 'connected'
+  const style = videoStyle(settings.viewMode, videoSize, window.devicePixelRatio || 1, view)
   return (
     <main
-      style={{ ...styles.page, ...(dragging && styles.dragging) }}
+      className={`viewer${dragging ? ' dragging' : ''}`}
       onDragOver={(ev) => {
         if (!canShare) return
         ev.preventDefault()
@@ -209,125 +298,149 @@ export function App() {
         if (canShare) sendFiles(ev.dataTransfer.files)
       }}
     >
-      <p role="status" style={styles.status}>
-        {STATE_WORDS[state]}
-        {detail ? ` — ${detail}` : ''}
-        {role === 'view-only' ? ' (view only)' : ''}
-      </p>
-      {state === 'failed' && /^(UNAUTHORIZED|INSECURE_TRANSPORT)/.test(detail) && (
-        <form
-          style={styles.status}
-          onSubmit={(ev) => {
-            ev.preventDefault()
-            setPassword(passwordDraft)
-          }}
-        >
-          <label>
-            Room password:{' '}
-            <input
-              type="password"
-              autoComplete="current-password"
-              value={passwordDraft}
-              onChange={(ev) => setPasswordDraft(ev.target.value)}
-            />
-          </label>{' '}
-          <button type="submit">Join</button>
-        </form>
-      )}
-      <label style={styles.status}>
-        Send keys:{' '}
-        <select
-          aria-label="Send special keys"
-          value=""
-          onChange={(ev) => {
-            if (isSpecialKey(ev.target.value)) captureRef.current?.sendSpecial(ev.target.value)
-          }}
-        >
-          <option value="">choose…</option>
-          {Object.keys(SPECIAL_KEYS).map((name) => (
-            <option key={name} value={name}>
-              {name}
-            </option>
-          ))}
-        </select>
-      </label>
-      <button type="button" style={styles.button} onClick={() => captureRef.current?.lockPointer()}>
-        Lock pointer (relative mouse)
-      </button>
-      <button
-        type="button"
-        style={styles.button}
-        onClick={async () => {
+      <Toolbar
+        hidden={toolbarHidden}
+        session={sessionState}
+        canShare={canShare}
+        viewMode={settings.viewMode}
+        onViewMode={(viewMode) => {
+          update({ viewMode })
+          setView(NO_ZOOM)
+        }}
+        touchMode={settings.touchMode}
+        onTouchMode={(touchMode) => update({ touchMode })}
+        inputOn={settings.inputOn}
+        onInputOn={(inputOn) => {
+          if (!inputOn) captureRef.current?.releaseAll() // before the switch: it still goes out
+          update({ inputOn })
+        }}
+        showStats={settings.showStats}
+        onShowStats={(showStats) => update({ showStats })}
+        onMonitor={(index) => void ask(session.request({ type: 'select-monitor', monitor_index: index }))}
+        onStream={(change) =>
+          void ask(
+            session.request({
+              type: 'set-stream',
+              ...(change.preset && { preset: change.preset }),
+              ...(change.codec && { codec: change.codec as 'H264' }),
+            }),
+          )
+        }
+        onSpecialKey={(key) => captureRef.current?.sendSpecial(key)}
+        onKeyboard={() => keyboardRef.current?.focus()}
+        onFullscreen={async () => {
           // Fullscreen with Keyboard Lock: Alt+Tab, Escape and the like go to the remote desktop.
-          await videoRef.current?.requestFullscreen()
+          await document.documentElement.requestFullscreen().catch(() => {})
           const keyboard = (navigator as Navigator & { keyboard?: { lock(): Promise<void> } }).keyboard
           await keyboard?.lock().catch(() => {})
         }}
-      >
-        Fullscreen
-      </button>
-      {canShare && (
-        <label style={styles.button}>
-          Send files to the host (or drop them here):{' '}
-          <input type="file" multiple aria-label="Send files" onChange={(ev) => sendFiles(ev.target.files)} />
-        </label>
-      )}
-      {canShare && (
-        <button
-          type="button"
-          style={styles.button}
-          onClick={async () => {
-            const result = await clipboard.syncFromBrowser()
-            setClipNote(
-              result.why ? `Clipboard not sent: ${result.why}` : result.sent ? 'Clipboard sent' : '',
-            )
-          }}
-        >
-          Send my clipboard
+        onPointerLock={() => captureRef.current?.lockPointer()}
+        onSendClipboard={async () => {
+          const result = await clipboard.syncFromBrowser()
+          setNote(result.why ? `Clipboard not sent: ${result.why}` : result.sent ? 'Clipboard sent' : '')
+        }}
+        onFiles={sendFiles}
+        onDisconnect={() => {
+          setUserClosed(true)
+          connectionRef.current?.close()
+        }}
+      />
+      {toolbarHidden && (
+        <button type="button" className="toolbar-handle" onClick={() => setToolbarHidden(false)}>
+          Menu
         </button>
       )}
-      {remoteClip && (
-        <p style={styles.status} data-testid="host-clipboard">
-          Host clipboard:{' '}
-          {remoteClip.content.kind === 'text'
-            ? `“${remoteClip.content.text.slice(0, 80)}${remoteClip.content.text.length > 80 ? '…' : ''}”`
-            : `an image (${remoteClip.content.png.length} bytes)`}{' '}
-          {remoteClip.copied ? (
-            '— copied to your clipboard'
-          ) : (
-            <button type="button" onClick={() => void clipboard.copyRemoteToBrowser()}>
-              Copy to my clipboard
+      {!connected && (
+        <section className="status" role="status" aria-live="polite">
+          <h2>{userClosed ? 'You disconnected' : advice.headline}</h2>
+          {!userClosed && advice.code && <p className="code">{advice.code}</p>}
+          {!userClosed && advice.detail && <p>{advice.detail}</p>}
+          {!userClosed && advice.action && <p className="action">{advice.action}</p>}
+          {userClosed && (
+            <button type="button" onClick={() => location.reload()}>
+              Connect again
             </button>
           )}
-        </p>
+          {advice.askPassword && !userClosed && (
+            <form
+              onSubmit={(ev) => {
+                ev.preventDefault()
+                setPassword(passwordDraft)
+              }}
+            >
+              <label htmlFor="room-password">Room password</label>
+              <input
+                id="room-password"
+                type="password"
+                autoComplete="current-password"
+                value={passwordDraft}
+                onChange={(ev) => setPasswordDraft(ev.target.value)}
+              />
+              <button type="submit">Join</button>
+            </form>
+          )}
+        </section>
       )}
-      {clipNote && <p style={styles.status}>{clipNote}</p>}
-      <TransferList transfers={transfers} files={files} />
-      <video ref={videoRef} autoPlay playsInline muted style={styles.video} aria-label="Remote desktop" />
-      {stats && (
-        <dl style={styles.stats} aria-label="Connection statistics">
-          <dt>fps</dt>
-          <dd>{stats.fps.toFixed(0)}</dd>
-          <dt>bitrate</dt>
-          <dd>{(stats.bitrateKbps / 1000).toFixed(2)} Mbit/s</dd>
-          <dt>RTT</dt>
-          <dd>{stats.rttMs === undefined ? '–' : `${stats.rttMs.toFixed(0)} ms`}</dd>
-          <dt>jitter buffer</dt>
-          <dd>
-            {stats.jitterBufferDelayMs === undefined ? '–' : `${stats.jitterBufferDelayMs.toFixed(1)} ms`}
-          </dd>
-          <dt>decode</dt>
-          <dd>{stats.decodeTimeMs === undefined ? '–' : `${stats.decodeTimeMs.toFixed(1)} ms`}</dd>
-          <dt>resolution</dt>
-          <dd>
-            {stats.width}×{stats.height}
-          </dd>
-          <dt>codec</dt>
-          <dd>{stats.codec}</dd>
-          <dt>path</dt>
-          <dd>{stats.candidatePairType ?? '–'}</dd>
-        </dl>
-      )}
+      {connected && role === 'view-only' && <p className="badge">View only</p>}
+      <div className={`stage stage-${settings.viewMode}`} ref={stageRef}>
+        <video
+          ref={videoRef}
+          autoPlay
+          playsInline
+          muted
+          aria-label="Remote desktop"
+          style={style}
+          onResize={(ev) =>
+            setVideoSize({ width: ev.currentTarget.videoWidth, height: ev.currentTarget.videoHeight })
+          }
+        />
+      </div>
+      {settings.showStats && stats && <StatsOverlay stats={stats} captureFps={sessionState?.stream?.fps} />}
+      <aside className="panels">
+        {remoteClip && (
+          <p data-testid="host-clipboard">
+            Host clipboard:{' '}
+            {remoteClip.content.kind === 'text'
+              ? `“${remoteClip.content.text.slice(0, 80)}${remoteClip.content.text.length > 80 ? '…' : ''}”`
+              : `an image (${remoteClip.content.png.length} bytes)`}{' '}
+            {remoteClip.copied ? (
+              '— copied to your clipboard'
+            ) : (
+              <button type="button" onClick={() => void clipboard.copyRemoteToBrowser()}>
+                Copy to my clipboard
+              </button>
+            )}
+          </p>
+        )}
+        {note && (
+          <p className="note" role="alert">
+            {note}
+          </p>
+        )}
+        <TransferList transfers={transfers} files={files} />
+      </aside>
+      {/* The on-screen keyboard: focusing this brings up a phone's keyboard; what it types goes to the host. */}
+      <textarea
+        ref={keyboardRef}
+        className="keyboard-sink"
+        aria-label="On-screen keyboard input"
+        autoCapitalize="off"
+        autoComplete="off"
+        spellCheck={false}
+        value=""
+        onChange={() => {}}
+        onBeforeInput={(ev) => {
+          const data = (ev.nativeEvent as InputEvent).data
+          if (data) captureRef.current?.sendText(data)
+          ev.preventDefault()
+        }}
+        onKeyDown={(ev) => {
+          const code = { Backspace: 'Backspace', Enter: 'Enter', Tab: 'Tab', Escape: 'Escape' }[ev.key]
+          if (!code) return
+          ev.preventDefault()
+          captureRef.current?.tapKey(code)
+        }}
+      />
     </main>
   )
 }
@@ -342,18 +455,3 @@ function offerDownload(name: string, blob: Blob): void {
   // The browser has read the Blob once the download started.
   setTimeout(() => URL.revokeObjectURL(url), 60_000)
 }
-
-const styles = {
-  page: { margin: 0, padding: 8, background: '#111', color: '#eee', fontFamily: 'system-ui, sans-serif' },
-  dragging: { outline: '3px dashed #6af', outlineOffset: -3 },
-  status: { margin: '0 0 8px' },
-  button: { margin: '0 8px 8px 0' },
-  video: { display: 'block', maxWidth: '100%', background: '#000' },
-  stats: {
-    display: 'grid',
-    gridTemplateColumns: 'auto auto auto auto auto auto auto auto',
-    gap: '2px 8px',
-    fontSize: 12,
-    margin: '8px 0 0',
-  },
-} as const

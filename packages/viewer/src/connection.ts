@@ -6,6 +6,7 @@ import {
   INPUT_CHANNEL,
   MOTION_CHANNEL,
   type RoomRole,
+  type SESSION_CHANNEL,
   type ServerMessage,
   SignalingClient,
   SmolDeskError,
@@ -55,8 +56,36 @@ export interface ViewerConnectionOptions {
   onCursor?: (cursor: CursorImage) => void
   /** The clipboard and files capabilities, handed each new channel of theirs. */
   channels?: Partial<
-    Record<typeof CLIPBOARD_CHANNEL | typeof FILES_CHANNEL, { attachHost(link: TransferLink): ChannelEnd }>
+    Record<
+      typeof CLIPBOARD_CHANNEL | typeof FILES_CHANNEL | typeof SESSION_CHANNEL,
+      { attachHost(link: TransferLink): ChannelEnd }
+    >
   >
+}
+
+/**
+ * Getting the media back after it dropped: the first attempt comes at once
+ * (on a healthy network a new connection takes well under a second, so the
+ * picture is back within the 2 s a user tolerates); each attempt has
+ * MEDIA_ATTEMPT_MS to succeed, and then the next waits this much longer.
+ */
+export const MEDIA_RETRY_DELAYS_MS = [0, 1000, 2000, 4000, 8000] as const
+
+/** A media connection 'disconnected' this long (no packets) is given up and made anew. */
+const MEDIA_DISCONNECTED_GRACE_MS = 1000
+/** An attempt that has not brought the media back after this long is followed by the next. */
+const MEDIA_ATTEMPT_MS = 3000
+/** Signaling after a drop: short attempts, at most a second apart, for about two minutes. */
+const SIGNALING_RETRY_DELAYS_MS = [100, ...Array.from({ length: 80 }, () => 1000)]
+const SIGNALING_ATTEMPT_TIMEOUT_MS = 1500
+
+interface Recovery {
+  /** When the media was found lost. */
+  since: number
+  attempts: number
+  /** The next attempt may not start before this (performance.now()). */
+  nextAt: number
+  busy: boolean
 }
 
 /** A sender waits above this many queued bytes (back-pressure) and goes on once the queue is down to it. */
@@ -121,6 +150,68 @@ export class ViewerConnection {
     const signaling = await SignalingClient.connect(signalingUrl)
     this.#attach(signaling)
     this.#join(signaling)
+    this.#watchdog = setInterval(() => void this.#watchMedia(), 250)
+  }
+
+  #watchdog: ReturnType<typeof setInterval> | undefined
+  /** Media recovery: when the connection was lost, how many attempts so far, when the next may start. */
+  #recovery: Recovery | undefined
+  /** Set once the media connection was up: only then is its loss something to repair. */
+  #hadMedia = false
+  /** ICE failed for a reason another attempt cannot fix (nothing to connect with): say so and stop. */
+  #hopeless = false
+
+  /**
+   * Automatic reconnect: a media connection that failed, or stayed
+   * 'disconnected' for a second, is replaced (leave and join again), first at
+   * once and then with back-off; if the signaling connection does not answer
+   * a ping within a second it is abandoned and resumed first. Transfers,
+   * clipboard and the page's settings carry on.
+   */
+  async #watchMedia(): Promise<void> {
+    if (this.#closed || !this.#hadMedia || this.#hopeless) return
+    const state = this.#pc?.connectionState
+    const now = performance.now()
+    if (state === 'connected') {
+      this.#recovery = undefined
+      return
+    }
+    this.#recovery ??= { since: now, attempts: 0, nextAt: now, busy: false }
+    const r = this.#recovery
+    if (r.busy || now < r.nextAt) return
+    // A connection being negotiated (a new offer after a codec change, say) gets its time; one that
+    // lost its packets gets a second to come back by itself; a failed one is replaced at once.
+    const grace =
+      state === 'failed' || state === 'closed'
+        ? 0
+        : state === 'disconnected'
+          ? MEDIA_DISCONNECTED_GRACE_MS
+          : MEDIA_ATTEMPT_MS
+    if (r.attempts === 0 && now - r.since < grace) return
+    r.busy = true
+    try {
+      this.#options.onState(
+        'reconnecting',
+        `the connection dropped; reconnecting (attempt ${r.attempts + 1})`,
+      )
+      const signaling = this.#signaling
+      if (!signaling || !(await signaling.probe(1000))) {
+        // The server does not answer: resume signaling; the next round restarts the media over it.
+        this.#countAttempt(r)
+        signaling?.abandon()
+        return
+      }
+      if (!this.#closed) this.restartMedia()
+    } finally {
+      r.busy = false
+    }
+  }
+
+  /** The next attempt waits for this one to have had its time, plus the back-off. */
+  #countAttempt(r: Recovery): void {
+    const delay = MEDIA_RETRY_DELAYS_MS[Math.min(r.attempts, MEDIA_RETRY_DELAYS_MS.length - 1)] ?? 0
+    r.attempts++
+    r.nextAt = performance.now() + MEDIA_ATTEMPT_MS + delay
   }
 
   #attach(signaling: SignalingClient): void {
@@ -158,6 +249,8 @@ export class ViewerConnection {
       this.#options.onState('reconnecting', 'signaling connection lost')
     const next = await SignalingClient.recover(this.#options.signalingUrl, previous, {
       cancelled: () => this.#closed,
+      delaysMs: SIGNALING_RETRY_DELAYS_MS,
+      attemptTimeoutMs: SIGNALING_ATTEMPT_TIMEOUT_MS,
       // Our place is gone: join as a new viewer.
       restart: async (fresh) => {
         this.#attach(fresh)
@@ -180,6 +273,7 @@ export class ViewerConnection {
 
   close(): void {
     this.#closed = true
+    clearInterval(this.#watchdog)
     this.#pc?.close()
     this.#signaling?.close()
     this.#options.onState('disconnected', 'closed')
@@ -261,7 +355,10 @@ export class ViewerConnection {
       if (ev.candidate) gathered++
       // Gathering finished with nothing to offer (relay-only without a working TURN server):
       // no pair can ever form, so say why now instead of waiting for ICE to time out.
-      else if (gathered === 0 && this.#pc === pc) void this.#explainFailure(pc)
+      else if (gathered === 0 && this.#pc === pc) {
+        this.#hopeless = true
+        void this.#explainFailure(pc)
+      }
       this.#signaling?.send({
         type: 'ice-candidate',
         targetId: hostId,
@@ -293,8 +390,10 @@ export class ViewerConnection {
     })
     pc.addEventListener('connectionstatechange', () => {
       if (this.#pc !== pc) return
-      if (pc.connectionState === 'connected') this.#options.onState('connected')
-      else if (pc.connectionState === 'failed') void this.#explainFailure(pc)
+      if (pc.connectionState === 'connected') {
+        this.#hadMedia = true
+        this.#options.onState('connected')
+      } else if (pc.connectionState === 'failed') void this.#explainFailure(pc)
       else if (pc.connectionState === 'disconnected')
         this.#options.onState('disconnected', 'media interrupted')
     })
@@ -325,6 +424,10 @@ export class ViewerConnection {
    * Transfers and the clipboard carry on over the new connection.
    */
   restartMedia(): void {
+    // Whoever asked (the watchdog, a test, the user), this is an attempt: the watchdog waits for it.
+    const now = performance.now()
+    this.#recovery ??= { since: now, attempts: 0, nextAt: now, busy: false }
+    this.#countAttempt(this.#recovery)
     this.#closePeer()
     const signaling = this.#signaling
     if (!signaling) return

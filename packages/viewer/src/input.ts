@@ -6,15 +6,26 @@ import {
   encodeRelativeMove,
   encodeRelease,
   encodeScroll,
+  encodeText,
 } from '@smoldesk/protocol'
 import { type SpecialKey, specialKeyFrames } from './special-keys.ts'
-import { TouchGestures } from './touch.ts'
+import { TouchGestures, type TouchMode } from './touch.ts'
 
 const BUTTONS = ['Left', 'Middle', 'Right', 'Back', 'Forward'] as const
 /** DOM wheel deltaMode → pixels per unit (0 pixels, 1 lines, 2 pages). */
 const WHEEL_UNIT_PX = [1, 40, 800]
 
 export type SendInput = (frame: Uint8Array, motion: boolean) => void
+
+/** What the page decides about touch: the mode, and the view's local zoom and pan. */
+export interface TouchView {
+  mode: () => TouchMode
+  zoomed: () => boolean
+  /** Pinch: zoom by factor about a point in client coordinates. */
+  onZoom: (factor: number, at: { x: number; y: number }) => void
+  /** Two-finger drag on a zoomed view: pan by CSS pixels. */
+  onPan: (dx: number, dy: number) => void
+}
 
 /**
  * Captures mouse, wheel and keyboard on the video element and sends them in
@@ -24,12 +35,13 @@ export type SendInput = (frame: Uint8Array, motion: boolean) => void
 export class InputCapture {
   readonly #video: HTMLVideoElement
   readonly #send: SendInput
+  readonly #touchView: TouchView | undefined
   #seq = 0
-  #scale = 1
 
-  constructor(video: HTMLVideoElement, send: SendInput) {
+  constructor(video: HTMLVideoElement, send: SendInput, touchView?: TouchView) {
     this.#video = video
     this.#send = send
+    this.#touchView = touchView
   }
 
   /** Starts listening; returns the function that stops it. */
@@ -53,7 +65,11 @@ export class InputCapture {
       send: this.#send,
       toVideo: (p) => this.#toVideo(p),
       nextSeq: () => this.#next(),
-      onZoom: (factor) => this.#zoom(factor),
+      videoSize: () => ({ width: this.#video.videoWidth, height: this.#video.videoHeight }),
+      mode: () => this.#touchView?.mode() ?? 'direct',
+      zoomed: () => this.#touchView?.zoomed() ?? false,
+      onZoom: (factor, at) => this.#touchView?.onZoom(factor, at),
+      onPan: (dx, dy) => this.#touchView?.onPan(dx, dy),
     }).attach()
     return () => {
       for (const [type, listener] of listeners) video.removeEventListener(type, listener)
@@ -82,14 +98,23 @@ export class InputCapture {
     return this.#seq
   }
 
-  /** Pinch zoom: scales the view locally (the host's screen does not change). */
-  #zoom(factor: number): void {
-    this.#scale = Math.min(4, Math.max(1, this.#scale * factor))
-    this.#video.style.transformOrigin = 'center'
-    this.#video.style.transform = `scale(${this.#scale})`
+  /** Presses and releases one key by DOM code (the on-screen keyboard's Backspace, Enter…). */
+  tapKey(code: string): void {
+    this.#send(encodeKey(this.#next(), code, true, []), false)
+    this.#send(encodeKey(this.#next(), code, false, []), false)
   }
 
-  /** Client coordinates → video pixels, through object-fit: contain letterboxing (and any zoom). */
+  /** Lets go of everything held on the host (input turned off, page hidden). */
+  releaseAll(): void {
+    this.#send(encodeRelease(this.#next()), false)
+  }
+
+  /** Types text as-is on the host (the on-screen keyboard, whatever the host's layout). */
+  sendText(text: string): void {
+    if (text) this.#send(encodeText(this.#next(), text), false)
+  }
+
+  /** Client coordinates → video pixels, through object-fit letterboxing or cropping (and any zoom). */
   #toVideo(
     ev: { clientX: number; clientY: number } | { x: number; y: number },
   ): { x: number; y: number } | undefined {
@@ -97,7 +122,9 @@ export class InputCapture {
     const video = this.#video
     if (video.videoWidth === 0) return undefined
     const rect = video.getBoundingClientRect()
-    const scale = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight)
+    // contain (fit, 1:1) letterboxes: the smaller ratio; cover (fill) crops: the larger one.
+    const ratios = [rect.width / video.videoWidth, rect.height / video.videoHeight] as const
+    const scale = video.style.objectFit === 'cover' ? Math.max(...ratios) : Math.min(...ratios)
     const left = rect.left + (rect.width - video.videoWidth * scale) / 2
     const top = rect.top + (rect.height - video.videoHeight * scale) / 2
     return { x: (client.x - left) / scale, y: (client.y - top) / scale }

@@ -13,6 +13,28 @@ export interface VideoStats {
   candidatePairType: string | undefined
 }
 
+const DISPLAY_HALF_REFRESH_MS = 1000 / 60 / 2
+
+/**
+ * Glass-to-glass estimate from what the browser can see: half a frame
+ * interval of the host's capture rate (a change waits that long on average
+ * for the next capture), half the round trip, the jitter buffer, decoding,
+ * and half a 60 Hz display refresh. The host's encode time (2–5 ms with x264
+ * ultrafast here) is not visible and not counted; `./smoldesk bench latency`
+ * measures the real figure.
+ */
+export function estimateLatencyMs(s: {
+  fps: number
+  rttMs: number | undefined
+  jitterBufferDelayMs: number | undefined
+  decodeTimeMs: number | undefined
+}): number | undefined {
+  if (s.fps <= 0 || s.rttMs === undefined || s.jitterBufferDelayMs === undefined) return undefined
+  return (
+    1000 / s.fps / 2 + s.rttMs / 2 + s.jitterBufferDelayMs + (s.decodeTimeMs ?? 0) + DISPLAY_HALF_REFRESH_MS
+  )
+}
+
 interface Previous {
   at: number
   bytes: number
@@ -53,7 +75,7 @@ export class StatsSampler {
       (r) => r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded',
     )
     const local = pair ? reports.get(String(pair.localCandidateId)) : undefined
-    return {
+    const sample: VideoStats = {
       fps:
         typeof inbound.framesPerSecond === 'number'
           ? inbound.framesPerSecond
@@ -73,5 +95,6 @@ export class StatsSampler {
       framesDropped: num(inbound.framesDropped),
       candidatePairType: typeof local?.candidateType === 'string' ? local.candidateType : undefined,
     }
+    return sample
   }
 }

@@ -29,6 +29,7 @@ export class CaptureService {
   readonly pipeline = new CapturePipeline()
   readonly #options: CaptureServiceOptions
   #codec: VideoCodec = 'H264'
+  #wire: ScreenCaptureConfig = {}
 
   constructor(options: CaptureServiceOptions) {
     this.#options = options
@@ -36,6 +37,11 @@ export class CaptureService {
       options.emit('error', { code: error.code, message: error.message, source: 'capture' })
       if (!recovering) options.emit('capture-stopped', { reason: `encoder failed: ${error.message}` })
     })
+  }
+
+  /** The configuration of the last successful start, as it was asked for (defaults not applied). */
+  get wireConfig(): ScreenCaptureConfig {
+    return structuredClone(this.#wire)
   }
 
   /** The codec viewers are offered: the running one, else the default. */
@@ -54,6 +60,7 @@ export class CaptureService {
       if (previous) await this.pipeline.start(previous).catch(() => {})
       throw err
     }
+    this.#wire = structuredClone(wire)
     const codecChanged = this.#codec !== config.codec
     this.#codec = config.codec
     if (codecChanged) await this.#options.onCodecChanged()

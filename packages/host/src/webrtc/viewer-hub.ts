@@ -188,6 +188,11 @@ export class ViewerHub {
     return [...this.#viewers].filter(([, v]) => v.connected).map(([id]) => id)
   }
 
+  /** A viewer's role, if it is in the room. */
+  role(peerId: string): ViewerRole | undefined {
+    return this.#viewers.get(peerId)?.role
+  }
+
   /** What a viewer may do now; nothing for a viewer we do not know. */
   permissions(peerId: string): ViewerPermissions {
     const viewer = this.#viewers.get(peerId)

@@ -4,6 +4,7 @@ import {
   type IceCandidate,
   INPUT_CHANNEL,
   MOTION_CHANNEL,
+  SESSION_CHANNEL,
   type VideoCodec,
 } from '@smoldesk/protocol'
 import {
@@ -155,8 +156,9 @@ class WeriftViewerPeer implements ViewerPeer {
         this.#reliable.send(Buffer.from(pending))
       }
     })
-    // Clipboard and files: reliable and ordered, each on its own channel so a big file never delays a paste.
-    for (const label of [CLIPBOARD_CHANNEL, FILES_CHANNEL]) {
+    // Clipboard, files and the session's requests: reliable and ordered, each on its own channel so a
+    // big file never delays a paste or a monitor switch.
+    for (const label of [CLIPBOARD_CHANNEL, FILES_CHANNEL, SESSION_CHANNEL]) {
       const channel = this.#pc.createDataChannel(label, { ordered: true })
       channel.stateChanged.subscribe((state) => {
         if (state === 'open') options.events.onDataChannel(wrapChannel(channel))

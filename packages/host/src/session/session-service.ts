@@ -1,0 +1,159 @@
+import {
+  decodeFrame,
+  describeZodError,
+  encodeControl,
+  type HardwareAcceleration,
+  type MonitorInfo,
+  presetOf,
+  type RoomRole,
+  type ScreenCaptureConfig,
+  type SessionRequest,
+  SessionRequestSchema,
+  type SessionState,
+  type SessionToViewer,
+  SmolDeskError,
+  STREAM_PRESETS,
+  type VideoCodec,
+} from '@smoldesk/protocol'
+import type { CaptureService } from '../capture/capture-service.ts'
+import { createLogger } from '../log.ts'
+import type { PeerDataChannel } from '../webrtc/transport.ts'
+
+const log = createLogger('session')
+
+/** Requests a viewer may make per second; more are answered RATE_LIMITED (each one restarts the encoder). */
+const MAX_REQUESTS_PER_SECOND = 5
+
+export interface SessionServiceOptions {
+  capture: CaptureService
+  monitors: () => Promise<MonitorInfo[]>
+  /** The probed codecs and accelerations (cached after the first probe). */
+  choices: () => Promise<{ codecs: VideoCodec[]; accelerations: HardwareAcceleration[] }>
+  role: (viewerId: string) => RoomRole | undefined
+  inputEnabled: () => boolean
+}
+
+interface Attached {
+  channel: PeerDataChannel
+  window: { start: number; count: number }
+}
+
+/**
+ * The session channel on the host: tells each viewer what it can switch
+ * (monitors, presets, the probed codecs) and what is streaming, and carries
+ * out a viewer's switch with the same checks as start_capture, so a bad
+ * request never interrupts the stream.
+ */
+export class SessionService {
+  readonly #o: SessionServiceOptions
+  readonly #viewers = new Map<string, Attached>()
+
+  constructor(options: SessionServiceOptions) {
+    this.#o = options
+  }
+
+  attach(viewerId: string, channel: PeerDataChannel): void {
+    const viewer: Attached = { channel, window: { start: 0, count: 0 } }
+    this.#viewers.set(viewerId, viewer)
+    channel.onMessage((frame) => void this.#onFrame(viewerId, viewer, frame))
+    channel.onClose(() => {
+      if (this.#viewers.get(viewerId) === viewer) this.#viewers.delete(viewerId)
+    })
+    void this.#sendState(viewerId, viewer)
+  }
+
+  /** Something viewers see changed (capture, input switch, a role): tell every viewer. */
+  changed(): void {
+    for (const [viewerId, viewer] of this.#viewers) void this.#sendState(viewerId, viewer)
+  }
+
+  async state(viewerId: string): Promise<SessionState> {
+    const [monitors, choices] = await Promise.all([
+      this.#o.monitors().catch(() => []),
+      this.#o.choices().catch(() => ({ codecs: [], accelerations: [] })),
+    ])
+    const plan = this.#o.capture.pipeline.running ? this.#o.capture.pipeline.plan : undefined
+    const config = plan?.config
+    return {
+      type: 'session',
+      monitors: monitors.map((m) => ({
+        index: m.index,
+        name: m.name.slice(0, 200),
+        width: m.width,
+        height: m.height,
+        is_primary: m.is_primary,
+      })),
+      stream: config
+        ? {
+            monitor_index: config.monitorIndex,
+            codec: config.codec,
+            hardware_acceleration: config.hardwareAcceleration,
+            fps: config.fps,
+            quality: config.quality,
+            latency_mode: config.latencyMode,
+            preset: presetOf({ fps: config.fps, quality: config.quality, latency_mode: config.latencyMode }),
+          }
+        : null,
+      codecs: choices.codecs,
+      hardware_accelerations: choices.accelerations,
+      can_control: this.#o.role(viewerId) === 'viewer',
+      input_enabled: this.#o.inputEnabled(),
+    }
+  }
+
+  async #sendState(viewerId: string, viewer: Attached): Promise<void> {
+    const state = await this.state(viewerId)
+    if (this.#viewers.get(viewerId) === viewer) send(viewer.channel, state)
+  }
+
+  async #onFrame(viewerId: string, viewer: Attached, bytes: Uint8Array): Promise<void> {
+    let id = 0
+    try {
+      const frame = decodeFrame(bytes)
+      if (frame.kind !== 'control')
+        throw new SmolDeskError('INVALID_ARGS', 'the session channel takes control messages')
+      const raw = frame.message as { id?: unknown }
+      if (typeof raw.id === 'number' && Number.isSafeInteger(raw.id) && raw.id >= 0) id = raw.id
+      const parsed = SessionRequestSchema.safeParse(frame.message)
+      if (!parsed.success) throw new SmolDeskError('INVALID_ARGS', describeZodError(parsed.error))
+      const now = Date.now()
+      if (now - viewer.window.start >= 1000) viewer.window = { start: now, count: 0 }
+      if (++viewer.window.count > MAX_REQUESTS_PER_SECOND)
+        throw new SmolDeskError('RATE_LIMITED', `at most ${MAX_REQUESTS_PER_SECOND} stream changes a second`)
+      await this.#carryOut(viewerId, parsed.data)
+      send(viewer.channel, { type: 'result', id })
+      log.info({ viewer: viewerId, request: parsed.data }, 'viewer changed the stream')
+    } catch (err) {
+      const error = SmolDeskError.from(err)
+      send(viewer.channel, {
+        type: 'result',
+        id,
+        error: { code: error.code, message: error.message.slice(0, 1000) },
+      })
+    }
+  }
+
+  async #carryOut(viewerId: string, request: SessionRequest): Promise<void> {
+    if (this.#o.role(viewerId) !== 'viewer')
+      throw new SmolDeskError('FORBIDDEN', 'a view-only viewer cannot change the stream')
+    const capture = this.#o.capture
+    const current = capture.pipeline.running ? capture.pipeline.plan?.config : undefined
+    if (!current) throw new SmolDeskError('UNAVAILABLE', 'the host is not sharing its screen right now')
+    const wire: ScreenCaptureConfig = { ...capture.wireConfig }
+    delete wire.monitor_index
+    if (request.type === 'select-monitor') {
+      await capture.start(request.monitor_index, wire)
+      return
+    }
+    await capture.start(current.monitorIndex, {
+      ...wire,
+      ...(request.preset && STREAM_PRESETS[request.preset]),
+      ...(request.codec && { codec: request.codec }),
+      ...(request.hardware_acceleration && { hardware_acceleration: request.hardware_acceleration }),
+    })
+  }
+}
+
+function send(channel: PeerDataChannel, message: SessionToViewer): void {
+  channel.send(encodeControl(message))
+}

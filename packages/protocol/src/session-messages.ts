@@ -1,0 +1,112 @@
+import { z } from 'zod'
+import {
+  HardwareAccelerationSchema,
+  LatencyModeSchema,
+  type ScreenCaptureConfig,
+  VideoCodecSchema,
+} from './capture-config.ts'
+import { ErrorCodeSchema } from './errors.ts'
+
+/*
+ * The session channel: what a viewer's toolbar needs from the host and may
+ * ask of it. The host sends `session` whenever something in it changes; the
+ * viewer asks to switch monitor or stream settings (`select-monitor`,
+ * `set-stream`) and gets `result` with the same id. JSON control frames of
+ * the clipboard/files framing, each parsed by this schema on arrival.
+ */
+export const SESSION_CHANNEL = 'session'
+
+/**
+ * Stream presets a viewer can pick: what a person chooses between ("sharp"
+ * or "fast"), mapped onto capture settings here and nowhere else.
+ */
+export const STREAM_PRESETS = {
+  /** Lowest latency: 60 fps, zero-latency encoding, a little less detail. */
+  fast: { fps: 60, quality: 70, latency_mode: 'UltraLow' },
+  balanced: { fps: 30, quality: 80, latency_mode: 'Balanced' },
+  /** Text stays crisp; motion at 30 fps and a few frames of encoder buffering. */
+  sharp: { fps: 30, quality: 92, latency_mode: 'Quality' },
+} as const satisfies Record<string, ScreenCaptureConfig>
+export type StreamPreset = keyof typeof STREAM_PRESETS
+export const StreamPresetSchema = z.enum(['fast', 'balanced', 'sharp'])
+
+/** Which preset a running configuration is, if it is one. */
+export function presetOf(config: {
+  fps: number
+  quality: number
+  latency_mode: string
+}): StreamPreset | null {
+  for (const [name, preset] of Object.entries(STREAM_PRESETS)) {
+    if (
+      preset.fps === config.fps &&
+      preset.quality === config.quality &&
+      preset.latency_mode === config.latency_mode
+    )
+      return name as StreamPreset
+  }
+  return null
+}
+
+export const SessionStateSchema = z.strictObject({
+  type: z.literal('session'),
+  monitors: z
+    .array(
+      z.strictObject({
+        index: z.number().int().min(0),
+        name: z.string().max(200),
+        width: z.number().int().min(1),
+        height: z.number().int().min(1),
+        is_primary: z.boolean(),
+      }),
+    )
+    .max(64),
+  /** What is being streamed, or null when sharing is stopped. */
+  stream: z
+    .strictObject({
+      monitor_index: z.number().int().min(0),
+      codec: VideoCodecSchema,
+      hardware_acceleration: HardwareAccelerationSchema,
+      fps: z.number().int(),
+      quality: z.number().int(),
+      latency_mode: LatencyModeSchema,
+      preset: StreamPresetSchema.nullable(),
+    })
+    .nullable(),
+  /** The host's probed choices: only these are offered. */
+  codecs: z.array(VideoCodecSchema).max(8),
+  hardware_accelerations: z.array(HardwareAccelerationSchema).max(8),
+  /** Whether this viewer may change the stream (viewers may; view-only watchers may not). */
+  can_control: z.boolean(),
+  /** The host's remote-input switch. */
+  input_enabled: z.boolean(),
+})
+export type SessionState = z.infer<typeof SessionStateSchema>
+
+const RequestId = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+
+export const SessionRequestSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('select-monitor'),
+    id: RequestId,
+    monitor_index: z.number().int().min(0).max(63),
+  }),
+  z.strictObject({
+    type: z.literal('set-stream'),
+    id: RequestId,
+    preset: StreamPresetSchema.optional(),
+    codec: VideoCodecSchema.optional(),
+    hardware_acceleration: HardwareAccelerationSchema.optional(),
+  }),
+])
+export type SessionRequest = z.infer<typeof SessionRequestSchema>
+
+export const SessionResultSchema = z.strictObject({
+  type: z.literal('result'),
+  id: RequestId,
+  error: z.strictObject({ code: ErrorCodeSchema, message: z.string().max(1000) }).optional(),
+})
+export type SessionResult = z.infer<typeof SessionResultSchema>
+
+/** What the host may send on the session channel. */
+export const SessionToViewerSchema = z.discriminatedUnion('type', [SessionStateSchema, SessionResultSchema])
+export type SessionToViewer = z.infer<typeof SessionToViewerSchema>

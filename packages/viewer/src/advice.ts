@@ -1,0 +1,96 @@
+import type { ConnectionState } from './connection.ts'
+
+/** What the page says about a state: in words, and what the user can do about it. */
+export interface Advice {
+  headline: string
+  /** The coded reason, when there is one (e.g. JOIN_DENIED). */
+  code?: string
+  detail?: string
+  /** What to do next; absent when there is nothing to do but wait. */
+  action?: string
+  /** The page should ask for the room password. */
+  askPassword?: boolean
+}
+
+const STATE_WORDS: Record<ConnectionState, string> = {
+  connecting: 'Connecting to the signaling server…',
+  'waiting-for-approval': 'Waiting for the host to let you in…',
+  'waiting-for-host': 'In the room; waiting for the host to offer its screen…',
+  reconnecting: 'Reconnecting…',
+  negotiating: 'Setting up the video connection…',
+  connected: 'Connected',
+  disconnected: 'Disconnected',
+  failed: 'Could not connect',
+}
+
+/** Per error code: what it means for the person in front of the page, and what to do. */
+const CODE_ADVICE: Partial<Record<string, { headline: string; action?: string; askPassword?: boolean }>> = {
+  UNAUTHORIZED: {
+    headline: 'Wrong or missing room password',
+    action: 'Type the room password the host gave you.',
+    askPassword: true,
+  },
+  INSECURE_TRANSPORT: {
+    headline: 'The password would travel unencrypted',
+    action: 'Open the HTTPS link the host printed, or ask the host to start with --tls-cert.',
+  },
+  JOIN_DENIED: {
+    headline: 'The host did not let you in',
+    action: 'Ask the host to approve you, then reload this page.',
+  },
+  KICKED: { headline: 'The host removed you from the session', action: 'Ask the host for a new link.' },
+  ROOM_NOT_FOUND: {
+    headline: 'The host is offline (no such room)',
+    action: 'Check the room code, or ask the host to start sharing; this page keeps trying.',
+  },
+  TOKEN_EXPIRED: { headline: 'The link has expired', action: 'Ask the host for a new link.' },
+  TOKEN_INVALID: { headline: 'The link is not valid for this host', action: 'Ask the host for a new link.' },
+  TOKEN_REQUIRED: {
+    headline: 'This room needs a link from the host',
+    action: 'Open the full link the host shared.',
+  },
+  RATE_LIMITED: { headline: 'Too many attempts', action: 'Wait a minute, then reload.' },
+  CONNECTION_FAILED: {
+    headline: 'The server cannot be reached',
+    action: 'Check your network; this page keeps trying.',
+  },
+  TIMEOUT: { headline: 'The server did not answer', action: 'Check your network, then reload.' },
+  CODEC_UNSUPPORTED: {
+    headline: 'Your browser cannot play the host’s video format',
+    action: 'Pick another codec in the toolbar, or use a current Chrome, Edge or Firefox.',
+  },
+}
+
+/** Turns the connection's state and its detail ("CODE: message", or words) into advice. */
+export function adviceFor(state: ConnectionState, detail: string): Advice {
+  const coded = /^([A-Z][A-Z_]+): (.*)$/s.exec(detail)
+  if (coded?.[1]) {
+    const [, code, message] = coded
+    const known = CODE_ADVICE[code]
+    return {
+      headline: known?.headline ?? STATE_WORDS[state],
+      code,
+      ...(message && { detail: message }),
+      ...(known?.action && { action: known.action }),
+      ...(known?.askPassword && { askPassword: true }),
+    }
+  }
+  if (state === 'failed' && /TURN|relay/i.test(detail)) {
+    return {
+      headline: 'No network path to the host',
+      detail,
+      action: 'The relay (TURN) server is unreachable: check its address and credentials with the host.',
+    }
+  }
+  if (state === 'failed' && /media connection failed/.test(detail)) {
+    return {
+      headline: 'No network path to the host',
+      detail,
+      action: 'A firewall may block WebRTC; ask the host to enable a TURN relay (--turn).',
+    }
+  }
+  if (state === 'disconnected' && /host (left|closed)/.test(detail)) {
+    return { headline: 'The host stopped sharing', detail, action: 'Reload once the host is back.' }
+  }
+  return { headline: STATE_WORDS[state], ...(detail && { detail }) }
+}

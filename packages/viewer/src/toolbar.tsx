@@ -1,0 +1,179 @@
+import { type SessionState, STREAM_PRESETS, type StreamPreset } from '@smoldesk/protocol'
+import type { ReactNode } from 'react'
+import { SPECIAL_KEYS, type SpecialKey } from './special-keys.ts'
+import type { TouchMode } from './touch.ts'
+import { VIEW_MODES, type ViewMode } from './view.ts'
+
+const PRESET_WORDS: Record<StreamPreset, string> = {
+  fast: 'Fast (60 fps, lowest latency)',
+  balanced: 'Balanced',
+  sharp: 'Sharp (crisp text, 30 fps)',
+}
+
+export interface ToolbarProps {
+  hidden: boolean
+  session: SessionState | undefined
+  canShare: boolean
+  viewMode: ViewMode
+  onViewMode: (mode: ViewMode) => void
+  touchMode: TouchMode
+  onTouchMode: (mode: TouchMode) => void
+  inputOn: boolean
+  onInputOn: (on: boolean) => void
+  showStats: boolean
+  onShowStats: (on: boolean) => void
+  onMonitor: (index: number) => void
+  onStream: (change: { preset?: StreamPreset; codec?: string }) => void
+  onSpecialKey: (key: SpecialKey) => void
+  onKeyboard: () => void
+  onFullscreen: () => void
+  onPointerLock: () => void
+  onSendClipboard: () => void
+  onFiles: (files: FileList | null) => void
+  onDisconnect: () => void
+}
+
+/**
+ * Everything a viewer can do, in one bar that gets out of the way: it hides
+ * while the pointer is on the remote screen and comes back at the top edge,
+ * on a tap of its handle, or when it holds keyboard focus.
+ */
+export function Toolbar(p: ToolbarProps) {
+  const s = p.session
+  const control = s?.can_control === true && s.stream !== null
+  return (
+    <nav className={`toolbar${p.hidden ? ' toolbar-hidden' : ''}`} aria-label="Viewer controls">
+      {s && s.monitors.length > 0 && (
+        <Field label="Monitor">
+          <select
+            aria-label="Monitor"
+            disabled={!control}
+            value={s.stream?.monitor_index ?? ''}
+            onChange={(ev) => p.onMonitor(Number(ev.target.value))}
+          >
+            {s.stream === null && <option value="">not sharing</option>}
+            {s.monitors.map((m) => (
+              <option key={m.index} value={m.index}>
+                {m.index + 1}: {m.name} ({m.width}×{m.height})
+              </option>
+            ))}
+          </select>
+        </Field>
+      )}
+      {s?.stream && (
+        <Field label="Quality">
+          <select
+            aria-label="Quality preset"
+            disabled={!control}
+            value={s.stream.preset ?? ''}
+            onChange={(ev) => p.onStream({ preset: ev.target.value as StreamPreset })}
+          >
+            {s.stream.preset === null && <option value="">custom</option>}
+            {(Object.keys(STREAM_PRESETS) as StreamPreset[]).map((name) => (
+              <option key={name} value={name}>
+                {PRESET_WORDS[name]}
+              </option>
+            ))}
+          </select>
+        </Field>
+      )}
+      {s?.stream && s.codecs.length > 1 && (
+        <Field label="Codec">
+          <select
+            aria-label="Codec"
+            disabled={!control}
+            value={s.stream.codec}
+            onChange={(ev) => p.onStream({ codec: ev.target.value })}
+          >
+            {s.codecs.map((codec) => (
+              <option key={codec}>{codec}</option>
+            ))}
+          </select>
+        </Field>
+      )}
+      <Field label="View">
+        <select
+          aria-label="View"
+          value={p.viewMode}
+          onChange={(ev) => p.onViewMode(ev.target.value as ViewMode)}
+        >
+          {(Object.keys(VIEW_MODES) as ViewMode[]).map((mode) => (
+            <option key={mode} value={mode}>
+              {VIEW_MODES[mode]}
+            </option>
+          ))}
+        </select>
+      </Field>
+      {p.canShare && (
+        <>
+          <Field label="Touch">
+            <select
+              aria-label="Touch mode"
+              value={p.touchMode}
+              onChange={(ev) => p.onTouchMode(ev.target.value as TouchMode)}
+            >
+              <option value="direct">Direct touch</option>
+              <option value="trackpad">Trackpad</option>
+            </select>
+          </Field>
+          <button type="button" aria-pressed={p.inputOn} onClick={() => p.onInputOn(!p.inputOn)}>
+            {p.inputOn ? 'Input on' : 'Input off'}
+          </button>
+          <Field label="Keys">
+            <select
+              aria-label="Send special keys"
+              value=""
+              onChange={(ev) => {
+                if (ev.target.value in SPECIAL_KEYS) p.onSpecialKey(ev.target.value as SpecialKey)
+              }}
+            >
+              <option value="">Send keys…</option>
+              {Object.keys(SPECIAL_KEYS).map((name) => (
+                <option key={name} value={name}>
+                  {name}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <button type="button" onClick={p.onKeyboard}>
+            Keyboard
+          </button>
+          <button type="button" onClick={p.onSendClipboard}>
+            Send my clipboard
+          </button>
+          <label className="file-button">
+            Send files
+            <input
+              type="file"
+              multiple
+              aria-label="Send files"
+              onChange={(ev) => p.onFiles(ev.target.files)}
+            />
+          </label>
+        </>
+      )}
+      <button type="button" onClick={p.onFullscreen}>
+        Fullscreen
+      </button>
+      {p.canShare && (
+        <button type="button" onClick={p.onPointerLock}>
+          Lock pointer
+        </button>
+      )}
+      <button type="button" aria-pressed={p.showStats} onClick={() => p.onShowStats(!p.showStats)}>
+        Stats
+      </button>
+      <button type="button" className="danger" onClick={p.onDisconnect}>
+        Disconnect
+      </button>
+    </nav>
+  )
+}
+
+function Field({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <span className="field" title={label}>
+      {children}
+    </span>
+  )
+}
