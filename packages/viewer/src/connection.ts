@@ -259,7 +259,11 @@ export class ViewerConnection {
     })
     if (next) {
       this.#signaling = next
-      if (this.#pc?.connectionState !== 'connected') this.#options.onState('waiting-for-host')
+      if (this.#pc?.connectionState === 'connected') return
+      // The network that took signaling away took the media too: ask for a new connection now,
+      // not at the watchdog's next turn.
+      if (this.#hadMedia && !this.#hopeless) this.restartMedia()
+      else this.#options.onState('waiting-for-host')
     } else if (!this.#closed) this.#options.onState('failed', 'the signaling server cannot be reached')
   }
 
@@ -353,9 +357,10 @@ export class ViewerConnection {
     let gathered = 0
     pc.addEventListener('icecandidate', (ev) => {
       if (ev.candidate) gathered++
-      // Gathering finished with nothing to offer (relay-only without a working TURN server):
-      // no pair can ever form, so say why now instead of waiting for ICE to time out.
-      else if (gathered === 0 && this.#pc === pc) {
+      // Relay-only gathering finished with nothing to offer (no working TURN server): no pair can
+      // ever form, so say why now instead of waiting for ICE to time out. (Without the relay policy
+      // the host's checks can still find us: peer-reflexive candidates.)
+      else if (gathered === 0 && this.#pc === pc && this.#options.iceTransportPolicy === 'relay') {
         this.#hopeless = true
         void this.#explainFailure(pc)
       }

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CHROMIUM_PATH } from '../src/bench/chromium.ts'
+import { run } from './helpers.ts'
+
+/**
+ * A second machine on a cable: a network namespace joined to this one by a
+ * veth pair, /30 addresses on both ends. `cut()` drops every packet both
+ * ways (a blackhole qdisc on each end: the interfaces stay up, nothing gets
+ * through, as when a Wi-Fi link dies), `mend()` lets traffic through again.
+ * Chromium runs inside through a wrapper, so Playwright still drives it.
+ */
+export class RemoteNetwork {
+  readonly name: string
+  readonly hostIp: string
+  readonly viewerIp: string
+  readonly #outer: string
+  readonly #inner: string
+  readonly #dir: string
+  #cut = false
+
+  private constructor(id: string, subnet: number, dir: string) {
+    this.name = `smoldesk-${id}`
+    this.#outer = `sd${id}a`
+    this.#inner = `sd${id}b`
+    this.hostIp = `10.213.${subnet}.1`
+    this.viewerIp = `10.213.${subnet}.2`
+    this.#dir = dir
+  }
+
+  static async create(): Promise<RemoteNetwork> {
+    const id = randomBytes(3).toString('hex')
+    const subnet = randomBytes(1)[0] ?? 1
+    const net = new RemoteNetwork(id, subnet, await mkdtemp(join(tmpdir(), 'smoldesk-netns-')))
+    try {
+      const ns = ['netns', 'exec', net.name, 'ip']
+      for (const args of [
+        ['netns', 'add', net.name],
+        ['link', 'add', net.#outer, 'type', 'veth', 'peer', 'name', net.#inner],
+        ['link', 'set', net.#inner, 'netns', net.name],
+        ['addr', 'add', `${net.hostIp}/30`, 'dev', net.#outer],
+        ['link', 'set', net.#outer, 'up'],
+        [...ns, 'addr', 'add', `${net.viewerIp}/30`, 'dev', net.#inner],
+        [...ns, 'link', 'set', net.#inner, 'up'],
+        [...ns, 'link', 'set', 'lo', 'up'],
+        // Like a real machine: a default route (Chromium gathers candidates on that interface).
+        [...ns, 'route', 'add', 'default', 'via', net.hostIp],
+      ])
+        await ip(args)
+      // Playwright starts "the browser" with pipes on fds 3 and 4; `ip netns exec` keeps them.
+      await writeFile(net.chromium, `#!/bin/sh\nexec ip netns exec ${net.name} ${CHROMIUM_PATH} "$@"\n`)
+      await chmod(net.chromium, 0o755)
+    } catch (err) {
+      await net.close()
+      throw err
+    }
+    return net
+  }
+
+  /** An executable that runs Debian's Chromium inside the namespace. */
+  get chromium(): string {
+    return join(this.#dir, 'chromium-in-netns')
+  }
+
+  async cut(): Promise<void> {
+    this.#cut = true
+    await checked('tc', ['qdisc', 'add', 'dev', this.#outer, 'root', 'blackhole'])
+    await checked('ip', [
+      'netns',
+      'exec',
+      this.name,
+      'tc',
+      'qdisc',
+      'add',
+      'dev',
+      this.#inner,
+      'root',
+      'blackhole',
+    ])
+  }
+
+  async mend(): Promise<void> {
+    if (!this.#cut) return
+    this.#cut = false
+    await checked('tc', ['qdisc', 'del', 'dev', this.#outer, 'root'])
+    await checked('ip', ['netns', 'exec', this.name, 'tc', 'qdisc', 'del', 'dev', this.#inner, 'root'])
+  }
+
+  async close(): Promise<void> {
+    await ip(['link', 'del', this.#outer]).catch(() => {})
+    await ip(['netns', 'del', this.name]).catch(() => {})
+    await rm(this.#dir, { recursive: true, force: true })
+  }
+}
+
+function ip(args: string[]): Promise<void> {
+  return checked('ip', args)
+}
+
+/** Network set-up needs root (CAP_NET_ADMIN): a refusal is a loud failure, never a skipped test. */
+async function checked(command: string, args: string[]): Promise<void> {
+  const result = await run(command, args)
+  if (result.code !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${result.code}): ${result.stderr.trim()}`)
+}
