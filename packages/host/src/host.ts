@@ -11,6 +11,7 @@ import {
 } from '@smoldesk/protocol'
 import { CaptureService } from './capture/capture-service.ts'
 import { EncoderProbeCache } from './capture/codec-probe.ts'
+import { Thumbnails } from './capture/thumbnail.ts'
 import { CLIPBOARD_MAX_BYTES, type Clipboard } from './clipboard/clipboard.ts'
 import { ClipboardSync } from './clipboard/clipboard-sync.ts'
 import { X11Clipboard } from './clipboard/x11/x11-clipboard.ts'
@@ -25,7 +26,7 @@ import { CursorWatcher } from './input/x11/cursor-watcher.ts'
 import { XTestInjector } from './input/x11/xtest-injector.ts'
 import { IpcServer } from './ipc/server.ts'
 import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
-import { createLogger } from './log.ts'
+import { createLogger, recentLogLines } from './log.ts'
 import { HOST_DEFAULTS, type HostOptions } from './options.ts'
 import { SecurityContext } from './security/security-context.ts'
 import { ViewerAdmission } from './security/viewer-admission.ts'
@@ -49,6 +50,7 @@ export class Host {
   readonly stateDir: string
   readonly #options: HostOptions
   readonly #probe = new EncoderProbeCache()
+  readonly #thumbnails = new Thumbnails()
   readonly #security = new SecurityContext()
   readonly tokens = new ViewerTokens(this.#security)
   readonly capture: CaptureService
@@ -372,6 +374,46 @@ export class Host {
         return null
       },
       list_transfers: async () => this.transfers.list(),
+      get_host_status: async () => {
+        const config = this.capture.pipeline.running ? this.capture.pipeline.plan?.config : undefined
+        const access = this.#hub?.access ?? { password: false, approval: false }
+        return {
+          display: this.display ?? null,
+          room_id: this.#hub?.roomId ?? null,
+          viewer_url: this.#options.viewerUrl ?? null,
+          capture: config
+            ? {
+                monitor_index: config.monitorIndex,
+                codec: config.codec,
+                hardware_acceleration: config.hardwareAcceleration,
+                fps: config.fps,
+                quality: config.quality,
+                latency_mode: config.latencyMode,
+              }
+            : null,
+          input_enabled: this.input.enabled,
+          password: access.password,
+          approval: access.approval,
+          security_initialized: this.#security.initialized,
+          download_dir: this.transfers.downloadDir,
+        }
+      },
+      set_room_access: async ({ password, approval }) => {
+        const hub = this.#requireHub()
+        await hub.updateRoom({ password, approval })
+        log.info({ password: hub.access.password, approval: hub.access.approval }, 'room access changed')
+        return hub.access
+      },
+      get_monitor_thumbnail: async ({ monitorIndex, width }) => {
+        if (!this.display) throw new SmolDeskError('NO_DISPLAY', 'no X display to take a picture of')
+        const monitors = await listX11Monitors(await this.#x11Connection())
+        const monitor = monitors[monitorIndex]
+        if (!monitor) throw new SmolDeskError('MONITOR_NOT_FOUND', `monitor ${monitorIndex} does not exist`)
+        const w = width ?? 320
+        const jpeg = await this.#thumbnails.get(this.display, monitor, w)
+        return { mime: 'image/jpeg' as const, width: w, data: jpeg.toString('base64') }
+      },
+      get_recent_logs: async ({ limit }) => recentLogLines(limit),
     }
   }
 }

@@ -1,5 +1,10 @@
 import { z } from 'zod'
-import { HardwareAccelerationSchema, ScreenCaptureConfigSchema, VideoCodecSchema } from './capture-config.ts'
+import {
+  HardwareAccelerationSchema,
+  LatencyModeSchema,
+  ScreenCaptureConfigSchema,
+  VideoCodecSchema,
+} from './capture-config.ts'
 import { ClipboardEntrySchema } from './clipboard-messages.ts'
 import { InputEventSchema, InputForwardingConfigSchema } from './input.ts'
 import { DisplayServerSchema, MonitorInfoSchema } from './monitors.ts'
@@ -28,6 +33,29 @@ export function defaultPermissions(role: 'viewer' | 'view-only'): ViewerPermissi
   const may = role === 'viewer'
   return { clipboard_read: may, clipboard_write: may, file_upload: may, file_download: may }
 }
+
+export const HostStatusSchema = z.strictObject({
+  display: z.string().nullable(),
+  room_id: z.string().nullable(),
+  /** Where viewers open the app (the share link adds the room and a token). */
+  viewer_url: z.string().nullable(),
+  capture: z
+    .strictObject({
+      monitor_index: z.number().int(),
+      codec: VideoCodecSchema,
+      hardware_acceleration: HardwareAccelerationSchema,
+      fps: z.number().int(),
+      quality: z.number().int(),
+      latency_mode: LatencyModeSchema,
+    })
+    .nullable(),
+  input_enabled: z.boolean(),
+  password: z.boolean(),
+  approval: z.boolean(),
+  security_initialized: z.boolean(),
+  download_dir: z.string(),
+})
+export type HostStatus = z.infer<typeof HostStatusSchema>
 
 /**
  * Every IPC command: its argument object (top-level names camelCase, as
@@ -108,6 +136,35 @@ export const COMMANDS = {
   resume_transfer: { args: TransferId, result: Nothing },
   cancel_transfer: { args: TransferId, result: Nothing },
   list_transfers: { args: NoArgs, result: z.array(TransferInfoSchema) },
+  // the host's control page (SmolDesk additions)
+  /** Everything the control page shows at a glance. */
+  get_host_status: { args: NoArgs, result: HostStatusSchema },
+  /** Sets the room password ('' removes it) and/or whether viewers without a token may ask to join. */
+  set_room_access: {
+    args: z.strictObject({ password: z.string().max(256).optional(), approval: z.boolean().optional() }),
+    result: z.strictObject({ password: z.boolean(), approval: z.boolean() }),
+  },
+  /** A small JPEG of one monitor as it looks now (base64). */
+  get_monitor_thumbnail: {
+    args: z.strictObject({
+      monitorIndex: z.number().int().min(0).max(63),
+      width: z.number().int().min(64).max(640).optional(),
+    }),
+    result: z.strictObject({ mime: z.literal('image/jpeg'), width: z.number().int(), data: z.string() }),
+  },
+  /** The newest log lines (info and above), oldest first. */
+  get_recent_logs: {
+    args: z.strictObject({ limit: z.number().int().min(1).max(500).optional() }),
+    result: z.array(
+      z.strictObject({
+        time: z.number(),
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
+        name: z.string(),
+        msg: z.string(),
+        detail: z.string().optional(),
+      }),
+    ),
+  },
 } as const satisfies Record<string, { args: z.ZodType; result: z.ZodType }>
 
 export type CommandName = keyof typeof COMMANDS

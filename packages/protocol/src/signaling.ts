@@ -56,6 +56,12 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
     role: ViewerRoleSchema.optional(),
   }),
   z.strictObject({ type: z.literal('leave-room') }),
+  /** The host changes its room's password ('' removes it) or approval; answered with `room-updated`. */
+  z.strictObject({
+    type: z.literal('update-room'),
+    password: Password.optional(),
+    approval: z.boolean().optional(),
+  }),
   z.strictObject({
     type: z.literal('approve-join'),
     peerId: ClientIdSchema,
@@ -96,6 +102,12 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     iceServers: z.array(IceServerSchema),
   }),
   z.strictObject({ type: z.literal('join-pending'), roomId: RoomIdSchema }),
+  z.strictObject({
+    type: z.literal('room-updated'),
+    roomId: RoomIdSchema,
+    password: z.boolean(),
+    approval: z.boolean(),
+  }),
   z.strictObject({
     type: z.literal('join-request'),
     peerId: ClientIdSchema,

@@ -44,6 +44,11 @@ export class RedisStore implements SignalingStore {
     return parse(await this.#redis.get(key.room(roomId)))
   }
 
+  async updateRoom(room: RoomRecord): Promise<void> {
+    // XX: only a room that still exists (never resurrect one deleted meanwhile).
+    await this.#redis.set(key.room(room.id), JSON.stringify(room), 'XX')
+  }
+
   async deleteRoom(roomId: string): Promise<string[]> {
     const members = await this.#redis.smembers(key.members(roomId))
     await this.#redis

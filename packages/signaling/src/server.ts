@@ -295,6 +295,8 @@ export class SignalingServer {
       }
       case 'approve-join':
         return this.#approve(conn, msg.peerId, msg.role)
+      case 'update-room':
+        return this.#updateRoom(conn, msg.password, msg.approval)
       case 'deny-join': {
         const room = await this.#requireHostOf(conn, msg.peerId, true)
         await this.#store.removeMember(msg.peerId)
@@ -360,6 +362,28 @@ export class SignalingServer {
     this.metrics.rooms.inc()
     send(conn.ws, { type: 'room-created', roomId: room.id, iceServers: this.#iceServers(conn.id) })
     this.#options.log?.('info', 'room created', { roomId: room.id, approval, password: Boolean(password) })
+  }
+
+  async #updateRoom(
+    conn: Connection,
+    password: string | undefined,
+    approval: boolean | undefined,
+  ): Promise<void> {
+    const [self] = await this.#store.getMembers([conn.id])
+    if (self?.role !== 'host') throw new SmolDeskError('FORBIDDEN', 'only a room’s host may change it')
+    const room = await this.#store.getRoom(self.roomId)
+    if (!room) throw new SmolDeskError('ROOM_NOT_FOUND', `room ${self.roomId} does not exist`)
+    const next: RoomRecord = { id: room.id, hostId: room.hostId, approval: approval ?? room.approval }
+    const hash =
+      password === undefined ? room.passwordHash : password ? await hashPassword(password) : undefined
+    if (hash) next.passwordHash = hash
+    await this.#store.updateRoom(next)
+    send(conn.ws, { type: 'room-updated', roomId: room.id, password: Boolean(hash), approval: next.approval })
+    this.#options.log?.('info', 'room updated', {
+      roomId: room.id,
+      approval: next.approval,
+      password: Boolean(hash),
+    })
   }
 
   async #joinRoom(conn: Connection, msg: Extract<ClientMessage, { type: 'join-room' }>): Promise<void> {

@@ -39,6 +39,8 @@ export interface SignalingStore {
   /** False when a room with this id exists. */
   createRoom(room: RoomRecord): Promise<boolean>
   getRoom(roomId: string): Promise<RoomRecord | undefined>
+  /** Replaces an existing room's record (its host changed the password or approval). */
+  updateRoom(room: RoomRecord): Promise<void>
   /** Deletes the room and its members' records; returns the members. */
   deleteRoom(roomId: string): Promise<string[]>
   putMember(clientId: string, member: MemberRecord): Promise<void>
@@ -93,6 +95,11 @@ export class MemoryStore implements SignalingStore {
 
   async getRoom(roomId: string): Promise<RoomRecord | undefined> {
     return this.#rooms.get(roomId)?.room
+  }
+
+  async updateRoom(room: RoomRecord): Promise<void> {
+    const entry = this.#rooms.get(room.id)
+    if (entry) entry.room = room
   }
 
   async deleteRoom(roomId: string): Promise<string[]> {

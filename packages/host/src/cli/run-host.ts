@@ -162,6 +162,8 @@ export async function runStart(options: {
     'SmolDesk is running.',
     '',
     `  Open the viewer:  ${link.url}`,
+    `  Host control:     ${host.ipc.controlPageUrl}`,
+    '                    (this machine only: start/stop sharing, invite, approve viewers, passwords)',
     '',
     `  The link carries a viewer token valid for ${hours} h; make new ones with`,
     `  ./smoldesk invoke create_viewer_token '{"role":"view-only","ttlSeconds":600}'.`,

@@ -20,6 +20,7 @@ import {
 } from '@smoldesk/protocol'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { createLogger } from '../log.ts'
+import { serveDist } from '../web/static-files.ts'
 import { checkUpgrade } from './auth.ts'
 
 const log = createLogger('ipc')
@@ -57,9 +58,8 @@ export class IpcServer {
 
   constructor(options: IpcServerOptions) {
     this.#options = options
-    this.#http = createServer((_req, res) => {
-      res.writeHead(426, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ code: 'INVALID_REQUEST', message: 'the IPC speaks WebSocket at /ipc' }))
+    this.#http = createServer((req, res) => {
+      this.#serveControlPage(req, res).catch(() => res.writeHead(500).end())
     })
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -89,6 +89,33 @@ export class IpcServer {
 
   get port(): number {
     return this.#port
+  }
+
+  /** The control page's address; the token rides in the fragment, which browsers never send. */
+  get controlPageUrl(): string {
+    return `http://127.0.0.1:${this.#port}/#token=${this.#options.token}`
+  }
+
+  /**
+   * The host's control page (and its scripts) from the viewer build. The page
+   * is no secret: it can do nothing without the token, and the IPC takes the
+   * token only from this port's own origin. Framing and foreign scripts are
+   * refused by the page's headers.
+   */
+  async #serveControlPage(
+    req: import('node:http').IncomingMessage,
+    res: import('node:http').ServerResponse,
+  ): Promise<void> {
+    const own = [...this.#origins].map((o) => o.replace(/^http/, 'ws')).join(' ')
+    await serveDist(req, res, {
+      page: '/control.html',
+      allowed: (path) => path.startsWith('/assets/'),
+      headers: {
+        'content-security-policy': `default-src 'self'; connect-src 'self' ${own}; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`,
+        'x-frame-options': 'DENY',
+        'referrer-policy': 'no-referrer',
+      },
+    })
   }
 
   get clientCount(): number {

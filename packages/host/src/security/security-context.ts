@@ -12,6 +12,12 @@ export const MIN_SECRET_KEY_BYTES = 32
  */
 export class SecurityContext {
   #key: Buffer = randomBytes(MIN_SECRET_KEY_BYTES)
+  #initialized = false
+
+  /** Whether a secret key was given (else the random per-launch one is in use). */
+  get initialized(): boolean {
+    return this.#initialized
+  }
 
   initialize(secretKey: string): void {
     const key = Buffer.from(secretKey, 'utf8')
@@ -22,6 +28,7 @@ export class SecurityContext {
       )
     }
     this.#key = key
+    this.#initialized = true
   }
 
   /** A key for one purpose ("viewer-token", …), so one secret never signs two kinds of thing. */

@@ -2,25 +2,12 @@ import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { extname, join, normalize, resolve } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { type SignalingOptions, SignalingServer } from '@smoldesk/signaling'
 import { createLogger } from '../log.ts'
+import { serveDist } from './static-files.ts'
 
 const log = createLogger('web')
-
-/** The built viewer (vite build output), served as static files. */
-export const VIEWER_DIST = resolve(import.meta.dirname, '../../../viewer/dist')
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-}
 
 export interface WebServerOptions {
   host: string
@@ -130,35 +117,8 @@ export class WebServer {
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.signaling.handleHttp(req, res)) return
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405).end()
-      return
-    }
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname)
-    // Only files inside dist/: a path that normalises outside it is not found.
-    const relative = normalize(path === '/' ? '/index.html' : path).replace(/^(\.\.[/\\])+/, '')
-    const file = join(VIEWER_DIST, relative)
-    if (!file.startsWith(`${VIEWER_DIST}/`)) {
-      res.writeHead(404).end()
-      return
-    }
-    try {
-      const body = await readFile(file)
-      res.writeHead(200, {
-        'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-        'cache-control': relative === '/index.html' ? 'no-cache' : 'public, max-age=3600',
-        'x-content-type-options': 'nosniff',
-      })
-      res.end(req.method === 'HEAD' ? undefined : body)
-    } catch {
-      if (relative === '/index.html') {
-        res
-          .writeHead(503, { 'content-type': 'text/plain' })
-          .end('The viewer is not built: run ./smoldesk setup')
-        return
-      }
-      res.writeHead(404).end()
-    }
+    // The viewer app; the host's control page is served by the host's IPC port only.
+    await serveDist(req, res, { page: '/index.html', allowed: (path) => path !== '/control.html' })
   }
 }
 

@@ -84,9 +84,14 @@ export class ViewerHub {
   #roomId: string | undefined
   #closed = false
   #latestToViewers: Uint8Array | undefined
+  /** The room's access settings now (the host may change them while sharing). */
+  #password: string | undefined
+  #approval: boolean
 
   constructor(options: ViewerHubOptions) {
     this.#options = options
+    this.#password = options.password || undefined
+    this.#approval = options.approval ?? false
     options.pipeline.on('rtp', (packet) => {
       for (const viewer of this.#viewers.values()) if (viewer.connected) viewer.peer.sendRtp(packet)
     })
@@ -97,6 +102,28 @@ export class ViewerHub {
 
   get roomId(): string | undefined {
     return this.#roomId
+  }
+
+  /** Whether viewers need a room password, and whether those without a token may ask to join. */
+  get access(): { password: boolean; approval: boolean } {
+    return { password: this.#password !== undefined, approval: this.#approval }
+  }
+
+  /** Changes the room password ('' removes it) and/or approval, on the signaling server at once. */
+  async updateRoom(change: { password?: string | undefined; approval?: boolean | undefined }): Promise<void> {
+    const signaling = this.#signaling
+    if (!signaling?.open)
+      throw new SmolDeskError('UNAVAILABLE', 'the signaling server is not reachable right now')
+    await signaling.request(
+      {
+        type: 'update-room',
+        ...(change.password !== undefined && { password: change.password }),
+        ...(change.approval !== undefined && { approval: change.approval }),
+      },
+      'room-updated',
+    )
+    if (change.password !== undefined) this.#password = change.password || undefined
+    if (change.approval !== undefined) this.#approval = change.approval
   }
 
   get viewerCount(): number {
@@ -129,8 +156,8 @@ export class ViewerHub {
         ...((this.#roomId ?? this.#options.roomId) !== undefined && {
           roomId: this.#roomId ?? this.#options.roomId,
         }),
-        ...(this.#options.password && { password: this.#options.password }),
-        ...(this.#options.approval && { approval: true }),
+        ...(this.#password && { password: this.#password }),
+        ...(this.#approval && { approval: true }),
       },
       'room-created',
     )
