@@ -1,6 +1,8 @@
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium as launchBrowser } from '../src/bench/chromium.ts'
+import { REPO_ROOT } from './helpers.ts'
 import type { Rgb } from './x11-paint.ts'
 
 // The functions passed to page.evaluate run in the browser; these are the DOM pieces they touch
@@ -30,6 +32,9 @@ declare const window: {
 }
 
 /** Debian's Chromium, headless, with SmolDesk's flags (shared with the benchmark). */
+/** Screenshots of the main screens: test artefacts (the README shows copies from docs/screenshots). */
+export const SCREENSHOTS = join(REPO_ROOT, 'test-artifacts/screenshots')
+
 export async function launchChromium(): Promise<{ browser: Browser; close: () => Promise<void> }> {
   const browser = await launchBrowser()
   return { browser, close: () => browser.close() }

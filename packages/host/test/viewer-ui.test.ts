@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict'
-import { mkdir } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { CommandResult, EventPayload, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { launchChromium, viewerState, waitForColour } from './browser.ts'
-import { eventually, type HostProcess, REPO_ROOT, startHostProcess } from './helpers.ts'
+import { X11Connection } from '../src/display/x11/connection.ts'
+import { launchChromium, SCREENSHOTS, viewerState, waitForColour } from './browser.ts'
+import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
+import { recordInput, xPointer } from './x11-state.ts'
 
 const RED: Rgb = [220, 40, 40]
 const BLUE: Rgb = [40, 70, 220]
 const PASSWORD = 'plum tree at noon'
-/** Screenshots of the main screens: test artefacts, and the README's pictures (docs/screenshots). */
-export const SCREENSHOTS = join(REPO_ROOT, 'test-artifacts/screenshots')
 
 declare const window: {
   devicePixelRatio: number
@@ -23,7 +25,9 @@ declare const window: {
   }
 }
 declare const document: {
-  querySelector(s: string): { videoWidth: number; getBoundingClientRect(): { width: number } } | null
+  querySelector(
+    s: string,
+  ): { videoWidth: number; getBoundingClientRect(): { width: number }; style: { transform: string } } | null
 }
 
 /**
@@ -191,5 +195,111 @@ describe('viewer page: landing, joining, toolbar', () => {
       const list = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
       assert.equal(list.length, 0, 'the host let the viewer go')
     }, 10_000)
+  })
+
+  it('on a phone: trackpad mode, pinch zoom and pan, and the on-screen keyboard, into the X server', async () => {
+    const x = await X11Connection.open(desktop.display)
+    const dir = await mkdtemp(join(tmpdir(), 'smoldesk-phone-'))
+    const typed = join(dir, 'typed.txt')
+    const context = await browser.newContext({
+      viewport: { width: 412, height: 800 },
+      hasTouch: true,
+      isMobile: true,
+    })
+    const xterm = spawn('xterm', ['-geometry', '30x4+1300+20', '-e', 'sh', '-c', `cat > ${typed}`], {
+      env: { ...process.env, DISPLAY: desktop.display, LANG: 'C.UTF-8' },
+      stdio: 'ignore',
+    })
+    try {
+      const phone = await context.newPage()
+      await phone.goto(linkUrl)
+      await phone.getByLabel('Room password').fill(PASSWORD, { timeout: 10_000 })
+      await phone.getByRole('button', { name: 'Join' }).click()
+      await waitForColour(phone, BLUE, 15_000)
+      await phone.getByLabel('Touch mode').selectOption('trackpad')
+      await shot(phone, 'viewer-phone')
+      await phone.getByRole('button', { name: 'Menu' }).waitFor({ timeout: 10_000 }) // the toolbar hid itself
+      const cdp = await context.newCDPSession(phone)
+      const touch = (type: 'touchStart' | 'touchMove' | 'touchEnd', points: { x: number; y: number }[]) =>
+        cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map((p, id) => ({ ...p, id })) })
+      const drag = async (from: { x: number; y: number }[], dx: number, dy: number) => {
+        await touch('touchStart', from)
+        for (let i = 1; i <= 10; i++)
+          await touch(
+            'touchMove',
+            from.map((p) => ({ x: p.x + (dx * i) / 10, y: p.y + (dy * i) / 10 })),
+          )
+        await touch('touchEnd', [])
+      }
+
+      // Trackpad: a finger's travel moves the pointer from where it is; a tap clicks there.
+      await run('xdotool', ['mousemove', '1500', '300'], { env: { DISPLAY: desktop.display } })
+      await drag([{ x: 150, y: 450 }], 40, 0)
+      const moved = await eventually(async () => {
+        const p = await xPointer(x)
+        assert.ok(p.rootX > 1280 && p.rootY > 0, `pointer on monitor 2, not ${p.rootX},${p.rootY}`)
+        return p
+      })
+      // 40 CSS px on a 412 px wide view of an 800 px monitor, at trackpad speed 1.6: about 124 px from the middle.
+      assert.ok(Math.abs(moved.rootX - (1280 + 400 + 124)) <= 12, `pointer x ${moved.rootX}`)
+      assert.ok(Math.abs(moved.rootY - 300) <= 3, `pointer y ${moved.rootY}`)
+      const recorder = await recordInput(
+        desktop.display,
+        { x: 1280, y: 200, width: 800, height: 400 },
+        'buttons',
+      )
+      try {
+        await phone.touchscreen.tap(60, 600) // anywhere: the click lands at the pointer
+        await eventually(async () =>
+          assert.deepEqual(recorder.seen.slice(0, 2), [
+            `+1@${moved.rootX - 1280},100`,
+            `-1@${moved.rootX - 1280},100`,
+          ]),
+        )
+      } finally {
+        recorder.close()
+      }
+
+      // Pinch: the view zooms about the fingers (locally); zoomed in, two fingers pan it.
+      const transform = () => phone.evaluate(() => document.querySelector('video')?.style.transform ?? '')
+      await touch('touchStart', [
+        { x: 180, y: 400 },
+        { x: 230, y: 400 },
+      ])
+      for (let i = 1; i <= 10; i++)
+        await touch('touchMove', [
+          { x: 180 - 6 * i, y: 400 },
+          { x: 230 + 6 * i, y: 400 },
+        ])
+      await touch('touchEnd', [])
+      const zoomed = await transform()
+      const scale = Number(/scale\(([\d.]+)\)/.exec(zoomed)?.[1] ?? 1)
+      assert.ok(scale > 1.5, `zoomed in: ${zoomed}`)
+      await drag(
+        [
+          { x: 150, y: 400 },
+          { x: 200, y: 400 },
+        ],
+        60,
+        0,
+      )
+      assert.notEqual(await transform(), zoomed, 'two fingers panned the zoomed view')
+
+      // The on-screen keyboard: what the phone's keyboard types reaches the terminal under the pointer.
+      await run('xdotool', ['mousemove', '1400', '60'], { env: { DISPLAY: desktop.display } })
+      await phone.getByRole('button', { name: 'Menu' }).tap()
+      await phone.getByRole('button', { name: 'Keyboard', exact: true }).tap()
+      await phone.keyboard.type('hi phone')
+      await phone.keyboard.press('Enter')
+      await eventually(
+        async () => assert.equal(await readFile(typed, 'utf8').catch(() => ''), 'hi phone\n'),
+        10_000,
+      )
+    } finally {
+      xterm.kill()
+      await context.close()
+      x.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

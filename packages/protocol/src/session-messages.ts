@@ -21,10 +21,11 @@ export const SESSION_CHANNEL = 'session'
  * or "fast"), mapped onto capture settings here and nowhere else.
  */
 export const STREAM_PRESETS = {
-  /** Lowest latency: 60 fps, zero-latency encoding, a little less detail. */
+  /** Lowest latency and smooth motion: 60 fps, a little less detail. */
   fast: { fps: 60, quality: 70, latency_mode: 'UltraLow' },
-  balanced: { fps: 30, quality: 80, latency_mode: 'Balanced' },
-  /** Text stays crisp; motion at 30 fps and a few frames of encoder buffering. */
+  /** What the host starts with (CAPTURE_DEFAULTS): 30 fps, zero-latency encoding. */
+  balanced: { fps: 30, quality: 80, latency_mode: 'UltraLow' },
+  /** Text stays crisp; a few frames of encoder buffering. */
   sharp: { fps: 30, quality: 92, latency_mode: 'Quality' },
 } as const satisfies Record<string, ScreenCaptureConfig>
 export type StreamPreset = keyof typeof STREAM_PRESETS

@@ -234,6 +234,18 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
     }
   }, [roomId, password, link, files, clipboard, session])
 
+  // The on-screen keyboard's text: the native beforeinput event (React's onBeforeInput drops spaces).
+  useEffect(() => {
+    const sink = keyboardRef.current
+    if (!sink) return
+    const onInput = (ev: InputEvent) => {
+      ev.preventDefault()
+      if (ev.data) captureRef.current?.sendText(ev.data)
+    }
+    sink.addEventListener('beforeinput', onInput)
+    return () => sink.removeEventListener('beforeinput', onInput)
+  }, [])
+
   // The toolbar: shown while not connected, near the top edge, or holding focus; hidden otherwise.
   useEffect(() => {
     if (state !== 'connected') {
@@ -429,11 +441,6 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
         spellCheck={false}
         value=""
         onChange={() => {}}
-        onBeforeInput={(ev) => {
-          const data = (ev.nativeEvent as InputEvent).data
-          if (data) captureRef.current?.sendText(data)
-          ev.preventDefault()
-        }}
         onKeyDown={(ev) => {
           const code = { Backspace: 'Backspace', Enter: 'Enter', Tab: 'Tab', Escape: 'Escape' }[ev.key]
           if (!code) return

@@ -6,7 +6,7 @@ import { VIEW_MODES, type ViewMode } from './view.ts'
 
 const PRESET_WORDS: Record<StreamPreset, string> = {
   fast: 'Fast (60 fps, lowest latency)',
-  balanced: 'Balanced',
+  balanced: 'Balanced (30 fps)',
   sharp: 'Sharp (crisp text, 30 fps)',
 }
 
