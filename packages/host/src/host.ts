@@ -38,6 +38,8 @@ import { ViewerHub } from './webrtc/viewer-hub.ts'
 import { WeriftTransport } from './webrtc/werift/werift-transport.ts'
 
 const log = createLogger('host')
+/** How long a viewer may take to come back after a drop without asking the host again. */
+const REJOIN_TOKEN_TTL_S = 3600
 
 /**
  * The host daemon: owns the display connections, the capabilities and the
@@ -92,6 +94,12 @@ export class Host {
       choices: () => this.#probe.get(),
       role: (viewerId) => this.#hub?.role(viewerId),
       inputEnabled: () => this.input.enabled,
+      rejoinToken: async (role) => {
+        const roomId = this.#hub?.roomId
+        return roomId ? (await this.tokens.issue(roomId, role, REJOIN_TOKEN_TTL_S)).token : undefined
+      },
+      revokeToken: (token) => this.tokens.revoke(token),
+      joinToken: (viewerId) => this.#hub?.joinToken(viewerId),
     })
     this.input = new InputService({
       injector: () => this.#injectorBackend(),
@@ -334,6 +342,7 @@ export class Host {
         return null
       },
       kick_viewer: async ({ peerId }) => {
+        this.session.revokeRejoin(peerId) // kicked means out: its rejoin token admits it no more
         await this.#requireHub().kick(peerId)
         return null
       },

@@ -8,7 +8,7 @@ import type { CommandResult, EventPayload, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { launchChromium, SCREENSHOTS, viewerState, waitForColour } from './browser.ts'
+import { launchChromium, SCREENSHOTS, videoContentBox, viewerState, waitForColour } from './browser.ts'
 import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
 import { recordInput, xPointer } from './x11-state.ts'
@@ -21,7 +21,12 @@ declare const window: {
   devicePixelRatio: number
   smoldesk?: {
     detail: string
-    session: { request(r: { type: 'select-monitor'; monitor_index: number }): Promise<void> }
+    state: string
+    connection: { restartMedia(): void }
+    session: {
+      state?: { rejoin_token?: string }
+      request(r: { type: 'select-monitor'; monitor_index: number }): Promise<void>
+    }
   }
 }
 declare const document: {
@@ -29,6 +34,55 @@ declare const document: {
     s: string,
   ): { videoWidth: number; getBoundingClientRect(): { width: number }; style: { transform: string } } | null
 }
+
+/** Where keyboard focus is, and whether it shows (run in the page). */
+const A11Y_FOCUS = `(() => {
+  const el = document.activeElement
+  const bar = el && el.closest('.toolbar')
+  return {
+    inToolbar: Boolean(bar),
+    toolbarShown: Boolean(bar) && !bar.classList.contains('toolbar-hidden'),
+    outline: el ? getComputedStyle(el).outlineStyle : 'none',
+  }
+})()`
+
+/**
+ * Every control has a name a screen reader can say, and every visible text
+ * has a contrast of at least 4.5:1 against what is behind it (WCAG AA).
+ * Returns what is wrong, in words (run in the page).
+ */
+const A11Y_AUDIT = `(() => {
+  const problems = []
+  let controls = 0
+  let texts = 0
+  for (const el of document.querySelectorAll('button, select, input, textarea')) {
+    controls++
+    const labelled = el.getAttribute('aria-label') || (el.labels && el.labels.length > 0) || el.textContent.trim()
+    if (!labelled) problems.push('no name: ' + el.outerHTML.slice(0, 80))
+  }
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number)
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4 }
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b)
+  }
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor)
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c
+    }
+    return [17, 17, 17]
+  }
+  for (const el of document.querySelectorAll('button, select, label, p, h1, h2, dt, dd, span')) {
+    if (!el.textContent.trim() || el.getClientRects().length === 0) continue
+    if (el.closest('.toolbar-hidden')) continue
+    texts++
+    const fg = lum(rgb(getComputedStyle(el).color))
+    const bg = lum(background(el))
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05)
+    if (ratio < 4.5) problems.push('contrast ' + ratio.toFixed(2) + ': ' + el.textContent.trim().slice(0, 40))
+  }
+  return { controls, texts, problems }
+})()`
 
 /**
  * The viewer as a person uses it, in Chromium against `smoldesk start` on a
@@ -138,6 +192,72 @@ describe('viewer page: landing, joining, toolbar', () => {
       ),
     )
     assert.equal(refused, 'FORBIDDEN')
+    // After a drop the page joins again with the token the host gave it: no second approval.
+    const asked = (await client.invoke<CommandResult<'list_viewers'>>('list_viewers')).length
+    await page.evaluate(() => window.smoldesk?.connection.restartMedia())
+    await eventually(
+      async () => assert.equal(await page.evaluate(() => window.smoldesk?.state), 'connected'),
+      15_000,
+    )
+    const after = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
+    assert.equal(after.length, asked)
+    assert.ok(
+      after.every((v) => v.state !== 'pending'),
+      'nobody waits for approval',
+    )
+    assert.ok(
+      after.some((v) => v.role === 'view-only' && v.state === 'connected'),
+      'back with its role',
+    )
+    // Kicked is out: the rejoin token it holds no longer admits it (in this approval room it may
+    // only ask again, and the host decides).
+    const rejoin = await page.evaluate(() => window.smoldesk?.session.state?.rejoin_token ?? '')
+    assert.ok(rejoin)
+    const me = after.find((v) => v.role === 'view-only')
+    await client.invoke('kick_viewer', { peerId: me?.peer_id ?? '' })
+    await page
+      .getByRole('heading', { name: 'The host removed you from the session' })
+      .waitFor({ timeout: 10_000 })
+    await page.close()
+    const again = await browser.newPage()
+    await again.goto(new URL(`/?room=${room}#token=${rejoin}`, linkUrl).href)
+    await again.getByLabel('Room password').fill(PASSWORD, { timeout: 10_000 })
+    await again.getByRole('button', { name: 'Join' }).click()
+    await again
+      .getByRole('heading', { name: 'Waiting for the host to let you in…' })
+      .waitFor({ timeout: 10_000 })
+    const askedAgain = await eventually(async () => {
+      const found = (await client.invoke<CommandResult<'list_viewers'>>('list_viewers')).find(
+        (v) => v.state === 'pending',
+      )
+      assert.ok(found, 'the revoked token did not let it in: it waits for approval')
+      return found
+    })
+    await client.invoke('deny_viewer', { peerId: askedAgain.peer_id })
+    await again.close()
+  })
+
+  it('says in words, with the code, when the host is offline or turns the viewer away', async () => {
+    const page = await browser.newPage()
+    await page.goto(new URL('/?room=NOSUCHROOM', linkUrl).href)
+    await page
+      .getByRole('heading', { name: 'The host is offline (no such room)' })
+      .waitFor({ timeout: 10_000 })
+    await page.getByText('ROOM_NOT_FOUND', { exact: true }).waitFor()
+    const room = new URL(linkUrl).searchParams.get('room')
+    await page.goto(new URL(`/?room=${room}`, linkUrl).href)
+    await page.getByLabel('Room password').fill(PASSWORD, { timeout: 10_000 })
+    await page.getByRole('button', { name: 'Join' }).click()
+    const pending = await eventually(async () => {
+      const list = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
+      const found = list.find((v) => v.state === 'pending')
+      assert.ok(found)
+      return found
+    }, 10_000)
+    await client.invoke('deny_viewer', { peerId: pending.peer_id })
+    await page.getByRole('heading', { name: 'The host did not let you in' }).waitFor({ timeout: 10_000 })
+    await page.getByText('JOIN_DENIED', { exact: true }).waitFor()
+    await shot(page, 'viewer-denied')
     await page.close()
   })
 
@@ -183,6 +303,36 @@ describe('viewer page: landing, joining, toolbar', () => {
     await waitForColour(page, BLUE, 15_000)
     assert.equal(await page.getByLabel('View', { exact: true }).inputValue(), 'actual')
     await overlay.waitFor({ timeout: 5000 }) // the setting came back; the numbers come with the first sample
+  })
+
+  it('is usable from the keyboard: labelled controls, a visible focus ring, readable contrast', async () => {
+    const page = viewer
+    // Keys go to the remote while it has focus (Tab too); Ctrl+Alt+Shift brings focus back to the controls.
+    const box = await videoContentBox(page)
+    await page.mouse.click(box.x + 30, box.y + 30) // off-centre: the host's cursor must not cover the probe point later
+    await page.keyboard.down('Control')
+    await page.keyboard.down('Alt')
+    await page.keyboard.down('Shift')
+    await page.keyboard.up('Shift')
+    await page.keyboard.up('Alt')
+    await page.keyboard.up('Control')
+    await page.keyboard.press('Tab') // and on through the controls with Tab
+    await eventually(async () => {
+      const focus = (await page.evaluate(A11Y_FOCUS)) as {
+        inToolbar: boolean
+        toolbarShown: boolean
+        outline: string
+      }
+      assert.equal(focus.inToolbar, true, 'Tab reaches the toolbar')
+      assert.equal(focus.toolbarShown, true, 'a focused toolbar shows itself')
+      assert.notEqual(focus.outline, 'none', 'the focus is visible')
+    })
+    const audit = (await page.evaluate(A11Y_AUDIT)) as { controls: number; texts: number; problems: string[] }
+    assert.ok(
+      audit.controls >= 15 && audit.texts >= 15,
+      `audited ${audit.controls} controls, ${audit.texts} texts`,
+    )
+    assert.deepEqual(audit.problems, [])
   })
 
   it('disconnects on request and offers to connect again', async () => {

@@ -80,6 +80,12 @@ export const SessionStateSchema = z.strictObject({
   can_control: z.boolean(),
   /** The host's remote-input switch. */
   input_enabled: z.boolean(),
+  /**
+   * A viewer token for this viewer's current role: after a network drop it
+   * joins again with it, so a viewer the host approved once is not asked
+   * about again (and a demoted one comes back demoted).
+   */
+  rejoin_token: z.string().max(4096).optional(),
 })
 export type SessionState = z.infer<typeof SessionStateSchema>
 

@@ -41,7 +41,7 @@ const CODE_ADVICE: Partial<Record<string, { headline: string; action?: string; a
   KICKED: { headline: 'The host removed you from the session', action: 'Ask the host for a new link.' },
   ROOM_NOT_FOUND: {
     headline: 'The host is offline (no such room)',
-    action: 'Check the room code, or ask the host to start sharing; this page keeps trying.',
+    action: 'Check the room code, or ask the host to start sharing, then reload this page.',
   },
   TOKEN_EXPIRED: { headline: 'The link has expired', action: 'Ask the host for a new link.' },
   TOKEN_INVALID: { headline: 'The link is not valid for this host', action: 'Ask the host for a new link.' },
@@ -52,7 +52,7 @@ const CODE_ADVICE: Partial<Record<string, { headline: string; action?: string; a
   RATE_LIMITED: { headline: 'Too many attempts', action: 'Wait a minute, then reload.' },
   CONNECTION_FAILED: {
     headline: 'The server cannot be reached',
-    action: 'Check your network; this page keeps trying.',
+    action: 'Check your network and the address, then reload this page.',
   },
   TIMEOUT: { headline: 'The server did not answer', action: 'Check your network, then reload.' },
   CODEC_UNSUPPORTED: {

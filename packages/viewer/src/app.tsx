@@ -147,6 +147,7 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
       roomId,
       password,
       token: link.token,
+      rejoinToken: () => session.state?.rejoin_token,
       role: link.role,
       allowInsecurePassword: link.insecure,
       ...(link.relay && { iceTransportPolicy: 'relay' as const }),
@@ -197,6 +198,10 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
             if (settingsRef.current.inputOn) connection.sendInput(frame, motion)
           },
           {
+            onLeave: () => {
+              setToolbarHidden(false)
+              document.querySelector<HTMLElement>('.toolbar select, .toolbar button')?.focus()
+            },
             mode: () => settingsRef.current.touchMode,
             zoomed: () => viewRef.current.zoom > 1,
             onZoom: (factor, at) => {

@@ -42,6 +42,8 @@ export interface ViewerConnectionOptions {
   password?: string | undefined
   /** The viewer token from the share link (its fragment). */
   token?: string | undefined
+  /** A token the host gave this viewer for joining again after a drop (preferred over `token`). */
+  rejoinToken?: () => string | undefined
   /** Ask for less than control. */
   role?: ViewerRole | undefined
   /** Send a password over plain HTTP to a non-local server anyway. */
@@ -227,7 +229,8 @@ export class ViewerConnection {
   }
 
   #join(signaling: SignalingClient): void {
-    const { roomId, password, token, role } = this.#options
+    const { roomId, password, role } = this.#options
+    const token = this.#options.rejoinToken?.() ?? this.#options.token
     signaling.send({
       type: 'join-room',
       roomId,
@@ -298,11 +301,15 @@ export class ViewerConnection {
         await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp })
         const answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
-        signaling.send({
-          type: 'answer',
-          targetId: msg.fromId,
-          sdp: pc.localDescription?.sdp ?? answer.sdp ?? '',
-        })
+        const sdp = pc.localDescription?.sdp ?? answer.sdp ?? ''
+        signaling.send({ type: 'answer', targetId: msg.fromId, sdp })
+        const refused = refusedVideoCodec(msg.sdp, sdp)
+        // The data channels still work (the toolbar can ask for another codec); the picture cannot.
+        if (refused)
+          this.#options.onState(
+            'failed',
+            `CODEC_UNSUPPORTED: this browser cannot decode the host's ${refused} video`,
+          )
         return
       }
       case 'ice-candidate':
@@ -475,6 +482,24 @@ export class ViewerConnection {
   }
 
   lastIceDiagnosis: ReturnType<typeof diagnoseIce> | undefined
+}
+
+/**
+ * The video codec the host offered if our answer refused it (no codec of the
+ * offer's video section left in the answer's), else undefined.
+ */
+export function refusedVideoCodec(offer: string, answer: string): string | undefined {
+  const videoCodecs = (sdp: string) => {
+    const section = sdp.split(/\r?\nm=/).find((s) => s.startsWith('video ') || s.startsWith('m=video '))
+    if (!section) return []
+    return [...section.matchAll(/a=rtpmap:\d+ ([\w-]+)\/90000/g)]
+      .map((m) => (m[1] ?? '').toUpperCase())
+      .filter((c) => !['RTX', 'RED', 'ULPFEC', 'FLEXFEC-03'].includes(c))
+  }
+  const offered = videoCodecs(offer)
+  if (offered.length === 0) return undefined
+  const accepted = new Set(videoCodecs(answer))
+  return offered.some((c) => accepted.has(c)) ? undefined : offered[0]
 }
 
 function describe(err: unknown): string {

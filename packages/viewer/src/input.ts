@@ -21,6 +21,8 @@ export type SendInput = (frame: Uint8Array, motion: boolean) => void
 export interface TouchView {
   mode: () => TouchMode
   zoomed: () => boolean
+  /** Ctrl+Alt+Shift was pressed: keyboard focus leaves the remote screen for the page's controls. */
+  onLeave?: () => void
   /** Pinch: zoom by factor about a point in client coordinates. */
   onZoom: (factor: number, at: { x: number; y: number }) => void
   /** Two-finger drag on a zoomed view: pan by CSS pixels. */
@@ -164,6 +166,18 @@ export class InputCapture {
   #onKey(ev: KeyboardEvent, pressed: boolean): void {
     if (!ev.code) return
     ev.preventDefault() // the remote desktop gets the keys, not the browser
+    // Every key goes to the remote, Tab included: Ctrl+Alt+Shift is the way back to the page's controls.
+    if (
+      pressed &&
+      ev.ctrlKey &&
+      ev.altKey &&
+      ev.shiftKey &&
+      /^(Shift|Control|Alt)(Left|Right)$/.test(ev.code)
+    ) {
+      this.releaseAll()
+      this.#touchView?.onLeave?.()
+      return
+    }
     const modifiers = (
       [
         ['Shift', ev.shiftKey],

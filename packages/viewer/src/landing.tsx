@@ -1,7 +1,5 @@
 import { useState } from 'react'
-
-/** A room code as the host prints it: letters, digits and dashes. */
-const ROOM_CODE = /^[A-Za-z0-9_-]{3,64}$/
+import { parseRoomInput } from './room-link.ts'
 
 /**
  * The page without a room in its link: one field for the room code (or the
@@ -46,17 +44,4 @@ export function Landing({ onJoin }: { onJoin: (room: string, fragment: string) =
       </form>
     </main>
   )
-}
-
-/** A bare code, or a pasted link (its room and its #token fragment). */
-export function parseRoomInput(input: string): { room: string; fragment: string } | undefined {
-  const text = input.trim()
-  if (ROOM_CODE.test(text)) return { room: text, fragment: '' }
-  try {
-    const url = new URL(text)
-    const room = url.searchParams.get('room') ?? ''
-    return ROOM_CODE.test(room) ? { room, fragment: url.hash } : undefined
-  } catch {
-    return undefined
-  }
 }

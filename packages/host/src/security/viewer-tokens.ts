@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { SmolDeskError, type ViewerRole, ViewerRoleSchema } from '@smoldesk/protocol'
-import { errors, jwtVerify, SignJWT } from 'jose'
+import { decodeJwt, errors, jwtVerify, SignJWT } from 'jose'
 import type { SecurityContext } from './security-context.ts'
 
 const ISSUER = 'smoldesk-host'
@@ -23,6 +23,8 @@ export interface IssuedToken {
  */
 export class ViewerTokens {
   readonly #security: SecurityContext
+  /** Ids (jti) of tokens taken back before they expire, with their expiry (unix s). */
+  readonly #revoked = new Map<string, number>()
 
   constructor(security: SecurityContext) {
     this.#security = security
@@ -54,6 +56,8 @@ export class ViewerTokens {
         audience: audience(roomId),
         requiredClaims: ['exp', 'iat'],
       })
+      if (typeof payload.jti === 'string' && this.#revoked.has(payload.jti))
+        throw new SmolDeskError('TOKEN_INVALID', 'the host took this viewer token back')
       const role = ViewerRoleSchema.safeParse(payload.role)
       if (!role.success) throw new SmolDeskError('TOKEN_INVALID', 'the token grants no known role')
       return role.data
@@ -63,6 +67,17 @@ export class ViewerTokens {
         throw new SmolDeskError('TOKEN_EXPIRED', 'the viewer token has expired')
       throw new SmolDeskError('TOKEN_INVALID', 'the viewer token is not valid for this host and room')
     }
+  }
+
+  /** Takes a token back (a kicked viewer's rejoin token): it is refused until it would have expired. */
+  revoke(token: string): void {
+    const now = Math.floor(Date.now() / 1000)
+    for (const [jti, exp] of this.#revoked) if (exp < now) this.#revoked.delete(jti)
+    try {
+      const { jti, exp } = decodeJwt(token)
+      if (typeof jti === 'string')
+        this.#revoked.set(jti, typeof exp === 'number' ? exp : now + MAX_TOKEN_TTL_S)
+    } catch {}
   }
 
   #key(): Uint8Array {

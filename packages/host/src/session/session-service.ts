@@ -23,6 +23,8 @@ const log = createLogger('session')
 
 /** Requests a viewer may make per second; more are answered RATE_LIMITED (each one restarts the encoder). */
 const MAX_REQUESTS_PER_SECOND = 5
+/** Viewers whose rejoin tokens are remembered (for revoking them on a kick). */
+const MAX_REJOIN_ENTRIES = 1000
 
 export interface SessionServiceOptions {
   capture: CaptureService
@@ -31,6 +33,19 @@ export interface SessionServiceOptions {
   choices: () => Promise<{ codecs: VideoCodec[]; accelerations: HardwareAcceleration[] }>
   role: (viewerId: string) => RoomRole | undefined
   inputEnabled: () => boolean
+  /** A signed viewer token for a role (see `rejoin_token`); undefined when none can be made. */
+  rejoinToken: (role: 'viewer' | 'view-only') => Promise<string | undefined>
+  /** Takes a token back before it expires. */
+  revokeToken: (token: string) => void
+  /** The token a viewer joined with (a rejoin token shows it is a viewer we knew under another id). */
+  joinToken: (viewerId: string) => string | undefined
+}
+
+interface RejoinEntry {
+  role: 'viewer' | 'view-only'
+  token: Promise<string | undefined>
+  /** The token once issued. */
+  value?: string | undefined
 }
 
 interface Attached {
@@ -47,6 +62,8 @@ interface Attached {
 export class SessionService {
   readonly #o: SessionServiceOptions
   readonly #viewers = new Map<string, Attached>()
+  /** Each viewer's rejoin token, kept across its drops; replaced (and the old one revoked) on a role change. */
+  readonly #rejoin = new Map<string, RejoinEntry>()
 
   constructor(options: SessionServiceOptions) {
     this.#o = options
@@ -72,6 +89,8 @@ export class SessionService {
       this.#o.monitors().catch(() => []),
       this.#o.choices().catch(() => ({ codecs: [], accelerations: [] })),
     ])
+    const role = this.#o.role(viewerId)
+    const rejoin = role && role !== 'host' ? await this.#rejoinToken(viewerId, role) : undefined
     const plan = this.#o.capture.pipeline.running ? this.#o.capture.pipeline.plan : undefined
     const config = plan?.config
     return {
@@ -98,6 +117,45 @@ export class SessionService {
       hardware_accelerations: choices.accelerations,
       can_control: this.#o.role(viewerId) === 'viewer',
       input_enabled: this.#o.inputEnabled(),
+      ...(rejoin && { rejoin_token: rejoin }),
+    }
+  }
+
+  /** The viewer is gone for good (kicked): its rejoin token no longer admits it. */
+  revokeRejoin(viewerId: string): void {
+    const entry = this.#rejoin.get(viewerId)
+    this.#rejoin.delete(viewerId)
+    void entry?.token.then((token) => token && this.#o.revokeToken(token))
+  }
+
+  #rejoinToken(viewerId: string, role: 'viewer' | 'view-only'): Promise<string | undefined> {
+    this.#adoptEarlierSelf(viewerId)
+    const entry = this.#rejoin.get(viewerId)
+    if (entry?.role === role) return entry.token
+    if (entry) this.revokeRejoin(viewerId) // a demoted viewer must not come back with its old role
+    const next: RejoinEntry = { role, token: this.#o.rejoinToken(role).catch(() => undefined) }
+    void next.token.then((value) => {
+      next.value = value
+    })
+    // Bounded: a host that saw thousands of viewers forgets the oldest (they re-ask for approval).
+    if (this.#rejoin.size >= MAX_REJOIN_ENTRIES) this.#rejoin.delete(this.#rejoin.keys().next().value ?? '')
+    this.#rejoin.set(viewerId, next)
+    return next.token
+  }
+
+  /**
+   * A viewer that came back under a new id with the rejoin token we gave it
+   * takes over its entry: a kick must revoke the token it actually holds.
+   */
+  #adoptEarlierSelf(viewerId: string): void {
+    if (this.#rejoin.has(viewerId)) return
+    const presented = this.#o.joinToken(viewerId)
+    if (!presented) return
+    for (const [earlierId, entry] of this.#rejoin) {
+      if (entry.value !== presented) continue
+      this.#rejoin.delete(earlierId)
+      this.#rejoin.set(viewerId, entry)
+      return
     }
   }
 

@@ -84,6 +84,7 @@ export class ViewerHub {
   #roomId: string | undefined
   #closed = false
   #latestToViewers: Uint8Array | undefined
+  readonly #joinTokens = new Map<string, string>()
   /** The room's access settings now (the host may change them while sharing). */
   #password: string | undefined
   #approval: boolean
@@ -363,7 +364,13 @@ export class ViewerHub {
       })
       return
     }
+    if (token !== undefined) this.#joinTokens.set(peerId, token)
     await this.#connect(peerId, 1, role)
+  }
+
+  /** The token a viewer joined with, if any (a rejoin token links it to its earlier self). */
+  joinToken(peerId: string): string | undefined {
+    return this.#joinTokens.get(peerId)
   }
 
   #send(message: Parameters<SignalingClient['send']>[0]): void {
@@ -475,6 +482,7 @@ export class ViewerHub {
 
   async #drop(viewerId: string, reason: string): Promise<void> {
     const viewer = this.#viewers.get(viewerId)
+    this.#joinTokens.delete(viewerId)
     if (!viewer) return
     this.#viewers.delete(viewerId)
     clearTimeout(viewer.watchdog)

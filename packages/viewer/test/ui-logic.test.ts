@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { adviceFor } from '../src/advice.ts'
+import { refusedVideoCodec } from '../src/connection.ts'
+import { parseRoomInput } from '../src/room-link.ts'
+import { estimateLatencyMs } from '../src/stats.ts'
+import { NO_ZOOM, panBy, videoStyle, zoomAbout } from '../src/view.ts'
+
+const box = { width: 400, height: 300 }
+
+describe('viewer UI logic (framework-free parts)', () => {
+  it('explains each failure with its code and what to do', () => {
+    const cases: [string, string, RegExp, RegExp][] = [
+      ['failed', 'UNAUTHORIZED: wrong room password', /password/, /Type the room password/],
+      ['failed', 'JOIN_DENIED: the host denied your request to join', /did not let you in/, /approve/],
+      ['failed', 'ROOM_NOT_FOUND: room ABC does not exist', /host is offline/, /room code/],
+      ['failed', 'KICKED: bye', /removed you/, /new link/],
+      ['failed', 'TOKEN_EXPIRED: token expired', /expired/, /new link/],
+      ['failed', 'CODEC_UNSUPPORTED: cannot decode AV1', /cannot play/, /another codec/],
+    ]
+    for (const [state, detail, headline, action] of cases) {
+      const advice = adviceFor(state as 'failed', detail)
+      assert.match(advice.headline, headline, detail)
+      assert.match(advice.action ?? '', action, detail)
+      assert.equal(advice.code, detail.split(':')[0])
+    }
+    assert.equal(adviceFor('failed', 'UNAUTHORIZED: x').askPassword, true)
+    const turn = adviceFor('failed', 'the media connection failed. The TURN server did not answer')
+    assert.match(turn.headline, /No network path/)
+    assert.match(turn.action ?? '', /relay \(TURN\) server is unreachable/)
+    assert.equal(adviceFor('connecting', '').headline, 'Connecting to the signaling server…')
+  })
+
+  it('takes a room code or a whole pasted link, and nothing else', () => {
+    assert.deepEqual(parseRoomInput(' AB12CD '), { room: 'AB12CD', fragment: '' })
+    assert.deepEqual(parseRoomInput('https://desk.example/?room=AB12CD#token=x.y.z'), {
+      room: 'AB12CD',
+      fragment: '#token=x.y.z',
+    })
+    for (const bad of ['', 'a b', 'https://desk.example/', 'https://x/?room=<script>', 'javascript:alert(1)'])
+      assert.equal(parseRoomInput(bad), undefined, bad)
+  })
+
+  it('notices an answer that refused the offered video codec', () => {
+    const offer =
+      'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=rtpmap:96 AV1/90000\r\na=rtpmap:97 rtx/90000\r\n'
+    assert.equal(refusedVideoCodec(offer, 'v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\n'), 'AV1')
+    assert.equal(
+      refusedVideoCodec(offer, 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 AV1/90000\r\n'),
+      undefined,
+    )
+  })
+
+  it('zooms about the fingers, never below 1 or past the edges, and pans within bounds', () => {
+    const zoomed = zoomAbout(NO_ZOOM, 2, { x: 100, y: 100 }, box)
+    assert.deepEqual(zoomed, { zoom: 2, panX: -100, panY: -100 }) // the point under the fingers stays put
+    assert.deepEqual(zoomAbout(zoomed, 0.1, { x: 0, y: 0 }, box), NO_ZOOM)
+    assert.equal(zoomAbout(NO_ZOOM, 100, { x: 0, y: 0 }, box).zoom, 4)
+    assert.deepEqual(panBy(zoomed, 1000, 1000, box), { zoom: 2, panX: 0, panY: 0 })
+    assert.deepEqual(panBy(zoomed, -1000, -1000, box), { zoom: 2, panX: -400, panY: -300 })
+  })
+
+  it('sizes a 1:1 view in device pixels, so nothing is scaled', () => {
+    const style = videoStyle('actual', { width: 1920, height: 1080 }, 2, NO_ZOOM)
+    assert.equal(style.width, '960px')
+    assert.equal(style.height, '540px')
+    assert.equal(videoStyle('fill', { width: 1920, height: 1080 }, 1, NO_ZOOM).objectFit, 'cover')
+    assert.equal(videoStyle('fit', { width: 1920, height: 1080 }, 1, NO_ZOOM).objectFit, 'contain')
+  })
+
+  it('estimates glass-to-glass latency from what the browser sees', () => {
+    const ms = estimateLatencyMs({ fps: 60, rttMs: 2, jitterBufferDelayMs: 10, decodeTimeMs: 2 })
+    assert.ok(ms !== undefined && Math.abs(ms - (1000 / 120 + 1 + 10 + 2 + 1000 / 120)) < 0.01)
+    assert.equal(estimateLatencyMs({ fps: 0, rttMs: 2, jitterBufferDelayMs: 1, decodeTimeMs: 1 }), undefined)
+  })
+})
