@@ -8,10 +8,12 @@ import { after, before, describe, it } from 'node:test'
 import { type Browser, type BrowserContext, chromium } from 'playwright-core'
 import { CHROMIUM_ARGS } from '../src/bench/chromium.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { X11Connection } from '../src/display/x11/connection.ts'
 import { launchChromium, SCREENSHOTS, toolbarHidden, videoContentBox, waitForColour } from './browser.ts'
 import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
 import { RemoteNetwork } from './netns.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
+import { xPointer } from './x11-state.ts'
 
 const GREEN: Rgb = [30, 200, 60]
 const ORANGE: Rgb = [240, 140, 20]
@@ -19,7 +21,6 @@ const PASSWORD = 'a long walk on the beach'
 
 declare const window: { smoldesk?: { state: string } }
 declare const navigator: { clipboard: { writeText(text: string): Promise<void> } }
-declare const document: { querySelector(s: string): unknown }
 declare class DataTransfer {
   items: { add(file: unknown): void }
 }
@@ -203,6 +204,45 @@ describe('whole flow: host control page and viewer, across a network', () => {
     assert.deepEqual(await readdir(downloads), ['notes.bin'], 'no temporary file left')
     await viewer.screenshot({ path: join(SCREENSHOTS, 'viewer-flow.png') })
 
+    // The viewer turns its input off: its pointer no longer moves the host's.
+    const x = await X11Connection.open(desktop.display)
+    try {
+      await viewer.mouse.move(600, 10)
+      await viewer.getByRole('button', { name: 'Input on' }).click()
+      const before = await xPointer(x)
+      const area = await videoContentBox(viewer)
+      await viewer.mouse.move(area.x + area.width * 0.8, area.y + area.height * 0.8, { steps: 5 })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      assert.deepEqual(await xPointer(x).then((p) => [p.rootX, p.rootY]), [before.rootX, before.rootY])
+      await viewer.mouse.move(600, 10)
+      await viewer.getByRole('button', { name: 'Input off' }).click()
+    } finally {
+      x.close()
+    }
+
+    // The host demotes the viewer on its page and promotes it again: the viewer's page follows.
+    await host.getByRole('button', { name: 'Make view only' }).click()
+    await viewer.getByText('View only', { exact: true }).waitFor({ timeout: 10_000 })
+    await host.getByRole('button', { name: 'Give control' }).click()
+    await viewer.getByText('View only', { exact: true }).waitFor({ state: 'detached', timeout: 10_000 })
+
+    // The host page's other parts: the QR code, the log, and its own signing key.
+    assert.ok(await host.getByRole('img', { name: 'QR code of the share link' }).isVisible())
+    assert.ok((await host.locator('.log li').count()) > 0, 'recent log lines')
+    await host.getByLabel('Signing key (at least 32 characters)').fill('short')
+    await host.getByRole('button', { name: 'Set signing key' }).click()
+    await host.getByText('SECURITY_KEY_TOO_SHORT', { exact: false }).waitFor()
+    await host.getByLabel('Signing key (at least 32 characters)').fill(randomBytes(24).toString('hex'))
+    await host.getByRole('button', { name: 'Set signing key' }).click()
+    await host.getByText('Signing key: yours').waitFor({ timeout: 10_000 })
+    await eventually(async () =>
+      assert.notEqual(
+        await host.getByLabel(/^Share link/).inputValue(),
+        shareLink,
+        'a link signed with the new key',
+      ),
+    )
+
     // The viewer's network dies (every packet, both ways) and comes back.
     await net.cut()
     await painter.fill({ x: 1280, y: 0, width: 800, height: 600 }, GREEN)
@@ -215,7 +255,13 @@ describe('whole flow: host control page and viewer, across a network', () => {
     const mended = performance.now()
     await waitForColour(viewer, GREEN, 20_000)
     console.log(`flow: picture back ${(performance.now() - mended).toFixed(0)} ms after the network`)
-    assert.equal(await viewer.evaluate(() => Boolean(document.querySelector('video'))), true)
+
+    // Finally the host shows the viewer the door.
+    await host.getByRole('button', { name: 'Kick' }).click()
+    await viewer
+      .getByRole('heading', { name: 'The host removed you from the session' })
+      .waitFor({ timeout: 10_000 })
+    await says(/0 viewer\(s\) connected/)
   })
 })
 

@@ -194,10 +194,15 @@ describe('viewer page: landing, joining, toolbar', () => {
     assert.equal(refused, 'FORBIDDEN')
     // After a drop the page joins again with the token the host gave it: no second approval.
     const asked = (await client.invoke<CommandResult<'list_viewers'>>('list_viewers')).length
+    const restarted = performance.now()
     await page.evaluate(() => window.smoldesk?.connection.restartMedia())
     await eventually(
       async () => assert.equal(await page.evaluate(() => window.smoldesk?.state), 'connected'),
       15_000,
+    )
+    await waitForColour(page, RED, 10_000)
+    console.log(
+      `rejoin: picture back ${(performance.now() - restarted).toFixed(0)} ms after asking for new media`,
     )
     const after = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
     assert.equal(after.length, asked)
@@ -258,6 +263,12 @@ describe('viewer page: landing, joining, toolbar', () => {
     await page.getByRole('heading', { name: 'The host did not let you in' }).waitFor({ timeout: 10_000 })
     await page.getByText('JOIN_DENIED', { exact: true }).waitFor()
     await shot(page, 'viewer-denied')
+    // Relay only, and this host offers no TURN server: nothing to connect with, said at once.
+    await page.goto(`${linkUrl.replace('#', '&relay=1#')}`)
+    await page.getByLabel('Room password').fill(PASSWORD, { timeout: 10_000 })
+    await page.getByRole('button', { name: 'Join' }).click()
+    await page.getByRole('heading', { name: 'No network path to the host' }).waitFor({ timeout: 15_000 })
+    await page.getByText(/relay \(TURN\) server is unreachable/).waitFor()
     await page.close()
   })
 
@@ -289,6 +300,11 @@ describe('viewer page: landing, joining, toolbar', () => {
       })
       assert.deepEqual(sizes, [800, 800])
     })
+    await page.getByRole('button', { name: 'Fullscreen' }).click()
+    await eventually(async () =>
+      assert.equal(await page.evaluate('Boolean(document.fullscreenElement)'), true),
+    )
+    await page.evaluate('document.exitFullscreen()')
     await page.getByRole('button', { name: 'Stats' }).click()
     const overlay = page.getByLabel('Connection statistics')
     await eventually(

@@ -296,7 +296,8 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
         setNote(`The host refused: ${error.code}: ${error.message}`)
       },
     )
-  const canShare = role !== 'view-only'
+  // The room's role at joining, and the host's word since (it may demote or promote a viewer live).
+  const canShare = role !== 'view-only' && sessionState?.can_control !== false
   const advice = adviceFor(state, detail)
   const connected = state === 'connected'
   const style = videoStyle(settings.viewMode, videoSize, window.devicePixelRatio || 1, view)
@@ -398,7 +399,7 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
           )}
         </section>
       )}
-      {connected && role === 'view-only' && <p className="badge">View only</p>}
+      {connected && !canShare && <p className="badge">View only</p>}
       <div className={`stage stage-${settings.viewMode}`} ref={stageRef}>
         <video
           ref={videoRef}
