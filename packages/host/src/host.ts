@@ -7,6 +7,7 @@ import {
   FILES_CHANNEL,
   SESSION_CHANNEL,
   SmolDeskError,
+  summarizeStream,
   type ViewerRole,
 } from '@smoldesk/protocol'
 import { CaptureService } from './capture/capture-service.ts'
@@ -321,6 +322,8 @@ export class Host {
       },
       initialize_security: async ({ secretKey }) => {
         this.#security.initialize(secretKey)
+        // Every token signed so far is void now, the viewers' rejoin tokens too: hand out new ones.
+        this.session.signingKeyChanged()
         return null
       },
       create_viewer_token: async ({ role, ttlSeconds }) => {
@@ -390,16 +393,7 @@ export class Host {
           display: this.display ?? null,
           room_id: this.#hub?.roomId ?? null,
           viewer_url: this.#options.viewerUrl ?? null,
-          capture: config
-            ? {
-                monitor_index: config.monitorIndex,
-                codec: config.codec,
-                hardware_acceleration: config.hardwareAcceleration,
-                fps: config.fps,
-                quality: config.quality,
-                latency_mode: config.latencyMode,
-              }
-            : null,
+          capture: config ? summarizeStream(config) : null,
           input_enabled: this.input.enabled,
           password: access.password,
           approval: access.approval,

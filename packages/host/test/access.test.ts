@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
 import { launchChromium, waitForColour } from './browser.ts'
-import { eventually, type HostProcess, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, printedUrl, startHostProcess } from './helpers.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
 import { xKeyDown, xPointer } from './x11-state.ts'
 
@@ -56,8 +56,7 @@ describe('access: tokens, passwords, approval, roles', () => {
       PASSWORD,
       '--approval',
     ])
-    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
-    linkUrl = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    linkUrl = await printedUrl(start)
     client = await start.client()
     await client.listen<EventPayload<'viewer-join-request'>>('viewer-join-request', (e) =>
       requests.push(e.payload),

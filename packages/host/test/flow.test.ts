@@ -10,7 +10,7 @@ import { CHROMIUM_ARGS } from '../src/bench/chromium.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
 import { launchChromium, SCREENSHOTS, toolbarHidden, videoContentBox, waitForColour } from './browser.ts'
-import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, printedUrl, run, startHostProcess } from './helpers.ts'
 import { RemoteNetwork } from './netns.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
 import { xPointer } from './x11-state.ts'
@@ -87,7 +87,6 @@ describe('whole flow: host control page and viewer, across a network', () => {
       '--download-dir',
       downloads,
     ])
-    await eventually(async () => assert.match(start.stdout(), /Host control: +(\S+)/), 15_000)
     hostBrowser = await launchChromium()
     viewerBrowser = await chromium.launch({ executablePath: net.chromium, args: CHROMIUM_ARGS })
   })
@@ -105,7 +104,7 @@ describe('whole flow: host control page and viewer, across a network', () => {
 
   it('goes from the host page to a viewer controlling the desktop, and survives a network drop', async () => {
     // The host: its control page, from the address `smoldesk start` printed.
-    const controlUrl = /Host control: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    const controlUrl = await printedUrl(start, 'Host control')
     const host = await hostBrowser.browser.newPage({ viewport: { width: 1100, height: 1300 } })
     await host.goto(controlUrl)
     const says = (pattern: RegExp, timeoutMs = 10_000) =>
@@ -257,7 +256,11 @@ describe('whole flow: host control page and viewer, across a network', () => {
     console.log(`flow: picture back ${(performance.now() - mended).toFixed(0)} ms after the network`)
 
     // Finally the host shows the viewer the door.
-    await host.getByRole('button', { name: 'Kick' }).click()
+    await eventually(async () =>
+      assert.equal(await viewer.evaluate(() => window.smoldesk?.state), 'connected'),
+    )
+    await says(/1 viewer\(s\) connected/)
+    await host.locator('.viewers li', { hasText: 'connected' }).getByRole('button', { name: 'Kick' }).click()
     await viewer
       .getByRole('heading', { name: 'The host removed you from the session' })
       .waitFor({ timeout: 10_000 })

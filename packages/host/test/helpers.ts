@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -183,4 +184,17 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 5000): 
       await sleep(50)
     }
   }
+}
+
+/** An address `smoldesk start` printed ("Open the viewer", "Host control"), once it has. */
+export function printedUrl(
+  host: HostProcess,
+  label: 'Open the viewer' | 'Host control' = 'Open the viewer',
+): Promise<string> {
+  const pattern = new RegExp(`${label}: +(\\S+)`)
+  return eventually(async () => {
+    const url = pattern.exec(host.stdout())?.[1]
+    assert.ok(url, `no "${label}" line yet`)
+    return url
+  }, 15_000)
 }

@@ -4,7 +4,7 @@ import { type Browser, chromium, type Page } from 'playwright-core'
 import { CHROMIUM_ARGS } from '../src/bench/chromium.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { waitForColour } from './browser.ts'
-import { eventually, type HostProcess, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, printedUrl, startHostProcess } from './helpers.ts'
 import { RemoteNetwork } from './netns.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
 
@@ -33,7 +33,6 @@ describe('automatic reconnect after a network drop', () => {
     painter = await Painter.open(desktop.display)
     await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, PURPLE)
     start = await startHostProcess('start', ['--display', desktop.display, '--listen', net.hostIp])
-    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
     browser = await chromium.launch({ executablePath: net.chromium, args: CHROMIUM_ARGS })
   })
 
@@ -48,7 +47,7 @@ describe('automatic reconnect after a network drop', () => {
   const state = (page: Page) => page.evaluate(() => window.smoldesk?.state ?? '')
 
   it('notices the drop, says it is reconnecting, and is back by itself when the network is', async () => {
-    const link = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    const link = await printedUrl(start)
     assert.match(link, new RegExp(`^http://${net.hostIp.replaceAll('.', '\\.')}:`), 'served on the cable')
     const page = await browser.newPage()
     await page.goto(link)

@@ -8,7 +8,7 @@ import type { CommandResult, EventName, EventPayload, IpcClient } from '@smoldes
 import type { BrowserContext, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { launchChromium } from './browser.ts'
-import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, printedUrl, run, startHostProcess } from './helpers.ts'
 
 /*
  * Clipboard and files between the real host (`smoldesk start` on a virtual
@@ -137,8 +137,7 @@ describe('clipboard and files between the host and a browser', () => {
       '--clipboard-max-mb',
       '1',
     ])
-    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
-    linkUrl = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    linkUrl = await printedUrl(start)
     client = await start.client()
     for (const event of [
       'transfer-offered',

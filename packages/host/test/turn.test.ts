@@ -6,6 +6,7 @@ import { launchChromium, waitForColour } from './browser.ts'
 import {
   eventually,
   type HostProcess,
+  printedUrl,
   processesTagged,
   startHostProcess,
   waitForNoProcesses,
@@ -41,13 +42,13 @@ describe('NAT traversal: a local coturn relays the media', () => {
   it('streams to a viewer that may only use relay candidates, through `start --turn`', async () => {
     const start: HostProcess = await startHostProcess('start', ['--display', desktop.display, '--turn'])
     try {
-      await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
+      const link = await printedUrl(start) // printed once everything is up
       assert.match(start.stdout(), /TURN relay: local coturn at turn:127\.0\.0\.1:\d+\?transport=udp/)
       const coturn = (await processesTagged(start.tag)).filter((p) => p.cmdline.includes('turnserver'))
       assert.equal(coturn.length, 1, 'one coturn, tagged as ours')
       assert.ok(!coturn[0]?.cmdline.includes('secret'), 'the shared secret is not on the command line')
       const page = await browser.newPage()
-      await page.goto(relayOnly(/Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''))
+      await page.goto(relayOnly(link))
       await waitForColour(page, ORANGE, 20_000)
       await eventually(
         async () =>
@@ -64,9 +65,8 @@ describe('NAT traversal: a local coturn relays the media', () => {
   it('says in words why a relay-only viewer cannot connect when there is no TURN server', async () => {
     const start = await startHostProcess('start', ['--display', desktop.display])
     try {
-      await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
       const page = await browser.newPage()
-      await page.goto(relayOnly(/Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''))
+      await page.goto(relayOnly(await printedUrl(start)))
       await eventually(async () => {
         const detail = await page.evaluate(() => window.smoldesk?.detail ?? '')
         assert.match(detail, /No relay candidate was gathered/)

@@ -10,6 +10,7 @@ import { launchChromium, toolbarHidden, videoContentBox, viewerState, waitForCol
 import {
   eventually,
   type HostProcess,
+  printedUrl,
   processesTagged,
   run,
   startHostProcess,
@@ -49,11 +50,10 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       await painter.fill({ x: 1280, y: 0, width: 1024, height: 768 }, GREEN),
     ]
     start = await startHostProcess('start', ['--display', desktop.display])
-    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
     client = await start.client()
     await client.listen<EventPayload<'error'>>('error', (e) => errors.push(e.payload))
     await client.listen<EventPayload<'capture-started'>>('capture-started', (e) => started.push(e.payload))
-    const url = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    const url = await printedUrl(start)
     const launched = await launchChromium()
     closeBrowser = launched.close
     browser = launched.browser

@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
 import { launchChromium, SCREENSHOTS, videoContentBox, viewerState, waitForColour } from './browser.ts'
-import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, printedUrl, run, startHostProcess } from './helpers.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
 import { recordInput, xPointer } from './x11-state.ts'
 
@@ -102,6 +102,14 @@ describe('viewer page: landing, joining, toolbar', () => {
   let viewer: Page
   const started: EventPayload<'capture-started'>[] = []
 
+  /** The viewer waiting for the host's approval (waits until there is one). */
+  const pendingViewer = () =>
+    eventually(async () => {
+      const list = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
+      const found = list.find((v) => v.state === 'pending')
+      assert.ok(found, 'nobody waits for approval')
+      return found
+    }, 10_000)
   const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) })
 
   before(async () => {
@@ -123,8 +131,7 @@ describe('viewer page: landing, joining, toolbar', () => {
       PASSWORD,
       '--approval',
     ])
-    await eventually(async () => assert.match(start.stdout(), /Open the viewer/), 15_000)
-    linkUrl = /Open the viewer: +(\S+)/.exec(start.stdout())?.[1] ?? ''
+    linkUrl = await printedUrl(start)
     client = await start.client()
     await client.listen<EventPayload<'capture-started'>>('capture-started', (e) => started.push(e.payload))
     ;({ browser, close: closeBrowser } = await launchChromium())
@@ -174,12 +181,7 @@ describe('viewer page: landing, joining, toolbar', () => {
       .getByRole('heading', { name: 'Waiting for the host to let you in…' })
       .waitFor({ timeout: 10_000 })
     await shot(page, 'viewer-waiting-for-approval')
-    const pending = await eventually(async () => {
-      const list = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
-      const found = list.find((v) => v.state === 'pending')
-      assert.ok(found)
-      return found
-    }, 10_000)
+    const pending = await pendingViewer()
     await client.invoke('approve_viewer', { peerId: pending.peer_id, role: 'view-only' })
     await waitForColour(page, RED, 15_000)
     await page.getByText('View only').waitFor()
@@ -231,13 +233,7 @@ describe('viewer page: landing, joining, toolbar', () => {
     await again
       .getByRole('heading', { name: 'Waiting for the host to let you in…' })
       .waitFor({ timeout: 10_000 })
-    const askedAgain = await eventually(async () => {
-      const found = (await client.invoke<CommandResult<'list_viewers'>>('list_viewers')).find(
-        (v) => v.state === 'pending',
-      )
-      assert.ok(found, 'the revoked token did not let it in: it waits for approval')
-      return found
-    })
+    const askedAgain = await pendingViewer() // the revoked token did not let it in: it waits for approval
     await client.invoke('deny_viewer', { peerId: askedAgain.peer_id })
     await again.close()
   })
@@ -253,12 +249,7 @@ describe('viewer page: landing, joining, toolbar', () => {
     await page.goto(new URL(`/?room=${room}`, linkUrl).href)
     await page.getByLabel('Room password').fill(PASSWORD, { timeout: 10_000 })
     await page.getByRole('button', { name: 'Join' }).click()
-    const pending = await eventually(async () => {
-      const list = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
-      const found = list.find((v) => v.state === 'pending')
-      assert.ok(found)
-      return found
-    }, 10_000)
+    const pending = await pendingViewer()
     await client.invoke('deny_viewer', { peerId: pending.peer_id })
     await page.getByRole('heading', { name: 'The host did not let you in' }).waitFor({ timeout: 10_000 })
     await page.getByText('JOIN_DENIED', { exact: true }).waitFor()

@@ -142,3 +142,25 @@ export function resolveCaptureConfig(
     advanced: config.advanced_options ?? {},
   }
 }
+
+/** What is being streamed, in the wire's words (host status, a viewer's session). */
+export const StreamSummarySchema = z.strictObject({
+  monitor_index: z.number().int().min(0),
+  codec: VideoCodecSchema,
+  hardware_acceleration: HardwareAccelerationSchema,
+  fps: z.number().int(),
+  quality: z.number().int(),
+  latency_mode: LatencyModeSchema,
+})
+export type StreamSummary = z.infer<typeof StreamSummarySchema>
+
+export function summarizeStream(config: ResolvedCaptureConfig): StreamSummary {
+  return {
+    monitor_index: config.monitorIndex,
+    codec: config.codec,
+    hardware_acceleration: config.hardwareAcceleration,
+    fps: config.fps,
+    quality: config.quality,
+    latency_mode: config.latencyMode,
+  }
+}

@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import {
   HardwareAccelerationSchema,
-  LatencyModeSchema,
   ScreenCaptureConfigSchema,
+  StreamSummarySchema,
   VideoCodecSchema,
 } from './capture-config.ts'
 import { ClipboardEntrySchema } from './clipboard-messages.ts'
@@ -39,16 +39,7 @@ export const HostStatusSchema = z.strictObject({
   room_id: z.string().nullable(),
   /** Where viewers open the app (the share link adds the room and a token). */
   viewer_url: z.string().nullable(),
-  capture: z
-    .strictObject({
-      monitor_index: z.number().int(),
-      codec: VideoCodecSchema,
-      hardware_acceleration: HardwareAccelerationSchema,
-      fps: z.number().int(),
-      quality: z.number().int(),
-      latency_mode: LatencyModeSchema,
-    })
-    .nullable(),
+  capture: StreamSummarySchema.nullable(),
   input_enabled: z.boolean(),
   password: z.boolean(),
   approval: z.boolean(),

@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import {
   HardwareAccelerationSchema,
-  LatencyModeSchema,
   type ScreenCaptureConfig,
+  StreamSummarySchema,
   VideoCodecSchema,
 } from './capture-config.ts'
 import { ErrorCodeSchema } from './errors.ts'
@@ -62,17 +62,7 @@ export const SessionStateSchema = z.strictObject({
     )
     .max(64),
   /** What is being streamed, or null when sharing is stopped. */
-  stream: z
-    .strictObject({
-      monitor_index: z.number().int().min(0),
-      codec: VideoCodecSchema,
-      hardware_acceleration: HardwareAccelerationSchema,
-      fps: z.number().int(),
-      quality: z.number().int(),
-      latency_mode: LatencyModeSchema,
-      preset: StreamPresetSchema.nullable(),
-    })
-    .nullable(),
+  stream: StreamSummarySchema.extend({ preset: StreamPresetSchema.nullable() }).nullable(),
   /** The host's probed choices: only these are offered. */
   codecs: z.array(VideoCodecSchema).max(8),
   hardware_accelerations: z.array(HardwareAccelerationSchema).max(8),

@@ -13,6 +13,7 @@ import {
   type SessionToViewer,
   SmolDeskError,
   STREAM_PRESETS,
+  summarizeStream,
   type VideoCodec,
 } from '@smoldesk/protocol'
 import type { CaptureService } from '../capture/capture-service.ts'
@@ -104,12 +105,7 @@ export class SessionService {
       })),
       stream: config
         ? {
-            monitor_index: config.monitorIndex,
-            codec: config.codec,
-            hardware_acceleration: config.hardwareAcceleration,
-            fps: config.fps,
-            quality: config.quality,
-            latency_mode: config.latencyMode,
+            ...summarizeStream(config),
             preset: presetOf({ fps: config.fps, quality: config.quality, latency_mode: config.latencyMode }),
           }
         : null,
@@ -119,6 +115,12 @@ export class SessionService {
       input_enabled: this.#o.inputEnabled(),
       ...(rejoin && { rejoin_token: rejoin }),
     }
+  }
+
+  /** Tokens signed with the old key no longer verify: every connected viewer gets a new rejoin token. */
+  signingKeyChanged(): void {
+    this.#rejoin.clear()
+    this.changed()
   }
 
   /** The viewer is gone for good (kicked): its rejoin token no longer admits it. */

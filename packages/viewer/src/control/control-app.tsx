@@ -55,11 +55,10 @@ export function ControlApp() {
           {state.viewers.filter((v) => v.state === 'connected').length} viewer(s) connected
         </p>
       </header>
-      {note && (
-        <p className="note" role="alert">
-          {note}
-        </p>
-      )}
+      {/* Always there (empty when quiet), so a message never shifts the page under the pointer. */}
+      <p className="note" role="alert">
+        {note}
+      </p>
       <Sharing state={state} control={control} act={act} />
       <Invite state={state} control={control} act={act} />
       <Viewers state={state} control={control} act={act} />
