@@ -345,8 +345,12 @@ export class Host {
         return null
       },
       kick_viewer: async ({ peerId }) => {
+        const hub = this.#requireHub()
         this.session.revokeRejoin(peerId) // kicked means out: its rejoin token admits it no more
-        await this.#requireHub().kick(peerId)
+        // Said on the data channel too: the page learns it before its media drops, even while its
+        // signaling connection is away, and does not try to come back.
+        this.session.bye(peerId, 'KICKED', 'the host removed you from the session')
+        await hub.kick(peerId)
         return null
       },
       set_viewer_role: async ({ peerId, role }) => {

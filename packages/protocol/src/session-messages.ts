@@ -104,6 +104,21 @@ export const SessionResultSchema = z.strictObject({
 })
 export type SessionResult = z.infer<typeof SessionResultSchema>
 
+/**
+ * The host ends this viewer's session (a kick): sent on the session channel
+ * just before the peer connection closes, so the page says why at once and
+ * does not try to reconnect (signaling says the same, but may be slower).
+ */
+export const SessionByeSchema = z.strictObject({
+  type: z.literal('bye'),
+  code: ErrorCodeSchema,
+  message: z.string().max(1000),
+})
+
 /** What the host may send on the session channel. */
-export const SessionToViewerSchema = z.discriminatedUnion('type', [SessionStateSchema, SessionResultSchema])
+export const SessionToViewerSchema = z.discriminatedUnion('type', [
+  SessionStateSchema,
+  SessionResultSchema,
+  SessionByeSchema,
+])
 export type SessionToViewer = z.infer<typeof SessionToViewerSchema>

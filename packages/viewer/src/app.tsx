@@ -172,6 +172,7 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
       },
     })
     connectionRef.current = connection
+    session.onBye = (code, message) => connection.end(code, message)
     window.smoldesk = {
       connection,
       stats: undefined,

@@ -73,6 +73,8 @@ export interface ViewerConnectionOptions {
  */
 export const MEDIA_RETRY_DELAYS_MS = [0, 1000, 2000, 4000, 8000] as const
 
+/** A failed media connection is made anew after this long. */
+const MEDIA_FAILED_GRACE_MS = 500
 /** A media connection 'disconnected' this long (no packets) is given up and made anew. */
 const MEDIA_DISCONNECTED_GRACE_MS = 1000
 /** An attempt that has not brought the media back after this long is followed by the next. */
@@ -182,10 +184,11 @@ export class ViewerConnection {
     const r = this.#recovery
     if (r.busy || now < r.nextAt) return
     // A connection being negotiated (a new offer after a codec change, say) gets its time; one that
-    // lost its packets gets a second to come back by itself; a failed one is replaced at once.
+    // lost its packets gets a second to come back by itself; a failed one is replaced after a moment
+    // (a host that removed us says so on signaling, which may come just after).
     const grace =
       state === 'failed' || state === 'closed'
-        ? 0
+        ? MEDIA_FAILED_GRACE_MS
         : state === 'disconnected'
           ? MEDIA_DISCONNECTED_GRACE_MS
           : MEDIA_ATTEMPT_MS
@@ -278,6 +281,16 @@ export class ViewerConnection {
 
   #closed = false
 
+  /** The host ended the session (kick, denial): close everything, say why, never reconnect. */
+  end(code: string, message: string): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#watchdog)
+    this.#pc?.close()
+    this.#signaling?.close()
+    this.#options.onState('failed', `${code}: ${message}`)
+  }
+
   close(): void {
     this.#closed = true
     clearInterval(this.#watchdog)
@@ -335,10 +348,7 @@ export class ViewerConnection {
         this.#options.onState('waiting-for-approval', 'the host has been asked to let you in')
         return
       case 'kicked':
-        this.#pc?.close()
-        this.#closed = true
-        this.#signaling?.close()
-        this.#options.onState('failed', `${msg.code}: ${msg.message}`)
+        this.end(msg.code, msg.message)
         return
       case 'room-left':
         if (this.#rejoining) this.#rejoining = false

@@ -25,6 +25,8 @@ export class ViewerSession {
   #nextId = 1
   readonly #pending = new Map<number, { resolve: () => void; reject: (e: SmolDeskError) => void }>()
   readonly #onChange: (state: SessionState | undefined) => void
+  /** The host ended this viewer's session (code, message). */
+  onBye: ((code: string, message: string) => void) | undefined
 
   constructor(onChange: (state: SessionState | undefined) => void) {
     this.#onChange = onChange
@@ -87,6 +89,10 @@ export class ViewerSession {
     if (msg.type === 'session') {
       this.#state = msg
       this.#onChange(msg)
+      return
+    }
+    if (msg.type === 'bye') {
+      this.onBye?.(msg.code, msg.message)
       return
     }
     const pending = this.#pending.get(msg.id)

@@ -117,6 +117,12 @@ export class SessionService {
     }
   }
 
+  /** Tells a viewer its session ends and why (before its peer connection is closed). */
+  bye(viewerId: string, code: SmolDeskError['code'], message: string): void {
+    const viewer = this.#viewers.get(viewerId)
+    if (viewer) send(viewer.channel, { type: 'bye', code, message })
+  }
+
   /** Tokens signed with the old key no longer verify: every connected viewer gets a new rejoin token. */
   signingKeyChanged(): void {
     this.#rejoin.clear()

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   defaultPermissions,
   type EventName,
@@ -16,6 +17,9 @@ import type { ViewerInput } from '../input/viewer-input.ts'
 import { createLogger } from '../log.ts'
 import { JOIN_REQUEST_TIMEOUT_MS, type ViewerAdmission } from '../security/viewer-admission.ts'
 import type { MediaTransport, PeerDataChannel, ViewerPeer } from './transport.ts'
+
+/** How long a kicked viewer's connection stays open for the last messages to it to leave. */
+const KICK_FLUSH_MS = 200
 
 const log = createLogger('webrtc.hub')
 
@@ -258,6 +262,8 @@ export class ViewerHub {
   async kick(peerId: string, code: SmolDeskError['code'] = 'KICKED', message?: string): Promise<void> {
     this.#send({ type: 'kick', peerId, code, ...(message !== undefined && { message }) })
     this.#options.admission.forget(peerId)
+    // A moment for what was just sent on its data channels to leave before the connection closes.
+    if (this.#viewers.get(peerId)?.connected) await sleep(KICK_FLUSH_MS)
     await this.#drop(peerId, 'removed by the host')
   }
 
