@@ -154,6 +154,8 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
       onState: (next, why) => {
         setState(next)
         setDetail(why ?? '')
+        if (next === 'connected' && why?.startsWith('CODEC_UNSUPPORTED'))
+          setNote(`${why}: pick another codec in the toolbar.`)
         if (window.smoldesk) {
           window.smoldesk.state = next
           window.smoldesk.detail = why ?? ''

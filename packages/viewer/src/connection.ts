@@ -162,6 +162,8 @@ export class ViewerConnection {
   #recovery: Recovery | undefined
   /** Set once the media connection was up: only then is its loss something to repair. */
   #hadMedia = false
+  /** Why the current connection carries no picture (our answer refused the host's codec), if so. */
+  #codecRefused: string | undefined
   /** ICE failed for a reason another attempt cannot fix (nothing to connect with): say so and stop. */
   #hopeless = false
 
@@ -318,11 +320,9 @@ export class ViewerConnection {
         signaling.send({ type: 'answer', targetId: msg.fromId, sdp })
         const refused = refusedVideoCodec(msg.sdp, sdp)
         // The data channels still work (the toolbar can ask for another codec); the picture cannot.
-        if (refused)
-          this.#options.onState(
-            'failed',
-            `CODEC_UNSUPPORTED: this browser cannot decode the host's ${refused} video`,
-          )
+        this.#codecRefused =
+          refused && `CODEC_UNSUPPORTED: this browser cannot decode the host's ${refused} video`
+        if (this.#codecRefused) this.#options.onState('failed', this.#codecRefused)
         return
       }
       case 'ice-candidate':
@@ -414,7 +414,8 @@ export class ViewerConnection {
       if (this.#pc !== pc) return
       if (pc.connectionState === 'connected') {
         this.#hadMedia = true
-        this.#options.onState('connected')
+        // Connected without a picture still says why (and the toolbar can pick another codec).
+        this.#options.onState('connected', this.#codecRefused)
       } else if (pc.connectionState === 'failed') void this.#explainFailure(pc)
       else if (pc.connectionState === 'disconnected')
         this.#options.onState('disconnected', 'media interrupted')
