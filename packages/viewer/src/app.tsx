@@ -343,7 +343,8 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
             session.request({
               type: 'set-stream',
               ...(change.preset && { preset: change.preset }),
-              ...(change.codec && { codec: change.codec as 'H264' }),
+              ...(change.codec && { codec: change.codec }),
+              ...(change.hardware_acceleration && { hardware_acceleration: change.hardware_acceleration }),
             }),
           )
         }

@@ -1,4 +1,10 @@
-import { type SessionState, STREAM_PRESETS, type StreamPreset } from '@smoldesk/protocol'
+import {
+  type HardwareAcceleration,
+  type SessionState,
+  STREAM_PRESETS,
+  type StreamPreset,
+  type VideoCodec,
+} from '@smoldesk/protocol'
 import type { ReactNode } from 'react'
 import { SPECIAL_KEYS, type SpecialKey } from './special-keys.ts'
 import type { TouchMode } from './touch.ts'
@@ -23,7 +29,11 @@ export interface ToolbarProps {
   showStats: boolean
   onShowStats: (on: boolean) => void
   onMonitor: (index: number) => void
-  onStream: (change: { preset?: StreamPreset; codec?: string }) => void
+  onStream: (change: {
+    preset?: StreamPreset
+    codec?: VideoCodec
+    hardware_acceleration?: HardwareAcceleration
+  }) => void
   onSpecialKey: (key: SpecialKey) => void
   onKeyboard: () => void
   onFullscreen: () => void
@@ -83,10 +93,26 @@ export function Toolbar(p: ToolbarProps) {
             aria-label="Codec"
             disabled={!control}
             value={s.stream.codec}
-            onChange={(ev) => p.onStream({ codec: ev.target.value })}
+            onChange={(ev) => p.onStream({ codec: ev.target.value as VideoCodec })}
           >
             {s.codecs.map((codec) => (
               <option key={codec}>{codec}</option>
+            ))}
+          </select>
+        </Field>
+      )}
+      {s?.stream && s.hardware_accelerations.length > 1 && (
+        <Field label="Encoder">
+          <select
+            aria-label="Hardware acceleration"
+            disabled={!control}
+            value={s.stream.hardware_acceleration}
+            onChange={(ev) => p.onStream({ hardware_acceleration: ev.target.value as HardwareAcceleration })}
+          >
+            {s.hardware_accelerations.map((a) => (
+              <option key={a} value={a}>
+                {a === 'None' ? 'Software encoder' : a}
+              </option>
             ))}
           </select>
         </Field>

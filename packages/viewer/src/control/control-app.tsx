@@ -1,4 +1,9 @@
-import { type LatencyMode, SmolDeskError } from '@smoldesk/protocol'
+import {
+  type HardwareAcceleration,
+  type LatencyMode,
+  SmolDeskError,
+  type VideoCodec,
+} from '@smoldesk/protocol'
 import { useEffect, useState } from 'react'
 import { type ControlState, HostControl } from './control-model.ts'
 import { QrCode } from './qr-code.tsx'
@@ -90,8 +95,10 @@ function Sharing({ state, control, act }: SectionProps) {
   const capture = state.status?.capture
   const [fps, setFps] = useState(capture?.fps ?? 30)
   const [quality, setQuality] = useState(capture?.quality ?? 80)
-  const [codec, setCodec] = useState<string>(capture?.codec ?? 'H264')
-  const [acceleration, setAcceleration] = useState<string>(capture?.hardware_acceleration ?? 'None')
+  const [codec, setCodec] = useState<VideoCodec>(capture?.codec ?? 'H264')
+  const [acceleration, setAcceleration] = useState<HardwareAcceleration>(
+    capture?.hardware_acceleration ?? 'None',
+  )
   const [latency, setLatency] = useState<LatencyMode>(capture?.latency_mode ?? 'UltraLow')
   // The form follows what the host streams (changed from here, a viewer's toolbar or the CLI).
   const running = capture ? JSON.stringify(capture) : ''
@@ -107,8 +114,8 @@ function Sharing({ state, control, act }: SectionProps) {
   const config = () => ({
     fps,
     quality,
-    codec: codec as 'H264',
-    hardware_acceleration: acceleration as 'None',
+    codec,
+    hardware_acceleration: acceleration,
     latency_mode: latency,
   })
   const selected = capture?.monitor_index ?? 0
@@ -163,7 +170,7 @@ function Sharing({ state, control, act }: SectionProps) {
         </label>
         <label>
           Codec
-          <select value={codec} onChange={(ev) => setCodec(ev.target.value)}>
+          <select value={codec} onChange={(ev) => setCodec(ev.target.value as VideoCodec)}>
             {state.codecs.map((c) => (
               <option key={c}>{c}</option>
             ))}
@@ -171,7 +178,10 @@ function Sharing({ state, control, act }: SectionProps) {
         </label>
         <label>
           Hardware acceleration
-          <select value={acceleration} onChange={(ev) => setAcceleration(ev.target.value)}>
+          <select
+            value={acceleration}
+            onChange={(ev) => setAcceleration(ev.target.value as HardwareAcceleration)}
+          >
             {state.accelerations.map((a) => (
               <option key={a}>{a}</option>
             ))}
