@@ -9,7 +9,14 @@ import { type Browser, type BrowserContext, chromium } from 'playwright-core'
 import { CHROMIUM_ARGS } from '../src/bench/chromium.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { launchChromium, SCREENSHOTS, toolbarHidden, videoContentBox, waitForColour } from './browser.ts'
+import {
+  close,
+  launchChromium,
+  SCREENSHOTS,
+  toolbarHidden,
+  videoContentBox,
+  waitForColour,
+} from './browser.ts'
 import { eventually, type HostProcess, printedUrl, run, startHostProcess } from './helpers.ts'
 import { RemoteNetwork } from './netns.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
@@ -27,6 +34,22 @@ declare class DataTransfer {
 declare class File {
   constructor(parts: unknown[], name: string)
 }
+
+/** The colour in the middle of each monitor thumbnail on the control page (run in the page). */
+const THUMBNAIL_COLOURS = `(async () => {
+  const out = []
+  for (const img of document.querySelectorAll('.monitors img')) {
+    await img.decode()
+    const canvas = document.createElement('canvas')
+    canvas.width = img.naturalWidth
+    canvas.height = img.naturalHeight
+    const ctx = canvas.getContext('2d')
+    ctx.drawImage(img, 0, 0)
+    const d = ctx.getImageData(canvas.width >> 1, canvas.height >> 1, 1, 1).data
+    out.push([d[0], d[1], d[2]])
+  }
+  return out
+})()`
 
 /**
  * The whole story, the way two people live it: the host opens its control
@@ -125,6 +148,13 @@ describe('whole flow: host control page and viewer, across a network', () => {
     await eventually(async () => {
       const thumbnails = await host.locator('.monitors img').count()
       assert.equal(thumbnails, 2, 'a live thumbnail of each monitor')
+    }, 10_000)
+    // Each thumbnail shows its own monitor: the middle of the picture has that monitor's colour.
+    await eventually(async () => {
+      const colours = (await host.evaluate(THUMBNAIL_COLOURS)) as Rgb[]
+      assert.equal(colours.length, 2)
+      assert.ok(close(colours[0] ?? [0, 0, 0], GREEN), `monitor 1 thumbnail: ${colours[0]}`)
+      assert.ok(close(colours[1] ?? [0, 0, 0], ORANGE), `monitor 2 thumbnail: ${colours[1]}`)
     }, 10_000)
     await host.screenshot({ path: join(SCREENSHOTS, 'host-control.png'), fullPage: true })
     const shareLink = await host.getByLabel(/^Share link/).inputValue()

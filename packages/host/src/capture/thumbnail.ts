@@ -1,9 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { type MonitorInfo, SmolDeskError } from '@smoldesk/protocol'
-import { runToCompletion } from '../process/child.ts'
+import { ManagedProcess } from '../process/child.ts'
 
+const THUMBNAIL_TIMEOUT_MS = 5000
+/** A 640 px wide JPEG at -q:v 5 is far below this; more means something is wrong. */
+const MAX_THUMBNAIL_BYTES = 4 * 1024 * 1024
 /** A thumbnail this fresh is served again rather than grabbed again (the control page polls). */
 const THUMBNAIL_MAX_AGE_MS = 1000
 
@@ -27,33 +27,41 @@ export class Thumbnails {
   }
 }
 
+/** One JPEG from ffmpeg's stdout: no temporary file to leave behind if the host stops meanwhile. */
 async function grab(display: string, monitor: MonitorInfo, width: number): Promise<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), 'smoldesk-thumb-'))
-  const out = join(dir, 'monitor.jpg')
-  try {
-    // biome-ignore format: one ffmpeg option per line
-    const args = [
-      '-hide_banner', '-loglevel', 'error', '-nostdin',
-      '-f', 'x11grab', '-draw_mouse', '0', '-framerate', '1',
-      '-video_size', `${monitor.width}x${monitor.height}`,
-      '-i', `${display}+${monitor.x},${monitor.y}`,
-      '-frames:v', '1', '-vf', `scale=${width}:-2`, '-q:v', '5',
-      '-y', out,
-    ]
-    const result = await runToCompletion({
-      name: 'ffmpeg thumbnail',
-      command: 'ffmpeg',
-      args,
-      timeoutMs: 5000,
-    })
-    if (result.code !== 0 || result.timedOut) {
-      throw new SmolDeskError(
-        'DISPLAY_ERROR',
-        `could not grab monitor ${monitor.index}: ${result.timedOut ? 'timed out' : result.stderr.trim().slice(0, 300)}`,
-      )
-    }
-    return await readFile(out)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
+  // biome-ignore format: one ffmpeg option per line
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-nostdin',
+    '-f', 'x11grab', '-draw_mouse', '0', '-framerate', '1',
+    '-video_size', `${monitor.width}x${monitor.height}`,
+    '-i', `${display}+${monitor.x},${monitor.y}`,
+    '-frames:v', '1', '-vf', `scale=${width}:-2`, '-q:v', '5',
+    '-f', 'image2pipe', '-c:v', 'mjpeg', 'pipe:1',
+  ]
+  const proc = await ManagedProcess.spawn({
+    name: 'ffmpeg thumbnail',
+    command: 'ffmpeg',
+    args,
+    deathSignal: 'KILL',
+  })
+  const chunks: Buffer[] = []
+  let size = 0
+  let stderr = ''
+  proc.child.stdout?.on('data', (chunk: Buffer) => {
+    size += chunk.length
+    if (size <= MAX_THUMBNAIL_BYTES) chunks.push(chunk)
+  })
+  proc.child.stderr?.on('data', (chunk: Buffer) => {
+    if (stderr.length < 2000) stderr += chunk.toString()
+  })
+  const timer = setTimeout(() => void proc.close(500), THUMBNAIL_TIMEOUT_MS)
+  const exit = await proc.exited
+  clearTimeout(timer)
+  if (exit.code !== 0 || size === 0 || size > MAX_THUMBNAIL_BYTES) {
+    throw new SmolDeskError(
+      'DISPLAY_ERROR',
+      `could not grab monitor ${monitor.index}: ${stderr.trim().slice(0, 300) || `ffmpeg exited with ${exit.code ?? exit.signal}`}`,
+    )
   }
+  return Buffer.concat(chunks)
 }
