@@ -6,9 +6,13 @@ import {
   type VideoCodec,
 } from '@smoldesk/protocol'
 import type { ReactNode } from 'react'
+import { Choice } from './choice.tsx'
 import { SPECIAL_KEYS, type SpecialKey } from './special-keys.ts'
 import type { TouchMode } from './touch.ts'
 import { VIEW_MODES, type ViewMode } from './view.ts'
+
+const VIEW_MODE_ORDER: readonly ViewMode[] = ['fit', 'actual', 'fill']
+const TOUCH_MODES: readonly TouchMode[] = ['direct', 'trackpad']
 
 const PRESET_WORDS: Record<StreamPreset, string> = {
   fast: 'Fast (60 fps, lowest latency)',
@@ -89,58 +93,46 @@ export function Toolbar(p: ToolbarProps) {
       )}
       {s?.stream && s.codecs.length > 1 && (
         <Field label="Codec">
-          <select
-            aria-label="Codec"
+          <Choice
+            label="Codec"
             disabled={!control}
             value={s.stream.codec}
-            onChange={(ev) => p.onStream({ codec: ev.target.value as VideoCodec })}
-          >
-            {s.codecs.map((codec) => (
-              <option key={codec}>{codec}</option>
-            ))}
-          </select>
+            options={s.codecs}
+            onChange={(codec) => p.onStream({ codec })}
+          />
         </Field>
       )}
       {s?.stream && s.hardware_accelerations.length > 1 && (
         <Field label="Encoder">
-          <select
-            aria-label="Hardware acceleration"
+          <Choice
+            label="Hardware acceleration"
             disabled={!control}
             value={s.stream.hardware_acceleration}
-            onChange={(ev) => p.onStream({ hardware_acceleration: ev.target.value as HardwareAcceleration })}
-          >
-            {s.hardware_accelerations.map((a) => (
-              <option key={a} value={a}>
-                {a === 'None' ? 'Software encoder' : a}
-              </option>
-            ))}
-          </select>
+            options={s.hardware_accelerations}
+            onChange={(hardware_acceleration) => p.onStream({ hardware_acceleration })}
+            describe={(a) => (a === 'None' ? 'Software encoder' : a)}
+          />
         </Field>
       )}
       <Field label="View">
-        <select
-          aria-label="View"
+        <Choice
+          label="View"
           value={p.viewMode}
-          onChange={(ev) => p.onViewMode(ev.target.value as ViewMode)}
-        >
-          {(Object.keys(VIEW_MODES) as ViewMode[]).map((mode) => (
-            <option key={mode} value={mode}>
-              {VIEW_MODES[mode]}
-            </option>
-          ))}
-        </select>
+          options={VIEW_MODE_ORDER}
+          onChange={p.onViewMode}
+          describe={(mode) => VIEW_MODES[mode]}
+        />
       </Field>
       {p.canShare && (
         <>
           <Field label="Touch">
-            <select
-              aria-label="Touch mode"
+            <Choice
+              label="Touch mode"
               value={p.touchMode}
-              onChange={(ev) => p.onTouchMode(ev.target.value as TouchMode)}
-            >
-              <option value="direct">Direct touch</option>
-              <option value="trackpad">Trackpad</option>
-            </select>
+              options={TOUCH_MODES}
+              onChange={p.onTouchMode}
+              describe={(mode) => (mode === 'direct' ? 'Direct touch' : 'Trackpad')}
+            />
           </Field>
           <button type="button" aria-pressed={p.inputOn} onClick={() => p.onInputOn(!p.inputOn)}>
             {p.inputOn ? 'Input on' : 'Input off'}

@@ -5,10 +5,12 @@ import {
   type VideoCodec,
 } from '@smoldesk/protocol'
 import { useEffect, useState } from 'react'
+import { Choice } from '../choice.tsx'
 import { type ControlState, HostControl } from './control-model.ts'
 import { QrCode } from './qr-code.tsx'
 
 const LATENCY_MODES: LatencyMode[] = ['UltraLow', 'Balanced', 'Quality']
+const FPS_CHOICES = [15, 30, 60]
 
 declare global {
   interface Window {
@@ -150,14 +152,10 @@ function Sharing({ state, control, act }: SectionProps) {
           act(() => control.share(selected, config()), 'Settings applied')
         }}
       >
-        <label>
-          Frames per second
-          <select value={fps} onChange={(ev) => setFps(Number(ev.target.value))}>
-            {[15, 30, 60].map((v) => (
-              <option key={v}>{v}</option>
-            ))}
-          </select>
-        </label>
+        <span className="setting">
+          <label htmlFor="setting-fps">Frames per second</label>
+          <Choice id="setting-fps" value={fps} options={FPS_CHOICES} onChange={setFps} />
+        </span>
         <label>
           Quality ({quality})
           <input
@@ -168,33 +166,23 @@ function Sharing({ state, control, act }: SectionProps) {
             onChange={(ev) => setQuality(Number(ev.target.value))}
           />
         </label>
-        <label>
-          Codec
-          <select value={codec} onChange={(ev) => setCodec(ev.target.value as VideoCodec)}>
-            {state.codecs.map((c) => (
-              <option key={c}>{c}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Hardware acceleration
-          <select
+        <span className="setting">
+          <label htmlFor="setting-codec">Codec</label>
+          <Choice id="setting-codec" value={codec} options={state.codecs} onChange={setCodec} />
+        </span>
+        <span className="setting">
+          <label htmlFor="setting-acceleration">Hardware acceleration</label>
+          <Choice
+            id="setting-acceleration"
             value={acceleration}
-            onChange={(ev) => setAcceleration(ev.target.value as HardwareAcceleration)}
-          >
-            {state.accelerations.map((a) => (
-              <option key={a}>{a}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Latency mode
-          <select value={latency} onChange={(ev) => setLatency(ev.target.value as LatencyMode)}>
-            {LATENCY_MODES.map((m) => (
-              <option key={m}>{m}</option>
-            ))}
-          </select>
-        </label>
+            options={state.accelerations}
+            onChange={setAcceleration}
+          />
+        </span>
+        <span className="setting">
+          <label htmlFor="setting-latency">Latency mode</label>
+          <Choice id="setting-latency" value={latency} options={LATENCY_MODES} onChange={setLatency} />
+        </span>
         <button type="submit">{capture ? 'Apply' : 'Start sharing'}</button>
         {capture && (
           <button
