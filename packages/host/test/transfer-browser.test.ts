@@ -252,10 +252,13 @@ describe('clipboard and files between the host and a browser', () => {
     assert.equal(await cut(page, transferId), 'interrupted')
     const saved = await (await download).path()
     assert.equal(sha(await readFile(saved)), sha(data))
-    const listed = (await client.invoke<CommandResult<'list_transfers'>>('list_transfers')).find(
-      (t) => t.id === transferId,
-    )
-    assert.equal(listed?.state, 'completed')
+    // The page saves the file once it verified it; the host hears 'done' a moment later.
+    await eventually(async () => {
+      const listed = (await client.invoke<CommandResult<'list_transfers'>>('list_transfers')).find(
+        (t) => t.id === transferId,
+      )
+      assert.equal(listed?.state, 'completed')
+    })
     assert.ok(cutAt < data.length, 'the cut came before the end')
   })
 
