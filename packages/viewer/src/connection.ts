@@ -288,7 +288,8 @@ export class ViewerConnection {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#watchdog)
-    this.#pc?.close()
+    // Forget the peer first: its closing must not replace the reason with "the media connection failed".
+    this.#closePeer()
     this.#signaling?.close()
     this.#options.onState('failed', `${code}: ${message}`)
   }
@@ -411,7 +412,7 @@ export class ViewerConnection {
       this.#options.onStream(ev.streams[0] ?? new MediaStream([ev.track]))
     })
     pc.addEventListener('connectionstatechange', () => {
-      if (this.#pc !== pc) return
+      if (this.#pc !== pc || this.#closed) return
       if (pc.connectionState === 'connected') {
         this.#hadMedia = true
         // Connected without a picture still says why (and the toolbar can pick another codec).
