@@ -391,7 +391,7 @@ export class Host {
       },
       list_transfers: async () => this.transfers.list(),
       get_host_status: async () => {
-        const config = this.capture.pipeline.running ? this.capture.pipeline.plan?.config : undefined
+        const config = this.capture.running
         const access = this.#hub?.access ?? { password: false, approval: false }
         return {
           display: this.display ?? null,

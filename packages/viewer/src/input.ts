@@ -17,8 +17,8 @@ const WHEEL_UNIT_PX = [1, 40, 800]
 
 export type SendInput = (frame: Uint8Array, motion: boolean) => void
 
-/** What the page decides about touch: the mode, and the view's local zoom and pan. */
-export interface TouchView {
+/** What the page decides: the touch mode, the view's local zoom and pan, where keyboard focus goes back to. */
+export interface PageHooks {
   mode: () => TouchMode
   zoomed: () => boolean
   /** Ctrl+Alt+Shift was pressed: keyboard focus leaves the remote screen for the page's controls. */
@@ -37,13 +37,13 @@ export interface TouchView {
 export class InputCapture {
   readonly #video: HTMLVideoElement
   readonly #send: SendInput
-  readonly #touchView: TouchView | undefined
+  readonly #page: PageHooks | undefined
   #seq = 0
 
-  constructor(video: HTMLVideoElement, send: SendInput, touchView?: TouchView) {
+  constructor(video: HTMLVideoElement, send: SendInput, page?: PageHooks) {
     this.#video = video
     this.#send = send
-    this.#touchView = touchView
+    this.#page = page
   }
 
   /** Starts listening; returns the function that stops it. */
@@ -68,10 +68,10 @@ export class InputCapture {
       toVideo: (p) => this.#toVideo(p),
       nextSeq: () => this.#next(),
       videoSize: () => ({ width: this.#video.videoWidth, height: this.#video.videoHeight }),
-      mode: () => this.#touchView?.mode() ?? 'direct',
-      zoomed: () => this.#touchView?.zoomed() ?? false,
-      onZoom: (factor, at) => this.#touchView?.onZoom(factor, at),
-      onPan: (dx, dy) => this.#touchView?.onPan(dx, dy),
+      mode: () => this.#page?.mode() ?? 'direct',
+      zoomed: () => this.#page?.zoomed() ?? false,
+      onZoom: (factor, at) => this.#page?.onZoom(factor, at),
+      onPan: (dx, dy) => this.#page?.onPan(dx, dy),
     }).attach()
     return () => {
       for (const [type, listener] of listeners) video.removeEventListener(type, listener)
@@ -175,7 +175,7 @@ export class InputCapture {
       /^(Shift|Control|Alt)(Left|Right)$/.test(ev.code)
     ) {
       this.releaseAll()
-      this.#touchView?.onLeave?.()
+      this.#page?.onLeave?.()
       return
     }
     const modifiers = (

@@ -39,6 +39,11 @@ export class CaptureService {
     })
   }
 
+  /** The settings of the stream running now; undefined while stopped. */
+  get running(): ResolvedCaptureConfig | undefined {
+    return this.pipeline.running ? this.pipeline.plan?.config : undefined
+  }
+
   /** The configuration of the last successful start, as it was asked for (defaults not applied). */
   get wireConfig(): ScreenCaptureConfig {
     return structuredClone(this.#wire)

@@ -49,6 +49,11 @@ interface RejoinEntry {
   value?: string | undefined
 }
 
+interface SharedState {
+  monitors: MonitorInfo[]
+  choices: { codecs: VideoCodec[]; accelerations: HardwareAcceleration[] }
+}
+
 interface Attached {
   channel: PeerDataChannel
   window: { start: number; count: number }
@@ -82,18 +87,17 @@ export class SessionService {
 
   /** Something viewers see changed (capture, input switch, a role): tell every viewer. */
   changed(): void {
-    for (const [viewerId, viewer] of this.#viewers) void this.#sendState(viewerId, viewer)
+    if (this.#viewers.size === 0) return
+    // What all viewers share is read once (the monitor list costs X round trips), then each gets its own.
+    const shared = this.#shared()
+    for (const [viewerId, viewer] of this.#viewers) void this.#sendState(viewerId, viewer, shared)
   }
 
-  async state(viewerId: string): Promise<SessionState> {
-    const [monitors, choices] = await Promise.all([
-      this.#o.monitors().catch(() => []),
-      this.#o.choices().catch(() => ({ codecs: [], accelerations: [] })),
-    ])
+  async state(viewerId: string, shared = this.#shared()): Promise<SessionState> {
+    const { monitors, choices } = await shared
     const role = this.#o.role(viewerId)
     const rejoin = role && role !== 'host' ? await this.#rejoinToken(viewerId, role) : undefined
-    const plan = this.#o.capture.pipeline.running ? this.#o.capture.pipeline.plan : undefined
-    const config = plan?.config
+    const config = this.#o.capture.running
     return {
       type: 'session',
       monitors: monitors.map((m) => ({
@@ -111,10 +115,19 @@ export class SessionService {
         : null,
       codecs: choices.codecs,
       hardware_accelerations: choices.accelerations,
-      can_control: this.#o.role(viewerId) === 'viewer',
+      can_control: role === 'viewer',
       input_enabled: this.#o.inputEnabled(),
       ...(rejoin && { rejoin_token: rejoin }),
     }
+  }
+
+  /** The part of the session state that is the same for every viewer. */
+  async #shared(): Promise<SharedState> {
+    const [monitors, choices] = await Promise.all([
+      this.#o.monitors().catch(() => []),
+      this.#o.choices().catch(() => ({ codecs: [], accelerations: [] })),
+    ])
+    return { monitors, choices }
   }
 
   /** Tells a viewer its session ends and why (before its peer connection is closed). */
@@ -167,8 +180,8 @@ export class SessionService {
     }
   }
 
-  async #sendState(viewerId: string, viewer: Attached): Promise<void> {
-    const state = await this.state(viewerId)
+  async #sendState(viewerId: string, viewer: Attached, shared?: Promise<SharedState>): Promise<void> {
+    const state = await this.state(viewerId, shared)
     if (this.#viewers.get(viewerId) === viewer) send(viewer.channel, state)
   }
 
@@ -203,7 +216,7 @@ export class SessionService {
     if (this.#o.role(viewerId) !== 'viewer')
       throw new SmolDeskError('FORBIDDEN', 'a view-only viewer cannot change the stream')
     const capture = this.#o.capture
-    const current = capture.pipeline.running ? capture.pipeline.plan?.config : undefined
+    const current = capture.running
     if (!current) throw new SmolDeskError('UNAVAILABLE', 'the host is not sharing its screen right now')
     const wire: ScreenCaptureConfig = { ...capture.wireConfig }
     delete wire.monitor_index

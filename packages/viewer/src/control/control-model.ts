@@ -32,7 +32,6 @@ const REFRESH_ON: EventName[] = [
   'viewer-join-request',
   'transfer-offered',
   'transfer-started',
-  'transfer-progress',
   'transfer-completed',
   'transfer-error',
   'error',
@@ -76,6 +75,8 @@ export class HostControl {
       const client = await IpcClient.connect({ url, token })
       this.#client = client
       for (const event of REFRESH_ON) await client.listen(event, () => this.refresh())
+      // Progress comes up to 4 times a second per transfer: only the transfer list changes.
+      await client.listen('transfer-progress', () => this.#refreshTransfers())
       this.#set({ connection: 'connected' })
       const [codecs, accelerations] = await Promise.all([
         client.invoke<CommandResult<'get_video_codecs'>>('get_video_codecs'),
@@ -138,6 +139,23 @@ export class HostControl {
       if (client.closed)
         this.#set({ connection: 'failed', error: 'The host stopped (its IPC connection closed).' })
       else throw err
+    }
+  }
+
+  #transfersPending = false
+
+  /** Just the transfer list. Progress arriving while a call is under way is skipped: the next event,
+   * or the full refresh that completion, failure and the 5 s timer bring, catches up. */
+  async #refreshTransfers(): Promise<void> {
+    const client = this.#client
+    if (!client || client.closed || this.#transfersPending) return
+    this.#transfersPending = true
+    try {
+      this.#set({ transfers: await client.invoke<CommandResult<'list_transfers'>>('list_transfers') })
+    } catch {
+      // the next event or the periodic refresh tries again
+    } finally {
+      this.#transfersPending = false
     }
   }
 
