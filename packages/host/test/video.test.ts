@@ -159,24 +159,57 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     assert.equal((await viewerState(page)).pcs, pcs)
   })
 
+  /** A second viewer opens the page: milliseconds from connected to its first picture. */
+  async function secondViewerPicture(): Promise<{ elapsed: number; close: () => Promise<void> }> {
+    const context = await browser.newContext()
+    try {
+      const second = await context.newPage()
+      await second.goto(page.url())
+      await eventually(async () => assert.equal((await viewerState(second)).state, 'connected'), 10_000)
+      const elapsed = await waitForColour(second, YELLOW, 5000)
+      return { elapsed, close: () => context.close() }
+    } catch (err) {
+      await context.close()
+      throw err
+    }
+  }
+
   it('gives a viewer that joins a long-GOP stream a picture within 1 s of connecting', async () => {
     // 20 s between keyframes: without help the newcomer would wait up to 20 s for one.
     await client.invoke('start_capture', { monitorIndex: 0, config: { keyframe_interval_frames: 600 } })
     await waitForColour(page, YELLOW, 5000)
     await new Promise((resolve) => setTimeout(resolve, 2500)) // past the keyframe restart gap
-    const context = await browser.newContext()
-    const second = await context.newPage()
+    const second = await secondViewerPicture()
     try {
-      await second.goto(page.url())
-      await eventually(async () => assert.equal((await viewerState(second)).state, 'connected'), 10_000)
-      const elapsed = await waitForColour(second, YELLOW, 5000)
-      console.log(`second viewer: picture ${elapsed.toFixed(0)} ms after connecting`)
+      console.log(`second viewer: picture ${second.elapsed.toFixed(0)} ms after connecting`)
       // Typically 0.1–0.2 s here; the margin absorbs a loaded CI machine.
-      assert.ok(elapsed < 2000, `first picture took ${elapsed.toFixed(0)} ms`)
+      assert.ok(second.elapsed < 2000, `first picture took ${second.elapsed.toFixed(0)} ms`)
       // the first viewer kept its connection and its picture
       await waitForColour(page, YELLOW, 2000)
+      // Only keyframe requests restart the encoder: the viewers' bandwidth estimates (REMB,
+      // about once a second) once did too, every 2 s, costing the long GOP all its savings.
+      const encoderPid = async () =>
+        (await processesTagged(start.tag)).find((p) => p.cmdline.startsWith('ffmpeg'))?.pid
+      await new Promise((resolve) => setTimeout(resolve, 2500))
+      const before = await encoderPid()
+      await new Promise((resolve) => setTimeout(resolve, 4000))
+      assert.equal(await encoderPid(), before, 'the encoder ran on without restarts')
     } finally {
-      await context.close()
+      await second.close()
+    }
+  })
+
+  it('gives a viewer that joins an intra-refresh stream (no keyframes at all) a picture', async () => {
+    const config = { advanced_options: { extra_params: { 'intra-refresh': true } } }
+    await client.invoke('start_capture', { monitorIndex: 0, config })
+    await waitForColour(page, YELLOW, 5000)
+    await new Promise((resolve) => setTimeout(resolve, 2500)) // past the keyframe restart gap
+    const second = await secondViewerPicture()
+    try {
+      console.log(`intra refresh: second viewer's picture ${second.elapsed.toFixed(0)} ms after connecting`)
+      assert.ok(second.elapsed < 2000, `first picture took ${second.elapsed.toFixed(0)} ms`)
+    } finally {
+      await second.close()
     }
   })
 

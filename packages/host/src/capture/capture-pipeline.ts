@@ -74,14 +74,17 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
 
   /**
    * A viewer needs a keyframe now (it just joined, or lost one). ffmpeg's CLI
-   * cannot be told to emit one, so when the GOP is longer than a second the
-   * encoder is restarted (a fresh encoder starts with an IDR frame); at most
+   * cannot be told to emit one, so when the GOP is longer than a second (or
+   * intra refresh is on) the encoder is restarted (a fresh encoder starts with an IDR frame); at most
    * once per KEYFRAME_RESTART_GAP_MS so a lossy viewer cannot thrash it.
    */
   requestKeyframe(): void {
     const plan = this.#plan
     if (!plan || !this.#process) return
-    if (plan.config.keyframeIntervalFrames <= plan.config.fps) return // the next keyframe is ≤ 1 s away
+    // The next keyframe is ≤ 1 s away, unless intra refresh replaced keyframes by a sweeping
+    // column of intra blocks: a decoder that joins then never sees an IDR frame to start from.
+    const intraRefresh = plan.config.advanced.extra_params?.['intra-refresh'] === true
+    if (plan.config.keyframeIntervalFrames <= plan.config.fps && !intraRefresh) return
     if (this.#keyframeTimer) return // one is already scheduled
     // Within the gap the request is deferred, never dropped: the newcomer still gets its keyframe.
     const wait = Math.max(0, this.#lastKeyframeRestart + KEYFRAME_RESTART_GAP_MS - Date.now())

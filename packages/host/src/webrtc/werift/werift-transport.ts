@@ -79,6 +79,8 @@ function wrapChannel(channel: RTCDataChannel): PeerDataChannel {
   }
 }
 
+/** RTCP payload-specific feedback message types (RFC 4585 / 5104) that ask for a keyframe: PLI and FIR. */
+const KEYFRAME_FEEDBACK = new Set([1, 4])
 const FEEDBACK = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }]
 
 function codecParameters(codec: VideoCodec): RTCRtpCodecParameters {
@@ -177,7 +179,12 @@ class WeriftViewerPeer implements ViewerPeer {
     })
     this.#pc.connectionStateChange.subscribe((state) => options.events.onConnectionState(state))
     this.#transceiver.sender.onRtcp.subscribe((packet) => {
-      if (packet instanceof RtcpPayloadSpecificFeedback) options.events.onKeyframeRequest()
+      // Payload-specific feedback is also REMB (Chromium's bandwidth estimate, about once a
+      // second): only PLI and FIR ask for a keyframe. Taking REMB for one restarted the encoder
+      // every 2 s whenever the GOP was longer than a second.
+      if (packet instanceof RtcpPayloadSpecificFeedback && KEYFRAME_FEEDBACK.has(packet.feedback.count)) {
+        options.events.onKeyframeRequest()
+      }
     })
   }
 
