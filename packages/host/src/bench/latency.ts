@@ -31,6 +31,8 @@ export interface LatencyRun {
   capture_fps?: number
   /** SmolDesk only: receiver-side stages from getStats, per frame. */
   breakdown?: { jitter_buffer_ms: number; decode_ms: number; processing_ms: number; assembly_ms: number }
+  /** SmolDesk only: what went wrong on the way, counted by the receiver over the measured window. */
+  losses?: { packets_lost: number; nacks: number; keyframe_requests: number; freezes: number }
 }
 
 export interface LatencyOptions {
@@ -43,8 +45,8 @@ export interface LatencyOptions {
   seconds: number
   warmupSeconds: number
   scenarios: { width: number; height: number; fps: number }[]
-  /** What the pattern app draws under the timestamps: random rectangles, or scrolling text. */
-  content?: 'rects' | 'scroll'
+  /** What the pattern app draws under the timestamps: random rectangles, scrolling text or a panning photo. */
+  content?: 'rects' | 'scroll' | 'photo'
   systems: ('smoldesk' | 'novnc')[]
   log: (line: string) => void
 }
@@ -52,10 +54,15 @@ export interface LatencyOptions {
 const PATTERN_APP = resolve(import.meta.dirname, 'pattern-app.ts')
 const NOVNC_WEB = '/usr/share/novnc'
 
-/** CPU time of process trees, sampled twice: percent of one core over the interval. */
+/**
+ * CPU time of process trees, sampled twice: percent of one core over the
+ * interval. A child that ends in between (an encoder restarted) is not lost:
+ * its whole time moves into its parent's count of reaped children, so the
+ * tree's total (own + reaped) only ever grows by what was spent.
+ */
 class CpuMeter {
   readonly #match: (p: ProcInfo) => boolean
-  #start = new Map<number, number>()
+  #startTicks = 0
   #at = 0
 
   /** `match` picks the roots; their descendants (tagged or not) count too. */
@@ -63,15 +70,20 @@ class CpuMeter {
     this.#match = match
   }
 
+  async #ticks(): Promise<number> {
+    let ticks = 0
+    for (const p of await findProcessTrees(this.#match)) ticks += p.cpuTicks + p.reapedChildTicks
+    return ticks
+  }
+
   async begin(): Promise<void> {
-    this.#start = new Map((await findProcessTrees(this.#match)).map((p) => [p.pid, p.cpuTicks]))
+    this.#startTicks = await this.#ticks()
     this.#at = performance.now()
   }
 
   async end(): Promise<number> {
     const seconds = (performance.now() - this.#at) / 1000
-    let ticks = 0
-    for (const p of await findProcessTrees(this.#match)) ticks += p.cpuTicks - (this.#start.get(p.pid) ?? 0)
+    const ticks = (await this.#ticks()) - this.#startTicks
     return round1(((ticks / CLOCK_TICKS_PER_S) * 100) / seconds)
   }
 }
@@ -124,13 +136,18 @@ interface InboundCounters {
   totalDecodeTime: number
   totalProcessingDelay: number
   totalAssemblyTime: number
+  packetsLost: number
+  nackCount: number
+  pliCount: number
+  freezeCount: number
 }
 
 /** Page-side code is passed as source: this file is type-checked without the DOM library. */
 const INBOUND_STATS = `(async () => {
   const pc = window.smoldesk?.connection.peerConnection
   const out = { framesDecoded: 0, bytesReceived: 0, jitterBufferDelay: 0, jitterBufferEmittedCount: 0,
-    totalDecodeTime: 0, totalProcessingDelay: 0, totalAssemblyTime: 0 }
+    totalDecodeTime: 0, totalProcessingDelay: 0, totalAssemblyTime: 0, packetsLost: 0, nackCount: 0,
+    pliCount: 0, freezeCount: 0 }
   if (!pc) return out
   for (const r of (await pc.getStats()).values()) {
     if (r.type !== 'inbound-rtp' || r.kind !== 'video') continue
@@ -183,6 +200,12 @@ async function runSmoldesk(
         decode_ms: round1(((after.totalDecodeTime - before.totalDecodeTime) / frames) * 1000),
         processing_ms: round1(((after.totalProcessingDelay - before.totalProcessingDelay) / frames) * 1000),
         assembly_ms: round1(((after.totalAssemblyTime - before.totalAssemblyTime) / frames) * 1000),
+      },
+      losses: {
+        packets_lost: after.packetsLost - before.packetsLost,
+        nacks: after.nackCount - before.nackCount,
+        keyframe_requests: after.pliCount - before.pliCount,
+        freezes: after.freezeCount - before.freezeCount,
       },
     }
   } finally {

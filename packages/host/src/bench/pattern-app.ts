@@ -4,14 +4,18 @@
  * detuned rate (a source at exactly 30/60 Hz phase-locks with the viewer's
  * 60 Hz frame loop and skews the median by up to 8 ms).
  *
- *   node pattern-app.ts <display> <x> <y> <width> <height> <hz> [rects|scroll]
+ *   node pattern-app.ts <display> <x> <y> <width> <height> <hz> [rects|scroll|photo]
  *
  * `rects`: 40 random solid rectangles a frame. `scroll`: a page of text
  * scrolling up 4 px a frame, a new line every 4 frames, the way a document
  * or a terminal scrolls (what remote desktops spend most bandwidth on).
+ * `photo`: a photograph-like picture (soft colour fields, texture, grain)
+ * panning 4 px a frame, the way an image-heavy page scrolls or a camera pans
+ * in a video: every pixel changes every frame.
  */
 import { X11Connection } from '../display/x11/connection.ts'
 import { encodePattern, PATTERN } from './pattern.ts'
+import { paintPhoto } from './photo.ts'
 import { runStandalone } from './standalone.ts'
 
 const INPUT_OUTPUT = 1
@@ -89,8 +93,15 @@ async function main(): Promise<X11Connection> {
     x11.PolyFillRectangle(wid, gc, [0, height - STEP, width, STEP])
     if (frame++ % (LINE / STEP) === 0) writeLine(height - 4)
   }
+  const photo = content === 'photo' ? paintPhoto(client, wid, gc, width, height - busyTop) : undefined
+  const pan = () => {
+    if (!photo) return
+    const offset = (frame++ * STEP) % photo.period
+    x11.CopyArea(photo.pixmap, wid, gc, offset, 0, 0, busyTop, width, height - busyTop)
+  }
   const draw = () => {
     if (content === 'scroll') scroll()
+    else if (content === 'photo') pan()
     else rects()
     // The pattern last, stamped with the time right before it is sent.
     const bits = encodePattern(performance.timeOrigin + performance.now())

@@ -47,7 +47,7 @@ function table(runs: LatencyRun[]): string {
     .filter((r) => r.breakdown)
     .map(
       (r) =>
-        `  ${r.width}x${r.height}@${r.fps} SmolDesk ${r.variant} receiver: assembly ${r.breakdown?.assembly_ms} ms, jitter buffer ${r.breakdown?.jitter_buffer_ms} ms, decode ${r.breakdown?.decode_ms} ms, first packet → decoded ${r.breakdown?.processing_ms} ms`,
+        `  ${r.width}x${r.height}@${r.fps} SmolDesk ${r.variant} receiver: assembly ${r.breakdown?.assembly_ms} ms, jitter buffer ${r.breakdown?.jitter_buffer_ms} ms, decode ${r.breakdown?.decode_ms} ms, first packet → decoded ${r.breakdown?.processing_ms} ms; packets lost ${r.losses?.packets_lost}, NACKs ${r.losses?.nacks}, keyframe requests ${r.losses?.keyframe_requests}, freezes ${r.losses?.freezes}`,
     )
   return [line(header), ...rows.map(line), '', ...breakdown].join('\n')
 }
@@ -170,8 +170,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
   }
   const content = values.content ?? 'rects'
-  if (content !== 'rects' && content !== 'scroll') {
-    throw new SmolDeskError('INVALID_ARGS', '--content takes rects or scroll')
+  if (content !== 'rects' && content !== 'scroll' && content !== 'photo') {
+    throw new SmolDeskError('INVALID_ARGS', '--content takes rects, scroll or photo')
   }
   const runs = await benchLatency({
     content,

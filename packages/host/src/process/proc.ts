@@ -9,6 +9,8 @@ export interface ProcInfo {
   owner: string | undefined
   /** user + system CPU time in clock ticks. */
   cpuTicks: number
+  /** CPU time of its children that ended and were waited for (cutime + cstime), in clock ticks. */
+  reapedChildTicks: number
   zombie: boolean
 }
 
@@ -34,6 +36,7 @@ async function readProc(pid: number): Promise<ProcInfo | undefined> {
       cmdline: cmdline.replaceAll('\0', ' ').trim(),
       owner,
       cpuTicks: Number(fields[11]) + Number(fields[12]),
+      reapedChildTicks: Number(fields[13]) + Number(fields[14]),
       zombie: fields[0] === 'Z',
     }
   } catch {
