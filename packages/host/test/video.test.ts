@@ -24,6 +24,11 @@ const GREEN: Rgb = [30, 200, 60]
 const BLUE: Rgb = [40, 60, 220]
 const YELLOW: Rgb = [230, 210, 40]
 
+/** The encoder: SmolDesk's capture helper, or ffmpeg where the helper does not apply. */
+function isEncoder(p: { cmdline: string }): boolean {
+  return /^(ffmpeg|\S*smoldesk-grab)\b/.test(p.cmdline)
+}
+
 describe('video: start_capture streams the chosen monitor into Chromium over WebRTC', () => {
   let desktop: VirtualDesktop
   let painter: Painter
@@ -116,7 +121,7 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
 
   it('brings the picture back within 2 s after the encoder is killed, on the same connection', async () => {
     const pcs = (await viewerState(page)).pcs
-    const encoder = (await processesTagged(start.tag)).find((p) => p.cmdline.startsWith('ffmpeg'))
+    const encoder = (await processesTagged(start.tag)).find(isEncoder)
     assert.ok(encoder, 'an encoder runs')
     const t0 = performance.now()
     process.kill(encoder.pid, 'SIGKILL')
@@ -127,7 +132,7 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     assert.ok(elapsed < 2000, `recovery took ${elapsed.toFixed(0)} ms`)
     await eventually(async () => assert.equal(errors.at(-1)?.code, 'ENCODER_FAILED'))
     assert.equal((await viewerState(page)).pcs, pcs)
-    const replacement = (await processesTagged(start.tag)).find((p) => p.cmdline.startsWith('ffmpeg'))
+    const replacement = (await processesTagged(start.tag)).find(isEncoder)
     assert.notEqual(replacement?.pid, encoder.pid)
   })
 
@@ -188,8 +193,7 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       await waitForColour(page, YELLOW, 2000)
       // Only keyframe requests restart the encoder: the viewers' bandwidth estimates (REMB,
       // about once a second) once did too, every 2 s, costing the long GOP all its savings.
-      const encoderPid = async () =>
-        (await processesTagged(start.tag)).find((p) => p.cmdline.startsWith('ffmpeg'))?.pid
+      const encoderPid = async () => (await processesTagged(start.tag)).find(isEncoder)?.pid
       await new Promise((resolve) => setTimeout(resolve, 2500))
       const before = await encoderPid()
       await new Promise((resolve) => setTimeout(resolve, 4000))
@@ -216,13 +220,43 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
   it('streams above 60 fps with correct RTP timing (120 fps is decoded as ≈ 120, not hundreds)', async () => {
     await client.invoke('start_capture', { monitorIndex: 0, config: { fps: 120 } })
     await waitForColour(page, YELLOW, 5000)
-    const fps = await eventually(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 1500))
-      const value = Number(await page.evaluate('window.smoldesk?.stats?.fps ?? 0'))
-      assert.ok(value > 20 && value <= 130, `decoded ${value} fps`)
-      return value
-    }, 8000)
-    console.log(`120 fps capture: viewer decodes ${fps.toFixed(0)} fps`)
+    // Frames follow changes: repaint faster than the capture rate so the rate is the limit.
+    let flip = false
+    const animation = setInterval(() => {
+      flip = !flip
+      void panels[0]?.setColour(flip ? [250, 250, 0] : YELLOW)
+    }, 3)
+    try {
+      const fps = await eventually(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1500))
+        const value = Number(await page.evaluate('window.smoldesk?.stats?.fps ?? 0'))
+        assert.ok(value > 20 && value <= 130, `decoded ${value} fps`)
+        return value
+      }, 8000)
+      console.log(`120 fps capture: viewer decodes ${fps.toFixed(0)} fps`)
+    } finally {
+      clearInterval(animation)
+    }
+    await panels[0]?.setColour(YELLOW)
+    await client.invoke('start_capture', { monitorIndex: 0, config: {} })
+  })
+
+  it('sends frames when the screen changes: a still screen costs about one frame a second', async () => {
+    await client.invoke('start_capture', { monitorIndex: 0, config: { fps: 60 } })
+    await waitForColour(page, YELLOW, 5000)
+    const decoded = () => page.evaluate('window.smoldesk?.stats?.framesDecoded ?? 0').then(Number)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const before = await decoded()
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    const still = (await decoded()) - before
+    console.log(`still screen: ${still} frames in 3 s at fps 60`)
+    assert.ok(still <= 6, `${still} frames for a still screen`)
+    // …and a change still arrives at once.
+    await panels[0]?.setColour(BLUE)
+    const elapsed = await waitForColour(page, BLUE, 2000)
+    console.log(`a change on a still screen: on the viewer after ${elapsed.toFixed(0)} ms`)
+    await panels[0]?.setColour(YELLOW)
+    await waitForColour(page, YELLOW, 2000)
     await client.invoke('start_capture', { monitorIndex: 0, config: {} })
   })
 
@@ -442,7 +476,7 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     await client.invoke('stop_capture')
     await client.invoke('stop_capture')
     const encoders = await eventually(async () => {
-      const left = (await processesTagged(start.tag)).filter((p) => p.cmdline.startsWith('ffmpeg'))
+      const left = (await processesTagged(start.tag)).filter(isEncoder)
       assert.deepEqual(left, [])
       return left
     })

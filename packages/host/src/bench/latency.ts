@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { CAPTURE_DEFAULTS } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import { ManagedProcess, OWNER_TAG } from '../process/child.ts'
@@ -29,6 +30,8 @@ export interface LatencyRun {
   rejected: number
   /** SmolDesk only: the rate it captured and encoded at (the scene runs at `fps`). */
   capture_fps?: number
+  /** SmolDesk only: frames between keyframes (the tuned variant sends them only on demand). */
+  keyframe_interval_frames?: number
   /** SmolDesk only: receiver-side stages from getStats, per frame. */
   breakdown?: { jitter_buffer_ms: number; decode_ms: number; processing_ms: number; assembly_ms: number }
   /** SmolDesk only: what went wrong on the way, counted by the receiver over the measured window. */
@@ -36,8 +39,13 @@ export interface LatencyRun {
 }
 
 export interface LatencyOptions {
-  /** SmolDesk variants to run: `default` captures at the scene's rate, `tuned` at captureFpsTuned. */
+  /**
+   * SmolDesk variants to run: `default` captures at the scene's rate with the
+   * default config, `tuned` at captureFpsTuned with tunedConfig on top.
+   */
   smoldeskVariants: ('default' | 'tuned')[]
+  /** ScreenCaptureConfig fields of the tuned variant. */
+  tunedConfig?: { keyframe_interval_frames?: number }
   /** Capture rate of the tuned variant for a scene of `fps` (faster capture: less waiting for the next grab). */
   captureFpsTuned: (sceneFps: number) => number
   /** Extra ScreenCaptureConfig fields for SmolDesk's runs (to measure a setting). */
@@ -168,10 +176,12 @@ async function runSmoldesk(
   options: LatencyOptions,
 ): Promise<LatencyRun> {
   const captureFps = variant === 'tuned' ? options.captureFpsTuned(scenario.fps) : scenario.fps
-  const { tag, page, close } = await startBenchHost(browser, display, scenario, {
+  const config = {
     ...options.captureConfig,
+    ...(variant === 'tuned' && options.tunedConfig),
     fps: captureFps,
-  })
+  }
+  const { tag, page, close } = await startBenchHost(browser, display, scenario, config)
   try {
     const before = await inboundStats(page)
     const run = await measure(
@@ -194,6 +204,9 @@ async function runSmoldesk(
       variant,
       ...scenario,
       capture_fps: captureFps,
+      keyframe_interval_frames: Number(
+        config.keyframe_interval_frames ?? CAPTURE_DEFAULTS.keyframeIntervalFrames,
+      ),
       ...run,
       breakdown: {
         jitter_buffer_ms: round1(((after.jitterBufferDelay - before.jitterBufferDelay) / emitted) * 1000),
@@ -309,8 +322,9 @@ export async function benchLatency(options: LatencyOptions): Promise<LatencyRun[
         const label = `${scenario.width}x${scenario.height}@${scenario.fps}`
         if (options.systems.includes('smoldesk')) {
           for (const variant of options.smoldeskVariants) {
-            // A tuned capture rate equal to the scene's is the default run again: skip it.
-            if (variant === 'tuned' && options.captureFpsTuned(scenario.fps) === scenario.fps) continue
+            // A tuned variant that tunes nothing is the default run again: skip it.
+            const same = options.captureFpsTuned(scenario.fps) === scenario.fps && !options.tunedConfig
+            if (variant === 'tuned' && same) continue
             options.log(`${label}: SmolDesk (${variant})…`)
             runs.push(await runSmoldesk(browser, desktop.display, scenario, variant, options))
           }

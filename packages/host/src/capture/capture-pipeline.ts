@@ -5,6 +5,8 @@ import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
 import { Av1RtpPacketizer } from './av1-rtp.ts'
 import { buildFfmpegArgs, type EncodePlan } from './encoder-args.ts'
+import { buildGrabArgs, GRAB_BINARY, GrabFrameReader, grabEnabled } from './grab/grab.ts'
+import { H264RtpPacketizer } from './h264-rtp.ts'
 
 const log = createLogger('capture')
 
@@ -17,6 +19,8 @@ const RESTART_DELAY_MS = 200
 const MAX_CRASHES = 5
 const CRASH_WINDOW_MS = 30_000
 const KEYFRAME_RESTART_GAP_MS = 2000
+/** The capture helper makes IDR frames on request; a burst of requests (several viewers, loss) makes one. */
+const KEYFRAME_REQUEST_GAP_MS = 250
 
 export interface PipelineEvents {
   /** One RTP packet from the encoder. */
@@ -43,8 +47,10 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   #firstPacket: (() => void) | undefined
   #crashes: number[] = []
   #restartTimer: NodeJS.Timeout | undefined
-  #lastKeyframeRestart = 0
+  #lastKeyframeAt = 0
   #keyframeTimer: NodeJS.Timeout | undefined
+  /** The running encoder is the capture helper, which makes an IDR frame on request. */
+  #helperMakesKeyframes = false
   #closed = false
 
   constructor() {
@@ -81,17 +87,26 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   requestKeyframe(): void {
     const plan = this.#plan
     if (!plan || !this.#process) return
+    if (this.#keyframeTimer) return // one is already scheduled
+    if (this.#helperMakesKeyframes) {
+      // Within the gap the request is deferred, never dropped: the newcomer still gets its keyframe.
+      const wait = Math.max(0, this.#lastKeyframeAt + KEYFRAME_REQUEST_GAP_MS - Date.now())
+      this.#keyframeTimer = setTimeout(() => {
+        this.#keyframeTimer = undefined
+        this.#lastKeyframeAt = Date.now()
+        this.#process?.child.stdin?.write('k')
+      }, wait)
+      return
+    }
     // The next keyframe is ≤ 1 s away, unless intra refresh replaced keyframes by a sweeping
     // column of intra blocks: a decoder that joins then never sees an IDR frame to start from.
     const intraRefresh = plan.config.advanced.extra_params?.['intra-refresh'] === true
     if (plan.config.keyframeIntervalFrames <= plan.config.fps && !intraRefresh) return
-    if (this.#keyframeTimer) return // one is already scheduled
-    // Within the gap the request is deferred, never dropped: the newcomer still gets its keyframe.
-    const wait = Math.max(0, this.#lastKeyframeRestart + KEYFRAME_RESTART_GAP_MS - Date.now())
+    const wait = Math.max(0, this.#lastKeyframeAt + KEYFRAME_RESTART_GAP_MS - Date.now())
     this.#keyframeTimer = setTimeout(() => {
       this.#keyframeTimer = undefined
       if (this.#plan !== plan || !this.#process) return
-      this.#lastKeyframeRestart = Date.now()
+      this.#lastKeyframeAt = Date.now()
       log.info('restarting the encoder for a keyframe')
       void this.#stopProcess()
         .then(() => (this.#plan === plan ? this.#launch(plan) : undefined))
@@ -134,28 +149,9 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   }
 
   async #launch(plan: PipelinePlan): Promise<void> {
-    const args = buildFfmpegArgs({ ...plan, rtpPort: this.#port, payloadType: 96 })
-    log.info({ encoder: plan.encoder.encoder, region: plan.region, fps: plan.config.fps }, 'starting encoder')
-    const proc = await ManagedProcess.spawn({
-      name: `ffmpeg ${plan.encoder.encoder}`,
-      command: 'ffmpeg',
-      args,
-    })
-    this.#process = proc
-    if (plan.encoder.codec === 'AV1') {
-      // AV1 arrives as raw OBUs on stdout and is packetized here (ffmpeg 5.1 cannot).
-      const packetizer = new Av1RtpPacketizer((packet) => {
-        if (this.#process === proc) this.#onPacket(packet)
-      })
-      proc.child.stdout?.on('data', (chunk: Buffer) => {
-        try {
-          packetizer.push(chunk)
-        } catch (err) {
-          log.error({ err: String(err) }, 'AV1 stream could not be packetized')
-          void proc.close(500)
-        }
-      })
-    }
+    const grabArgs = grabEnabled() ? buildGrabArgs(plan) : undefined
+    const proc = grabArgs ? await this.#spawnGrab(plan, grabArgs) : await this.#spawnFfmpeg(plan)
+    this.#helperMakesKeyframes = grabArgs !== undefined
     const delivered = new Promise<void>((resolve) => {
       this.#firstPacket = resolve
     })
@@ -193,6 +189,58 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       this.#plan = undefined
       throw new SmolDeskError('ENCODER_FAILED', `encoder ${reason}: ${proc.stderrTail(3) || 'no output'}`)
     }
+  }
+
+  async #spawnFfmpeg(plan: PipelinePlan): Promise<ManagedProcess> {
+    const args = buildFfmpegArgs({ ...plan, rtpPort: this.#port, payloadType: 96 })
+    log.info({ encoder: plan.encoder.encoder, region: plan.region, fps: plan.config.fps }, 'starting encoder')
+    const proc = await ManagedProcess.spawn({
+      name: `ffmpeg ${plan.encoder.encoder}`,
+      command: 'ffmpeg',
+      args,
+    })
+    this.#process = proc
+    if (plan.encoder.codec === 'AV1') {
+      // AV1 arrives as raw OBUs on stdout and is packetized here (ffmpeg 5.1 cannot).
+      this.#packetize(proc, new Av1RtpPacketizer((packet) => this.#fromProcess(proc, packet)), 'AV1')
+    }
+    return proc
+  }
+
+  /** SmolDesk's damage-driven capture helper: H.264 frames on stdout, packetized here. */
+  async #spawnGrab(plan: PipelinePlan, args: string[]): Promise<ManagedProcess> {
+    log.info({ encoder: 'smoldesk-grab', region: plan.region, fps: plan.config.fps }, 'starting encoder')
+    const proc = await ManagedProcess.spawn({
+      name: 'smoldesk-grab',
+      command: GRAB_BINARY,
+      args,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    this.#process = proc
+    // A keyframe request racing the helper's exit must not crash the host.
+    proc.child.stdin?.on('error', () => {})
+    const packetizer = new H264RtpPacketizer((packet) => this.#fromProcess(proc, packet))
+    this.#packetize(
+      proc,
+      new GrabFrameReader((frame, captureUs) => packetizer.push(frame, captureUs)),
+      'H.264',
+    )
+    return proc
+  }
+
+  #fromProcess(proc: ManagedProcess, packet: Buffer): void {
+    if (this.#process === proc) this.#onPacket(packet)
+  }
+
+  #packetize(proc: ManagedProcess, parser: { push(chunk: Buffer): void }, what: string): void {
+    proc.child.stdout?.on('data', (chunk: Buffer) => {
+      try {
+        parser.push(chunk)
+      } catch (err) {
+        log.error({ err: String(err) }, `${what} stream could not be packetized`)
+        void proc.close(500)
+      }
+    })
   }
 
   #onCrash(error: SmolDeskError): void {

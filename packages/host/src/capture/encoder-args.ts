@@ -52,7 +52,7 @@ export function vbvBufferKbit(config: ResolvedCaptureConfig): number | undefined
 }
 
 /** Encoder settings that follow from the latency mode unless advanced_options say otherwise. */
-function x264Defaults(mode: ResolvedCaptureConfig['latencyMode']): {
+export function x264Defaults(mode: ResolvedCaptureConfig['latencyMode']): {
   preset: string
   tune: string | undefined
 } {

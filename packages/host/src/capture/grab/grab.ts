@@ -1,0 +1,101 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { SmolDeskError } from '@smoldesk/protocol'
+import { type EncodePlan, qualityToCrf, vbvBufferKbit, x264Defaults } from '../encoder-args.ts'
+
+/*
+ * SmolDesk's own capture helper (smoldesk-grab.c, built by `./smoldesk
+ * setup`): grabs when the X server reports damage instead of on a fixed
+ * clock, and makes an IDR frame when asked instead of being restarted. It
+ * covers H.264 in software (libx264) with 4:2:0 output, the default and the
+ * common case; anything else goes through ffmpeg.
+ */
+
+export const GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-grab')
+
+/** `SMOLDESK_CAPTURE=x11grab` forces ffmpeg's fixed-rate capture (to compare, or if the helper misbehaves). */
+export function grabEnabled(): boolean {
+  return process.env.SMOLDESK_CAPTURE !== 'x11grab' && existsSync(GRAB_BINARY)
+}
+
+/** x264 settings for a config, as `key=value` for x264_param_parse (values were range-checked by the schema). */
+function x264Params(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>): string[] {
+  const { config } = plan
+  const gop = config.keyframeIntervalFrames
+  const params = [`keyint=${gop}`, `min-keyint=${gop}`]
+  if (config.latencyMode !== 'Quality') params.push('bframes=0')
+  const mode = config.advanced.rate_control ?? 'CRF'
+  const kbps = config.bitrateKbps
+  if (mode !== 'CRF' && kbps === undefined) {
+    throw new SmolDeskError('INVALID_ARGS', `advanced_options.rate_control ${mode} needs a bitrate`)
+  }
+  if (mode === 'CRF') params.push(`crf=${qualityToCrf('H264', config.quality)}`)
+  else params.push(`bitrate=${kbps}`)
+  const vbv = vbvBufferKbit(config)
+  if (kbps !== undefined && vbv !== undefined) params.push(`vbv-maxrate=${kbps}`, `vbv-bufsize=${vbv}`)
+  if (mode === 'CBR') params.push('nal-hrd=cbr')
+  const extra = config.advanced.extra_params ?? {}
+  if (extra.bf !== undefined) params.push(`bframes=${extra.bf}`)
+  if (extra.refs !== undefined) params.push(`ref=${extra.refs}`)
+  if (extra.threads !== undefined) params.push(`threads=${extra.threads}`)
+  if (extra.slices !== undefined) params.push(`slices=${extra.slices}`)
+  if (extra['rc-lookahead'] !== undefined) params.push(`rc-lookahead=${extra['rc-lookahead']}`)
+  if (extra['aq-mode'] !== undefined) params.push(`aq-mode=${extra['aq-mode']}`)
+  if (extra['intra-refresh'] !== undefined) params.push(`intra-refresh=${extra['intra-refresh'] ? 1 : 0}`)
+  if (extra['sc-threshold'] !== undefined) params.push(`scenecut=${extra['sc-threshold']}`)
+  return params
+}
+
+/** The helper's command line for a plan, or undefined when the plan needs ffmpeg. */
+export function buildGrabArgs(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>): string[] | undefined {
+  const { config, region } = plan
+  if (plan.encoder.encoder !== 'libx264') return undefined
+  if (config.advanced.pixel_format === 'yuv444p') return undefined
+  const defaults = x264Defaults(config.latencyMode)
+  const tune = config.advanced.tune ?? defaults.tune
+  return [
+    '--display',
+    plan.display,
+    '--region',
+    `${region.x},${region.y},${region.width},${region.height}`,
+    '--fps',
+    String(config.fps),
+    '--cursor',
+    config.captureCursor ? '1' : '0',
+    '--preset',
+    config.advanced.preset ?? defaults.preset,
+    ...(tune ? ['--tune', tune] : []),
+    ...(config.advanced.profile ? ['--profile', config.advanced.profile] : []),
+    ...x264Params(plan).flatMap((p) => ['--param', p]),
+  ]
+}
+
+const RECORD_HEADER_BYTES = 13
+
+/** Splits the helper's stdout into frames: u32 length, u64 capture time (µs), u8 flags, payload. */
+export class GrabFrameReader {
+  readonly #onFrame: (frame: Buffer, captureUs: number, keyframe: boolean) => void
+  #pending: Buffer = Buffer.alloc(0)
+
+  constructor(onFrame: (frame: Buffer, captureUs: number, keyframe: boolean) => void) {
+    this.#onFrame = onFrame
+  }
+
+  push(chunk: Buffer): void {
+    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk])
+    let at = 0
+    while (this.#pending.length - at >= RECORD_HEADER_BYTES) {
+      const length = this.#pending.readUInt32BE(at)
+      if (this.#pending.length - at < RECORD_HEADER_BYTES + length) break
+      const captureUs = Number(this.#pending.readBigUInt64BE(at + 4))
+      const keyframe = ((this.#pending[at + 12] ?? 0) & 1) === 1
+      this.#onFrame(
+        this.#pending.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length),
+        captureUs,
+        keyframe,
+      )
+      at += RECORD_HEADER_BYTES + length
+    }
+    this.#pending = this.#pending.subarray(at)
+  }
+}

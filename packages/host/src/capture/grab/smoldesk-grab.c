@@ -1,0 +1,345 @@
+/*
+ * smoldesk-grab: damage-driven X11 capture + libx264 encoding for one
+ * monitor's rectangle.
+ *
+ * Why not ffmpeg's x11grab: it grabs on a fixed clock, so a change waits on
+ * average half a capture interval before it is even seen (8 ms at 60 fps,
+ * 17 ms at 30), every unchanged frame is still converted and encoded, and the
+ * CLI cannot be asked for a keyframe. Here the X server's DAMAGE extension
+ * says when the rectangle changed; the frame is grabbed 1 ms later (so a
+ * client's burst of drawing lands in one frame), no more often than --fps,
+ * and a byte on stdin asks for an IDR frame at once.
+ *
+ *   smoldesk-grab --display :0 --region X,Y,W,H --fps N --cursor 0|1
+ *                 --preset P [--tune T] [--profile P] [--param key=value]...
+ *
+ * Every value was checked by SmolDesk before it got here; --param goes to
+ * x264_param_parse, which refuses unknown names and bad values.
+ *
+ * stdout: one record per encoded frame: u32 BE payload length, u64 BE
+ * capture time in microseconds (CLOCK_MONOTONIC), u8 flags (1 = keyframe),
+ * then the frame as H.264 Annex B (SPS/PPS repeated before every IDR).
+ * stdin: 'k' = next frame is an IDR, sent now; end of file = exit.
+ * Exits when its parent dies (PR_SET_PDEATHSIG).
+ */
+#define _GNU_SOURCE
+#include <X11/Xlib.h>
+#include <X11/Xutil.h>
+#include <X11/extensions/XShm.h>
+#include <X11/extensions/Xdamage.h>
+#include <X11/extensions/Xfixes.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <time.h>
+#include <unistd.h>
+#include <x264.h>
+
+/* Drawing that arrives in a burst (a repaint, a scroll) lands in one frame. */
+#define DEFER_US 1000
+/* With nothing changing, one frame a second keeps the receiver's statistics and loss recovery alive. */
+#define IDLE_FRAME_US 1000000
+#define MAX_PARAMS 32
+
+static void die(const char *what) {
+  fprintf(stderr, "smoldesk-grab: %s\n", what);
+  exit(1);
+}
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void write_all(const void *data, size_t len) {
+  const uint8_t *p = data;
+  while (len > 0) {
+    ssize_t n = write(STDOUT_FILENO, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) exit(0); /* the reader went away: nothing left to do */
+    p += n;
+    len -= (size_t)n;
+  }
+}
+
+struct cursor {
+  int enabled;
+  int x, y;           /* pointer position, root coordinates */
+  int xhot, yhot;
+  int width, height;
+  uint32_t *argb;     /* premultiplied ARGB, width × height */
+};
+
+static void fetch_cursor_image(Display *dpy, struct cursor *c) {
+  XFixesCursorImage *img = XFixesGetCursorImage(dpy);
+  if (!img) return;
+  free(c->argb);
+  c->width = img->width;
+  c->height = img->height;
+  c->xhot = img->xhot;
+  c->yhot = img->yhot;
+  c->argb = malloc(sizeof(uint32_t) * (size_t)img->width * img->height);
+  if (!c->argb) die("out of memory");
+  /* Xlib hands the pixels over as unsigned long, one per pixel, whatever its size. */
+  for (int i = 0; i < img->width * img->height; i++) c->argb[i] = (uint32_t)img->pixels[i];
+  XFree(img);
+}
+
+/* Blends the cursor over a BGRX frame whose top-left corner is (ox, oy) on the root window. */
+static void draw_cursor(const struct cursor *c, uint8_t *bgrx, int stride, int w, int h, int ox, int oy) {
+  if (!c->enabled || !c->argb) return;
+  int left = c->x - c->xhot - ox;
+  int top = c->y - c->yhot - oy;
+  for (int cy = 0; cy < c->height; cy++) {
+    int y = top + cy;
+    if (y < 0 || y >= h) continue;
+    for (int cx = 0; cx < c->width; cx++) {
+      int x = left + cx;
+      if (x < 0 || x >= w) continue;
+      uint32_t px = c->argb[cy * c->width + cx];
+      uint32_t a = px >> 24;
+      if (a == 0) continue;
+      uint8_t *d = bgrx + (size_t)y * stride + (size_t)x * 4;
+      /* XFixes cursor pixels are premultiplied. */
+      d[0] = (uint8_t)((px & 0xff) + d[0] * (255 - a) / 255);
+      d[1] = (uint8_t)(((px >> 8) & 0xff) + d[1] * (255 - a) / 255);
+      d[2] = (uint8_t)(((px >> 16) & 0xff) + d[2] * (255 - a) / 255);
+    }
+  }
+}
+
+/* BGRX → I420, BT.601 limited range (what browsers assume for untagged H.264), chroma from 2×2 averages. */
+static void bgrx_to_i420(const uint8_t *src, int stride, int w, int h, x264_picture_t *pic) {
+  uint8_t *py = pic->img.plane[0], *pu = pic->img.plane[1], *pv = pic->img.plane[2];
+  int sy = pic->img.i_stride[0], su = pic->img.i_stride[1], sv = pic->img.i_stride[2];
+  for (int y = 0; y < h; y += 2) {
+    const uint8_t *r0 = src + (size_t)y * stride;
+    const uint8_t *r1 = r0 + stride;
+    uint8_t *y0 = py + (size_t)y * sy;
+    uint8_t *y1 = y0 + sy;
+    uint8_t *u = pu + (size_t)(y / 2) * su;
+    uint8_t *v = pv + (size_t)(y / 2) * sv;
+    for (int x = 0; x < w; x += 2) {
+      const uint8_t *a = r0 + x * 4, *b = r0 + x * 4 + 4, *c = r1 + x * 4, *d = r1 + x * 4 + 4;
+      y0[x] = (uint8_t)(((66 * a[2] + 129 * a[1] + 25 * a[0] + 128) >> 8) + 16);
+      y0[x + 1] = (uint8_t)(((66 * b[2] + 129 * b[1] + 25 * b[0] + 128) >> 8) + 16);
+      y1[x] = (uint8_t)(((66 * c[2] + 129 * c[1] + 25 * c[0] + 128) >> 8) + 16);
+      y1[x + 1] = (uint8_t)(((66 * d[2] + 129 * d[1] + 25 * d[0] + 128) >> 8) + 16);
+      int r = a[2] + b[2] + c[2] + d[2];
+      int g = a[1] + b[1] + c[1] + d[1];
+      int bl = a[0] + b[0] + c[0] + d[0];
+      u[x / 2] = (uint8_t)(((-38 * r - 74 * g + 112 * bl + 512) >> 10) + 128);
+      v[x / 2] = (uint8_t)(((112 * r - 94 * g - 18 * bl + 512) >> 10) + 128);
+    }
+  }
+}
+
+static int rects_intersect(int ax, int ay, int aw, int ah, int bx, int by, int bw, int bh) {
+  return ax < bx + bw && bx < ax + aw && ay < by + bh && by < ay + ah;
+}
+
+int main(int argc, char **argv) {
+  const char *display_name = NULL, *preset = "ultrafast", *tune = NULL, *profile = NULL;
+  const char *params[MAX_PARAMS];
+  int nparams = 0, rx = 0, ry = 0, rw = 0, rh = 0, fps = 30;
+  struct cursor cursor = {0};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--display")) display_name = v;
+    else if (!strcmp(k, "--region")) {
+      if (sscanf(v, "%d,%d,%d,%d", &rx, &ry, &rw, &rh) != 4) die("bad --region");
+    } else if (!strcmp(k, "--fps")) fps = atoi(v);
+    else if (!strcmp(k, "--cursor")) cursor.enabled = atoi(v) != 0;
+    else if (!strcmp(k, "--preset")) preset = v;
+    else if (!strcmp(k, "--tune")) tune = v;
+    else if (!strcmp(k, "--profile")) profile = v;
+    else if (!strcmp(k, "--param")) {
+      if (nparams == MAX_PARAMS) die("too many --param");
+      params[nparams++] = v;
+    } else die("unknown option");
+  }
+  if (rw < 2 || rh < 2 || fps < 1 || fps > 240) die("bad --region or --fps");
+  rw -= rw % 2; /* 4:2:0 needs even dimensions */
+  rh -= rh % 2;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_IGN);
+
+  Display *dpy = XOpenDisplay(display_name);
+  if (!dpy) die("cannot open the X display");
+  int screen = DefaultScreen(dpy);
+  Window root = RootWindow(dpy, screen);
+  int damage_event, damage_error, fixes_event, fixes_error;
+  if (!XShmQueryExtension(dpy)) die("the X server has no MIT-SHM");
+  if (!XDamageQueryExtension(dpy, &damage_event, &damage_error)) die("the X server has no DAMAGE");
+  if (!XFixesQueryExtension(dpy, &fixes_event, &fixes_error)) die("the X server has no XFIXES");
+
+  XShmSegmentInfo shm = {0};
+  XImage *image = XShmCreateImage(dpy, DefaultVisual(dpy, screen), DefaultDepth(dpy, screen), ZPixmap, NULL,
+                                  &shm, (unsigned)rw, (unsigned)rh);
+  if (!image || image->bits_per_pixel != 32 || image->red_mask != 0xff0000 || image->blue_mask != 0xff)
+    die("only 24/32-bit BGRX screens are supported");
+  shm.shmid = shmget(IPC_PRIVATE, (size_t)image->bytes_per_line * image->height, IPC_CREAT | 0600);
+  if (shm.shmid < 0) die("shmget failed");
+  shm.shmaddr = image->data = shmat(shm.shmid, NULL, 0);
+  shm.readOnly = False;
+  if (shm.shmaddr == (void *)-1 || !XShmAttach(dpy, &shm)) die("cannot attach shared memory");
+  XSync(dpy, False);
+  shmctl(shm.shmid, IPC_RMID, NULL); /* freed when both sides detach, even if we are killed */
+
+  Damage damage = XDamageCreate(dpy, root, XDamageReportNonEmpty);
+  XserverRegion damaged = XFixesCreateRegion(dpy, NULL, 0);
+  if (cursor.enabled) {
+    XFixesSelectCursorInput(dpy, root, XFixesDisplayCursorNotifyMask);
+    fetch_cursor_image(dpy, &cursor);
+  }
+
+  x264_param_t param;
+  if (x264_param_default_preset(&param, preset, tune) < 0) die("unknown x264 preset or tune");
+  param.i_width = rw;
+  param.i_height = rh;
+  param.i_csp = X264_CSP_I420;
+  /* Frames come when the screen changes, but rate control must not wait for the next frame to learn
+   * this one's duration: with b_vfr_input x264 holds every frame back by one (1 s on a still screen).
+   * Rate control assumes --fps; timestamps still pass through, in microseconds. */
+  param.b_vfr_input = 0;
+  param.i_timebase_num = 1;
+  param.i_timebase_den = 1000000;
+  param.i_fps_num = (uint32_t)fps;
+  param.i_fps_den = 1;
+  param.b_repeat_headers = 1;
+  param.b_annexb = 1;
+  param.i_log_level = X264_LOG_ERROR;
+  for (int i = 0; i < nparams; i++) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", params[i]);
+    char *eq = strchr(buf, '=');
+    if (!eq) die("--param takes key=value");
+    *eq = 0;
+    if (x264_param_parse(&param, buf, eq + 1) != 0) {
+      fprintf(stderr, "smoldesk-grab: x264 refused %s\n", params[i]);
+      return 1;
+    }
+  }
+  if (profile && x264_param_apply_profile(&param, profile) < 0) die("x264 refused the profile");
+  x264_t *encoder = x264_encoder_open(&param);
+  if (!encoder) die("x264 could not open the encoder");
+  x264_picture_t pic, out;
+  if (x264_picture_alloc(&pic, X264_CSP_I420, rw, rh) < 0) die("out of memory");
+
+  int64_t frame_interval = 1000000 / fps;
+  int64_t last_frame = 0, dirty_since = now_us(); /* the first frame goes out at once */
+  int dirty = 1, want_idr = 1;
+  double budget = 2; /* frames that may go out now (see the token bucket below) */
+  int64_t budget_at = now_us();
+  int64_t next_pointer_poll = 0;
+  struct pollfd fds[2] = {{ConnectionNumber(dpy), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+
+  for (;;) {
+    while (XPending(dpy)) {
+      XEvent ev;
+      XNextEvent(dpy, &ev);
+      if (ev.type == damage_event + XDamageNotify) {
+        XDamageSubtract(dpy, damage, None, damaged);
+        int n = 0;
+        XRectangle *rects = XFixesFetchRegion(dpy, damaged, &n);
+        for (int i = 0; i < n && rects; i++) {
+          if (rects_intersect(rects[i].x, rects[i].y, rects[i].width, rects[i].height, rx, ry, rw, rh)) {
+            if (!dirty) dirty_since = now_us();
+            dirty = 1;
+            break;
+          }
+        }
+        if (rects) XFree(rects);
+      } else if (ev.type == fixes_event + XFixesCursorNotify) {
+        fetch_cursor_image(dpy, &cursor);
+        if (!dirty) dirty_since = now_us();
+        dirty = 1;
+      }
+    }
+    int64_t now = now_us();
+    if (cursor.enabled && now >= next_pointer_poll) {
+      /* Pointer motion damages nothing: poll it once per frame interval (one cheap round trip). */
+      Window r, child;
+      int x, y, wx, wy;
+      unsigned mask;
+      if (XQueryPointer(dpy, root, &r, &child, &x, &y, &wx, &wy, &mask) && (x != cursor.x || y != cursor.y)) {
+        int visible = rects_intersect(x - cursor.xhot, y - cursor.yhot, cursor.width, cursor.height, rx, ry, rw, rh) ||
+                      rects_intersect(cursor.x - cursor.xhot, cursor.y - cursor.yhot, cursor.width, cursor.height, rx,
+                                      ry, rw, rh);
+        cursor.x = x;
+        cursor.y = y;
+        if (visible && !dirty) {
+          dirty_since = now;
+          dirty = 1;
+        }
+      }
+      next_pointer_poll = now + frame_interval;
+    }
+    /* When the next frame is due: at once for an IDR; 1 ms after a change if the rate allows it;
+     * otherwise an idle frame once a second. The rate is a token bucket (--fps a second, up to
+     * two in hand) with frames at least half an interval apart: a source that is a hair faster or
+     * jittery against --fps is not held back a whole interval, while the average stays at --fps. */
+    double tokens = budget + (double)(now - budget_at) * fps / 1e6;
+    if (tokens > 2) tokens = 2;
+    int64_t allowed = last_frame + frame_interval / 2;
+    if (tokens < 1) {
+      int64_t refill = now + (int64_t)((1 - tokens) * 1e6 / fps);
+      if (refill > allowed) allowed = refill;
+    }
+    int64_t due = want_idr ? now
+                  : dirty  ? (dirty_since + DEFER_US > allowed ? dirty_since + DEFER_US : allowed)
+                           : last_frame + IDLE_FRAME_US;
+    if (now >= due) {
+      if (!XShmGetImage(dpy, root, image, rx, ry, AllPlanes)) die("XShmGetImage failed");
+      int64_t grabbed = now_us();
+      draw_cursor(&cursor, (uint8_t *)image->data, image->bytes_per_line, rw, rh, rx, ry);
+      bgrx_to_i420((const uint8_t *)image->data, image->bytes_per_line, rw, rh, &pic);
+      pic.i_pts = grabbed;
+      pic.i_type = want_idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
+      x264_nal_t *nals;
+      int nnal;
+      int size = x264_encoder_encode(encoder, &nals, &nnal, &pic, &out);
+      if (size < 0) die("x264 failed to encode a frame");
+      if (size > 0) {
+        uint8_t header[13];
+        uint64_t ts = (uint64_t)out.i_pts; /* the frame's own capture time, also when B-frames reorder */
+        header[0] = (uint8_t)(size >> 24);
+        header[1] = (uint8_t)(size >> 16);
+        header[2] = (uint8_t)(size >> 8);
+        header[3] = (uint8_t)size;
+        for (int i = 0; i < 8; i++) header[4 + i] = (uint8_t)(ts >> (56 - 8 * i));
+        header[12] = out.b_keyframe ? 1 : 0;
+        write_all(header, sizeof header);
+        write_all(nals[0].p_payload, (size_t)size); /* x264 lays the NALs out back to back */
+      }
+      last_frame = grabbed;
+      budget = tokens - 1;
+      budget_at = now;
+      dirty = 0;
+      want_idr = 0;
+      continue;
+    }
+    int64_t wake = cursor.enabled && next_pointer_poll < due ? next_pointer_poll : due;
+    int timeout_ms = (int)((wake - now + 999) / 1000);
+    if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) die("poll failed");
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[64];
+      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+      if (n <= 0) break;
+      for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == 'k') want_idr = 1;
+    }
+  }
+  x264_encoder_close(encoder);
+  XShmDetach(dpy, &shm);
+  XCloseDisplay(dpy);
+  return 0;
+}

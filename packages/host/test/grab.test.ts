@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
+import { RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
+import { buildGrabArgs, GrabFrameReader } from '../src/capture/grab/grab.ts'
+import { H264RtpPacketizer, splitAnnexB } from '../src/capture/h264-rtp.ts'
+
+const plan = (config: Record<string, unknown>, encoder = 'libx264') => ({
+  display: ':5',
+  region: { x: 1920, y: 0, width: 1280, height: 720 },
+  // Through the schema, as start_capture does: the values are the checked ones.
+  config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse(config)),
+  encoder: { codec: 'H264' as const, acceleration: 'None' as const, encoder },
+})
+
+/** Reassembles RTP packets (single NAL units and FU-A) into NAL units, as a receiver does. */
+function depacketize(packets: Buffer[]): Buffer[] {
+  const units: Buffer[] = []
+  let fragments: Buffer[] = []
+  for (const packet of packets) {
+    const payload = packet.subarray(12)
+    const type = (payload[0] ?? 0) & 0x1f
+    if (type !== 28) {
+      units.push(payload)
+      continue
+    }
+    const fu = payload[1] ?? 0
+    if (fu & 0x80) fragments = [Buffer.from([((payload[0] ?? 0) & 0xe0) | (fu & 0x1f)])]
+    fragments.push(payload.subarray(2))
+    if (fu & 0x40) units.push(Buffer.concat(fragments))
+  }
+  return units
+}
+
+describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', () => {
+  it('splits Annex B into NAL units (3- and 4-byte start codes)', () => {
+    const stream = Buffer.from([0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5])
+    assert.deepEqual(
+      splitAnnexB(stream).map((u) => [...u]),
+      [
+        [0x67, 1, 2],
+        [0x68, 3],
+        [0x65, 4, 5],
+      ],
+    )
+  })
+
+  it('sends small NAL units whole and big ones as FU-A fragments; the marker ends the frame', () => {
+    const sps = Buffer.from([0x67, 0x42, 0xc0, 0x1f])
+    const idr = Buffer.concat([Buffer.from([0x65]), Buffer.alloc(5000, 9)])
+    const packets: Buffer[] = []
+    const p = new H264RtpPacketizer((packet) => packets.push(packet))
+    p.push(Buffer.concat([Buffer.from([0, 0, 0, 1]), sps, Buffer.from([0, 0, 1]), idr]), 1_000_000)
+    assert.ok(packets.every((pk) => pk.length <= RTP_PACKET_BYTES))
+    assert.deepEqual(
+      depacketize(packets).map((u) => u.toString('hex')),
+      [sps, idr].map((u) => u.toString('hex')),
+    )
+    assert.deepEqual(
+      packets.map((pk) => (pk[1] ?? 0) >> 7),
+      packets.map((_, i) => (i === packets.length - 1 ? 1 : 0)),
+    )
+    assert.ok(
+      packets.every((pk) => pk.readUInt32BE(4) === 90_000),
+      'capture time on the 90 kHz clock',
+    )
+    const seq = packets.map((pk) => pk.readUInt16BE(2))
+    assert.deepEqual(
+      seq,
+      seq.map((_, i) => ((seq[0] ?? 0) + i) & 0xffff),
+    )
+  })
+
+  it('reads frame records from arbitrary chunks', () => {
+    const record = (payload: Buffer, us: number, key: boolean) => {
+      const header = Buffer.alloc(13)
+      header.writeUInt32BE(payload.length, 0)
+      header.writeBigUInt64BE(BigInt(us), 4)
+      header[12] = key ? 1 : 0
+      return Buffer.concat([header, payload])
+    }
+    const stream = Buffer.concat([
+      record(Buffer.alloc(300, 1), 5, true),
+      record(Buffer.alloc(7, 2), 6, false),
+    ])
+    const frames: [number, number, boolean][] = []
+    const reader = new GrabFrameReader((frame, us, key) => frames.push([frame.length, us, key]))
+    for (let i = 0; i < stream.length; i += 11) reader.push(stream.subarray(i, i + 11))
+    assert.deepEqual(frames, [
+      [300, 5, true],
+      [7, 6, false],
+    ])
+  })
+
+  it('maps every x264 field of the config onto the helper, and leaves the rest to ffmpeg', () => {
+    const args = buildGrabArgs(
+      plan({
+        fps: 60,
+        quality: 50,
+        bitrate: 6000,
+        keyframe_interval_frames: 120,
+        capture_cursor: false,
+        advanced_options: {
+          preset: 'veryfast',
+          profile: 'high',
+          extra_params: { refs: 2, threads: 2, slices: 4, 'intra-refresh': true, 'sc-threshold': 0 },
+        },
+      }),
+    )
+    assert.ok(args)
+    const value = (flag: string) => args[args.indexOf(flag) + 1]
+    assert.equal(value('--display'), ':5')
+    assert.equal(value('--region'), '1920,0,1280,720')
+    assert.equal(value('--fps'), '60')
+    assert.equal(value('--cursor'), '0')
+    assert.equal(value('--preset'), 'veryfast')
+    assert.equal(value('--tune'), 'zerolatency')
+    assert.equal(value('--profile'), 'high')
+    const params = args.filter((_, i) => args[i - 1] === '--param')
+    for (const p of [
+      'keyint=120',
+      'bframes=0',
+      'crf=30',
+      'vbv-maxrate=6000',
+      'vbv-bufsize=100',
+      'ref=2',
+      'threads=2',
+      'slices=4',
+      'intra-refresh=1',
+      'scenecut=0',
+    ]) {
+      assert.ok(params.includes(p), `${p} in ${params.join(' ')}`)
+    }
+    assert.equal(buildGrabArgs(plan({ advanced_options: { pixel_format: 'yuv444p' } })), undefined)
+    assert.equal(buildGrabArgs(plan({ codec: 'VP8' }, 'libvpx')), undefined)
+  })
+})
