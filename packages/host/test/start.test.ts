@@ -107,7 +107,7 @@ async function checkRunningStart(start: HostProcess): Promise<void> {
     assert.equal(info.code, 0)
   }
   const running = (await processesTagged(start.tag)).map((p) => p.cmdline)
-  for (const name of ['Xorg', 'openbox', 'xterm', 'xclock', 'ffmpeg']) {
+  for (const name of ['Xorg', 'openbox', 'xterm', 'xclock', 'smoldesk-grab']) {
     assert.ok(
       running.some((c) => c.includes(name)),
       `${name} runs: ${running.join(' | ')}`,

@@ -231,6 +231,9 @@ int main(int argc, char **argv) {
   if (profile && x264_param_apply_profile(&param, profile) < 0) die("x264 refused the profile");
   x264_t *encoder = x264_encoder_open(&param);
   if (!encoder) die("x264 could not open the encoder");
+  /* Lookahead, B-frames or frame threads (the Quality mode) make x264 hold frames back until more
+   * arrive: such an encoder is fed at a steady --fps, changed or not, as ffmpeg's x11grab would. */
+  int fixed_rate = x264_encoder_maximum_delayed_frames(encoder) > 0;
   x264_picture_t pic, out;
   if (x264_picture_alloc(&pic, X264_CSP_I420, rw, rh) < 0) die("out of memory");
 
@@ -293,6 +296,11 @@ int main(int argc, char **argv) {
     if (tokens < 1) {
       int64_t refill = now + (int64_t)((1 - tokens) * 1e6 / fps);
       if (refill > allowed) allowed = refill;
+    }
+    if (fixed_rate) {
+      dirty = 1;
+      dirty_since = last_frame + frame_interval - DEFER_US;
+      allowed = last_frame + frame_interval;
     }
     int64_t due = want_idr ? now
                   : dirty  ? (dirty_since + DEFER_US > allowed ? dirty_since + DEFER_US : allowed)
