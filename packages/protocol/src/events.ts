@@ -46,7 +46,10 @@ export const EVENTS = {
     latency_mode: z.string(),
     keyframe_interval_frames: z.number().int(),
     capture_cursor: z.boolean(),
-    ffmpeg_args: z.array(z.string()),
+    /** What grabs and encodes: SmolDesk's damage-driven helper, or ffmpeg (x11grab). */
+    encoder_command: z.enum(['smoldesk-grab', 'ffmpeg']),
+    /** Its exact arguments (the RTP port of ffmpeg's output shows as 0). */
+    encoder_args: z.array(z.string()),
   }),
   'capture-stopped': z.strictObject({ reason: z.string() }),
   'viewer-connected': z.strictObject({ viewerId: z.string(), name: z.string().optional() }),

@@ -148,10 +148,21 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     this.#socket.setRecvBufferSize(4 * 1024 * 1024)
   }
 
-  async #launch(plan: PipelinePlan): Promise<void> {
+  /** The process a plan runs: the capture helper where it applies, else ffmpeg. */
+  static commandFor(
+    plan: PipelinePlan,
+    rtpPort = 0,
+  ): { command: 'smoldesk-grab' | 'ffmpeg'; args: string[] } {
     const grabArgs = grabEnabled() ? buildGrabArgs(plan) : undefined
-    const proc = grabArgs ? await this.#spawnGrab(plan, grabArgs) : await this.#spawnFfmpeg(plan)
-    this.#helperMakesKeyframes = grabArgs !== undefined
+    if (grabArgs) return { command: 'smoldesk-grab', args: grabArgs }
+    return { command: 'ffmpeg', args: buildFfmpegArgs({ ...plan, rtpPort, payloadType: 96 }) }
+  }
+
+  async #launch(plan: PipelinePlan): Promise<void> {
+    const { command, args } = CapturePipeline.commandFor(plan, this.#port)
+    const proc =
+      command === 'smoldesk-grab' ? await this.#spawnGrab(plan, args) : await this.#spawnFfmpeg(plan, args)
+    this.#helperMakesKeyframes = command === 'smoldesk-grab'
     const delivered = new Promise<void>((resolve) => {
       this.#firstPacket = resolve
     })
@@ -191,8 +202,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     }
   }
 
-  async #spawnFfmpeg(plan: PipelinePlan): Promise<ManagedProcess> {
-    const args = buildFfmpegArgs({ ...plan, rtpPort: this.#port, payloadType: 96 })
+  async #spawnFfmpeg(plan: PipelinePlan, args: string[]): Promise<ManagedProcess> {
     log.info({ encoder: plan.encoder.encoder, region: plan.region, fps: plan.config.fps }, 'starting encoder')
     const proc = await ManagedProcess.spawn({
       name: `ffmpeg ${plan.encoder.encoder}`,

@@ -9,7 +9,7 @@ import {
 import type { EmitEvent } from '../webrtc/viewer-hub.ts'
 import { CapturePipeline, type PipelinePlan } from './capture-pipeline.ts'
 import type { EncoderProbeCache } from './codec-probe.ts'
-import { buildFfmpegArgs, qualityToCrf, STREAMABLE_ENCODERS, vbvBufferKbit } from './encoder-args.ts'
+import { qualityToCrf, STREAMABLE_ENCODERS, vbvBufferKbit } from './encoder-args.ts'
 
 export interface CaptureServiceOptions {
   display: () => string
@@ -70,6 +70,7 @@ export class CaptureService {
     this.#codec = config.codec
     if (codecChanged) await this.#options.onCodecChanged()
     const vbv = vbvBufferKbit(config)
+    const encoderProcess = CapturePipeline.commandFor(plan)
     this.#options.emit('capture-started', {
       monitor_index: config.monitorIndex,
       x: plan.region.x,
@@ -87,7 +88,8 @@ export class CaptureService {
       latency_mode: config.latencyMode,
       keyframe_interval_frames: config.keyframeIntervalFrames,
       capture_cursor: config.captureCursor,
-      ffmpeg_args: buildFfmpegArgs({ ...plan, rtpPort: 0, payloadType: 96 }),
+      encoder_command: encoderProcess.command,
+      encoder_args: encoderProcess.args,
     })
   }
 
@@ -149,7 +151,7 @@ export class CaptureService {
       config,
       encoder,
     }
-    buildFfmpegArgs({ ...plan, rtpPort: 0, payloadType: 96 }) // throws INVALID_ARGS for impossible combinations
+    CapturePipeline.commandFor(plan) // throws INVALID_ARGS for impossible combinations
     return plan
   }
 }
