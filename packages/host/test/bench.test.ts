@@ -48,6 +48,9 @@ describe('bench latency (smoke run, not a measurement)', () => {
     assert.ok(run.fps_decoded > 10)
     assert.ok(run.bitrate_kbps > 0)
     assert.ok(run.host_cpu_pct > 0)
+    const stages = run.host_stages
+    assert.ok(stages && stages.frames_per_s > 10, `capture helper stages: ${JSON.stringify(stages)}`)
+    assert.ok(stages.grab_ms > 0 && stages.convert_ms > 0 && stages.encode_ms > 0)
   })
 })
 

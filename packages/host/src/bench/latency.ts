@@ -4,12 +4,14 @@ import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CAPTURE_DEFAULTS } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
+import { grabEnabled } from '../capture/grab/grab.ts'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import { ManagedProcess, OWNER_TAG } from '../process/child.ts'
 import { freePort } from '../process/ports.ts'
 import { CLOCK_TICKS_PER_S, findProcessTrees, type ProcInfo } from '../process/proc.ts'
 import { startBenchHost, waitFor } from './bench-host.ts'
 import { launchChromium } from './chromium.ts'
+import { type HostStages, measureHostStages } from './host-stages.ts'
 import { probeScript } from './probe-script.ts'
 import { percentile, round1 } from './stats.ts'
 
@@ -34,6 +36,8 @@ export interface LatencyRun {
   keyframe_interval_frames?: number
   /** SmolDesk only: receiver-side stages from getStats, per frame. */
   breakdown?: { jitter_buffer_ms: number; decode_ms: number; processing_ms: number; assembly_ms: number }
+  /** SmolDesk only: the capture helper's stages on the same scene and config, run on its own. */
+  host_stages?: HostStages
   /** SmolDesk only: what went wrong on the way, counted by the receiver over the measured window. */
   losses?: { packets_lost: number; nacks: number; keyframe_requests: number; freezes: number }
 }
@@ -182,47 +186,64 @@ async function runSmoldesk(
     fps: captureFps,
   }
   const { tag, page, close } = await startBenchHost(browser, display, scenario, config)
+  let run: LatencyRun
   try {
-    const before = await inboundStats(page)
-    const run = await measure(
-      page,
-      options,
-      {
-        host: new CpuMeter((p) => p.owner === tag),
-        viewer: new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium')),
-      },
-      async () => {
-        const s = await inboundStats(page)
-        return { frames: s.framesDecoded, bytes: s.bytesReceived }
-      },
-    )
-    const after = await inboundStats(page)
-    const frames = Math.max(1, after.framesDecoded - before.framesDecoded)
-    const emitted = Math.max(1, after.jitterBufferEmittedCount - before.jitterBufferEmittedCount)
-    return {
-      system: 'smoldesk',
-      variant,
-      ...scenario,
-      capture_fps: captureFps,
-      keyframe_interval_frames: Number(
-        config.keyframe_interval_frames ?? CAPTURE_DEFAULTS.keyframeIntervalFrames,
-      ),
-      ...run,
-      breakdown: {
-        jitter_buffer_ms: round1(((after.jitterBufferDelay - before.jitterBufferDelay) / emitted) * 1000),
-        decode_ms: round1(((after.totalDecodeTime - before.totalDecodeTime) / frames) * 1000),
-        processing_ms: round1(((after.totalProcessingDelay - before.totalProcessingDelay) / frames) * 1000),
-        assembly_ms: round1(((after.totalAssemblyTime - before.totalAssemblyTime) / frames) * 1000),
-      },
-      losses: {
-        packets_lost: after.packetsLost - before.packetsLost,
-        nacks: after.nackCount - before.nackCount,
-        keyframe_requests: after.pliCount - before.pliCount,
-        freezes: after.freezeCount - before.freezeCount,
-      },
-    }
+    run = await measureSmoldesk(page, tag, scenario, variant, config, options)
   } finally {
     await close()
+  }
+  // After the host is gone, so the two do not compete for the cores.
+  const stages = grabEnabled()
+    ? await measureHostStages(display, scenario, config, Math.min(5, options.seconds))
+    : undefined
+  return stages ? { ...run, host_stages: stages } : run
+}
+
+async function measureSmoldesk(
+  page: Page,
+  tag: string,
+  scenario: { width: number; height: number; fps: number },
+  variant: 'default' | 'tuned',
+  config: { fps: number; keyframe_interval_frames?: number },
+  options: LatencyOptions,
+): Promise<LatencyRun> {
+  const before = await inboundStats(page)
+  const run = await measure(
+    page,
+    options,
+    {
+      host: new CpuMeter((p) => p.owner === tag),
+      viewer: new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium')),
+    },
+    async () => {
+      const s = await inboundStats(page)
+      return { frames: s.framesDecoded, bytes: s.bytesReceived }
+    },
+  )
+  const after = await inboundStats(page)
+  const frames = Math.max(1, after.framesDecoded - before.framesDecoded)
+  const emitted = Math.max(1, after.jitterBufferEmittedCount - before.jitterBufferEmittedCount)
+  return {
+    system: 'smoldesk',
+    variant,
+    ...scenario,
+    capture_fps: config.fps,
+    keyframe_interval_frames: Number(
+      config.keyframe_interval_frames ?? CAPTURE_DEFAULTS.keyframeIntervalFrames,
+    ),
+    ...run,
+    breakdown: {
+      jitter_buffer_ms: round1(((after.jitterBufferDelay - before.jitterBufferDelay) / emitted) * 1000),
+      decode_ms: round1(((after.totalDecodeTime - before.totalDecodeTime) / frames) * 1000),
+      processing_ms: round1(((after.totalProcessingDelay - before.totalProcessingDelay) / frames) * 1000),
+      assembly_ms: round1(((after.totalAssemblyTime - before.totalAssemblyTime) / frames) * 1000),
+    },
+    losses: {
+      packets_lost: after.packetsLost - before.packetsLost,
+      nacks: after.nackCount - before.nackCount,
+      keyframe_requests: after.pliCount - before.pliCount,
+      freezes: after.freezeCount - before.freezeCount,
+    },
   }
 }
 

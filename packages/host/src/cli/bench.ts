@@ -49,7 +49,13 @@ function table(runs: LatencyRun[]): string {
       (r) =>
         `  ${r.width}x${r.height}@${r.fps} SmolDesk ${r.variant} receiver: assembly ${r.breakdown?.assembly_ms} ms, jitter buffer ${r.breakdown?.jitter_buffer_ms} ms, decode ${r.breakdown?.decode_ms} ms, first packet → decoded ${r.breakdown?.processing_ms} ms; packets lost ${r.losses?.packets_lost}, NACKs ${r.losses?.nacks}, keyframe requests ${r.losses?.keyframe_requests}, freezes ${r.losses?.freezes}`,
     )
-  return [line(header), ...rows.map(line), '', ...breakdown].join('\n')
+  const stages = runs
+    .filter((r) => r.host_stages)
+    .map((r) => {
+      const h = r.host_stages
+      return `  ${r.width}x${r.height}@${r.fps} SmolDesk ${r.variant} host (capture helper on its own, ${h?.frames_per_s} frames/s): change → grab ${h?.wait_ms} ms, grab ${h?.grab_ms} ms, pointer + 4:2:0 ${h?.convert_ms} ms, x264 + pipe ${h?.encode_ms} ms`
+    })
+  return [line(header), ...rows.map(line), '', ...breakdown, ...stages].join('\n')
 }
 
 /** `smoldesk bench <name> [--json]`. */

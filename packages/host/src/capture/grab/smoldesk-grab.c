@@ -12,6 +12,7 @@
  *
  *   smoldesk-grab --display :0 --region X,Y,W,H --fps N --cursor 0|1
  *                 --preset P [--tune T] [--profile P] [--param key=value]...
+ *                 [--stats 1]   (per-stage averages on stderr at exit, for the benchmark)
  *
  * Every value was checked by SmolDesk before it got here; --param goes to
  * x264_param_parse, which refuses unknown names and bad values.
@@ -151,6 +152,9 @@ int main(int argc, char **argv) {
   const char *params[MAX_PARAMS];
   int nparams = 0, rx = 0, ry = 0, rw = 0, rh = 0, fps = 30;
   struct cursor cursor = {0};
+  int stats = 0;
+  /* Per-stage totals in microseconds: change → grab, grab, cursor + conversion, encode + write. */
+  int64_t frames = 0, bytes = 0, t_wait = 0, t_grab = 0, t_convert = 0, t_encode = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
     if (!strcmp(k, "--display")) display_name = v;
@@ -158,6 +162,7 @@ int main(int argc, char **argv) {
       if (sscanf(v, "%d,%d,%d,%d", &rx, &ry, &rw, &rh) != 4) die("bad --region");
     } else if (!strcmp(k, "--fps")) fps = atoi(v);
     else if (!strcmp(k, "--cursor")) cursor.enabled = atoi(v) != 0;
+    else if (!strcmp(k, "--stats")) stats = atoi(v) != 0;
     else if (!strcmp(k, "--preset")) preset = v;
     else if (!strcmp(k, "--tune")) tune = v;
     else if (!strcmp(k, "--profile")) profile = v;
@@ -310,6 +315,7 @@ int main(int argc, char **argv) {
       int64_t grabbed = now_us();
       draw_cursor(&cursor, (uint8_t *)image->data, image->bytes_per_line, rw, rh, rx, ry);
       bgrx_to_i420((const uint8_t *)image->data, image->bytes_per_line, rw, rh, &pic);
+      int64_t converted = now_us();
       pic.i_pts = grabbed;
       pic.i_type = want_idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
       x264_nal_t *nals;
@@ -328,6 +334,12 @@ int main(int argc, char **argv) {
         write_all(header, sizeof header);
         write_all(nals[0].p_payload, (size_t)size); /* x264 lays the NALs out back to back */
       }
+      if (dirty && !fixed_rate) t_wait += now - dirty_since;
+      t_grab += grabbed - now;
+      t_convert += converted - grabbed;
+      t_encode += now_us() - converted;
+      bytes += size;
+      frames++;
       last_frame = grabbed;
       budget = tokens - 1;
       budget_at = now;
@@ -346,6 +358,10 @@ int main(int argc, char **argv) {
         if (buf[i] == 'k') want_idr = 1;
     }
   }
+  if (stats && frames > 0)
+    fprintf(stderr, "stats frames=%lld bytes=%lld wait_ms=%.2f grab_ms=%.2f convert_ms=%.2f encode_ms=%.2f\n",
+            (long long)frames, (long long)bytes, t_wait / 1000.0 / frames, t_grab / 1000.0 / frames,
+            t_convert / 1000.0 / frames, t_encode / 1000.0 / frames);
   x264_encoder_close(encoder);
   XShmDetach(dpy, &shm);
   XCloseDisplay(dpy);
