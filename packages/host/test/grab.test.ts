@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
+import { CapturePipeline } from '../src/capture/capture-pipeline.ts'
 import { RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
 import { buildGrabArgs, GrabFrameReader } from '../src/capture/grab/grab.ts'
 import { H264RtpPacketizer, splitAnnexB } from '../src/capture/h264-rtp.ts'
+import { ManagedProcess } from '../src/process/child.ts'
+import { eventually } from './helpers.ts'
 
 const plan = (config: Record<string, unknown>, encoder = 'libx264') => ({
   display: ':5',
@@ -133,5 +137,34 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
     }
     assert.equal(buildGrabArgs(plan({ advanced_options: { pixel_format: 'yuv444p' } })), undefined)
     assert.equal(buildGrabArgs(plan({ codec: 'VP8' }, 'libvpx')), undefined)
+  })
+})
+
+describe('capture helper fallback', () => {
+  it('streams through ffmpeg when the X server lacks what the helper needs (no DAMAGE)', async () => {
+    const display = `:${200 + Math.floor(Math.random() * 300)}`
+    const xvfb = await ManagedProcess.spawn({
+      name: 'Xvfb',
+      command: 'Xvfb',
+      args: [display, '-screen', '0', '640x480x24', '-extension', 'DAMAGE', '-nolisten', 'tcp'],
+    })
+    const pipeline = new CapturePipeline()
+    try {
+      await eventually(async () => assert.ok(existsSync(`/tmp/.X11-unix/X${display.slice(1)}`)))
+      const plan = {
+        display,
+        region: { x: 0, y: 0, width: 640, height: 480 },
+        config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({})),
+        encoder: { codec: 'H264' as const, acceleration: 'None' as const, encoder: 'libx264' },
+      }
+      assert.equal(pipeline.commandFor(plan).command, 'smoldesk-grab')
+      const packet = new Promise<Buffer>((resolve) => pipeline.once('rtp', resolve))
+      await pipeline.start(plan)
+      assert.ok((await packet).length > 12, 'video flows')
+      assert.equal(pipeline.commandFor(plan).command, 'ffmpeg', 'from now on ffmpeg runs')
+    } finally {
+      await pipeline.close()
+      await xvfb.close()
+    }
   })
 })

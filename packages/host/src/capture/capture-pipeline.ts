@@ -51,6 +51,8 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   #keyframeTimer: NodeJS.Timeout | undefined
   /** The running encoder is the capture helper, which makes an IDR frame on request. */
   #helperMakesKeyframes = false
+  /** The helper could not start on this display: ffmpeg for the rest of this pipeline's life. */
+  #grabFailed = false
   #closed = false
 
   constructor() {
@@ -148,18 +150,28 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     this.#socket.setRecvBufferSize(4 * 1024 * 1024)
   }
 
-  /** The process a plan runs: the capture helper where it applies, else ffmpeg. */
-  static commandFor(
-    plan: PipelinePlan,
-    rtpPort = 0,
-  ): { command: 'smoldesk-grab' | 'ffmpeg'; args: string[] } {
-    const grabArgs = grabEnabled() ? buildGrabArgs(plan) : undefined
+  /** The process a plan runs: the capture helper where it applies (and has not failed here), else ffmpeg. */
+  commandFor(plan: PipelinePlan, rtpPort = 0): { command: 'smoldesk-grab' | 'ffmpeg'; args: string[] } {
+    const grabArgs = grabEnabled() && !this.#grabFailed ? buildGrabArgs(plan) : undefined
     if (grabArgs) return { command: 'smoldesk-grab', args: grabArgs }
     return { command: 'ffmpeg', args: buildFfmpegArgs({ ...plan, rtpPort, payloadType: 96 }) }
   }
 
   async #launch(plan: PipelinePlan): Promise<void> {
-    const { command, args } = CapturePipeline.commandFor(plan, this.#port)
+    try {
+      await this.#launchWith(plan)
+    } catch (err) {
+      if (this.#grabFailed || this.commandFor(plan).command !== 'smoldesk-grab') throw err
+      // An X server the helper cannot work with (no MIT-SHM or DAMAGE, an unusual visual):
+      // ffmpeg's x11grab from now on, rather than no picture at all.
+      log.warn({ err: SmolDeskError.from(err).message }, 'the capture helper failed to start; using ffmpeg')
+      this.#grabFailed = true
+      await this.#launchWith(plan)
+    }
+  }
+
+  async #launchWith(plan: PipelinePlan): Promise<void> {
+    const { command, args } = this.commandFor(plan, this.#port)
     const proc =
       command === 'smoldesk-grab' ? await this.#spawnGrab(plan, args) : await this.#spawnFfmpeg(plan, args)
     this.#helperMakesKeyframes = command === 'smoldesk-grab'

@@ -70,7 +70,7 @@ export class CaptureService {
     this.#codec = config.codec
     if (codecChanged) await this.#options.onCodecChanged()
     const vbv = vbvBufferKbit(config)
-    const encoderProcess = CapturePipeline.commandFor(plan)
+    const encoderProcess = this.pipeline.commandFor(plan)
     this.#options.emit('capture-started', {
       monitor_index: config.monitorIndex,
       x: plan.region.x,
@@ -151,7 +151,7 @@ export class CaptureService {
       config,
       encoder,
     }
-    CapturePipeline.commandFor(plan) // throws INVALID_ARGS for impossible combinations
+    this.pipeline.commandFor(plan) // throws INVALID_ARGS for impossible combinations
     return plan
   }
 }
