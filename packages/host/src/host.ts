@@ -34,6 +34,7 @@ import { ViewerAdmission } from './security/viewer-admission.ts'
 import { type IssuedToken, ViewerTokens } from './security/viewer-tokens.ts'
 import { SessionService } from './session/session-service.ts'
 import { TransferService } from './transfer/transfer-service.ts'
+import { loadNativeDataStack } from './webrtc/native/native-data-link.ts'
 import type { PeerDataChannel } from './webrtc/transport.ts'
 import { ViewerHub } from './webrtc/viewer-hub.ts'
 import { WeriftTransport } from './webrtc/werift/werift-transport.ts'
@@ -65,6 +66,8 @@ export class Host {
   #injector: Promise<InputInjector> | undefined
   #cursor: Promise<CursorWatcher> | undefined
   #hub: ViewerHub | undefined
+  /** node-datachannel, when it carries the files channels (see webrtc/native). */
+  #dataStack: Awaited<ReturnType<typeof loadNativeDataStack>>
   #x11: Promise<X11Connection> | undefined
   #clipboard: Promise<Clipboard> | undefined
   #stateWritten = false
@@ -141,8 +144,9 @@ export class Host {
       }
       if (options.probeEncodersAtStart ?? HOST_DEFAULTS.probeEncodersAtStart) void host.#probe.get()
       if (options.signalingUrl) {
+        host.#dataStack = await loadNativeDataStack()
         host.#hub = new ViewerHub({
-          transport: new WeriftTransport(),
+          transport: new WeriftTransport({ dataStack: host.#dataStack }),
           pipeline: host.capture.pipeline,
           signalingUrl: options.signalingUrl,
           roomId: options.roomId,
@@ -204,6 +208,8 @@ export class Host {
     this.#closing ??= (async () => {
       await this.ipc.close()
       await this.#hub?.close()
+      // The native data stack's threads would keep the process alive once its peers are gone.
+      if (this.#dataStack) setImmediate(() => this.#dataStack?.cleanup())
       await this.transfers.close()
       await this.capture.close()
       await this.input.releaseAll().catch(() => {})

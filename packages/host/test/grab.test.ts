@@ -4,10 +4,10 @@ import { describe, it } from 'node:test'
 import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
 import { CapturePipeline } from '../src/capture/capture-pipeline.ts'
 import { RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
-import { buildGrabArgs, GrabFrameReader } from '../src/capture/grab/grab.ts'
+import { buildGrabArgs, GRAB_BINARY, GrabFrameReader } from '../src/capture/grab/grab.ts'
 import { H264RtpPacketizer, splitAnnexB } from '../src/capture/h264-rtp.ts'
 import { ManagedProcess } from '../src/process/child.ts'
-import { eventually } from './helpers.ts'
+import { eventually, run } from './helpers.ts'
 
 const plan = (config: Record<string, unknown>, encoder = 'libx264') => ({
   display: ':5',
@@ -164,6 +164,57 @@ describe('capture helper fallback', () => {
       assert.equal(pipeline.commandFor(plan).command, 'ffmpeg', 'from now on ffmpeg runs')
     } finally {
       await pipeline.close()
+      await xvfb.close()
+    }
+  })
+})
+
+describe('capture helper on its own', () => {
+  it('sends about one frame a second for a still screen, a change at once, and an IDR on request', async () => {
+    const display = `:${500 + Math.floor(Math.random() * 300)}`
+    const xvfb = await ManagedProcess.spawn({
+      name: 'Xvfb',
+      command: 'Xvfb',
+      args: [display, '-screen', '0', '640x480x24', '-nolisten', 'tcp'],
+    })
+    try {
+      await eventually(async () => assert.ok(existsSync(`/tmp/.X11-unix/X${display.slice(1)}`)))
+      const args = buildGrabArgs(plan({ fps: 60 }))
+      assert.ok(args)
+      args[args.indexOf('--display') + 1] = display
+      args[args.indexOf('--region') + 1] = '0,0,640,480'
+      const helper = await ManagedProcess.spawn({
+        name: 'smoldesk-grab',
+        command: GRAB_BINARY,
+        args,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+      try {
+        const frames: { at: number; key: boolean }[] = []
+        const reader = new GrabFrameReader((_f, _us, key) => frames.push({ at: performance.now(), key }))
+        helper.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
+        await eventually(async () => assert.ok(frames.length >= 1))
+        assert.equal(frames[0]?.key, true, 'the first frame is an IDR')
+        const start = frames.length
+        await new Promise((resolve) => setTimeout(resolve, 3000))
+        const still = frames.length - start
+        assert.ok(still >= 2 && still <= 4, `${still} frames in 3 s of a still screen`)
+        // A change: the root window's background, repainted by the X server.
+        const before = frames.length
+        const changed = performance.now()
+        await run('xsetroot', ['-solid', '#3366cc'], { env: { DISPLAY: display } })
+        await eventually(async () => assert.ok(frames.length > before), 1000)
+        const latency = (frames[before]?.at ?? 0) - changed
+        console.log(`still screen: ${still} frames in 3 s; a change → frame in ${latency.toFixed(1)} ms`)
+        assert.ok(latency < 200, `${latency} ms`)
+        // A keyframe on request, at once.
+        const asked = frames.length
+        helper.child.stdin?.write('k')
+        await eventually(async () => assert.equal(frames[asked]?.key, true), 1000)
+      } finally {
+        await helper.close()
+      }
+    } finally {
       await xvfb.close()
     }
   })

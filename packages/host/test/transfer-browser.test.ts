@@ -34,6 +34,7 @@ declare const window: {
     connection: {
       restartMedia(): void
       dataChannel(label: string): { send(data: Uint8Array): void; bufferedAmount: number } | undefined
+      dataPeerConnection?: { connectionState: string }
     }
     files: {
       connected: boolean
@@ -165,6 +166,11 @@ describe('clipboard and files between the host and a browser', () => {
   })
 
   it('uploads 50 MB from the browser: offered, accepted, equal SHA-256 on disk, progress with rate and ETA', async () => {
+    // Files travel on the data-only connection to the host's native SCTP stack (libdatachannel).
+    assert.equal(
+      await page.evaluate(() => window.smoldesk?.connection.dataPeerConnection?.connectionState),
+      'connected',
+    )
     const expected = await makeUpload(page, 50 * MB)
     const id = await page.evaluate(
       () => window.smoldesk?.files.sendFile(window.__upload, 'upload-50mb.bin').id ?? '',

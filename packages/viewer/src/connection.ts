@@ -1,6 +1,7 @@
 import {
   type CLIPBOARD_CHANNEL,
   type CursorImage,
+  DATA_LINK_CHANNEL,
   decodeCursorFrame,
   type FILES_CHANNEL,
   INPUT_CHANNEL,
@@ -13,6 +14,7 @@ import {
   type TransferLink,
   type ViewerRole,
 } from '@smoldesk/protocol'
+import { attachDataLink } from './data-link.ts'
 import type { ChannelEnd } from './files.ts'
 import { describeDiagnosis, diagnoseIce } from './ice-diagnosis.ts'
 
@@ -140,6 +142,11 @@ export class ViewerConnection {
 
   get peerConnection(): RTCPeerConnection | undefined {
     return this.#pc
+  }
+
+  /** The data-only peer connection of the files channel, when the host offered one. */
+  get dataPeerConnection(): RTCPeerConnection | undefined {
+    return this.#dataPc
   }
 
   async connect(): Promise<void> {
@@ -298,6 +305,7 @@ export class ViewerConnection {
     this.#closed = true
     clearInterval(this.#watchdog)
     this.#pc?.close()
+    this.#dataPc?.close()
     this.#signaling?.close()
     this.#options.onState('disconnected', 'closed')
   }
@@ -394,11 +402,24 @@ export class ViewerConnection {
           : null,
       })
     })
+    const capabilityChannel = (channel: RTCDataChannel): boolean => {
+      channel.binaryType = 'arraybuffer'
+      const capability = this.#options.channels?.[channel.label as typeof FILES_CHANNEL]
+      if (capability) this.#attachCapability(channel, capability)
+      return capability !== undefined
+    }
     pc.addEventListener('datachannel', (ev) => {
-      ev.channel.binaryType = 'arraybuffer'
-      const capability = this.#options.channels?.[ev.channel.label as typeof FILES_CHANNEL]
-      if (capability) {
-        this.#attachCapability(ev.channel, capability)
+      if (capabilityChannel(ev.channel)) return
+      if (ev.channel.label === DATA_LINK_CHANNEL) {
+        // The host's files channel on its own peer connection (see data-link.ts).
+        this.#dataPc = attachDataLink(
+          ev.channel,
+          {
+            iceServers: this.#iceServers,
+            ...(this.#options.iceTransportPolicy && { iceTransportPolicy: this.#options.iceTransportPolicy }),
+          },
+          (channel) => void capabilityChannel(channel),
+        )
         return
       }
       this.#channels.set(ev.channel.label, ev.channel)
@@ -462,11 +483,15 @@ export class ViewerConnection {
   }
 
   readonly #capabilityChannels = new Set<RTCDataChannel>()
+  /** The data-only peer connection carrying the files channel, when the host offers one. */
+  #dataPc: RTCPeerConnection | undefined
 
   #closePeer(): void {
     const pc = this.#pc
     this.#pc = undefined
     pc?.close()
+    this.#dataPc?.close()
+    this.#dataPc = undefined
     // Closing locally fires no close event on the channels: tell the capabilities ourselves.
     for (const channel of this.#capabilityChannels) channel.dispatchEvent(new Event('close'))
     this.#capabilityChannels.clear()

@@ -27,7 +27,10 @@ export interface TransferBenchResult {
 }
 
 const MiB = 1024 * 1024
-const STACK = 'werift (SCTP in JavaScript) ↔ Chromium'
+const STACKS = {
+  native: 'libdatachannel (native SCTP, a data-only peer connection) ↔ Chromium',
+  werift: 'werift (SCTP in JavaScript) ↔ Chromium (SMOLDESK_DATA_STACK=werift)',
+}
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
@@ -55,6 +58,7 @@ export async function benchTransfer(options: {
   log: (line: string) => void
 }): Promise<TransferBenchResult> {
   const { mb, log } = options
+  let stack = STACKS.werift
   const directions = options.directions ?? ['viewer-to-host', 'host-to-viewer']
   const scratch = await mkdtemp(join(tmpdir(), 'smoldesk-bench-transfer-'))
   const downloads = join(scratch, 'downloads')
@@ -77,6 +81,10 @@ export async function benchTransfer(options: {
       await waitFor('the files channel', async () =>
         (await page.evaluate('window.smoldesk?.files.connected === true')) ? true : undefined,
       )
+      // Which stack carries the files channel: the data-only peer connection exists only with the native one.
+      stack = (await page.evaluate('Boolean(window.smoldesk?.connection.dataPeerConnection)'))
+        ? STACKS.native
+        : STACKS.werift
       const events: { event: string; at: number; payload: Record<string, unknown> }[] = []
       for (const event of ['transfer-started', 'transfer-completed', 'transfer-error'] as const) {
         await client.listen(event, (e) =>
@@ -149,7 +157,7 @@ export async function benchTransfer(options: {
         )
         await rm(join(downloads, 'bench-up.bin'), { force: true })
       }
-      if (!directions.includes('host-to-viewer')) return { bench: 'transfer', stack: STACK, runs }
+      if (!directions.includes('host-to-viewer')) return { bench: 'transfer', stack, runs }
 
       // host → viewer: a random file read from disk by the host, kept as a Blob by the page
       const path = join(scratch, 'bench-down.bin')
@@ -191,5 +199,5 @@ export async function benchTransfer(options: {
     await desktop.close()
     await rm(scratch, { recursive: true, force: true })
   }
-  return { bench: 'transfer', stack: STACK, runs }
+  return { bench: 'transfer', stack, runs }
 }

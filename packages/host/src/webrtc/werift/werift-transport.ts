@@ -1,5 +1,7 @@
 import {
   CLIPBOARD_CHANNEL,
+  DATA_LINK_CHANNEL,
+  DataLinkMessageSchema,
   FILES_CHANNEL,
   type IceCandidate,
   INPUT_CHANNEL,
@@ -21,7 +23,10 @@ import {
   useSdesMid,
 } from 'werift'
 import { createLogger } from '../../log.ts'
+import { NativeDataLink } from '../native/native-data-link.ts'
 import type { MediaTransport, PeerDataChannel, PeerOptions, ViewerPeer } from '../transport.ts'
+
+type NodeDataChannelModule = typeof import('node-datachannel')
 
 const log = createLogger('webrtc.werift')
 
@@ -123,9 +128,10 @@ class WeriftViewerPeer implements ViewerPeer {
   readonly #reliable: RTCDataChannel
   /** Only the latest host → viewer message matters (a cursor image supersedes the last). */
   #pendingToViewer: Uint8Array | undefined
+  #dataLink: NativeDataLink | undefined
   #closed = false
 
-  constructor(options: PeerOptions) {
+  constructor(options: WeriftPeerOptions) {
     this.viewerId = options.viewerId
     this.#pc = new RTCPeerConnection({
       codecs: { video: [codecParameters(options.codec)] },
@@ -160,7 +166,13 @@ class WeriftViewerPeer implements ViewerPeer {
     })
     // Clipboard, files and the session's requests: reliable and ordered, each on its own channel so a
     // big file never delays a paste or a monitor switch.
-    for (const label of [CLIPBOARD_CHANNEL, FILES_CHANNEL, SESSION_CHANNEL]) {
+    // With the native data stack the files channel runs on its own peer connection (see
+    // native-data-link.ts), negotiated over the data-link channel; otherwise here.
+    const native = options.dataStack
+    if (native) this.#openDataLink(native, options)
+    for (const label of native
+      ? [CLIPBOARD_CHANNEL, SESSION_CHANNEL]
+      : [CLIPBOARD_CHANNEL, FILES_CHANNEL, SESSION_CHANNEL]) {
       const channel = this.#pc.createDataChannel(label, { ordered: true })
       channel.stateChanged.subscribe((state) => {
         if (state === 'open') options.events.onDataChannel(wrapChannel(channel))
@@ -231,16 +243,59 @@ class WeriftViewerPeer implements ViewerPeer {
     this.#transceiver.sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 })
   }
 
+  #openDataLink(native: NodeDataChannelModule, options: WeriftPeerOptions): void {
+    const channel = this.#pc.createDataChannel(DATA_LINK_CHANNEL, { ordered: true })
+    channel.stateChanged.subscribe((state) => {
+      if (state === 'open' && !this.#dataLink && !this.#closed) {
+        this.#dataLink = new NativeDataLink(native, {
+          viewerId: options.viewerId,
+          iceServers: options.iceServers,
+          send: (message) => channel.send(JSON.stringify(message)),
+          onChannel: (files) => options.events.onDataChannel(files),
+        })
+      }
+    })
+    channel.onMessage.subscribe((data) => {
+      if (typeof data !== 'string' || data.length > 20_000) return
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(data)
+      } catch {
+        return
+      }
+      const message = DataLinkMessageSchema.safeParse(parsed)
+      if (message.success) this.#dataLink?.handle(message.data)
+      else log.warn({ viewer: this.viewerId }, 'malformed data-link message ignored')
+    })
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#dataLink?.close()
     this.#track.stop()
     await this.#pc.close()
   }
 }
 
+interface WeriftPeerOptions extends PeerOptions {
+  dataStack: NodeDataChannelModule | undefined
+}
+
 export class WeriftTransport implements MediaTransport {
+  readonly #dataStack: NodeDataChannelModule | undefined
+
+  /** `dataStack`: the native stack for the files channel (loadNativeDataStack), or werift's own. */
+  constructor(options: { dataStack?: NodeDataChannelModule | undefined } = {}) {
+    this.#dataStack = options.dataStack
+  }
+
+  /** Which SCTP stack carries files (for logs and the transfer benchmark). */
+  get filesStack(): 'libdatachannel' | 'werift' {
+    return this.#dataStack ? 'libdatachannel' : 'werift'
+  }
+
   createPeer(options: PeerOptions): ViewerPeer {
-    return new WeriftViewerPeer(options)
+    return new WeriftViewerPeer({ ...options, dataStack: this.#dataStack })
   }
 }

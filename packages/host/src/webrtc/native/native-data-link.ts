@@ -1,0 +1,138 @@
+import type { DataLinkMessage, IceServer } from '@smoldesk/protocol'
+import { FILES_CHANNEL } from '@smoldesk/protocol'
+import type { DataChannel, PeerConnection } from 'node-datachannel'
+import { createLogger } from '../../log.ts'
+import type { PeerDataChannel } from '../transport.ts'
+
+const log = createLogger('webrtc.native')
+
+/*
+ * The files channel on a native SCTP stack (libdatachannel through the
+ * node-datachannel package, whose prebuilt binary comes from npm): werift's
+ * SCTP in JavaScript tops out near 12–14 MB/s here and its per-packet
+ * allocations grow the host's heap by hundreds of MB during a 1 GB upload.
+ * A second, data-only peer connection per viewer, negotiated over the main
+ * connection's data-link channel; everything else stays on werift.
+ */
+
+type NodeDataChannelModule = typeof import('node-datachannel')
+
+/** Queue below which a paused sender goes on (as werift's channels). */
+const LOW_WATER = 512 * 1024
+
+export interface NativeDataLinkOptions {
+  viewerId: string
+  iceServers: IceServer[]
+  /** Sends a negotiation message to the viewer over the data-link channel. */
+  send(message: DataLinkMessage): void
+  /** The files channel is open. */
+  onChannel(channel: PeerDataChannel): void
+}
+
+/** libdatachannel's ICE server form: `turn:user:pass@host:port?transport=udp`, user and pass URL-encoded. */
+function iceServerUrls(servers: IceServer[]): string[] {
+  return servers.flatMap((server) =>
+    [server.urls].flat().map((url) => {
+      const m = /^(stuns?|turns?):([^?]+)(\?.*)?$/.exec(url)
+      if (!m || server.username === undefined) return url
+      const auth = `${encodeURIComponent(server.username)}:${encodeURIComponent(server.credential ?? '')}@`
+      return `${m[1]}:${auth}${m[2]}${m[3] ?? ''}`
+    }),
+  )
+}
+
+function wrapNativeChannel(dc: DataChannel): PeerDataChannel {
+  dc.setBufferedAmountLowThreshold(LOW_WATER)
+  let closed = false
+  const waiting = new Set<() => void>()
+  const closeListeners: (() => void)[] = []
+  const release = () => {
+    for (const resolve of waiting) resolve()
+    waiting.clear()
+  }
+  dc.onBufferedAmountLow(release)
+  dc.onClosed(() => {
+    if (closed) return
+    closed = true
+    release()
+    for (const listener of closeListeners) listener()
+  })
+  return {
+    label: dc.getLabel(),
+    send: (frame) => {
+      if (!closed && dc.isOpen()) dc.sendMessageBinary(frame)
+    },
+    bufferedAmount: () => (closed ? 0 : dc.bufferedAmount()),
+    drained: () =>
+      new Promise<void>((resolve) => {
+        if (closed || dc.bufferedAmount() <= LOW_WATER) resolve()
+        else waiting.add(resolve)
+      }),
+    onMessage: (listener) => {
+      dc.onMessage((msg) => {
+        if (typeof msg === 'string') return
+        listener(msg instanceof ArrayBuffer ? new Uint8Array(msg) : msg)
+      })
+    },
+    onClose: (listener) => {
+      closeListeners.push(listener)
+    },
+  }
+}
+
+export class NativeDataLink {
+  readonly #pc: PeerConnection
+  readonly #dc: DataChannel
+  #closed = false
+
+  constructor(native: NodeDataChannelModule, options: NativeDataLinkOptions) {
+    this.#pc = new native.PeerConnection(`smoldesk-files-${options.viewerId}`, {
+      iceServers: iceServerUrls(options.iceServers),
+      // Frames are ≤ 64 KiB; libdatachannel's default limit is 256 KiB.
+      maxMessageSize: 256 * 1024,
+    })
+    this.#pc.onLocalDescription((sdp, type) => {
+      if (type === 'offer') options.send({ type: 'offer', sdp })
+    })
+    this.#pc.onLocalCandidate((candidate, mid) => options.send({ type: 'candidate', candidate, mid }))
+    this.#pc.onStateChange((state) => log.debug({ viewer: options.viewerId, state }, 'data link state'))
+    this.#dc = this.#pc.createDataChannel(FILES_CHANNEL)
+    this.#dc.onOpen(() => {
+      if (!this.#closed) options.onChannel(wrapNativeChannel(this.#dc))
+    })
+  }
+
+  /** A negotiation message from the viewer (already parsed by DataLinkMessageSchema). */
+  handle(message: DataLinkMessage): void {
+    if (this.#closed) return
+    try {
+      if (message.type === 'answer') this.#pc.setRemoteDescription(message.sdp, 'answer')
+      else if (message.type === 'candidate' && message.candidate !== '')
+        this.#pc.addRemoteCandidate(message.candidate, message.mid)
+    } catch (err) {
+      // A bad SDP or candidate from the viewer: the data link fails, the session goes on.
+      log.warn({ err: String(err) }, 'data link message refused')
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    // Channel first: an open native channel keeps its thread (and the process) alive.
+    this.#dc.close()
+    this.#pc.close()
+  }
+}
+
+/** The native stack, if its binary loads here (and SMOLDESK_DATA_STACK does not ask for werift). */
+export async function loadNativeDataStack(): Promise<NodeDataChannelModule | undefined> {
+  if (process.env.SMOLDESK_DATA_STACK === 'werift') return undefined
+  try {
+    const native = await import('node-datachannel')
+    native.initLogger('Error', (level, message) => log.debug({ level }, message))
+    return native
+  } catch (err) {
+    log.warn({ err: String(err) }, 'node-datachannel does not load here; files go over werift')
+    return undefined
+  }
+}

@@ -1,0 +1,51 @@
+import { type DataLinkMessage, DataLinkMessageSchema } from '@smoldesk/protocol'
+
+/**
+ * The viewer's end of the host's data link: a second, data-only peer
+ * connection whose offer, answer and candidates travel over the main
+ * connection's data-link channel. The host puts its files channel there
+ * when it has a native SCTP stack (much faster than its JavaScript one).
+ * Messages are handled one after another, so a candidate never races the
+ * offer it belongs to.
+ */
+export function attachDataLink(
+  channel: RTCDataChannel,
+  config: RTCConfiguration,
+  onChannel: (channel: RTCDataChannel) => void,
+): RTCPeerConnection {
+  const pc = new RTCPeerConnection(config)
+  const send = (message: DataLinkMessage) => {
+    if (channel.readyState === 'open') channel.send(JSON.stringify(message))
+  }
+  pc.addEventListener('datachannel', (ev) => onChannel(ev.channel))
+  pc.addEventListener('icecandidate', (ev) => {
+    if (ev.candidate?.candidate)
+      send({ type: 'candidate', candidate: ev.candidate.candidate, mid: ev.candidate.sdpMid ?? '0' })
+  })
+  let queue = Promise.resolve()
+  const handle = async (message: DataLinkMessage) => {
+    if (message.type === 'offer') {
+      await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp })
+      const answer = await pc.createAnswer()
+      await pc.setLocalDescription(answer)
+      send({ type: 'answer', sdp: answer.sdp ?? '' })
+    } else if (message.type === 'candidate' && message.candidate !== '') {
+      await pc.addIceCandidate({ candidate: message.candidate, sdpMid: message.mid })
+    }
+  }
+  channel.addEventListener('message', (ev) => {
+    if (typeof ev.data !== 'string') return
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(ev.data)
+    } catch {
+      return
+    }
+    const message = DataLinkMessageSchema.safeParse(parsed)
+    if (!message.success || pc.signalingState === 'closed') return
+    // A link that cannot be set up stays down: files are then unavailable, the session goes on.
+    queue = queue.then(() => handle(message.data)).catch(() => pc.close())
+  })
+  channel.addEventListener('close', () => pc.close())
+  return pc
+}
