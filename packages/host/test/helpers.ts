@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type HostStateFile, HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
+import { HOST_NODE_FLAGS } from '../src/cli/node-flags.ts'
 import { findProcesses } from '../src/process/proc.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..')
@@ -65,7 +66,8 @@ export async function startHostProcess(
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k]
   // `start` serves on a fixed port by default; tests take a free one so they never collide.
   const fullArgs = command === 'start' && !args.includes('--port') ? [...args, '--port', '0'] : args
-  const child = spawn(process.execPath, [CLI_MAIN, command, ...fullArgs], {
+  // The host as `./smoldesk start` runs it, V8 flags included.
+  const child = spawn(process.execPath, [...HOST_NODE_FLAGS, CLI_MAIN, command, ...fullArgs], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict'
-import { access } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { MonitorInfo } from '@smoldesk/protocol'
+import { HOST_NODE_FLAGS } from '../src/cli/node-flags.ts'
 import {
   eventually,
   type HostProcess,
   processesTagged,
+  REPO_ROOT,
   run,
   runCli,
   startHostProcess,
@@ -114,3 +116,14 @@ async function checkRunningStart(start: HostProcess): Promise<void> {
     )
   }
 }
+
+describe('the smoldesk script', () => {
+  it('runs the host with the V8 flags the tests and benchmarks use (HOST_NODE_FLAGS)', async () => {
+    const script = await readFile(join(REPO_ROOT, 'smoldesk'), 'utf8')
+    const lines = script.split('\n').filter((l) => l.includes('exec node'))
+    assert.ok(lines.length >= 2, 'the start/host and bench lines')
+    for (const line of lines) {
+      for (const flag of HOST_NODE_FLAGS) assert.ok(line.includes(flag), `${flag} in: ${line}`)
+    }
+  })
+})

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
+import { HOST_NODE_FLAGS } from '../cli/node-flags.ts'
 import { ManagedProcess } from '../process/child.ts'
 
 const CLI_MAIN = resolve(import.meta.dirname, '../cli/main.ts')
@@ -49,7 +50,7 @@ export async function startBenchHost(
   const host = await ManagedProcess.spawn({
     name: 'smoldesk start',
     command: process.execPath,
-    args: [CLI_MAIN, 'start', '--display', display, '--port', '0', ...(extra.args ?? [])],
+    args: [...HOST_NODE_FLAGS, CLI_MAIN, 'start', '--display', display, '--port', '0', ...(extra.args ?? [])],
     env: { ...process.env, SMOLDESK_OWNER: tag, SMOLDESK_STATE_DIR: stateDir, SMOLDESK_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
