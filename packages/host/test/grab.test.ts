@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
 import { CapturePipeline } from '../src/capture/capture-pipeline.ts'
 import { RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
 import { buildGrabArgs, GRAB_BINARY, GrabFrameReader } from '../src/capture/grab/grab.ts'
 import { H264RtpPacketizer, splitAnnexB } from '../src/capture/h264-rtp.ts'
+import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { ManagedProcess } from '../src/process/child.ts'
 import { eventually, run } from './helpers.ts'
 
@@ -140,17 +140,22 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
   })
 })
 
+/** A bare 640x480 Xvfb on a free display, without the given X extensions. */
+function smallDesktop(disableExtensions: string[] = []): Promise<VirtualDesktop> {
+  return VirtualDesktop.start({
+    backend: 'xvfb',
+    monitors: [{ width: 640, height: 480 }],
+    withApps: false,
+    disableExtensions,
+  })
+}
+
 describe('capture helper fallback', () => {
   it('streams through ffmpeg when the X server lacks what the helper needs (no DAMAGE)', async () => {
-    const display = `:${200 + Math.floor(Math.random() * 300)}`
-    const xvfb = await ManagedProcess.spawn({
-      name: 'Xvfb',
-      command: 'Xvfb',
-      args: [display, '-screen', '0', '640x480x24', '-extension', 'DAMAGE', '-nolisten', 'tcp'],
-    })
+    const desktop = await smallDesktop(['DAMAGE'])
+    const display = desktop.display
     const pipeline = new CapturePipeline()
     try {
-      await eventually(async () => assert.ok(existsSync(`/tmp/.X11-unix/X${display.slice(1)}`)))
       const plan = {
         display,
         region: { x: 0, y: 0, width: 640, height: 480 },
@@ -164,21 +169,16 @@ describe('capture helper fallback', () => {
       assert.equal(pipeline.commandFor(plan).command, 'ffmpeg', 'from now on ffmpeg runs')
     } finally {
       await pipeline.close()
-      await xvfb.close()
+      await desktop.close()
     }
   })
 })
 
 describe('capture helper on its own', () => {
   it('sends about one frame a second for a still screen, a change at once, and an IDR on request', async () => {
-    const display = `:${500 + Math.floor(Math.random() * 300)}`
-    const xvfb = await ManagedProcess.spawn({
-      name: 'Xvfb',
-      command: 'Xvfb',
-      args: [display, '-screen', '0', '640x480x24', '-nolisten', 'tcp'],
-    })
+    const desktop = await smallDesktop()
+    const display = desktop.display
     try {
-      await eventually(async () => assert.ok(existsSync(`/tmp/.X11-unix/X${display.slice(1)}`)))
       const args = buildGrabArgs(plan({ fps: 60 }))
       assert.ok(args)
       args[args.indexOf('--display') + 1] = display
@@ -215,7 +215,7 @@ describe('capture helper on its own', () => {
         await helper.close()
       }
     } finally {
-      await xvfb.close()
+      await desktop.close()
     }
   })
 })

@@ -22,6 +22,8 @@ export interface VirtualDesktopOptions {
   /** Start a window manager (openbox) and the demo apps (xterm, xclock). Default true. */
   withApps?: boolean
   startTimeoutMs?: number
+  /** X extensions to switch off (`-extension NAME`), to test what copes without them. */
+  disableExtensions?: readonly string[]
 }
 
 /**
@@ -63,7 +65,8 @@ export class VirtualDesktop {
     await writeFile(join(dir, 'owner.pid'), String(process.pid))
     let desktop: VirtualDesktop
     try {
-      desktop = await startServer(backend, monitors, options.refreshHz ?? 60, dir, timeoutMs)
+      const off = (options.disableExtensions ?? []).flatMap((name) => ['-extension', name])
+      desktop = await startServer(backend, monitors, options.refreshHz ?? 60, dir, timeoutMs, off)
     } catch (err) {
       await rm(dir, { recursive: true, force: true })
       throw err
@@ -166,10 +169,11 @@ async function startServer(
   refreshHz: number,
   dir: string,
   timeoutMs: number,
+  extraArgs: string[],
 ): Promise<VirtualDesktop> {
   if (backend === 'xorg' || backend === 'auto') {
     try {
-      return await startXorg(monitors, refreshHz, dir, timeoutMs)
+      return await startXorg(monitors, refreshHz, dir, timeoutMs, extraArgs)
     } catch (err) {
       if (backend === 'xorg' || monitors.length > 1) throw err
       log.warn({ err: String(err) }, 'Xorg dummy did not start; falling back to Xvfb')
@@ -181,7 +185,7 @@ async function startServer(
       'Xvfb cannot show several monitors; install xserver-xorg-video-dummy',
     )
   }
-  return startXvfb(monitors, dir, timeoutMs)
+  return startXvfb(monitors, dir, timeoutMs, extraArgs)
 }
 
 async function startXorg(
@@ -189,6 +193,7 @@ async function startXorg(
   refreshHz: number,
   dir: string,
   timeoutMs: number,
+  extraArgs: string[],
 ): Promise<VirtualDesktop> {
   const width = Math.max(
     3840,
@@ -214,6 +219,7 @@ async function startXorg(
       '-sharevts',
       '-logfile',
       join(dir, 'xorg.log'),
+      ...extraArgs,
     ],
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   })
@@ -232,12 +238,23 @@ async function startXvfb(
   monitors: readonly MonitorLayout[],
   dir: string,
   timeoutMs: number,
+  extraArgs: string[],
 ): Promise<VirtualDesktop> {
   const m = monitors[0] ?? { width: 1920, height: 1080 }
   const server = await ManagedProcess.spawn({
     name: 'Xvfb',
     command: 'Xvfb',
-    args: ['-displayfd', '3', '-screen', '0', `${m.width}x${m.height}x24`, '-nolisten', 'tcp', '-noreset'],
+    args: [
+      '-displayfd',
+      '3',
+      '-screen',
+      '0',
+      `${m.width}x${m.height}x24`,
+      '-nolisten',
+      'tcp',
+      '-noreset',
+      ...extraArgs,
+    ],
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   })
   const display = await readDisplayNumber(server, timeoutMs)
