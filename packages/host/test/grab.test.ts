@@ -167,6 +167,7 @@ describe('capture helper fallback', () => {
       await pipeline.start(plan)
       assert.ok((await packet).length > 12, 'video flows')
       assert.equal(pipeline.commandFor(plan).command, 'ffmpeg', 'from now on ffmpeg runs')
+      assert.equal(pipeline.running, true, 'and the pipeline knows it is running')
     } finally {
       await pipeline.close()
       await desktop.close()

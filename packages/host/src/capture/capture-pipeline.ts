@@ -158,19 +158,6 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   }
 
   async #launch(plan: PipelinePlan): Promise<void> {
-    try {
-      await this.#launchWith(plan)
-    } catch (err) {
-      if (this.#grabFailed || this.commandFor(plan).command !== 'smoldesk-grab') throw err
-      // An X server the helper cannot work with (no MIT-SHM or DAMAGE, an unusual visual):
-      // ffmpeg's x11grab from now on, rather than no picture at all.
-      log.warn({ err: SmolDeskError.from(err).message }, 'the capture helper failed to start; using ffmpeg')
-      this.#grabFailed = true
-      await this.#launchWith(plan)
-    }
-  }
-
-  async #launchWith(plan: PipelinePlan): Promise<void> {
     const { command, args } = this.commandFor(plan, this.#port)
     const proc =
       command === 'smoldesk-grab' ? await this.#spawnGrab(plan, args) : await this.#spawnFfmpeg(plan, args)
@@ -205,12 +192,30 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     if (outcome !== 'ok') {
       const reason =
         outcome === 'timeout' ? `no video within ${FIRST_PACKET_TIMEOUT_MS} ms` : 'exited at start'
-      if (this.#process === proc) {
+      const current = this.#process === proc // not replaced or stopped meanwhile
+      if (current) {
         this.#process = undefined
         await proc.close(500)
       }
+      const failure = new SmolDeskError(
+        'ENCODER_FAILED',
+        `encoder ${reason}: ${proc.stderrTail(3) || 'no output'}`,
+      )
+      if (current && command === 'smoldesk-grab') {
+        // An X server the helper cannot work with (no MIT-SHM or DAMAGE, an unusual visual):
+        // ffmpeg's x11grab from now on, rather than no picture at all. If ffmpeg fails too,
+        // the helper was not the problem and stays in use for the next start.
+        log.warn({ err: failure.message }, 'the capture helper failed to start; trying ffmpeg')
+        this.#grabFailed = true
+        try {
+          return await this.#launch(plan)
+        } catch (err) {
+          this.#grabFailed = false
+          throw err
+        }
+      }
       this.#plan = undefined
-      throw new SmolDeskError('ENCODER_FAILED', `encoder ${reason}: ${proc.stderrTail(3) || 'no output'}`)
+      throw failure
     }
   }
 

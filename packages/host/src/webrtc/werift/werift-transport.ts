@@ -250,7 +250,10 @@ class WeriftViewerPeer implements ViewerPeer {
         this.#dataLink = new NativeDataLink(native, {
           viewerId: options.viewerId,
           iceServers: options.iceServers,
-          send: (message) => channel.send(JSON.stringify(message)),
+          send: (message) => {
+            // The main connection may be closing: a lost candidate then no longer matters.
+            if (channel.readyState === 'open') channel.send(JSON.stringify(message))
+          },
           onChannel: (files) => options.events.onDataChannel(files),
         })
       }
