@@ -15,7 +15,14 @@ import { Painter, type Rgb } from './x11-paint.ts'
 
 const ORANGE: Rgb = [240, 140, 20]
 
-declare const window: { smoldesk?: { state: string; detail: string; stats?: { candidatePairType?: string } } }
+declare const window: {
+  smoldesk?: {
+    state: string
+    detail: string
+    stats?: { candidatePairType?: string }
+    connection: { dataPeerConnection?: { connectionState: string } }
+  }
+}
 
 /** The viewer link with `relay=1`: Chromium may use TURN relay candidates only. */
 const relayOnly = (url: string) => url.replace('#', '&relay=1#')
@@ -54,6 +61,15 @@ describe('NAT traversal: a local coturn relays the media', () => {
         async () =>
           assert.equal(await page.evaluate(() => window.smoldesk?.stats?.candidatePairType), 'relay'),
         5000,
+      )
+      // The files channel's own connection (the host's native data stack) gets through the relay too.
+      await eventually(
+        async () =>
+          assert.equal(
+            await page.evaluate(() => window.smoldesk?.connection.dataPeerConnection?.connectionState),
+            'connected',
+          ),
+        15_000,
       )
       await page.close()
     } finally {

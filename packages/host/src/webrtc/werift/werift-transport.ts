@@ -293,11 +293,6 @@ export class WeriftTransport implements MediaTransport {
     this.#dataStack = options.dataStack
   }
 
-  /** Which SCTP stack carries files (for logs and the transfer benchmark). */
-  get filesStack(): 'libdatachannel' | 'werift' {
-    return this.#dataStack ? 'libdatachannel' : 'werift'
-  }
-
   createPeer(options: PeerOptions): ViewerPeer {
     return new WeriftViewerPeer({ ...options, dataStack: this.#dataStack })
   }
