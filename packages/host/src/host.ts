@@ -403,7 +403,7 @@ export class Host {
           display: this.display ?? null,
           room_id: this.#hub?.roomId ?? null,
           viewer_url: this.#options.viewerUrl ?? null,
-          capture: config ? summarizeStream(config) : null,
+          capture: config ? summarizeStream(config, this.capture.pipeline.captureMode) : null,
           input_enabled: this.input.enabled,
           password: access.password,
           approval: access.approval,

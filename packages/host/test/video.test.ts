@@ -253,6 +253,21 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     await client.invoke('start_capture', { monitorIndex: 0, config: {} })
   })
 
+  it('says which capture runs: the helper on change for 4:2:0 H264, ffmpeg on a clock otherwise', async () => {
+    const status = () =>
+      client.invoke<{ capture: { capture: string; codec: string } | null }>('get_host_status')
+    await client.invoke('start_capture', { monitorIndex: 0, config: {} })
+    assert.equal(started.at(-1)?.encoder_command, 'smoldesk-grab')
+    assert.equal((await status()).capture?.capture, 'on-change')
+    // 4:4:4 is ffmpeg's (the helper makes 4:2:0); same codec, so the viewers keep their connection.
+    const yuv444 = { advanced_options: { pixel_format: 'yuv444p' } }
+    await client.invoke('start_capture', { monitorIndex: 0, config: yuv444 })
+    assert.equal(started.at(-1)?.encoder_command, 'ffmpeg')
+    assert.equal((await status()).capture?.capture, 'fixed-rate')
+    await client.invoke('start_capture', { monitorIndex: 0, config: {} })
+    await waitForColour(page, YELLOW, 5000)
+  })
+
   it('lets the viewer page drive the host pointer and keyboard over the data channels', async () => {
     const x = await X11Connection.open(desktop.display)
     try {

@@ -151,11 +151,17 @@ export const StreamSummarySchema = z.strictObject({
   fps: z.number().int(),
   quality: z.number().int(),
   latency_mode: LatencyModeSchema,
+  /** `on-change`: grabbed when the screen changes (fps is a ceiling); `fixed-rate`: on a clock at fps. */
+  capture: z.enum(['on-change', 'fixed-rate']),
 })
 export type StreamSummary = z.infer<typeof StreamSummarySchema>
 
-export function summarizeStream(config: ResolvedCaptureConfig): StreamSummary {
+export function summarizeStream(
+  config: ResolvedCaptureConfig,
+  capture: StreamSummary['capture'],
+): StreamSummary {
   return {
+    capture,
     monitor_index: config.monitorIndex,
     codec: config.codec,
     hardware_acceleration: config.hardwareAcceleration,

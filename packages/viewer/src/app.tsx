@@ -417,7 +417,7 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
           }
         />
       </div>
-      {settings.showStats && stats && <StatsOverlay stats={stats} captureFps={sessionState?.stream?.fps} />}
+      {settings.showStats && stats && <StatsOverlay stats={stats} stream={sessionState?.stream} />}
       <aside className="panels">
         {remoteClip && (
           <p data-testid="host-clipboard">

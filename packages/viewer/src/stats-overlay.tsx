@@ -3,9 +3,15 @@ import { estimateLatencyMs, type VideoStats } from './stats.ts'
 const ms = (v: number | undefined, digits = 0) => (v === undefined ? '–' : `${v.toFixed(digits)} ms`)
 
 /** The live numbers a user (or a support person) asks for first. */
-/** `captureFps`: the host's capture rate (a static screen decodes far fewer frames than are captured). */
-export function StatsOverlay({ stats, captureFps }: { stats: VideoStats; captureFps: number | undefined }) {
-  const latency = estimateLatencyMs({ ...stats, fps: captureFps ?? stats.fps })
+/** `stream`: the host's capture rate and mode (a static screen decodes far fewer frames than are captured). */
+export function StatsOverlay({
+  stats,
+  stream,
+}: {
+  stats: VideoStats
+  stream: { fps: number; capture: 'on-change' | 'fixed-rate' } | null | undefined
+}) {
+  const latency = estimateLatencyMs({ ...stats, fps: stream?.fps ?? stats.fps, capture: stream?.capture })
   const rows: [string, string][] = [
     ['fps', stats.fps.toFixed(0)],
     ['bitrate', `${(stats.bitrateKbps / 1000).toFixed(2)} Mbit/s`],

@@ -15,24 +15,27 @@ export interface VideoStats {
 
 const DISPLAY_HALF_REFRESH_MS = 1000 / 60 / 2
 
+/** A host that grabs on change takes the frame this long after the change (its grouping delay). */
+const ON_CHANGE_CAPTURE_MS = 1
+
 /**
- * Glass-to-glass estimate from what the browser can see: half a frame
- * interval of the host's capture rate (a change waits that long on average
- * for the next capture), half the round trip, the jitter buffer, decoding,
- * and half a 60 Hz display refresh. The host's encode time (2–5 ms with x264
- * ultrafast here) is not visible and not counted; `./smoldesk bench latency`
- * measures the real figure.
+ * Glass-to-glass estimate from what the browser can see: the wait for the
+ * capture (1 ms when the host grabs on change; half a frame interval of its
+ * capture rate when it grabs on a clock), half the round trip, the jitter
+ * buffer, decoding, and half a 60 Hz display refresh. The host's conversion
+ * and encode time (3–6 ms here) is not visible and not counted;
+ * `./smoldesk bench latency` measures the real figure.
  */
 export function estimateLatencyMs(s: {
   fps: number
+  capture?: 'on-change' | 'fixed-rate' | undefined
   rttMs: number | undefined
   jitterBufferDelayMs: number | undefined
   decodeTimeMs: number | undefined
 }): number | undefined {
   if (s.fps <= 0 || s.rttMs === undefined || s.jitterBufferDelayMs === undefined) return undefined
-  return (
-    1000 / s.fps / 2 + s.rttMs / 2 + s.jitterBufferDelayMs + (s.decodeTimeMs ?? 0) + DISPLAY_HALF_REFRESH_MS
-  )
+  const captureWait = s.capture === 'on-change' ? ON_CHANGE_CAPTURE_MS : 1000 / s.fps / 2
+  return captureWait + s.rttMs / 2 + s.jitterBufferDelayMs + (s.decodeTimeMs ?? 0) + DISPLAY_HALF_REFRESH_MS
 }
 
 interface Previous {

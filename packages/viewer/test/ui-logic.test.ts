@@ -72,5 +72,14 @@ describe('viewer UI logic (framework-free parts)', () => {
     const ms = estimateLatencyMs({ fps: 60, rttMs: 2, jitterBufferDelayMs: 10, decodeTimeMs: 2 })
     assert.ok(ms !== undefined && Math.abs(ms - (1000 / 120 + 1 + 10 + 2 + 1000 / 120)) < 0.01)
     assert.equal(estimateLatencyMs({ fps: 0, rttMs: 2, jitterBufferDelayMs: 1, decodeTimeMs: 1 }), undefined)
+    // A host that grabs on change waits 1 ms for the capture, not half a frame interval.
+    const onChange = estimateLatencyMs({
+      fps: 60,
+      capture: 'on-change',
+      rttMs: 2,
+      jitterBufferDelayMs: 10,
+      decodeTimeMs: 2,
+    })
+    assert.ok(onChange !== undefined && Math.abs(onChange - (1 + 1 + 10 + 2 + 1000 / 120)) < 0.01)
   })
 })

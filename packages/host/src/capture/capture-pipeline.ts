@@ -69,6 +69,16 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     return this.#plan
   }
 
+  /**
+   * How frames are taken: the capture helper grabs on change, except for an
+   * encoder that holds frames back (Quality mode), which it feeds at a
+   * steady rate, as ffmpeg's x11grab always does.
+   */
+  get captureMode(): 'on-change' | 'fixed-rate' {
+    const onChange = this.#helperMakesKeyframes && this.#plan?.config.latencyMode !== 'Quality'
+    return onChange ? 'on-change' : 'fixed-rate'
+  }
+
   /** Starts capturing, or switches a running capture to a new plan; resolves when the new encoder delivers. */
   async start(plan: PipelinePlan): Promise<void> {
     if (this.#closed) throw new SmolDeskError('INTERNAL', 'capture pipeline is closed')

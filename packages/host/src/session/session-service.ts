@@ -109,7 +109,7 @@ export class SessionService {
       })),
       stream: config
         ? {
-            ...summarizeStream(config),
+            ...summarizeStream(config, this.#o.capture.pipeline.captureMode),
             preset: presetOf({ fps: config.fps, quality: config.quality, latency_mode: config.latencyMode }),
           }
         : null,
