@@ -20,6 +20,7 @@ import type { CommandHandlers } from './commands.ts'
 import { detectDisplayServer } from './display/detect.ts'
 import { X11Connection } from './display/x11/connection.ts'
 import { listX11Monitors } from './display/x11/monitors.ts'
+import { watchRandr } from './display/x11/randr.ts'
 import type { InputInjector } from './input/injector.ts'
 import { InputService } from './input/input-service.ts'
 import { ViewerInput } from './input/viewer-input.ts'
@@ -91,6 +92,7 @@ export class Host {
         if (event === 'capture-started' || event === 'capture-stopped') this.session.changed()
       },
       onCodecChanged: async () => this.#hub?.codecChanged(),
+      watchMonitors: async (onChange) => watchRandr(await this.#x11Connection(), onChange),
     })
     this.session = new SessionService({
       capture: this.capture,

@@ -472,6 +472,48 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
     }
   })
 
+  it('follows the captured monitor when its mode changes (RandR), on the same connection, and stops when it goes', async () => {
+    const env = { DISPLAY: desktop.display }
+    const pcs = (await viewerState(page)).pcs
+    await client.invoke('start_capture', { monitorIndex: 1, config: {} })
+    await waitForColour(page, GREEN, 5000)
+    // The decoded frames' width, from getStats.
+    const videoWidth = async () => (await viewerState(page)).width
+    await eventually(async () => assert.equal(await videoWidth(), 1024), 5000)
+    await run('xrandr', ['--addmode', 'DUMMY1', 'smoldesk-1280x720@60'], { env })
+    try {
+      await run('xrandr', ['--output', 'DUMMY1', '--mode', 'smoldesk-1280x720@60', '--pos', '1280x0'], {
+        env,
+      })
+      await eventually(async () => {
+        const last = started.at(-1)
+        assert.deepEqual([last?.monitor_index, last?.width, last?.height], [1, 1280, 720])
+      }, 5000)
+      await eventually(async () => assert.equal(await videoWidth(), 1280), 5000)
+    } finally {
+      await run('xrandr', ['--output', 'DUMMY1', '--mode', 'smoldesk-1024x768@60', '--pos', '1280x0'], {
+        env,
+      })
+    }
+    await eventually(async () => assert.equal(await videoWidth(), 1024), 5000)
+    assert.equal((await viewerState(page)).pcs, pcs, 'no new peer connection')
+    // The monitor switched off: the capture stops and says why.
+    const stopped: string[] = []
+    await client.listen<EventPayload<'capture-stopped'>>('capture-stopped', (e) =>
+      stopped.push(e.payload.reason),
+    )
+    try {
+      await run('xrandr', ['--output', 'DUMMY1', '--off'], { env })
+      await eventually(async () => assert.ok(stopped.includes('monitor 1 is gone'), stopped.join('; ')), 5000)
+    } finally {
+      await run('xrandr', ['--output', 'DUMMY1', '--mode', 'smoldesk-1024x768@60', '--pos', '1280x0'], {
+        env,
+      })
+    }
+    await client.invoke('start_capture', { monitorIndex: 0, config: {} })
+    await waitForColour(page, YELLOW, 5000)
+  })
+
   it('reports its monitors consistently with what it streams', async () => {
     const monitors = await client.invoke<MonitorInfo[]>('get_monitors')
     assert.deepEqual(

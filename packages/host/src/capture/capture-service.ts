@@ -18,7 +18,12 @@ export interface CaptureServiceOptions {
   emit: EmitEvent
   /** Called after the codec of the stream changed, so peers can be re-offered. */
   onCodecChanged: () => Promise<void>
+  /** Calls back whenever the monitor layout may have changed (RandR); started with the first capture. */
+  watchMonitors?: (onChange: () => void) => Promise<unknown>
 }
+
+/** RandR sends several notifications for one change (screen, CRTC, output): act once they settle. */
+const LAYOUT_SETTLE_MS = 250
 
 /**
  * start_capture / stop_capture: checks a request completely before it
@@ -30,6 +35,12 @@ export class CaptureService {
   readonly #options: CaptureServiceOptions
   #codec: VideoCodec = 'H264'
   #wire: ScreenCaptureConfig = {}
+  /** What start_capture last asked for, until stop_capture: a layout change re-applies it. */
+  #wanted: { monitorIndex: number; wire: ScreenCaptureConfig } | undefined
+  #watching = false
+  #layoutTimer: NodeJS.Timeout | undefined
+  /** Layout changes are followed one at a time. */
+  #following: Promise<void> = Promise.resolve()
 
   constructor(options: CaptureServiceOptions) {
     this.#options = options
@@ -66,6 +77,8 @@ export class CaptureService {
       throw err
     }
     this.#wire = structuredClone(wire)
+    this.#wanted = { monitorIndex: config.monitorIndex, wire: structuredClone(wire) }
+    this.#watchLayout()
     const codecChanged = this.#codec !== config.codec
     this.#codec = config.codec
     if (codecChanged) await this.#options.onCodecChanged()
@@ -94,13 +107,68 @@ export class CaptureService {
   }
 
   async stop(reason = 'requested'): Promise<void> {
+    this.#wanted = undefined
     const wasRunning = this.pipeline.running
     await this.pipeline.stop()
     if (wasRunning) this.#options.emit('capture-stopped', { reason })
   }
 
   close(): Promise<void> {
+    clearTimeout(this.#layoutTimer)
     return this.pipeline.close()
+  }
+
+  #watchLayout(): void {
+    const watch = this.#options.watchMonitors
+    if (this.#watching || !watch) return
+    this.#watching = true
+    const changed = () => {
+      clearTimeout(this.#layoutTimer)
+      this.#layoutTimer = setTimeout(() => {
+        this.#following = this.#following.then(() => this.#followLayout())
+      }, LAYOUT_SETTLE_MS)
+    }
+    watch(changed).catch((err: unknown) => {
+      this.#watching = false
+      this.#options.emit('error', {
+        code: 'INTERNAL',
+        message: `cannot watch monitors: ${String(err)}`,
+        source: 'capture',
+      })
+    })
+  }
+
+  /**
+   * The monitor being captured moved, changed size or went away: capture its
+   * new rectangle with the same settings (viewers keep their connection), or
+   * stop with a reason when it is gone. Also when the encoder gave up
+   * meanwhile: grabbing a rectangle that no longer fits the screen fails,
+   * often before the layout has settled.
+   */
+  async #followLayout(): Promise<void> {
+    const wanted = this.#wanted
+    if (!wanted) return
+    const monitor = (await this.#options.monitors().catch(() => []))[wanted.monitorIndex]
+    if (!monitor) {
+      await this.stop(`monitor ${wanted.monitorIndex} is gone`)
+      return
+    }
+    const r = this.pipeline.running ? this.pipeline.plan?.region : undefined
+    if (
+      r &&
+      monitor.x === r.x &&
+      monitor.y === r.y &&
+      monitor.width === r.width &&
+      monitor.height === r.height
+    )
+      return
+    await this.start(wanted.monitorIndex, wanted.wire).catch((err: unknown) =>
+      this.#options.emit('error', {
+        code: SmolDeskError.from(err).code,
+        message: `could not follow the monitor's new layout: ${SmolDeskError.from(err).message}`,
+        source: 'capture',
+      }),
+    )
   }
 
   /** Every check a start_capture needs, done before anything changes. */

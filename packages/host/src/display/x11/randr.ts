@@ -188,3 +188,41 @@ function rawRequest<T>(
     client.pack_stream.submit(true)
   })
 }
+
+const RR_SELECT_INPUT = 4
+/** RRScreenChangeNotify, RRCrtcChangeNotify, RROutputChangeNotify. */
+const RR_CHANGE_MASK = 0x1 | 0x2 | 0x4
+/** Event codes relative to the extension's first event: RRScreenChangeNotify, RRNotify. */
+const RR_EVENTS = [0, 1]
+
+/**
+ * Calls `onChange` whenever the monitor layout may have changed (a mode, a
+ * position, an output on or off), from RandR's own notifications on the
+ * root window: no polling. Resolves false when the server has no RandR.
+ */
+export async function watchRandr(conn: X11Connection, onChange: () => void): Promise<boolean> {
+  const ext = await conn.call<{ present: boolean; majorOpcode: number; firstEvent: number }>((cb) =>
+    conn.client.QueryExtension('RANDR', cb),
+  )
+  if (!ext.present) return false
+  const codes = new Set(RR_EVENTS.map((e) => ext.firstEvent + e))
+  const client = conn.client as unknown as {
+    eventParsers: Record<number, (type: number, seq: number) => { type: number; seq: number; name: string }>
+  }
+  for (const code of codes) client.eventParsers[code] = (type, seq) => ({ type, seq, name: 'RandrChange' })
+  conn.on('event', (ev) => {
+    if (codes.has((ev as { type: number }).type & 0x7f)) onChange()
+  })
+  // RRSelectInput has no reply: header, window, enable mask, padding.
+  const req = Buffer.alloc(12)
+  req.writeUInt8(ext.majorOpcode, 0)
+  req.writeUInt8(RR_SELECT_INPUT, 1)
+  req.writeUInt16LE(3, 2)
+  req.writeUInt32LE(conn.root >>> 0, 4)
+  req.writeUInt16LE(RR_CHANGE_MASK, 8)
+  conn.client.seq_num++
+  conn.client.pack_stream.put(req)
+  conn.client.pack_stream.submit(true)
+  await conn.sync()
+  return true
+}

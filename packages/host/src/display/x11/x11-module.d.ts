@@ -108,7 +108,10 @@ declare module 'x11' {
       time: number,
     ): void
     SendEvent(destination: number, propagate: number, eventMask: number, event: Record<string, unknown>): void
-    QueryExtension(name: string, cb: Callback<{ present: boolean; majorOpcode: number }>): void
+    QueryExtension(
+      name: string,
+      cb: Callback<{ present: boolean; majorOpcode: number; firstEvent: number; firstError: number }>,
+    ): void
     require(extension: 'fixes', cb: Callback<XFixes>): void
     require(extension: 'xtest', cb: Callback<XTest>): void
     QueryPointer(wid: number, cb: Callback<{ rootX: number; rootY: number; keyMask: number }>): void
