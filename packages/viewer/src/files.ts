@@ -1,5 +1,3 @@
-import { sha256 } from '@noble/hashes/sha2.js'
-import { bytesToHex } from '@noble/hashes/utils.js'
 import {
   type TransferEvent,
   type TransferInfo,
@@ -8,6 +6,7 @@ import {
   type TransferSink,
   type TransferSource,
 } from '@smoldesk/protocol'
+import { fileHasher } from './sha256.ts'
 
 /** What a capability gives back for one data channel. */
 export interface ChannelEnd {
@@ -95,10 +94,7 @@ export class ViewerFiles extends TransferManager {
       maxBytes: VIEWER_MAX_BYTES,
       autoAccept: false,
       resyncOnAttach: true,
-      hasher: () => {
-        const hash = sha256.create()
-        return { update: (data) => hash.update(data), digest: () => bytesToHex(hash.digest()) }
-      },
+      hasher: fileHasher,
       openSink: async ({ id, name }) =>
         new BlobSink(name, (blob) => {
           downloads.set(id, blob)
