@@ -338,6 +338,46 @@ describe('clipboard and files between the host and a browser', () => {
     assert.equal(start.child.exitCode, null, 'the host is still running')
   })
 
+  it('falls back to the files channel on the main connection when the native data link does not open', async () => {
+    // A host whose data link "times out" at once: files must still move, over werift.
+    const other = await startHostProcess(
+      'start',
+      ['--display', desktop.display, '--download-dir', downloads, '--auto-accept-files'],
+      { SMOLDESK_DATA_LINK_TIMEOUT_MS: '0' },
+    )
+    const page2 = await context.newPage()
+    try {
+      await page2.goto(await printedUrl(other))
+      await eventually(async () => {
+        const ready = await page2.evaluate(
+          () => window.smoldesk?.state === 'connected' && window.smoldesk.files.connected,
+        )
+        assert.ok(ready, 'files channel attached')
+      }, 20_000)
+      const otherClient = await other.client()
+      try {
+        const completed = new Promise<EventPayload<'transfer-completed'>>((resolve) =>
+          otherClient.listen<EventPayload<'transfer-completed'>>('transfer-completed', (e) =>
+            resolve(e.payload),
+          ),
+        )
+        const expected = await makeUpload(page2, 1 * MB)
+        await page2.evaluate(() => window.smoldesk?.files.sendFile(window.__upload, 'fallback.bin'))
+        assert.equal((await completed).sha256, expected)
+        assert.notEqual(
+          await page2.evaluate(() => window.smoldesk?.connection.dataPeerConnection?.connectionState),
+          'connected',
+          'the files did not take the data link',
+        )
+      } finally {
+        otherClient.close()
+      }
+    } finally {
+      await page2.close()
+      await other.stop()
+    }
+  })
+
   it('refuses a file over --max-file-mb with TRANSFER_TOO_LARGE on both sides', async () => {
     const id = await page.evaluate(
       () =>

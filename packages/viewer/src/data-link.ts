@@ -23,14 +23,21 @@ export function attachDataLink(
       send({ type: 'candidate', candidate: ev.candidate.candidate, mid: ev.candidate.sdpMid ?? '0' })
   })
   let queue = Promise.resolve()
+  // Candidates that come before the offer wait for it (the host sends the offer first, but a
+  // candidate that cannot be used must not bring the link down either).
+  const early: { candidate: string; sdpMid: string }[] = []
+  const addCandidate = (c: { candidate: string; sdpMid: string }) => pc.addIceCandidate(c).catch(() => {})
   const handle = async (message: DataLinkMessage) => {
     if (message.type === 'offer') {
       await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp })
       const answer = await pc.createAnswer()
       await pc.setLocalDescription(answer)
       send({ type: 'answer', sdp: answer.sdp ?? '' })
+      for (const c of early.splice(0)) await addCandidate(c)
     } else if (message.type === 'candidate' && message.candidate !== '') {
-      await pc.addIceCandidate({ candidate: message.candidate, sdpMid: message.mid })
+      const c = { candidate: message.candidate, sdpMid: message.mid }
+      if (pc.remoteDescription) await addCandidate(c)
+      else if (early.length < 64) early.push(c)
     }
   }
   channel.addEventListener('message', (ev) => {

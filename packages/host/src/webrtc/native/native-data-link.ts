@@ -84,6 +84,16 @@ export class NativeDataLink {
   readonly #pc: PeerConnection
   readonly #dc: DataChannel
   #closed = false
+  /*
+   * node-datachannel delivers the description and the candidates through
+   * separate callbacks whose order is not guaranteed: a candidate may come
+   * first. The viewer can only use candidates after the offer, and
+   * libdatachannel only after the answer, so both wait here until then.
+   */
+  #offerSent = false
+  readonly #localCandidates: DataLinkMessage[] = []
+  #answered = false
+  readonly #remoteCandidates: { candidate: string; mid: string }[] = []
 
   constructor(native: NodeDataChannelModule, options: NativeDataLinkOptions) {
     this.#pc = new native.PeerConnection(`smoldesk-files-${options.viewerId}`, {
@@ -92,9 +102,16 @@ export class NativeDataLink {
       maxMessageSize: 256 * 1024,
     })
     this.#pc.onLocalDescription((sdp, type) => {
-      if (type === 'offer') options.send({ type: 'offer', sdp })
+      if (type !== 'offer' || this.#closed) return
+      options.send({ type: 'offer', sdp })
+      this.#offerSent = true
+      for (const message of this.#localCandidates.splice(0)) options.send(message)
     })
-    this.#pc.onLocalCandidate((candidate, mid) => options.send({ type: 'candidate', candidate, mid }))
+    this.#pc.onLocalCandidate((candidate, mid) => {
+      const message: DataLinkMessage = { type: 'candidate', candidate, mid }
+      if (this.#offerSent) options.send(message)
+      else this.#localCandidates.push(message)
+    })
     this.#pc.onStateChange((state) => log.debug({ viewer: options.viewerId, state }, 'data link state'))
     this.#dc = this.#pc.createDataChannel(FILES_CHANNEL)
     this.#dc.onOpen(() => {
@@ -106,12 +123,26 @@ export class NativeDataLink {
   handle(message: DataLinkMessage): void {
     if (this.#closed) return
     try {
-      if (message.type === 'answer') this.#pc.setRemoteDescription(message.sdp, 'answer')
-      else if (message.type === 'candidate' && message.candidate !== '')
-        this.#pc.addRemoteCandidate(message.candidate, message.mid)
+      if (message.type === 'answer' && !this.#answered) {
+        this.#pc.setRemoteDescription(message.sdp, 'answer')
+        this.#answered = true
+        for (const c of this.#remoteCandidates.splice(0)) this.#addCandidate(c.candidate, c.mid)
+      } else if (message.type === 'candidate' && message.candidate !== '') {
+        if (this.#answered) this.#addCandidate(message.candidate, message.mid)
+        else if (this.#remoteCandidates.length < 64) this.#remoteCandidates.push(message)
+      }
     } catch (err) {
-      // A bad SDP or candidate from the viewer: the data link fails, the session goes on.
+      // A bad SDP from the viewer: the data link fails, the session goes on.
       log.warn({ err: String(err) }, 'data link message refused')
+    }
+  }
+
+  #addCandidate(candidate: string, mid: string): void {
+    try {
+      this.#pc.addRemoteCandidate(candidate, mid)
+    } catch (err) {
+      // One unusable candidate; the others may still connect.
+      log.warn({ err: String(err) }, 'data link candidate refused')
     }
   }
 

@@ -247,6 +247,17 @@ class WeriftViewerPeer implements ViewerPeer {
     const channel = this.#pc.createDataChannel(DATA_LINK_CHANNEL, { ordered: true })
     channel.stateChanged.subscribe((state) => {
       if (state === 'open' && !this.#dataLink && !this.#closed) {
+        // A link that does not come up in time (seen between two libdatachannel peers under
+        // load) gives way to werift's own files channel on this connection: files keep working.
+        const fallback = setTimeout(() => {
+          if (this.#closed) return
+          log.warn({ viewer: this.viewerId }, 'data link did not open; files go over werift')
+          this.#dataLink?.close()
+          const files = this.#pc.createDataChannel(FILES_CHANNEL, { ordered: true })
+          files.stateChanged.subscribe((s) => {
+            if (s === 'open') options.events.onDataChannel(wrapChannel(files))
+          })
+        }, dataLinkTimeoutMs())
         this.#dataLink = new NativeDataLink(native, {
           viewerId: options.viewerId,
           iceServers: options.iceServers,
@@ -254,7 +265,10 @@ class WeriftViewerPeer implements ViewerPeer {
             // The main connection may be closing: a lost candidate then no longer matters.
             if (channel.readyState === 'open') channel.send(JSON.stringify(message))
           },
-          onChannel: (files) => options.events.onDataChannel(files),
+          onChannel: (files) => {
+            clearTimeout(fallback)
+            options.events.onDataChannel(files)
+          },
         })
       }
     })
@@ -279,6 +293,12 @@ class WeriftViewerPeer implements ViewerPeer {
     this.#track.stop()
     await this.#pc.close()
   }
+}
+
+/** How long the native data link may take to open (SMOLDESK_DATA_LINK_TIMEOUT_MS, for tests). */
+function dataLinkTimeoutMs(): number {
+  const ms = Number(process.env.SMOLDESK_DATA_LINK_TIMEOUT_MS)
+  return Number.isFinite(ms) && ms >= 0 ? ms : 10_000
 }
 
 interface WeriftPeerOptions extends PeerOptions {
