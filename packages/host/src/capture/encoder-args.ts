@@ -66,14 +66,20 @@ export function x264Defaults(mode: ResolvedCaptureConfig['latencyMode']): {
   }
 }
 
-function rateControlArgs(config: ResolvedCaptureConfig, codec: VideoCodec): string[] {
+/** The rate-control mode of a config; VBR and CBR need a bitrate (INVALID_ARGS otherwise). */
+export function rateControlMode(config: ResolvedCaptureConfig): 'CRF' | 'VBR' | 'CBR' {
   const mode = config.advanced.rate_control ?? 'CRF'
+  if (mode !== 'CRF' && config.bitrateKbps === undefined) {
+    throw new SmolDeskError('INVALID_ARGS', `advanced_options.rate_control ${mode} needs a bitrate`)
+  }
+  return mode
+}
+
+function rateControlArgs(config: ResolvedCaptureConfig, codec: VideoCodec): string[] {
+  const mode = rateControlMode(config)
   const kbps = config.bitrateKbps
   const vbv = vbvBufferKbit(config)
   const crf = String(qualityToCrf(codec, config.quality))
-  if (mode !== 'CRF' && kbps === undefined) {
-    throw new SmolDeskError('INVALID_ARGS', `advanced_options.rate_control ${mode} needs a bitrate`)
-  }
   const cap = kbps !== undefined && vbv !== undefined ? ['-maxrate', `${kbps}k`, '-bufsize', `${vbv}k`] : []
   if (codec === 'H264') {
     if (mode === 'CRF') return ['-crf', crf, ...cap]
@@ -87,19 +93,37 @@ function rateControlArgs(config: ResolvedCaptureConfig, codec: VideoCodec): stri
   return ['-b:v', `${kbps}k`, '-minrate', `${kbps}k`, ...cap]
 }
 
-function extraParamArgs(config: ResolvedCaptureConfig): string[] {
+/**
+ * Each allowed extra parameter with its ffmpeg option and its x264 name (the
+ * capture helper passes those to x264_param_parse); the values were
+ * range-checked by the protocol schema. One table, so the two encoders'
+ * command lines cannot drift apart.
+ */
+const EXTRA_PARAMS = [
+  ['bf', '-bf', 'bframes'],
+  ['refs', '-refs', 'ref'],
+  ['threads', '-threads', 'threads'],
+  ['slices', '-slices', 'slices'],
+  ['rc-lookahead', '-rc-lookahead', 'rc-lookahead'],
+  ['aq-mode', '-aq-mode', 'aq-mode'],
+  ['intra-refresh', '-intra-refresh', 'intra-refresh'],
+  ['sc-threshold', '-sc_threshold', 'scenecut'],
+] as const
+
+/** The extra parameters a config sets, in a fixed order, with values as text (booleans as 1/0). */
+export function extraParams(
+  config: ResolvedCaptureConfig,
+): { ffmpeg: string; x264: string; value: string }[] {
   const extra = config.advanced.extra_params ?? {}
-  const args: string[] = []
-  // Each key maps to one fixed ffmpeg option; the values were range-checked by the protocol schema.
-  if (extra.bf !== undefined) args.push('-bf', String(extra.bf))
-  if (extra.refs !== undefined) args.push('-refs', String(extra.refs))
-  if (extra.threads !== undefined) args.push('-threads', String(extra.threads))
-  if (extra.slices !== undefined) args.push('-slices', String(extra.slices))
-  if (extra['rc-lookahead'] !== undefined) args.push('-rc-lookahead', String(extra['rc-lookahead']))
-  if (extra['aq-mode'] !== undefined) args.push('-aq-mode', String(extra['aq-mode']))
-  if (extra['intra-refresh'] !== undefined) args.push('-intra-refresh', extra['intra-refresh'] ? '1' : '0')
-  if (extra['sc-threshold'] !== undefined) args.push('-sc_threshold', String(extra['sc-threshold']))
-  return args
+  return EXTRA_PARAMS.flatMap(([key, ffmpeg, x264]) => {
+    const v = extra[key]
+    if (v === undefined) return []
+    return [{ ffmpeg, x264, value: typeof v === 'boolean' ? (v ? '1' : '0') : String(v) }]
+  })
+}
+
+function extraParamArgs(config: ResolvedCaptureConfig): string[] {
+  return extraParams(config).flatMap((p) => [p.ffmpeg, p.value])
 }
 
 function codecArgs(config: ResolvedCaptureConfig, encoder: string): string[] {

@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { SmolDeskError } from '@smoldesk/protocol'
-import { type EncodePlan, qualityToCrf, vbvBufferKbit, x264Defaults } from '../encoder-args.ts'
+import {
+  type EncodePlan,
+  extraParams,
+  qualityToCrf,
+  rateControlMode,
+  vbvBufferKbit,
+  x264Defaults,
+} from '../encoder-args.ts'
 
 /*
  * SmolDesk's own capture helper (smoldesk-grab.c, built by `./smoldesk
@@ -24,25 +30,14 @@ function x264Params(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>): string[]
   const gop = config.keyframeIntervalFrames
   const params = [`keyint=${gop}`, `min-keyint=${gop}`]
   if (config.latencyMode !== 'Quality') params.push('bframes=0')
-  const mode = config.advanced.rate_control ?? 'CRF'
+  const mode = rateControlMode(config)
   const kbps = config.bitrateKbps
-  if (mode !== 'CRF' && kbps === undefined) {
-    throw new SmolDeskError('INVALID_ARGS', `advanced_options.rate_control ${mode} needs a bitrate`)
-  }
   if (mode === 'CRF') params.push(`crf=${qualityToCrf('H264', config.quality)}`)
   else params.push(`bitrate=${kbps}`)
   const vbv = vbvBufferKbit(config)
   if (kbps !== undefined && vbv !== undefined) params.push(`vbv-maxrate=${kbps}`, `vbv-bufsize=${vbv}`)
   if (mode === 'CBR') params.push('nal-hrd=cbr')
-  const extra = config.advanced.extra_params ?? {}
-  if (extra.bf !== undefined) params.push(`bframes=${extra.bf}`)
-  if (extra.refs !== undefined) params.push(`ref=${extra.refs}`)
-  if (extra.threads !== undefined) params.push(`threads=${extra.threads}`)
-  if (extra.slices !== undefined) params.push(`slices=${extra.slices}`)
-  if (extra['rc-lookahead'] !== undefined) params.push(`rc-lookahead=${extra['rc-lookahead']}`)
-  if (extra['aq-mode'] !== undefined) params.push(`aq-mode=${extra['aq-mode']}`)
-  if (extra['intra-refresh'] !== undefined) params.push(`intra-refresh=${extra['intra-refresh'] ? 1 : 0}`)
-  if (extra['sc-threshold'] !== undefined) params.push(`scenecut=${extra['sc-threshold']}`)
+  for (const p of extraParams(config)) params.push(`${p.x264}=${p.value}`)
   return params
 }
 
