@@ -20,3 +20,19 @@ export const DataLinkMessageSchema = z.discriminatedUnion('type', [
   }),
 ])
 export type DataLinkMessage = z.infer<typeof DataLinkMessageSchema>
+
+/** Longest data-link message read at all: a whole offer fits well within it. */
+const MAX_MESSAGE_CHARS = 20_000
+
+/** One data-link message from the other side, or undefined for anything that is not one. */
+export function parseDataLinkMessage(data: unknown): DataLinkMessage | undefined {
+  if (typeof data !== 'string' || data.length > MAX_MESSAGE_CHARS) return undefined
+  let raw: unknown
+  try {
+    raw = JSON.parse(data)
+  } catch {
+    return undefined
+  }
+  const parsed = DataLinkMessageSchema.safeParse(raw)
+  return parsed.success ? parsed.data : undefined
+}

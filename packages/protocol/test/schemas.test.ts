@@ -12,6 +12,7 @@ import {
   encodeScroll,
   encodeText,
   InputEventSchema,
+  parseDataLinkMessage,
   resolveCaptureConfig,
   ScreenCaptureConfigSchema,
   SmolDeskError,
@@ -188,5 +189,28 @@ describe('binary input frames', () => {
     }
     assert.equal(errors + decoded, 20_000)
     assert.ok(errors > 10_000, `${errors} refused`)
+  })
+})
+
+describe('data-link messages', () => {
+  it('reads offers, answers and candidates, and nothing else', () => {
+    assert.deepEqual(parseDataLinkMessage('{"type":"answer","sdp":"v=0"}'), { type: 'answer', sdp: 'v=0' })
+    assert.deepEqual(parseDataLinkMessage('{"type":"candidate","candidate":"c","mid":"0"}'), {
+      type: 'candidate',
+      candidate: 'c',
+      mid: '0',
+    })
+    for (const bad of [
+      'not json',
+      '{"type":"answer"}',
+      '{"type":"answer","sdp":"v=0","extra":1}',
+      '{"type":"hello"}',
+      '{"__proto__":{"type":"answer"}}',
+      JSON.stringify({ type: 'offer', sdp: 'x'.repeat(30_000) }),
+      new Uint8Array([1, 2]),
+      undefined,
+    ]) {
+      assert.equal(parseDataLinkMessage(bad), undefined, String(bad).slice(0, 40))
+    }
   })
 })

@@ -1,4 +1,4 @@
-import { type DataLinkMessage, DataLinkMessageSchema } from '@smoldesk/protocol'
+import { type DataLinkMessage, parseDataLinkMessage } from '@smoldesk/protocol'
 
 /**
  * The viewer's end of the host's data link: a second, data-only peer
@@ -41,17 +41,10 @@ export function attachDataLink(
     }
   }
   channel.addEventListener('message', (ev) => {
-    if (typeof ev.data !== 'string') return
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(ev.data)
-    } catch {
-      return
-    }
-    const message = DataLinkMessageSchema.safeParse(parsed)
-    if (!message.success || pc.signalingState === 'closed') return
+    const message = parseDataLinkMessage(ev.data)
+    if (!message || pc.signalingState === 'closed') return
     // A link that cannot be set up stays down: files are then unavailable, the session goes on.
-    queue = queue.then(() => handle(message.data)).catch(() => pc.close())
+    queue = queue.then(() => handle(message)).catch(() => pc.close())
   })
   channel.addEventListener('close', () => pc.close())
   return pc

@@ -1,11 +1,11 @@
 import {
   CLIPBOARD_CHANNEL,
   DATA_LINK_CHANNEL,
-  DataLinkMessageSchema,
   FILES_CHANNEL,
   type IceCandidate,
   INPUT_CHANNEL,
   MOTION_CHANNEL,
+  parseDataLinkMessage,
   SESSION_CHANNEL,
   type VideoCodec,
 } from '@smoldesk/protocol'
@@ -273,15 +273,8 @@ class WeriftViewerPeer implements ViewerPeer {
       }
     })
     channel.onMessage.subscribe((data) => {
-      if (typeof data !== 'string' || data.length > 20_000) return
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(data)
-      } catch {
-        return
-      }
-      const message = DataLinkMessageSchema.safeParse(parsed)
-      if (message.success) this.#dataLink?.handle(message.data)
+      const message = parseDataLinkMessage(data)
+      if (message) this.#dataLink?.handle(message)
       else log.warn({ viewer: this.viewerId }, 'malformed data-link message ignored')
     })
   }
