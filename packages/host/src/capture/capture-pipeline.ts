@@ -100,25 +100,23 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     const plan = this.#plan
     if (!plan || !this.#process) return
     if (this.#keyframeTimer) return // one is already scheduled
-    if (this.#helperMakesKeyframes) {
-      // Within the gap the request is deferred, never dropped: the newcomer still gets its keyframe.
-      const wait = Math.max(0, this.#lastKeyframeAt + KEYFRAME_REQUEST_GAP_MS - Date.now())
-      this.#keyframeTimer = setTimeout(() => {
-        this.#keyframeTimer = undefined
-        this.#lastKeyframeAt = Date.now()
-        this.#process?.child.stdin?.write('k')
-      }, wait)
-      return
-    }
-    // The next keyframe is ≤ 1 s away, unless intra refresh replaced keyframes by a sweeping
-    // column of intra blocks: a decoder that joins then never sees an IDR frame to start from.
+    const helper = this.#helperMakesKeyframes
+    // With ffmpeg the next keyframe is ≤ 1 s away, unless intra refresh replaced keyframes by a
+    // sweeping column of intra blocks: a decoder that joins then never sees an IDR to start from.
     const intraRefresh = plan.config.advanced.extra_params?.['intra-refresh'] === true
-    if (plan.config.keyframeIntervalFrames <= plan.config.fps && !intraRefresh) return
-    const wait = Math.max(0, this.#lastKeyframeAt + KEYFRAME_RESTART_GAP_MS - Date.now())
+    if (!helper && plan.config.keyframeIntervalFrames <= plan.config.fps && !intraRefresh) return
+    // Within the gap the request is deferred, never dropped: the newcomer still gets its keyframe.
+    const gap = helper ? KEYFRAME_REQUEST_GAP_MS : KEYFRAME_RESTART_GAP_MS
+    const wait = Math.max(0, this.#lastKeyframeAt + gap - Date.now())
     this.#keyframeTimer = setTimeout(() => {
       this.#keyframeTimer = undefined
-      if (this.#plan !== plan || !this.#process) return
+      const proc = this.#process
+      if (this.#plan !== plan || !proc) return
       this.#lastKeyframeAt = Date.now()
+      if (helper) {
+        proc.child.stdin?.write('k')
+        return
+      }
       log.info('restarting the encoder for a keyframe')
       void this.#stopProcess()
         .then(() => (this.#plan === plan ? this.#launch(plan) : undefined))

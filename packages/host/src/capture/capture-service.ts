@@ -35,8 +35,8 @@ export class CaptureService {
   readonly #options: CaptureServiceOptions
   #codec: VideoCodec = 'H264'
   #wire: ScreenCaptureConfig = {}
-  /** What start_capture last asked for, until stop_capture: a layout change re-applies it. */
-  #wanted: { monitorIndex: number; wire: ScreenCaptureConfig } | undefined
+  /** The monitor start_capture last asked for, until stop_capture: a layout change re-applies #wire to it. */
+  #wantedMonitor: number | undefined
   #watching = false
   #layoutTimer: NodeJS.Timeout | undefined
   /** Layout changes are followed one at a time. */
@@ -77,7 +77,7 @@ export class CaptureService {
       throw err
     }
     this.#wire = structuredClone(wire)
-    this.#wanted = { monitorIndex: config.monitorIndex, wire: structuredClone(wire) }
+    this.#wantedMonitor = config.monitorIndex
     this.#watchLayout()
     const codecChanged = this.#codec !== config.codec
     this.#codec = config.codec
@@ -107,7 +107,7 @@ export class CaptureService {
   }
 
   async stop(reason = 'requested'): Promise<void> {
-    this.#wanted = undefined
+    this.#wantedMonitor = undefined
     const wasRunning = this.pipeline.running
     await this.pipeline.stop()
     if (wasRunning) this.#options.emit('capture-stopped', { reason })
@@ -146,11 +146,11 @@ export class CaptureService {
    * often before the layout has settled.
    */
   async #followLayout(): Promise<void> {
-    const wanted = this.#wanted
-    if (!wanted) return
-    const monitor = (await this.#options.monitors().catch(() => []))[wanted.monitorIndex]
+    const wanted = this.#wantedMonitor
+    if (wanted === undefined) return
+    const monitor = (await this.#options.monitors().catch(() => []))[wanted]
     if (!monitor) {
-      await this.stop(`monitor ${wanted.monitorIndex} is gone`)
+      await this.stop(`monitor ${wanted} is gone`)
       return
     }
     const r = this.pipeline.running ? this.pipeline.plan?.region : undefined
@@ -162,7 +162,7 @@ export class CaptureService {
       monitor.height === r.height
     )
       return
-    await this.start(wanted.monitorIndex, wanted.wire).catch((err: unknown) =>
+    await this.start(wanted, this.#wire).catch((err: unknown) =>
       this.#options.emit('error', {
         code: SmolDeskError.from(err).code,
         message: `could not follow the monitor's new layout: ${SmolDeskError.from(err).message}`,
