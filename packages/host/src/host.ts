@@ -274,9 +274,13 @@ export class Host {
     } else if (channel.label === SESSION_CHANNEL) {
       this.session.attach(viewerId, channel)
     } else if (channel.label === FILES_CHANNEL) {
+      log.info({ viewerId }, 'files channel open')
       const end = this.transfers.attach(viewerId, channel)
       channel.onMessage((frame) => end.receive(frame))
-      channel.onClose(() => end.detach())
+      channel.onClose(() => {
+        log.info({ viewerId }, 'files channel closed')
+        end.detach()
+      })
     }
   }
 

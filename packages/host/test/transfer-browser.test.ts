@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { after, afterEach, before, describe, it } from 'node:test'
 import type { CommandResult, EventName, EventPayload, IpcClient } from '@smoldesk/protocol'
 import type { BrowserContext, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
@@ -128,16 +128,20 @@ describe('clipboard and files between the host and a browser', () => {
     scratch = await mkdtemp(join(tmpdir(), 'smoldesk-e2e-files-'))
     downloads = join(scratch, 'downloads')
     desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    start = await startHostProcess('start', [
-      '--display',
-      desktop.display,
-      '--download-dir',
-      downloads,
-      '--max-file-mb',
-      '60',
-      '--clipboard-max-mb',
-      '1',
-    ])
+    start = await startHostProcess(
+      'start',
+      [
+        '--display',
+        desktop.display,
+        '--download-dir',
+        downloads,
+        '--max-file-mb',
+        '60',
+        '--clipboard-max-mb',
+        '1',
+      ],
+      { SMOLDESK_LOG_LEVEL: 'info' },
+    )
     linkUrl = await printedUrl(start)
     client = await start.client()
     for (const event of [
@@ -155,6 +159,23 @@ describe('clipboard and files between the host and a browser', () => {
     context = await chromium.browser.newContext({ acceptDownloads: true })
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(linkUrl).origin })
     page = await openViewer()
+  })
+
+  // A transfer that stalls shows only a timeout: say where each side stood, and what the host logged.
+  afterEach(async (t) => {
+    if (!('passed' in t) || t.passed) return
+    const hostList = await client.invoke('list_transfers').catch(String)
+    const pageSide = await page
+      .evaluate(() => ({
+        state: window.smoldesk?.state,
+        filesConnected: window.smoldesk?.files.connected,
+        dataLink: window.smoldesk?.connection.dataPeerConnection?.connectionState,
+        transfers: window.smoldesk?.files.list(),
+      }))
+      .catch(String)
+    const log = `${start.stdout()}${start.stderr()}`.split('\n').filter((l) => !l.includes('"progress"'))
+    console.error(`${t.name} failed; transfers: ${JSON.stringify({ hostList, pageSide })}`)
+    console.error(`host log (last 80 lines):\n${log.slice(-80).join('\n')}`)
   })
 
   after(async () => {

@@ -74,6 +74,8 @@ export interface TransferManagerOptions {
   highWaterBytes?: number
   /** How long an interrupted transfer waits for its peer before it fails. */
   interruptedGraceMs?: number
+  /** We answered a peer's message with an error (at most ERROR_REPLIES_PER_S a second per link): for logs. */
+  onRefused?(refusal: { peerId: string; id: string | undefined; code: ErrorCode; message: string }): void
   /** Resend our unfinished transfers' state when a link attaches (the side that reconnects). */
   resyncOnAttach?: boolean
   /** Progress events per second per transfer, at most. */
@@ -766,6 +768,9 @@ export class TransferManager {
     }
     if (++budget.count > ERROR_REPLIES_PER_S) return
     const safeId = id !== undefined && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : undefined
+    try {
+      this.#o.onRefused?.({ peerId: link.peerId, id: safeId, code, message })
+    } catch {}
     link.link.send(
       encodeControl({
         type: 'error',

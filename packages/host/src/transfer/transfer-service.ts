@@ -44,6 +44,8 @@ export class TransferService extends TransferManager {
       allowed: options.allowed,
       hasher: sha256Hasher,
       openSink: ({ id, name, size }) => DiskSink.open(downloadDir, id, name, size),
+      onRefused: ({ peerId, id, code, message }) =>
+        log.info({ peer: peerId, id, code, message }, 'peer message refused'),
       onEvent: (event) => {
         const { info } = event
         const ref = { transferId: info.id, name: info.name }
@@ -75,6 +77,10 @@ export class TransferService extends TransferManager {
           case 'offered':
             log.info({ id: info.id, name: info.name, size: info.size, peer: info.peer_id }, 'file offered')
             emit('transfer-offered', { ...ref, size: info.size, peer_id: info.peer_id })
+            return
+          case 'changed':
+            // State changes are few (accepted, paused, interrupted, resumed): worth a line each.
+            log.info({ id: info.id, state: info.state, bytes: info.transferred }, 'transfer state')
             return
           default:
             return

@@ -112,7 +112,7 @@ export class NativeDataLink {
       if (this.#offerSent) options.send(message)
       else this.#localCandidates.push(message)
     })
-    this.#pc.onStateChange((state) => log.debug({ viewer: options.viewerId, state }, 'data link state'))
+    this.#pc.onStateChange((state) => log.info({ viewer: options.viewerId, state }, 'data link state'))
     this.#dc = this.#pc.createDataChannel(FILES_CHANNEL)
     this.#dc.onOpen(() => {
       if (!this.#closed) options.onChannel(wrapNativeChannel(this.#dc))
