@@ -26,6 +26,7 @@ describe('native data link (libdatachannel)', () => {
       iceServers: [],
       send: (m) => sent.push(m.type),
       onChannel: () => {},
+      onFailed: () => {},
     })
     try {
       link.handle({ type: 'candidate', candidate: 'candidate:early', mid: '0' }) // before the answer: held

@@ -34,7 +34,7 @@ declare const window: {
     connection: {
       restartMedia(): void
       dataChannel(label: string): { send(data: Uint8Array): void; bufferedAmount: number } | undefined
-      dataPeerConnection?: { connectionState: string }
+      dataPeerConnection?: { connectionState: string; close(): void }
     }
     files: {
       connected: boolean
@@ -287,6 +287,29 @@ describe('clipboard and files between the host and a browser', () => {
       assert.equal(listed?.state, 'completed')
     })
     assert.ok(cutAt < data.length, 'the cut came before the end')
+  })
+
+  it('moves files to the main connection when the data link goes down mid-transfer; the file arrives whole', async () => {
+    const viewer = await openViewer()
+    try {
+      const size = 50 * MB
+      const expected = await makeUpload(viewer, size)
+      const id = await viewer.evaluate(
+        () => window.smoldesk?.files.sendFile(window.__upload, 'link-down.bin').id ?? '',
+      )
+      await hostEvent('transfer-offered', (p) => p.transferId === id)
+      await client.invoke('accept_transfer', { transferId: id })
+      await hostEvent('transfer-progress', (p) => p.transferId === id && p.bytes >= size / 8)
+      // Only the data link goes down (as when the path it took disappears); the main connection stays.
+      await viewer.evaluate(() => window.smoldesk?.connection.dataPeerConnection?.close())
+      const done = await hostEvent('transfer-completed', (p) => p.transferId === id)
+      assert.equal(done.sha256, expected)
+      assert.equal(sha(await readFile(join(downloads, 'link-down.bin'))), expected)
+      assert.equal(await viewer.evaluate(() => window.smoldesk?.state), 'connected')
+      assert.equal(await viewer.evaluate(() => window.smoldesk?.files.connected), true)
+    } finally {
+      await viewer.close()
+    }
   })
 
   it('survives 10,000 fuzzed frames on the files channel, then still takes a file', async () => {

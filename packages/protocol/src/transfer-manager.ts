@@ -529,7 +529,13 @@ export class TransferManager {
           return
         }
         if (link.link.bufferedAmount() > this.#o.highWaterBytes) {
-          await link.link.drained()
+          // Woken also when the link goes or the receiver asks again: a channel that died without
+          // telling (no close event) must not hold this pump, and with it the transfer, forever.
+          await new Promise<void>((resolve) => {
+            t.wake = resolve
+            void link.link.drained().then(resolve)
+          })
+          t.wake = undefined
           continue
         }
         if (t.offset - t.acked >= this.#o.windowBytes) {

@@ -14,6 +14,8 @@ export class Pipe {
   /** Frames delivered so far, for tests that cut the line at some point. */
   delivered = 0
   tamper: ((frame: Uint8Array) => Uint8Array | undefined) | undefined
+  /** A channel that died without a close event: nothing more is delivered or drained, ever. */
+  dead = false
   #waiters: (() => void)[] = []
   #scheduled = false
   readonly deliver: (frame: Uint8Array) => void
@@ -40,18 +42,19 @@ export class Pipe {
     for (const w of this.#waiters.splice(0)) w()
   }
   #schedule(): void {
-    if (this.#scheduled) return
+    if (this.#scheduled || this.dead) return
     this.#scheduled = true
     setImmediate(() => {
       this.#scheduled = false
       // A few frames per turn, like a network that takes time.
-      for (let i = 0; i < 8 && this.queue.length > 0 && !this.closed; i++) {
+      for (let i = 0; i < 8 && this.queue.length > 0 && !this.closed && !this.dead; i++) {
         const frame = this.queue.shift() as Uint8Array
         this.buffered -= frame.length
         this.delivered++
         const out = this.tamper ? this.tamper(frame) : frame
         if (out) this.deliver(out)
       }
+      if (this.dead) return
       if (this.queue.length > 0) this.#schedule()
       else for (const w of this.#waiters.splice(0)) w()
     })

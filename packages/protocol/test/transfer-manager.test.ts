@@ -74,6 +74,11 @@ function pair(
       ends.host?.detach()
       ends.viewer?.detach()
     },
+    /** Both sides learn that the connection is gone (the peer left), but its channels never said so. */
+    forget() {
+      ends.host?.detach()
+      ends.viewer?.detach()
+    },
     reconnect: connect,
   }
 }
@@ -177,6 +182,29 @@ describe('transfer engine', () => {
     p.reconnect('v3')
     await waitFor(p.viewerEvents, (e) => e.type === 'completed' && e.info.id === sent.id, 'completion')
     assert.deepEqual(MemorySink.committed.get('viewer:down.bin'), down)
+  })
+
+  it('goes on over a new link when the old channel died without a close event (sender waiting for it to drain)', async () => {
+    // A window wider than the file: the sender waits for the channel's queue, not for acks.
+    const p = pair({ windowBytes: 64 * 1024 * 1024 })
+    const data = randomBytes(6 * 1024 * 1024)
+    const toViewer = p.wire.toViewer as Pipe
+    toViewer.tamper = (frame) => {
+      const decoded = decodeFrame(frame)
+      if (decoded.kind === 'data' && decoded.offset >= data.length / 4) toViewer.dead = true
+      return frame
+    }
+    const sent = p.host.send('v1', 'stuck.bin', source(data))
+    await waitFor(p.viewerEvents, (e) => e.type === 'offered', 'offer')
+    await p.viewer.accept(sent.id)
+    // The host waits for the dead channel to drain, which never happens.
+    for (let i = 0; i < 100 && !toViewer.dead; i++) await new Promise((r) => setTimeout(r, 10))
+    await new Promise((r) => setTimeout(r, 100))
+    assert.ok(toViewer.dead && toViewer.buffered > 0, `${toViewer.buffered} bytes stuck in the dead channel`)
+    p.forget()
+    p.reconnect('v2')
+    await waitFor(p.viewerEvents, (e) => e.type === 'completed' && e.info.id === sent.id, 'completion')
+    assert.deepEqual(MemorySink.committed.get('viewer:stuck.bin'), data)
   })
 
   it('refuses a file over the limit, a rejected offer, and a forbidden peer, each with its code', async () => {

@@ -27,6 +27,8 @@ export interface NativeDataLinkOptions {
   send(message: DataLinkMessage): void
   /** The files channel is open. */
   onChannel(channel: PeerDataChannel): void
+  /** The link failed or was closed by the other side (not by close()). */
+  onFailed(): void
 }
 
 /** libdatachannel's ICE server form: `turn:user:pass@host:port?transport=udp`, user and pass URL-encoded. */
@@ -41,7 +43,13 @@ function iceServerUrls(servers: IceServer[]): string[] {
   )
 }
 
-function wrapNativeChannel(dc: DataChannel): PeerDataChannel {
+/**
+ * A native channel as the host's PeerDataChannel, and `shut` for closing it
+ * from our side: node-datachannel reports that close only from its own
+ * thread, later, and drops its buffered-amount callback at once, so a sender
+ * waiting for a drain is released here without waiting for that report.
+ */
+function wrapNativeChannel(dc: DataChannel): { channel: PeerDataChannel; shut(): void } {
   dc.setBufferedAmountLowThreshold(LOW_WATER)
   let closed = false
   const waiting = new Set<() => void>()
@@ -51,13 +59,14 @@ function wrapNativeChannel(dc: DataChannel): PeerDataChannel {
     waiting.clear()
   }
   dc.onBufferedAmountLow(release)
-  dc.onClosed(() => {
+  const shut = () => {
     if (closed) return
     closed = true
     release()
     for (const listener of closeListeners) listener()
-  })
-  return {
+  }
+  dc.onClosed(shut)
+  const channel: PeerDataChannel = {
     label: dc.getLabel(),
     send: (frame) => {
       if (!closed && dc.isOpen()) dc.sendMessageBinary(frame)
@@ -78,12 +87,15 @@ function wrapNativeChannel(dc: DataChannel): PeerDataChannel {
       closeListeners.push(listener)
     },
   }
+  return { channel, shut }
 }
 
 export class NativeDataLink {
   readonly #pc: PeerConnection
   readonly #dc: DataChannel
   #closed = false
+  /** Closes the open channel's wrapper (its listeners hear of it now). */
+  #shut: (() => void) | undefined
   /*
    * node-datachannel delivers the description and the candidates through
    * separate callbacks whose order is not guaranteed: a candidate may come
@@ -112,10 +124,21 @@ export class NativeDataLink {
       if (this.#offerSent) options.send(message)
       else this.#localCandidates.push(message)
     })
-    this.#pc.onStateChange((state) => log.info({ viewer: options.viewerId, state }, 'data link state'))
+    this.#pc.onStateChange((state) => {
+      log.info({ viewer: options.viewerId, state }, 'data link state')
+      // A path that went away (an interface removed, a NAT binding lost) fails the link alone:
+      // the main connection may well live on, and files with it (see onFailed).
+      if ((state === 'failed' || state === 'closed') && !this.#closed) {
+        this.close()
+        options.onFailed()
+      }
+    })
     this.#dc = this.#pc.createDataChannel(FILES_CHANNEL)
     this.#dc.onOpen(() => {
-      if (!this.#closed) options.onChannel(wrapNativeChannel(this.#dc))
+      if (this.#closed) return
+      const { channel, shut } = wrapNativeChannel(this.#dc)
+      this.#shut = shut
+      options.onChannel(channel)
     })
   }
 
@@ -149,6 +172,7 @@ export class NativeDataLink {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#shut?.()
     // Channel first: an open native channel keeps its thread (and the process) alive.
     this.#dc.close()
     this.#pc.close()

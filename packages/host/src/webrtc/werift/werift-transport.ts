@@ -245,19 +245,23 @@ class WeriftViewerPeer implements ViewerPeer {
 
   #openDataLink(native: NodeDataChannelModule, options: WeriftPeerOptions): void {
     const channel = this.#pc.createDataChannel(DATA_LINK_CHANNEL, { ordered: true })
+    let overWerift = false
+    // A link that does not come up in time (seen between two libdatachannel peers under load) or
+    // fails later gives way to werift's own files channel on this connection: files keep working,
+    // and transfers resume on it from where they stopped.
+    const filesOverWerift = (why: string) => {
+      if (this.#closed || overWerift) return
+      overWerift = true
+      log.warn({ viewer: this.viewerId }, `data link ${why}; files go over werift`)
+      this.#dataLink?.close()
+      const files = this.#pc.createDataChannel(FILES_CHANNEL, { ordered: true })
+      files.stateChanged.subscribe((s) => {
+        if (s === 'open') options.events.onDataChannel(wrapChannel(files))
+      })
+    }
     channel.stateChanged.subscribe((state) => {
       if (state === 'open' && !this.#dataLink && !this.#closed) {
-        // A link that does not come up in time (seen between two libdatachannel peers under
-        // load) gives way to werift's own files channel on this connection: files keep working.
-        const fallback = setTimeout(() => {
-          if (this.#closed) return
-          log.warn({ viewer: this.viewerId }, 'data link did not open; files go over werift')
-          this.#dataLink?.close()
-          const files = this.#pc.createDataChannel(FILES_CHANNEL, { ordered: true })
-          files.stateChanged.subscribe((s) => {
-            if (s === 'open') options.events.onDataChannel(wrapChannel(files))
-          })
-        }, dataLinkTimeoutMs())
+        const fallback = setTimeout(() => filesOverWerift('did not open'), dataLinkTimeoutMs())
         this.#dataLink = new NativeDataLink(native, {
           viewerId: options.viewerId,
           iceServers: options.iceServers,
@@ -268,6 +272,10 @@ class WeriftViewerPeer implements ViewerPeer {
           onChannel: (files) => {
             clearTimeout(fallback)
             options.events.onDataChannel(files)
+          },
+          onFailed: () => {
+            clearTimeout(fallback)
+            filesOverWerift('failed')
           },
         })
       }
