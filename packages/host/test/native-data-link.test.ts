@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { loadNativeDataStack, NativeDataLink } from '../src/webrtc/native/native-data-link.ts'
+import { linkMtu, SAME_MACHINE_MTU } from '../src/webrtc/native/link-mtu.ts'
+import {
+  loadNativeDataStack,
+  NativeDataLink,
+  withoutCandidates,
+} from '../src/webrtc/native/native-data-link.ts'
 
 const native = await loadNativeDataStack()
 
@@ -38,5 +43,34 @@ describe('native data link (libdatachannel)', () => {
       link.close()
     }
     link.handle({ type: 'answer', sdp: 'after close' })
+  })
+
+  it('uses bigger packets only for a viewer on this machine, never through a relay', () => {
+    const ours = new Set(['127.0.0.1', '::1', '10.0.0.5', 'fe80::1'])
+    const host = (address: string) => ({ host: address, type: 'host' })
+    assert.equal(linkMtu(host('127.0.0.1'), host('127.0.0.1'), ours), SAME_MACHINE_MTU)
+    assert.equal(linkMtu(host('10.0.0.5'), { host: '10.0.0.5', type: 'prflx' }, ours), SAME_MACHINE_MTU)
+    assert.equal(linkMtu(host('10.0.0.5'), host('::ffff:10.0.0.5'), ours), SAME_MACHINE_MTU)
+    assert.equal(linkMtu(host('::1'), host('::1'), ours), SAME_MACHINE_MTU)
+    // Another machine, even next door: the path's MTU is unknown, libdatachannel's default stays.
+    assert.equal(linkMtu(host('10.0.0.5'), host('10.0.0.6'), ours), undefined)
+    assert.equal(linkMtu(host('10.0.0.5'), { host: '127.0.0.1', type: 'relay' }, ours), undefined)
+    assert.equal(linkMtu({ host: '10.0.0.5', type: 'relay' }, host('10.0.0.5'), ours), undefined)
+    assert.equal(linkMtu(undefined, undefined, ours), undefined)
+  })
+
+  it('keeps its candidates out of the offer: they follow once the answer is applied', () => {
+    const sdp = [
+      'v=0',
+      'm=application 9 UDP/DTLS/SCTP webrtc-datachannel',
+      'a=candidate:1 1 UDP 1 127.0.0.1 5000 typ host',
+      'a=end-of-candidates',
+      'a=mid:0',
+      '',
+    ].join('\r\n')
+    assert.equal(
+      withoutCandidates(sdp),
+      ['v=0', 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'a=mid:0', ''].join('\r\n'),
+    )
   })
 })

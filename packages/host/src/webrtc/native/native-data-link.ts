@@ -23,6 +23,8 @@ const LOW_WATER = 512 * 1024
 export interface NativeDataLinkOptions {
   viewerId: string
   iceServers: IceServer[]
+  /** Packet size for a path known to carry more than libdatachannel's default (see link-mtu.ts). */
+  mtu?: number | undefined
   /** Sends a negotiation message to the viewer over the data-link channel. */
   send(message: DataLinkMessage): void
   /** The files channel is open. */
@@ -90,6 +92,14 @@ function wrapNativeChannel(dc: DataChannel): { channel: PeerDataChannel; shut():
   return { channel, shut }
 }
 
+/** An SDP without its candidate lines (trickled separately, see NativeDataLink). */
+export function withoutCandidates(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates')
+    .join('\r\n')
+}
+
 export class NativeDataLink {
   readonly #pc: PeerConnection
   readonly #dc: DataChannel
@@ -97,14 +107,20 @@ export class NativeDataLink {
   /** Closes the open channel's wrapper (its listeners hear of it now). */
   #shut: (() => void) | undefined
   /*
-   * node-datachannel delivers the description and the candidates through
-   * separate callbacks whose order is not guaranteed: a candidate may come
-   * first. The viewer can only use candidates after the offer, and
-   * libdatachannel only after the answer, so both wait here until then.
+   * Our candidates reach the viewer only after its answer is applied here.
+   * libdatachannel hands ICE the viewer's credentials a moment before it
+   * stores the answer's certificate fingerprint; a viewer that already knew
+   * our addresses could connect and finish the DTLS handshake in that
+   * moment (loopback, loaded machine), and its certificate was then refused
+   * ("certificate verify failed", seen in about 1 of 10 runs of the browser
+   * tests). Without our addresses its checks cannot start before ours do,
+   * and ours start only once the answer is in place. The viewer's own
+   * candidates wait for the answer too: libdatachannel cannot use them
+   * before.
    */
-  #offerSent = false
   readonly #localCandidates: DataLinkMessage[] = []
   #answered = false
+  readonly #send: (message: DataLinkMessage) => void
   readonly #remoteCandidates: { candidate: string; mid: string }[] = []
 
   constructor(native: NodeDataChannelModule, options: NativeDataLinkOptions) {
@@ -112,16 +128,17 @@ export class NativeDataLink {
       iceServers: iceServerUrls(options.iceServers),
       // Frames are ≤ 64 KiB; libdatachannel's default limit is 256 KiB.
       maxMessageSize: 256 * 1024,
+      ...(options.mtu !== undefined && { mtu: options.mtu }),
     })
+    this.#send = options.send
     this.#pc.onLocalDescription((sdp, type) => {
       if (type !== 'offer' || this.#closed) return
-      options.send({ type: 'offer', sdp })
-      this.#offerSent = true
-      for (const message of this.#localCandidates.splice(0)) options.send(message)
+      // Candidates gathered by now may be in the SDP: they go later, with the others.
+      options.send({ type: 'offer', sdp: withoutCandidates(sdp) })
     })
     this.#pc.onLocalCandidate((candidate, mid) => {
       const message: DataLinkMessage = { type: 'candidate', candidate, mid }
-      if (this.#offerSent) options.send(message)
+      if (this.#answered) options.send(message)
       else this.#localCandidates.push(message)
     })
     this.#pc.onStateChange((state) => {
@@ -149,6 +166,7 @@ export class NativeDataLink {
       if (message.type === 'answer' && !this.#answered) {
         this.#pc.setRemoteDescription(message.sdp, 'answer')
         this.#answered = true
+        for (const m of this.#localCandidates.splice(0)) this.#send(m)
         for (const c of this.#remoteCandidates.splice(0)) this.#addCandidate(c.candidate, c.mid)
       } else if (message.type === 'candidate' && message.candidate !== '') {
         if (this.#answered) this.#addCandidate(message.candidate, message.mid)
@@ -184,7 +202,10 @@ export async function loadNativeDataStack(): Promise<NodeDataChannelModule | und
   if (process.env.SMOLDESK_DATA_STACK === 'werift') return undefined
   try {
     const native = await import('node-datachannel')
-    native.initLogger('Error', (level, message) => log.debug({ level }, message))
+    // libdatachannel's own warnings say why a link did not come up (ICE, DTLS, SCTP).
+    native.initLogger('Warning', (level, message) =>
+      level === 'Warning' ? log.info({ level }, message) : log.warn({ level }, message),
+    )
     return native
   } catch (err) {
     log.warn({ err: String(err) }, 'node-datachannel does not load here; files go over werift')

@@ -23,6 +23,7 @@ import {
   useSdesMid,
 } from 'werift'
 import { createLogger } from '../../log.ts'
+import { linkMtu } from '../native/link-mtu.ts'
 import { NativeDataLink } from '../native/native-data-link.ts'
 import type { MediaTransport, PeerDataChannel, PeerOptions, ViewerPeer } from '../transport.ts'
 
@@ -262,9 +263,17 @@ class WeriftViewerPeer implements ViewerPeer {
     channel.stateChanged.subscribe((state) => {
       if (state === 'open' && !this.#dataLink && !this.#closed) {
         const fallback = setTimeout(() => filesOverWerift('did not open'), dataLinkTimeoutMs())
+        // The main connection is up: its pair tells whether the viewer is on this machine.
+        const pair = this.#pc.iceTransports[0]?.connection.nominated
+        const mtu = linkMtu(pair?.localCandidate, pair?.remoteCandidate)
+        log.info(
+          { viewer: this.viewerId, remote: pair?.remoteCandidate.host, mtu: mtu ?? 'default' },
+          'data link',
+        )
         this.#dataLink = new NativeDataLink(native, {
           viewerId: options.viewerId,
           iceServers: options.iceServers,
+          mtu,
           send: (message) => {
             // The main connection may be closing: a lost candidate then no longer matters.
             if (channel.readyState === 'open') channel.send(JSON.stringify(message))
