@@ -45,24 +45,38 @@ export function encodeControl(message: object): Uint8Array {
   return frame
 }
 
-export function encodeData(id: string, offset: number, payload: Uint8Array): Uint8Array {
+/** Bytes before the payload in a data frame for this id. */
+export function dataHeaderBytes(id: string): number {
+  return 2 + id.length + 8
+}
+
+/**
+ * Writes a data frame's header into the start of `frame`, whose payload
+ * (from dataHeaderBytes(id) on) the caller filled: a sender that reads
+ * straight into its frame buffer allocates and copies nothing per chunk.
+ */
+export function writeDataHeader(frame: Uint8Array, id: string, offset: number): Uint8Array {
   if (!ID_PATTERN.test(id)) throw new SmolDeskError('INVALID_ARGS', `bad frame id ${JSON.stringify(id)}`)
-  const frame = new Uint8Array(2 + id.length + 8 + payload.length)
   if (frame.length > MAX_FRAME_BYTES) {
     throw new SmolDeskError(
       'MESSAGE_TOO_LARGE',
       `data frame of ${frame.length} bytes exceeds ${MAX_FRAME_BYTES}`,
     )
   }
-  const view = new DataView(frame.buffer)
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
   frame[0] = KIND_DATA
   frame[1] = id.length
   for (let i = 0; i < id.length; i++) frame[2 + i] = id.charCodeAt(i)
   const at = 2 + id.length
   view.setUint32(at, Math.floor(offset / 2 ** 32))
   view.setUint32(at + 4, offset >>> 0)
-  frame.set(payload, at + 8)
   return frame
+}
+
+export function encodeData(id: string, offset: number, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(dataHeaderBytes(id) + payload.length)
+  frame.set(payload, dataHeaderBytes(id))
+  return writeDataHeader(frame, id, offset)
 }
 
 /** Parses one frame; anything malformed is MESSAGE_TOO_LARGE or INVALID_REQUEST, never a crash. */

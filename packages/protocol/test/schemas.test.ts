@@ -3,9 +3,12 @@ import { describe, it } from 'node:test'
 import {
   CAPTURE_DEFAULTS,
   COMMANDS,
+  dataHeaderBytes,
+  decodeFrame,
   decodeInputFrame,
   EVENTS,
   encodeButton,
+  encodeData,
   encodeKey,
   encodeMove,
   encodeRelease,
@@ -16,6 +19,7 @@ import {
   resolveCaptureConfig,
   ScreenCaptureConfigSchema,
   SmolDeskError,
+  writeDataHeader,
 } from '../src/index.ts'
 
 describe('ScreenCaptureConfig', () => {
@@ -212,5 +216,24 @@ describe('data-link messages', () => {
     ]) {
       assert.equal(parseDataLinkMessage(bad), undefined, String(bad).slice(0, 40))
     }
+  })
+})
+
+describe('file data frames', () => {
+  it('writes the header in place for a reused buffer, and reads back id, offset and payload', () => {
+    const id = 'a1B2_c3-d4'
+    const payload = Uint8Array.from({ length: 1000 }, (_, i) => i % 251)
+    const buffer = new Uint8Array(8 + dataHeaderBytes(id) + payload.length)
+    const frame = buffer.subarray(8) // not at the start of its ArrayBuffer
+    frame.set(payload, dataHeaderBytes(id))
+    const offset = 2 ** 40 + 12345
+    const decoded = decodeFrame(writeDataHeader(frame, id, offset))
+    assert.equal(decoded.kind, 'data')
+    if (decoded.kind !== 'data') return
+    assert.equal(decoded.id, id)
+    assert.equal(decoded.offset, offset)
+    assert.deepEqual(decoded.payload, payload)
+    assert.deepEqual(encodeData(id, offset, payload), frame)
+    assert.throws(() => writeDataHeader(frame, '../x', 0), { code: 'INVALID_ARGS' })
   })
 })

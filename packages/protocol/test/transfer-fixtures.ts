@@ -16,6 +16,8 @@ export class Pipe {
   tamper: ((frame: Uint8Array) => Uint8Array | undefined) | undefined
   /** A channel that died without a close event: nothing more is delivered or drained, ever. */
   dead = false
+  /** Like a native channel: send() copies the frame, so the sender may reuse its buffer. */
+  copies = false
   #waiters: (() => void)[] = []
   #scheduled = false
   readonly deliver: (frame: Uint8Array) => void
@@ -24,9 +26,10 @@ export class Pipe {
   }
   link(): TransferLink {
     return {
+      copiesOnSend: this.copies,
       send: (frame) => {
         if (this.closed) return
-        this.queue.push(frame)
+        this.queue.push(this.copies ? frame.slice() : frame)
         this.buffered += frame.length
         this.#schedule()
       },

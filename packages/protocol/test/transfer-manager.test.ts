@@ -207,6 +207,41 @@ describe('transfer engine', () => {
     assert.deepEqual(MemorySink.committed.get('viewer:stuck.bin'), data)
   })
 
+  it('reads every chunk straight into one reused frame over a link that copies on send', async () => {
+    const hostEvents: TransferEvent[] = []
+    const viewerEvents: TransferEvent[] = []
+    const host = manager('host', hostEvents)
+    const viewer = manager('viewer', viewerEvents, { autoAccept: true })
+    const ends: {
+      host?: ReturnType<TransferManager['attach']>
+      viewer?: ReturnType<TransferManager['attach']>
+    } = {}
+    const toViewer = new Pipe((f) => ends.viewer?.receive(f))
+    toViewer.copies = true
+    ends.host = host.attach('v1', toViewer.link())
+    ends.viewer = viewer.attach('host', new Pipe((f) => ends.host?.receive(f)).link())
+    const data = randomBytes(3 * 1024 * 1024 + 17)
+    const frames = new Set<ArrayBufferLike>()
+    let reads = 0
+    const counted = source(data)
+    const sent = host.send('v1', 'reused.bin', {
+      ...counted,
+      read: async (offset, length) => {
+        reads++
+        return counted.read(offset, length)
+      },
+      readInto: async (target, offset) => {
+        frames.add(target.buffer)
+        target.set(data.subarray(offset, offset + target.length))
+        return Math.min(target.length, data.length - offset)
+      },
+    })
+    await waitFor(viewerEvents, (e) => e.type === 'completed' && e.info.id === sent.id, 'completion')
+    assert.deepEqual(MemorySink.committed.get('viewer:reused.bin'), data)
+    assert.equal(reads, 0, 'no chunk was read into a buffer of its own')
+    assert.equal(frames.size, 1, 'one frame buffer for the whole file')
+  })
+
   it('refuses a file over the limit, a rejected offer, and a forbidden peer, each with its code', async () => {
     const p = pair({ maxBytes: 1000 })
     p.viewer.send('host', 'big.iso', source(Buffer.alloc(1001)))

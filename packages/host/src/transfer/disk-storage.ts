@@ -138,13 +138,17 @@ export class DiskSource implements TransferSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     const buffer = Buffer.allocUnsafe(length)
+    return buffer.subarray(0, await this.readInto(buffer, offset))
+  }
+
+  async readInto(target: Uint8Array, offset: number): Promise<number> {
     let done = 0
-    while (done < length) {
-      const { bytesRead } = await this.#file.read(buffer, done, length - done, offset + done)
+    while (done < target.length) {
+      const { bytesRead } = await this.#file.read(target, done, target.length - done, offset + done)
       if (bytesRead === 0) break
       done += bytesRead
     }
-    return buffer.subarray(0, done)
+    return done
   }
 
   async close(): Promise<void> {

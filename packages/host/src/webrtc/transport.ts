@@ -28,6 +28,8 @@ export interface PeerDataChannel {
   bufferedAmount(): number
   /** Resolves when the queue is low again, or the channel closed. */
   drained(): Promise<void>
+  /** send() copies the frame before it returns (the caller may reuse its buffer). */
+  readonly copiesOnSend?: boolean
   onMessage(listener: (frame: Uint8Array) => void): void
   onClose(listener: () => void): void
 }

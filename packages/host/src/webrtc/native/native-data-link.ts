@@ -70,6 +70,8 @@ function wrapNativeChannel(dc: DataChannel): { channel: PeerDataChannel; shut():
   dc.onClosed(shut)
   const channel: PeerDataChannel = {
     label: dc.getLabel(),
+    // libdatachannel copies a message into its own queue before send returns.
+    copiesOnSend: true,
     send: (frame) => {
       if (!closed && dc.isOpen()) dc.sendMessageBinary(frame)
     },
