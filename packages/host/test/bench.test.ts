@@ -91,6 +91,7 @@ describe('bench transfer (smoke run, not a measurement)', () => {
     for (const run of result.runs) {
       assert.equal(run.sha256_ok, true)
       assert.ok(run.mb_per_s > 0 && run.host_cpu_pct > 0)
+      assert.ok((run.ceiling_mb_per_s ?? 0) > 0, 'the bare channel was measured as the reference')
     }
   })
 })

@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
 import type { EventPayload } from '@smoldesk/protocol'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import { CLOCK_TICKS_PER_S, findProcesses, residentKb } from '../process/proc.ts'
@@ -18,6 +20,8 @@ export interface TransferRun {
   /** Peak growth of the host process's resident memory during the transfer. */
   host_rss_growth_mb: number
   sha256_ok: boolean
+  /** The bare channel between the same stacks, nothing read, hashed or stored (see channel-ceiling.ts). */
+  ceiling_mb_per_s?: number
 }
 
 export interface TransferBenchResult {
@@ -27,6 +31,8 @@ export interface TransferBenchResult {
 }
 
 const MiB = 1024 * 1024
+const CEILING_MAIN = resolve(import.meta.dirname, 'channel-ceiling-main.ts')
+const execFileAsync = promisify(execFile)
 const STACKS = {
   native: 'libdatachannel (native SCTP, a data-only peer connection) ↔ Chromium',
   werift: 'werift (SCTP in JavaScript) ↔ Chromium (SMOLDESK_DATA_STACK=werift)',
@@ -157,47 +163,55 @@ export async function benchTransfer(options: {
         )
         await rm(join(downloads, 'bench-up.bin'), { force: true })
       }
-      if (!directions.includes('host-to-viewer')) return { bench: 'transfer', stack, runs }
-
-      // host → viewer: a random file read from disk by the host, kept as a Blob by the page
-      const path = join(scratch, 'bench-down.bin')
-      const file = await open(path, 'w')
-      for (let i = 0; i < mb; i++) await file.write(randomBytes(MiB))
-      await file.close()
-      const expected = await sha256File(path)
-      runs.push(
-        await measure(
-          'host-to-viewer',
-          async () => {
-            const { transferId } = await client.invoke<{ transferId: string }>('send_file', { path })
-            await page.evaluate(`(async () => {
+      if (directions.includes('host-to-viewer')) {
+        // host → viewer: a random file read from disk by the host, kept as a Blob by the page
+        const path = join(scratch, 'bench-down.bin')
+        const file = await open(path, 'w')
+        for (let i = 0; i < mb; i++) await file.write(randomBytes(MiB))
+        await file.close()
+        const expected = await sha256File(path)
+        runs.push(
+          await measure(
+            'host-to-viewer',
+            async () => {
+              const { transferId } = await client.invoke<{ transferId: string }>('send_file', { path })
+              await page.evaluate(`(async () => {
               for (;;) {
                 const t = window.smoldesk.files.list().find((t) => t.id === '${transferId}')
                 if (t && t.state === 'pending') return window.smoldesk.files.accept(t.id)
                 await new Promise((r) => setTimeout(r, 20))
               }
             })()`)
-            return transferId
-          },
-          async (completed) => {
-            const inPage = String(
-              await page.evaluate(`(async () => {
+              return transferId
+            },
+            async (completed) => {
+              const inPage = String(
+                await page.evaluate(`(async () => {
                 const blob = [...window.smoldesk.files.downloads.values()].at(-1)
                 const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()))
                 return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
               })()`),
-            )
-            return completed.sha256 === expected && inPage === expected
-          },
-        ),
-      )
+              )
+              return completed.sha256 === expected && inPage === expected
+            },
+          ),
+        )
+      }
     } finally {
       await host.close()
     }
+    // The reference, with the host gone: the same stacks with nothing to do but move bytes.
+    for (const run of stack === STACKS.native ? runs : []) {
+      const { stdout } = await execFileAsync(process.execPath, [CEILING_MAIN, String(mb), run.direction], {
+        timeout: 300_000,
+      })
+      run.ceiling_mb_per_s = Math.round(Number(stdout) * 10) / 10
+      log(`${run.direction} ceiling: ${run.ceiling_mb_per_s} MB/s`)
+    }
+    return { bench: 'transfer', stack, runs }
   } finally {
     await browser.close()
     await desktop.close()
     await rm(scratch, { recursive: true, force: true })
   }
-  return { bench: 'transfer', stack, runs }
 }
