@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
+import { resolve } from 'node:path'
 import { describe, it } from 'node:test'
 import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
+import { measureHostStages } from '../src/bench/host-stages.ts'
 import { CapturePipeline } from '../src/capture/capture-pipeline.ts'
 import { RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
 import { buildGrabArgs, GRAB_BINARY, GrabFrameReader } from '../src/capture/grab/grab.ts'
@@ -8,6 +10,8 @@ import { H264RtpPacketizer, splitAnnexB } from '../src/capture/h264-rtp.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { ManagedProcess } from '../src/process/child.ts'
 import { eventually, run } from './helpers.ts'
+
+const PATTERN_APP = resolve(import.meta.dirname, '../src/bench/pattern-app.ts')
 
 const plan = (config: Record<string, unknown>, encoder = 'libx264') => ({
   display: ':5',
@@ -215,6 +219,50 @@ describe('capture helper on its own', () => {
       } finally {
         await helper.close()
       }
+    } finally {
+      await desktop.close()
+    }
+  })
+})
+
+describe('capture helper rate ceiling', () => {
+  /** The benchmark's pattern app drawing on the whole 640x480 screen at `hz`. */
+  const scene = async (display: string, hz: number) => {
+    const app = await ManagedProcess.spawn({
+      name: 'pattern app',
+      command: process.execPath,
+      args: [PATTERN_APP, display, '0', '0', '640', '480', String(hz), 'rects'],
+    })
+    // Past Node's start-up and the window's first paint: from here on it draws at `hz`.
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    return app
+  }
+
+  it('holds a faster source to about --fps, and does not delay a source a hair faster than it', async () => {
+    const desktop = await smallDesktop()
+    try {
+      const size = { width: 640, height: 480 }
+      const fast = await scene(desktop.display, 100)
+      const capped = await measureHostStages(desktop.display, size, { fps: 20 }, 4).finally(() =>
+        fast.close(),
+      )
+      assert.ok(capped)
+      console.log(`100 Hz source, fps 20: ${capped.frames_per_s} frames/s`)
+      // 21 a second (5 % of slack) and the two the bucket starts with, with room for a late timer
+      // on a busy machine; the source draws 100.
+      assert.ok(capped.frames_per_s < 25, `${capped.frames_per_s} frames/s`)
+      assert.ok(capped.frames_per_s >= 15, `${capped.frames_per_s} frames/s`)
+      // 3 % faster than the ceiling: a strict bucket runs dry within 2 s and then holds every
+      // change for a token, 25 ms on average at 20 fps.
+      const close = await scene(desktop.display, 20.6)
+      const matched = await measureHostStages(desktop.display, size, { fps: 20 }, 8).finally(() =>
+        close.close(),
+      )
+      assert.ok(matched)
+      console.log(
+        `20.6 Hz source, fps 20: change → grab ${matched.wait_ms} ms, ${matched.frames_per_s} frames/s`,
+      )
+      assert.ok(matched.wait_ms < 8, `change → grab ${matched.wait_ms} ms`)
     } finally {
       await desktop.close()
     }
