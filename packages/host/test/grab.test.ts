@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
 import { measureHostStages } from '../src/bench/host-stages.ts'
 import { CapturePipeline } from '../src/capture/capture-pipeline.ts'
-import { RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
+import { buildFfmpegArgs, RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
 import { buildGrabArgs, GRAB_BINARY, GrabFrameReader } from '../src/capture/grab/grab.ts'
 import { H264RtpPacketizer, splitAnnexB } from '../src/capture/h264-rtp.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
@@ -100,6 +100,27 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
     ])
   })
 
+  it('adds 4x4 intra prediction to ultrafast, for the helper and for ffmpeg alike', () => {
+    const helperParams = (config: Record<string, unknown>) => {
+      const args = buildGrabArgs(plan(config)) ?? []
+      return args.filter((_, i) => args[i - 1] === '--param')
+    }
+    const ffmpegParams = (config: Record<string, unknown>) => {
+      const args = buildFfmpegArgs({ ...plan(config), rtpPort: 5000, payloadType: 96 })
+      return args.includes('-x264-params') ? args[args.indexOf('-x264-params') + 1] : undefined
+    }
+    assert.ok(helperParams({}).includes('partitions=i4x4'))
+    assert.equal(ffmpegParams({}), 'partitions=i4x4')
+    const cbr = { bitrate: 4000, advanced_options: { rate_control: 'CBR' } }
+    assert.equal(ffmpegParams(cbr), 'partitions=i4x4:nal-hrd=cbr')
+    assert.ok(helperParams(cbr).includes('nal-hrd=cbr'))
+    // Balanced and Quality have presets that choose these themselves.
+    for (const latency_mode of ['Balanced', 'Quality']) {
+      assert.ok(!helperParams({ latency_mode }).some((p) => p.startsWith('partitions')))
+      assert.equal(ffmpegParams({ latency_mode }), undefined)
+    }
+  })
+
   it('maps every x264 field of the config onto the helper, and leaves the rest to ffmpeg', () => {
     const args = buildGrabArgs(
       plan({
@@ -139,6 +160,7 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
     ]) {
       assert.ok(params.includes(p), `${p} in ${params.join(' ')}`)
     }
+    assert.ok(!params.some((p) => p.startsWith('partitions')), 'a chosen preset is kept')
     assert.equal(buildGrabArgs(plan({ advanced_options: { pixel_format: 'yuv444p' } })), undefined)
     assert.equal(buildGrabArgs(plan({ codec: 'VP8' }, 'libvpx')), undefined)
   })
@@ -196,10 +218,22 @@ describe('capture helper on its own', () => {
       })
       try {
         const frames: { at: number; key: boolean }[] = []
-        const reader = new GrabFrameReader((_f, _us, key) => frames.push({ at: performance.now(), key }))
+        let first: Buffer | undefined
+        const reader = new GrabFrameReader((frame, _us, key) => {
+          first ??= Buffer.from(frame)
+          frames.push({ at: performance.now(), key })
+        })
         helper.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
         await eventually(async () => assert.ok(frames.length >= 1))
         assert.equal(frames[0]?.key, true, 'the first frame is an IDR')
+        // What the SDP announces (profile-level-id 42e0..): Constrained Baseline, i.e. profile_idc 66
+        // with constraint_set1, and CAVLC (the PPS's entropy_coding_mode_flag, after two ue(v) ids of 0).
+        const units = splitAnnexB(first ?? Buffer.alloc(0))
+        const sps = units.find((u) => ((u[0] ?? 0) & 0x1f) === 7)
+        const pps = units.find((u) => ((u[0] ?? 0) & 0x1f) === 8)
+        assert.equal(sps?.[1], 66, 'Baseline profile')
+        assert.equal((sps?.[2] ?? 0) & 0x40, 0x40, 'constrained')
+        assert.equal((pps?.[1] ?? 0) & 0xe0, 0xc0, 'CAVLC')
         const start = frames.length
         await new Promise((resolve) => setTimeout(resolve, 3000))
         const still = frames.length - start

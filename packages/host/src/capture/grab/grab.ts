@@ -7,6 +7,7 @@ import {
   rateControlMode,
   vbvBufferKbit,
   x264Defaults,
+  x264Tweaks,
 } from '../encoder-args.ts'
 
 /*
@@ -28,7 +29,7 @@ export function grabEnabled(): boolean {
 function x264Params(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>): string[] {
   const { config } = plan
   const gop = config.keyframeIntervalFrames
-  const params = [`keyint=${gop}`, `min-keyint=${gop}`]
+  const params = [`keyint=${gop}`, `min-keyint=${gop}`, ...x264Tweaks(config)]
   if (config.latencyMode !== 'Quality') params.push('bframes=0')
   const mode = rateControlMode(config)
   const kbps = config.bitrateKbps
