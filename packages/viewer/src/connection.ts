@@ -1,4 +1,5 @@
 import {
+  CHANNEL_LOW_WATER_BYTES,
   type CLIPBOARD_CHANNEL,
   type CursorImage,
   DATA_LINK_CHANNEL,
@@ -94,12 +95,9 @@ interface Recovery {
   busy: boolean
 }
 
-/** A sender waits above this many queued bytes (back-pressure) and goes on once the queue is down to it. */
-const CHANNEL_LOW_WATER = 256 * 1024
-
 /** A browser data channel as the shared clipboard/file code sees it. */
 function channelLink(channel: RTCDataChannel): TransferLink {
-  channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER
+  channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER_BYTES
   return {
     send: (frame) => {
       if (channel.readyState === 'open') channel.send(frame as Uint8Array<ArrayBuffer>)
@@ -107,7 +105,7 @@ function channelLink(channel: RTCDataChannel): TransferLink {
     bufferedAmount: () => channel.bufferedAmount,
     drained: () =>
       new Promise<void>((resolve) => {
-        if (channel.readyState !== 'open' || channel.bufferedAmount <= CHANNEL_LOW_WATER) {
+        if (channel.readyState !== 'open' || channel.bufferedAmount <= CHANNEL_LOW_WATER_BYTES) {
           resolve()
           return
         }

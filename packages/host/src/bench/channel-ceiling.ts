@@ -1,3 +1,4 @@
+import { CHANNEL_HIGH_WATER_BYTES, CHANNEL_LOW_WATER_BYTES } from '@smoldesk/protocol'
 import type { Browser } from 'playwright-core'
 import { SAME_MACHINE_MTU } from '../webrtc/native/link-mtu.ts'
 import type { TransferRun } from './transfer-bench.ts'
@@ -6,7 +7,6 @@ type NodeDataChannelModule = typeof import('node-datachannel')
 
 const MiB = 1024 * 1024
 const CHUNK = 64 * 1024
-const HIGH_WATER = 4 * MiB
 
 /**
  * The reference for `bench transfer`: how fast the same two stacks move
@@ -68,11 +68,11 @@ export async function channelCeiling(
         }
       }); undefined`)
       const chunk = Buffer.alloc(CHUNK)
-      channel.setBufferedAmountLowThreshold(MiB)
+      channel.setBufferedAmountLowThreshold(CHANNEL_LOW_WATER_BYTES)
       let wake: (() => void) | undefined
       channel.onBufferedAmountLow(() => wake?.())
       for (let sent = 0; sent < total; sent += CHUNK) {
-        if (channel.bufferedAmount() > HIGH_WATER)
+        if (channel.bufferedAmount() > CHANNEL_HIGH_WATER_BYTES)
           await new Promise<void>((resolve) => {
             wake = resolve
           })
@@ -91,10 +91,10 @@ export async function channelCeiling(
     )
     await page.evaluate(`(async () => {
       const dc = window.__dc
-      dc.bufferedAmountLowThreshold = ${MiB}
+      dc.bufferedAmountLowThreshold = ${CHANNEL_LOW_WATER_BYTES}
       const chunk = new Uint8Array(${CHUNK})
       for (let sent = 0; sent < ${total}; sent += chunk.length) {
-        if (dc.bufferedAmount > ${HIGH_WATER}) await new Promise((r) => { dc.onbufferedamountlow = r })
+        if (dc.bufferedAmount > ${CHANNEL_HIGH_WATER_BYTES}) await new Promise((r) => { dc.onbufferedamountlow = r })
         dc.send(chunk)
       }
     })()`)

@@ -1,5 +1,5 @@
 import type { DataLinkMessage, IceServer } from '@smoldesk/protocol'
-import { FILES_CHANNEL } from '@smoldesk/protocol'
+import { CHANNEL_LOW_WATER_BYTES, FILES_CHANNEL } from '@smoldesk/protocol'
 import type { DataChannel, PeerConnection } from 'node-datachannel'
 import { createLogger } from '../../log.ts'
 import type { PeerDataChannel } from '../transport.ts'
@@ -16,9 +16,6 @@ const log = createLogger('webrtc.native')
  */
 
 type NodeDataChannelModule = typeof import('node-datachannel')
-
-/** Queue below which a paused sender goes on (as werift's channels). */
-const LOW_WATER = 512 * 1024
 
 export interface NativeDataLinkOptions {
   viewerId: string
@@ -52,7 +49,7 @@ function iceServerUrls(servers: IceServer[]): string[] {
  * waiting for a drain is released here without waiting for that report.
  */
 function wrapNativeChannel(dc: DataChannel): { channel: PeerDataChannel; shut(): void } {
-  dc.setBufferedAmountLowThreshold(LOW_WATER)
+  dc.setBufferedAmountLowThreshold(CHANNEL_LOW_WATER_BYTES)
   let closed = false
   const waiting = new Set<() => void>()
   const closeListeners: (() => void)[] = []
@@ -78,7 +75,7 @@ function wrapNativeChannel(dc: DataChannel): { channel: PeerDataChannel; shut():
     bufferedAmount: () => (closed ? 0 : dc.bufferedAmount()),
     drained: () =>
       new Promise<void>((resolve) => {
-        if (closed || dc.bufferedAmount() <= LOW_WATER) resolve()
+        if (closed || dc.bufferedAmount() <= CHANNEL_LOW_WATER_BYTES) resolve()
         else waiting.add(resolve)
       }),
     onMessage: (listener) => {

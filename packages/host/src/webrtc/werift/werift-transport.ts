@@ -1,4 +1,5 @@
 import {
+  CHANNEL_LOW_WATER_BYTES,
   CLIPBOARD_CHANNEL,
   DATA_LINK_CHANNEL,
   FILES_CHANNEL,
@@ -39,12 +40,9 @@ const log = createLogger('webrtc.werift')
 export const PLAYOUT_DELAY_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay'
 const PLAYOUT_DELAY_ZERO = Buffer.from([0, 0, 0])
 
-/** drained() resolves once a channel's queue is down to this (the file sender waits above 1 MiB). */
-const CHANNEL_LOW_WATER = 256 * 1024
-
 /** A werift channel as the rest of the host sees it. */
 function wrapChannel(channel: RTCDataChannel): PeerDataChannel {
-  channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER
+  channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER_BYTES
   const closed = () => channel.readyState === 'closed' || channel.readyState === 'closing'
   return {
     label: channel.label,
@@ -54,7 +52,7 @@ function wrapChannel(channel: RTCDataChannel): PeerDataChannel {
     bufferedAmount: () => channel.bufferedAmount,
     drained: () =>
       new Promise<void>((resolve) => {
-        if (closed() || channel.bufferedAmount <= CHANNEL_LOW_WATER) {
+        if (closed() || channel.bufferedAmount <= CHANNEL_LOW_WATER_BYTES) {
           resolve()
           return
         }
