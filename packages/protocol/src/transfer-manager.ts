@@ -156,6 +156,13 @@ interface Transfer {
   pumping: boolean
   /** Bumped whenever the send position is reset, so a pump in flight does not overwrite it. */
   generation: number
+  /**
+   * Outgoing: the link the receiver last told us where it stands on (its accept). Data goes
+   * only over that link: over a new one, frames still queued on the old one may be lost, and
+   * the receiver would see a gap. The new link's accept (answering our offer on resync, or the
+   * receiver's own) brings the position to send from.
+   */
+  acceptedOn: LinkState | undefined
   wake: (() => void) | undefined
   /** Outgoing over a link that copies on send: the one frame buffer every chunk is read into. */
   frame: Uint8Array | undefined
@@ -323,7 +330,9 @@ export class TransferManager {
     switch (msg.type) {
       case 'accept':
         if (!t.outgoing) throw new SmolDeskError('INVALID_REQUEST', 'accept for a transfer we receive')
-        this.#onAccept(t, msg.offset)
+        // A late answer on a link the peer has since replaced: its answer on the new one counts.
+        if (this.#links.get(t.peerId) !== link) return
+        this.#onAccept(t, msg.offset, link)
         return
       case 'ack':
         if (!t.outgoing) throw new SmolDeskError('INVALID_REQUEST', 'ack for a transfer we receive')
@@ -522,10 +531,11 @@ export class TransferManager {
 
   // --- sending --------------------------------------------------------------------
 
-  #onAccept(t: Transfer, offset: number): void {
+  #onAccept(t: Transfer, offset: number, link: LinkState): void {
     if (offset > t.size) throw new SmolDeskError('INVALID_REQUEST', `accept beyond the end (${offset})`)
     const first = !t.accepted
     t.accepted = true
+    t.acceptedOn = link
     t.state = 'active'
     t.offset = offset
     t.acked = Math.max(t.acked, offset)
@@ -544,7 +554,8 @@ export class TransferManager {
     try {
       for (;;) {
         const link = this.#links.get(t.peerId)
-        if (t.state !== 'active' || !link) return
+        // On a link the receiver has not spoken on yet, wait for its accept (see acceptedOn).
+        if (t.state !== 'active' || !link || link !== t.acceptedOn) return
         if (t.offset >= t.size) {
           if (!t.endSent) {
             await this.#hashUpTo(t, t.size)
@@ -784,6 +795,7 @@ export class TransferManager {
       error: undefined,
       pumping: false,
       generation: 0,
+      acceptedOn: undefined,
       wake: undefined,
       frame: undefined,
       graceTimer: undefined,

@@ -68,6 +68,7 @@ function pair(
     hostEvents,
     viewerEvents,
     wire,
+    ends,
     cut() {
       wire.toHost?.close()
       wire.toViewer?.close()
@@ -80,6 +81,35 @@ function pair(
       ends.viewer?.detach()
     },
     reconnect: connect,
+  }
+}
+
+/** A source whose first read where `stop(offset)` holds waits until open(); `reached` says it got there. */
+function gatedSource(data: Buffer, stop: (offset: number) => boolean) {
+  const plain = source(data)
+  let open = () => {}
+  let arrived = () => {}
+  const gate = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  const reached = new Promise<void>((resolve) => {
+    arrived = resolve
+  })
+  let stopped = false
+  return {
+    reached,
+    open: () => open(),
+    source: {
+      ...plain,
+      read: async (offset: number, length: number) => {
+        if (!stopped && stop(offset)) {
+          stopped = true
+          arrived()
+          await gate
+        }
+        return plain.read(offset, length)
+      },
+    },
   }
 }
 
@@ -117,7 +147,8 @@ describe('transfer engine', () => {
 
   it('pauses and resumes from either side; cancel removes the partial file on both', async () => {
     const p = pair({ autoAccept: true }, { chunkBytes: 16 * 1024 })
-    const data = randomBytes(4 * 1024 * 1024)
+    // Well past what may be in flight (the 4 MiB window), so pause and cancel land mid-file.
+    const data = randomBytes(16 * 1024 * 1024)
     const { id } = p.viewer.send('host', 'pause.bin', source(data))
     await waitFor(p.hostEvents, (e) => e.type === 'progress' && e.info.transferred > 0, 'some progress')
     p.host.pause(id)
@@ -130,7 +161,7 @@ describe('transfer engine', () => {
     await waitFor(p.hostEvents, (e) => e.type === 'completed' && e.info.id === id, 'completion after resume')
     assert.deepEqual(MemorySink.committed.get('host:pause.bin'), data)
 
-    const second = p.viewer.send('host', 'cancel.bin', source(randomBytes(4 * 1024 * 1024)))
+    const second = p.viewer.send('host', 'cancel.bin', source(randomBytes(16 * 1024 * 1024)))
     await waitFor(p.hostEvents, (e) => e.type === 'progress' && e.info.id === second.id, 'progress')
     const discardedBefore = MemorySink.discarded
     p.host.cancel(second.id)
@@ -205,6 +236,48 @@ describe('transfer engine', () => {
     p.reconnect('v2')
     await waitFor(p.viewerEvents, (e) => e.type === 'completed' && e.info.id === sent.id, 'completion')
     assert.deepEqual(MemorySink.committed.get('viewer:stuck.bin'), data)
+  })
+
+  it('sends nothing over a new link until the receiver said where it stands (frames lost with the old one)', async () => {
+    const p = pair({ autoAccept: true })
+    const data = randomBytes(8 * 1024 * 1024)
+    // The sender is reading a chunk when its link is replaced: the old link's queued frames are lost.
+    const held = gatedSource(data, (offset) => offset >= data.length / 4)
+    const { id } = p.viewer.send('host', 'switch.bin', held.source)
+    await held.reached
+    p.cut()
+    p.reconnect('v1')
+    held.open()
+    await waitFor(
+      p.hostEvents,
+      (e) => (e.type === 'completed' || e.type === 'error') && e.info.id === id,
+      'end',
+    )
+    assert.equal(p.host.get(id).state, 'completed', JSON.stringify(p.host.get(id)))
+    assert.deepEqual(MemorySink.committed.get('host:switch.bin'), data)
+  })
+
+  it('ignores a late accept on a link the peer has replaced, and goes on over the new one', async () => {
+    const p = pair({ autoAccept: true })
+    const data = randomBytes(12 * 1024 * 1024)
+    // The sender stops reading at 3/4 of the file until the stale accept below has arrived.
+    const held = gatedSource(data, (offset) => offset >= (data.length * 3) / 4)
+    const { id } = p.viewer.send('host', 'late.bin', held.source)
+    await waitFor(p.hostEvents, (e) => e.type === 'progress' && e.info.transferred > 0, 'some progress')
+    // The viewer's side of the first link, still listening after a new link replaced it.
+    const old = p.ends.viewer
+    p.forget()
+    p.reconnect('v1')
+    await held.reached
+    old?.receive(encodeControl({ type: 'accept', id, offset: 0 }))
+    held.open()
+    await waitFor(
+      p.hostEvents,
+      (e) => (e.type === 'completed' || e.type === 'error') && e.info.id === id,
+      'end',
+    )
+    assert.equal(p.host.get(id).state, 'completed', JSON.stringify(p.host.get(id)))
+    assert.deepEqual(MemorySink.committed.get('host:late.bin'), data)
   })
 
   it('reads every chunk straight into one reused frame over a link that copies on send', async () => {
