@@ -243,6 +243,9 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  /* x264's "partitions" reach P-frames only; a preset that leaves 4×4 intra out (ultrafast) leaves it
+   * out of keyframes too, where text needs it most. Asked for in P-frames, it is used in keyframes. */
+  if (param.analyse.inter & X264_ANALYSE_I4x4) param.analyse.intra |= X264_ANALYSE_I4x4;
   if (profile && x264_param_apply_profile(&param, profile) < 0) die("x264 refused the profile");
   x264_t *encoder = x264_encoder_open(&param);
   if (!encoder) die("x264 could not open the encoder");
