@@ -113,6 +113,14 @@ function gatedSource(data: Buffer, stop: (offset: number) => boolean) {
   }
 }
 
+/** Waits until an upload ends on the host; it must have completed with every byte in place. */
+async function uploadedWhole(p: ReturnType<typeof pair>, id: string, name: string, data: Buffer) {
+  const ended = (e: TransferEvent) => (e.type === 'completed' || e.type === 'error') && e.info.id === id
+  await waitFor(p.hostEvents, ended, 'end')
+  assert.equal(p.host.get(id).state, 'completed', JSON.stringify(p.host.get(id)))
+  assert.deepEqual(MemorySink.committed.get(`host:${name}`), data)
+}
+
 describe('transfer engine', () => {
   it('sends a file host → viewer after acceptance, SHA-256 equal, events in order', async () => {
     const p = pair()
@@ -248,13 +256,7 @@ describe('transfer engine', () => {
     p.cut()
     p.reconnect('v1')
     held.open()
-    await waitFor(
-      p.hostEvents,
-      (e) => (e.type === 'completed' || e.type === 'error') && e.info.id === id,
-      'end',
-    )
-    assert.equal(p.host.get(id).state, 'completed', JSON.stringify(p.host.get(id)))
-    assert.deepEqual(MemorySink.committed.get('host:switch.bin'), data)
+    await uploadedWhole(p, id, 'switch.bin', data)
   })
 
   it('ignores a late accept on a link the peer has replaced, and goes on over the new one', async () => {
@@ -271,13 +273,7 @@ describe('transfer engine', () => {
     await held.reached
     old?.receive(encodeControl({ type: 'accept', id, offset: 0 }))
     held.open()
-    await waitFor(
-      p.hostEvents,
-      (e) => (e.type === 'completed' || e.type === 'error') && e.info.id === id,
-      'end',
-    )
-    assert.equal(p.host.get(id).state, 'completed', JSON.stringify(p.host.get(id)))
-    assert.deepEqual(MemorySink.committed.get('host:late.bin'), data)
+    await uploadedWhole(p, id, 'late.bin', data)
   })
 
   it('reads every chunk straight into one reused frame over a link that copies on send', async () => {
