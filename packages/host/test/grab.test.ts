@@ -287,7 +287,7 @@ describe('capture helper rate ceiling', () => {
       assert.ok(capped.frames_per_s < 25, `${capped.frames_per_s} frames/s`)
       assert.ok(capped.frames_per_s >= 15, `${capped.frames_per_s} frames/s`)
       // 3 % faster than the ceiling: a strict bucket runs dry within 2 s and then holds every
-      // change for a token, 25 ms on average at 20 fps.
+      // change for a token (20 ms on average over these 8 s, measured); with the slack 1–4 ms.
       const close = await scene(desktop.display, 20.6)
       const matched = await measureHostStages(desktop.display, size, { fps: 20 }, 8).finally(() =>
         close.close(),
@@ -296,7 +296,7 @@ describe('capture helper rate ceiling', () => {
       console.log(
         `20.6 Hz source, fps 20: change → grab ${matched.wait_ms} ms, ${matched.frames_per_s} frames/s`,
       )
-      assert.ok(matched.wait_ms < 8, `change → grab ${matched.wait_ms} ms`)
+      assert.ok(matched.wait_ms < 10, `change → grab ${matched.wait_ms} ms`)
     } finally {
       await desktop.close()
     }
