@@ -5,6 +5,7 @@ import {
   loadNativeDataStack,
   NativeDataLink,
   withoutCandidates,
+  wrapNativeChannel,
 } from '../src/webrtc/native/native-data-link.ts'
 
 const native = await loadNativeDataStack()
@@ -72,5 +73,34 @@ describe('native data link (libdatachannel)', () => {
       withoutCandidates(sdp),
       ['v=0', 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'a=mid:0', ''].join('\r\n'),
     )
+  })
+
+  it('keeps a send that libdatachannel refuses inside the link: the link is reported broken, once, after the call', async () => {
+    // A stand-in for a channel whose association broke while isOpen() still says yes: the real
+    // one does this only in a race (seen in CI when a viewer's connection was being replaced).
+    let sent = 0
+    const dc = {
+      getLabel: () => 'files',
+      isOpen: () => true,
+      bufferedAmount: () => 0,
+      setBufferedAmountLowThreshold: () => {},
+      onBufferedAmountLow: () => {},
+      onClosed: () => {},
+      onMessage: () => {},
+      sendMessageBinary: () => {
+        sent++
+        throw new Error('libdatachannel error while sending data channel message: Sending failed, errno=2')
+      },
+    }
+    const broken: unknown[] = []
+    const { channel } = wrapNativeChannel(dc as unknown as Parameters<typeof wrapNativeChannel>[0], (err) =>
+      broken.push(err),
+    )
+    channel.send(new Uint8Array(8))
+    assert.equal(broken.length, 0, "not from inside the sender's call")
+    channel.send(new Uint8Array(8))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(broken.length, 1)
+    assert.equal(sent, 1, 'nothing more is handed to a broken channel')
   })
 })

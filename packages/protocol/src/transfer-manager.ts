@@ -206,11 +206,7 @@ export class TransferManager {
     if (this.#o.resyncOnAttach) this.#resync(peerId)
     return {
       receive: (frame) => this.#receive(state, frame),
-      detach: () => {
-        if (this.#links.get(peerId) !== state) return
-        this.#links.delete(peerId)
-        for (const t of this.#transfers.values()) if (t.peerId === peerId) this.#interrupt(t)
-      },
+      detach: () => this.#dropLink(state),
     }
   }
 
@@ -599,7 +595,8 @@ export class TransferManager {
         }
         if (t.generation !== generation || t.state !== 'active' || this.#links.get(t.peerId) !== link)
           continue
-        link.link.send(frame ? writeDataHeader(frame, t.id, at) : encodeData(t.id, at, data))
+        if (!this.#transmit(link, frame ? writeDataHeader(frame, t.id, at) : encodeData(t.id, at, data)))
+          continue
         t.offset = at + length
       }
     } catch (err) {
@@ -829,7 +826,30 @@ export class TransferManager {
   }
 
   #sendTo(t: Transfer, msg: TransferMessage): void {
-    this.#links.get(t.peerId)?.link.send(encodeControl(msg))
+    const link = this.#links.get(t.peerId)
+    if (link) this.#transmit(link, encodeControl(msg))
+  }
+
+  /**
+   * Hands a frame to a link. A link whose send throws (its channel broke under it: libdatachannel
+   * throws while the viewer's connection is being replaced) is gone, as if it had closed: its
+   * transfers wait for the next link, where the resync makes good what was lost with this one.
+   */
+  #transmit(link: LinkState, frame: Uint8Array): boolean {
+    try {
+      link.link.send(frame)
+      return true
+    } catch {
+      this.#dropLink(link)
+      return false
+    }
+  }
+
+  /** The peer's link went away (closed or broken): its transfers wait for it to come back. */
+  #dropLink(link: LinkState): void {
+    if (this.#links.get(link.peerId) !== link) return
+    this.#links.delete(link.peerId)
+    for (const t of this.#transfers.values()) if (t.peerId === link.peerId) this.#interrupt(t)
   }
 
   #replyError(link: LinkState, id: string | undefined, code: ErrorCode, message: string): void {
@@ -844,7 +864,8 @@ export class TransferManager {
     try {
       this.#o.onRefused?.({ peerId: link.peerId, id: safeId, code, message })
     } catch {}
-    link.link.send(
+    this.#transmit(
+      link,
       encodeControl({
         type: 'error',
         ...(safeId !== undefined && { id: safeId }),

@@ -18,6 +18,8 @@ export class Pipe {
   dead = false
   /** Like a native channel: send() copies the frame, so the sender may reuse its buffer. */
   copies = false
+  /** A channel that broke under its sender: send() throws (libdatachannel does, seen in CI). */
+  throwOnSend = false
   #waiters: (() => void)[] = []
   #scheduled = false
   readonly deliver: (frame: Uint8Array) => void
@@ -28,6 +30,7 @@ export class Pipe {
     return {
       copiesOnSend: this.copies,
       send: (frame) => {
+        if (this.throwOnSend) throw new Error('Sending failed, errno=2')
         if (this.closed) return
         this.queue.push(this.copies ? frame.slice() : frame)
         this.buffered += frame.length

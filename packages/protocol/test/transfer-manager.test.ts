@@ -276,6 +276,22 @@ describe('transfer engine', () => {
     await uploadedWhole(p, id, 'late.bin', data)
   })
 
+  it('takes a link whose send throws for a lost link: the transfer waits, then goes on over the next', async () => {
+    const p = pair({ autoAccept: true })
+    const data = randomBytes(12 * 1024 * 1024)
+    const { id } = p.viewer.send('host', 'broken.bin', source(data))
+    await waitFor(p.hostEvents, (e) => e.type === 'progress' && e.info.transferred > 0, 'some progress')
+    ;(p.wire.toHost as Pipe).throwOnSend = true
+    await waitFor(
+      p.viewerEvents,
+      (e) => e.type === 'changed' && e.info.id === id && e.info.state === 'interrupted',
+      'interrupted',
+    )
+    p.cut()
+    p.reconnect('v1')
+    await uploadedWhole(p, id, 'broken.bin', data)
+  })
+
   it('reads every chunk straight into one reused frame over a link that copies on send', async () => {
     const hostEvents: TransferEvent[] = []
     const viewerEvents: TransferEvent[] = []

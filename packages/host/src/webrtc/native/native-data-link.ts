@@ -47,12 +47,20 @@ function iceServerUrls(servers: IceServer[]): string[] {
  * from our side: node-datachannel reports that close only from its own
  * thread, later, and drops its buffered-amount callback at once, so a sender
  * waiting for a drain is released here without waiting for that report.
+ * `onBroken` hears of a send that failed: libdatachannel throws ("Sending
+ * failed") while isOpen() still says yes when the association broke under
+ * us (seen when the viewer's connection was being replaced); that threw out
+ * of the transfer engine and ended the host.
  */
-function wrapNativeChannel(dc: DataChannel): { channel: PeerDataChannel; shut(): void } {
+export function wrapNativeChannel(
+  dc: DataChannel,
+  onBroken: (err: unknown) => void,
+): { channel: PeerDataChannel; shut(): void } {
   dc.setBufferedAmountLowThreshold(CHANNEL_LOW_WATER_BYTES)
   let closed = false
   const waiting = new Set<() => void>()
   const closeListeners: (() => void)[] = []
+  let broken = false
   const release = () => {
     for (const resolve of waiting) resolve()
     waiting.clear()
@@ -70,7 +78,15 @@ function wrapNativeChannel(dc: DataChannel): { channel: PeerDataChannel; shut():
     // libdatachannel copies a message into its own queue before send returns.
     copiesOnSend: true,
     send: (frame) => {
-      if (!closed && dc.isOpen()) dc.sendMessageBinary(frame)
+      if (closed || broken || !dc.isOpen()) return
+      try {
+        dc.sendMessageBinary(frame)
+      } catch (err) {
+        // The frame is lost with everything else queued on this link; the link goes (after this
+        // call returns, not inside the sender's loop) and transfers resume on the next one.
+        broken = true
+        queueMicrotask(() => onBroken(err))
+      }
     },
     bufferedAmount: () => (closed ? 0 : dc.bufferedAmount()),
     drained: () =>
@@ -152,7 +168,12 @@ export class NativeDataLink {
     this.#dc = this.#pc.createDataChannel(FILES_CHANNEL)
     this.#dc.onOpen(() => {
       if (this.#closed) return
-      const { channel, shut } = wrapNativeChannel(this.#dc)
+      const { channel, shut } = wrapNativeChannel(this.#dc, (err) => {
+        log.warn({ viewer: options.viewerId, err: String(err) }, 'data link cannot send')
+        if (this.#closed) return
+        this.close()
+        options.onFailed()
+      })
       this.#shut = shut
       options.onChannel(channel)
     })
