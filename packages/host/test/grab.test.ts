@@ -265,7 +265,8 @@ describe('capture helper rate ceiling', () => {
     const app = await ManagedProcess.spawn({
       name: 'pattern app',
       command: process.execPath,
-      args: [PATTERN_APP, display, '0', '0', '640', '480', String(hz), 'rects'],
+      // Only the timestamp squares: a few requests a frame, which a grab never splits.
+      args: [PATTERN_APP, display, '0', '0', '640', '480', String(hz), 'pattern'],
     })
     // Past Node's start-up and the window's first paint: from here on it draws at `hz`.
     await new Promise((resolve) => setTimeout(resolve, 1000))
@@ -287,16 +288,18 @@ describe('capture helper rate ceiling', () => {
       assert.ok(capped.frames_per_s < 25, `${capped.frames_per_s} frames/s`)
       assert.ok(capped.frames_per_s >= 15, `${capped.frames_per_s} frames/s`)
       // 3 % faster than the ceiling: a strict bucket runs dry within 2 s and then holds every
-      // change for a token (20 ms on average over these 8 s, measured); with the slack 1–4 ms.
+      // change for a token, the wait sweeping over the whole 50 ms interval (median 20–21 ms,
+      // measured); with the slack, 1.1 ms (the grouping delay). The median: a late timer in the
+      // app on a busy machine makes a frame or two wait either way.
       const close = await scene(desktop.display, 20.6)
       const matched = await measureHostStages(desktop.display, size, { fps: 20 }, 8).finally(() =>
         close.close(),
       )
       assert.ok(matched)
       console.log(
-        `20.6 Hz source, fps 20: change → grab ${matched.wait_ms} ms, ${matched.frames_per_s} frames/s`,
+        `20.6 Hz source, fps 20: change → grab ${matched.wait_ms} ms, median ${matched.wait_median_ms} ms, ${matched.frames_per_s} frames/s`,
       )
-      assert.ok(matched.wait_ms < 10, `change → grab ${matched.wait_ms} ms`)
+      assert.ok(matched.wait_median_ms < 5, `change → grab: median ${matched.wait_median_ms} ms`)
     } finally {
       await desktop.close()
     }

@@ -7,6 +7,8 @@ export interface HostStages {
   frames_per_s: number
   /** From the X server's damage report to the grab (the 1 ms grouping delay plus any wait for the rate). */
   wait_ms: number
+  /** The median of the same: what a typical change waits, whatever a few frames did. */
+  wait_median_ms: number
   grab_ms: number
   /** Pointer drawn in, BGRX → 4:2:0. */
   convert_ms: number
@@ -50,6 +52,7 @@ export async function measureHostStages(
   return {
     frames_per_s: Math.round((fields.frames / seconds) * 10) / 10,
     wait_ms: fields.wait_ms ?? 0,
+    wait_median_ms: fields.wait_median_ms ?? 0,
     grab_ms: fields.grab_ms ?? 0,
     convert_ms: fields.convert_ms ?? 0,
     encode_ms: fields.encode_ms ?? 0,

@@ -4,14 +4,16 @@
  * detuned rate (a source at exactly 30/60 Hz phase-locks with the viewer's
  * 60 Hz frame loop and skews the median by up to 8 ms).
  *
- *   node pattern-app.ts <display> <x> <y> <width> <height> <hz> [rects|scroll|photo]
+ *   node pattern-app.ts <display> <x> <y> <width> <height> <hz> [rects|scroll|photo|pattern]
  *
  * `rects`: 40 random solid rectangles a frame. `scroll`: a page of text
  * scrolling up 4 px a frame, a new line every 4 frames, the way a document
  * or a terminal scrolls (what remote desktops spend most bandwidth on).
  * `photo`: a photograph-like picture (soft colour fields, texture, grain)
  * panning 4 px a frame, the way an image-heavy page scrolls or a camera pans
- * in a video: every pixel changes every frame.
+ * in a video: every pixel changes every frame. `pattern`: nothing but the
+ * timestamp squares (a few requests a frame, so a grab never lands in the
+ * middle of a frame's drawing: for tests of the capture rate).
  */
 import { X11Connection } from '../display/x11/connection.ts'
 import { encodePattern, PATTERN } from './pattern.ts'
@@ -102,7 +104,7 @@ async function main(): Promise<X11Connection> {
   const draw = () => {
     if (content === 'scroll') scroll()
     else if (content === 'photo') pan()
-    else rects()
+    else if (content === 'rects') rects()
     // The pattern last, stamped with the time right before it is sent.
     const bits = encodePattern(performance.timeOrigin + performance.now())
     const white: number[] = []

@@ -53,7 +53,7 @@ function table(runs: LatencyRun[]): string {
     .filter((r) => r.host_stages)
     .map((r) => {
       const h = r.host_stages
-      return `  ${r.width}x${r.height}@${r.fps} SmolDesk ${r.variant} host (capture helper on its own, ${h?.frames_per_s} frames/s): change → grab ${h?.wait_ms} ms, grab ${h?.grab_ms} ms, pointer + 4:2:0 ${h?.convert_ms} ms, x264 + pipe ${h?.encode_ms} ms`
+      return `  ${r.width}x${r.height}@${r.fps} SmolDesk ${r.variant} host (capture helper on its own, ${h?.frames_per_s} frames/s): change → grab ${h?.wait_ms} ms (median ${h?.wait_median_ms}), grab ${h?.grab_ms} ms, pointer + 4:2:0 ${h?.convert_ms} ms, x264 + pipe ${h?.encode_ms} ms`
     })
   return [line(header), ...rows.map(line), '', ...breakdown, ...stages].join('\n')
 }

@@ -12,7 +12,8 @@
  *
  *   smoldesk-grab --display :0 --region X,Y,W,H --fps N --cursor 0|1
  *                 --preset P [--tune T] [--profile P] [--param key=value]...
- *                 [--stats 1]   (per-stage averages on stderr at exit, for the benchmark)
+ *                 [--stats 1]   (per-stage averages, and the median wait from change to grab,
+ *                                on stderr at exit: for the benchmark and the tests)
  *
  * Every value was checked by SmolDesk before it got here; --param goes to
  * x264_param_parse, which refuses unknown names and bad values.
@@ -151,6 +152,17 @@ static void bgrx_to_i420(const uint8_t *src, int stride, int w, int h, x264_pict
       v[x / 2] = (uint8_t)(((112 * r - 94 * g - 18 * bl + 512) >> 10) + 128);
     }
   }
+}
+
+/* Waits from change to grab, kept with --stats for their median (the mean hides one cause among
+ * others: a frame split by a grab in the middle of a client's drawing waits half an interval). */
+#define MAX_WAITS 65536
+static int64_t waits[MAX_WAITS];
+static size_t nwaits;
+
+static int compare_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
 }
 
 static int rects_intersect(int ax, int ay, int aw, int ah, int bx, int by, int bw, int bh) {
@@ -347,7 +359,10 @@ int main(int argc, char **argv) {
         write_all(header, sizeof header);
         write_all(nals[0].p_payload, (size_t)size); /* x264 lays the NALs out back to back */
       }
-      if (dirty && !fixed_rate) t_wait += now - dirty_since;
+      if (dirty && !fixed_rate) {
+        t_wait += now - dirty_since;
+        if (stats && nwaits < MAX_WAITS) waits[nwaits++] = now - dirty_since;
+      }
       t_grab += grabbed - now;
       t_convert += converted - grabbed;
       t_encode += now_us() - converted;
@@ -371,10 +386,15 @@ int main(int argc, char **argv) {
         if (buf[i] == 'k') want_idr = 1;
     }
   }
-  if (stats && frames > 0)
-    fprintf(stderr, "stats frames=%lld bytes=%lld wait_ms=%.2f grab_ms=%.2f convert_ms=%.2f encode_ms=%.2f\n",
-            (long long)frames, (long long)bytes, t_wait / 1000.0 / frames, t_grab / 1000.0 / frames,
-            t_convert / 1000.0 / frames, t_encode / 1000.0 / frames);
+  if (stats && frames > 0) {
+    qsort(waits, nwaits, sizeof waits[0], compare_i64);
+    fprintf(stderr,
+            "stats frames=%lld bytes=%lld wait_ms=%.2f wait_median_ms=%.2f grab_ms=%.2f convert_ms=%.2f "
+            "encode_ms=%.2f\n",
+            (long long)frames, (long long)bytes, t_wait / 1000.0 / frames,
+            nwaits > 0 ? waits[nwaits / 2] / 1000.0 : 0.0, t_grab / 1000.0 / frames, t_convert / 1000.0 / frames,
+            t_encode / 1000.0 / frames);
+  }
   x264_encoder_close(encoder);
   XShmDetach(dpy, &shm);
   XCloseDisplay(dpy);
