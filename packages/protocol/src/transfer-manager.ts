@@ -30,7 +30,7 @@ import {
  * so the queue never runs dry while the sender's thread is busy elsewhere
  * (reading the file, hashing): with 1 MiB / 512 KiB the host's libdatachannel
  * queue emptied between refills and downloads to a browser on this machine
- * ran at 39–40 MB/s; with 4 MiB / 1 MiB, 45–48 (the bare channel: 53–62).
+ * ran at 39–40 MB/s; with 4 MiB / 1 MiB, 41–51 (the bare channel: 51–63).
  * Every channel implementation (werift, libdatachannel, the browser's) uses
  * these two.
  */

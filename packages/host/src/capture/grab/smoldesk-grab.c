@@ -318,8 +318,9 @@ int main(int argc, char **argv) {
     }
     /* When the next frame is due: at once for an IDR; 1 ms after a change if the rate allows it;
      * otherwise an idle frame once a second. The rate is a token bucket (--fps a second plus the
-     * slack above, up to two in hand) with frames at least half an interval apart: a source that is a hair faster or
-     * jittery against --fps is not held back a whole interval, while the average stays at --fps. */
+     * slack above, up to two in hand) with frames at least half an interval apart: a source that
+     * is jittery against --fps is not held back a whole interval, while the average stays within
+     * the slack of --fps. */
     double tokens = budget + (double)(now - budget_at) * fps * RATE_SLACK / 1e6;
     if (tokens > 2) tokens = 2;
     int64_t allowed = last_frame + frame_interval / 2;
