@@ -88,7 +88,8 @@ describe('input: XTEST injection read back from the X server', () => {
     await send({ event_type: 'KeyRelease', key_code: 'KeyA' })
     assert.equal(await keyDown('KeyA'), false)
     assert.equal(await keyDown('ShiftLeft'), false, 'the implied Shift is released with its key')
-    await assert.rejects(send({ event_type: 'KeyPress', key_code: 'NoSuchKey' }), { code: 'INVALID_ARGS' })
+    await assert.rejects(send({ event_type: 'KeyPress', key_code: 'NoSuchKey' }), { code: 'KEY_UNMAPPED' })
+    await assert.rejects(send({ event_type: 'KeyPress' }), { code: 'INVALID_ARGS' })
     await assert.rejects(send({ event_type: 'MouseButton', button: 'Left' }), { code: 'INVALID_ARGS' })
   })
 

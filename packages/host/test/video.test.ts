@@ -5,7 +5,6 @@ import type { EventPayload, IpcClient, MonitorInfo } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { domCodeToX11Keycode } from '../src/input/keycodes.ts'
 import { launchChromium, toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
 import {
   eventually,
@@ -17,7 +16,7 @@ import {
   waitForNoProcesses,
 } from './helpers.ts'
 import { Painter, type Panel, type Rgb } from './x11-paint.ts'
-import { recordInput, xKeyDown, xPointer } from './x11-state.ts'
+import { recordInput, xKeycode, xKeyDown, xPointer } from './x11-state.ts'
 
 const RED: Rgb = [220, 30, 30]
 const GREEN: Rgb = [30, 200, 60]
@@ -393,7 +392,10 @@ describe('video: start_capture streams the chosen monitor into Chromium over Web
       const box = (await page.locator('video').boundingBox()) ?? { x: 0, y: 0, width: 1, height: 1 }
       await page.mouse.move(box.x + 20, box.y + 20)
       await page.selectOption('select[aria-label="Send special keys"]', 'Ctrl+Alt+Del')
-      const [ctrl, alt, del] = ['ControlLeft', 'AltLeft', 'Delete'].map((c) => domCodeToX11Keycode(c))
+      const x = await X11Connection.open(desktop.display)
+      const [ctrl, alt, del] = await Promise.all(
+        ['ControlLeft', 'AltLeft', 'Delete'].map((c) => xKeycode(x, c)),
+      ).finally(() => x.close())
       await eventually(async () =>
         assert.deepEqual(seen, [`+${ctrl}`, `+${alt}`, `+${del}`, `-${del}`, `-${alt}`, `-${ctrl}`]),
       )

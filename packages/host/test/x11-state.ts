@@ -1,15 +1,29 @@
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { domCodeToX11Keycode } from '../src/input/keycodes.ts'
+import { X11Keymap } from '../src/input/x11/x11-keymap.ts'
 
 /** Where the X server has the pointer, and which buttons/modifiers it holds (QueryPointer). */
 export function xPointer(x: X11Connection): Promise<{ rootX: number; rootY: number; keyMask: number }> {
   return x.call((cb) => x.client.QueryPointer(x.root, cb))
 }
 
+const keymaps = new WeakMap<X11Connection, Promise<X11Keymap>>()
+
+/** The keycode of a DOM code on this X server (through its own keymap, as the host finds it). */
+export async function xKeycode(x: X11Connection, code: string): Promise<number> {
+  let keymap = keymaps.get(x)
+  if (!keymap) {
+    keymap = X11Keymap.open(x)
+    keymaps.set(x, keymap)
+  }
+  const keycode = (await keymap).keycode(code)
+  if (keycode === undefined) throw new Error(`no keycode for ${code} on ${x.displayName}`)
+  return keycode
+}
+
 /** Whether the X server has the key with this DOM code down (QueryKeymap). */
 export async function xKeyDown(x: X11Connection, code: string): Promise<boolean> {
   const keymap = await x.call<Buffer>((cb) => x.client.QueryKeymap(cb))
-  const keycode = domCodeToX11Keycode(code) ?? 0
+  const keycode = await xKeycode(x, code)
   return ((keymap[keycode >> 3] ?? 0) & (1 << (keycode & 7))) !== 0
 }
 

@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   'ENCODER_FAILED',
   // input
   'INPUT_DISABLED',
+  /** A key the host's keyboard mapping has no place for (an unknown DOM code, a key this keymap lacks). */
+  'KEY_UNMAPPED',
   // clipboard
   'CLIPBOARD_ERROR',
   'CLIPBOARD_TOO_LARGE',

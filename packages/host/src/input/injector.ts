@@ -9,6 +9,8 @@ export interface InputInjector {
   /** Moves by (dx, dy) from wherever the pointer is. */
   moveBy(dx: number, dy: number): void
   button(button: number, pressed: boolean): void
+  /** The backend's keycode for a DOM KeyboardEvent.code, from the display's own keymap; undefined if it has none. */
+  keycode(code: string): number | undefined
   key(keycode: number, pressed: boolean): void
   /** Types Unicode text as-is, whatever the host's keyboard layout has on its keys. */
   type(text: string): Promise<void>

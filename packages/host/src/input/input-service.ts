@@ -4,8 +4,11 @@ import {
   type MonitorInfo,
   SmolDeskError,
 } from '@smoldesk/protocol'
+import { createLogger } from '../log.ts'
+import { MODIFIER_CODES } from './dom-keys.ts'
 import type { InputInjector } from './injector.ts'
-import { domCodeToX11Keycode, MODIFIER_CODES } from './keycodes.ts'
+
+const log = createLogger('input')
 
 const BUTTONS = { Left: 1, Middle: 2, Right: 3, Back: 8, Forward: 9 } as const
 /**
@@ -38,6 +41,8 @@ export class InputService {
   /** Modifiers a KeyPress pressed on the event's behalf, released with its KeyRelease. */
   readonly #impliedModifiers = new Map<number, number[]>()
   #wheel = { x: 0, y: 0 }
+  /** Keys dropped because the host's keymap has no place for them (counted, warned about once per code). */
+  readonly unmappedKeys = new Map<string, number>()
   #layout: { at: number; monitors: Promise<MonitorInfo[]> } | undefined
 
   constructor(options: InputServiceOptions) {
@@ -189,12 +194,19 @@ export class InputService {
 
   #key(injector: InputInjector, event: InputEvent): void {
     const code = event.key_code
-    const keycode = code === undefined ? undefined : domCodeToX11Keycode(code)
-    if (keycode === undefined) throw new SmolDeskError('INVALID_ARGS', `unknown key_code '${code ?? ''}'`)
+    if (code === undefined) throw new SmolDeskError('INVALID_ARGS', `${event.event_type} needs key_code`)
+    const keycode = injector.keycode(code)
+    if (keycode === undefined) {
+      // Dropped, never guessed: a wrong keycode would type something else, or stick.
+      const seen = (this.unmappedKeys.get(code) ?? 0) + 1
+      this.unmappedKeys.set(code, seen)
+      if (seen === 1) log.warn({ code }, 'key dropped: the host keyboard mapping has no such key')
+      throw new SmolDeskError('KEY_UNMAPPED', `the host's keyboard mapping has no key '${code}'`)
+    }
     if (event.event_type === 'KeyPress') {
       const implied: number[] = []
       for (const modifier of event.modifiers ?? []) {
-        const mod = domCodeToX11Keycode(MODIFIER_CODES[modifier])
+        const mod = injector.keycode(MODIFIER_CODES[modifier])
         if (mod === undefined || this.#heldKeys.has(mod)) continue
         injector.key(mod, true)
         this.#heldKeys.add(mod)

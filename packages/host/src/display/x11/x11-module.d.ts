@@ -52,6 +52,32 @@ declare module 'x11' {
     MotionNotify: number
   }
 
+  /** The part of node-x11's XKEYBOARD module SmolDesk uses. */
+  interface Xkb {
+    UseCoreKbd: number
+    firstEvent: number
+    NameDetail: { KeyNames: number; KeyAliases: number }
+    EventType: { NewKeyboardNotify: number; MapNotify: number }
+    SelectEvents(
+      deviceSpec: number,
+      affectWhich: number,
+      clear: number,
+      selectAll: number,
+      affectMap: number,
+      map: number,
+    ): void
+    GetNames(
+      deviceSpec: number,
+      which: number,
+      cb: Callback<{
+        minKeyCode: number
+        firstKey: number
+        keyNames?: string[]
+        keyAliases?: { real: string; alias: string }[]
+      }>,
+    ): void
+  }
+
   interface XClient extends EventEmitter {
     seq_num: number
     pack_stream: { put(b: Buffer): void; submit(flush: boolean): void }
@@ -114,6 +140,7 @@ declare module 'x11' {
     ): void
     require(extension: 'fixes', cb: Callback<XFixes>): void
     require(extension: 'xtest', cb: Callback<XTest>): void
+    require(extension: 'xkb', cb: Callback<Xkb>): void
     QueryPointer(wid: number, cb: Callback<{ rootX: number; rootY: number; keyMask: number }>): void
     QueryKeymap(cb: Callback<Buffer>): void
     GetKeyboardMapping(first: number, count: number, cb: Callback<number[][]>): void
@@ -130,5 +157,5 @@ declare module 'x11' {
   export const eventMask: Record<string, number>
   const x11: { createClient: typeof createClient; eventMask: typeof eventMask }
   export default x11
-  export type { XClient, XDisplay, XFixes, XPropertyReply, XScreen, XTest }
+  export type { XClient, XDisplay, XFixes, Xkb, XPropertyReply, XScreen, XTest }
 }

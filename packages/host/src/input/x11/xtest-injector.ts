@@ -3,6 +3,7 @@ import { SmolDeskError } from '@smoldesk/protocol'
 import type { XTest } from 'x11'
 import { X11Connection } from '../../display/x11/connection.ts'
 import type { InputInjector } from '../injector.ts'
+import { X11Keymap } from './x11-keymap.ts'
 
 const MAX_SPARE_KEYCODES = 32
 /**
@@ -33,6 +34,7 @@ function keysymFor(ch: string): number {
 export class XTestInjector implements InputInjector {
   readonly #conn: X11Connection
   readonly #xtest: XTest
+  readonly #keymap: X11Keymap
   #spare: number[] | undefined
   /** Where the next character goes in #spare: keycodes are used in turn. */
   #nextSpare = 0
@@ -41,9 +43,10 @@ export class XTestInjector implements InputInjector {
   #typing: Promise<void> = Promise.resolve()
   #clearTimer: NodeJS.Timeout | undefined
 
-  private constructor(conn: X11Connection, xtest: XTest) {
+  private constructor(conn: X11Connection, xtest: XTest, keymap: X11Keymap) {
     this.#conn = conn
     this.#xtest = xtest
+    this.#keymap = keymap
   }
 
   static async open(display: string): Promise<XTestInjector> {
@@ -54,9 +57,10 @@ export class XTestInjector implements InputInjector {
           conn.client as unknown as { require(n: 'xtest', cb: (e: Error | null, x: XTest) => void): void }
         ).require('xtest', cb),
       )
-      return new XTestInjector(conn, xtest)
+      return new XTestInjector(conn, xtest, await X11Keymap.open(conn))
     } catch (err) {
       conn.close()
+      if (err instanceof SmolDeskError) throw err
       throw new SmolDeskError('UNAVAILABLE', `the X server has no XTEST extension: ${String(err)}`)
     }
   }
@@ -77,6 +81,10 @@ export class XTestInjector implements InputInjector {
 
   button(button: number, pressed: boolean): void {
     this.#xtest.FakeInput(pressed ? this.#xtest.ButtonPress : this.#xtest.ButtonRelease, button, 0, 0, 0, 0)
+  }
+
+  keycode(code: string): number | undefined {
+    return this.#keymap.keycode(code)
   }
 
   key(keycode: number, pressed: boolean): void {
@@ -140,18 +148,12 @@ export class XTestInjector implements InputInjector {
     this.#pressedAt.clear()
   }
 
-  /** Keycodes the current layout leaves without any keysym (found once per connection). */
+  /** Keycodes the layout leaves without any keysym, taken once per connection (the keymap then leaves them alone). */
   async #spareKeycodes(): Promise<number[]> {
     if (this.#spare) return this.#spare
-    const { min_keycode: min, max_keycode: max } = this.#conn.display
-    const rows = await this.#conn.call<number[][]>((cb) =>
-      this.#conn.client.GetKeyboardMapping(min, max - min + 1, cb),
-    )
-    this.#spare = rows
-      .map((row, i) => ({ keycode: min + i, empty: row.every((k) => k === 0) }))
-      .filter((r) => r.empty)
-      .map((r) => r.keycode)
-      .slice(-MAX_SPARE_KEYCODES)
+    await this.#keymap.settled()
+    this.#spare = this.#keymap.emptyKeycodes().slice(-MAX_SPARE_KEYCODES)
+    this.#keymap.claim(this.#spare)
     return this.#spare
   }
 
@@ -162,6 +164,7 @@ export class XTestInjector implements InputInjector {
   close(): void {
     clearTimeout(this.#clearTimer)
     this.#clearSpare()
+    this.#keymap.close()
     this.#conn.close()
   }
 }
