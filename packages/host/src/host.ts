@@ -149,14 +149,13 @@ export class Host {
         host.#dataStack = await loadNativeDataStack()
         host.#hub = new ViewerHub({
           transport: new WeriftTransport({ dataStack: host.#dataStack }),
-          pipeline: host.capture.pipeline,
+          capture: host.capture,
           signalingUrl: options.signalingUrl,
           roomId: options.roomId,
           password: options.roomPassword,
           approval: options.approval,
           admission: new ViewerAdmission(host.tokens),
           emit: (event, payload) => host.ipc.emit(event, payload),
-          codec: () => host.capture.codec,
           input: host.viewerInput,
           onDataChannel: (viewerId, channel) => host.#onDataChannel(viewerId, channel),
         })

@@ -56,8 +56,9 @@ const CODE_ADVICE: Partial<Record<string, { headline: string; action?: string; a
   },
   TIMEOUT: { headline: 'The server did not answer', action: 'Check your network, then reload.' },
   CODEC_UNSUPPORTED: {
-    headline: 'Your browser cannot play the host’s video format',
-    action: 'Pick another codec in the toolbar, or use a current Chrome, Edge or Firefox.',
+    headline: 'Your browser cannot play any video format the host can send',
+    action:
+      'Use a current Chrome, Edge or Firefox; clipboard and files still work. The host can install another encoder (VP8 comes with ffmpeg).',
   },
 }
 

@@ -10,6 +10,7 @@ import {
 import { useEffect, useRef, useState } from 'react'
 import { adviceFor } from './advice.ts'
 import { type RemoteClipboard, ViewerClipboard } from './clipboard.ts'
+import { decodableCodecs } from './codecs.ts'
 import { type ConnectionState, ViewerConnection } from './connection.ts'
 import { ViewerFiles } from './files.ts'
 import { InputCapture } from './input.ts'
@@ -139,6 +140,7 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
       }),
   )
   const [session] = useState(() => new ViewerSession(setSessionState))
+  const [decodable] = useState(decodableCodecs)
 
   useEffect(() => {
     const connection = new ViewerConnection({
@@ -155,7 +157,7 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
         setState(next)
         setDetail(why ?? '')
         if (next === 'connected' && why?.startsWith('CODEC_UNSUPPORTED'))
-          setNote(`${why}: pick another codec in the toolbar.`)
+          setNote(`${why}. Clipboard and files still work.`)
         if (window.smoldesk) {
           window.smoldesk.state = next
           window.smoldesk.detail = why ?? ''
@@ -322,6 +324,8 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
       <Toolbar
         hidden={toolbarHidden}
         session={sessionState}
+        decodable={decodable}
+        receivingCodec={stats?.codec}
         canShare={canShare}
         viewMode={settings.viewMode}
         onViewMode={(viewMode) => {

@@ -18,6 +18,9 @@ import {
 import { attachDataLink } from './data-link.ts'
 import type { ChannelEnd } from './files.ts'
 import { describeDiagnosis, diagnoseIce } from './ice-diagnosis.ts'
+import { createLogger } from './log.ts'
+
+const log = createLogger('connection')
 
 /**
  * A password must not cross the network in the clear: over plain HTTP it is
@@ -321,25 +324,34 @@ export class ViewerConnection {
         const pc = this.#createPeerConnection(msg.fromId)
         this.#options.onState('negotiating')
         await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp })
+        preferOfferOrder(pc, msg.sdp)
         const answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         const sdp = pc.localDescription?.sdp ?? answer.sdp ?? ''
         signaling.send({ type: 'answer', targetId: msg.fromId, sdp })
-        const refused = refusedVideoCodec(msg.sdp, sdp)
-        // The data channels still work (the toolbar can ask for another codec); the picture cannot.
+        const refused = refusedVideoCodecs(msg.sdp, sdp)
+        // The host offers every codec it can encode: none left means this browser decodes none of them.
         this.#codecRefused =
-          refused && `CODEC_UNSUPPORTED: this browser cannot decode the host's ${refused} video`
+          refused &&
+          `CODEC_UNSUPPORTED: this browser cannot decode any video format the host can send (${refused.join(', ')})`
         if (this.#codecRefused) this.#options.onState('failed', this.#codecRefused)
         return
       }
       case 'ice-candidate':
         if (msg.fromId === this.#hostId && msg.candidate && this.#pc) {
           const { candidate, sdpMid, sdpMLineIndex } = msg.candidate
-          await this.#pc.addIceCandidate({
-            candidate,
-            sdpMid: sdpMid ?? null,
-            sdpMLineIndex: sdpMLineIndex ?? null,
-          })
+          try {
+            await this.#pc.addIceCandidate({
+              candidate,
+              sdpMid: sdpMid ?? null,
+              sdpMLineIndex: sdpMLineIndex ?? null,
+            })
+          } catch (err) {
+            // A candidate for a section this browser rejected (Firefox: "No such transceiver"), or for
+            // a connection replaced meanwhile, changes nothing: ICE goes on with the others, and a
+            // failure is explained from the connection's own state, not by this.
+            log.warn({ err: String(err), sdpMid }, 'host candidate not usable')
+          }
         }
         return
       case 'room-joined':
@@ -434,7 +446,7 @@ export class ViewerConnection {
       if (this.#pc !== pc || this.#closed) return
       if (pc.connectionState === 'connected') {
         this.#hadMedia = true
-        // Connected without a picture still says why (and the toolbar can pick another codec).
+        // Connected without a picture still says why (the data channels work: clipboard, files).
         this.#options.onState('connected', this.#codecRefused)
       } else if (pc.connectionState === 'failed') void this.#explainFailure(pc)
       else if (pc.connectionState === 'disconnected')
@@ -519,22 +531,43 @@ export class ViewerConnection {
   lastIceDiagnosis: ReturnType<typeof diagnoseIce> | undefined
 }
 
-/**
- * The video codec the host offered if our answer refused it (no codec of the
- * offer's video section left in the answer's), else undefined.
- */
-export function refusedVideoCodec(offer: string, answer: string): string | undefined {
-  const videoCodecs = (sdp: string) => {
-    const section = sdp.split(/\r?\nm=/).find((s) => s.startsWith('video ') || s.startsWith('m=video '))
-    if (!section) return []
-    return [...section.matchAll(/a=rtpmap:\d+ ([\w-]+)\/90000/g)]
-      .map((m) => (m[1] ?? '').toUpperCase())
-      .filter((c) => !['RTX', 'RED', 'ULPFEC', 'FLEXFEC-03'].includes(c))
-  }
-  const offered = videoCodecs(offer)
+/** The video codecs of an SDP's video section, in its order (repair and FEC formats left out). */
+export function videoCodecsOf(sdp: string): string[] {
+  const section = sdp.split(/\r?\nm=/).find((s) => s.startsWith('video ') || s.startsWith('m=video '))
+  if (!section || /^(m=)?video 0 /.test(section)) return []
+  return [...section.matchAll(/a=rtpmap:\d+ ([\w-]+)\/90000/g)]
+    .map((m) => (m[1] ?? '').toUpperCase())
+    .filter((c) => !['RTX', 'RED', 'ULPFEC', 'FLEXFEC-03'].includes(c))
+}
+
+/** The video codecs the host offered if our answer kept none of them, else undefined. */
+export function refusedVideoCodecs(offer: string, answer: string): string[] | undefined {
+  const offered = videoCodecsOf(offer)
   if (offered.length === 0) return undefined
-  const accepted = new Set(videoCodecs(answer))
-  return offered.some((c) => accepted.has(c)) ? undefined : offered[0]
+  const accepted = new Set(videoCodecsOf(answer))
+  return offered.some((c) => accepted.has(c)) ? undefined : offered
+}
+
+/**
+ * Our answer lists the codecs we decode in the host's order: the host
+ * offers its cheapest, best encoder first, and sends whichever codec our
+ * answer puts first, so a browser's own taste must not start a second
+ * encoder on the host for nothing.
+ */
+function preferOfferOrder(pc: RTCPeerConnection, offer: string): void {
+  const order = videoCodecsOf(offer)
+  const video = pc.getTransceivers().find((t) => t.receiver.track.kind === 'video')
+  const decodes = RTCRtpReceiver.getCapabilities?.('video')?.codecs
+  if (!video || !decodes || typeof video.setCodecPreferences !== 'function') return
+  const rank = (codec: RTCRtpCodec) => {
+    const i = order.indexOf(codec.mimeType.replace(/^video\//i, '').toUpperCase())
+    return i < 0 ? order.length : i
+  }
+  try {
+    video.setCodecPreferences([...decodes].sort((a, b) => rank(a) - rank(b)))
+  } catch (err) {
+    log.warn({ err: String(err) }, 'codec preferences not taken; the browser orders its answer itself')
+  }
 }
 
 function describe(err: unknown): string {

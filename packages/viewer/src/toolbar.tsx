@@ -7,6 +7,7 @@ import {
 } from '@smoldesk/protocol'
 import type { ReactNode } from 'react'
 import { Choice } from './choice.tsx'
+import { codecChoice } from './codecs.ts'
 import { SPECIAL_KEYS, type SpecialKey } from './special-keys.ts'
 import type { TouchMode } from './touch.ts'
 import { VIEW_MODES, type ViewMode } from './view.ts'
@@ -23,6 +24,9 @@ const PRESET_WORDS: Record<StreamPreset, string> = {
 export interface ToolbarProps {
   hidden: boolean
   session: SessionState | undefined
+  /** Codecs this browser decodes, and the one it receives now (from its stats). */
+  decodable: VideoCodec[]
+  receivingCodec: string | undefined
   canShare: boolean
   viewMode: ViewMode
   onViewMode: (mode: ViewMode) => void
@@ -91,17 +95,7 @@ export function Toolbar(p: ToolbarProps) {
           </select>
         </Field>
       )}
-      {s?.stream && s.codecs.length > 1 && (
-        <Field label="Codec">
-          <Choice
-            label="Codec"
-            disabled={!control}
-            value={s.stream.codec}
-            options={s.codecs}
-            onChange={(codec) => p.onStream({ codec })}
-          />
-        </Field>
-      )}
+      {s?.stream && codecField(s.codecs, p, s.stream.codec, control)}
       {s?.stream && s.hardware_accelerations.length > 1 && (
         <Field label="Encoder">
           <Choice
@@ -193,5 +187,22 @@ function Field({ label, children }: { label: string; children: ReactNode }) {
     <span className="field" title={label}>
       {children}
     </span>
+  )
+}
+
+/** The codec picker: only what this browser decodes, showing the codec it receives. */
+function codecField(hostCodecs: VideoCodec[], p: ToolbarProps, configured: VideoCodec, control: boolean) {
+  const { options, value } = codecChoice(hostCodecs, p.decodable, configured, p.receivingCodec)
+  if (options.length <= 1) return null
+  return (
+    <Field label="Codec">
+      <Choice
+        label="Codec"
+        disabled={!control}
+        value={value}
+        options={options}
+        onChange={(codec) => p.onStream({ codec })}
+      />
+    </Field>
   )
 }

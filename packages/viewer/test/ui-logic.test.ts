@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { adviceFor } from '../src/advice.ts'
-import { refusedVideoCodec } from '../src/connection.ts'
+import { refusedVideoCodecs, videoCodecsOf } from '../src/connection.ts'
 import { parseRoomInput } from '../src/room-link.ts'
 import { estimateLatencyMs } from '../src/stats.ts'
 import { NO_ZOOM, panBy, videoStyle, zoomAbout } from '../src/view.ts'
@@ -16,7 +16,12 @@ describe('viewer UI logic (framework-free parts)', () => {
       ['failed', 'ROOM_NOT_FOUND: room ABC does not exist', /host is offline/, /room code/],
       ['failed', 'KICKED: bye', /removed you/, /new link/],
       ['failed', 'TOKEN_EXPIRED: token expired', /expired/, /new link/],
-      ['failed', 'CODEC_UNSUPPORTED: cannot decode AV1', /cannot play/, /another codec/],
+      [
+        'failed',
+        'CODEC_UNSUPPORTED: cannot decode AV1',
+        /cannot play any video format/,
+        /clipboard and files still work/,
+      ],
     ]
     for (const [state, detail, headline, action] of cases) {
       const advice = adviceFor(state as 'failed', detail)
@@ -41,12 +46,14 @@ describe('viewer UI logic (framework-free parts)', () => {
       assert.equal(parseRoomInput(bad), undefined, bad)
   })
 
-  it('notices an answer that refused the offered video codec', () => {
+  it('notices an answer that refused every offered video codec, and only then', () => {
     const offer =
-      'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=rtpmap:96 AV1/90000\r\na=rtpmap:97 rtx/90000\r\n'
-    assert.equal(refusedVideoCodec(offer, 'v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\n'), 'AV1')
+      'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97 98\r\na=rtpmap:96 H264/90000\r\na=rtpmap:97 rtx/90000\r\na=rtpmap:98 VP8/90000\r\n'
+    assert.deepEqual(videoCodecsOf(offer), ['H264', 'VP8'])
+    assert.deepEqual(refusedVideoCodecs(offer, 'v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\n'), ['H264', 'VP8'])
+    // Firefox without OpenH264 keeps VP8: nothing refused.
     assert.equal(
-      refusedVideoCodec(offer, 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 AV1/90000\r\n'),
+      refusedVideoCodecs(offer, 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 98\r\na=rtpmap:98 VP8/90000\r\n'),
       undefined,
     )
   })

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import {
   type MonitorInfo,
   type ResolvedCaptureConfig,
@@ -25,14 +26,32 @@ export interface CaptureServiceOptions {
 /** RandR sends several notifications for one change (screen, CRTC, output): act once they settle. */
 const LAYOUT_SETTLE_MS = 250
 
+/** What the capture makes, by codec: every viewer of a codec shares that codec's packets. */
+export interface CaptureEvents {
+  rtp: [VideoCodec, Buffer]
+  /** The packets of this codec that follow come from a new encoder process (switch or restart). */
+  sourceChanged: [VideoCodec]
+}
+
 /**
  * start_capture / stop_capture: checks a request completely before it
  * touches the running stream (bad input never interrupts it), then starts or
- * switches the one pipeline every viewer shares.
+ * switches the pipeline every viewer shares.
+ *
+ * One encoder per codec in use: the configured codec's (`pipeline`), and
+ * one more for each other codec some viewer needs because it cannot decode
+ * the configured one (Firefox without OpenH264 gets VP8). Those run with
+ * the same monitor, rate and quality, in software and without the codec-
+ * specific advanced options, and stop when their last viewer goes.
  */
-export class CaptureService {
+export class CaptureService extends EventEmitter<CaptureEvents> {
   readonly pipeline = new CapturePipeline()
   readonly #options: CaptureServiceOptions
+  readonly #extra = new Map<VideoCodec, CapturePipeline>()
+  /** The codecs viewers use now (useCodecs); extras for them start with the capture. */
+  #inUse = new Set<VideoCodec>()
+  /** Extra encoders are started and stopped one change at a time. */
+  #extrasChanging: Promise<void> = Promise.resolve()
   #codec: VideoCodec = 'H264'
   #wire: ScreenCaptureConfig = {}
   /** The monitor start_capture last asked for, until stop_capture: a layout change re-applies #wire to it. */
@@ -43,11 +62,48 @@ export class CaptureService {
   #following: Promise<void> = Promise.resolve()
 
   constructor(options: CaptureServiceOptions) {
+    super()
     this.#options = options
+    // Packets are labelled with the codec the pipeline runs now: during a codec switch the new
+    // encoder's first packets arrive before start() resolves.
+    const primaryCodec = () => this.pipeline.plan?.config.codec ?? this.#codec
+    this.pipeline.on('rtp', (packet) => this.emit('rtp', primaryCodec(), packet))
+    this.pipeline.on('sourceChanged', () => this.emit('sourceChanged', primaryCodec()))
     this.pipeline.on('crashed', (error, recovering) => {
       options.emit('error', { code: error.code, message: error.message, source: 'capture' })
       if (!recovering) options.emit('capture-stopped', { reason: `encoder failed: ${error.message}` })
     })
+  }
+
+  /**
+   * The codecs a viewer is offered, best first: the configured one, then
+   * every other codec that streams here (the viewer's browser picks the
+   * first it can decode).
+   */
+  async offeredCodecs(): Promise<VideoCodec[]> {
+    const report = await this.#options.probe.get()
+    const streamable = (codec: VideoCodec) =>
+      report.encoders.some(
+        (e) => e.codec === codec && e.acceleration === 'None' && STREAMABLE_ENCODERS.has(e.encoder),
+      )
+    return [this.#codec, ...report.codecs.filter((c) => c !== this.#codec && streamable(c))]
+  }
+
+  /** A viewer of this codec needs a keyframe (it joined, or lost one). */
+  requestKeyframe(codec: VideoCodec): void {
+    if (codec === (this.pipeline.plan?.config.codec ?? this.#codec)) this.pipeline.requestKeyframe()
+    else this.#extra.get(codec)?.requestKeyframe()
+  }
+
+  /** The codecs viewers are using now: an encoder runs for each while capturing; the others stop. */
+  useCodecs(codecs: Iterable<VideoCodec>): Promise<void> {
+    this.#inUse = new Set(codecs)
+    return this.#syncExtras()
+  }
+
+  /** Codecs with an encoder of their own besides the configured one (for status and tests). */
+  get extraCodecs(): VideoCodec[] {
+    return [...this.#extra.keys()]
   }
 
   /** The settings of the stream running now; undefined while stopped. */
@@ -81,6 +137,8 @@ export class CaptureService {
     this.#watchLayout()
     const codecChanged = this.#codec !== config.codec
     this.#codec = config.codec
+    // The other codecs' encoders follow the new monitor and settings (or stop, if they now are the configured one).
+    await this.#syncExtras(true)
     if (codecChanged) await this.#options.onCodecChanged()
     const vbv = vbvBufferKbit(config)
     const encoderProcess = this.pipeline.commandFor(plan)
@@ -110,12 +168,73 @@ export class CaptureService {
     this.#wantedMonitor = undefined
     const wasRunning = this.pipeline.running
     await this.pipeline.stop()
+    await this.#syncExtras()
     if (wasRunning) this.#options.emit('capture-stopped', { reason })
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     clearTimeout(this.#layoutTimer)
-    return this.pipeline.close()
+    this.#inUse.clear()
+    await this.#extrasChanging
+    await Promise.all([this.pipeline.close(), ...[...this.#extra.values()].map((p) => p.close())])
+    this.#extra.clear()
+  }
+
+  /**
+   * Brings the extra encoders in line with the codecs in use: one for each
+   * codec other than the configured one while capturing, none otherwise.
+   * `replan`: the capture's monitor or settings changed, so running extras
+   * restart with them. A codec whose encoder cannot start is reported, not
+   * fatal: the other viewers keep their picture.
+   */
+  #syncExtras(replan = false): Promise<void> {
+    const next = this.#extrasChanging.then(async () => {
+      const primary = this.pipeline.plan
+      const wanted = primary ? [...this.#inUse].filter((c) => c !== primary.config.codec) : []
+      for (const [codec, pipeline] of this.#extra) {
+        if (wanted.includes(codec)) continue
+        this.#extra.delete(codec)
+        await pipeline.close()
+      }
+      if (!primary) return
+      for (const codec of wanted) {
+        const running = this.#extra.get(codec)
+        if (running && !replan) continue
+        try {
+          const plan = await this.#plan(
+            resolveCaptureConfig(primary.config.monitorIndex, extraWire(this.#wire, codec)),
+          )
+          const pipeline = running ?? this.#newExtra(codec)
+          await pipeline.start(plan)
+        } catch (err) {
+          const error = SmolDeskError.from(err)
+          this.#extra.get(codec)?.close()
+          this.#extra.delete(codec)
+          this.#options.emit('error', {
+            code: error.code,
+            message: `could not start the ${codec} encoder for the viewers that need it: ${error.message}`,
+            source: 'capture',
+          })
+        }
+      }
+    })
+    this.#extrasChanging = next.catch(() => {})
+    return next
+  }
+
+  #newExtra(codec: VideoCodec): CapturePipeline {
+    const pipeline = new CapturePipeline()
+    pipeline.on('rtp', (packet) => this.emit('rtp', codec, packet))
+    pipeline.on('sourceChanged', () => this.emit('sourceChanged', codec))
+    pipeline.on('crashed', (error) =>
+      this.#options.emit('error', {
+        code: error.code,
+        message: `${codec} encoder: ${error.message}`,
+        source: 'capture',
+      }),
+    )
+    this.#extra.set(codec, pipeline)
+    return pipeline
   }
 
   #watchLayout(): void {
@@ -222,4 +341,14 @@ export class CaptureService {
     this.pipeline.commandFor(plan) // throws INVALID_ARGS for impossible combinations
     return plan
   }
+}
+
+/**
+ * The settings of another codec's encoder: the capture's monitor, rate,
+ * quality and latency, in software, without the options that belong to the
+ * configured codec's encoder (an x264 preset means nothing to libvpx).
+ */
+function extraWire(wire: ScreenCaptureConfig, codec: VideoCodec): ScreenCaptureConfig {
+  const { advanced_options: _advanced, hardware_acceleration: _hw, ...rest } = wire
+  return { ...rest, codec }
 }

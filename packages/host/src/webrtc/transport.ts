@@ -9,7 +9,8 @@ export interface ViewerPeer {
   readonly viewerId: string
   /** Host-side offer (the host always offers: it owns the media). */
   createOffer(): Promise<string>
-  acceptAnswer(sdp: string): Promise<void>
+  /** Applies the viewer's answer; says which offered codec it chose (none: it decodes none of them). */
+  acceptAnswer(sdp: string): Promise<{ codec: VideoCodec | undefined; offered: VideoCodec[] }>
   addRemoteCandidate(candidate: IceCandidate | null): Promise<void>
   /** Sends one RTP packet of the shared encoder's output. */
   sendRtp(packet: Buffer): void
@@ -49,7 +50,8 @@ export interface ViewerPeerEvents {
 
 export interface PeerOptions {
   viewerId: string
-  codec: VideoCodec
+  /** Video codecs to offer, best first; the viewer's answer picks one. */
+  codecs: VideoCodec[]
   iceServers: IceServer[]
   events: ViewerPeerEvents
 }

@@ -12,7 +12,7 @@ import {
   type ViewerPermissions,
   type ViewerRole,
 } from '@smoldesk/protocol'
-import type { CapturePipeline } from '../capture/capture-pipeline.ts'
+import type { CaptureService } from '../capture/capture-service.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
 import { createLogger } from '../log.ts'
 import { JOIN_REQUEST_TIMEOUT_MS, type ViewerAdmission } from '../security/viewer-admission.ts'
@@ -31,7 +31,8 @@ const MAX_OFFERS_PER_JOIN = 4
 
 export interface ViewerHubOptions {
   transport: MediaTransport
-  pipeline: CapturePipeline
+  /** The video, one encoder per codec in use; each viewer gets its codec's packets. */
+  capture: Pick<CaptureService, 'on' | 'offeredCodecs' | 'requestKeyframe' | 'useCodecs' | 'codec'>
   signalingUrl: string
   roomId?: string | undefined
   /** A room password, checked by the signaling server (scrypt-hashed there). */
@@ -41,8 +42,6 @@ export interface ViewerHubOptions {
   /** Who may join, and as what: tokens and approvals. */
   admission: ViewerAdmission
   emit: EmitEvent
-  /** The codec the pipeline produces now; peers are offered exactly this one. */
-  codec: () => VideoCodec
   /** Input frames from viewers, and word that a viewer's input is gone. */
   input: ViewerInput
   /** A viewer's clipboard or files channel opened (the capability attaches itself to it). */
@@ -53,17 +52,13 @@ interface Viewer {
   role: ViewerRole
   permissions: ViewerPermissions
   peer: ViewerPeer
-  codec: VideoCodec
+  /** The codec the viewer's answer chose; undefined until it answered, or when it can decode none. */
+  codec: VideoCodec | undefined
   connected: boolean
   /** Local candidates wait here until the viewer's answer is applied (see #connect). */
   pendingCandidates: (IceCandidate | null)[] | undefined
   attempt: number
   watchdog: NodeJS.Timeout | undefined
-}
-
-/** Whether the viewer's answer kept the video codec we offered (a browser drops what it cannot decode). */
-export function answerAcceptsCodec(sdp: string, codec: VideoCodec): boolean {
-  return new RegExp(`^a=rtpmap:\\d+ ${codec}/90000`, 'im').test(sdp)
 }
 
 /** Removes candidate lines: candidates are trickled separately, after the answer. */
@@ -97,11 +92,13 @@ export class ViewerHub {
     this.#options = options
     this.#password = options.password || undefined
     this.#approval = options.approval ?? false
-    options.pipeline.on('rtp', (packet) => {
-      for (const viewer of this.#viewers.values()) if (viewer.connected) viewer.peer.sendRtp(packet)
+    options.capture.on('rtp', (codec, packet) => {
+      for (const viewer of this.#viewers.values()) {
+        if (viewer.connected && viewer.codec === codec) viewer.peer.sendRtp(packet)
+      }
     })
-    options.pipeline.on('sourceChanged', () => {
-      for (const viewer of this.#viewers.values()) viewer.peer.sourceChanged()
+    options.capture.on('sourceChanged', (codec) => {
+      for (const viewer of this.#viewers.values()) if (viewer.codec === codec) viewer.peer.sourceChanged()
     })
   }
 
@@ -283,12 +280,29 @@ export class ViewerHub {
     for (const viewer of this.#viewers.values()) viewer.peer.sendToViewer(frame)
   }
 
-  /** The codec changed: viewers on another codec get a fresh offer (a new peer connection). */
+  /**
+   * The configured codec changed: viewers on another codec get a fresh
+   * offer (a new peer connection) and take the new codec if they can decode it.
+   */
   async codecChanged(): Promise<void> {
-    const codec = this.#options.codec()
+    const codec = this.#options.capture.codec
     for (const [viewerId, viewer] of this.#viewers) {
       if (viewer.codec !== codec) await this.#connect(viewerId, 1, viewer.role)
     }
+  }
+
+  /** Each codec some viewer uses keeps its encoder; the rest stop. */
+  #syncCodecs(): void {
+    const inUse = new Set<VideoCodec>()
+    for (const viewer of this.#viewers.values()) if (viewer.codec) inUse.add(viewer.codec)
+    this.#options.capture
+      .useCodecs(inUse)
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'encoders for the viewers’ codecs'))
+  }
+
+  /** A viewer's view of the codec it decodes (for the session channel and status). */
+  viewerCodec(peerId: string): VideoCodec | undefined {
+    return this.#viewers.get(peerId)?.codec
   }
 
   async close(): Promise<void> {
@@ -391,24 +405,24 @@ export class ViewerHub {
    */
   async #connect(viewerId: string, attempt: number, role?: ViewerRole): Promise<void> {
     if (!this.#signaling) throw new SmolDeskError('INTERNAL', 'hub not started')
+    const codecs = await this.#options.capture.offeredCodecs()
     const old = this.#viewers.get(viewerId)
     if (old) {
       clearTimeout(old.watchdog)
       this.#closeInBackground(old.peer)
     }
-    const codec = this.#options.codec()
     const givenRole = role ?? old?.role ?? 'view-only'
     const viewer: Viewer = {
       role: givenRole,
       permissions: old && old.role === givenRole ? old.permissions : defaultPermissions(givenRole),
-      codec,
+      codec: undefined,
       connected: false,
       pendingCandidates: [],
       attempt,
       watchdog: undefined,
       peer: this.#options.transport.createPeer({
         viewerId,
-        codec,
+        codecs,
         iceServers: this.#iceServers,
         events: {
           onLocalCandidate: (candidate) => {
@@ -416,7 +430,9 @@ export class ViewerHub {
             else this.#send({ type: 'ice-candidate', targetId: viewerId, candidate })
           },
           onConnectionState: (state) => this.#onState(viewerId, viewer, state),
-          onKeyframeRequest: () => this.#options.pipeline.requestKeyframe(),
+          onKeyframeRequest: () => {
+            if (viewer.codec) this.#options.capture.requestKeyframe(viewer.codec)
+          },
           onInput: (frame, channel) => {
             if (this.#viewers.get(viewerId) !== viewer) return
             // View-only viewers watch; their input never reaches the injector.
@@ -441,16 +457,19 @@ export class ViewerHub {
   async #onAnswer(viewerId: string, sdp: string): Promise<void> {
     const viewer = this.#viewers.get(viewerId)
     if (!viewer) return
-    if (!answerAcceptsCodec(sdp, viewer.codec)) {
-      // The browser cannot decode what the encoder makes: say so instead of showing a black video.
+    const { codec, offered } = await viewer.peer.acceptAnswer(sdp)
+    if (this.#viewers.get(viewerId) !== viewer) return
+    viewer.codec = codec
+    if (codec) this.#syncCodecs()
+    else {
+      // Nothing the host can encode decodes there: say so instead of showing a black video.
       this.#options.emit('error', {
         code: 'CODEC_UNSUPPORTED',
-        message: `viewer ${viewerId} cannot decode ${viewer.codec}; choose another codec with start_capture`,
+        message: `viewer ${viewerId} can decode none of the codecs this host streams (${offered.join(', ')})`,
         source: 'webrtc',
       })
     }
-    await viewer.peer.acceptAnswer(sdp)
-    log.debug({ viewerId, candidates: viewer.pendingCandidates?.length }, 'answer applied')
+    log.info({ viewerId, codec: codec ?? 'none' }, 'answer applied')
     const pending = viewer.pendingCandidates ?? []
     viewer.pendingCandidates = undefined
     for (const candidate of pending) this.#send({ type: 'ice-candidate', targetId: viewerId, candidate })
@@ -474,7 +493,7 @@ export class ViewerHub {
       viewer.connected = true
       clearTimeout(viewer.watchdog)
       // A new viewer can only start decoding at a keyframe.
-      this.#options.pipeline.requestKeyframe()
+      if (viewer.codec) this.#options.capture.requestKeyframe(viewer.codec)
       this.#options.emit('viewer-connected', { viewerId })
     } else if (state === 'failed' || state === 'closed') {
       void this.#drop(viewerId, `connection ${state}`)
@@ -493,6 +512,7 @@ export class ViewerHub {
     this.#viewers.delete(viewerId)
     clearTimeout(viewer.watchdog)
     this.#closeInBackground(viewer.peer)
+    this.#syncCodecs()
     this.#options.input.viewerGone(viewerId)
     if (viewer.connected) this.#options.emit('viewer-disconnected', { viewerId, reason })
   }

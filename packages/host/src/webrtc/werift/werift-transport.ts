@@ -118,8 +118,15 @@ function extmapId(sdp: string, uri: string): number | undefined {
   return undefined
 }
 
+/** Whether an answer kept its video section (a rejected one has port 0). */
+export function videoAccepted(sdp: string): boolean {
+  const line = /^m=video (\d+)/m.exec(sdp)
+  return line !== null && line[1] !== '0'
+}
+
 class WeriftViewerPeer implements ViewerPeer {
   readonly viewerId: string
+  readonly #offered: VideoCodec[]
   readonly #pc: RTCPeerConnection
   readonly #track = new MediaStreamTrack({ kind: 'video' })
   readonly #transceiver: RTCRtpTransceiver
@@ -128,12 +135,21 @@ class WeriftViewerPeer implements ViewerPeer {
   /** Only the latest host → viewer message matters (a cursor image supersedes the last). */
   #pendingToViewer: Uint8Array | undefined
   #dataLink: NativeDataLink | undefined
+  /**
+   * Every ICE transport the offer gathered: werift gathers one per m-line and, once the answer
+   * bundles them, forgets the extras without closing their sockets (three UDP sockets a viewer
+   * connection, seen here); close() closes them all.
+   */
+  readonly #gathered: { stop(): Promise<void> }[] = []
   #closed = false
 
   constructor(options: WeriftPeerOptions) {
     this.viewerId = options.viewerId
+    this.#offered = [...options.codecs]
     this.#pc = new RTCPeerConnection({
-      codecs: { video: [codecParameters(options.codec)] },
+      // Every codec the host can stream, best first: the browser's answer keeps those it decodes
+      // (Firefox without OpenH264 drops H264), and werift sends the first one left.
+      codecs: { video: options.codecs.map(codecParameters) },
       headerExtensions: {
         video: [
           useSdesMid(),
@@ -202,14 +218,19 @@ class WeriftViewerPeer implements ViewerPeer {
   async createOffer(): Promise<string> {
     const offer = await this.#pc.createOffer()
     await this.#pc.setLocalDescription(offer)
+    this.#gathered.push(...this.#pc.iceTransports)
     return this.#pc.localDescription?.sdp ?? offer.sdp
   }
 
-  async acceptAnswer(sdp: string): Promise<void> {
+  async acceptAnswer(sdp: string): Promise<{ codec: VideoCodec | undefined; offered: VideoCodec[] }> {
     await this.#pc.setRemoteDescription({ type: 'answer', sdp })
     // Only if the viewer accepted the extension: its answer repeats our extmap line.
     this.#playoutDelayId = extmapId(sdp, PLAYOUT_DELAY_URI)
-    log.debug({ viewer: this.viewerId, playoutDelayId: this.#playoutDelayId }, 'answer accepted')
+    // A video section the viewer rejected (port 0) carries nothing, whatever codec werift kept.
+    const mime = videoAccepted(sdp) ? this.#transceiver.sender.codec?.mimeType : undefined
+    const codec = this.#offered.find((c) => mime?.toLowerCase() === `video/${c.toLowerCase()}`)
+    log.debug({ viewer: this.viewerId, codec, playoutDelayId: this.#playoutDelayId }, 'answer accepted')
+    return { codec, offered: [...this.#offered] }
   }
 
   async addRemoteCandidate(candidate: IceCandidate | null): Promise<void> {
@@ -300,6 +321,7 @@ class WeriftViewerPeer implements ViewerPeer {
     this.#dataLink?.close()
     this.#track.stop()
     await this.#pc.close()
+    await Promise.all(this.#gathered.map((t) => t.stop().catch(() => {})))
   }
 }
 
