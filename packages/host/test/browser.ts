@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, Page as PlaywrightPage } from 'playwright-core'
+import type { Page as PuppeteerPage } from 'puppeteer-core'
 import { launchChromium as launchBrowser } from '../src/bench/chromium.ts'
 import { REPO_ROOT } from './helpers.ts'
 import type { Rgb } from './x11-paint.ts'
@@ -21,6 +22,7 @@ declare const document: {
     videoHeight: number
     getBoundingClientRect(): { left: number; top: number; width: number; height: number }
   } | null
+  querySelector(selector: string): unknown
   createElement(tag: 'canvas'): PageCanvas
 }
 declare const window: {
@@ -31,7 +33,15 @@ declare const window: {
   }
 }
 
-/** Debian's Chromium, headless, with SmolDesk's flags (shared with the benchmark). */
+/** A page of either driver: Playwright (the Chromium-only tests) or Puppeteer (Chromium and Firefox). */
+export type Page = PlaywrightPage | PuppeteerPage
+
+/** Runs a function in the page with one argument, whichever driver holds it. */
+export function inPage<R, A>(page: Page, fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> {
+  // Both drivers serialize `arg` the same way; only their typings differ.
+  return (page as { evaluate(f: unknown, a: unknown): Promise<R> }).evaluate(fn, arg)
+}
+
 /** Screenshots of the main screens: test artefacts (the README shows copies from docs/screenshots). */
 export const SCREENSHOTS = join(REPO_ROOT, 'test-artifacts/screenshots')
 
@@ -42,7 +52,8 @@ export async function launchChromium(): Promise<{ browser: Browser; close: () =>
 
 /** The colour of the decoded video at a point given as fractions of its width and height. */
 export function videoPixel(page: Page, fx: number, fy: number): Promise<Rgb | undefined> {
-  return page.evaluate(
+  return inPage(
+    page,
     ([x, y]) => {
       const video = document.querySelector('video')
       if (!video || video.videoWidth === 0) return undefined
@@ -66,20 +77,24 @@ export function videoPixel(page: Page, fx: number, fy: number): Promise<Rgb | un
 export function videoContentBox(
   page: Page,
 ): Promise<{ x: number; y: number; width: number; height: number }> {
-  return page.evaluate(() => {
-    const video = document.querySelector('video')
-    if (!video || video.videoWidth === 0) return { x: 0, y: 0, width: 1, height: 1 }
-    const rect = video.getBoundingClientRect()
-    const scale = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight)
-    const width = video.videoWidth * scale
-    const height = video.videoHeight * scale
-    return {
-      x: rect.left + (rect.width - width) / 2,
-      y: rect.top + (rect.height - height) / 2,
-      width,
-      height,
-    }
-  })
+  return inPage(
+    page,
+    () => {
+      const video = document.querySelector('video')
+      if (!video || video.videoWidth === 0) return { x: 0, y: 0, width: 1, height: 1 }
+      const rect = video.getBoundingClientRect()
+      const scale = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight)
+      const width = video.videoWidth * scale
+      const height = video.videoHeight * scale
+      return {
+        x: rect.left + (rect.width - width) / 2,
+        y: rect.top + (rect.height - height) / 2,
+        width,
+        height,
+      }
+    },
+    undefined,
+  )
 }
 
 /**
@@ -88,7 +103,13 @@ export function videoContentBox(
  * the top of the remote screen.
  */
 export async function toolbarHidden(page: Page): Promise<void> {
-  await page.locator('nav.toolbar.toolbar-hidden').waitFor({ state: 'attached', timeout: 10_000 })
+  const deadline = performance.now() + 10_000
+  while (
+    !(await inPage(page, () => document.querySelector('nav.toolbar.toolbar-hidden') !== null, undefined))
+  ) {
+    if (performance.now() > deadline) throw new Error('the toolbar did not hide within 10 s')
+    await sleep(50)
+  }
   await sleep(200) // its slide-out transition
 }
 
@@ -114,13 +135,17 @@ export async function waitForColour(page: Page, colour: Rgb, timeoutMs = 10_000)
 export function viewerState(
   page: Page,
 ): Promise<{ state: string; pcs: number; codec: string; width: number }> {
-  return page.evaluate(() => {
-    const s = window.smoldesk
-    return {
-      state: s?.state ?? 'none',
-      pcs: s?.connection.peerConnectionsCreated ?? 0,
-      codec: s?.stats?.codec ?? '',
-      width: s?.stats?.width ?? 0,
-    }
-  })
+  return inPage(
+    page,
+    () => {
+      const s = window.smoldesk
+      return {
+        state: s?.state ?? 'none',
+        pcs: s?.connection.peerConnectionsCreated ?? 0,
+        codec: s?.stats?.codec ?? '',
+        width: s?.stats?.width ?? 0,
+      }
+    },
+    undefined,
+  )
 }

@@ -1,0 +1,59 @@
+import puppeteer, { type Browser } from 'puppeteer-core'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../src/bench/chromium.ts'
+
+/**
+ * The viewer's browsers, each Debian's own build driven by puppeteer-core
+ * (Chromium over CDP, Firefox over WebDriver BiDi), so one test body runs in
+ * every engine: `for (const name of VIEWER_BROWSERS) describe(…)`. A new
+ * engine goes here, with what it needs to run headless WebRTC.
+ */
+export type BrowserName = 'chromium' | 'firefox'
+export const VIEWER_BROWSERS: readonly BrowserName[] = ['chromium', 'firefox']
+
+export const FIREFOX_PATH = process.env.SMOLDESK_FIREFOX ?? '/usr/bin/firefox-esr'
+
+/** Headless Firefox as a viewer on this machine (see FACTS: loopback ICE, real host addresses). */
+export const FIREFOX_PREFS: Record<string, unknown> = {
+  'media.navigator.permission.disabled': true,
+  'media.peerconnection.ice.loopback': true,
+  'media.peerconnection.ice.obfuscate_host_addresses': false,
+  'media.autoplay.default': 0,
+  // The Clipboard API without a click on the page's paste menu (what a test cannot do).
+  'dom.events.testing.asyncClipboard': true,
+  'dom.events.asyncClipboard.readText': true,
+  'dom.events.asyncClipboard.clipboardItem': true,
+  // Quiet on a closed network.
+  'network.captive-portal-service.enabled': false,
+  'browser.safebrowsing.update.enabled': false,
+}
+
+export async function launchViewerBrowser(name: BrowserName): Promise<Browser> {
+  if (name === 'firefox') {
+    return puppeteer.launch({
+      browser: 'firefox',
+      executablePath: FIREFOX_PATH,
+      headless: true,
+      extraPrefsFirefox: FIREFOX_PREFS,
+    })
+  }
+  return puppeteer.launch({
+    browser: 'chrome',
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    pipe: true,
+    args: CHROMIUM_ARGS.filter((a) => a !== '--headless'),
+  })
+}
+
+/** Lets pages of this origin use the Clipboard API without a prompt (Firefox: its prefs above do). */
+export async function grantClipboard(browser: Browser, origin: string): Promise<void> {
+  if ((await browser.version()).toLowerCase().includes('firefox')) return
+  await browser
+    .defaultBrowserContext()
+    .overridePermissions(origin, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write'])
+}
+
+/** What a browser says it is (for the test log and the README's browser table). */
+export async function browserVersion(browser: Browser): Promise<string> {
+  return (await browser.version()).replace(/^HeadlessChrome\//, 'Chromium ')
+}

@@ -1,0 +1,380 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { CommandResult, IpcClient } from '@smoldesk/protocol'
+import type { Browser, Page } from 'puppeteer-core'
+import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { close, inPage, toolbarHidden, videoContentBox, videoPixel, waitForColour } from './browser.ts'
+import { browserVersion, grantClipboard, launchViewerBrowser, VIEWER_BROWSERS } from './browsers.ts'
+import {
+  eventually,
+  type HostProcess,
+  printedUrl,
+  processesTagged,
+  run,
+  startHostProcess,
+} from './helpers.ts'
+import { Painter, type Rgb } from './x11-paint.ts'
+import { recordInput } from './x11-state.ts'
+
+const GREEN: Rgb = [30, 200, 60]
+const ORANGE: Rgb = [240, 140, 20]
+const BLUE: Rgb = [40, 90, 220]
+
+// What the page exposes (window.smoldesk) as these tests use it; the DOM is not in the Node types.
+declare const window: {
+  smoldesk?: {
+    state: string
+    detail: string
+    stats?: { codec: string; width: number }
+    connection: { restartMedia(): void; peerConnectionsCreated: number }
+    files: {
+      connected: boolean
+      list(): { id: string; state: string; name: string }[]
+      sendFile(blob: unknown, name: string): { id: string }
+      downloads: Map<string, { arrayBuffer(): Promise<ArrayBuffer> }>
+    }
+    clipboard: { remote?: { content: { text?: string }; copied: boolean; why?: string } }
+  }
+  __upload?: unknown
+}
+declare const document: {
+  querySelectorAll(s: string): ArrayLike<{ textContent: string | null; click(): void }>
+}
+declare const navigator: {
+  clipboard: { writeText(text: string): Promise<void>; readText(): Promise<string> }
+}
+declare const Blob: new (parts: unknown[]) => unknown
+declare const crypto: {
+  getRandomValues(array: Uint8Array): Uint8Array
+  subtle: { digest(alg: string, data: ArrayBuffer | Uint8Array): Promise<ArrayBuffer> }
+}
+
+const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
+
+/** Clicks the button with this text inside the element matching `scope` (puppeteer has no text locator in BiDi). */
+async function clickButton(page: Page, scope: string, text: string): Promise<void> {
+  await eventually(async () => {
+    const clicked = await inPage(
+      page,
+      ([where, label]) => {
+        for (const button of Array.from(document.querySelectorAll(`${where} button`))) {
+          if (button.textContent?.trim() === label) {
+            button.click()
+            return true
+          }
+        }
+        return false
+      },
+      [scope, text] as const,
+    )
+    assert.ok(clicked, `a "${text}" button in ${scope}`)
+  }, 10_000)
+}
+
+const viewerState = (page: Page) =>
+  inPage(
+    page,
+    () => ({
+      state: window.smoldesk?.state ?? '',
+      detail: window.smoldesk?.detail ?? '',
+      codec: window.smoldesk?.stats?.codec ?? '',
+      filesConnected: window.smoldesk?.files.connected ?? false,
+    }),
+    undefined,
+  )
+
+/**
+ * The viewer's flows in every browser from one test body: the real host
+ * (`smoldesk start` on the embedded Xorg with two monitors), the real page,
+ * and what a user would notice on the other side — the monitor's colour in
+ * the decoded video, keys typed into a terminal, a click where it was
+ * aimed, the clipboard on both sides, files with equal SHA-256, the
+ * picture back after the connection was cut.
+ */
+for (const name of VIEWER_BROWSERS) {
+  describe(`the viewer in ${name}`, () => {
+    let desktop: VirtualDesktop
+    let painter: Painter
+    let start: HostProcess
+    let client: IpcClient
+    let browser: Browser
+    let page: Page
+    let scratch: string
+    let downloads: string
+    const xclip = (args: string[], input?: string) =>
+      run('xclip', ['-selection', 'clipboard', ...args], {
+        env: { DISPLAY: desktop.display },
+        ...(input !== undefined && { input }),
+      })
+
+    before(async () => {
+      scratch = await mkdtemp(join(tmpdir(), `smoldesk-${name}-`))
+      downloads = join(scratch, 'downloads')
+      desktop = await VirtualDesktop.start({
+        monitors: [
+          { width: 1280, height: 720 },
+          { width: 800, height: 600 },
+        ],
+        withApps: false,
+      })
+      painter = await Painter.open(desktop.display)
+      await painter.fill({ x: 0, y: 0, width: 1280, height: 720 }, GREEN)
+      await painter.fill({ x: 1280, y: 0, width: 800, height: 600 }, ORANGE)
+      start = await startHostProcess('start', [
+        '--display',
+        desktop.display,
+        '--download-dir',
+        downloads,
+        '--auto-accept-files',
+      ])
+      client = await start.client()
+      browser = await launchViewerBrowser(name)
+    })
+
+    after(async () => {
+      client?.close()
+      await browser?.close()
+      await start?.stop()
+      painter?.close()
+      await desktop?.close()
+      if (scratch) await rm(scratch, { recursive: true, force: true })
+    })
+
+    it('connects and shows the shared monitor, then another one', async () => {
+      const link = await printedUrl(start)
+      await grantClipboard(browser, new URL(link).origin)
+      page = await browser.newPage()
+      await page.setViewport({ width: 1280, height: 800 })
+      const opened = performance.now()
+      await page.goto(link)
+      await waitForColour(page, GREEN, 20_000)
+      const firstFrameMs = performance.now() - opened
+      const { codec } = await eventually(async () => {
+        const s = await viewerState(page)
+        assert.equal(s.state, 'connected', s.detail)
+        assert.notEqual(s.codec, '')
+        return s
+      })
+      console.log(
+        `${name} (${await browserVersion(browser)}): ${codec}, first frame ${firstFrameMs.toFixed(0)} ms after opening the link`,
+      )
+      // Each browser gets a codec it decodes: Debian's Firefox has no H.264 offline.
+      if (name === 'firefox') assert.notEqual(codec, 'H264')
+      await page.select('select[aria-label="Monitor"]', '1')
+      await waitForColour(page, ORANGE, 10_000)
+    })
+
+    it('types into a terminal on the host, with real key sequences', async () => {
+      const typed = join(scratch, 'typed.txt')
+      const xterm = spawn('xterm', ['-geometry', '40x5+1300+20', '-e', 'sh', '-c', `cat > ${typed}`], {
+        env: { ...process.env, DISPLAY: desktop.display, LANG: 'C.UTF-8' },
+        stdio: 'ignore',
+      })
+      try {
+        await eventually(async () => {
+          const r = await run('xwininfo', ['-name', 'sh'], { env: { DISPLAY: desktop.display } })
+          assert.match(r.stdout.toString(), /IsViewable/)
+        }, 10_000)
+        const box = await videoContentBox(page)
+        const s = box.width / 800
+        // The toolbar covers the top of the picture until the pointer has been on the picture a while.
+        await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+        await toolbarHidden(page)
+        await page.mouse.click(box.x + 100 * s, box.y + 40 * s) // on the terminal (monitor 2 at +20,+20)
+        await page.keyboard.type(`hello from ${name}`)
+        await page.keyboard.down('Enter')
+        await page.keyboard.up('Enter')
+        await eventually(
+          async () => assert.equal(await readFile(typed, 'utf8').catch(() => ''), `hello from ${name}\n`),
+          10_000,
+        )
+      } finally {
+        xterm.kill()
+      }
+    })
+
+    it('clicks where it points', async () => {
+      // A recorder window in the middle of monitor 2, which is on screen now.
+      const recorder = await recordInput(
+        desktop.display,
+        { x: 1280 + 200, y: 200, width: 400, height: 200 },
+        'buttons',
+      )
+      try {
+        const box = await videoContentBox(page)
+        const s = box.width / 800
+        await page.mouse.click(box.x + 300 * s, box.y + 250 * s)
+        await eventually(async () => assert.equal(recorder.seen.length, 2, 'press and release'))
+        const [press, release] = recorder.seen
+        const [, at] = (press ?? '').split('@')
+        const [x, y] = (at ?? '').split(',').map(Number)
+        assert.equal(press?.[0], '+')
+        assert.equal(release?.[0], '-')
+        assert.ok(
+          Math.abs((x ?? 0) - 100) <= 3 && Math.abs((y ?? 0) - 50) <= 3,
+          `clicked at ${at}, aimed at 100,50`,
+        )
+      } finally {
+        recorder.close()
+      }
+    })
+
+    it('shares the clipboard both ways', async () => {
+      const fromHost = `copied on the host for ${name} ${randomBytes(3).toString('hex')}`
+      await xclip(['-i'], fromHost)
+      const remote = await eventually(async () => {
+        const r = await inPage(page, () => window.smoldesk?.clipboard.remote, undefined)
+        assert.equal(r?.content.text, fromHost)
+        return r
+      }, 10_000)
+      assert.ok(remote?.copied, `on the browser's clipboard (${remote?.why ?? ''})`)
+      assert.equal(await inPage(page, () => navigator.clipboard.readText(), undefined), fromHost)
+
+      const fromViewer = `copied in ${name} ${randomBytes(3).toString('hex')}`
+      await inPage(page, (t) => navigator.clipboard.writeText(t), fromViewer)
+      await clickButton(page, 'nav', 'Send my clipboard')
+      await eventually(async () => assert.equal((await xclip(['-o'])).stdout.toString(), fromViewer), 10_000)
+    })
+
+    it('moves a file each way with equal SHA-256', async () => {
+      await eventually(async () => assert.ok((await viewerState(page)).filesConnected), 20_000)
+      const expected = await inPage(
+        page,
+        async (n) => {
+          const bytes = new Uint8Array(n)
+          for (let at = 0; at < n; at += 65_536)
+            crypto.getRandomValues(bytes.subarray(at, Math.min(n, at + 65_536)))
+          window.__upload = new Blob([bytes])
+          const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+          return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+        },
+        3 * 1024 * 1024,
+      )
+      const id = await inPage(
+        page,
+        () => window.smoldesk?.files.sendFile(window.__upload, 'up.bin').id ?? '',
+        undefined,
+      )
+      await eventually(async () => {
+        const mine = (await inPage(page, () => window.smoldesk?.files.list() ?? [], undefined)).find(
+          (t) => t.id === id,
+        )
+        assert.equal(mine?.state, 'completed')
+      }, 30_000)
+      assert.equal(sha(await readFile(join(downloads, 'up.bin'))), expected)
+
+      const data = randomBytes(3 * 1024 * 1024)
+      const path = join(scratch, 'down.bin')
+      await writeFile(path, data)
+      const { transferId } = await client.invoke<CommandResult<'send_file'>>('send_file', { path })
+      await clickButton(page, `li[data-transfer-id="${transferId}"]`, 'Accept')
+      const received = await eventually(
+        () =>
+          inPage(
+            page,
+            async (tid) => {
+              const blob = window.smoldesk?.files.downloads.get(tid)
+              if (!blob) throw new Error('not received yet')
+              const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()))
+              return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+            },
+            transferId,
+          ),
+        30_000,
+      )
+      assert.equal(received, sha(data))
+    })
+
+    it('gets the picture back after its connection is cut', async () => {
+      const before = await inPage(
+        page,
+        () => window.smoldesk?.connection.peerConnectionsCreated ?? 0,
+        undefined,
+      )
+      await inPage(page, () => window.smoldesk?.connection.restartMedia(), undefined)
+      await painter.fill({ x: 1280, y: 0, width: 800, height: 600 }, BLUE)
+      await waitForColour(page, BLUE, 20_000)
+      await eventually(async () => assert.equal((await viewerState(page)).state, 'connected'), 10_000)
+      assert.ok(
+        (await inPage(page, () => window.smoldesk?.connection.peerConnectionsCreated ?? 0, undefined)) >
+          before,
+      )
+      const corner = await videoPixel(page, 0.05, 0.95)
+      assert.ok(corner && close(corner, BLUE), `the whole monitor: ${corner}`)
+    })
+  })
+}
+
+/** The host's encoder processes now, by what they run. */
+async function encoders(host: HostProcess): Promise<string[]> {
+  return (await processesTagged(host.tag))
+    .map((p) => p.cmdline)
+    .filter((c) => c.includes('smoldesk-grab') || c.startsWith('ffmpeg'))
+    .map((c) => (c.includes('smoldesk-grab') ? 'smoldesk-grab' : (/-c:v (\S+)/.exec(c)?.[1] ?? 'ffmpeg')))
+    .sort()
+}
+
+describe('every browser at once: one encoder per codec in use', () => {
+  let desktop: VirtualDesktop
+  let painter: Painter
+  let start: HostProcess
+  const browsers: Browser[] = []
+
+  before(async () => {
+    desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
+    painter = await Painter.open(desktop.display)
+    await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, GREEN)
+    start = await startHostProcess('start', ['--display', desktop.display])
+    for (const name of VIEWER_BROWSERS) browsers.push(await launchViewerBrowser(name))
+  })
+
+  after(async () => {
+    for (const browser of browsers) await browser.close()
+    await start?.stop()
+    painter?.close()
+    await desktop?.close()
+  })
+
+  it('serves Chromium (H264) and Firefox (VP8) together, and stops the VP8 encoder when Firefox leaves', async () => {
+    const link = await printedUrl(start)
+    const [chromium, firefox] = browsers
+    assert.ok(chromium && firefox)
+    const open = async (browser: Browser) => {
+      const page = await browser.newPage()
+      await page.goto(link)
+      await waitForColour(page, GREEN, 20_000)
+      return page
+    }
+    const first = await open(chromium)
+    const second = await open(chromium)
+    const fox = await open(firefox)
+    const codecs = await Promise.all(
+      [first, second, fox].map((p) =>
+        eventually(async () => {
+          const codec = (await viewerState(p)).codec
+          assert.notEqual(codec, '')
+          return codec
+        }),
+      ),
+    )
+    assert.deepEqual(codecs, ['H264', 'H264', 'VP8'])
+    assert.deepEqual(
+      await encoders(start),
+      ['libvpx', 'smoldesk-grab'],
+      'two viewers of one codec share its encoder',
+    )
+    // Every viewer sees the same change.
+    await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, ORANGE)
+    await Promise.all([first, second, fox].map((p) => waitForColour(p, ORANGE, 10_000)))
+
+    await fox.close()
+    await eventually(async () => assert.deepEqual(await encoders(start), ['smoldesk-grab']), 15_000)
+    await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, BLUE)
+    await waitForColour(first, BLUE, 10_000)
+  })
+})
