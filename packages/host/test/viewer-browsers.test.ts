@@ -44,7 +44,9 @@ declare const window: {
 }
 declare const document: {
   querySelectorAll(s: string): ArrayLike<{ textContent: string | null; click(): void }>
+  querySelector(s: string): unknown
 }
+declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
 declare const navigator: {
   clipboard: { writeText(text: string): Promise<void>; readText(): Promise<string> }
 }
@@ -169,7 +171,7 @@ for (const name of VIEWER_BROWSERS) {
       await waitForColour(page, ORANGE, 10_000)
     })
 
-    it('types into a terminal on the host, with real key sequences', async () => {
+    it('types into a terminal on the host: real key sequences, and a German layout as typed', async () => {
       const typed = join(scratch, 'typed.txt')
       const xterm = spawn('xterm', ['-geometry', '40x5+1300+20', '-e', 'sh', '-c', `cat > ${typed}`], {
         env: { ...process.env, DISPLAY: desktop.display, LANG: 'C.UTF-8' },
@@ -191,6 +193,40 @@ for (const name of VIEWER_BROWSERS) {
         await page.keyboard.up('Enter')
         await eventually(
           async () => assert.equal(await readFile(typed, 'utf8').catch(() => ''), `hello from ${name}\n`),
+          10_000,
+        )
+        // A German keyboard, as the page gets it from the browser: ä on the key US calls Quote, a dead
+        // ^ and then e (the browser composes ê), AltGr and Q (@). The host here is US.
+        await inPage(
+          page,
+          (keys) => {
+            const video = document.querySelector('video') as unknown as { dispatchEvent(e: unknown): void }
+            for (const [type, code, key, altGraph] of keys) {
+              const init = { code, key, bubbles: true, cancelable: true }
+              const event = new KeyboardEvent(type, init)
+              if (altGraph)
+                Object.defineProperty(event, 'getModifierState', { value: (m: string) => m === 'AltGraph' })
+              video.dispatchEvent(event)
+            }
+          },
+          [
+            ['keydown', 'Quote', 'ä', false],
+            ['keyup', 'Quote', 'ä', false],
+            ['keydown', 'Backquote', 'Dead', false],
+            ['keyup', 'Backquote', 'Dead', false],
+            ['keydown', 'KeyE', 'ê', false],
+            ['keyup', 'KeyE', 'e', false],
+            ['keydown', 'AltRight', 'AltGraph', true],
+            ['keydown', 'KeyQ', '@', true],
+            ['keyup', 'KeyQ', '@', true],
+            ['keyup', 'AltRight', 'AltGraph', false],
+            ['keydown', 'Enter', 'Enter', false],
+            ['keyup', 'Enter', 'Enter', false],
+          ] as const,
+        )
+        await eventually(
+          async () =>
+            assert.equal(await readFile(typed, 'utf8').catch(() => ''), `hello from ${name}\näê@\n`),
           10_000,
         )
       } finally {

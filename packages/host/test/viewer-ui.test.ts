@@ -392,9 +392,13 @@ describe('viewer page: landing, joining, toolbar', () => {
       // Trackpad: a finger's travel moves the pointer from where it is; a tap clicks there.
       await run('xdotool', ['mousemove', '1500', '300'], { env: { DISPLAY: desktop.display } })
       await drag([{ x: 150, y: 450 }], 40, 0)
+      // Where the pointer comes to rest: the drag's last motions may still be on their way.
       const moved = await eventually(async () => {
         const p = await xPointer(x)
         assert.ok(p.rootX > 1280 && p.rootY > 0, `pointer on monitor 2, not ${p.rootX},${p.rootY}`)
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        const later = await xPointer(x)
+        assert.deepEqual([later.rootX, later.rootY], [p.rootX, p.rootY], 'the pointer has settled')
         return p
       })
       // 40 CSS px on a 412 px wide view of an 800 px monitor, at trackpad speed 1.6: about 124 px from the middle.

@@ -11,7 +11,9 @@ import { type InputEvent, InputEventSchema } from './input.ts'
  *     MOVE      x f32, y f32                          (video pixels)
  *     BUTTON    button u8, pressed u8, x f32, y f32
  *     SCROLL    dx f32, dy f32                        (pixels, DOM deltaMode 0)
- *     KEY       pressed u8, modifiers u8, code: u8 length + ASCII
+ *     KEY       pressed u8, modifiers u8, code: u8 length + ASCII,
+ *               then optionally key: u8 length + UTF-8 (the character the
+ *               viewer's layout typed; frames without it are as before)
  *     TEXT      u16 length + UTF-8
  *     RELEASE   (nothing: release everything held — the page lost focus)
  *     REL_MOVE  dx f32, dy f32                        (relative motion, pointer lock)
@@ -86,12 +88,27 @@ export function decodeInputFrame(frame: Uint8Array): DecodedInput {
     case INPUT_KIND.KEY: {
       if (frame.byteLength < HEADER + 3) throw invalid('key frame too short')
       const length = view.getUint8(8)
-      need(3 + length)
+      if (frame.byteLength === HEADER + 3 + length) need(3 + length)
+      else if (frame.byteLength < HEADER + 4 + length) throw invalid('key frame too short')
       const mask = view.getUint8(7)
       const code = String.fromCharCode(...frame.subarray(HEADER + 3, HEADER + 3 + length))
+      const keyAt = HEADER + 3 + length
+      let key: string | undefined
+      if (frame.byteLength > keyAt) {
+        const keyLength = view.getUint8(keyAt)
+        need(3 + length + 1 + keyLength)
+        try {
+          key = new TextDecoder('utf-8', { fatal: true }).decode(
+            frame.subarray(keyAt + 1, keyAt + 1 + keyLength),
+          )
+        } catch {
+          throw invalid('key is not UTF-8')
+        }
+      }
       event = {
         event_type: view.getUint8(6) ? 'KeyPress' : 'KeyRelease',
         key_code: code,
+        ...(key !== undefined && { key }),
         modifiers: MODIFIER_BITS.filter((_, i) => mask & (1 << i)),
       }
       break
@@ -170,9 +187,11 @@ export function encodeKey(
   code: string,
   pressed: boolean,
   modifiers: readonly (typeof MODIFIER_BITS)[number][],
+  key?: string,
 ): Uint8Array {
   const ascii = Array.from(code.slice(0, 32), (c) => c.charCodeAt(0) & 0x7f)
-  const { bytes, view } = header(INPUT_KIND.KEY, seq, 3 + ascii.length)
+  const utf8 = key === undefined ? undefined : new TextEncoder().encode(key).subarray(0, 32)
+  const { bytes, view } = header(INPUT_KIND.KEY, seq, 3 + ascii.length + (utf8 ? 1 + utf8.length : 0))
   view.setUint8(6, pressed ? 1 : 0)
   view.setUint8(
     7,
@@ -180,6 +199,10 @@ export function encodeKey(
   )
   view.setUint8(8, ascii.length)
   bytes.set(ascii, HEADER + 3)
+  if (utf8) {
+    view.setUint8(HEADER + 3 + ascii.length, utf8.length)
+    bytes.set(utf8, HEADER + 4 + ascii.length)
+  }
   return bytes
 }
 

@@ -16,6 +16,12 @@ export const ModifierSchema = z.enum(['Shift', 'Control', 'Alt', 'Meta'])
 /** DOM `KeyboardEvent.code` values are short ASCII identifiers such as "KeyA" or "ShiftLeft". */
 const KeyCodeSchema = z.string().regex(/^[A-Za-z0-9]{1,32}$/, 'must be a DOM KeyboardEvent.code')
 
+/** One printable character (a DOM KeyboardEvent.key that is not a key name like "Enter"). */
+export const KeyCharacterSchema = z
+  .string()
+  .max(8)
+  .refine((s) => [...s].length === 1 && !/[\p{Cc}\p{Cs}]/u.test(s), 'must be one printable character')
+
 const Coordinate = z.number().finite().min(-1_000_000).max(1_000_000)
 const Delta = z.number().finite().min(-100_000).max(100_000)
 
@@ -32,6 +38,12 @@ export const InputEventSchema = z.strictObject({
   y: Coordinate.optional(),
   button: MouseButtonSchema.optional(),
   key_code: KeyCodeSchema.optional(),
+  /**
+   * What the viewer's own layout typed with this key (KeyboardEvent.key, when
+   * it is one character): the host types that character whatever its layout
+   * has at `key_code`, unless Control, Alt or Meta make it a shortcut.
+   */
+  key: KeyCharacterSchema.optional(),
   modifiers: z.array(ModifierSchema).max(4).optional(),
   is_pressed: z.boolean().optional(),
   delta_x: Delta.optional(),

@@ -147,6 +147,14 @@ describe('binary input frames', () => {
       release: false,
       event: { event_type: 'KeyPress', key_code: 'KeyA', modifiers: ['Shift', 'Meta'] },
     })
+    // With the character the viewer's layout typed (a German ä on the key US calls Quote).
+    assert.deepEqual(decodeInputFrame(encodeKey(3, 'Quote', true, [], 'ä')), {
+      seq: 3,
+      release: false,
+      event: { event_type: 'KeyPress', key_code: 'Quote', key: 'ä', modifiers: [] },
+    })
+    assert.throws(() => decodeInputFrame(encodeKey(3, 'KeyA', true, [], 'ab')), { code: 'INVALID_ARGS' })
+    assert.throws(() => decodeInputFrame(encodeKey(3, 'KeyA', true, [], '\u0007')), { code: 'INVALID_ARGS' })
     assert.deepEqual(decodeInputFrame(encodeText(4, 'Grüße €😀')), {
       seq: 4,
       release: false,
@@ -170,6 +178,7 @@ describe('binary input frames', () => {
       encodeMove(1, 5, 5),
       encodeButton(2, 'Left', true, 3, 4),
       encodeKey(3, 'Enter', false, []),
+      encodeKey(3, 'KeyE', true, ['Shift'], 'É'),
       encodeText(4, 'hé'),
     ]
     let errors = 0

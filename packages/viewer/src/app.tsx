@@ -249,11 +249,21 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
     const sink = keyboardRef.current
     if (!sink) return
     const onInput = (ev: InputEvent) => {
+      // An input method's text is typed when it is composed, not while (see compositionend).
+      if (ev.isComposing || ev.inputType === 'insertCompositionText') return
       ev.preventDefault()
       if (ev.data) captureRef.current?.sendText(ev.data)
     }
+    const onComposed = (ev: CompositionEvent) => {
+      if (ev.data) captureRef.current?.sendText(ev.data)
+      sink.value = ''
+    }
     sink.addEventListener('beforeinput', onInput)
-    return () => sink.removeEventListener('beforeinput', onInput)
+    sink.addEventListener('compositionend', onComposed)
+    return () => {
+      sink.removeEventListener('beforeinput', onInput)
+      sink.removeEventListener('compositionend', onComposed)
+    }
   }, [])
 
   // The toolbar: shown while not connected, near the top edge, or holding focus; hidden otherwise.

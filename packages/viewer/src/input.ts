@@ -178,16 +178,32 @@ export class InputCapture {
       this.#page?.onLeave?.()
       return
     }
+    // A dead key composes with the next one (^ then e is ê) and AltGr only picks a character of
+    // the next key: the browser hands us that character, which is what goes to the host.
+    if (ev.key === 'Dead' || ev.key === 'AltGraph' || ev.isComposing) return
+    // AltGr on Windows reads as Control+Alt: it is not a shortcut.
+    const altGraph = ev.getModifierState?.('AltGraph') ?? false
     const modifiers = (
       [
         ['Shift', ev.shiftKey],
-        ['Control', ev.ctrlKey],
-        ['Alt', ev.altKey],
+        ['Control', ev.ctrlKey && !altGraph],
+        ['Alt', ev.altKey && !altGraph],
         ['Meta', ev.metaKey],
       ] as const
     )
       .filter(([, on]) => on)
       .map(([name]) => name)
-    this.#send(encodeKey(this.#next(), ev.code, pressed, modifiers), false)
+    this.#send(encodeKey(this.#next(), ev.code, pressed, modifiers, typedCharacter(ev)), false)
   }
+}
+
+/**
+ * The character the viewer's layout typed with a key press, if it is one
+ * (KeyboardEvent.key is a key name such as "Enter" or "Shift" otherwise):
+ * the host types it whatever its own layout, unless it is a shortcut.
+ */
+export function typedCharacter(ev: Pick<KeyboardEvent, 'key' | 'type'>): string | undefined {
+  if (ev.type !== 'keydown') return undefined
+  const chars = [...ev.key]
+  return chars.length === 1 && !/[\p{Cc}]/u.test(ev.key) ? ev.key : undefined
 }

@@ -12,6 +12,14 @@ export interface InputInjector {
   /** The backend's keycode for a DOM KeyboardEvent.code, from the display's own keymap; undefined if it has none. */
   keycode(code: string): number | undefined
   key(keycode: number, pressed: boolean): void
+  /**
+   * The keycode to press for a character the viewer's layout typed: one that
+   * types it on the host's layout at this Shift level (the key at `code` if
+   * it does), else a spare keycode that types it until characterReleased.
+   */
+  characterKey(char: string, code: string, shifted: boolean): Promise<number | undefined>
+  /** A keycode characterKey gave was released. */
+  characterReleased(keycode: number): void
   /** Types Unicode text as-is, whatever the host's keyboard layout has on its keys. */
   type(text: string): Promise<void>
   /** Round trip: every event sent before has been processed by the server. */

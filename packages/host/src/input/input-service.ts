@@ -41,6 +41,8 @@ export class InputService {
   /** Modifiers a KeyPress pressed on the event's behalf, released with its KeyRelease. */
   readonly #impliedModifiers = new Map<number, number[]>()
   #wheel = { x: 0, y: 0 }
+  /** Keys pressed as the character the viewer's layout typed (DOM code → keycode pressed), until released. */
+  readonly #characterKeys = new Map<string, number>()
   /** Keys dropped because the host's keymap has no place for them (counted, warned about once per code). */
   readonly unmappedKeys = new Map<string, number>()
   #layout: { at: number; monitors: Promise<MonitorInfo[]> } | undefined
@@ -97,7 +99,7 @@ export class InputService {
         break
       case 'KeyPress':
       case 'KeyRelease':
-        this.#key(injector, event)
+        await this.#key(injector, event)
         break
       case 'Text':
         if (!event.text) throw new SmolDeskError('INVALID_ARGS', 'Text needs text')
@@ -119,8 +121,10 @@ export class InputService {
     const injector = await this.#options.injector()
     for (const button of this.#heldButtons) injector.button(button, false)
     for (const key of this.#heldKeys) injector.key(key, false)
+    for (const keycode of this.#characterKeys.values()) injector.characterReleased(keycode)
     this.#heldButtons.clear()
     this.#heldKeys.clear()
+    this.#characterKeys.clear()
     this.#impliedModifiers.clear()
     await injector.flush()
   }
@@ -192,17 +196,23 @@ export class InputService {
     clicks('x', 6, 7)
   }
 
-  #key(injector: InputInjector, event: InputEvent): void {
+  async #key(injector: InputInjector, event: InputEvent): Promise<void> {
     const code = event.key_code
     if (code === undefined) throw new SmolDeskError('INVALID_ARGS', `${event.event_type} needs key_code`)
-    const keycode = injector.keycode(code)
-    if (keycode === undefined) {
-      // Dropped, never guessed: a wrong keycode would type something else, or stick.
-      const seen = (this.unmappedKeys.get(code) ?? 0) + 1
-      this.unmappedKeys.set(code, seen)
-      if (seen === 1) log.warn({ code }, 'key dropped: the host keyboard mapping has no such key')
-      throw new SmolDeskError('KEY_UNMAPPED', `the host's keyboard mapping has no key '${code}'`)
+    if (event.event_type === 'KeyRelease') {
+      const typed = this.#characterKeys.get(code)
+      if (typed !== undefined) {
+        this.#characterKeys.delete(code)
+        if (this.#heldKeys.delete(typed)) injector.key(typed, false)
+        injector.characterReleased(typed)
+        return
+      }
+    } else if (event.key !== undefined && !this.#shortcut(injector, event)) {
+      await this.#pressCharacter(injector, code, event.key)
+      return
     }
+    const keycode = injector.keycode(code)
+    if (keycode === undefined) this.#unmapped(code)
     if (event.event_type === 'KeyPress') {
       const implied: number[] = []
       for (const modifier of event.modifiers ?? []) {
@@ -223,4 +233,46 @@ export class InputService {
     }
     this.#impliedModifiers.delete(keycode)
   }
+
+  /**
+   * With Control, Alt or Meta down a key is a shortcut: it goes by position
+   * (Ctrl+C is the C key), whatever character the viewer's layout has there.
+   */
+  #shortcut(injector: InputInjector, event: InputEvent): boolean {
+    if ((event.modifiers ?? []).some((m) => m !== 'Shift')) return true
+    return SHORTCUT_CODES.some((c) => {
+      const keycode = injector.keycode(c)
+      return keycode !== undefined && this.#heldKeys.has(keycode)
+    })
+  }
+
+  /** Types the character the viewer saw, at the Shift level the host holds now. */
+  async #pressCharacter(injector: InputInjector, code: string, char: string): Promise<void> {
+    const shifted = SHIFT_CODES.some((c) => {
+      const keycode = injector.keycode(c)
+      return keycode !== undefined && this.#heldKeys.has(keycode)
+    })
+    const keycode = await injector.characterKey(char, code, shifted)
+    if (keycode === undefined) this.#unmapped(`${code} (${char})`)
+    const previous = this.#characterKeys.get(code)
+    if (previous !== undefined && previous !== keycode) {
+      // Auto-repeat of a key whose character changed meanwhile: the old one is let go first.
+      if (this.#heldKeys.delete(previous)) injector.key(previous, false)
+      injector.characterReleased(previous)
+    }
+    this.#characterKeys.set(code, keycode)
+    injector.key(keycode, true)
+    this.#heldKeys.add(keycode)
+  }
+
+  #unmapped(what: string): never {
+    // Dropped, never guessed: a wrong keycode would type something else, or stick.
+    const seen = (this.unmappedKeys.get(what) ?? 0) + 1
+    this.unmappedKeys.set(what, seen)
+    if (seen === 1) log.warn({ key: what }, 'key dropped: the host keyboard mapping has no such key')
+    throw new SmolDeskError('KEY_UNMAPPED', `the host's keyboard mapping has no key '${what}'`)
+  }
 }
+
+const SHIFT_CODES = ['ShiftLeft', 'ShiftRight'] as const
+const SHORTCUT_CODES = ['ControlLeft', 'ControlRight', 'AltLeft', 'MetaLeft', 'MetaRight'] as const

@@ -94,17 +94,43 @@ export class X11Keymap {
     return found
   }
 
+  /**
+   * A keycode that types this keysym without changing modifiers: in the
+   * core mapping's first group, column 0 without Shift, column 1 with it.
+   * The key at `prefer` (a DOM code) wins when it does; undefined if none does.
+   */
+  keycodeTyping(keysym: number, shifted: boolean, prefer?: string): number | undefined {
+    const column = shifted ? 1 : 0
+    const types = (keycode: number | undefined) =>
+      keycode !== undefined &&
+      !this.#own.has(keycode) &&
+      this.#snapshot.keysyms.get(keycode)?.[column] === keysym
+    const preferred = prefer === undefined ? undefined : this.keycode(prefer)
+    if (types(preferred)) return preferred
+    for (const keycode of this.#snapshot.keysyms.keys()) if (types(keycode)) return keycode
+    return undefined
+  }
+
   /** Keycodes without any keysym (for typing text through a temporary mapping). */
   emptyKeycodes(): number[] {
     return [...this.#snapshot.keysyms]
-      .filter(([keycode, syms]) => !this.#own.has(keycode) && syms.every((k) => k === 0))
+      .filter(([, syms]) => syms.every((k) => k === 0))
       .map(([keycode]) => keycode)
   }
 
-  /** Marks keycodes whose mapping SmolDesk changes itself; they are never resolved to a key. */
+  /** Marks keycodes whose mapping SmolDesk changes itself (the previous claim ends); they are never resolved to a key. */
   claim(keycodes: readonly number[]): void {
+    this.#own.clear()
     for (const k of keycodes) this.#own.add(k)
+    this.#cache.clear()
   }
+
+  /** Counts the layout changes read back so far: keycodes chosen before a change may mean nothing now. */
+  get generation(): number {
+    return this.#generation
+  }
+
+  #generation = 0
 
   /** Resolves once a pending re-read is done (tests, and callers right after a layout change). */
   async settled(): Promise<void> {
@@ -146,6 +172,7 @@ export class X11Keymap {
         .then((snapshot) => {
           this.#snapshot = snapshot
           this.#cache.clear()
+          this.#generation++
           log.info('keyboard mapping changed; keys looked up again')
         })
         .catch((err: unknown) => log.warn({ err: String(err) }, 'could not re-read the keyboard mapping'))

@@ -6,6 +6,8 @@ import type { InputInjector } from '../injector.ts'
 import { X11Keymap } from './x11-keymap.ts'
 
 const MAX_SPARE_KEYCODES = 32
+/** Spare keycodes for characters held down (a key of the viewer's layout the host's layout lacks). */
+const MAX_HELD_SPARE_KEYCODES = 8
 /**
  * A spare keycode gets a new keysym only this long after it was last
  * pressed. An X client turns a keycode into a character when it reads the
@@ -18,7 +20,7 @@ const KEYCODE_REUSE_MS = 250
 const SPARE_CLEAR_IDLE_MS = 3000
 
 /** X keysym of a character: Latin-1 maps directly, the rest through the Unicode keysym range. */
-function keysymFor(ch: string): number {
+export function keysymFor(ch: string): number {
   const cp = ch.codePointAt(0) ?? 0
   if (ch === '\n' || ch === '\r') return 0xff0d // Return
   if (ch === '\t') return 0xff09 // Tab
@@ -36,6 +38,11 @@ export class XTestInjector implements InputInjector {
   readonly #xtest: XTest
   readonly #keymap: X11Keymap
   #spare: number[] | undefined
+  /** Spare keycodes for held characters: free ones, and those released a moment ago (oldest first). */
+  #heldFree: number[] | undefined
+  readonly #heldReleased: { keycode: number; timer: NodeJS.Timeout }[] = []
+  /** The keymap generation the spare keycodes were chosen in: a new layout means choosing again. */
+  #spareGeneration = -1
   /** Where the next character goes in #spare: keycodes are used in turn. */
   #nextSpare = 0
   /** Spare keycodes holding a keysym, and when each was last pressed (performance.now()). */
@@ -86,6 +93,49 @@ export class XTestInjector implements InputInjector {
   keycode(code: string): number | undefined {
     return this.#keymap.keycode(code)
   }
+
+  /**
+   * The key that types `char` on the host's layout at the current Shift
+   * level (the key at `code` if it does), else a spare keycode given that
+   * character's keysym for as long as it is held, as Guacamole does: a
+   * German ä, an AltGr @, a composed ê arrive as what the user saw.
+   */
+  async characterKey(char: string, code: string, shifted: boolean): Promise<number | undefined> {
+    await this.#keymap.settled()
+    const keysym = keysymFor(char)
+    const found = this.#keymap.keycodeTyping(keysym, shifted, code)
+    if (found !== undefined) return found
+    await this.#spareKeycodes()
+    let spare = this.#heldFree?.shift()
+    if (spare === undefined) {
+      // All in use or just released: the one released longest ago is taken back early.
+      const oldest = this.#heldReleased.shift()
+      clearTimeout(oldest?.timer)
+      spare = oldest?.keycode
+    }
+    if (spare === undefined) return undefined
+    this.#conn.client.ChangeKeyboardMapping(spare, 2, [keysym, keysym])
+    await this.#conn.sync() // mapped before it is pressed
+    return spare
+  }
+
+  characterReleased(keycode: number): void {
+    if (!this.#heldPool.has(keycode)) return
+    // Emptied only once the client that read the press has had time to read the mapping too.
+    const entry = {
+      keycode,
+      timer: setTimeout(() => {
+        const at = this.#heldReleased.indexOf(entry)
+        if (at >= 0) this.#heldReleased.splice(at, 1)
+        if (this.#conn.closed || !this.#heldPool.has(keycode)) return
+        this.#conn.client.ChangeKeyboardMapping(keycode, 2, [0, 0])
+        this.#heldFree?.push(keycode)
+      }, KEYCODE_REUSE_MS).unref(),
+    }
+    this.#heldReleased.push(entry)
+  }
+
+  readonly #heldPool = new Set<number>()
 
   key(keycode: number, pressed: boolean): void {
     this.#xtest.FakeInput(pressed ? this.#xtest.KeyPress : this.#xtest.KeyRelease, keycode, 0, 0, 0, 0)
@@ -143,17 +193,37 @@ export class XTestInjector implements InputInjector {
   }
 
   #clearSpare(): void {
-    if (this.#conn.closed || this.#pressedAt.size === 0) return
+    if (this.#conn.closed) return
     for (const keycode of this.#pressedAt.keys()) this.#conn.client.ChangeKeyboardMapping(keycode, 2, [0, 0])
     this.#pressedAt.clear()
   }
 
+  /** On close: held characters' spare keycodes go back to empty too. */
+  #clearHeld(): void {
+    if (this.#conn.closed) return
+    const free = new Set(this.#heldFree)
+    for (const keycode of this.#heldPool)
+      if (!free.has(keycode)) this.#conn.client.ChangeKeyboardMapping(keycode, 2, [0, 0])
+  }
+
   /** Keycodes the layout leaves without any keysym, taken once per connection (the keymap then leaves them alone). */
   async #spareKeycodes(): Promise<number[]> {
-    if (this.#spare) return this.#spare
     await this.#keymap.settled()
-    this.#spare = this.#keymap.emptyKeycodes().slice(-MAX_SPARE_KEYCODES)
-    this.#keymap.claim(this.#spare)
+    if (this.#spare && this.#spareGeneration === this.#keymap.generation) return this.#spare
+    this.#spareGeneration = this.#keymap.generation
+    // A new layout replaced every mapping, ours too: nothing borrowed is left to empty.
+    this.#heldPool.clear()
+    for (const { timer } of this.#heldReleased.splice(0)) clearTimeout(timer)
+    this.#pressedAt.clear()
+    this.#nextSpare = 0
+    // Keymaps leave few keycodes empty (about 20 on Xvfb's evdev one): a quarter, at most 8, hold
+    // characters while their key is down, the rest take turns for text.
+    const empty = this.#keymap.emptyKeycodes()
+    const held = Math.min(MAX_HELD_SPARE_KEYCODES, Math.floor(empty.length / 4))
+    this.#heldFree = empty.slice(empty.length - held)
+    this.#spare = empty.slice(0, empty.length - held).slice(-MAX_SPARE_KEYCODES)
+    for (const k of this.#heldFree) this.#heldPool.add(k)
+    this.#keymap.claim([...this.#spare, ...this.#heldFree])
     return this.#spare
   }
 
@@ -164,6 +234,7 @@ export class XTestInjector implements InputInjector {
   close(): void {
     clearTimeout(this.#clearTimer)
     this.#clearSpare()
+    this.#clearHeld()
     this.#keymap.close()
     this.#conn.close()
   }
