@@ -3,6 +3,7 @@ import {
   CLIPBOARD_CHANNEL,
   type CursorImage,
   defaultPermissions,
+  type EventPayload,
   encodeCursor,
   FILES_CHANNEL,
   SESSION_CHANNEL,
@@ -18,9 +19,11 @@ import { ClipboardSync } from './clipboard/clipboard-sync.ts'
 import { X11Clipboard } from './clipboard/x11/x11-clipboard.ts'
 import type { CommandHandlers } from './commands.ts'
 import { detectDisplayServer } from './display/detect.ts'
+import { ResizeService } from './display/resize-service.ts'
 import { X11Connection } from './display/x11/connection.ts'
 import { listX11Monitors } from './display/x11/monitors.ts'
 import { watchRandr } from './display/x11/randr.ts'
+import { x11ResizeBackend } from './display/x11/x11-resize-backend.ts'
 import type { InputInjector } from './input/injector.ts'
 import { InputService } from './input/input-service.ts'
 import { ViewerInput } from './input/viewer-input.ts'
@@ -64,6 +67,9 @@ export class Host {
   readonly transfers: TransferService
   readonly clipboardSync: ClipboardSync
   readonly session: SessionService
+  readonly resize: ResizeService
+  /** Viewers may give the shared virtual monitor their window's size (the host's consent). */
+  #viewerResize: boolean
   #injector: Promise<InputInjector> | undefined
   #cursor: Promise<CursorWatcher> | undefined
   #hub: ViewerHub | undefined
@@ -94,7 +100,18 @@ export class Host {
       onCodecChanged: async () => this.#hub?.codecChanged(),
       watchMonitors: async (onChange) => watchRandr(await this.#x11Connection(), onChange),
     })
+    this.#viewerResize = options.viewerResize ?? false
+    this.resize = new ResizeService({
+      backend: () => (this.display ? x11ResizeBackend(this.display) : undefined),
+      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      target: () => this.capture.running?.monitorIndex,
+      allowed: () => this.#viewerResize,
+      beforeChange: () => this.capture.pauseForLayout(),
+      // The stream takes the new rectangle at once; viewers see the new sizes.
+      afterChange: () => void this.capture.followLayout().then(() => this.session.changed()),
+    })
     this.session = new SessionService({
+      resize: this.resize,
       capture: this.capture,
       monitors: async () => listX11Monitors(await this.#x11Connection()),
       choices: () => this.#probe.get(),
@@ -155,7 +172,12 @@ export class Host {
           password: options.roomPassword,
           approval: options.approval,
           admission: new ViewerAdmission(host.tokens),
-          emit: (event, payload) => host.ipc.emit(event, payload),
+          emit: (event, payload) => {
+            host.ipc.emit(event, payload)
+            // A viewer that resized the monitor gives it its own size back when it goes.
+            if (event === 'viewer-disconnected')
+              void host.resize.viewerGone((payload as EventPayload<'viewer-disconnected'>).viewerId)
+          },
           input: host.viewerInput,
           onDataChannel: (viewerId, channel) => host.#onDataChannel(viewerId, channel),
         })
@@ -212,7 +234,9 @@ export class Host {
       // The native data stack's threads would keep the process alive once its peers are gone.
       if (this.#dataStack) setImmediate(() => this.#dataStack?.cleanup())
       await this.transfers.close()
+      // Capture first: giving a resized monitor its size back must not start an encoder again.
       await this.capture.close()
+      await this.resize.close()
       await this.input.releaseAll().catch(() => {})
       const injector = await this.#injector?.catch(() => undefined)
       injector?.close()
@@ -414,7 +438,14 @@ export class Host {
           approval: access.approval,
           security_initialized: this.#security.initialized,
           download_dir: this.transfers.downloadDir,
+          viewer_resize: this.#viewerResize,
         }
+      },
+      set_viewer_resize: async ({ allowed }) => {
+        this.#viewerResize = allowed
+        log.info({ allowed }, 'viewers may resize the shared monitor')
+        this.session.changed()
+        return { allowed }
       },
       set_room_access: async ({ password, approval }) => {
         const hub = this.#requireHub()

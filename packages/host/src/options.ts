@@ -30,6 +30,12 @@ export interface HostOptions {
   maxTransferBytes?: number | undefined
   /** Accept viewers' files without accept_transfer. */
   autoAcceptTransfers?: boolean | undefined
+  /**
+   * Viewers may give the shared monitor their window's size (virtual
+   * monitors only). `start` turns it on for its own embedded desktop;
+   * otherwise off until the host allows it (set_viewer_resize).
+   */
+  viewerResize?: boolean | undefined
 }
 
 export const HOST_DEFAULTS = {

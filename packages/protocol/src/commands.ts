@@ -45,6 +45,8 @@ export const HostStatusSchema = z.strictObject({
   approval: z.boolean(),
   security_initialized: z.boolean(),
   download_dir: z.string(),
+  /** Viewers may give the shared (virtual) monitor their window's size. */
+  viewer_resize: z.boolean(),
 })
 export type HostStatus = z.infer<typeof HostStatusSchema>
 
@@ -134,6 +136,11 @@ export const COMMANDS = {
   set_room_access: {
     args: z.strictObject({ password: z.string().max(256).optional(), approval: z.boolean().optional() }),
     result: z.strictObject({ password: z.boolean(), approval: z.boolean() }),
+  },
+  /** Whether viewers may resize the shared virtual monitor to their window (the embedded desktop: yes by default). */
+  set_viewer_resize: {
+    args: z.strictObject({ allowed: z.boolean() }),
+    result: z.strictObject({ allowed: z.boolean() }),
   },
   /** A small JPEG of one monitor as it looks now (base64). */
   get_monitor_thumbnail: {

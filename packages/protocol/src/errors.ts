@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'TIMEOUT',
   // the command exists but its capability is not built yet, or not on this machine
   'UNAVAILABLE',
+  /** The viewer's browser lacks something SmolDesk needs (WebRTC, in Debian's WebKitGTK). */
+  'BROWSER_UNSUPPORTED',
   // signaling
   'ROOM_NOT_FOUND',
   'ROOM_EXISTS',

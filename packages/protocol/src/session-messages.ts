@@ -58,6 +58,8 @@ export const SessionStateSchema = z.strictObject({
         width: z.number().int().min(1),
         height: z.number().int().min(1),
         is_primary: z.boolean(),
+        /** The host's scale for this monitor (2 on a HiDPI desktop). */
+        scale_factor: z.number().positive().max(16),
       }),
     )
     .max(64),
@@ -70,6 +72,12 @@ export const SessionStateSchema = z.strictObject({
   can_control: z.boolean(),
   /** The host's remote-input switch. */
   input_enabled: z.boolean(),
+  /**
+   * Whether a `resize` would give the watched monitor this viewer's window
+   * size: allowed, not allowed by the host (a screen of its own), or not
+   * possible (a real screen's modes, a display that cannot).
+   */
+  resize: z.enum(['allowed', 'not-allowed', 'unsupported']),
   /**
    * A viewer token for this viewer's current role: after a network drop it
    * joins again with it, so a viewer the host approved once is not asked
@@ -93,6 +101,13 @@ export const SessionRequestSchema = z.discriminatedUnion('type', [
     preset: StreamPresetSchema.optional(),
     codec: VideoCodecSchema.optional(),
     hardware_acceleration: HardwareAccelerationSchema.optional(),
+  }),
+  /** The watched monitor takes this size (the viewer's window in device pixels); clamped by the host. */
+  z.strictObject({
+    type: z.literal('resize'),
+    id: RequestId,
+    width: z.number().int().min(0).max(100_000),
+    height: z.number().int().min(0).max(100_000),
   }),
 ])
 export type SessionRequest = z.infer<typeof SessionRequestSchema>

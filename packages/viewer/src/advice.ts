@@ -50,6 +50,10 @@ const CODE_ADVICE: Partial<Record<string, { headline: string; action?: string; a
     action: 'Open the full link the host shared.',
   },
   RATE_LIMITED: { headline: 'Too many attempts', action: 'Wait a minute, then reload.' },
+  BROWSER_UNSUPPORTED: {
+    headline: 'This browser cannot show a remote desktop',
+    action: 'Open the link in a current Chrome, Edge or Firefox (Debian’s WebKit browsers have no WebRTC).',
+  },
   CONNECTION_FAILED: {
     headline: 'The server cannot be reached',
     action: 'Check your network and the address, then reload this page.',

@@ -15,6 +15,7 @@ import { type ConnectionState, ViewerConnection } from './connection.ts'
 import { ViewerFiles } from './files.ts'
 import { InputCapture } from './input.ts'
 import { Landing } from './landing.tsx'
+import { RemoteSizeFollower } from './remote-size.ts'
 import { ViewerSession } from './session.ts'
 import { loadSettings, type Settings, saveSettings } from './settings.ts'
 import { StatsSampler, type VideoStats } from './stats.ts'
@@ -35,6 +36,7 @@ declare global {
       files: ViewerFiles
       clipboard: ViewerClipboard
       session: ViewerSession
+      remoteSize?: RemoteSizeFollower
     }
   }
 }
@@ -236,9 +238,15 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
       setStats(sample)
       if (window.smoldesk) window.smoldesk.stats = sample
     }, 1000)
+    // Leaving the page (closing the tab, going elsewhere) is leaving the room, said at once: the host
+    // then frees what this viewer held (its monitor size, its input) instead of waiting out the
+    // signaling server's resume grace for a connection that only dropped.
+    const leave = () => connection.close()
+    window.addEventListener('pagehide', leave)
     return () => {
       clearInterval(timer)
       window.removeEventListener('focus', syncClipboard)
+      window.removeEventListener('pagehide', leave)
       detachInput?.()
       connection.close()
     }
@@ -265,6 +273,17 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
       sink.removeEventListener('compositionend', onComposed)
     }
   }, [])
+
+  // The remote monitor follows this window's size while connected, allowed and wanted.
+  const resizeAllowed = sessionState?.resize === 'allowed'
+  useEffect(() => {
+    const stage = stageRef.current
+    if (!stage || state !== 'connected' || !resizeAllowed || !settings.fitRemote) return
+    const follower = new RemoteSizeFollower(stage, (size) => session.request({ type: 'resize', ...size }))
+    follower.start()
+    if (window.smoldesk) window.smoldesk.remoteSize = follower
+    return () => follower.stop()
+  }, [state, resizeAllowed, settings.fitRemote, session])
 
   // The toolbar: shown while not connected, near the top edge, or holding focus; hidden otherwise.
   useEffect(() => {
@@ -351,6 +370,8 @@ function Viewer({ link }: { link: ReturnType<typeof linkParams> }) {
         }}
         showStats={settings.showStats}
         onShowStats={(showStats) => update({ showStats })}
+        fitRemote={settings.fitRemote}
+        onFitRemote={(fitRemote) => update({ fitRemote })}
         onMonitor={(index) => void ask(session.request({ type: 'select-monitor', monitor_index: index }))}
         onStream={(change) =>
           void ask(

@@ -6,6 +6,8 @@ import { VIDEO_CODECS, type VideoCodec } from '@smoldesk/protocol'
  * offers only these, and the host's offer is answered from the same list.
  */
 export function decodableCodecs(): VideoCodec[] {
+  // A browser without WebRTC has no RTCRtpReceiver at all (the page then says so: BROWSER_UNSUPPORTED).
+  if (typeof RTCRtpReceiver === 'undefined') return []
   const found = RTCRtpReceiver.getCapabilities?.('video')?.codecs ?? []
   const names = new Set(found.map((c) => c.mimeType.replace(/^video\//i, '').toUpperCase()))
   return VIDEO_CODECS.filter((codec) => names.has(codec))

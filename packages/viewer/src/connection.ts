@@ -151,6 +151,13 @@ export class ViewerConnection {
   }
 
   async connect(): Promise<void> {
+    const lacking = missingBrowserFeatures(globalThis)
+    if (lacking.length > 0) {
+      throw new SmolDeskError(
+        'BROWSER_UNSUPPORTED',
+        `this browser has no ${lacking.join(' and no ')}, which SmolDesk needs for the picture and input`,
+      )
+    }
     const { password, signalingUrl } = this.#options
     if (password && !passwordMaySend(signalingUrl, this.#options.allowInsecurePassword ?? false)) {
       throw new SmolDeskError(
@@ -531,6 +538,19 @@ export class ViewerConnection {
   lastIceDiagnosis: ReturnType<typeof diagnoseIce> | undefined
 }
 
+/**
+ * What a browser lacks of what the viewer needs. Debian's WebKitGTK (2.50,
+ * MiniBrowser and Epiphany) has no RTCPeerConnection at all: it is built
+ * without a WebRTC backend, whatever its enable-webrtc setting says.
+ */
+export function missingBrowserFeatures(scope: object): string[] {
+  const has = (name: string) => typeof (scope as Record<string, unknown>)[name] === 'function'
+  return [
+    ...(has('RTCPeerConnection') ? [] : ['WebRTC (RTCPeerConnection)']),
+    ...(has('WebSocket') ? [] : ['WebSocket']),
+  ]
+}
+
 /** The video codecs of an SDP's video section, in its order (repair and FEC formats left out). */
 export function videoCodecsOf(sdp: string): string[] {
   const section = sdp.split(/\r?\nm=/).find((s) => s.startsWith('video ') || s.startsWith('m=video '))
@@ -557,7 +577,8 @@ export function refusedVideoCodecs(offer: string, answer: string): string[] | un
 function preferOfferOrder(pc: RTCPeerConnection, offer: string): void {
   const order = videoCodecsOf(offer)
   const video = pc.getTransceivers().find((t) => t.receiver.track.kind === 'video')
-  const decodes = RTCRtpReceiver.getCapabilities?.('video')?.codecs
+  const decodes =
+    typeof RTCRtpReceiver === 'undefined' ? undefined : RTCRtpReceiver.getCapabilities?.('video')?.codecs
   if (!video || !decodes || typeof video.setCodecPreferences !== 'function') return
   const rank = (codec: RTCRtpCodec) => {
     const i = order.indexOf(codec.mimeType.replace(/^video\//i, '').toUpperCase())

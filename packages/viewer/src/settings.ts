@@ -7,6 +7,8 @@ export interface Settings {
   touchMode: TouchMode
   inputOn: boolean
   showStats: boolean
+  /** The remote monitor takes this window's size (where the host allows it). */
+  fitRemote: boolean
 }
 
 const KEY = 'smoldesk.viewer.settings'
@@ -17,6 +19,7 @@ export const DEFAULT_SETTINGS: Settings = {
   touchMode: 'direct',
   inputOn: true,
   showStats: false,
+  fitRemote: true,
 }
 
 /** Stored settings, each field checked (storage is another page's to write too). */
@@ -33,6 +36,7 @@ export function loadSettings(): Settings {
     touchMode: pick(stored.touchMode, ['direct', 'trackpad'] as const, DEFAULT_SETTINGS.touchMode),
     inputOn: pick(stored.inputOn, [true, false] as const, DEFAULT_SETTINGS.inputOn),
     showStats: pick(stored.showStats, [true, false] as const, DEFAULT_SETTINGS.showStats),
+    fitRemote: pick(stored.fitRemote, [true, false] as const, DEFAULT_SETTINGS.fitRemote),
   }
 }
 

@@ -36,6 +36,8 @@ export interface ToolbarProps {
   onInputOn: (on: boolean) => void
   showStats: boolean
   onShowStats: (on: boolean) => void
+  fitRemote: boolean
+  onFitRemote: (on: boolean) => void
   onMonitor: (index: number) => void
   onStream: (change: {
     preset?: StreamPreset
@@ -170,6 +172,21 @@ export function Toolbar(p: ToolbarProps) {
       {p.canShare && (
         <button type="button" onClick={p.onPointerLock}>
           Lock pointer
+        </button>
+      )}
+      {s && s.resize !== 'unsupported' && (
+        <button
+          type="button"
+          aria-pressed={p.fitRemote && s.resize === 'allowed'}
+          disabled={s.resize !== 'allowed'}
+          title={
+            s.resize === 'allowed'
+              ? 'The remote screen takes the size of this window'
+              : 'The host does not let viewers resize its screen'
+          }
+          onClick={() => p.onFitRemote(!p.fitRemote)}
+        >
+          Resize remote
         </button>
       )}
       <button type="button" aria-pressed={p.showStats} onClick={() => p.onShowStats(!p.showStats)}>

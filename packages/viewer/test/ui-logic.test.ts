@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { adviceFor } from '../src/advice.ts'
-import { refusedVideoCodecs, videoCodecsOf } from '../src/connection.ts'
+import { missingBrowserFeatures, refusedVideoCodecs, videoCodecsOf } from '../src/connection.ts'
 import { parseRoomInput } from '../src/room-link.ts'
 import { estimateLatencyMs } from '../src/stats.ts'
 import { NO_ZOOM, panBy, videoStyle, zoomAbout } from '../src/view.ts'
@@ -44,6 +44,12 @@ describe('viewer UI logic (framework-free parts)', () => {
     })
     for (const bad of ['', 'a b', 'https://desk.example/', 'https://x/?room=<script>', 'javascript:alert(1)'])
       assert.equal(parseRoomInput(bad), undefined, bad)
+  })
+
+  it('says what a browser lacks (WebKitGTK has no RTCPeerConnection)', () => {
+    const fn = () => {}
+    assert.deepEqual(missingBrowserFeatures({ RTCPeerConnection: fn, WebSocket: fn }), [])
+    assert.deepEqual(missingBrowserFeatures({ WebSocket: fn }), ['WebRTC (RTCPeerConnection)'])
   })
 
   it('notices an answer that refused every offered video codec, and only then', () => {

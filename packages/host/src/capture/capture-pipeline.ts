@@ -85,6 +85,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     if (this.#port === 0) await this.#bind()
     clearTimeout(this.#restartTimer)
     this.#plan = plan
+    this.#paused = false
     this.#crashes = []
     await this.#stopProcess()
     await this.#launch(plan)
@@ -124,9 +125,30 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     }, wait)
   }
 
+  /**
+   * Stops the encoder for a layout change SmolDesk makes itself (the old
+   * rectangle may not fit the new screen: grabbing it would fail), keeping
+   * the plan; the next start() brings it back.
+   */
+  async pause(): Promise<void> {
+    if (!this.#plan) return
+    this.#paused = true
+    clearTimeout(this.#restartTimer)
+    clearTimeout(this.#keyframeTimer)
+    this.#keyframeTimer = undefined
+    await this.#stopProcess()
+  }
+
+  get paused(): boolean {
+    return this.#paused
+  }
+
+  #paused = false
+
   /** Stops the encoder; idempotent. */
   async stop(): Promise<void> {
     this.#plan = undefined
+    this.#paused = false
     clearTimeout(this.#restartTimer)
     clearTimeout(this.#keyframeTimer)
     this.#keyframeTimer = undefined
@@ -222,7 +244,8 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
           throw err
         }
       }
-      this.#plan = undefined
+      // Only this plan's own failure ends it: a start() may have put a new plan in place meanwhile.
+      if (this.#plan === plan) this.#plan = undefined
       throw failure
     }
   }
@@ -291,7 +314,10 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     this.#restartTimer = setTimeout(() => {
       const plan = this.#plan
       if (!plan || this.#process) return
-      this.#launch(plan).catch((err: unknown) => this.#onCrash(SmolDeskError.from(err)))
+      this.#launch(plan).catch((err: unknown) => {
+        // Replaced while it failed (a layout change started the new rectangle): nothing to recover.
+        if (this.#plan === plan || this.#plan === undefined) this.#onCrash(SmolDeskError.from(err))
+      })
     }, RESTART_DELAY_MS)
   }
 

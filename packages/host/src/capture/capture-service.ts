@@ -174,6 +174,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
 
   async close(): Promise<void> {
     clearTimeout(this.#layoutTimer)
+    this.#wantedMonitor = undefined // a layout change from now on has nothing to follow
     this.#inUse.clear()
     await this.#extrasChanging
     await Promise.all([this.pipeline.close(), ...[...this.#extra.values()].map((p) => p.close())])
@@ -237,6 +238,18 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     return pipeline
   }
 
+  /** SmolDesk is about to change the layout itself: every encoder stops until followLayout(). */
+  async pauseForLayout(): Promise<void> {
+    await Promise.all([this.pipeline, ...this.#extra.values()].map((p) => p.pause()))
+  }
+
+  /** The layout changed and we know it (SmolDesk resized a monitor): follow it now, not after RandR settles. */
+  followLayout(): Promise<void> {
+    clearTimeout(this.#layoutTimer)
+    this.#following = this.#following.then(() => this.#followLayout())
+    return this.#following
+  }
+
   #watchLayout(): void {
     const watch = this.#options.watchMonitors
     if (this.#watching || !watch) return
@@ -274,6 +287,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     }
     const r = this.pipeline.running ? this.pipeline.plan?.region : undefined
     if (
+      !this.pipeline.paused &&
       r &&
       monitor.x === r.x &&
       monitor.y === r.y &&

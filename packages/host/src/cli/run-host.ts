@@ -127,6 +127,8 @@ export async function runStart(options: {
     })
     host = await Host.start({
       ...options.sharing,
+      // SmolDesk's own desktop is the viewer's to size; a display of yours only if you say so.
+      viewerResize: options.sharing.viewerResize ?? desktop !== undefined,
       display,
       signalingUrl: web.localSignalingUrl,
       roomId: options.roomId,

@@ -7,11 +7,15 @@ export const SHARING_OPTIONS = {
   'max-file-mb': { type: 'string' },
   'auto-accept-files': { type: 'boolean' },
   'clipboard-max-mb': { type: 'string' },
+  /** Viewers may give a display of yours their window's size (virtual monitors only). */
+  'allow-viewer-resize': { type: 'boolean' },
+  /** …and SmolDesk's own embedded desktop keeps its size. */
+  'no-viewer-resize': { type: 'boolean' },
 } as const
 
 export type SharingOptions = Pick<
   HostOptions,
-  'downloadDir' | 'maxTransferBytes' | 'autoAcceptTransfers' | 'clipboardMaxBytes'
+  'downloadDir' | 'maxTransferBytes' | 'autoAcceptTransfers' | 'clipboardMaxBytes' | 'viewerResize'
 >
 
 function megabytes(value: string | undefined, flag: string): number | undefined {
@@ -28,11 +32,20 @@ export function sharingOptions(values: {
   'max-file-mb'?: string
   'auto-accept-files'?: boolean
   'clipboard-max-mb'?: string
+  'allow-viewer-resize'?: boolean
+  'no-viewer-resize'?: boolean
 }): SharingOptions {
+  if (values['allow-viewer-resize'] && values['no-viewer-resize'])
+    throw new SmolDeskError(
+      'INVALID_ARGS',
+      '--allow-viewer-resize and --no-viewer-resize contradict each other',
+    )
   return {
     downloadDir: values['download-dir'],
     maxTransferBytes: megabytes(values['max-file-mb'], '--max-file-mb'),
     autoAcceptTransfers: values['auto-accept-files'] ?? false,
     clipboardMaxBytes: megabytes(values['clipboard-max-mb'], '--clipboard-max-mb'),
+    // undefined: the default of the display (yes for start's embedded desktop, no for yours).
+    viewerResize: values['allow-viewer-resize'] ? true : values['no-viewer-resize'] ? false : undefined,
   }
 }

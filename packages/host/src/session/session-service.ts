@@ -17,6 +17,7 @@ import {
   type VideoCodec,
 } from '@smoldesk/protocol'
 import type { CaptureService } from '../capture/capture-service.ts'
+import type { ResizeService } from '../display/resize-service.ts'
 import { createLogger } from '../log.ts'
 import type { PeerDataChannel } from '../webrtc/transport.ts'
 
@@ -40,6 +41,8 @@ export interface SessionServiceOptions {
   revokeToken: (token: string) => void
   /** The token a viewer joined with (a rejoin token shows it is a viewer we knew under another id). */
   joinToken: (viewerId: string) => string | undefined
+  /** The watched monitor follows a viewer's window size. */
+  resize: Pick<ResizeService, 'state' | 'request'>
 }
 
 interface RejoinEntry {
@@ -52,6 +55,7 @@ interface RejoinEntry {
 interface SharedState {
   monitors: MonitorInfo[]
   choices: { codecs: VideoCodec[]; accelerations: HardwareAcceleration[] }
+  resize: Promise<'allowed' | 'not-allowed' | 'unsupported'>
 }
 
 interface Attached {
@@ -94,7 +98,7 @@ export class SessionService {
   }
 
   async state(viewerId: string, shared = this.#shared()): Promise<SessionState> {
-    const { monitors, choices } = await shared
+    const { monitors, choices, resize } = await shared
     const role = this.#o.role(viewerId)
     const rejoin = role && role !== 'host' ? await this.#rejoinToken(viewerId, role) : undefined
     const config = this.#o.capture.running
@@ -106,6 +110,7 @@ export class SessionService {
         width: m.width,
         height: m.height,
         is_primary: m.is_primary,
+        scale_factor: m.scale_factor,
       })),
       stream: config
         ? {
@@ -117,6 +122,7 @@ export class SessionService {
       hardware_accelerations: choices.accelerations,
       can_control: role === 'viewer',
       input_enabled: this.#o.inputEnabled(),
+      resize: role === 'viewer' ? await resize : 'not-allowed',
       ...(rejoin && { rejoin_token: rejoin }),
     }
   }
@@ -127,7 +133,7 @@ export class SessionService {
       this.#o.monitors().catch(() => []),
       this.#o.choices().catch(() => ({ codecs: [], accelerations: [] })),
     ])
-    return { monitors, choices }
+    return { monitors, choices, resize: this.#o.resize.state().catch(() => 'unsupported' as const) }
   }
 
   /** Tells a viewer its session ends and why (before its peer connection is closed). */
@@ -197,11 +203,13 @@ export class SessionService {
       if (!parsed.success) throw new SmolDeskError('INVALID_ARGS', describeZodError(parsed.error))
       const now = Date.now()
       if (now - viewer.window.start >= 1000) viewer.window = { start: now, count: 0 }
-      if (++viewer.window.count > MAX_REQUESTS_PER_SECOND)
+      // Resizes are coalesced by the resize service (one change every half second at most).
+      if (parsed.data.type !== 'resize' && ++viewer.window.count > MAX_REQUESTS_PER_SECOND)
         throw new SmolDeskError('RATE_LIMITED', `at most ${MAX_REQUESTS_PER_SECOND} stream changes a second`)
       await this.#carryOut(viewerId, parsed.data)
       send(viewer.channel, { type: 'result', id })
-      log.info({ viewer: viewerId, request: parsed.data }, 'viewer changed the stream')
+      if (parsed.data.type !== 'resize')
+        log.info({ viewer: viewerId, request: parsed.data }, 'viewer changed the stream')
     } catch (err) {
       const error = SmolDeskError.from(err)
       send(viewer.channel, {
@@ -222,6 +230,10 @@ export class SessionService {
     delete wire.monitor_index
     if (request.type === 'select-monitor') {
       await capture.start(request.monitor_index, wire)
+      return
+    }
+    if (request.type === 'resize') {
+      await this.#o.resize.request(viewerId, request.width, request.height)
       return
     }
     await capture.start(current.monitorIndex, {

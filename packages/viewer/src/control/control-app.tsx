@@ -326,6 +326,15 @@ function Security({ state, control, act }: SectionProps) {
         />
         Let viewers without a link ask to join (you approve each)
       </label>
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={status?.viewer_resize ?? false}
+          onChange={(ev) => act(() => control.setViewerResize(ev.target.checked))}
+        />
+        Let viewers resize the shared monitor to their window (virtual monitors only; back to its size when
+        they leave)
+      </label>
       <form
         onSubmit={(ev) => {
           ev.preventDefault()

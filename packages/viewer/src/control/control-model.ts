@@ -209,6 +209,11 @@ export class HostControl {
     await this.#invoke('set_room_access', change)
   }
 
+  /** Whether viewers may give the shared (virtual) monitor their window's size. */
+  async setViewerResize(allowed: boolean): Promise<void> {
+    await this.#invoke('set_viewer_resize', { allowed })
+  }
+
   async setSecurityKey(secretKey: string): Promise<void> {
     await this.#invoke('initialize_security', { secretKey })
     // Links signed with the old key no longer work: make a new one.

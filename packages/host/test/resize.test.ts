@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict'
+import { after, afterEach, before, describe, it } from 'node:test'
+import type { CommandResult, IpcClient } from '@smoldesk/protocol'
+import type { Browser, Page } from 'puppeteer-core'
+import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { MAX_VIRTUAL_HEIGHT, MAX_VIRTUAL_WIDTH } from '../src/display/embedded/xorg-config.ts'
+import { inPage, waitForColour } from './browser.ts'
+import { launchViewerBrowser, VIEWER_BROWSERS } from './browsers.ts'
+import { eventually, type HostProcess, printedUrl, startHostProcess } from './helpers.ts'
+import { Painter, type Rgb } from './x11-paint.ts'
+
+const TEAL: Rgb = [20, 160, 160]
+
+declare const window: {
+  smoldesk?: {
+    state: string
+    session: {
+      state?: { resize: string }
+      request(r: { type: 'resize'; width: number; height: number }): Promise<void>
+    }
+  }
+}
+declare const document: {
+  querySelector(s: string): {
+    getBoundingClientRect(): { width: number; height: number }
+    videoWidth: number
+    videoHeight: number
+  }
+}
+
+/** The stage's size in device pixels, as the page would ask for it. */
+const stageDevicePixels = (page: Page) =>
+  inPage(
+    page,
+    () => {
+      const box = document.querySelector('.stage').getBoundingClientRect()
+      const r = (globalThis as unknown as { devicePixelRatio: number }).devicePixelRatio
+      const even = (n: number) => Math.round(n) - (Math.round(n) % 2)
+      return { width: even(box.width * r), height: even(box.height * r) }
+    },
+    undefined,
+  )
+
+const videoSize = (page: Page) =>
+  inPage(
+    page,
+    () => {
+      const v = document.querySelector('video')
+      return { width: v.videoWidth, height: v.videoHeight }
+    },
+    undefined,
+  )
+
+/** The session request, answered by the host: its error code, or 'ok'. */
+const askResize = (page: Page, width: number, height: number) =>
+  inPage(
+    page,
+    ([w, h]) =>
+      window.smoldesk?.session.request({ type: 'resize', width: w, height: h }).then(
+        () => 'ok',
+        (err: { code?: string; message?: string }) =>
+          err.code === 'DISPLAY_ERROR' ? `${err.code}: ${err.message}` : (err.code ?? String(err)),
+      ),
+    [width, height] as const,
+  )
+
+for (const name of VIEWER_BROWSERS) {
+  describe(`the remote screen fits the window: ${name}`, () => {
+    let desktop: VirtualDesktop
+    let painter: Painter
+    let start: HostProcess
+    let client: IpcClient
+    let browser: Browser
+    const monitors = async () => client.invoke<CommandResult<'get_monitors'>>('get_monitors')
+
+    before(async () => {
+      desktop = await VirtualDesktop.start({
+        monitors: [
+          { width: 1280, height: 720 },
+          { width: 640, height: 480 },
+        ],
+        withApps: false,
+      })
+      painter = await Painter.open(desktop.display)
+      await painter.fill({ x: 0, y: 0, width: 3840, height: 2160 }, TEAL)
+      // A display that is not `start`'s own: resizing waits for the host's consent.
+      start = await startHostProcess('start', ['--display', desktop.display], { SMOLDESK_LOG_LEVEL: 'info' })
+      client = await start.client()
+      browser = await launchViewerBrowser(name)
+    })
+
+    // A resize that went wrong shows only a size: say what the host did.
+    afterEach((t) => {
+      if ('passed' in t && !t.passed) {
+        const lines = start
+          .stderr()
+          .split('\n')
+          .filter((l) => /resize|own size|capture|encoder|hub|left|disconnect/.test(l))
+        console.error(`${t.name} failed; host log:\n${lines.slice(-30).join('\n')}`)
+      }
+    })
+
+    after(async () => {
+      client?.close()
+      await browser?.close()
+      await start?.stop()
+      painter?.close()
+      await desktop?.close()
+    })
+
+    it('leaves a display alone until the host allows it, then gives the monitor the window size', async () => {
+      const page = await browser.newPage()
+      await page.setViewport({ width: 1000, height: 640, deviceScaleFactor: 1 })
+      await page.goto(await printedUrl(start))
+      await waitForColour(page, TEAL, 20_000)
+      await eventually(async () =>
+        assert.equal(
+          await inPage(page, () => window.smoldesk?.session.state?.resize, undefined),
+          'not-allowed',
+        ),
+      )
+      assert.equal(await askResize(page, 900, 600), 'FORBIDDEN')
+      assert.equal((await monitors())[0]?.width, 1280, 'no consent, no change')
+
+      assert.deepEqual(await client.invoke('set_viewer_resize', { allowed: true }), { allowed: true })
+      const want = await stageDevicePixels(page)
+      await eventually(async () => {
+        const [first, second] = await monitors()
+        assert.deepEqual([first?.width, first?.height], [want.width, want.height])
+        assert.deepEqual([second?.x, second?.width], [want.width, 640], 'the other monitor moved along')
+      }, 15_000)
+      // The stream follows: one video pixel per device pixel.
+      await eventually(async () => assert.deepEqual(await videoSize(page), want), 15_000)
+
+      // A 2× screen: twice the pixels, for sharp text.
+      await page.setViewport({ width: 700, height: 500, deviceScaleFactor: 2 })
+      const hidpi = await stageDevicePixels(page)
+      assert.ok(hidpi.width > 1300, `device pixels at 2×: ${hidpi.width}`)
+      await eventually(async () => assert.deepEqual(await videoSize(page), hidpi), 15_000)
+      assert.equal((await monitors())[0]?.width, hidpi.width)
+
+      // Leaving (the page goes elsewhere, as when its tab is closed) gives the monitor its own size back.
+      await page.goto('about:blank')
+      await page.close()
+      await eventually(async () => {
+        const [first, second] = await monitors()
+        assert.deepEqual([first?.width, first?.height, second?.x], [1280, 720, 1280])
+      }, 15_000)
+    })
+
+    it('refuses, clamps and coalesces what no window would ask for, and keeps the screen usable', async () => {
+      const page = await browser.newPage()
+      await page.setViewport({ width: 800, height: 600, deviceScaleFactor: 1 })
+      await page.goto(await printedUrl(start))
+      await waitForColour(page, TEAL, 20_000)
+      await eventually(async () =>
+        assert.equal(await inPage(page, () => window.smoldesk?.session.state?.resize, undefined), 'allowed'),
+      )
+      assert.equal(await askResize(page, 0, 0), 'INVALID_ARGS')
+      // Far too big: the largest the display takes beside the other monitor (its Virtual size less 640 wide).
+      assert.equal(await askResize(page, 100_000, 100_000), 'ok')
+      await eventually(async () => {
+        const [first] = await monitors()
+        assert.deepEqual([first?.width, first?.height], [MAX_VIRTUAL_WIDTH - 640, MAX_VIRTUAL_HEIGHT])
+      }, 15_000)
+      // A flood: 300 resizes at once (faster than any window drag), then the size that should win.
+      const flood = await inPage(
+        page,
+        async () => {
+          const asked: Promise<void>[] = []
+          for (let i = 0; i < 300; i++)
+            asked.push(
+              window.smoldesk?.session.request({ type: 'resize', width: 700 + (i % 50) * 2, height: 500 }) ??
+                Promise.resolve(),
+            )
+          asked.push(
+            window.smoldesk?.session.request({ type: 'resize', width: 1024, height: 768 }) ??
+              Promise.resolve(),
+          )
+          const results = await Promise.allSettled(asked)
+          return { sent: asked.length, refused: results.filter((r) => r.status === 'rejected').length }
+        },
+        undefined,
+      )
+      assert.equal(flood.sent, 301)
+      assert.equal(flood.refused, 0)
+      await eventually(async () => {
+        const [first] = await monitors()
+        assert.deepEqual([first?.width, first?.height], [1024, 768], 'the last request wins')
+      }, 15_000)
+      const resized = start
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('monitor resized for a viewer')).length
+      assert.ok(resized <= 3, `${resized} mode changes for the whole burst`)
+      await waitForColour(page, TEAL, 10_000)
+      await page.close()
+    })
+  })
+}
