@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net'
 import puppeteer, { type Browser } from 'puppeteer-core'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../src/bench/chromium.ts'
 
@@ -27,18 +28,24 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
   'browser.safebrowsing.update.enabled': false,
 }
 
-export async function launchViewerBrowser(name: BrowserName): Promise<Browser> {
+/**
+ * `executablePath`: another way to start the same browser (a test's network
+ * namespace: RemoteNetwork.browser(name)).
+ */
+export async function launchViewerBrowser(name: BrowserName, executablePath?: string): Promise<Browser> {
   if (name === 'firefox') {
     return puppeteer.launch({
       browser: 'firefox',
-      executablePath: FIREFOX_PATH,
+      executablePath: executablePath ?? FIREFOX_PATH,
       headless: true,
       extraPrefsFirefox: FIREFOX_PREFS,
+      // A fixed port, so a wrapper can bridge it (puppeteer's default 0 is picked by Firefox).
+      ...(executablePath && { debuggingPort: await freePort() }),
     })
   }
   return puppeteer.launch({
     browser: 'chrome',
-    executablePath: CHROMIUM_PATH,
+    executablePath: executablePath ?? CHROMIUM_PATH,
     headless: true,
     pipe: true,
     args: CHROMIUM_ARGS.filter((a) => a !== '--headless'),
@@ -51,6 +58,17 @@ export async function grantClipboard(browser: Browser, origin: string): Promise<
   await browser
     .defaultBrowserContext()
     .overridePermissions(origin, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write'])
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
 }
 
 /** What a browser says it is (for the test log and the README's browser table). */

@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CHROMIUM_PATH } from '../src/bench/chromium.ts'
+import { type BrowserName, FIREFOX_PATH } from './browsers.ts'
 import { run } from './helpers.ts'
 
 /**
@@ -52,6 +53,13 @@ export class RemoteNetwork {
       // Playwright starts "the browser" with pipes on fds 3 and 4; `ip netns exec` keeps them.
       await writeFile(net.chromium, `#!/bin/sh\nexec ip netns exec ${net.name} ${CHROMIUM_PATH} "$@"\n`)
       await chmod(net.chromium, 0o755)
+      // Firefox's WebDriver BiDi is TCP on loopback: bridged out through a socket file (see the script).
+      const bridge = join(import.meta.dirname, 'firefox-in-netns.ts')
+      await writeFile(
+        net.firefox,
+        `#!/bin/sh\nexec ${process.execPath} ${bridge} ${net.name} ${FIREFOX_PATH} ${join(net.#dir, 'bidi.sock')} "$@"\n`,
+      )
+      await chmod(net.firefox, 0o755)
     } catch (err) {
       await net.close()
       throw err
@@ -62,6 +70,16 @@ export class RemoteNetwork {
   /** An executable that runs Debian's Chromium inside the namespace. */
   get chromium(): string {
     return join(this.#dir, 'chromium-in-netns')
+  }
+
+  /** An executable that runs Debian's Firefox inside the namespace (puppeteer, with a fixed debuggingPort). */
+  get firefox(): string {
+    return join(this.#dir, 'firefox-in-netns')
+  }
+
+  /** The executable of a viewer browser inside the namespace. */
+  browser(name: BrowserName): string {
+    return name === 'firefox' ? this.firefox : this.chromium
   }
 
   async cut(): Promise<void> {
