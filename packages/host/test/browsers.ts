@@ -23,6 +23,8 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
   'dom.events.testing.asyncClipboard': true,
   'dom.events.asyncClipboard.readText': true,
   'dom.events.asyncClipboard.clipboardItem': true,
+  // Touch events on a desktop build (a phone's taps, as the tests send them).
+  'dom.w3c_touch_events.enabled': 1,
   // Quiet on a closed network.
   'network.captive-portal-service.enabled': false,
   'browser.safebrowsing.update.enabled': false,
