@@ -196,5 +196,28 @@ for (const name of VIEWER_BROWSERS) {
       await waitForColour(page, TEAL, 10_000)
       await page.close()
     })
+
+    it('never lets a view-only viewer resize', async () => {
+      const { url } = await client.invoke<CommandResult<'create_viewer_token'>>('create_viewer_token', {
+        role: 'view-only',
+      })
+      assert.ok(url)
+      const watcher = await browser.newPage()
+      try {
+        await watcher.goto(url)
+        await waitForColour(watcher, TEAL, 20_000)
+        await eventually(async () =>
+          assert.equal(
+            await inPage(watcher, () => window.smoldesk?.session.state?.resize, undefined),
+            'not-allowed',
+          ),
+        )
+        const before = (await monitors())[0]
+        assert.equal(await askResize(watcher, 900, 500), 'FORBIDDEN')
+        assert.deepEqual((await monitors())[0], before)
+      } finally {
+        await watcher.close()
+      }
+    })
   })
 }
