@@ -102,6 +102,8 @@ export interface TransferManagerOptions {
   onRefused?(refusal: { peerId: string; id: string | undefined; code: ErrorCode; message: string }): void
   /** Resend our unfinished transfers' state when a link attaches (the side that reconnects). */
   resyncOnAttach?: boolean
+  /** A sender that has not heard where the receiver stands on a new link asks again this often. */
+  reaskMs?: number
   /** Progress events per second per transfer, at most. */
   progressPerSecond?: number
   newId?: () => string
@@ -114,6 +116,7 @@ const DEFAULTS = {
   highWaterBytes: CHANNEL_HIGH_WATER_BYTES,
   interruptedGraceMs: 10 * 60 * 1000,
   progressPerSecond: 4,
+  reaskMs: 1000,
 }
 /** The receiver acknowledges at least this often (in written bytes). */
 const ACK_EVERY_BYTES = 1024 * 1024
@@ -167,6 +170,8 @@ interface Transfer {
   /** Outgoing over a link that copies on send: the one frame buffer every chunk is read into. */
   frame: Uint8Array | undefined
   graceTimer: ReturnType<typeof setTimeout> | undefined
+  /** A sender on a new link asks the receiver again until it says where it stands (see #reask). */
+  reaskTimer: ReturnType<typeof setTimeout> | undefined
   rate: { at: number; bytes: number; lastEmit: number; perS: number }
 }
 
@@ -201,7 +206,9 @@ export class TransferManager {
     const state: LinkState = { peerId, link, errorBudget: { second: 0, count: 0 } }
     this.#links.set(peerId, state)
     for (const t of this.#transfers.values()) {
-      if (t.peerId === peerId && t.state === 'interrupted') this.#relink(t)
+      if (t.peerId !== peerId) continue
+      if (t.state === 'interrupted') this.#relink(t)
+      if (t.outgoing && t.accepted && t.state === 'active') this.#reask(t, state)
     }
     if (this.#o.resyncOnAttach) this.#resync(peerId)
     return {
@@ -691,6 +698,26 @@ export class TransferManager {
     this.#changed(t)
   }
 
+  /**
+   * A sender on a new link sends nothing until the receiver says where it
+   * stands (its accept). That accept is the receiver's one answer to the new
+   * link: lost (a frame sent while the link was still settling on either
+   * side; seen as a download stalled at half in CI), the transfer would wait
+   * for ever. So the sender asks again (its offer, which a receiver that
+   * knows the transfer answers with its offset) until it hears on this link.
+   */
+  #reask(t: Transfer, link: LinkState): void {
+    clearTimeout(t.reaskTimer)
+    t.reaskTimer = setTimeout(() => {
+      t.reaskTimer = undefined
+      // Answered, replaced, ended or paused (a resume asks again by itself): nothing more to ask.
+      if (t.state !== 'active' || t.acceptedOn === link || this.#links.get(t.peerId) !== link) return
+      this.#transmit(link, encodeControl({ type: 'offer', id: t.id, name: t.name, size: t.size }))
+      this.#reask(t, link)
+    }, this.#o.reaskMs)
+    ;(t.reaskTimer as { unref?: () => void }).unref?.()
+  }
+
   /** After a reconnect: tell the peer where each unfinished transfer stands. */
   #resync(peerId: string): void {
     for (const t of this.#transfers.values()) {
@@ -721,6 +748,7 @@ export class TransferManager {
     if (TERMINAL.includes(t.state)) return
     t.state = state
     clearTimeout(t.graceTimer)
+    clearTimeout(t.reaskTimer)
     t.wake?.()
     if (state !== 'completed') t.error = `${code}: ${message}`
     const sink = t.sink
@@ -796,6 +824,7 @@ export class TransferManager {
       wake: undefined,
       frame: undefined,
       graceTimer: undefined,
+      reaskTimer: undefined,
       rate: { at: now, bytes: 0, lastEmit: 0, perS: 0 },
     }
     this.#transfers.set(t.id, t)

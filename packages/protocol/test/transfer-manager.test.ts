@@ -276,6 +276,27 @@ describe('transfer engine', () => {
     await uploadedWhole(p, id, 'late.bin', data)
   })
 
+  it('asks again on a new link whose first answer from the receiver was lost, and the file arrives whole', async () => {
+    // A download, as the page receives it: the receiver says where it stands once, when its link attaches.
+    const p = pair({}, { autoAccept: true, resyncOnAttach: true })
+    const data = randomBytes(12 * 1024 * 1024)
+    const { id } = p.host.send('v1', 'asked.bin', source(data))
+    await waitFor(p.viewerEvents, (e) => e.type === 'progress' && e.info.transferred > 0, 'some progress')
+    p.cut()
+    p.reconnect('v1')
+    // The receiver's accept on the new link never arrives (the first frame toward the host is dropped).
+    let dropped = 0
+    ;(p.wire.toHost as Pipe).tamper = (frame) => (dropped++ === 0 ? undefined : frame)
+    await waitFor(
+      p.viewerEvents,
+      (e) => (e.type === 'completed' || e.type === 'error') && e.info.id === id,
+      'end',
+    )
+    assert.equal(p.viewer.get(id).state, 'completed', JSON.stringify(p.viewer.get(id)))
+    assert.deepEqual(MemorySink.committed.get('viewer:asked.bin'), data)
+    assert.equal(dropped > 1, true, 'the sender asked again')
+  })
+
   it('takes a link whose send throws for a lost link: the transfer waits, then goes on over the next', async () => {
     const p = pair({ autoAccept: true })
     const data = randomBytes(12 * 1024 * 1024)
