@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -17,7 +16,7 @@ import {
   videoContentBox,
   waitForColour,
 } from './browser.ts'
-import { eventually, type HostProcess, printedUrl, run, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, printedUrl, run, startHostProcess, typingTerminal } from './helpers.ts'
 import { RemoteNetwork } from './netns.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
 import { xPointer } from './x11-state.ts'
@@ -186,15 +185,8 @@ describe('whole flow: host control page and viewer, across a network', () => {
 
     // Type into a terminal on that monitor: its shell writes what it reads to a file.
     const typed = join(scratch, 'typed.txt')
-    const xterm = spawn('xterm', ['-geometry', '40x5+1300+20', '-e', 'sh', '-c', `cat > ${typed}`], {
-      env: { ...process.env, DISPLAY: desktop.display, LANG: 'C.UTF-8' },
-      stdio: 'ignore',
-    })
+    const xterm = await typingTerminal(desktop.display, '40x5+1300+20', typed)
     try {
-      await eventually(async () => {
-        const r = await run('xwininfo', ['-name', 'sh'], { env: { DISPLAY: desktop.display } })
-        assert.match(r.stdout.toString(), /IsViewable/)
-      }, 10_000)
       await toolbarHidden(viewer)
       const box = await videoContentBox(viewer)
       const s = box.width / 800

@@ -200,3 +200,36 @@ export function printedUrl(
     return url
   }, 15_000)
 }
+
+/**
+ * An xterm on `display` whose shell writes every line typed into it to
+ * `file` (what a test reads back to see what was typed), once it is on
+ * screen. Without a window manager keyboard focus follows the pointer: the
+ * caller points at it (`geometry` says where it is).
+ */
+export async function typingTerminal(display: string, geometry: string, file: string): Promise<ChildProcess> {
+  const xterm = spawn('xterm', ['-geometry', geometry, '-e', 'sh', '-c', `cat > ${file}`], {
+    env: { ...process.env, DISPLAY: display, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
+    stdio: 'ignore',
+  })
+  try {
+    await eventually(async () => {
+      const r = await run('xwininfo', ['-name', 'sh'], { env: { DISPLAY: display } })
+      assert.match(r.stdout.toString(), /IsViewable/)
+    }, 10_000)
+  } catch (err) {
+    xterm.kill()
+    throw err
+  }
+  return xterm
+}
+
+/** A PNG of one colour (ffmpeg's `color` source: `red`, `0x14a0a0`), written to `path`; returns its bytes. */
+export async function solidPng(path: string, colour: string, width: number, height: number): Promise<Buffer> {
+  const made = await run('ffmpeg', [
+    ...['-v', 'error', '-f', 'lavfi', '-i', `color=${colour}:s=${width}x${height}`],
+    ...['-frames:v', '1', '-y', path],
+  ])
+  assert.equal(made.code, 0, made.stderr)
+  return readFile(path)
+}

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { IpcClient } from '@smoldesk/protocol'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, startHostProcess, typingTerminal } from './helpers.ts'
 import { xKeyDown, xPointer } from './x11-state.ts'
 
 const BUTTON1_MASK = 0x100
@@ -118,15 +117,8 @@ describe('input: XTEST injection read back from the X server', () => {
     const dir = await mkdtemp(join(tmpdir(), 'smoldesk-typing-'))
     const out = join(dir, 'typed.txt')
     // A terminal whose shell writes every line typed into it to a file.
-    const xterm = spawn('xterm', ['-geometry', '60x5+0+0', '-e', 'sh', '-c', `cat > ${out}`], {
-      env: { ...process.env, DISPLAY: desktop.display, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
-      stdio: 'ignore',
-    })
+    const xterm = await typingTerminal(desktop.display, '60x5+0+0', out)
     try {
-      await eventually(async () => {
-        const r = await run('xwininfo', ['-name', 'sh'], { env: { DISPLAY: desktop.display } })
-        assert.match(r.stdout.toString(), /IsViewable/)
-      })
       // Without a window manager the keyboard follows the pointer: point at the terminal.
       await send({ event_type: 'MouseMove', x: 50, y: 30, monitor_index: 0 })
       const typedSoFar = (expected: string) =>

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import type { IpcClient } from '@smoldesk/protocol'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, run, startHostProcess, typingTerminal } from './helpers.ts'
 import { recordInput } from './x11-state.ts'
 
 type Key = { code: string; key?: string; modifiers?: string[] }
@@ -55,14 +55,7 @@ describe('keyboard layouts: what the viewer typed is what arrives', () => {
   const terminal = async (name: string) => {
     xterm?.kill()
     out = join(dir, `${name}.txt`)
-    xterm = spawn('xterm', ['-geometry', '60x5+0+0', '-e', 'sh', '-c', `cat > ${out}`], {
-      env: { ...process.env, DISPLAY: desktop.display, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
-      stdio: 'ignore',
-    })
-    await eventually(async () => {
-      const r = await run('xwininfo', ['-name', 'sh'], { env: { DISPLAY: desktop.display } })
-      assert.match(r.stdout.toString(), /IsViewable/)
-    })
+    xterm = await typingTerminal(desktop.display, '60x5+0+0', out)
     await send({ event_type: 'MouseMove', x: 50, y: 30 }) // focus follows the pointer
   }
   const enter = { code: 'Enter' }

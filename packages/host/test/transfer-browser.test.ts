@@ -8,7 +8,7 @@ import type { CommandResult, EventName, EventPayload, IpcClient } from '@smoldes
 import type { BrowserContext, Page } from 'playwright-core'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { launchChromium } from './browser.ts'
-import { eventually, type HostProcess, printedUrl, run, startHostProcess } from './helpers.ts'
+import { eventually, type HostProcess, printedUrl, run, solidPng, startHostProcess } from './helpers.ts'
 
 /*
  * Clipboard and files between the real host (`smoldesk start` on a virtual
@@ -468,20 +468,7 @@ describe('clipboard and files between the host and a browser', () => {
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), text)
 
     const png = join(scratch, 'red.png')
-    const made = await run('ffmpeg', [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'color=red:s=64x48',
-      '-frames:v',
-      '1',
-      '-y',
-      png,
-    ])
-    assert.equal(made.code, 0, made.stderr)
-    const image = await readFile(png)
+    const image = await solidPng(png, 'red', 64, 48)
     await xclip(['-t', 'image/png', '-i', png])
     await eventually(async () => {
       const bytes = await page.evaluate(() => {
@@ -503,19 +490,7 @@ describe('clipboard and files between the host and a browser', () => {
     const png = await readFile(join(scratch, 'red.png'))
     // Another image than the host's last copy, so the X clipboard really changes.
     const bluePath = join(scratch, 'blue.png')
-    await run('ffmpeg', [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'color=blue:s=32x32',
-      '-frames:v',
-      '1',
-      '-y',
-      bluePath,
-    ])
-    const blue = await readFile(bluePath)
+    const blue = await solidPng(bluePath, 'blue', 32, 32)
     assert.notEqual(sha(blue), sha(png))
     await page.evaluate(
       (bytes) => window.smoldesk?.clipboard.send({ kind: 'image', png: Uint8Array.from(bytes) }),

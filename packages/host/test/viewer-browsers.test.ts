@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,7 +15,9 @@ import {
   printedUrl,
   processesTagged,
   run,
+  solidPng,
   startHostProcess,
+  typingTerminal,
 } from './helpers.ts'
 import { Painter, type Rgb } from './x11-paint.ts'
 import { recordInput } from './x11-state.ts'
@@ -210,15 +211,8 @@ for (const name of VIEWER_BROWSERS) {
 
     it('types into a terminal on the host: real key sequences, and a German layout as typed', async () => {
       const typed = join(scratch, 'typed.txt')
-      const xterm = spawn('xterm', ['-geometry', '40x5+1300+20', '-e', 'sh', '-c', `cat > ${typed}`], {
-        env: { ...process.env, DISPLAY: desktop.display, LANG: 'C.UTF-8' },
-        stdio: 'ignore',
-      })
+      const xterm = await typingTerminal(desktop.display, '40x5+1300+20', typed)
       try {
-        await eventually(async () => {
-          const r = await run('xwininfo', ['-name', 'sh'], { env: { DISPLAY: desktop.display } })
-          assert.match(r.stdout.toString(), /IsViewable/)
-        }, 10_000)
         const box = await videoContentBox(page)
         const s = box.width / 800
         // The toolbar covers the top of the picture until the pointer has been on the picture a while.
@@ -391,20 +385,7 @@ for (const name of VIEWER_BROWSERS) {
 
     it('shares a copied image both ways, and puts it on the browser’s clipboard', async () => {
       const png = join(scratch, 'teal.png')
-      const made = await run('ffmpeg', [
-        '-v',
-        'error',
-        '-f',
-        'lavfi',
-        '-i',
-        'color=0x14a0a0:s=48x32',
-        '-frames:v',
-        '1',
-        '-y',
-        png,
-      ])
-      assert.equal(made.code, 0, made.stderr)
-      const image = await readFile(png)
+      const image = await solidPng(png, '0x14a0a0', 48, 32)
       await xclip(['-t', 'image/png', '-i', png])
       const remote = await eventually(async () => {
         const r = await inPage(
