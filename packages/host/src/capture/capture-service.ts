@@ -7,7 +7,7 @@ import {
   SmolDeskError,
   type VideoCodec,
 } from '@smoldesk/protocol'
-import type { EmitEvent } from '../webrtc/viewer-hub.ts'
+import type { EmitEvent } from '../events.ts'
 import { CapturePipeline, type PipelinePlan } from './capture-pipeline.ts'
 import type { EncoderProbeCache } from './codec-probe.ts'
 import { qualityToCrf, STREAMABLE_ENCODERS, vbvBufferKbit } from './encoder-args.ts'

@@ -10,9 +10,9 @@ import {
   sendClipboard,
   type ViewerPermissions,
 } from '@smoldesk/protocol'
+import type { EmitEvent } from '../events.ts'
 import { createLogger } from '../log.ts'
 import type { PeerDataChannel } from '../webrtc/transport.ts'
-import type { EmitEvent } from '../webrtc/viewer-hub.ts'
 import { type Clipboard, type ClipboardChange, describeContent } from './clipboard.ts'
 
 const log = createLogger('clipboard.sync')

@@ -1,8 +1,8 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { type TransferInfo, TransferManager } from '@smoldesk/protocol'
+import type { EmitEvent } from '../events.ts'
 import { createLogger } from '../log.ts'
-import type { EmitEvent } from '../webrtc/viewer-hub.ts'
 import { DiskSink, DiskSource, sha256Hasher } from './disk-storage.ts'
 
 const log = createLogger('transfer')

@@ -1,8 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   defaultPermissions,
-  type EventName,
-  type EventPayload,
   type IceCandidate,
   type IceServer,
   type ServerMessage,
@@ -13,6 +11,7 @@ import {
   type ViewerRole,
 } from '@smoldesk/protocol'
 import type { CaptureService } from '../capture/capture-service.ts'
+import type { EmitEvent } from '../events.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
 import { createLogger } from '../log.ts'
 import { JOIN_REQUEST_TIMEOUT_MS, type ViewerAdmission } from '../security/viewer-admission.ts'
@@ -22,8 +21,6 @@ import type { MediaTransport, PeerDataChannel, ViewerPeer } from './transport.ts
 const KICK_FLUSH_MS = 200
 
 const log = createLogger('webrtc.hub')
-
-export type EmitEvent = <E extends EventName>(event: E, payload: EventPayload<E>) => void
 
 /** A viewer that has answered but is not connected after this long gets a fresh offer. */
 const CONNECT_WATCHDOG_MS = 4000
