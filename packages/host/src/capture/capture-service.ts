@@ -101,11 +101,6 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     return this.#syncExtras()
   }
 
-  /** Codecs with an encoder of their own besides the configured one (for status and tests). */
-  get extraCodecs(): VideoCodec[] {
-    return [...this.#extra.keys()]
-  }
-
   /** The settings of the stream running now; undefined while stopped. */
   get running(): ResolvedCaptureConfig | undefined {
     return this.pipeline.running ? this.pipeline.plan?.config : undefined

@@ -297,11 +297,6 @@ export class ViewerHub {
       .catch((err: unknown) => log.warn({ err: String(err) }, 'encoders for the viewers’ codecs'))
   }
 
-  /** A viewer's view of the codec it decodes (for the session channel and status). */
-  viewerCodec(peerId: string): VideoCodec | undefined {
-    return this.#viewers.get(peerId)?.codec
-  }
-
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
