@@ -1,3 +1,4 @@
+import { SmolDeskError } from '@smoldesk/protocol'
 /*
  * Configuration for Xorg's dummy driver: a headless X server with real RandR
  * outputs (DUMMY0…DUMMY15) that can be resized and split into monitors,
@@ -95,14 +96,21 @@ export function layoutArgs(
 export function parseLayout(spec: string): MonitorLayout[] {
   const monitors = spec.split(',').map((part) => {
     const match = /^\s*(\d{2,5})x(\d{2,5})\s*$/.exec(part)
-    if (!match?.[1] || !match[2]) throw new Error(`bad monitor size '${part}' (expected WIDTHxHEIGHT)`)
+    if (!match?.[1] || !match[2])
+      throw new SmolDeskError(
+        'INVALID_ARGS',
+        `bad monitor size '${part}' in '${spec}' (expected WIDTHxHEIGHT, e.g. 1920x1080,1280x720)`,
+      )
     return { width: Number(match[1]), height: Number(match[2]) }
   })
-  if (monitors.length > 16) throw new Error('at most 16 monitors (DUMMY0–DUMMY15)')
+  if (monitors.length > 16) throw new SmolDeskError('INVALID_ARGS', 'at most 16 monitors (DUMMY0–DUMMY15)')
   const width = monitors.reduce((sum, m) => sum + m.width, 0)
   const height = Math.max(...monitors.map((m) => m.height))
   if (width > MAX_VIRTUAL_WIDTH || height > MAX_VIRTUAL_HEIGHT) {
-    throw new Error(`desktop ${width}x${height} exceeds ${MAX_VIRTUAL_WIDTH}x${MAX_VIRTUAL_HEIGHT}`)
+    throw new SmolDeskError(
+      'INVALID_ARGS',
+      `desktop ${width}x${height} exceeds ${MAX_VIRTUAL_WIDTH}x${MAX_VIRTUAL_HEIGHT}`,
+    )
   }
   return monitors
 }
