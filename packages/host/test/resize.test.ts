@@ -2,18 +2,20 @@ import assert from 'node:assert/strict'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { MAX_VIRTUAL_HEIGHT, MAX_VIRTUAL_WIDTH } from '../src/display/embedded/xorg-config.ts'
+import { MAX_RESIZE } from '../src/display/resize-service.ts'
 import { inPage, waitForColour } from './browser.ts'
-import { launchViewerBrowser, VIEWER_BROWSERS } from './browsers.ts'
-import { eventually, type HostProcess, printedUrl, startHostProcess } from './helpers.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { VIEWER_BROWSERS } from './browsers.ts'
+import { eventually, type HostProcess, printedUrl } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
+import type { Rgb } from './x11-paint.ts'
 
 const TEAL: Rgb = [20, 160, 160]
 
 declare const window: {
   smoldesk?: {
     state: string
+    remoteSize?: { following: boolean }
     session: {
       state?: { resize: string }
       request(r: { type: 'resize'; width: number; height: number }): Promise<void>
@@ -21,6 +23,7 @@ declare const window: {
   }
 }
 declare const document: {
+  querySelectorAll(s: string): ArrayLike<{ textContent: string | null; click(): void }>
   querySelector(s: string): {
     getBoundingClientRect(): { width: number; height: number }
     videoWidth: number
@@ -66,27 +69,26 @@ const askResize = (page: Page, width: number, height: number) =>
 
 for (const name of VIEWER_BROWSERS) {
   describe(`the remote screen fits the window: ${name}`, () => {
-    let desktop: VirtualDesktop
-    let painter: Painter
+    let scene: Scene
     let start: HostProcess
     let client: IpcClient
     let browser: Browser
     const monitors = async () => client.invoke<CommandResult<'get_monitors'>>('get_monitors')
 
     before(async () => {
-      desktop = await VirtualDesktop.start({
+      // A display that is not `start`'s own: resizing waits for the host's consent.
+      scene = await openScene({
         monitors: [
           { width: 1280, height: 720 },
           { width: 640, height: 480 },
         ],
-        withApps: false,
+        hostEnv: { SMOLDESK_LOG_LEVEL: 'info' },
+        browser: name,
       })
-      painter = await Painter.open(desktop.display)
-      await painter.fill({ x: 0, y: 0, width: 3840, height: 2160 }, TEAL)
-      // A display that is not `start`'s own: resizing waits for the host's consent.
-      start = await startHostProcess('start', ['--display', desktop.display], { SMOLDESK_LOG_LEVEL: 'info' })
-      client = await start.client()
-      browser = await launchViewerBrowser(name)
+      // All of the framebuffer the monitors may grow into.
+      await scene.painter.fill({ x: 0, y: 0, width: 3840, height: 2160 }, TEAL)
+      ;({ host: start, browser } = scene)
+      client = await scene.client()
     })
 
     // A resize that went wrong shows only a size: say what the host did.
@@ -100,13 +102,7 @@ for (const name of VIEWER_BROWSERS) {
       }
     })
 
-    after(async () => {
-      client?.close()
-      await browser?.close()
-      await start?.stop()
-      painter?.close()
-      await desktop?.close()
-    })
+    after(() => scene?.close())
 
     it('leaves a display alone until the host allows it, then gives the monitor the window size', async () => {
       const page = await browser.newPage()
@@ -156,12 +152,34 @@ for (const name of VIEWER_BROWSERS) {
       await eventually(async () =>
         assert.equal(await inPage(page, () => window.smoldesk?.session.state?.resize, undefined), 'allowed'),
       )
+      // This page stops following its own window (the toolbar's Resize remote), so the requests
+      // below are the only ones the host gets.
+      await inPage(
+        page,
+        () => {
+          for (const b of Array.from(document.querySelectorAll('nav button')))
+            if (b.textContent === 'Resize remote') b.click()
+        },
+        undefined,
+      )
+      await eventually(async () =>
+        assert.equal(
+          await inPage(page, () => window.smoldesk?.remoteSize?.following ?? false, undefined),
+          false,
+        ),
+      )
       assert.equal(await askResize(page, 0, 0), 'INVALID_ARGS')
-      // Far too big: the largest the display takes beside the other monitor (its Virtual size less 640 wide).
+      // Far too big: 4K at most (within the display's Virtual size beside the other monitor).
       assert.equal(await askResize(page, 100_000, 100_000), 'ok')
       await eventually(async () => {
         const [first] = await monitors()
-        assert.deepEqual([first?.width, first?.height], [MAX_VIRTUAL_WIDTH - 640, MAX_VIRTUAL_HEIGHT])
+        assert.deepEqual(
+          [first?.width, first?.height],
+          [
+            Math.min(MAX_RESIZE.width, MAX_VIRTUAL_WIDTH - 640),
+            Math.min(MAX_RESIZE.height, MAX_VIRTUAL_HEIGHT),
+          ],
+        )
       }, 15_000)
       // A flood: 300 resizes at once (faster than any window drag), then the size that should win.
       const flood = await inPage(

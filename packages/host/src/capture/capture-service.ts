@@ -233,8 +233,16 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     return pipeline
   }
 
-  /** SmolDesk is about to change the layout itself: every encoder stops until followLayout(). */
+  /**
+   * SmolDesk is about to change the layout itself: every encoder stops until
+   * followLayout(). A follow still under way (an encoder starting on the last
+   * layout, which can take a second at 4K) finishes first: pausing in the
+   * middle of its start would leave the start failing and putting back an
+   * older rectangle.
+   */
   async pauseForLayout(): Promise<void> {
+    await this.#following
+    await this.#extrasChanging
     await Promise.all([this.pipeline, ...this.#extra.values()].map((p) => p.pause()))
   }
 

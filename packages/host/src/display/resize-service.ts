@@ -5,6 +5,8 @@ const log = createLogger('display.resize')
 
 /** The smallest monitor a viewer may ask for (a phone held upright is about 360 CSS px wide). */
 export const MIN_RESIZE = { width: 320, height: 240 } as const
+/** The largest: 4K. Past it a software encoder on a small host makes no frames worth having. */
+export const MAX_RESIZE = { width: 3840, height: 2160 } as const
 /** A viewer's window changes size in bursts: the monitor follows at most this often. */
 export const RESIZE_INTERVAL_MS = 500
 
@@ -150,7 +152,7 @@ export class ResizeService {
     }
   }
 
-  /** Even sizes (4:2:0 video), at least MIN_RESIZE, and within the screen beside the other monitors. */
+  /** Even sizes (4:2:0 video), between MIN_RESIZE and MAX_RESIZE, and within the screen beside the other monitors. */
   async #clamp(
     backend: ResizeBackend,
     monitors: readonly MonitorInfo[],
@@ -161,8 +163,8 @@ export class ResizeService {
     const others = monitors.filter((m) => m.index !== monitor.index).reduce((sum, m) => sum + m.width, 0)
     const even = (n: number) => n - (n % 2)
     return {
-      width: even(Math.min(Math.max(job.width, MIN_RESIZE.width), max.width - others)),
-      height: even(Math.min(Math.max(job.height, MIN_RESIZE.height), max.height)),
+      width: even(Math.min(Math.max(job.width, MIN_RESIZE.width), max.width - others, MAX_RESIZE.width)),
+      height: even(Math.min(Math.max(job.height, MIN_RESIZE.height), max.height, MAX_RESIZE.height)),
     }
   }
 
