@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, Page } from 'puppeteer-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { inPage, waitForColour } from './browser.ts'
-import { launchViewerBrowser, VIEWER_BROWSERS } from './browsers.ts'
-import { eventually, type HostProcess, printedUrl, startHostProcess } from './helpers.ts'
+import { VIEWER_BROWSERS } from './browsers.ts'
+import { eventually, type HostProcess, printedUrl } from './helpers.ts'
 import { RemoteNetwork } from './netns.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { openScene, type Scene } from './scene.ts'
+import type { Painter, Rgb } from './x11-paint.ts'
 
 const PURPLE: Rgb = [140, 40, 200]
 const YELLOW: Rgb = [230, 210, 40]
@@ -24,26 +24,26 @@ declare const document: { querySelector(s: string): { textContent: string | null
 for (const name of VIEWER_BROWSERS) {
   describe(`automatic reconnect after a network drop: ${name}`, () => {
     let net: RemoteNetwork
-    let desktop: VirtualDesktop
+    let scene: Scene
     let painter: Painter
     let start: HostProcess
     let browser: Browser
 
     before(async () => {
       net = await RemoteNetwork.create()
-      desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-      painter = await Painter.open(desktop.display)
-      await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, PURPLE)
-      start = await startHostProcess('start', ['--display', desktop.display, '--listen', net.hostIp])
-      browser = await launchViewerBrowser(name, net.browser(name))
+      scene = await openScene({
+        monitors: [{ width: 640, height: 480 }],
+        colours: [PURPLE],
+        hostArgs: ['--listen', net.hostIp],
+        browser: name,
+        browserPath: net.browser(name),
+      })
+      ;({ painter, host: start, browser } = scene)
     })
 
     after(async () => {
       await net?.mend()
-      await browser?.close()
-      await start?.stop()
-      painter?.close()
-      await desktop?.close()
+      await scene?.close()
       await net?.close()
     })
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { close, inPage, toolbarHidden, videoContentBox, videoPixel, waitForColour } from './browser.ts'
 import { browserVersion, grantClipboard, launchViewerBrowser, VIEWER_BROWSERS } from './browsers.ts'
 import {
@@ -16,10 +16,10 @@ import {
   processesTagged,
   run,
   solidPng,
-  startHostProcess,
   typingTerminal,
 } from './helpers.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { openScene, type Scene } from './scene.ts'
+import type { Painter, Rgb } from './x11-paint.ts'
 import { recordInput } from './x11-state.ts'
 
 const GREEN: Rgb = [30, 200, 60]
@@ -138,6 +138,7 @@ const viewerState = (page: Page) =>
  */
 for (const name of VIEWER_BROWSERS) {
   describe(`the viewer in ${name}`, () => {
+    let scene: Scene
     let desktop: VirtualDesktop
     let painter: Painter
     let start: HostProcess
@@ -155,33 +156,21 @@ for (const name of VIEWER_BROWSERS) {
     before(async () => {
       scratch = await mkdtemp(join(tmpdir(), `smoldesk-${name}-`))
       downloads = join(scratch, 'downloads')
-      desktop = await VirtualDesktop.start({
+      scene = await openScene({
         monitors: [
           { width: 1280, height: 720 },
           { width: 800, height: 600 },
         ],
-        withApps: false,
+        colours: [GREEN, ORANGE],
+        hostArgs: ['--download-dir', downloads, '--auto-accept-files'],
+        browser: name,
       })
-      painter = await Painter.open(desktop.display)
-      await painter.fill({ x: 0, y: 0, width: 1280, height: 720 }, GREEN)
-      await painter.fill({ x: 1280, y: 0, width: 800, height: 600 }, ORANGE)
-      start = await startHostProcess('start', [
-        '--display',
-        desktop.display,
-        '--download-dir',
-        downloads,
-        '--auto-accept-files',
-      ])
-      client = await start.client()
-      browser = await launchViewerBrowser(name)
+      ;({ desktop, painter, host: start, browser } = scene)
+      client = await scene.client()
     })
 
     after(async () => {
-      client?.close()
-      await browser?.close()
-      await start?.stop()
-      painter?.close()
-      await desktop?.close()
+      await scene?.close()
       if (scratch) await rm(scratch, { recursive: true, force: true })
     })
 
@@ -523,30 +512,29 @@ async function encoders(host: HostProcess): Promise<string[]> {
 }
 
 describe('every browser at once: one encoder per codec in use', () => {
-  let desktop: VirtualDesktop
+  let scene: Scene
   let painter: Painter
   let start: HostProcess
-  const browsers: Browser[] = []
+  let firefox: Browser
 
   before(async () => {
-    desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    painter = await Painter.open(desktop.display)
-    await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, GREEN)
-    start = await startHostProcess('start', ['--display', desktop.display])
-    for (const name of VIEWER_BROWSERS) browsers.push(await launchViewerBrowser(name))
+    scene = await openScene({
+      monitors: [{ width: 640, height: 480 }],
+      colours: [GREEN],
+      browser: 'chromium',
+    })
+    ;({ painter, host: start } = scene)
+    firefox = await launchViewerBrowser('firefox')
   })
 
   after(async () => {
-    for (const browser of browsers) await browser.close()
-    await start?.stop()
-    painter?.close()
-    await desktop?.close()
+    await firefox?.close()
+    await scene?.close()
   })
 
   it('serves Chromium (H264) and Firefox (VP8) together, and stops the VP8 encoder when Firefox leaves', async () => {
     const link = await printedUrl(start)
-    const [chromium, firefox] = browsers
-    assert.ok(chromium && firefox)
+    const chromium = scene.browser
     const open = async (browser: Browser) => {
       const page = await browser.newPage()
       await page.goto(link)

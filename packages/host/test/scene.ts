@@ -1,0 +1,91 @@
+import type { IpcClient } from '@smoldesk/protocol'
+import type { Browser } from 'puppeteer-core'
+import { type DesktopBackend, VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import type { MonitorLayout } from '../src/display/embedded/xorg-config.ts'
+import { type BrowserName, launchViewerBrowser } from './browsers.ts'
+import { type HostProcess, startHostProcess } from './helpers.ts'
+import { Painter, type Rgb } from './x11-paint.ts'
+
+export interface SceneOptions {
+  /** Left to right, as `--monitors` lays them out. */
+  monitors: readonly MonitorLayout[]
+  /** Each monitor's colour, in the same order (what a test then looks for in the video). */
+  colours?: readonly Rgb[]
+  backend?: DesktopBackend
+  /** `smoldesk start` (default) or `smoldesk host`, with these arguments after `--display`. */
+  command?: 'start' | 'host'
+  hostArgs?: readonly string[]
+  hostEnv?: NodeJS.ProcessEnv
+  /** A viewer browser, and how to start it (a network namespace's wrapper: RemoteNetwork.browser). */
+  browser?: BrowserName
+  browserPath?: string
+}
+
+/** What a browser test stands on: a desktop, its painted monitors, the real host, a viewer browser. */
+export interface Scene {
+  readonly desktop: VirtualDesktop
+  readonly painter: Painter
+  readonly host: HostProcess
+  /** The viewer browser, if the scene has one (else this throws). */
+  readonly browser: Browser
+  /** An IPC client of the host, opened on first use and closed with the scene. */
+  client(): Promise<IpcClient>
+  /** Closes everything in reverse order of opening; idempotent, and safe after a failed open. */
+  close(): Promise<void>
+}
+
+export async function openScene(options: SceneOptions): Promise<Scene> {
+  const closers: (() => Promise<void> | void)[] = []
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= (async () => {
+      for (const closer of closers.reverse()) await Promise.resolve(closer()).catch(() => {})
+    })()
+    return closing
+  }
+  try {
+    const desktop = await VirtualDesktop.start({
+      monitors: options.monitors,
+      withApps: false,
+      ...(options.backend && { backend: options.backend }),
+    })
+    closers.push(() => desktop.close())
+    const painter = await Painter.open(desktop.display)
+    closers.push(() => painter.close())
+    let x = 0
+    for (const [i, m] of options.monitors.entries()) {
+      const colour = options.colours?.[i]
+      if (colour) await painter.fill({ x, y: 0, width: m.width, height: m.height }, colour)
+      x += m.width
+    }
+    const host = await startHostProcess(
+      options.command ?? 'start',
+      ['--display', desktop.display, ...(options.hostArgs ?? [])],
+      options.hostEnv,
+    )
+    closers.push(() => host.stop().then(() => {}))
+    let client: Promise<IpcClient> | undefined
+    closers.push(async () => (await client?.catch(() => undefined))?.close())
+    const browser = options.browser
+      ? await launchViewerBrowser(options.browser, options.browserPath)
+      : undefined
+    if (browser) closers.push(() => browser.close())
+    return {
+      desktop,
+      painter,
+      host,
+      get browser() {
+        if (!browser) throw new Error('this scene has no browser (SceneOptions.browser)')
+        return browser
+      },
+      client: () => {
+        client ??= host.client()
+        return client
+      },
+      close,
+    }
+  } catch (err) {
+    await close()
+    throw err
+  }
+}
