@@ -32,7 +32,7 @@ import { XTestInjector } from './input/x11/xtest-injector.ts'
 import { IpcServer } from './ipc/server.ts'
 import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
 import { createLogger, recentLogLines } from './log.ts'
-import { HOST_DEFAULTS, type HostOptions } from './options.ts'
+import { environmentOptions, HOST_DEFAULTS, type HostOptions } from './options.ts'
 import { SecurityContext } from './security/security-context.ts'
 import { ViewerAdmission } from './security/viewer-admission.ts'
 import { type IssuedToken, ViewerTokens } from './security/viewer-tokens.ts'
@@ -80,7 +80,9 @@ export class Host {
   #stateWritten = false
   #closing: Promise<void> | undefined
 
-  private constructor(options: HostOptions) {
+  private constructor(explicit: HostOptions) {
+    // The environment's switches, under what the caller said: read once, here.
+    const options: HostOptions = { ...environmentOptions(), ...definedOnly(explicit) }
     this.#options = options
     this.display = options.display ?? process.env.DISPLAY ?? undefined
     this.stateDir = options.stateDir ?? resolveStateDir()
@@ -98,6 +100,7 @@ export class Host {
         if (event === 'capture-started' || event === 'capture-stopped') this.session.changed()
       },
       onCodecChanged: async () => this.#hub?.codecChanged(),
+      captureHelper: options.captureHelper ?? HOST_DEFAULTS.captureHelper,
       watchMonitors: async (onChange) => watchRandr(await this.#x11Connection(), onChange),
     })
     this.#viewerResize = options.viewerResize ?? false
@@ -163,9 +166,12 @@ export class Host {
       }
       if (options.probeEncodersAtStart ?? HOST_DEFAULTS.probeEncodersAtStart) void host.#probe.get()
       if (options.signalingUrl) {
-        host.#dataStack = await loadNativeDataStack()
+        host.#dataStack = await loadNativeDataStack(host.#options.dataStack ?? HOST_DEFAULTS.dataStack)
         host.#hub = new ViewerHub({
-          transport: new WeriftTransport({ dataStack: host.#dataStack }),
+          transport: new WeriftTransport({
+            dataStack: host.#dataStack,
+            dataLinkTimeoutMs: host.#options.dataLinkTimeoutMs ?? HOST_DEFAULTS.dataLinkTimeoutMs,
+          }),
           capture: host.capture,
           signalingUrl: options.signalingUrl,
           roomId: options.roomId,
@@ -479,4 +485,9 @@ function reopenIfClosed<T extends { closed?: boolean }>(
     )
   }
   return open()
+}
+
+/** The options someone set: an explicit `undefined` leaves the default (or the environment's) in place. */
+function definedOnly(options: HostOptions): HostOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as HostOptions
 }

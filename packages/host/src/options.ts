@@ -36,6 +36,12 @@ export interface HostOptions {
    * otherwise off until the host allows it (set_viewer_resize).
    */
   viewerResize?: boolean | undefined
+  /** Capture with SmolDesk's helper where it applies, else ffmpeg's x11grab (SMOLDESK_CAPTURE=x11grab). */
+  captureHelper?: boolean | undefined
+  /** The files channel's SCTP stack: libdatachannel ('native') or werift's own (SMOLDESK_DATA_STACK=werift). */
+  dataStack?: 'native' | 'werift' | undefined
+  /** How long the native data link may take to open before files go over werift (SMOLDESK_DATA_LINK_TIMEOUT_MS). */
+  dataLinkTimeoutMs?: number | undefined
 }
 
 export const HOST_DEFAULTS = {
@@ -43,4 +49,25 @@ export const HOST_DEFAULTS = {
   ipcPort: 0,
   writeStateFile: true,
   probeEncodersAtStart: true,
+  captureHelper: true,
+  dataStack: 'native',
+  dataLinkTimeoutMs: 10_000,
 } as const
+
+/**
+ * The host's environment switches, read here and nowhere else (for
+ * comparing stacks, and for tests that need a link to fail at once); the
+ * Host merges them under its explicit options.
+ */
+export function environmentOptions(
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<HostOptions, 'captureHelper' | 'dataStack' | 'dataLinkTimeoutMs'> {
+  const timeout = Number(env.SMOLDESK_DATA_LINK_TIMEOUT_MS)
+  return {
+    ...(env.SMOLDESK_CAPTURE === 'x11grab' && { captureHelper: false }),
+    ...(env.SMOLDESK_DATA_STACK === 'werift' && { dataStack: 'werift' as const }),
+    ...(env.SMOLDESK_DATA_LINK_TIMEOUT_MS !== undefined &&
+      Number.isFinite(timeout) &&
+      timeout >= 0 && { dataLinkTimeoutMs: timeout }),
+  }
+}

@@ -6,6 +6,7 @@ import { CAPTURE_DEFAULTS } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { grabEnabled } from '../capture/grab/grab.ts'
 import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
+import { environmentOptions, HOST_DEFAULTS } from '../options.ts'
 import { ManagedProcess, OWNER_TAG } from '../process/child.ts'
 import { freePort } from '../process/ports.ts'
 import { CLOCK_TICKS_PER_S, findProcessTrees, type ProcInfo } from '../process/proc.ts'
@@ -193,7 +194,7 @@ async function runSmoldesk(
     await close()
   }
   // After the host is gone, so the two do not compete for the cores.
-  const stages = grabEnabled()
+  const stages = grabEnabled(environmentOptions().captureHelper ?? HOST_DEFAULTS.captureHelper)
     ? await measureHostStages(display, scenario, config, Math.min(5, options.seconds))
     : undefined
   return stages ? { ...run, host_stages: stages } : run

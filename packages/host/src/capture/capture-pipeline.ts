@@ -55,8 +55,12 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   #grabFailed = false
   #closed = false
 
-  constructor() {
+  /** `useHelper`: capture with SmolDesk's helper where it applies (HostOptions.captureHelper). */
+  readonly #useHelper: boolean
+
+  constructor(options: { useHelper?: boolean } = {}) {
     super()
+    this.#useHelper = options.useHelper ?? true
     this.#socket = createSocket('udp4')
     this.#socket.on('message', (packet) => this.#onPacket(packet))
   }
@@ -182,7 +186,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
 
   /** The process a plan runs: the capture helper where it applies (and has not failed here), else ffmpeg. */
   commandFor(plan: PipelinePlan, rtpPort = 0): { command: 'smoldesk-grab' | 'ffmpeg'; args: string[] } {
-    const grabArgs = grabEnabled() && !this.#grabFailed ? buildGrabArgs(plan) : undefined
+    const grabArgs = grabEnabled(this.#useHelper) && !this.#grabFailed ? buildGrabArgs(plan) : undefined
     if (grabArgs) return { command: 'smoldesk-grab', args: grabArgs }
     return { command: 'ffmpeg', args: buildFfmpegArgs({ ...plan, rtpPort, payloadType: 96 }) }
   }

@@ -19,6 +19,8 @@ export interface CaptureServiceOptions {
   emit: EmitEvent
   /** Called after the codec of the stream changed, so peers can be re-offered. */
   onCodecChanged: () => Promise<void>
+  /** Capture with SmolDesk's helper where it applies (HostOptions.captureHelper; default yes). */
+  captureHelper?: boolean
   /** Calls back whenever the monitor layout may have changed (RandR); started with the first capture. */
   watchMonitors?: (onChange: () => void) => Promise<unknown>
 }
@@ -45,7 +47,7 @@ export interface CaptureEvents {
  * specific advanced options, and stop when their last viewer goes.
  */
 export class CaptureService extends EventEmitter<CaptureEvents> {
-  readonly pipeline = new CapturePipeline()
+  readonly pipeline: CapturePipeline
   readonly #options: CaptureServiceOptions
   readonly #extra = new Map<VideoCodec, CapturePipeline>()
   /** The codecs viewers use now (useCodecs); extras for them start with the capture. */
@@ -64,6 +66,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
   constructor(options: CaptureServiceOptions) {
     super()
     this.#options = options
+    this.pipeline = new CapturePipeline({ useHelper: options.captureHelper ?? true })
     // Packets are labelled with the codec the pipeline runs now: during a codec switch the new
     // encoder's first packets arrive before start() resolves.
     const primaryCodec = () => this.pipeline.plan?.config.codec ?? this.#codec
@@ -219,7 +222,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
   }
 
   #newExtra(codec: VideoCodec): CapturePipeline {
-    const pipeline = new CapturePipeline()
+    const pipeline = new CapturePipeline({ useHelper: this.#options.captureHelper ?? true })
     pipeline.on('rtp', (packet) => this.emit('rtp', codec, packet))
     pipeline.on('sourceChanged', () => this.emit('sourceChanged', codec))
     pipeline.on('crashed', (error) =>

@@ -20,9 +20,9 @@ import {
 
 export const GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-grab')
 
-/** `SMOLDESK_CAPTURE=x11grab` forces ffmpeg's fixed-rate capture (to compare, or if the helper misbehaves). */
-export function grabEnabled(): boolean {
-  return process.env.SMOLDESK_CAPTURE !== 'x11grab' && existsSync(GRAB_BINARY)
+/** Whether the helper captures: wanted (HostOptions.captureHelper; off compares with ffmpeg's fixed rate) and built here. */
+export function grabEnabled(wanted: boolean): boolean {
+  return wanted && existsSync(GRAB_BINARY)
 }
 
 /** x264 settings for a config, as `key=value` for x264_param_parse (values were range-checked by the schema). */

@@ -217,9 +217,11 @@ export class NativeDataLink {
   }
 }
 
-/** The native stack, if its binary loads here (and SMOLDESK_DATA_STACK does not ask for werift). */
-export async function loadNativeDataStack(): Promise<NodeDataChannelModule | undefined> {
-  if (process.env.SMOLDESK_DATA_STACK === 'werift') return undefined
+/** The native stack, if it is wanted (HostOptions.dataStack) and its binary loads here. */
+export async function loadNativeDataStack(
+  wanted: 'native' | 'werift' = 'native',
+): Promise<NodeDataChannelModule | undefined> {
+  if (wanted === 'werift') return undefined
   try {
     const native = await import('node-datachannel')
     // libdatachannel's own warnings say why a link did not come up (ICE, DTLS, SCTP).

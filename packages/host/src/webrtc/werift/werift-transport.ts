@@ -24,6 +24,7 @@ import {
   useSdesMid,
 } from 'werift'
 import { createLogger } from '../../log.ts'
+import { HOST_DEFAULTS } from '../../options.ts'
 import { linkMtu } from '../native/link-mtu.ts'
 import { NativeDataLink } from '../native/native-data-link.ts'
 import type { MediaTransport, PeerDataChannel, PeerOptions, ViewerPeer } from '../transport.ts'
@@ -281,7 +282,7 @@ class WeriftViewerPeer implements ViewerPeer {
     }
     channel.stateChanged.subscribe((state) => {
       if (state === 'open' && !this.#dataLink && !this.#closed) {
-        const fallback = setTimeout(() => filesOverWerift('did not open'), dataLinkTimeoutMs())
+        const fallback = setTimeout(() => filesOverWerift('did not open'), options.dataLinkTimeoutMs)
         // The main connection is up: its pair tells whether the viewer is on this machine.
         const pair = this.#pc.iceTransports[0]?.connection.nominated
         const mtu = linkMtu(pair?.localCandidate, pair?.remoteCandidate)
@@ -325,25 +326,30 @@ class WeriftViewerPeer implements ViewerPeer {
   }
 }
 
-/** How long the native data link may take to open (SMOLDESK_DATA_LINK_TIMEOUT_MS, for tests). */
-function dataLinkTimeoutMs(): number {
-  const ms = Number(process.env.SMOLDESK_DATA_LINK_TIMEOUT_MS)
-  return Number.isFinite(ms) && ms >= 0 ? ms : 10_000
-}
-
 interface WeriftPeerOptions extends PeerOptions {
   dataStack: NodeDataChannelModule | undefined
+  /** How long the native data link may take to open before files go over werift's own channel. */
+  dataLinkTimeoutMs: number
 }
 
 export class WeriftTransport implements MediaTransport {
   readonly #dataStack: NodeDataChannelModule | undefined
+  readonly #dataLinkTimeoutMs: number
 
-  /** `dataStack`: the native stack for the files channel (loadNativeDataStack), or werift's own. */
-  constructor(options: { dataStack?: NodeDataChannelModule | undefined } = {}) {
+  /**
+   * `dataStack`: the native stack for the files channel (loadNativeDataStack), or werift's own;
+   * `dataLinkTimeoutMs`: how long its link may take to open (HostOptions.dataLinkTimeoutMs).
+   */
+  constructor(options: { dataStack?: NodeDataChannelModule | undefined; dataLinkTimeoutMs?: number } = {}) {
     this.#dataStack = options.dataStack
+    this.#dataLinkTimeoutMs = options.dataLinkTimeoutMs ?? HOST_DEFAULTS.dataLinkTimeoutMs
   }
 
   createPeer(options: PeerOptions): ViewerPeer {
-    return new WeriftViewerPeer({ ...options, dataStack: this.#dataStack })
+    return new WeriftViewerPeer({
+      ...options,
+      dataStack: this.#dataStack,
+      dataLinkTimeoutMs: this.#dataLinkTimeoutMs,
+    })
   }
 }
