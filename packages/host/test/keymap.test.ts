@@ -187,3 +187,49 @@ for (const backend of ['xorg', 'xvfb'] satisfies DesktopBackend[]) {
     })
   })
 }
+
+describe('keys on an X server without XKB', () => {
+  let desktop: VirtualDesktop
+  let host: HostProcess
+  let client: IpcClient
+  before(async () => {
+    desktop = await VirtualDesktop.start({
+      backend: 'xvfb',
+      monitors: [{ width: 640, height: 480 }],
+      withApps: false,
+      disableExtensions: ['XKEYBOARD'],
+    })
+    host = await startHostProcess('host', ['--display', desktop.display])
+    client = await host.client()
+  })
+  after(async () => {
+    client?.close()
+    await host?.stop()
+    await desktop?.close()
+  })
+
+  it('finds character keys by their keysym and the others by theirs', async () => {
+    const rows = await xmodmap(desktop.display)
+    const recorder = await recordInput(desktop.display, { x: 0, y: 0, width: 300, height: 300 }, 'keys')
+    try {
+      await client.invoke('send_input_event', { event: { event_type: 'MouseMove', x: 100, y: 100 } })
+      for (const [code, keysym] of [
+        ['KeyA', 'a'],
+        ['Digit7', '7'],
+        ['Slash', 'slash'],
+        ['ArrowLeft', 'Left'],
+      ] as const) {
+        recorder.seen.length = 0
+        await client.invoke('send_input_event', { event: { event_type: 'KeyPress', key_code: code } })
+        await client.invoke('send_input_event', { event: { event_type: 'KeyRelease', key_code: code } })
+        const [press] = await eventually(async () => {
+          assert.equal(recorder.seen.length, 2, code)
+          return recorder.seen
+        })
+        assert.ok(rows.get(Number(press?.slice(1)))?.includes(keysym), `${code} typed ${keysym}`)
+      }
+    } finally {
+      recorder.close()
+    }
+  })
+})

@@ -130,6 +130,33 @@ export const DOM_KEYS: Readonly<Record<string, DomKey>> = {
   LaunchMail: key('I163', 0x1008ff19),
 }
 
+const US_PUNCTUATION: Readonly<Record<string, string>> = {
+  Backquote: '`',
+  Minus: '-',
+  Equal: '=',
+  BracketLeft: '[',
+  BracketRight: ']',
+  Backslash: '\\',
+  Semicolon: ';',
+  Quote: "'",
+  Comma: ',',
+  Period: '.',
+  Slash: '/',
+  Space: ' ',
+}
+
+/**
+ * The keysym a character key has on a US layout, for an X server without
+ * XKB (no key names to go by): KeyA is `a`, Digit1 `1`, Slash `/`.
+ */
+export function usKeysym(code: string): number | undefined {
+  const letter = /^Key([A-Z])$/.exec(code)?.[1]
+  if (letter) return letter.toLowerCase().charCodeAt(0)
+  const digit = /^Digit([0-9])$/.exec(code)?.[1]
+  if (digit) return digit.charCodeAt(0)
+  return Object.hasOwn(US_PUNCTUATION, code) ? US_PUNCTUATION[code]?.charCodeAt(0) : undefined
+}
+
 /** The key for a DOM code, or undefined for one SmolDesk does not know. */
 export function domKey(code: string): DomKey | undefined {
   return Object.hasOwn(DOM_KEYS, code) ? DOM_KEYS[code] : undefined

@@ -1,7 +1,7 @@
 import type { XEvent, Xkb } from 'x11'
 import type { X11Connection } from '../../display/x11/connection.ts'
 import { createLogger } from '../../log.ts'
-import { domKey } from '../dom-keys.ts'
+import { domKey, usKeysym } from '../dom-keys.ts'
 
 const log = createLogger('input.keymap')
 
@@ -148,7 +148,9 @@ export class X11Keymap {
     if (!key) return undefined
     const { byName, keysyms } = this.#snapshot
     const named = byName.get(key.xkb)
-    const wanted = key.keysyms
+    // Without XKB there are no names: a character key is found by its US keysym.
+    const us = byName.size === 0 ? usKeysym(code) : undefined
+    const wanted = key.keysyms ?? (us === undefined ? undefined : [us])
     if (!wanted) return named
     const means = (keycode: number) =>
       !this.#own.has(keycode) && (keysyms.get(keycode) ?? []).some((k) => wanted.includes(k))
