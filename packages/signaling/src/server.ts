@@ -276,7 +276,9 @@ export class SignalingServer {
       .then(() => this.#handle(conn, message))
       .catch((err: unknown) => this.#sendError(conn.ws, err))
       .finally(() => {
-        conn.fresh = false
+        // A heartbeat is no request: a client that answered a ping (or sent one) before its
+        // resume may still resume (on a loaded machine the first ping can beat the resume).
+        if (message.type !== 'ping' && message.type !== 'pong') conn.fresh = false
         this.metrics.handleSeconds.observe((performance.now() - received) / 1000)
       })
   }
