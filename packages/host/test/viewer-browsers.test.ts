@@ -382,16 +382,22 @@ for (const name of VIEWER_BROWSERS) {
           () => {
             const got = window.smoldesk?.clipboard.remote
             return (
-              got && { kind: got.content.kind, png: Array.from(got.content.png ?? []), copied: got.copied }
+              got && {
+                kind: got.content.kind,
+                png: Array.from(got.content.png ?? []),
+                copied: got.copied,
+                why: got.why ?? '',
+              }
             )
           },
           undefined,
         )
         assert.equal(r?.kind, 'image')
+        // The page's own copy to the browser's clipboard resolves a moment after the image arrived.
+        assert.ok(r?.copied, `on the browser’s clipboard as image/png (${r?.why || 'not yet'})`)
         return r
       }, 10_000)
       assert.equal(sha(Uint8Array.from(remote?.png ?? [])), sha(image))
-      assert.ok(remote?.copied, 'on the browser’s clipboard as image/png')
       // An image copied in the browser (a canvas drawn in the page) goes to the X CLIPBOARD as image/png.
       await inPage(
         page,
