@@ -240,7 +240,12 @@ export class InputService {
    */
   #shortcut(injector: InputInjector, event: InputEvent): boolean {
     if ((event.modifiers ?? []).some((m) => m !== 'Shift')) return true
-    return SHORTCUT_CODES.some((c) => {
+    return this.#holdsAny(injector, SHORTCUT_CODES)
+  }
+
+  /** Whether SmolDesk holds any of these keys down now. */
+  #holdsAny(injector: InputInjector, codes: readonly string[]): boolean {
+    return codes.some((c) => {
       const keycode = injector.keycode(c)
       return keycode !== undefined && this.#heldKeys.has(keycode)
     })
@@ -248,10 +253,7 @@ export class InputService {
 
   /** Types the character the viewer saw, at the Shift level the host holds now. */
   async #pressCharacter(injector: InputInjector, code: string, char: string): Promise<void> {
-    const shifted = SHIFT_CODES.some((c) => {
-      const keycode = injector.keycode(c)
-      return keycode !== undefined && this.#heldKeys.has(keycode)
-    })
+    const shifted = this.#holdsAny(injector, SHIFT_CODES)
     const keycode = await injector.characterKey(char, code, shifted)
     if (keycode === undefined) this.#unmapped(`${code} (${char})`)
     const previous = this.#characterKeys.get(code)

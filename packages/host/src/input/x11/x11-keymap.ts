@@ -163,12 +163,10 @@ export class X11Keymap {
 
   #scheduleRefresh(): void {
     clearTimeout(this.#refreshTimer)
-    let done: (() => void) | undefined
+    // One promise for a burst of changes: waiters are told once the last re-read is in.
     this.#pending ??= new Promise<void>((resolve) => {
-      done = resolve
+      this.#finishPending = resolve
     })
-    const finish = done ?? this.#finishPending
-    this.#finishPending = finish
     this.#refreshTimer = setTimeout(() => {
       read(this.#conn, this.#xkb)
         .then((snapshot) => {
@@ -180,7 +178,7 @@ export class X11Keymap {
         .catch((err: unknown) => log.warn({ err: String(err) }, 'could not re-read the keyboard mapping'))
         .finally(() => {
           this.#pending = undefined
-          finish()
+          this.#finishPending()
         })
     }, REFRESH_DEBOUNCE_MS)
     this.#refreshTimer.unref()
