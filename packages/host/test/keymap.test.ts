@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { IpcClient } from '@smoldesk/protocol'
-import { type DesktopBackend, VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { eventually, type HostProcess, run, startHostProcess } from './helpers.ts'
+import type { DesktopBackend, VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { eventually, run } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
 import { recordInput } from './x11-state.ts'
 
 /**
@@ -94,25 +95,17 @@ async function xmodmap(display: string): Promise<Map<number, string[]>> {
 
 for (const backend of ['xorg', 'xvfb'] satisfies DesktopBackend[]) {
   describe(`keys land as the keys they are: ${backend}`, () => {
+    let scene: Scene
     let desktop: VirtualDesktop
-    let host: HostProcess
     let client: IpcClient
     const send = (event: Record<string, unknown>) => client.invoke('send_input_event', { event })
 
     before(async () => {
-      desktop = await VirtualDesktop.start({
-        backend,
-        monitors: [{ width: 800, height: 600 }],
-        withApps: false,
-      })
-      host = await startHostProcess('host', ['--display', desktop.display])
-      client = await host.client()
+      scene = await openScene({ command: 'host', backend, monitors: [{ width: 800, height: 600 }] })
+      desktop = scene.desktop
+      client = await scene.client()
     })
-    after(async () => {
-      client?.close()
-      await host?.stop()
-      await desktop?.close()
-    })
+    after(() => scene?.close())
 
     it('presses every non-character key as the keysym it stands for, on this keymap', async () => {
       const rows = await xmodmap(desktop.display)
@@ -189,24 +182,20 @@ for (const backend of ['xorg', 'xvfb'] satisfies DesktopBackend[]) {
 }
 
 describe('keys on an X server without XKB', () => {
+  let scene: Scene
   let desktop: VirtualDesktop
-  let host: HostProcess
   let client: IpcClient
   before(async () => {
-    desktop = await VirtualDesktop.start({
+    scene = await openScene({
+      command: 'host',
       backend: 'xvfb',
       monitors: [{ width: 640, height: 480 }],
-      withApps: false,
       disableExtensions: ['XKEYBOARD'],
     })
-    host = await startHostProcess('host', ['--display', desktop.display])
-    client = await host.client()
+    desktop = scene.desktop
+    client = await scene.client()
   })
-  after(async () => {
-    client?.close()
-    await host?.stop()
-    await desktop?.close()
-  })
+  after(() => scene?.close())
 
   it('finds character keys by their keysym and the others by theirs', async () => {
     const rows = await xmodmap(desktop.display)

@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { IpcClient } from '@smoldesk/protocol'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { eventually, type HostProcess, run, startHostProcess, typingTerminal } from './helpers.ts'
+import { eventually, type HostProcess, run, typingTerminal } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
 import { recordInput } from './x11-state.ts'
 
 type Key = { code: string; key?: string; modifiers?: string[] }
@@ -19,6 +20,7 @@ type Key = { code: string; key?: string; modifiers?: string[] }
  * still go by position.
  */
 describe('keyboard layouts: what the viewer typed is what arrives', () => {
+  let scene: Scene
   let desktop: VirtualDesktop
   let host: HostProcess
   let client: IpcClient
@@ -36,19 +38,13 @@ describe('keyboard layouts: what the viewer typed is what arrives', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'smoldesk-layouts-'))
-    desktop = await VirtualDesktop.start({
-      backend: 'xvfb',
-      monitors: [{ width: 800, height: 600 }],
-      withApps: false,
-    })
-    host = await startHostProcess('host', ['--display', desktop.display])
-    client = await host.client()
+    scene = await openScene({ command: 'host', backend: 'xvfb', monitors: [{ width: 800, height: 600 }] })
+    ;({ desktop, host } = scene)
+    client = await scene.client()
   })
   after(async () => {
     xterm?.kill()
-    client?.close()
-    await host?.stop()
-    await desktop?.close()
+    await scene?.close()
     await rm(dir, { recursive: true, force: true })
   })
 

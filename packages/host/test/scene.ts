@@ -12,6 +12,8 @@ export interface SceneOptions {
   /** Each monitor's colour, in the same order (what a test then looks for in the video). */
   colours?: readonly Rgb[]
   backend?: DesktopBackend
+  /** X extensions the desktop starts without (to test what copes without them). */
+  disableExtensions?: readonly string[]
   /** `smoldesk start` (default) or `smoldesk host`, with these arguments after `--display`. */
   command?: 'start' | 'host'
   hostArgs?: readonly string[]
@@ -48,6 +50,7 @@ export async function openScene(options: SceneOptions): Promise<Scene> {
       monitors: options.monitors,
       withApps: false,
       ...(options.backend && { backend: options.backend }),
+      ...(options.disableExtensions && { disableExtensions: options.disableExtensions }),
     })
     closers.push(() => desktop.close())
     const painter = await Painter.open(desktop.display)
