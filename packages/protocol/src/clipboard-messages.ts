@@ -7,7 +7,7 @@ import {
   FRAME_ID_PATTERN,
 } from './data-frames.ts'
 import { describeZodError, ErrorCodeSchema, SmolDeskError } from './errors.ts'
-import type { TransferLink } from './transfer-manager.ts'
+import type { TransferLink } from './transfer/types.ts'
 
 /*
  * The clipboard channel: one `clip` control message announcing the content
