@@ -22,6 +22,8 @@ export const ERROR_CODES = [
   'UNAVAILABLE',
   /** The viewer's browser lacks something SmolDesk needs (WebRTC, in Debian's WebKitGTK). */
   'BROWSER_UNSUPPORTED',
+  /** No network path for the media between viewer and host (ICE failed; the detail says what was tried). */
+  'ICE_FAILED',
   // signaling
   'ROOM_NOT_FOUND',
   'ROOM_EXISTS',
@@ -78,11 +80,14 @@ export type ErrorPayload = z.infer<typeof ErrorPayloadSchema>
 /** The one error type of SmolDesk: a code from the closed enum plus words for people. */
 export class SmolDeskError extends Error {
   readonly code: ErrorCode
+  /** More words for a person (what was tried, what was found); never sent over a wire. */
+  readonly detail: string | undefined
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; detail?: string }) {
     super(message, options)
     this.name = 'SmolDeskError'
     this.code = code
+    this.detail = options?.detail
   }
 
   toJSON(): ErrorPayload {

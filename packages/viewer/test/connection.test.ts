@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { passwordMaySend } from '../src/connection.ts'
-import { describeDiagnosis, diagnoseIce } from '../src/ice-diagnosis.ts'
+import { passwordMaySend } from '../src/session/browser-support.ts'
+import { describeDiagnosis, diagnoseIce } from '../src/session/ice-diagnosis.ts'
 
 describe('viewer safety and diagnosis', () => {
   it('sends a room password over plain HTTP only to this machine, unless told to', () => {

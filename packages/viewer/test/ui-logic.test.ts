@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { adviceFor } from '../src/advice.ts'
-import { missingBrowserFeatures, refusedVideoCodecs, videoCodecsOf } from '../src/connection.ts'
+import { type ErrorCode, SmolDeskError } from '@smoldesk/protocol'
+import { adviceFor, statusLine } from '../src/advice.ts'
 import { parseRoomInput } from '../src/room-link.ts'
+import { missingBrowserFeatures } from '../src/session/browser-support.ts'
+import { refusedVideoCodecs, videoCodecsOf } from '../src/session/sdp-codecs.ts'
 import { estimateLatencyMs } from '../src/stats.ts'
 import { NO_ZOOM, panBy, videoStyle, zoomAbout } from '../src/view.ts'
 
@@ -10,30 +12,56 @@ const box = { width: 400, height: 300 }
 
 describe('viewer UI logic (framework-free parts)', () => {
   it('explains each failure with its code and what to do', () => {
-    const cases: [string, string, RegExp, RegExp][] = [
-      ['failed', 'UNAUTHORIZED: wrong room password', /password/, /Type the room password/],
-      ['failed', 'JOIN_DENIED: the host denied your request to join', /did not let you in/, /approve/],
-      ['failed', 'ROOM_NOT_FOUND: room ABC does not exist', /host is offline/, /room code/],
-      ['failed', 'KICKED: bye', /removed you/, /new link/],
-      ['failed', 'TOKEN_EXPIRED: token expired', /expired/, /new link/],
+    const cases: [ErrorCode, string, RegExp, RegExp][] = [
+      ['UNAUTHORIZED', 'wrong room password', /password/, /Type the room password/],
+      ['JOIN_DENIED', 'the host denied your request to join', /did not let you in/, /approve/],
+      ['ROOM_NOT_FOUND', 'room ABC does not exist', /host is offline/, /room code/],
+      ['KICKED', 'bye', /removed you/, /new link/],
+      ['TOKEN_EXPIRED', 'token expired', /expired/, /new link/],
       [
-        'failed',
-        'CODEC_UNSUPPORTED: cannot decode AV1',
+        'CODEC_UNSUPPORTED',
+        'cannot decode AV1',
         /cannot play any video format/,
         /clipboard and files still work/,
       ],
     ]
-    for (const [state, detail, headline, action] of cases) {
-      const advice = adviceFor(state as 'failed', detail)
-      assert.match(advice.headline, headline, detail)
-      assert.match(advice.action ?? '', action, detail)
-      assert.equal(advice.code, detail.split(':')[0])
+    for (const [code, message, headline, action] of cases) {
+      const advice = adviceFor({ state: 'failed', error: new SmolDeskError(code, message) })
+      assert.match(advice.headline, headline, code)
+      assert.match(advice.action ?? '', action, code)
+      assert.equal(advice.code, code)
+      assert.equal(advice.detail, message)
     }
-    assert.equal(adviceFor('failed', 'UNAUTHORIZED: x').askPassword, true)
-    const turn = adviceFor('failed', 'the media connection failed. The TURN server did not answer')
+    assert.equal(
+      adviceFor({ state: 'failed', error: new SmolDeskError('UNAUTHORIZED', 'x') }).askPassword,
+      true,
+    )
+    // An ICE failure: the relay's fault when one was wanted and none came, else the path's.
+    const diagnosis = {
+      local: [],
+      remote: [],
+      pair: undefined,
+      explanation: 'No relay candidate was gathered.',
+    }
+    const iceError = new SmolDeskError('ICE_FAILED', 'the media connection failed', {
+      detail: diagnosis.explanation,
+    })
+    const turn = adviceFor({ state: 'failed', error: iceError, ice: { ...diagnosis, relayFailed: true } })
     assert.match(turn.headline, /No network path/)
     assert.match(turn.action ?? '', /relay \(TURN\) server is unreachable/)
-    assert.equal(adviceFor('connecting', '').headline, 'Connecting to the signaling server…')
+    assert.equal(turn.detail, 'the media connection failed. No relay candidate was gathered.')
+    const path = adviceFor({ state: 'failed', error: iceError, ice: { ...diagnosis, relayFailed: false } })
+    assert.match(path.action ?? '', /firewall may block WebRTC/)
+    assert.equal(
+      statusLine({ error: iceError, detail: '' }),
+      'ICE_FAILED: the media connection failed (No relay candidate was gathered.)',
+    )
+    assert.match(
+      adviceFor({ state: 'disconnected', detail: 'the host left', hostGone: true }).headline,
+      /stopped sharing/,
+    )
+    assert.equal(adviceFor({ state: 'disconnected', detail: 'media interrupted' }).headline, 'Disconnected')
+    assert.equal(adviceFor({ state: 'connecting' }).headline, 'Connecting to the signaling server…')
   })
 
   it('takes a room code or a whole pasted link, and nothing else', () => {

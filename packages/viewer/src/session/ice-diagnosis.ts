@@ -10,6 +10,8 @@ export interface IceDiagnosis {
   /** "host → relay (failed)", the last nominated or most recent pair. */
   pair: string | undefined
   explanation: string
+  /** A relay was wanted (configured or forced) and none came: the TURN server is the thing to check. */
+  relayFailed: boolean
 }
 
 type Report = { type: string; id: string } & Record<string, unknown>
@@ -30,11 +32,14 @@ export function diagnoseIce(stats: Iterable<Report>, usedTurn: boolean, relayOnl
       )} (${String(tried.state ?? '?')})`
     : undefined
   let explanation: string
+  let relayFailed = false
   if (local.length === 0) {
+    relayFailed = relayOnly
     explanation = relayOnly
       ? 'No relay candidate was gathered: the TURN server is unreachable or refused the credentials.'
       : 'This browser gathered no candidates at all: WebRTC may be blocked here.'
   } else if (usedTurn && !local.includes('relay')) {
+    relayFailed = true
     explanation =
       'No relay candidate was gathered: the TURN server is unreachable or refused the credentials, and the direct paths did not work.'
   } else if (!usedTurn && !local.includes('srflx') && !local.includes('relay')) {
@@ -46,7 +51,7 @@ export function diagnoseIce(stats: Iterable<Report>, usedTurn: boolean, relayOnl
     explanation =
       'Candidates were exchanged but no pair connected: a firewall blocks UDP between the two sides.'
   }
-  return { local, remote, pair, explanation }
+  return { local, remote, pair, explanation, relayFailed }
 }
 
 export function describeDiagnosis(d: IceDiagnosis): string {

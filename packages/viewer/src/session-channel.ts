@@ -19,14 +19,14 @@ const REQUEST_TIMEOUT_MS = 15_000
  * (monitors, presets, codecs), and requests to switch. Framework-free; the
  * toolbar renders `state` and calls `request`.
  */
-export class ViewerSession {
+export class SessionChannel {
   #state: SessionState | undefined
   #link: TransferLink | undefined
   #nextId = 1
   readonly #pending = new Map<number, { resolve: () => void; reject: (e: SmolDeskError) => void }>()
   readonly #onChange: (state: SessionState | undefined) => void
   /** The host ended this viewer's session (code, message). */
-  onBye: ((code: string, message: string) => void) | undefined
+  onBye: ((reason: SmolDeskError) => void) | undefined
 
   constructor(onChange: (state: SessionState | undefined) => void) {
     this.#onChange = onChange
@@ -92,7 +92,7 @@ export class ViewerSession {
       return
     }
     if (msg.type === 'bye') {
-      this.onBye?.(msg.code, msg.message)
+      this.onBye?.(new SmolDeskError(msg.code, msg.message))
       return
     }
     const pending = this.#pending.get(msg.id)
