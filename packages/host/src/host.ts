@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import {
   CLIPBOARD_CHANNEL,
   type CursorImage,
-  defaultPermissions,
   type EventPayload,
   encodeCursor,
   FILES_CHANNEL,
@@ -38,9 +37,10 @@ import { ViewerAdmission } from './security/viewer-admission.ts'
 import { type IssuedToken, ViewerTokens } from './security/viewer-tokens.ts'
 import { SessionService } from './session/session-service.ts'
 import { TransferService } from './transfer/transfer-service.ts'
+import { ViewerHub } from './viewers/viewer-hub.ts'
+import { ViewerRoster } from './viewers/viewer-roster.ts'
 import { loadNativeDataStack } from './webrtc/native/native-data-link.ts'
 import type { PeerDataChannel } from './webrtc/transport.ts'
-import { ViewerHub } from './webrtc/viewer-hub.ts'
 import { WeriftTransport } from './webrtc/werift/werift-transport.ts'
 
 const log = createLogger('host')
@@ -68,13 +68,13 @@ export class Host {
   readonly clipboardSync: ClipboardSync
   readonly session: SessionService
   readonly resize: ResizeService
+  /** Who is in the room, as what, allowed what: asked by every capability. */
+  readonly roster: ViewerRoster
   /** Viewers may give the shared virtual monitor their window's size (the host's consent). */
   #viewerResize: boolean
   #injector: Promise<InputInjector> | undefined
   #cursor: Promise<CursorWatcher> | undefined
   #hub: ViewerHub | undefined
-  /** node-datachannel, when it carries the files channels (see webrtc/native). */
-  #dataStack: Awaited<ReturnType<typeof loadNativeDataStack>>
   #x11: Promise<X11Connection> | undefined
   #clipboard: Promise<Clipboard> | undefined
   #stateWritten = false
@@ -88,6 +88,7 @@ export class Host {
     this.stateDir = options.stateDir ?? resolveStateDir()
     this.token = randomBytes(32).toString('hex')
     if (options.secretKey !== undefined) this.#security.initialize(options.secretKey)
+    this.roster = new ViewerRoster((viewerId) => this.viewerInput.viewerGone(viewerId))
     this.capture = new CaptureService({
       display: () => {
         if (!this.display) throw new SmolDeskError('NO_DISPLAY', 'no X display to capture')
@@ -118,14 +119,13 @@ export class Host {
       capture: this.capture,
       monitors: async () => listX11Monitors(await this.#x11Connection()),
       choices: () => this.#probe.get(),
-      role: (viewerId) => this.#hub?.role(viewerId),
+      roster: this.roster,
       inputEnabled: () => this.input.enabled,
       rejoinToken: async (role) => {
         const roomId = this.#hub?.roomId
         return roomId ? (await this.tokens.issue(roomId, role, REJOIN_TOKEN_TTL_S)).token : undefined
       },
       revokeToken: (token) => this.tokens.revoke(token),
-      joinToken: (viewerId) => this.#hub?.joinToken(viewerId),
     })
     this.input = new InputService({
       injector: () => this.#injectorBackend(),
@@ -133,18 +133,17 @@ export class Host {
       capturedMonitor: () => this.capture.pipeline.plan?.config.monitorIndex,
     })
     this.viewerInput = new ViewerInput(this.input)
-    const permissions = (peerId: string) => this.#hub?.permissions(peerId) ?? defaultPermissions('view-only')
     this.transfers = new TransferService({
       downloadDir: options.downloadDir,
       maxBytes: options.maxTransferBytes,
       autoAccept: options.autoAcceptTransfers,
-      allowed: (peerId, what) => permissions(peerId)[what === 'send' ? 'file_download' : 'file_upload'],
+      roster: this.roster,
       emit: (event, payload) => this.ipc.emit(event, payload),
     })
     this.clipboardSync = new ClipboardSync({
       clipboard: () => this.#clipboardBackend(),
       maxBytes: options.clipboardMaxBytes ?? CLIPBOARD_MAX_BYTES,
-      permissions,
+      roster: this.roster,
       emit: (event, payload) => this.ipc.emit(event, payload),
     })
     const handlers = this.#handlers()
@@ -166,11 +165,12 @@ export class Host {
       }
       if (options.probeEncodersAtStart ?? HOST_DEFAULTS.probeEncodersAtStart) void host.#probe.get()
       if (options.signalingUrl) {
-        host.#dataStack = await loadNativeDataStack(host.#options.dataStack ?? HOST_DEFAULTS.dataStack)
+        const o = host.#options
         host.#hub = new ViewerHub({
           transport: new WeriftTransport({
-            dataStack: host.#dataStack,
-            dataLinkTimeoutMs: host.#options.dataLinkTimeoutMs ?? HOST_DEFAULTS.dataLinkTimeoutMs,
+            dataStack: await loadNativeDataStack(o.dataStack ?? HOST_DEFAULTS.dataStack),
+            dataLinkTimeoutMs: o.dataLinkTimeoutMs ?? HOST_DEFAULTS.dataLinkTimeoutMs,
+            releaseNativeStack: o.releaseNativeStack ?? HOST_DEFAULTS.releaseNativeStack,
           }),
           capture: host.capture,
           signalingUrl: options.signalingUrl,
@@ -178,6 +178,7 @@ export class Host {
           password: options.roomPassword,
           approval: options.approval,
           admission: new ViewerAdmission(host.tokens),
+          roster: host.roster,
           emit: (event, payload) => {
             host.ipc.emit(event, payload)
             // A viewer that resized the monitor gives it its own size back when it goes.
@@ -237,8 +238,6 @@ export class Host {
     this.#closing ??= (async () => {
       await this.ipc.close()
       await this.#hub?.close()
-      // The native data stack's threads would keep the process alive once its peers are gone.
-      if (this.#dataStack) setImmediate(() => this.#dataStack?.cleanup())
       await this.transfers.close()
       // Capture first: giving a resized monitor its size back must not start an encoder again.
       await this.capture.close()
@@ -316,7 +315,8 @@ export class Host {
   /** The viewer a file goes to: the one named, or the only one connected. */
   #fileRecipient(peerId: string | undefined): string {
     if (peerId !== undefined) return peerId
-    const connected = this.#requireHub().connectedViewers()
+    this.#requireHub()
+    const connected = this.roster.connected()
     if (connected.length === 1 && connected[0] !== undefined) return connected[0]
     throw new SmolDeskError(
       'INVALID_ARGS',
@@ -395,12 +395,15 @@ export class Host {
         return null
       },
       set_viewer_role: async ({ peerId, role }) => {
-        this.#requireHub().setRole(peerId, role)
+        this.#requireHub()
+        this.roster.setRole(peerId, role)
         this.session.changed()
         return null
       },
-      set_viewer_permissions: async ({ peerId, permissions }) =>
-        this.#requireHub().setPermissions(peerId, permissions),
+      set_viewer_permissions: async ({ peerId, permissions }) => {
+        this.#requireHub()
+        return this.roster.setPermissions(peerId, permissions)
+      },
       get_clipboard_history: async () => this.clipboardSync.history(),
       clear_clipboard_history: async () => {
         this.clipboardSync.clearHistory()

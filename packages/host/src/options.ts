@@ -42,6 +42,14 @@ export interface HostOptions {
   dataStack?: 'native' | 'werift' | undefined
   /** How long the native data link may take to open before files go over werift (SMOLDESK_DATA_LINK_TIMEOUT_MS). */
   dataLinkTimeoutMs?: number | undefined
+  /**
+   * Stop the native data stack's threads when the host closes, so an
+   * embedding process can exit. The CLI, which exits right after, turns it
+   * off: libdatachannel's cleanup() can deadlock the main thread (seen once
+   * in CI: DataChannelWrapper::CloseAll blocked in napi_release_threadsafe_function,
+   * the process then deaf to SIGTERM), and the process's exit ends the threads anyway.
+   */
+  releaseNativeStack?: boolean | undefined
 }
 
 export const HOST_DEFAULTS = {
@@ -52,6 +60,7 @@ export const HOST_DEFAULTS = {
   captureHelper: true,
   dataStack: 'native',
   dataLinkTimeoutMs: 10_000,
+  releaseNativeStack: true,
 } as const
 
 /**

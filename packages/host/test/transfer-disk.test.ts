@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
   decodeFrame,
+  defaultPermissions,
   type EventName,
   type EventPayload,
   type TransferEvent,
@@ -33,7 +34,7 @@ function hostAndViewer(downloadDir: string, extra: { maxBytes?: number; autoAcce
     downloadDir,
     maxBytes: extra.maxBytes,
     autoAccept: extra.autoAccept ?? true,
-    allowed: () => true,
+    roster: { permissions: () => defaultPermissions('viewer') },
     emit: (event, payload) => events.push({ event, payload }),
   })
   const viewerEvents: TransferEvent[] = []

@@ -32,6 +32,8 @@ export async function runHost(options: {
 }): Promise<void> {
   const host = await Host.start({
     ...options.sharing,
+    // The process exits right after the host closes (see HostOptions.releaseNativeStack).
+    releaseNativeStack: false,
     display: options.display,
     signalingUrl: options.signalingUrl,
     roomId: options.roomId,
@@ -127,6 +129,7 @@ export async function runStart(options: {
     })
     host = await Host.start({
       ...options.sharing,
+      releaseNativeStack: false,
       // SmolDesk's own desktop is the viewer's to size; a display of yours only if you say so.
       viewerResize: options.sharing.viewerResize ?? desktop !== undefined,
       display,

@@ -8,10 +8,10 @@ import {
   encodeControl,
   SmolDeskError,
   sendClipboard,
-  type ViewerPermissions,
 } from '@smoldesk/protocol'
 import type { EmitEvent } from '../events.ts'
 import { createLogger } from '../log.ts'
+import type { ViewerRoster } from '../viewers/viewer-roster.ts'
 import type { PeerDataChannel } from '../webrtc/transport.ts'
 import { type Clipboard, type ClipboardChange, describeContent } from './clipboard.ts'
 
@@ -24,7 +24,8 @@ const HISTORY_TEXT_BYTES = 64 * 1024
 export interface ClipboardSyncOptions {
   clipboard: () => Promise<Clipboard>
   maxBytes: number
-  permissions: (peerId: string) => ViewerPermissions
+  /** What each viewer may do (clipboard_read, clipboard_write). */
+  roster: Pick<ViewerRoster, 'permissions'>
   emit: EmitEvent
 }
 
@@ -95,7 +96,7 @@ export class ClipboardSync {
 
   #offer(peerId: string, viewer: Attached): void {
     const current = this.#current
-    if (!current || viewer.has === current.sha || !this.#o.permissions(peerId).clipboard_read) return
+    if (!current || viewer.has === current.sha || !this.#o.roster.permissions(peerId).clipboard_read) return
     viewer.has = current.sha
     sendClipboard(viewer.channel, randomBytes(8).toString('hex'), current.content).catch((err: unknown) =>
       log.warn({ peerId, err: String(err) }, 'sending the clipboard failed'),
@@ -111,7 +112,7 @@ export class ClipboardSync {
       return
     }
     if (!content) return
-    if (!this.#o.permissions(peerId).clipboard_write) {
+    if (!this.#o.roster.permissions(peerId).clipboard_write) {
       this.#refuse(
         peerId,
         viewer,

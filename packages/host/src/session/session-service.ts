@@ -5,7 +5,6 @@ import {
   type HardwareAcceleration,
   type MonitorInfo,
   presetOf,
-  type RoomRole,
   type ScreenCaptureConfig,
   type SessionRequest,
   SessionRequestSchema,
@@ -19,6 +18,7 @@ import {
 import type { CaptureService } from '../capture/capture-service.ts'
 import type { ResizeService } from '../display/resize-service.ts'
 import { createLogger } from '../log.ts'
+import type { ViewerRoster } from '../viewers/viewer-roster.ts'
 import type { PeerDataChannel } from '../webrtc/transport.ts'
 
 const log = createLogger('session')
@@ -33,14 +33,13 @@ export interface SessionServiceOptions {
   monitors: () => Promise<MonitorInfo[]>
   /** The probed codecs and accelerations (cached after the first probe). */
   choices: () => Promise<{ codecs: VideoCodec[]; accelerations: HardwareAcceleration[] }>
-  role: (viewerId: string) => RoomRole | undefined
+  /** Each viewer's role, and the token it joined with (a rejoin token shows it is a viewer we knew under another id). */
+  roster: Pick<ViewerRoster, 'role' | 'joinToken'>
   inputEnabled: () => boolean
   /** A signed viewer token for a role (see `rejoin_token`); undefined when none can be made. */
   rejoinToken: (role: 'viewer' | 'view-only') => Promise<string | undefined>
   /** Takes a token back before it expires. */
   revokeToken: (token: string) => void
-  /** The token a viewer joined with (a rejoin token shows it is a viewer we knew under another id). */
-  joinToken: (viewerId: string) => string | undefined
   /** The watched monitor follows a viewer's window size. */
   resize: Pick<ResizeService, 'state' | 'request'>
 }
@@ -99,8 +98,8 @@ export class SessionService {
 
   async state(viewerId: string, shared = this.#shared()): Promise<SessionState> {
     const { monitors, choices, resize } = await shared
-    const role = this.#o.role(viewerId)
-    const rejoin = role && role !== 'host' ? await this.#rejoinToken(viewerId, role) : undefined
+    const role = this.#o.roster.role(viewerId)
+    const rejoin = role ? await this.#rejoinToken(viewerId, role) : undefined
     const config = this.#o.capture.running
     return {
       type: 'session',
@@ -176,7 +175,7 @@ export class SessionService {
    */
   #adoptEarlierSelf(viewerId: string): void {
     if (this.#rejoin.has(viewerId)) return
-    const presented = this.#o.joinToken(viewerId)
+    const presented = this.#o.roster.joinToken(viewerId)
     if (!presented) return
     for (const [earlierId, entry] of this.#rejoin) {
       if (entry.value !== presented) continue
@@ -221,7 +220,7 @@ export class SessionService {
   }
 
   async #carryOut(viewerId: string, request: SessionRequest): Promise<void> {
-    if (this.#o.role(viewerId) !== 'viewer')
+    if (this.#o.roster.role(viewerId) !== 'viewer')
       throw new SmolDeskError('FORBIDDEN', 'a view-only viewer cannot change the stream')
     const capture = this.#o.capture
     const current = capture.running

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { type TransferInfo, TransferManager } from '@smoldesk/protocol'
 import type { EmitEvent } from '../events.ts'
 import { createLogger } from '../log.ts'
+import type { ViewerRoster } from '../viewers/viewer-roster.ts'
 import { DiskSink, DiskSource, sha256Hasher } from './disk-storage.ts'
 
 const log = createLogger('transfer')
@@ -14,8 +15,8 @@ export interface TransferServiceOptions {
   maxBytes?: number | undefined
   /** Accept viewers' files without asking (default: ask, via accept_transfer). */
   autoAccept?: boolean | undefined
-  /** Whether a viewer may send us files / be sent files (per-viewer permissions). */
-  allowed: (peerId: string, what: 'send' | 'receive') => boolean
+  /** Who may send us files / be sent files: each viewer's permissions. */
+  roster: Pick<ViewerRoster, 'permissions'>
   emit: EmitEvent
 }
 
@@ -41,7 +42,8 @@ export class TransferService extends TransferManager {
       side: 'host',
       maxBytes: options.maxBytes ?? TRANSFER_DEFAULT_MAX_BYTES,
       autoAccept: options.autoAccept ?? false,
-      allowed: options.allowed,
+      allowed: (peerId, what) =>
+        options.roster.permissions(peerId)[what === 'send' ? 'file_download' : 'file_upload'],
       hasher: sha256Hasher,
       openSink: ({ id, name, size }) => DiskSink.open(downloadDir, id, name, size),
       onRefused: ({ peerId, id, code, message }) =>

@@ -58,4 +58,6 @@ export interface PeerOptions {
 
 export interface MediaTransport {
   createPeer(options: PeerOptions): ViewerPeer
+  /** Releases what the transport owns (a native stack's threads), once its peers are closed. Idempotent. */
+  close(): Promise<void>
 }

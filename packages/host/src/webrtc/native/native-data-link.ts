@@ -115,10 +115,16 @@ export function withoutCandidates(sdp: string): string {
     .join('\r\n')
 }
 
+/** How long a closed link may take to report its connection closed before it counts as gone anyway. */
+const SETTLE_MS = 2000
+
 export class NativeDataLink {
   readonly #pc: PeerConnection
   readonly #dc: DataChannel
   #closed = false
+  /** Resolves once libdatachannel has reported the connection closed (or SETTLE_MS after close()). */
+  readonly settled: Promise<void>
+  #settle: () => void = () => {}
   /** Closes the open channel's wrapper (its listeners hear of it now). */
   #shut: (() => void) | undefined
   /*
@@ -146,6 +152,9 @@ export class NativeDataLink {
       ...(options.mtu !== undefined && { mtu: options.mtu }),
     })
     this.#send = options.send
+    this.settled = new Promise<void>((resolve) => {
+      this.#settle = resolve
+    })
     this.#pc.onLocalDescription((sdp, type) => {
       if (type !== 'offer' || this.#closed) return
       // Candidates gathered by now may be in the SDP: they go later, with the others.
@@ -158,6 +167,7 @@ export class NativeDataLink {
     })
     this.#pc.onStateChange((state) => {
       log.info({ viewer: options.viewerId, state }, 'data link state')
+      if (state === 'closed') this.#settle()
       // A path that went away (an interface removed, a NAT binding lost) fails the link alone:
       // the main connection may well live on, and files with it (see onFailed).
       if ((state === 'failed' || state === 'closed') && !this.#closed) {
@@ -214,6 +224,7 @@ export class NativeDataLink {
     // Channel first: an open native channel keeps its thread (and the process) alive.
     this.#dc.close()
     this.#pc.close()
+    setTimeout(() => this.#settle(), SETTLE_MS).unref()
   }
 }
 

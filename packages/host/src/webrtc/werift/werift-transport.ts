@@ -307,6 +307,9 @@ class WeriftViewerPeer implements ViewerPeer {
             filesOverWerift('failed')
           },
         })
+        const link = this.#dataLink
+        options.links.add(link)
+        void link.settled.then(() => options.links.delete(link))
       }
     })
     channel.onMessage.subscribe((data) => {
@@ -328,6 +331,8 @@ class WeriftViewerPeer implements ViewerPeer {
 
 interface WeriftPeerOptions extends PeerOptions {
   dataStack: NodeDataChannelModule | undefined
+  /** Every native link made, so the transport can wait for them before it stops the stack. */
+  links: Set<NativeDataLink>
   /** How long the native data link may take to open before files go over werift's own channel. */
   dataLinkTimeoutMs: number
 }
@@ -335,14 +340,42 @@ interface WeriftPeerOptions extends PeerOptions {
 export class WeriftTransport implements MediaTransport {
   readonly #dataStack: NodeDataChannelModule | undefined
   readonly #dataLinkTimeoutMs: number
+  readonly #releaseNativeStack: boolean
+  readonly #links = new Set<NativeDataLink>()
+  #closing: Promise<void> | undefined
 
   /**
    * `dataStack`: the native stack for the files channel (loadNativeDataStack), or werift's own;
-   * `dataLinkTimeoutMs`: how long its link may take to open (HostOptions.dataLinkTimeoutMs).
+   * `dataLinkTimeoutMs`: how long its link may take to open (HostOptions.dataLinkTimeoutMs);
+   * `releaseNativeStack`: stop the stack's threads on close (HostOptions.releaseNativeStack).
    */
-  constructor(options: { dataStack?: NodeDataChannelModule | undefined; dataLinkTimeoutMs?: number } = {}) {
+  constructor(
+    options: {
+      dataStack?: NodeDataChannelModule | undefined
+      dataLinkTimeoutMs?: number
+      releaseNativeStack?: boolean
+    } = {},
+  ) {
     this.#dataStack = options.dataStack
     this.#dataLinkTimeoutMs = options.dataLinkTimeoutMs ?? HOST_DEFAULTS.dataLinkTimeoutMs
+    this.#releaseNativeStack = options.releaseNativeStack ?? HOST_DEFAULTS.releaseNativeStack
+  }
+
+  /**
+   * Stops the native stack once every link it carried has closed: its
+   * cleanup() while a channel is still closing is where it deadlocked.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const native = this.#dataStack
+      if (!native) return
+      await Promise.all([...this.#links].map((link) => link.settled))
+      this.#links.clear()
+      // The native data stack's threads would keep an embedding process alive once its peers are gone.
+      if (this.#releaseNativeStack)
+        await new Promise<void>((resolve) => setImmediate(() => resolve(native.cleanup())))
+    })()
+    return this.#closing
   }
 
   createPeer(options: PeerOptions): ViewerPeer {
@@ -350,6 +383,7 @@ export class WeriftTransport implements MediaTransport {
       ...options,
       dataStack: this.#dataStack,
       dataLinkTimeoutMs: this.#dataLinkTimeoutMs,
+      links: this.#links,
     })
   }
 }
