@@ -7,7 +7,6 @@ import {
   FILES_CHANNEL,
   SESSION_CHANNEL,
   SmolDeskError,
-  summarizeStream,
   type ViewerRole,
 } from '@smoldesk/protocol'
 import { CaptureService } from './capture/capture-service.ts'
@@ -16,13 +15,12 @@ import { Thumbnails } from './capture/thumbnail.ts'
 import { CLIPBOARD_MAX_BYTES, type Clipboard } from './clipboard/clipboard.ts'
 import { ClipboardSync } from './clipboard/clipboard-sync.ts'
 import { X11Clipboard } from './clipboard/x11/x11-clipboard.ts'
-import type { CommandHandlers } from './commands.ts'
-import { detectDisplayServer } from './display/detect.ts'
 import { ResizeService } from './display/resize-service.ts'
 import { X11Connection } from './display/x11/connection.ts'
 import { listX11Monitors } from './display/x11/monitors.ts'
 import { watchRandr } from './display/x11/randr.ts'
 import { x11ResizeBackend } from './display/x11/x11-resize-backend.ts'
+import { type CommandContext, hostCommands } from './host-commands.ts'
 import type { InputInjector } from './input/injector.ts'
 import { InputService } from './input/input-service.ts'
 import { ViewerInput } from './input/viewer-input.ts'
@@ -30,7 +28,7 @@ import { CursorWatcher } from './input/x11/cursor-watcher.ts'
 import { XTestInjector } from './input/x11/xtest-injector.ts'
 import { IpcServer } from './ipc/server.ts'
 import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
-import { createLogger, recentLogLines } from './log.ts'
+import { createLogger } from './log.ts'
 import { environmentOptions, HOST_DEFAULTS, type HostOptions } from './options.ts'
 import { SecurityContext } from './security/security-context.ts'
 import { ViewerAdmission } from './security/viewer-admission.ts'
@@ -146,7 +144,7 @@ export class Host {
       roster: this.roster,
       emit: (event, payload) => this.ipc.emit(event, payload),
     })
-    const handlers = this.#handlers()
+    const handlers = hostCommands(this.#commandContext())
     this.ipc = new IpcServer({
       host: HOST_DEFAULTS.ipcHost,
       port: options.ipcPort ?? HOST_DEFAULTS.ipcPort,
@@ -277,11 +275,6 @@ export class Host {
     return this.#injector
   }
 
-  #requireHub(): ViewerHub {
-    if (!this.#hub) throw new SmolDeskError('UNAVAILABLE', 'the host is not connected to a signaling server')
-    return this.#hub
-  }
-
   async #clipboardBackend(): Promise<Clipboard> {
     const display = this.#requireDisplay('for the clipboard')
     this.#clipboard = reopenIfClosed(this.#clipboard, async () => {
@@ -312,166 +305,30 @@ export class Host {
     }
   }
 
-  /** The viewer a file goes to: the one named, or the only one connected. */
-  #fileRecipient(peerId: string | undefined): string {
-    if (peerId !== undefined) return peerId
-    this.#requireHub()
-    const connected = this.roster.connected()
-    if (connected.length === 1 && connected[0] !== undefined) return connected[0]
-    throw new SmolDeskError(
-      'INVALID_ARGS',
-      connected.length === 0 ? 'no viewer is connected' : 'several viewers are connected: pass peerId',
-    )
-  }
-
-  #handlers(): CommandHandlers {
+  /** What the IPC commands work with: the host's parts, its lazily opened backends, its settings. */
+  #commandContext(): CommandContext {
     return {
-      get_display_server: () => detectDisplayServer(this.#options.display),
-      get_monitors: async () => {
-        const monitors = await listX11Monitors(await this.#x11Connection())
-        if (monitors.length === 0)
-          throw new SmolDeskError('DISPLAY_ERROR', 'the X server reports no active monitor')
-        return monitors
+      options: this.#options,
+      display: this.display,
+      capture: this.capture,
+      input: this.input,
+      session: this.session,
+      transfers: this.transfers,
+      clipboardSync: this.clipboardSync,
+      roster: this.roster,
+      probe: this.#probe,
+      security: this.#security,
+      thumbnails: this.#thumbnails,
+      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      clipboard: () => this.#clipboardBackend(),
+      hub: () => this.#hub,
+      shareLink: (role, ttl) => this.shareLink(role, ttl),
+      viewerResize: {
+        get: () => this.#viewerResize,
+        set: (allowed) => {
+          this.#viewerResize = allowed
+        },
       },
-      start_capture: async ({ monitorIndex, config }) => {
-        await this.capture.start(monitorIndex, config)
-        return null
-      },
-      stop_capture: async () => {
-        await this.capture.stop()
-        return null
-      },
-      send_input_event: async ({ event }) => {
-        await this.input.send(event)
-        return null
-      },
-      set_input_enabled: async ({ enabled }) => {
-        await this.input.setEnabled(enabled)
-        this.session.changed()
-        return null
-      },
-      configure_input_forwarding: async ({ config }) => {
-        await this.input.configure(config)
-        return null
-      },
-      get_video_codecs: async () => (await this.#probe.get()).codecs,
-      get_hardware_acceleration_options: async () => (await this.#probe.get()).accelerations,
-      get_clipboard_text: async () => (await this.#clipboardBackend()).getText(),
-      set_clipboard_text: async ({ text }) => {
-        await (await this.#clipboardBackend()).setText(text)
-        return null
-      },
-      initialize_security: async ({ secretKey }) => {
-        this.#security.initialize(secretKey)
-        // Every token signed so far is void now, the viewers' rejoin tokens too: hand out new ones.
-        this.session.signingKeyChanged()
-        return null
-      },
-      create_viewer_token: async ({ role, ttlSeconds }) => {
-        const link = await this.shareLink(role, ttlSeconds)
-        return {
-          token: link.token,
-          role: link.role,
-          expires_at: link.expiresAt,
-          ...(link.url !== undefined && { url: link.url }),
-        }
-      },
-      list_viewers: async () => this.#requireHub().viewers(),
-      approve_viewer: async ({ peerId, role }) => {
-        this.#requireHub().answerJoinRequest(peerId, true, role)
-        return null
-      },
-      deny_viewer: async ({ peerId }) => {
-        this.#requireHub().answerJoinRequest(peerId, false)
-        return null
-      },
-      kick_viewer: async ({ peerId }) => {
-        const hub = this.#requireHub()
-        this.session.revokeRejoin(peerId) // kicked means out: its rejoin token admits it no more
-        // Said on the data channel too: the page learns it before its media drops, even while its
-        // signaling connection is away, and does not try to come back.
-        this.session.bye(peerId, 'KICKED', 'the host removed you from the session')
-        await hub.kick(peerId)
-        return null
-      },
-      set_viewer_role: async ({ peerId, role }) => {
-        this.#requireHub()
-        this.roster.setRole(peerId, role)
-        this.session.changed()
-        return null
-      },
-      set_viewer_permissions: async ({ peerId, permissions }) => {
-        this.#requireHub()
-        return this.roster.setPermissions(peerId, permissions)
-      },
-      get_clipboard_history: async () => this.clipboardSync.history(),
-      clear_clipboard_history: async () => {
-        this.clipboardSync.clearHistory()
-        return null
-      },
-      send_file: async ({ path, peerId }) => {
-        const info = await this.transfers.sendFile(path, this.#fileRecipient(peerId))
-        return { transferId: info.id }
-      },
-      accept_transfer: async ({ transferId }) => {
-        await this.transfers.accept(transferId)
-        return null
-      },
-      reject_transfer: async ({ transferId }) => {
-        this.transfers.reject(transferId)
-        return null
-      },
-      pause_transfer: async ({ transferId }) => {
-        this.transfers.pause(transferId)
-        return null
-      },
-      resume_transfer: async ({ transferId }) => {
-        this.transfers.resume(transferId)
-        return null
-      },
-      cancel_transfer: async ({ transferId }) => {
-        this.transfers.cancel(transferId)
-        return null
-      },
-      list_transfers: async () => this.transfers.list(),
-      get_host_status: async () => {
-        const config = this.capture.running
-        const access = this.#hub?.access ?? { password: false, approval: false }
-        return {
-          display: this.display ?? null,
-          room_id: this.#hub?.roomId ?? null,
-          viewer_url: this.#options.viewerUrl ?? null,
-          capture: config ? summarizeStream(config, this.capture.pipeline.captureMode) : null,
-          input_enabled: this.input.enabled,
-          password: access.password,
-          approval: access.approval,
-          security_initialized: this.#security.initialized,
-          download_dir: this.transfers.downloadDir,
-          viewer_resize: this.#viewerResize,
-        }
-      },
-      set_viewer_resize: async ({ allowed }) => {
-        this.#viewerResize = allowed
-        log.info({ allowed }, 'viewers may resize the shared monitor')
-        this.session.changed()
-        return { allowed }
-      },
-      set_room_access: async ({ password, approval }) => {
-        const hub = this.#requireHub()
-        await hub.updateRoom({ password, approval })
-        log.info({ password: hub.access.password, approval: hub.access.approval }, 'room access changed')
-        return hub.access
-      },
-      get_monitor_thumbnail: async ({ monitorIndex, width }) => {
-        if (!this.display) throw new SmolDeskError('NO_DISPLAY', 'no X display to take a picture of')
-        const monitors = await listX11Monitors(await this.#x11Connection())
-        const monitor = monitors[monitorIndex]
-        if (!monitor) throw new SmolDeskError('MONITOR_NOT_FOUND', `monitor ${monitorIndex} does not exist`)
-        const w = width ?? 320
-        const jpeg = await this.#thumbnails.get(this.display, monitor, w)
-        return { mime: 'image/jpeg' as const, width: w, data: jpeg.toString('base64') }
-      },
-      get_recent_logs: async ({ limit }) => recentLogLines(limit),
     }
   }
 }

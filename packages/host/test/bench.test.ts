@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { benchInput } from '../src/bench/input-bench.ts'
-import { benchLatency } from '../src/bench/latency.ts'
-import { decodePattern, encodePattern, PATTERN_BITS, TIME_MODULUS } from '../src/bench/pattern.ts'
-import { benchSignaling } from '../src/bench/signaling-bench.ts'
-import { benchTransfer } from '../src/bench/transfer-bench.ts'
+import { benchInput } from '../bench/input-bench.ts'
+import { benchLatency } from '../bench/latency.ts'
+import { decodePattern, encodePattern, PATTERN_BITS, TIME_MODULUS } from '../bench/pattern.ts'
+import { benchSignaling } from '../bench/signaling-bench.ts'
+import { benchTransfer } from '../bench/transfer-bench.ts'
 
 const luma = (bits: boolean[]): number[] => bits.map((b) => (b ? 235 : 16))
 

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Browser, Page as PlaywrightPage } from 'playwright-core'
 import type { Page as PuppeteerPage } from 'puppeteer-core'
-import { launchChromium as launchBrowser } from '../src/bench/chromium.ts'
+import { launchChromium as launchBrowser } from '../bench/chromium.ts'
 import { REPO_ROOT } from './helpers.ts'
 import type { Rgb } from './x11-paint.ts'
 

@@ -1,6 +1,6 @@
 import { type AddressInfo, createServer } from 'node:net'
 import puppeteer, { type Browser } from 'puppeteer-core'
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../src/bench/chromium.ts'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../bench/chromium.ts'
 
 /**
  * The viewer's browsers, each Debian's own build driven by puppeteer-core

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { resolve } from 'node:path'
 import { describe, it } from 'node:test'
 import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
-import { measureHostStages } from '../src/bench/host-stages.ts'
+import { measureHostStages } from '../bench/host-stages.ts'
 import { CapturePipeline } from '../src/capture/capture-pipeline.ts'
 import { buildFfmpegArgs, RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
 import { buildGrabArgs, GRAB_BINARY, GrabFrameReader } from '../src/capture/grab/grab.ts'
@@ -11,7 +11,7 @@ import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { ManagedProcess } from '../src/process/child.ts'
 import { eventually, run } from './helpers.ts'
 
-const PATTERN_APP = resolve(import.meta.dirname, '../src/bench/pattern-app.ts')
+const PATTERN_APP = resolve(import.meta.dirname, '../bench/pattern-app.ts')
 
 const plan = (config: Record<string, unknown>, encoder = 'libx264') => ({
   display: ':5',

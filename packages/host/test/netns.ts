@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CHROMIUM_PATH } from '../src/bench/chromium.ts'
+import { CHROMIUM_PATH } from '../bench/chromium.ts'
 import { type BrowserName, FIREFOX_PATH } from './browsers.ts'
 import { run } from './helpers.ts'
 

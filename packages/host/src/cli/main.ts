@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { parseLayout } from '../display/embedded/xorg-config.ts'
-import { benchCommand } from './bench.ts'
 import { invokeCommand, listenCommand } from './client-commands.ts'
 import { NETWORK_OPTIONS } from './network-options.ts'
 import { failAndExit } from './output.ts'
@@ -107,9 +106,6 @@ async function main(argv: string[]): Promise<void> {
       return
     case 'listen':
       await listenCommand(rest)
-      return
-    case 'bench':
-      await benchCommand(rest)
       return
     default:
       throw new SmolDeskError('INVALID_ARGS', `unknown command '${command ?? ''}'`)

@@ -15,7 +15,7 @@
  * timestamp squares (a few requests a frame, so a grab never lands in the
  * middle of a frame's drawing: for tests of the capture rate).
  */
-import { X11Connection } from '../display/x11/connection.ts'
+import { X11Connection } from '../src/display/x11/connection.ts'
 import { encodePattern, PATTERN } from './pattern.ts'
 import { paintPhoto } from './photo.ts'
 import { runStandalone } from './standalone.ts'

@@ -6,7 +6,7 @@
  *   node click-app.ts <display> <x> <y> <width> <height>
  */
 import type { XEvent } from 'x11'
-import { X11Connection } from '../display/x11/connection.ts'
+import { X11Connection } from '../src/display/x11/connection.ts'
 import { runStandalone } from './standalone.ts'
 
 const INPUT_OUTPUT = 1

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
-import { ManagedProcess } from '../process/child.ts'
-import { residentKb } from '../process/proc.ts'
+import { ManagedProcess } from '../src/process/child.ts'
+import { residentKb } from '../src/process/proc.ts'
 import { LocalRedis } from './redis-server.ts'
 import { percentile, round1 } from './stats.ts'
 

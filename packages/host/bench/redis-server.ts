@@ -1,6 +1,6 @@
 import { SmolDeskError } from '@smoldesk/protocol'
-import { ManagedProcess } from '../process/child.ts'
-import { freePort, waitForPort } from '../process/ports.ts'
+import { ManagedProcess } from '../src/process/child.ts'
+import { freePort, waitForPort } from '../src/process/ports.ts'
 
 /**
  * A throwaway redis-server on loopback, for the scale-out tests and the

@@ -1,9 +1,15 @@
+/*
+ * `./smoldesk bench <name>`: the benchmarks, outside the product's src/
+ * (they drive it from outside, as a user's tools would). Each runs the
+ * real pipeline and prints its figures beside the reference measured here.
+ */
 import { parseArgs } from 'node:util'
 import { SmolDeskError } from '@smoldesk/protocol'
-import { benchInput } from '../bench/input-bench.ts'
-import { benchLatency, type LatencyRun } from '../bench/latency.ts'
-import { benchSignaling } from '../bench/signaling-bench.ts'
-import { benchTransfer } from '../bench/transfer-bench.ts'
+import { failAndExit } from '../src/cli/output.ts'
+import { benchInput } from './input-bench.ts'
+import { benchLatency, type LatencyRun } from './latency.ts'
+import { benchSignaling } from './signaling-bench.ts'
+import { benchTransfer } from './transfer-bench.ts'
 
 /** Figures measured on this 2-core machine before SmolDesk existed (issue 4), printed next to ours. */
 const REFERENCE = [
@@ -208,3 +214,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   process.stdout.write(`\n${table(runs)}\n\n${REFERENCE.join('\n')}\n`)
 }
+
+benchCommand(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+    failAndExit(new SmolDeskError('INVALID_ARGS', err.message))
+  }
+  failAndExit(err)
+})

@@ -5,10 +5,10 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
-import { HOST_NODE_FLAGS } from '../cli/node-flags.ts'
-import { ManagedProcess } from '../process/child.ts'
+import { HOST_NODE_FLAGS } from '../src/cli/node-flags.ts'
+import { ManagedProcess } from '../src/process/child.ts'
 
-const CLI_MAIN = resolve(import.meta.dirname, '../cli/main.ts')
+const CLI_MAIN = resolve(import.meta.dirname, '../src/cli/main.ts')
 
 export async function waitFor<T>(
   what: string,

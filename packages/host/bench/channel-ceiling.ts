@@ -1,6 +1,6 @@
 import { CHANNEL_HIGH_WATER_BYTES, CHANNEL_LOW_WATER_BYTES } from '@smoldesk/protocol'
 import type { Browser } from 'playwright-core'
-import { SAME_MACHINE_MTU } from '../webrtc/native/link-mtu.ts'
+import { SAME_MACHINE_MTU } from '../src/webrtc/native/link-mtu.ts'
 import type { TransferRun } from './transfer-bench.ts'
 
 type NodeDataChannelModule = typeof import('node-datachannel')

@@ -1,4 +1,4 @@
-import type { X11Connection } from '../display/x11/connection.ts'
+import type { X11Connection } from '../src/display/x11/connection.ts'
 
 /**
  * Runs one of the benchmark's stand-alone X clients: `start` sets it up and

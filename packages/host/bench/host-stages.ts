@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
-import { buildGrabArgs, GRAB_BINARY } from '../capture/grab/grab.ts'
+import { buildGrabArgs, GRAB_BINARY } from '../src/capture/grab/grab.ts'
 
 export interface HostStages {
   frames_per_s: number
