@@ -9,11 +9,12 @@ import {
 } from '@smoldesk/protocol'
 import { SignJWT } from 'jose'
 import type { Browser, Page } from 'playwright-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { launchChromium, waitForColour } from './browser.ts'
-import { eventually, type HostProcess, printedUrl, startHostProcess } from './helpers.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { waitForColour } from './browser.ts'
+import { eventually } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
+import type { Rgb } from './x11-paint.ts'
 import { xKeyDown, xPointer } from './x11-state.ts'
 
 const TEAL: Rgb = [20, 160, 160]
@@ -34,44 +35,30 @@ declare const window: {
  * token, as view-only, or without a token asking the host to let them in.
  */
 describe('access: tokens, passwords, approval, roles', () => {
+  let scene: Scene
   let desktop: VirtualDesktop
-  let painter: Painter
-  let start: HostProcess
   let client: IpcClient
   let browser: Browser
-  let closeBrowser: () => Promise<void>
   let linkUrl: string
   const requests: EventPayload<'viewer-join-request'>[] = []
   const errors: EventPayload<'error'>[] = []
 
   before(async () => {
-    desktop = await VirtualDesktop.start({ monitors: [{ width: 800, height: 600 }], withApps: false })
-    // The painted window lives as long as the painter's connection.
-    painter = await Painter.open(desktop.display)
-    await painter.fill({ x: 0, y: 0, width: 800, height: 600 }, TEAL)
-    start = await startHostProcess('start', [
-      '--display',
-      desktop.display,
-      '--password',
-      PASSWORD,
-      '--approval',
-    ])
-    linkUrl = await printedUrl(start)
-    client = await start.client()
+    scene = await openScene({
+      monitors: [{ width: 800, height: 600 }],
+      colours: [TEAL],
+      hostArgs: ['--password', PASSWORD, '--approval'],
+      playwright: true,
+    })
+    ;({ desktop, playwright: browser } = scene)
+    linkUrl = await scene.url()
+    client = await scene.client()
     await client.listen<EventPayload<'viewer-join-request'>>('viewer-join-request', (e) =>
       requests.push(e.payload),
     )
     await client.listen<EventPayload<'error'>>('error', (e) => errors.push(e.payload))
-    ;({ browser, close: closeBrowser } = await launchChromium())
   })
-
-  after(async () => {
-    client?.close()
-    await closeBrowser?.()
-    await start?.stop()
-    painter?.close()
-    await desktop?.close()
-  })
+  after(() => scene?.close())
 
   const viewerState = (page: Page) =>
     page.evaluate(() => ({

@@ -1,10 +1,12 @@
 import type { IpcClient } from '@smoldesk/protocol'
+import type { Browser as PlaywrightBrowser } from 'playwright-core'
 import type { Browser } from 'puppeteer-core'
 import { type DesktopBackend, VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import type { MonitorLayout } from '../src/display/embedded/xorg-config.ts'
+import { launchChromium } from './browser.ts'
 import { type BrowserName, launchViewerBrowser } from './browsers.ts'
-import { type HostProcess, startHostProcess } from './helpers.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { type HostProcess, printedUrl, startHostProcess } from './helpers.ts'
+import { Painter, type Panel, type Rgb } from './x11-paint.ts'
 
 export interface SceneOptions {
   /** Left to right, as `--monitors` lays them out. */
@@ -21,15 +23,23 @@ export interface SceneOptions {
   /** A viewer browser, and how to start it (a network namespace's wrapper: RemoteNetwork.browser). */
   browser?: BrowserName
   browserPath?: string
+  /** Headless Chromium under Playwright as well (the suites written for its page API). */
+  playwright?: boolean
 }
 
 /** What a browser test stands on: a desktop, its painted monitors, the real host, a viewer browser. */
 export interface Scene {
   readonly desktop: VirtualDesktop
   readonly painter: Painter
+  /** The painted window of each coloured monitor, in monitor order (recolour one to see a change). */
+  readonly panels: readonly Panel[]
   readonly host: HostProcess
   /** The viewer browser, if the scene has one (else this throws). */
   readonly browser: Browser
+  /** The Playwright Chromium, if the scene has one (else this throws). */
+  readonly playwright: PlaywrightBrowser
+  /** The viewer link `smoldesk start` printed (room and token). */
+  url(): Promise<string>
   /** An IPC client of the host, opened on first use and closed with the scene. */
   client(): Promise<IpcClient>
   /** Closes everything in reverse order of opening; idempotent, and safe after a failed open. */
@@ -55,10 +65,11 @@ export async function openScene(options: SceneOptions): Promise<Scene> {
     closers.push(() => desktop.close())
     const painter = await Painter.open(desktop.display)
     closers.push(() => painter.close())
+    const panels: Panel[] = []
     let x = 0
     for (const [i, m] of options.monitors.entries()) {
       const colour = options.colours?.[i]
-      if (colour) await painter.fill({ x, y: 0, width: m.width, height: m.height }, colour)
+      if (colour) panels.push(await painter.fill({ x, y: 0, width: m.width, height: m.height }, colour))
       x += m.width
     }
     const host = await startHostProcess(
@@ -73,14 +84,22 @@ export async function openScene(options: SceneOptions): Promise<Scene> {
       ? await launchViewerBrowser(options.browser, options.browserPath)
       : undefined
     if (browser) closers.push(() => browser.close())
+    const playwright = options.playwright ? await launchChromium() : undefined
+    if (playwright) closers.push(() => playwright.close())
     return {
       desktop,
       painter,
+      panels,
       host,
       get browser() {
         if (!browser) throw new Error('this scene has no browser (SceneOptions.browser)')
         return browser
       },
+      get playwright() {
+        if (!playwright) throw new Error('this scene has no Playwright browser (SceneOptions.playwright)')
+        return playwright.browser
+      },
+      url: () => printedUrl(host),
       client: () => {
         client ??= host.client()
         return client

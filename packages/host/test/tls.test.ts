@@ -4,16 +4,15 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { launchChromium, waitForColour } from './browser.ts'
-import { type HostProcess, printedUrl, startHostProcess } from './helpers.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { type HostProcess, printedUrl } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
+import type { Rgb } from './x11-paint.ts'
 
 const LIME: Rgb = [150, 220, 30]
 
 describe('transport security: start --tls-cert/--tls-key', () => {
-  let desktop: VirtualDesktop
-  let painter: Painter
+  let scene: Scene
   let start: HostProcess
   let dir: string
 
@@ -43,23 +42,16 @@ describe('transport security: start --tls-cert/--tls-key', () => {
       ],
       { stdio: 'ignore' },
     )
-    desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    painter = await Painter.open(desktop.display)
-    await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, LIME)
-    start = await startHostProcess('start', [
-      '--display',
-      desktop.display,
-      '--tls-cert',
-      join(dir, 'cert.pem'),
-      '--tls-key',
-      join(dir, 'key.pem'),
-    ])
+    scene = await openScene({
+      monitors: [{ width: 640, height: 480 }],
+      colours: [LIME],
+      hostArgs: ['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')],
+    })
+    start = scene.host
   })
 
   after(async () => {
-    await start?.stop()
-    painter?.close()
-    await desktop?.close()
+    await scene?.close()
     await rm(dir, { recursive: true, force: true })
   })
 

@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { CommandResult, EventName, EventPayload, IpcClient } from '@smoldesk/protocol'
 import type { BrowserContext, Page } from 'playwright-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { launchChromium } from './browser.ts'
+import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { eventually, type HostProcess, printedUrl, run, solidPng, startHostProcess } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
 
 /*
  * Clipboard and files between the real host (`smoldesk start` on a virtual
@@ -89,11 +89,11 @@ function transfers(page: Page): Promise<PageTransfer[]> {
 }
 
 describe('clipboard and files between the host and a browser', () => {
+  let scene: Scene
   let desktop: VirtualDesktop
   let start: HostProcess
   let client: IpcClient
   let context: BrowserContext
-  let closeBrowser: () => Promise<void>
   let linkUrl: string
   let downloads: string
   let scratch: string
@@ -127,23 +127,15 @@ describe('clipboard and files between the host and a browser', () => {
   before(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'smoldesk-e2e-files-'))
     downloads = join(scratch, 'downloads')
-    desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    start = await startHostProcess(
-      'start',
-      [
-        '--display',
-        desktop.display,
-        '--download-dir',
-        downloads,
-        '--max-file-mb',
-        '60',
-        '--clipboard-max-mb',
-        '1',
-      ],
-      { SMOLDESK_LOG_LEVEL: 'info' },
-    )
-    linkUrl = await printedUrl(start)
-    client = await start.client()
+    scene = await openScene({
+      monitors: [{ width: 640, height: 480 }],
+      hostArgs: ['--download-dir', downloads, '--max-file-mb', '60', '--clipboard-max-mb', '1'],
+      hostEnv: { SMOLDESK_LOG_LEVEL: 'info' },
+      playwright: true,
+    })
+    ;({ desktop, host: start } = scene)
+    linkUrl = await scene.url()
+    client = await scene.client()
     for (const event of [
       'transfer-offered',
       'transfer-started',
@@ -154,9 +146,7 @@ describe('clipboard and files between the host and a browser', () => {
     ] as const) {
       await client.listen(event, (e) => events.push({ event, payload: e.payload }))
     }
-    const chromium = await launchChromium()
-    closeBrowser = chromium.close
-    context = await chromium.browser.newContext({ acceptDownloads: true })
+    context = await scene.playwright.newContext({ acceptDownloads: true })
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(linkUrl).origin })
     page = await openViewer()
   })
@@ -179,10 +169,7 @@ describe('clipboard and files between the host and a browser', () => {
   })
 
   after(async () => {
-    client?.close()
-    await closeBrowser?.()
-    await start?.stop()
-    await desktop?.close()
+    await scene?.close()
     await rm(scratch, { recursive: true, force: true })
   })
 

@@ -3,19 +3,12 @@ import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import type { EventPayload, IpcClient, MonitorInfo } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { launchChromium, toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
-import {
-  eventually,
-  type HostProcess,
-  printedUrl,
-  processesTagged,
-  run,
-  startHostProcess,
-  waitForNoProcesses,
-} from './helpers.ts'
-import { Painter, type Panel, type Rgb } from './x11-paint.ts'
+import { toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
+import { eventually, type HostProcess, processesTagged, run, waitForNoProcesses } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
+import type { Panel, Rgb } from './x11-paint.ts'
 import { recordInput, xKeycode, xKeyDown, xPointer } from './x11-state.ts'
 
 const RED: Rgb = [220, 30, 30]
@@ -29,49 +22,34 @@ function isEncoder(p: { cmdline: string }): boolean {
 }
 
 describe('video: start_capture streams the chosen monitor into Chromium over WebRTC', () => {
+  let scene: Scene
   let desktop: VirtualDesktop
-  let painter: Painter
-  let panels: Panel[]
+  let panels: readonly Panel[]
   let start: HostProcess
   let client: IpcClient
   let page: Page
-  let closeBrowser: () => Promise<void>
   let browser: Browser
   const errors: EventPayload<'error'>[] = []
   const started: EventPayload<'capture-started'>[] = []
 
   before(async () => {
-    desktop = await VirtualDesktop.start({
+    scene = await openScene({
       monitors: [
         { width: 1280, height: 720 },
         { width: 1024, height: 768 },
       ],
-      withApps: false,
+      colours: [RED, GREEN],
+      playwright: true,
     })
-    painter = await Painter.open(desktop.display)
-    panels = [
-      await painter.fill({ x: 0, y: 0, width: 1280, height: 720 }, RED),
-      await painter.fill({ x: 1280, y: 0, width: 1024, height: 768 }, GREEN),
-    ]
-    start = await startHostProcess('start', ['--display', desktop.display])
-    client = await start.client()
+    ;({ desktop, panels, host: start, playwright: browser } = scene)
+    client = await scene.client()
     await client.listen<EventPayload<'error'>>('error', (e) => errors.push(e.payload))
     await client.listen<EventPayload<'capture-started'>>('capture-started', (e) => started.push(e.payload))
-    const url = await printedUrl(start)
-    const launched = await launchChromium()
-    closeBrowser = launched.close
-    browser = launched.browser
-    page = await launched.browser.newPage()
-    await page.goto(url)
+    page = await browser.newPage()
+    await page.goto(await scene.url())
   })
 
-  after(async () => {
-    client?.close()
-    await closeBrowser?.()
-    await start?.stop()
-    painter?.close()
-    await desktop?.close()
-  })
+  after(() => scene?.close())
 
   it('shows the first monitor, decoded from H264 at its true size', async () => {
     await waitForColour(page, RED, 15_000)

@@ -6,11 +6,12 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { CommandResult, EventPayload, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { launchChromium, SCREENSHOTS, videoContentBox, viewerState, waitForColour } from './browser.ts'
-import { eventually, type HostProcess, printedUrl, run, startHostProcess } from './helpers.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { SCREENSHOTS, videoContentBox, viewerState, waitForColour } from './browser.ts'
+import { eventually, run } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
+import type { Rgb } from './x11-paint.ts'
 import { recordInput, xPointer } from './x11-state.ts'
 
 const RED: Rgb = [220, 40, 40]
@@ -92,12 +93,10 @@ const A11Y_AUDIT = `(() => {
  * stats, a view-only viewer's locked toolbar, and disconnecting.
  */
 describe('viewer page: landing, joining, toolbar', () => {
+  let scene: Scene
   let desktop: VirtualDesktop
-  let painter: Painter
-  let start: HostProcess
   let client: IpcClient
   let browser: Browser
-  let closeBrowser: () => Promise<void>
   let linkUrl: string
   let viewer: Page
   const started: EventPayload<'capture-started'>[] = []
@@ -114,36 +113,21 @@ describe('viewer page: landing, joining, toolbar', () => {
 
   before(async () => {
     await mkdir(SCREENSHOTS, { recursive: true })
-    desktop = await VirtualDesktop.start({
+    scene = await openScene({
       monitors: [
         { width: 1280, height: 720 },
         { width: 800, height: 600 },
       ],
-      withApps: false,
+      colours: [RED, BLUE],
+      hostArgs: ['--password', PASSWORD, '--approval'],
+      playwright: true,
     })
-    painter = await Painter.open(desktop.display)
-    await painter.fill({ x: 0, y: 0, width: 1280, height: 720 }, RED)
-    await painter.fill({ x: 1280, y: 0, width: 800, height: 600 }, BLUE)
-    start = await startHostProcess('start', [
-      '--display',
-      desktop.display,
-      '--password',
-      PASSWORD,
-      '--approval',
-    ])
-    linkUrl = await printedUrl(start)
-    client = await start.client()
+    ;({ desktop, playwright: browser } = scene)
+    linkUrl = await scene.url()
+    client = await scene.client()
     await client.listen<EventPayload<'capture-started'>>('capture-started', (e) => started.push(e.payload))
-    ;({ browser, close: closeBrowser } = await launchChromium())
   })
-
-  after(async () => {
-    client?.close()
-    await closeBrowser?.()
-    await start?.stop()
-    painter?.close()
-    await desktop?.close()
-  })
+  after(() => scene?.close())
 
   it('leads from the landing page through the password to the desktop', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
