@@ -4,11 +4,11 @@ import { SignalingClient } from '@smoldesk/protocol'
 import { connectRedis } from '@smoldesk/signaling/redis'
 import { Redis } from 'ioredis'
 import { LocalRedis } from '../bench/redis-server.ts'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { WebServer } from '../src/web/web-server.ts'
-import { launchChromium, waitForColour } from './browser.ts'
-import { eventually, type HostProcess, startHostProcess } from './helpers.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { waitForColour } from './browser.ts'
+import { eventually, type HostProcess } from './helpers.ts'
+import { openScene } from './scene.ts'
+import type { Rgb } from './x11-paint.ts'
 
 const PURPLE: Rgb = [140, 40, 200]
 
@@ -110,12 +110,15 @@ describe('scale-out: two signaling instances over a real redis-server', () => {
   })
 
   it('streams video from a host on instance A to Chromium on instance B', async () => {
-    const desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    const painter = await Painter.open(desktop.display)
-    const { browser, close } = await launchChromium()
-    const host = await startHostProcess('host', ['--display', desktop.display, '--signaling', a.signalingUrl])
+    const scene = await openScene({
+      monitors: [{ width: 640, height: 480 }],
+      colours: [PURPLE],
+      command: 'host',
+      hostArgs: ['--signaling', a.signalingUrl],
+      playwright: true,
+    })
+    const { host, playwright: browser } = scene
     try {
-      await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, PURPLE)
       const { room, token, client } = await shareFirstMonitor(host)
       client.close()
       const page = await browser.newPage()
@@ -123,10 +126,7 @@ describe('scale-out: two signaling instances over a real redis-server', () => {
       await waitForColour(page, PURPLE, 20_000)
       await page.close()
     } finally {
-      await host.stop()
-      await close()
-      painter.close()
-      await desktop.close()
+      await scene.close()
     }
   })
 })
@@ -165,13 +165,15 @@ describe('signaling drops: host and viewer resume, the stream never stops', () =
   it('keeps the video playing through a cut, and lets new viewers join afterwards', async () => {
     const web = await WebServer.start({ host: '127.0.0.1', port: 0 })
     const proxy = await cuttableProxy(web.port)
-    const desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    const painter = await Painter.open(desktop.display)
-    const { browser, close } = await launchChromium()
-    const signalingUrl = `ws://127.0.0.1:${proxy.port}/signal`
-    const host = await startHostProcess('host', ['--display', desktop.display, '--signaling', signalingUrl])
+    const scene = await openScene({
+      monitors: [{ width: 640, height: 480 }],
+      colours: [PURPLE],
+      command: 'host',
+      hostArgs: ['--signaling', `ws://127.0.0.1:${proxy.port}/signal`],
+      playwright: true,
+    })
+    const { host, painter, playwright: browser } = scene
     try {
-      await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, PURPLE)
       const { room, token, client } = await shareFirstMonitor(host)
       const link = `http://127.0.0.1:${proxy.port}/?room=${room}#token=${token}`
       const page = await browser.newPage()
@@ -193,10 +195,7 @@ describe('signaling drops: host and viewer resume, the stream never stops', () =
       await waitForColour(second, YELLOW, 15_000)
       client.close()
     } finally {
-      await host.stop()
-      await close()
-      painter.close()
-      await desktop.close()
+      await scene.close()
       await proxy.close()
       await web.close()
     }
