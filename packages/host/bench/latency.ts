@@ -16,6 +16,12 @@ import { type HostStages, measureHostStages } from './host-stages.ts'
 import { probeScript } from './probe-script.ts'
 import { percentile, round1 } from './stats.ts'
 
+/*
+ * Size (~370 lines): one benchmark run end to end — desktop, pattern app,
+ * the system under test (SmolDesk, noVNC, the plain pipeline), the probe
+ * page, CPU meters — read top to bottom in the order it happens.
+ */
+
 export interface LatencyRun {
   system: 'smoldesk' | 'novnc'
   variant: 'default' | 'stock' | 'tuned'

@@ -11,6 +11,12 @@ import { eventually, type HostProcess, printedUrl, run, solidPng, startHostProce
 import { openScene, type Scene } from './scene.ts'
 
 /*
+ * Size (over 350 lines): one suite, clipboard and files with a real browser, on one scene set up once (it
+ * costs seconds); each case is a flow a user would notice, and splitting the
+ * file would set the scene up again for each part.
+ */
+
+/*
  * Clipboard and files between the real host (`smoldesk start` on a virtual
  * X server) and the real viewer page in Chromium, over werift's data
  * channels. Clipboard contents are read back from the X CLIPBOARD with

@@ -11,6 +11,12 @@ import { openScene, type Scene } from './scene.ts'
 import type { Panel, Rgb } from './x11-paint.ts'
 import { recordInput, xKeycode, xKeyDown, xPointer } from './x11-state.ts'
 
+/*
+ * Size (over 350 lines): one suite, video from start_capture to the page, on one scene set up once (it
+ * costs seconds); each case is a flow a user would notice, and splitting the
+ * file would set the scene up again for each part.
+ */
+
 const RED: Rgb = [220, 30, 30]
 const GREEN: Rgb = [30, 200, 60]
 const BLUE: Rgb = [40, 60, 220]

@@ -22,6 +22,12 @@ import { openScene, type Scene } from './scene.ts'
 import type { Painter, Rgb } from './x11-paint.ts'
 import { recordInput } from './x11-state.ts'
 
+/*
+ * Size (over 350 lines): one suite, the viewer in every browser, on one scene set up once (it
+ * costs seconds); each case is a flow a user would notice, and splitting the
+ * file would set the scene up again for each part.
+ */
+
 const GREEN: Rgb = [30, 200, 60]
 const ORANGE: Rgb = [240, 140, 20]
 const BLUE: Rgb = [40, 90, 220]

@@ -14,6 +14,12 @@ import { openScene, type Scene } from './scene.ts'
 import type { Rgb } from './x11-paint.ts'
 import { recordInput, xPointer } from './x11-state.ts'
 
+/*
+ * Size (over 350 lines): one suite, the viewer page, on one scene set up once (it
+ * costs seconds); each case is a flow a user would notice, and splitting the
+ * file would set the scene up again for each part.
+ */
+
 const RED: Rgb = [220, 40, 40]
 const BLUE: Rgb = [40, 70, 220]
 const PASSWORD = 'plum tree at noon'

@@ -12,6 +12,11 @@ import {
 import { MemorySink, Pipe, source, waitFor } from './transfer-fixtures.ts'
 
 /*
+ * Size (over 350 lines): one suite, the transfer engine's behaviour between
+ * two real managers, case by case; its fixtures are in transfer-fixtures.ts.
+ */
+
+/*
  * The transfer engine between two managers over an in-memory channel that
  * behaves like a data channel: ordered, asynchronous, with a buffered amount.
  * The real channels (werift ↔ Chromium) are tested in the host package.

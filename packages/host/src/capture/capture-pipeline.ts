@@ -8,6 +8,11 @@ import { buildFfmpegArgs, type EncodePlan } from './encoder-args.ts'
 import { buildGrabArgs, GRAB_BINARY, GrabFrameReader, grabEnabled } from './grab/grab.ts'
 import { H264RtpPacketizer } from './h264-rtp.ts'
 
+/*
+ * Size (~350 lines): one encoder's supervised life — plan, start, restart
+ * within 2 s after a crash, pause for a layout change, keyframe on request.
+ */
+
 const log = createLogger('capture')
 
 export type PipelinePlan = Omit<EncodePlan, 'rtpPort' | 'payloadType'>

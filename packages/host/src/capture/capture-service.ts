@@ -12,6 +12,13 @@ import { CapturePipeline, type PipelinePlan } from './capture-pipeline.ts'
 import type { EncoderProbeCache } from './codec-probe.ts'
 import { qualityToCrf, STREAMABLE_ENCODERS, vbvBufferKbit } from './encoder-args.ts'
 
+/*
+ * Size (~370 lines): the encoders' one owner — the configured pipeline, one
+ * more per codec a viewer needs, the monitor layout they follow and the RTP
+ * they emit — kept together because each of those changes the others under
+ * one lock. Sound (issue 17) gets its own service beside it, not in it.
+ */
+
 export interface CaptureServiceOptions {
   display: () => string
   monitors: () => Promise<MonitorInfo[]>

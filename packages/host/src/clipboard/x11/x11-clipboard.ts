@@ -4,6 +4,13 @@ import { X11Connection } from '../../display/x11/connection.ts'
 import { createLogger } from '../../log.ts'
 import { CLIPBOARD_MAX_BYTES, type Clipboard, type ClipboardChange, describeContent } from '../clipboard.ts'
 
+/*
+ * Size (~400 lines): one protocol, the ICCCM CLIPBOARD selection, in both
+ * roles (owner answering requests, requestor reading another client's
+ * selection), each with INCR for large content; split, the two halves would
+ * share every atom and the connection's event routing.
+ */
+
 const log = createLogger('clipboard.x11')
 
 const PROP_MODE_REPLACE = 0

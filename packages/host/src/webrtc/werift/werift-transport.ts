@@ -1,5 +1,4 @@
 import {
-  CHANNEL_LOW_WATER_BYTES,
   CLIPBOARD_CHANNEL,
   DATA_LINK_CHANNEL,
   FILES_CHANNEL,
@@ -27,7 +26,8 @@ import { createLogger } from '../../log.ts'
 import { HOST_DEFAULTS } from '../../options.ts'
 import { linkMtu } from '../native/link-mtu.ts'
 import { NativeDataLink } from '../native/native-data-link.ts'
-import type { MediaTransport, PeerDataChannel, PeerOptions, ViewerPeer } from '../transport.ts'
+import type { MediaTransport, PeerOptions, ViewerPeer } from '../transport.ts'
+import { wrapChannel } from './werift-channel.ts'
 
 type NodeDataChannelModule = typeof import('node-datachannel')
 
@@ -40,49 +40,6 @@ const log = createLogger('webrtc.werift')
  */
 export const PLAYOUT_DELAY_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay'
 const PLAYOUT_DELAY_ZERO = Buffer.from([0, 0, 0])
-
-/** A werift channel as the rest of the host sees it. */
-function wrapChannel(channel: RTCDataChannel): PeerDataChannel {
-  channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER_BYTES
-  const closed = () => channel.readyState === 'closed' || channel.readyState === 'closing'
-  return {
-    label: channel.label,
-    send: (frame) => {
-      if (!closed()) channel.send(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength))
-    },
-    bufferedAmount: () => channel.bufferedAmount,
-    drained: () =>
-      new Promise<void>((resolve) => {
-        if (closed() || channel.bufferedAmount <= CHANNEL_LOW_WATER_BYTES) {
-          resolve()
-          return
-        }
-        const low = channel.bufferedAmountLow.subscribe(() => done())
-        const state = channel.stateChanged.subscribe((s) => {
-          if (s === 'closed' || s === 'closing') done()
-        })
-        const done = () => {
-          low.unSubscribe()
-          state.unSubscribe()
-          resolve()
-        }
-      }),
-    onMessage: (listener) => {
-      channel.onMessage.subscribe((data) => {
-        if (typeof data !== 'string') listener(data)
-      })
-    },
-    onClose: (listener) => {
-      let told = false
-      channel.stateChanged.subscribe((s) => {
-        if ((s === 'closed' || s === 'closing') && !told) {
-          told = true
-          listener()
-        }
-      })
-    },
-  }
-}
 
 /** RTCP payload-specific feedback message types (RFC 4585 / 5104) that ask for a keyframe: PLI and FIR. */
 const KEYFRAME_FEEDBACK = new Set([1, 4])
