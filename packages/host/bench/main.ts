@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import { SmolDeskError } from '@smoldesk/protocol'
-import { failAndExit } from '../src/cli/output.ts'
+import { runCli } from '../src/cli/output.ts'
 import { benchInput } from './input-bench.ts'
 import { benchLatency, type LatencyRun } from './latency.ts'
 import { benchSignaling } from './signaling-bench.ts'
@@ -215,9 +215,4 @@ export async function benchCommand(argv: string[]): Promise<void> {
   process.stdout.write(`\n${table(runs)}\n\n${REFERENCE.join('\n')}\n`)
 }
 
-benchCommand(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-    failAndExit(new SmolDeskError('INVALID_ARGS', err.message))
-  }
-  failAndExit(err)
-})
+runCli(benchCommand(process.argv.slice(2)))

@@ -3,7 +3,7 @@ import { SmolDeskError } from '@smoldesk/protocol'
 import { parseLayout } from '../display/embedded/xorg-config.ts'
 import { invokeCommand, listenCommand } from './client-commands.ts'
 import { NETWORK_OPTIONS } from './network-options.ts'
-import { failAndExit } from './output.ts'
+import { runCli } from './output.ts'
 import { type AccessOptions, DEFAULT_WEB_PORT, runHost, runSignaling, runStart } from './run-host.ts'
 import { SHARING_OPTIONS, sharingOptions } from './sharing-options.ts'
 
@@ -121,9 +121,4 @@ function parsePort(value: string | undefined): number | undefined {
   return port
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-    failAndExit(new SmolDeskError('INVALID_ARGS', err.message))
-  }
-  failAndExit(err)
-})
+runCli(main(process.argv.slice(2)))

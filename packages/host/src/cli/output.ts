@@ -25,3 +25,13 @@ export function onShutdownSignal(shutdown: (signal: NodeJS.Signals) => Promise<v
   process.on('SIGTERM', handler)
   process.on('SIGHUP', handler)
 }
+
+/** Runs a CLI entry point: bad arguments are INVALID_ARGS, any other failure keeps its code; exit 1 either way. */
+export function runCli(main: Promise<void>): void {
+  main.catch((err: unknown) => {
+    if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      failAndExit(new SmolDeskError('INVALID_ARGS', err.message))
+    }
+    failAndExit(err)
+  })
+}

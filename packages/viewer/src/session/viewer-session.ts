@@ -1,17 +1,11 @@
-import {
-  type CursorImage,
-  type RoomRole,
-  type ServerMessage,
-  SmolDeskError,
-  type ViewerRole,
-} from '@smoldesk/protocol'
+import { type CursorImage, type RoomRole, type ServerMessage, SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import { missingBrowserFeatures, passwordMaySend } from './browser-support.ts'
 import type { Capabilities } from './capability-channels.ts'
 import { describeDiagnosis, type IceDiagnosis } from './ice-diagnosis.ts'
 import { MediaPeer } from './media-peer.ts'
 import { MediaRecovery } from './media-recovery.ts'
-import { SignalingSession } from './signaling-session.ts'
+import { SignalingSession, type SignalingSessionOptions } from './signaling-session.ts'
 
 const log = createLogger('session')
 
@@ -38,16 +32,7 @@ export interface ConnectionStatus {
   hostGone: boolean
 }
 
-export interface ViewerSessionOptions {
-  signalingUrl: string
-  roomId: string
-  password?: string | undefined
-  /** The viewer token from the share link (its fragment). */
-  token?: string | undefined
-  /** A token the host gave this viewer for joining again after a drop (preferred over `token`). */
-  rejoinToken?: () => string | undefined
-  /** Ask for less than control. */
-  role?: ViewerRole | undefined
+export interface ViewerSessionOptions extends SignalingSessionOptions {
   /** Send a password over plain HTTP to a non-local server anyway. */
   allowInsecurePassword?: boolean | undefined
   /** 'relay' forces TURN (for testing a relay, or hiding the local address). */
