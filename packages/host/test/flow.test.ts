@@ -6,19 +6,13 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Browser, type BrowserContext, chromium } from 'playwright-core'
 import { CHROMIUM_ARGS } from '../bench/chromium.ts'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import {
-  close,
-  launchChromium,
-  SCREENSHOTS,
-  toolbarHidden,
-  videoContentBox,
-  waitForColour,
-} from './browser.ts'
-import { eventually, type HostProcess, printedUrl, run, startHostProcess, typingTerminal } from './helpers.ts'
+import { close, SCREENSHOTS, toolbarHidden, videoContentBox, waitForColour } from './browser.ts'
+import { eventually, type HostProcess, printedUrl, run, typingTerminal } from './helpers.ts'
 import { RemoteNetwork } from './netns.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { openScene, type Scene } from './scene.ts'
+import type { Painter, Rgb } from './x11-paint.ts'
 import { xPointer } from './x11-state.ts'
 
 const GREEN: Rgb = [30, 200, 60]
@@ -60,10 +54,11 @@ const THUMBNAIL_COLOURS = `(async () => {
  */
 describe('whole flow: host control page and viewer, across a network', () => {
   let net: RemoteNetwork
+  let scene: Scene
   let desktop: VirtualDesktop
   let painter: Painter
   let start: HostProcess
-  let hostBrowser: { browser: Browser; close: () => Promise<void> }
+  let hostBrowser: Browser
   let viewerBrowser: Browser
   let viewerContext: BrowserContext
   let downloads: string
@@ -79,16 +74,6 @@ describe('whole flow: host control page and viewer, across a network', () => {
     net = await RemoteNetwork.create()
     scratch = await mkdtemp(join(tmpdir(), 'smoldesk-flow-'))
     downloads = join(scratch, 'downloads')
-    desktop = await VirtualDesktop.start({
-      monitors: [
-        { width: 1280, height: 720 },
-        { width: 800, height: 600 },
-      ],
-      withApps: false,
-    })
-    painter = await Painter.open(desktop.display)
-    await painter.fill({ x: 0, y: 0, width: 1280, height: 720 }, GREEN)
-    await painter.fill({ x: 1280, y: 0, width: 800, height: 600 }, ORANGE)
     // Another machine reaches the host over HTTPS, as a deployment would: the password may then travel,
     // and the page is a secure context (the Clipboard API exists only there).
     const [cert, key] = [join(scratch, 'cert.pem'), join(scratch, 'key.pem')]
@@ -97,29 +82,24 @@ describe('whole flow: host control page and viewer, across a network', () => {
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
       '-keyout', key, '-out', cert, '-subj', '/CN=smoldesk-host', '-addext', `subjectAltName=IP:${net.hostIp}`,
     ])
-    start = await startHostProcess('start', [
-      '--display',
-      desktop.display,
-      '--tls-cert',
-      cert,
-      '--tls-key',
-      key,
-      '--listen',
-      net.hostIp,
-      '--download-dir',
-      downloads,
-    ])
-    hostBrowser = await launchChromium()
+    scene = await openScene({
+      monitors: [
+        { width: 1280, height: 720 },
+        { width: 800, height: 600 },
+      ],
+      colours: [GREEN, ORANGE],
+      hostArgs: ['--tls-cert', cert, '--tls-key', key, '--listen', net.hostIp, '--download-dir', downloads],
+      // The host's own browser, for its control page; the viewer's runs in the other namespace.
+      playwright: true,
+    })
+    ;({ desktop, painter, host: start, playwright: hostBrowser } = scene)
     viewerBrowser = await chromium.launch({ executablePath: net.chromium, args: CHROMIUM_ARGS })
   })
 
   after(async () => {
     await net?.mend()
     await viewerBrowser?.close()
-    await hostBrowser?.close()
-    await start?.stop()
-    painter?.close()
-    await desktop?.close()
+    await scene?.close()
     await net?.close()
     await rm(scratch, { recursive: true, force: true })
   })
@@ -127,7 +107,7 @@ describe('whole flow: host control page and viewer, across a network', () => {
   it('goes from the host page to a viewer controlling the desktop, and survives a network drop', async () => {
     // The host: its control page, from the address `smoldesk start` printed.
     const controlUrl = await printedUrl(start, 'Host control')
-    const host = await hostBrowser.browser.newPage({ viewport: { width: 1100, height: 1300 } })
+    const host = await hostBrowser.newPage({ viewport: { width: 1100, height: 1300 } })
     await host.goto(controlUrl)
     const says = (pattern: RegExp, timeoutMs = 10_000) =>
       eventually(

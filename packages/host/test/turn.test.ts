@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
-import type { Browser } from 'playwright-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { launchChromium, waitForColour } from './browser.ts'
-import {
-  eventually,
-  type HostProcess,
-  printedUrl,
-  processesTagged,
-  startHostProcess,
-  waitForNoProcesses,
-} from './helpers.ts'
-import { Painter, type Rgb } from './x11-paint.ts'
+import { describe, it } from 'node:test'
+import { waitForColour } from './browser.ts'
+import { eventually, processesTagged, waitForNoProcesses } from './helpers.ts'
+import { openScene } from './scene.ts'
+import type { Rgb } from './x11-paint.ts'
 
 const ORANGE: Rgb = [240, 140, 20]
 
@@ -28,28 +20,14 @@ declare const window: {
 const relayOnly = (url: string) => url.replace('#', '&relay=1#')
 
 describe('NAT traversal: a local coturn relays the media', () => {
-  let desktop: VirtualDesktop
-  let painter: Painter
-  let browser: Browser
-  let closeBrowser: () => Promise<void>
-
-  before(async () => {
-    desktop = await VirtualDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    painter = await Painter.open(desktop.display)
-    await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, ORANGE)
-    ;({ browser, close: closeBrowser } = await launchChromium())
-  })
-
-  after(async () => {
-    await closeBrowser?.()
-    painter?.close()
-    await desktop?.close()
-  })
+  /** A desktop painted orange and `smoldesk start` with these arguments, with a Chromium to view it. */
+  const scene = (hostArgs: string[]) =>
+    openScene({ monitors: [{ width: 640, height: 480 }], colours: [ORANGE], hostArgs, playwright: true })
 
   it('streams to a viewer that may only use relay candidates, through `start --turn`', async () => {
-    const start: HostProcess = await startHostProcess('start', ['--display', desktop.display, '--turn'])
+    const { host: start, playwright: browser, url, close } = await scene(['--turn'])
     try {
-      const link = await printedUrl(start) // printed once everything is up
+      const link = await url() // printed once everything is up
       assert.match(start.stdout(), /TURN relay: local coturn at turn:127\.0\.0\.1:\d+\?transport=udp/)
       const coturn = (await processesTagged(start.tag)).filter((p) => p.cmdline.includes('turnserver'))
       assert.equal(coturn.length, 1, 'one coturn, tagged as ours')
@@ -70,16 +48,16 @@ describe('NAT traversal: a local coturn relays the media', () => {
       )
       await page.close()
     } finally {
-      await start.stop()
+      await close()
     }
     await waitForNoProcesses(start.tag)
   })
 
   it('says in words why a relay-only viewer cannot connect when there is no TURN server', async () => {
-    const start = await startHostProcess('start', ['--display', desktop.display])
+    const { playwright: browser, url, close } = await scene([])
     try {
       const page = await browser.newPage()
-      await page.goto(relayOnly(await printedUrl(start)))
+      await page.goto(relayOnly(await url()))
       await eventually(async () => {
         const detail = await page.evaluate(() => window.smoldesk?.detail ?? '')
         assert.match(detail, /No relay candidate was gathered/)
@@ -87,7 +65,7 @@ describe('NAT traversal: a local coturn relays the media', () => {
       }, 45_000)
       await page.close()
     } finally {
-      await start.stop()
+      await close()
     }
   })
 })
