@@ -149,3 +149,20 @@ export function viewerState(
     undefined,
   )
 }
+
+/** In the page: a Blob of `size` random bytes, kept as window.__upload; returns its SHA-256 (hex). */
+export function makeUpload(page: Page, size: number): Promise<string> {
+  return inPage(
+    page,
+    async (n) => {
+      const scope = globalThis as unknown as { __upload?: unknown; Blob: new (parts: unknown[]) => unknown }
+      const bytes = new Uint8Array(n)
+      for (let at = 0; at < n; at += 65_536)
+        crypto.getRandomValues(bytes.subarray(at, Math.min(n, at + 65_536)))
+      scope.__upload = new scope.Blob([bytes])
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+      return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+    },
+    size,
+  )
+}

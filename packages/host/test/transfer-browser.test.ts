@@ -7,6 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test'
 import type { CommandResult, EventName, EventPayload, IpcClient } from '@smoldesk/protocol'
 import type { BrowserContext, Page } from 'playwright-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { makeUpload } from './browser.ts'
 import { eventually, type HostProcess, printedUrl, run, solidPng, startHostProcess } from './helpers.ts'
 import { openScene, type Scene } from './scene.ts'
 
@@ -69,18 +70,6 @@ declare const navigator: {
 
 const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
 const MB = 1024 * 1024
-
-/** In the page: a Blob of `size` random bytes and its SHA-256, kept as window.__upload. */
-async function makeUpload(page: Page, size: number): Promise<string> {
-  return page.evaluate(async (n) => {
-    const bytes = new Uint8Array(n)
-    for (let at = 0; at < n; at += 65_536)
-      crypto.getRandomValues(bytes.subarray(at, Math.min(n, at + 65_536)))
-    window.__upload = new Blob([bytes])
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
-    return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
-  }, size)
-}
 
 /** Cuts the viewer's media connection (it reconnects at once); returns the transfer's state right after. */
 function cut(page: Page, id: string): Promise<string | undefined> {

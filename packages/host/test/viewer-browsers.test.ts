@@ -7,7 +7,15 @@ import { after, before, describe, it } from 'node:test'
 import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { close, inPage, toolbarHidden, videoContentBox, videoPixel, waitForColour } from './browser.ts'
+import {
+  close,
+  inPage,
+  makeUpload,
+  toolbarHidden,
+  videoContentBox,
+  videoPixel,
+  waitForColour,
+} from './browser.ts'
 import { browserVersion, grantClipboard, launchViewerBrowser, VIEWER_BROWSERS } from './browsers.ts'
 import {
   eventually,
@@ -447,18 +455,7 @@ for (const name of VIEWER_BROWSERS) {
 
     it('moves a file each way with equal SHA-256', async () => {
       await eventually(async () => assert.ok((await viewerState(page)).filesConnected), 20_000)
-      const expected = await inPage(
-        page,
-        async (n) => {
-          const bytes = new Uint8Array(n)
-          for (let at = 0; at < n; at += 65_536)
-            crypto.getRandomValues(bytes.subarray(at, Math.min(n, at + 65_536)))
-          window.__upload = new Blob([bytes])
-          const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
-          return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
-        },
-        3 * 1024 * 1024,
-      )
+      const expected = await makeUpload(page, 3 * 1024 * 1024)
       const id = await inPage(
         page,
         () => window.smoldesk?.files.sendFile(window.__upload, 'up.bin').id ?? '',

@@ -120,7 +120,7 @@ export class ViewerApp {
   /** Joins the room; the page's focus and leaving are the app's to watch from here on. */
   start(password?: string): void {
     if (this.#closed) return
-    this.#session?.close()
+    const previous = this.#session
     const link = this.#link
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
     const session = new ViewerSession(
@@ -156,6 +156,8 @@ export class ViewerApp {
       },
     )
     this.#session = session
+    // Closed after the swap: its last word ('disconnected') is no longer the page's status.
+    previous?.close()
     this.#publishDebug()
     if (this.#unlisten.length === 0) this.#watchPage()
     void session.connect()
