@@ -55,8 +55,7 @@ function requireHub(h: CommandContext): ViewerHub {
 /** The viewer a file goes to: the one named, or the only one connected. */
 function fileRecipient(h: CommandContext, peerId: string | undefined): string {
   if (peerId !== undefined) return peerId
-  requireHub(h)
-  const connected = h.roster.connected()
+  const connected = requireHub(h).connectedViewers()
   if (connected.length === 1 && connected[0] !== undefined) return connected[0]
   throw new SmolDeskError(
     'INVALID_ARGS',

@@ -107,7 +107,12 @@ export class ViewerHub {
 
   /** Everyone in the room or waiting to be let in. */
   viewers(): RosterViewer[] {
-    return this.#o.roster.list(this.#o.admission.pending)
+    return this.#o.roster.list(this.#o.admission.pending, (id) => this.#sessions.get(id)?.connected ?? false)
+  }
+
+  /** Viewers whose media connection is up. */
+  connectedViewers(): string[] {
+    return [...this.#sessions.values()].filter((s) => s.connected).map((s) => s.viewerId)
   }
 
   /** Answers a join request (approval rooms). */
@@ -245,7 +250,6 @@ export class ViewerHub {
     const codecs = await this.#o.capture.offeredCodecs()
     // werift's close can take seconds; signaling for other viewers must not wait for it.
     void this.#sessions.get(viewerId)?.close()
-    this.#o.roster.setConnected(viewerId, false)
     const session = new ViewerPeerSession(this.#ctx, viewerId, attempt, codecs)
     this.#sessions.set(viewerId, session)
     if (this.#latestToViewers) session.sendToViewer(this.#latestToViewers)

@@ -167,7 +167,6 @@ export class ViewerPeerSession {
     if (state === 'connected' && !this.#connected) {
       this.#connected = true
       clearTimeout(this.#watchdog)
-      this.#ctx.roster.setConnected(this.viewerId, true)
       // A new viewer can only start decoding at a keyframe.
       if (this.#codec) this.#ctx.capture.requestKeyframe(this.#codec)
       this.#ctx.emit('viewer-connected', { viewerId: this.viewerId })

@@ -14,7 +14,6 @@ interface Entry {
   permissions: ViewerPermissions
   /** The token the viewer joined with, if any (a rejoin token links it to its earlier self). */
   joinToken: string | undefined
-  connected: boolean
 }
 
 /** A viewer as list_viewers shows it. */
@@ -48,12 +47,7 @@ export class ViewerRoster {
       // Admitted again with the same role (a new offer), it keeps what the host allowed it.
       permissions: known && known.role === role ? known.permissions : defaultPermissions(role),
       joinToken: joinToken ?? known?.joinToken,
-      connected: false,
     })
-  }
-
-  has(viewerId: string): boolean {
-    return this.#viewers.has(viewerId)
   }
 
   /** A viewer's role, if it is in the room. */
@@ -93,26 +87,12 @@ export class ViewerRoster {
     if (role === 'view-only') this.#onDemoted(viewerId)
   }
 
-  setConnected(viewerId: string, connected: boolean): void {
-    const viewer = this.#viewers.get(viewerId)
-    if (viewer) viewer.connected = connected
-  }
-
-  /** Connected viewers' ids. */
-  connected(): string[] {
-    return [...this.#viewers].filter(([, v]) => v.connected).map(([id]) => id)
-  }
-
-  get size(): number {
-    return this.#viewers.size
-  }
-
   remove(viewerId: string): void {
     this.#viewers.delete(viewerId)
   }
 
-  /** Everyone: those still waiting for the host's approval, then those in the room. */
-  list(pending: readonly JoinRequest[]): RosterViewer[] {
+  /** Everyone: those still waiting for the host's approval, then those in the room (`connected`: its media is up). */
+  list(pending: readonly JoinRequest[], connected: (viewerId: string) => boolean): RosterViewer[] {
     return [
       ...pending.map((r) => ({
         peer_id: r.peerId,
@@ -123,7 +103,7 @@ export class ViewerRoster {
       ...[...this.#viewers].map(([peerId, v]) => ({
         peer_id: peerId,
         role: v.role,
-        state: v.connected ? ('connected' as const) : ('connecting' as const),
+        state: connected(peerId) ? ('connected' as const) : ('connecting' as const),
         permissions: { ...v.permissions },
       })),
     ]
