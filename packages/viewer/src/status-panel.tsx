@@ -1,5 +1,6 @@
 import { useState } from 'react'
 import { adviceFor } from './advice.ts'
+import { SecretForm } from './secret-form.tsx'
 import type { ConnectionStatus } from './session/viewer-session.ts'
 
 /** What the page says while not connected: the advice for the status, and the password form when asked. */
@@ -12,7 +13,8 @@ export function StatusPanel({
   userClosed: boolean
   onPassword: (password: string) => void
 }) {
-  const [draft, setDraft] = useState('')
+  // Kept here, not in the form: the form comes and goes with the status, what was typed stays.
+  const draft = useState('')
   const advice = adviceFor(status)
   if (userClosed) {
     return (
@@ -31,22 +33,14 @@ export function StatusPanel({
       {advice.detail && <p>{advice.detail}</p>}
       {advice.action && <p className="action">{advice.action}</p>}
       {advice.askPassword && (
-        <form
-          onSubmit={(ev) => {
-            ev.preventDefault()
-            onPassword(draft)
-          }}
-        >
-          <label htmlFor="room-password">Room password</label>
-          <input
-            id="room-password"
-            type="password"
-            autoComplete="current-password"
-            value={draft}
-            onChange={(ev) => setDraft(ev.target.value)}
-          />
-          <button type="submit">Join</button>
-        </form>
+        <SecretForm
+          id="room-password"
+          label="Room password"
+          autoComplete="current-password"
+          submit="Join"
+          draft={draft}
+          onSubmit={onPassword}
+        />
       )}
     </section>
   )

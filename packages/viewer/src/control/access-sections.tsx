@@ -1,4 +1,4 @@
-import { useState } from 'react'
+import { SecretForm } from '../secret-form.tsx'
 import { QrCode } from './qr-code.tsx'
 import type { SectionProps } from './section-props.ts'
 
@@ -89,8 +89,6 @@ export function Viewers({ state, control, act }: SectionProps) {
 }
 
 export function Security({ state, control, act }: SectionProps) {
-  const [password, setPassword] = useState('')
-  const [key, setKey] = useState('')
   const status = state.status
   return (
     <section aria-labelledby="security-title">
@@ -100,23 +98,16 @@ export function Security({ state, control, act }: SectionProps) {
         {status?.approval ? 'may ask to join' : 'turned away'} · Signing key:{' '}
         {status?.security_initialized ? 'yours' : 'random for this launch'}
       </p>
-      <form
-        onSubmit={(ev) => {
-          ev.preventDefault()
+      <SecretForm
+        id="room-password-new"
+        label="New room password (empty: none)"
+        autoComplete="new-password"
+        submit="Set password"
+        clearOnSubmit
+        onSubmit={(password) =>
           act(() => control.setAccess({ password }), password ? 'Password set' : 'Password removed')
-          setPassword('')
-        }}
-      >
-        <label htmlFor="room-password-new">New room password (empty: none)</label>
-        <input
-          id="room-password-new"
-          type="password"
-          autoComplete="new-password"
-          value={password}
-          onChange={(ev) => setPassword(ev.target.value)}
-        />
-        <button type="submit">Set password</button>
-      </form>
+        }
+      />
       <label className="check">
         <input
           type="checkbox"
@@ -134,23 +125,16 @@ export function Security({ state, control, act }: SectionProps) {
         Let viewers resize the shared monitor to their window (virtual monitors only; back to its size when
         they leave)
       </label>
-      <form
-        onSubmit={(ev) => {
-          ev.preventDefault()
+      <SecretForm
+        id="security-key"
+        label="Signing key (at least 32 characters)"
+        autoComplete="off"
+        submit="Set signing key"
+        clearOnSubmit
+        onSubmit={(key) =>
           act(() => control.setSecurityKey(key), 'Signing key set; links signed before no longer work')
-          setKey('')
-        }}
-      >
-        <label htmlFor="security-key">Signing key (at least 32 characters)</label>
-        <input
-          id="security-key"
-          type="password"
-          autoComplete="off"
-          value={key}
-          onChange={(ev) => setKey(ev.target.value)}
-        />
-        <button type="submit">Set signing key</button>
-      </form>
+        }
+      />
     </section>
   )
 }
