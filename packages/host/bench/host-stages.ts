@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
-import { buildGrabArgs, GRAB_BINARY } from '../src/capture/grab/grab.ts'
+import { buildGrabArgs, GRAB_BINARY } from '../src/display/x11/grab/grab.ts'
 
 export interface HostStages {
   frames_per_s: number
@@ -28,12 +28,15 @@ export async function measureHostStages(
   config: Record<string, unknown>,
   seconds = 5,
 ): Promise<HostStages | undefined> {
-  const args = buildGrabArgs({
+  const args = buildGrabArgs(
+    {
+      output: 'screen',
+      region: { x: 0, y: 0, ...size },
+      config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse(config)),
+      encoder: { codec: 'H264', acceleration: 'None', encoder: 'libx264' },
+    },
     display,
-    region: { x: 0, y: 0, ...size },
-    config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse(config)),
-    encoder: { codec: 'H264', acceleration: 'None', encoder: 'libx264' },
-  })
+  )
   if (!args) return undefined
   const child = spawn(GRAB_BINARY, [...args, '--stats', '1'], { stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { XTestInjector } from '../src/input/x11/xtest-injector.ts'
+import { XTestInjector } from '../src/display/x11/xtest-injector.ts'
 import { ManagedProcess } from '../src/process/child.ts'
 import { startBenchHost, waitFor } from './bench-host.ts'
 import { launchChromium } from './chromium.ts'

@@ -1,10 +1,10 @@
-import { type MonitorInfo, SmolDeskError, summarizeStream, type ViewerRole } from '@smoldesk/protocol'
+import { SmolDeskError, summarizeStream, type ViewerRole } from '@smoldesk/protocol'
 import type { CaptureService } from './capture/capture-service.ts'
 import type { EncoderProbeCache } from './capture/codec-probe.ts'
-import type { Thumbnails } from './capture/thumbnail.ts'
 import type { Clipboard } from './clipboard/clipboard.ts'
 import type { ClipboardSync } from './clipboard/clipboard-sync.ts'
 import type { CommandHandlers } from './commands.ts'
+import type { DisplayBackend } from './display/backend.ts'
 import { detectDisplayServer } from './display/detect.ts'
 import type { InputService } from './input/input-service.ts'
 import { createLogger, recentLogLines } from './log.ts'
@@ -27,7 +27,8 @@ const log = createLogger('host')
 /** What the commands work with: the host's parts, its lazily opened backends, its settings. */
 export interface CommandContext {
   options: HostOptions
-  display: string | undefined
+  /** The display server being shared. */
+  backend: DisplayBackend
   capture: CaptureService
   input: InputService
   session: SessionService
@@ -36,8 +37,6 @@ export interface CommandContext {
   roster: ViewerRoster
   probe: EncoderProbeCache
   security: SecurityContext
-  thumbnails: Thumbnails
-  monitors(): Promise<MonitorInfo[]>
   clipboard(): Promise<Clipboard>
   /** The viewer hub, when the host is connected to a signaling server. */
   hub(): ViewerHub | undefined
@@ -66,9 +65,11 @@ function fileRecipient(h: CommandContext, peerId: string | undefined): string {
 /** Every IPC command, on the host's parts. */
 export function hostCommands(h: CommandContext): CommandHandlers {
   return {
-    get_display_server: () => detectDisplayServer(h.options.display),
+    // The backend's own server when it is a Wayland compositor; else a live probe (X11, or nothing there).
+    get_display_server: async () =>
+      h.backend.displayServer === 'Wayland' ? 'Wayland' : detectDisplayServer(h.options.display),
     get_monitors: async () => {
-      const monitors = await h.monitors()
+      const monitors = await h.backend.monitors()
       if (monitors.length === 0)
         throw new SmolDeskError('DISPLAY_ERROR', 'the X server reports no active monitor')
       return monitors
@@ -178,7 +179,8 @@ export function hostCommands(h: CommandContext): CommandHandlers {
       const config = h.capture.running
       const access = h.hub()?.access ?? { password: false, approval: false }
       return {
-        display: h.display ?? null,
+        display: h.backend.x11Display ?? null,
+        backend: h.backend.description,
         room_id: h.hub()?.roomId ?? null,
         viewer_url: h.options.viewerUrl ?? null,
         capture: config ? summarizeStream(config, h.capture.pipeline.captureMode) : null,
@@ -203,12 +205,11 @@ export function hostCommands(h: CommandContext): CommandHandlers {
       return hub.access
     },
     get_monitor_thumbnail: async ({ monitorIndex, width }) => {
-      if (!h.display) throw new SmolDeskError('NO_DISPLAY', 'no X display to take a picture of')
-      const monitors = await h.monitors()
+      const monitors = await h.backend.monitors()
       const monitor = monitors[monitorIndex]
       if (!monitor) throw new SmolDeskError('MONITOR_NOT_FOUND', `monitor ${monitorIndex} does not exist`)
       const w = width ?? 320
-      const jpeg = await h.thumbnails.get(h.display, monitor, w)
+      const jpeg = await h.backend.snapshot(monitor, w)
       return { mime: 'image/jpeg' as const, width: w, data: jpeg.toString('base64') }
     },
     get_recent_logs: async ({ limit }) => recentLogLines(limit),

@@ -11,21 +11,14 @@ import {
 } from '@smoldesk/protocol'
 import { CaptureService } from './capture/capture-service.ts'
 import { EncoderProbeCache } from './capture/codec-probe.ts'
-import { Thumbnails } from './capture/thumbnail.ts'
 import { CLIPBOARD_MAX_BYTES, type Clipboard } from './clipboard/clipboard.ts'
 import { ClipboardSync } from './clipboard/clipboard-sync.ts'
-import { X11Clipboard } from './clipboard/x11/x11-clipboard.ts'
+import type { DisplayBackend } from './display/backend.ts'
+import { openDisplayBackend } from './display/open-backend.ts'
 import { ResizeService } from './display/resize-service.ts'
-import { X11Connection } from './display/x11/connection.ts'
-import { listX11Monitors } from './display/x11/monitors.ts'
-import { watchRandr } from './display/x11/randr.ts'
-import { x11ResizeBackend } from './display/x11/x11-resize-backend.ts'
 import { type CommandContext, hostCommands } from './host-commands.ts'
-import type { InputInjector } from './input/injector.ts'
 import { InputService } from './input/input-service.ts'
 import { ViewerInput } from './input/viewer-input.ts'
-import { CursorWatcher } from './input/x11/cursor-watcher.ts'
-import { XTestInjector } from './input/x11/xtest-injector.ts'
 import { IpcServer } from './ipc/server.ts'
 import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
 import { createLogger } from './log.ts'
@@ -46,17 +39,17 @@ const log = createLogger('host')
 const REJOIN_TOKEN_TTL_S = 3600
 
 /**
- * The host daemon: owns the display connections, the capabilities and the
- * IPC server. `close()` is idempotent and closes everything it owns.
+ * The host daemon: owns the display backend, the capabilities and the IPC
+ * server. `close()` is idempotent and closes everything it owns.
  */
 export class Host {
   readonly ipc: IpcServer
   readonly token: string
-  readonly display: string | undefined
+  /** The display server being shared; every capability goes through it. */
+  readonly backend: DisplayBackend
   readonly stateDir: string
   readonly #options: HostOptions
   readonly #probe = new EncoderProbeCache()
-  readonly #thumbnails = new Thumbnails()
   readonly #security = new SecurityContext()
   readonly tokens = new ViewerTokens(this.#security)
   readonly capture: CaptureService
@@ -70,42 +63,33 @@ export class Host {
   readonly roster: ViewerRoster
   /** Viewers may give the shared virtual monitor their window's size (the host's consent). */
   #viewerResize: boolean
-  #injector: Promise<InputInjector> | undefined
-  #cursor: Promise<CursorWatcher> | undefined
   #hub: ViewerHub | undefined
-  #x11: Promise<X11Connection> | undefined
-  #clipboard: Promise<Clipboard> | undefined
   #stateWritten = false
   #closing: Promise<void> | undefined
 
-  private constructor(explicit: HostOptions) {
-    // The environment's switches, under what the caller said: read once, here.
-    const options: HostOptions = { ...environmentOptions(), ...definedOnly(explicit) }
+  private constructor(options: HostOptions, backend: DisplayBackend) {
     this.#options = options
-    this.display = options.display ?? process.env.DISPLAY ?? undefined
+    this.backend = backend
     this.stateDir = options.stateDir ?? resolveStateDir()
     this.token = randomBytes(32).toString('hex')
     if (options.secretKey !== undefined) this.#security.initialize(options.secretKey)
     this.roster = new ViewerRoster((viewerId) => this.viewerInput.viewerGone(viewerId))
+    const monitors = () => backend.monitors()
     this.capture = new CaptureService({
-      display: () => {
-        if (!this.display) throw new SmolDeskError('NO_DISPLAY', 'no X display to capture')
-        return this.display
-      },
-      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      source: () => backend.captureSource(),
+      monitors,
       probe: this.#probe,
       emit: (event, payload) => {
         this.ipc.emit(event, payload)
         if (event === 'capture-started' || event === 'capture-stopped') this.session.changed()
       },
       onCodecChanged: async () => this.#hub?.codecChanged(),
-      captureHelper: options.captureHelper ?? HOST_DEFAULTS.captureHelper,
-      watchMonitors: async (onChange) => watchRandr(await this.#x11Connection(), onChange),
+      watchMonitors: (onChange) => backend.watchMonitors(onChange),
     })
     this.#viewerResize = options.viewerResize ?? false
     this.resize = new ResizeService({
-      backend: () => (this.display ? x11ResizeBackend(this.display) : undefined),
-      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      backend: () => backend.resizer(),
+      monitors,
       target: () => this.capture.running?.monitorIndex,
       allowed: () => this.#viewerResize,
       beforeChange: () => this.capture.pauseForLayout(),
@@ -115,7 +99,7 @@ export class Host {
     this.session = new SessionService({
       resize: this.resize,
       capture: this.capture,
-      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      monitors,
       choices: () => this.#probe.get(),
       roster: this.roster,
       inputEnabled: () => this.input.enabled,
@@ -126,8 +110,8 @@ export class Host {
       revokeToken: (token) => this.tokens.revoke(token),
     })
     this.input = new InputService({
-      injector: () => this.#injectorBackend(),
-      monitors: async () => listX11Monitors(await this.#x11Connection()),
+      injector: () => backend.injector(),
+      monitors,
       capturedMonitor: () => this.capture.pipeline.plan?.config.monitorIndex,
     })
     this.viewerInput = new ViewerInput(this.input)
@@ -139,7 +123,7 @@ export class Host {
       emit: (event, payload) => this.ipc.emit(event, payload),
     })
     this.clipboardSync = new ClipboardSync({
-      clipboard: () => this.#clipboardBackend(),
+      clipboard: () => this.#clipboard(),
       maxBytes: options.clipboardMaxBytes ?? CLIPBOARD_MAX_BYTES,
       roster: this.roster,
       emit: (event, payload) => this.ipc.emit(event, payload),
@@ -153,8 +137,11 @@ export class Host {
     })
   }
 
-  static async start(options: HostOptions = {}): Promise<Host> {
-    const host = new Host(options)
+  static async start(explicit: HostOptions = {}): Promise<Host> {
+    // The environment's switches, under what the caller said: read once, here.
+    const options: HostOptions = { ...environmentOptions(), ...definedOnly(explicit) }
+    const backend = await openDisplayBackend(options)
+    const host = new Host(options, backend)
     try {
       const port = await host.ipc.listen()
       if (options.writeStateFile ?? HOST_DEFAULTS.writeStateFile) {
@@ -187,31 +174,21 @@ export class Host {
           onDataChannel: (viewerId, channel) => host.#onDataChannel(viewerId, channel),
         })
         await host.#hub.start()
-        if (host.display) {
-          // Viewers draw the pointer themselves from its image: no waiting for the video.
-          const hub = host.#hub
-          host.#cursor = CursorWatcher.open(host.display)
-          host.#cursor
-            .then((cursor) => {
-              const send = (image: CursorImage) => hub.broadcastToViewers(encodeCursor(0, image))
-              if (cursor.current) send(cursor.current)
-              cursor.onChange(send)
-            })
-            .catch((err: unknown) => log.warn({ err: String(err) }, 'cursor shapes unavailable'))
-        }
+        host.#followCursor(host.#hub)
       }
       // Open the clipboard now so clipboard-changed events flow before anyone calls a clipboard command.
-      if (host.display) {
-        host
-          .#clipboardBackend()
-          .catch((err: unknown) => log.warn({ err: String(err) }, 'clipboard unavailable'))
-      }
+      host.#clipboard().catch((err: unknown) => log.warn({ err: String(err) }, 'clipboard unavailable'))
     } catch (err) {
       await host.close()
       throw err
     }
-    log.info({ port: host.ipc.port, display: host.display, stateDir: host.stateDir }, 'host started')
+    log.info({ port: host.ipc.port, display: backend.description, stateDir: host.stateDir }, 'host started')
     return host
+  }
+
+  /** The X display being shared, when it is one (the CLI prints it). */
+  get display(): string | undefined {
+    return this.backend.x11Display
   }
 
   /** A share link for a new viewer: the room code, and a signed token in the fragment (never sent to a server). */
@@ -241,51 +218,28 @@ export class Host {
       await this.capture.close()
       await this.resize.close()
       await this.input.releaseAll().catch(() => {})
-      const injector = await this.#injector?.catch(() => undefined)
-      injector?.close()
-      const cursor = await this.#cursor?.catch(() => undefined)
-      cursor?.close()
-      const clipboard = await this.#clipboard?.catch(() => undefined)
-      clipboard?.close()
-      const x11 = await this.#x11?.catch(() => undefined)
-      x11?.close()
+      await this.backend.close()
       if (this.#stateWritten) await removeStateFile(this.stateDir, process.pid)
       log.info('host stopped')
     })()
     return this.#closing
   }
 
-  /** The X display every capability talks to, or NO_DISPLAY naming what needed it. */
-  #requireDisplay(what: string): string {
-    if (!this.display)
-      throw new SmolDeskError('NO_DISPLAY', `no X display ${what}: set DISPLAY or pass --display :N`)
-    return this.display
+  /** Viewers draw the pointer themselves from its image: no waiting for the video. */
+  #followCursor(hub: ViewerHub): void {
+    this.backend
+      .cursor()
+      .then((cursor) => {
+        if (!cursor) return
+        const send = (image: CursorImage) => hub.broadcastToViewers(encodeCursor(0, image))
+        if (cursor.current) send(cursor.current)
+        cursor.onChange(send)
+      })
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'cursor shapes unavailable'))
   }
 
-  /** The shared X connection, opened on first use and reopened if the server dropped it. */
-  async #x11Connection(): Promise<X11Connection> {
-    const display = this.#requireDisplay('to query')
-    this.#x11 = reopenIfClosed(this.#x11, () => X11Connection.open(display))
-    return this.#x11
-  }
-
-  async #injectorBackend(): Promise<InputInjector> {
-    const display = this.#requireDisplay('for input')
-    this.#injector = reopenIfClosed(this.#injector, () => XTestInjector.open(display))
-    return this.#injector
-  }
-
-  async #clipboardBackend(): Promise<Clipboard> {
-    const display = this.#requireDisplay('for the clipboard')
-    this.#clipboard = reopenIfClosed(this.#clipboard, async () => {
-      const clipboard = await X11Clipboard.open(
-        display,
-        this.#options.clipboardMaxBytes ?? CLIPBOARD_MAX_BYTES,
-      )
-      clipboard.onChange((change) => this.clipboardSync.onChange(change))
-      return clipboard
-    })
-    return this.#clipboard
+  #clipboard(): Promise<Clipboard> {
+    return this.backend.clipboard((change) => this.clipboardSync.onChange(change))
   }
 
   /** A viewer's clipboard or files channel opened: the capability takes it over. */
@@ -309,7 +263,6 @@ export class Host {
   #commandContext(): CommandContext {
     return {
       options: this.#options,
-      display: this.display,
       capture: this.capture,
       input: this.input,
       session: this.session,
@@ -318,9 +271,8 @@ export class Host {
       roster: this.roster,
       probe: this.#probe,
       security: this.#security,
-      thumbnails: this.#thumbnails,
-      monitors: async () => listX11Monitors(await this.#x11Connection()),
-      clipboard: () => this.#clipboardBackend(),
+      backend: this.backend,
+      clipboard: () => this.#clipboard(),
       hub: () => this.#hub,
       shareLink: (role, ttl) => this.shareLink(role, ttl),
       viewerResize: {
@@ -331,20 +283,6 @@ export class Host {
       },
     }
   }
-}
-
-/** Keeps a lazily opened resource; a failed or closed one is opened again on the next use. */
-function reopenIfClosed<T extends { closed?: boolean }>(
-  current: Promise<T> | undefined,
-  open: () => Promise<T>,
-): Promise<T> {
-  if (current) {
-    return current.then(
-      (value) => (value.closed ? open() : value),
-      () => open(),
-    )
-  }
-  return open()
 }
 
 /** The options someone set: an explicit `undefined` leaves the default (or the environment's) in place. */

@@ -5,9 +5,11 @@ import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/proto
 import { measureHostStages } from '../bench/host-stages.ts'
 import { CapturePipeline } from '../src/capture/capture-pipeline.ts'
 import { buildFfmpegArgs, RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
-import { buildGrabArgs, GRAB_BINARY, GrabFrameReader } from '../src/capture/grab/grab.ts'
+import { FrameRecordReader } from '../src/capture/frame-records.ts'
 import { H264RtpPacketizer, splitAnnexB } from '../src/capture/h264-rtp.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { buildGrabArgs, GRAB_BINARY } from '../src/display/x11/grab/grab.ts'
+import { X11CaptureSource } from '../src/display/x11/x11-capture.ts'
 import { ManagedProcess } from '../src/process/child.ts'
 import { eventually, run } from './helpers.ts'
 
@@ -15,6 +17,7 @@ const PATTERN_APP = resolve(import.meta.dirname, '../bench/pattern-app.ts')
 
 const plan = (config: Record<string, unknown>, encoder = 'libx264') => ({
   display: ':5',
+  output: 'DUMMY1',
   region: { x: 1920, y: 0, width: 1280, height: 720 },
   // Through the schema, as start_capture does: the values are the checked ones.
   config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse(config)),
@@ -92,7 +95,7 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
       record(Buffer.alloc(7, 2), 6, false),
     ])
     const frames: [number, number, boolean][] = []
-    const reader = new GrabFrameReader((frame, us, key) => frames.push([frame.length, us, key]))
+    const reader = new FrameRecordReader((frame, us, key) => frames.push([frame.length, us, key]))
     for (let i = 0; i < stream.length; i += 11) reader.push(stream.subarray(i, i + 11))
     assert.deepEqual(frames, [
       [300, 5, true],
@@ -102,7 +105,7 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
 
   it('adds 4x4 intra prediction to ultrafast, for the helper and for ffmpeg alike', () => {
     const helperParams = (config: Record<string, unknown>) => {
-      const args = buildGrabArgs(plan(config)) ?? []
+      const args = buildGrabArgs(plan(config), ':5') ?? []
       return args.filter((_, i) => args[i - 1] === '--param')
     }
     const ffmpegParams = (config: Record<string, unknown>) => {
@@ -135,6 +138,7 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
           extra_params: { refs: 2, threads: 2, slices: 4, 'intra-refresh': true, 'sc-threshold': 0 },
         },
       }),
+      ':5',
     )
     assert.ok(args)
     const value = (flag: string) => args[args.indexOf(flag) + 1]
@@ -161,8 +165,8 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
       assert.ok(params.includes(p), `${p} in ${params.join(' ')}`)
     }
     assert.ok(!params.some((p) => p.startsWith('partitions')), 'a chosen preset is kept')
-    assert.equal(buildGrabArgs(plan({ advanced_options: { pixel_format: 'yuv444p' } })), undefined)
-    assert.equal(buildGrabArgs(plan({ codec: 'VP8' }, 'libvpx')), undefined)
+    assert.equal(buildGrabArgs(plan({ advanced_options: { pixel_format: 'yuv444p' } }), ':5'), undefined)
+    assert.equal(buildGrabArgs(plan({ codec: 'VP8' }, 'libvpx'), ':5'), undefined)
   })
 })
 
@@ -180,19 +184,19 @@ describe('capture helper fallback', () => {
   it('streams through ffmpeg when the X server lacks what the helper needs (no DAMAGE)', async () => {
     const desktop = await smallDesktop(['DAMAGE'])
     const display = desktop.display
-    const pipeline = new CapturePipeline()
+    const pipeline = new CapturePipeline(new X11CaptureSource(() => display, true))
     try {
       const plan = {
-        display,
+        output: 'screen',
         region: { x: 0, y: 0, width: 640, height: 480 },
         config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({})),
         encoder: { codec: 'H264' as const, acceleration: 'None' as const, encoder: 'libx264' },
       }
-      assert.equal(pipeline.commandFor(plan).command, 'smoldesk-grab')
+      assert.equal(pipeline.commandFor(plan).program, 'smoldesk-grab')
       const packet = new Promise<Buffer>((resolve) => pipeline.once('rtp', resolve))
       await pipeline.start(plan)
       assert.ok((await packet).length > 12, 'video flows')
-      assert.equal(pipeline.commandFor(plan).command, 'ffmpeg', 'from now on ffmpeg runs')
+      assert.equal(pipeline.commandFor(plan).program, 'ffmpeg', 'from now on ffmpeg runs')
       assert.equal(pipeline.running, true, 'and the pipeline knows it is running')
     } finally {
       await pipeline.close()
@@ -206,7 +210,7 @@ describe('capture helper on its own', () => {
     const desktop = await smallDesktop()
     const display = desktop.display
     try {
-      const args = buildGrabArgs(plan({ fps: 60 }))
+      const args = buildGrabArgs(plan({ fps: 60 }), ':5')
       assert.ok(args)
       args[args.indexOf('--display') + 1] = display
       args[args.indexOf('--region') + 1] = '0,0,640,480'
@@ -219,7 +223,7 @@ describe('capture helper on its own', () => {
       try {
         const frames: { at: number; key: boolean }[] = []
         let first: Buffer | undefined
-        const reader = new GrabFrameReader((frame, _us, key) => {
+        const reader = new FrameRecordReader((frame, _us, key) => {
           first ??= Buffer.from(frame)
           frames.push({ at: performance.now(), key })
         })

@@ -1,5 +1,5 @@
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { X11Keymap } from '../src/input/x11/x11-keymap.ts'
+import { X11Keymap } from '../src/display/x11/x11-keymap.ts'
 
 /** Where the X server has the pointer, and which buttons/modifiers it holds (QueryPointer). */
 export function xPointer(x: X11Connection): Promise<{ rootX: number; rootY: number; keyMask: number }> {

@@ -35,7 +35,10 @@ export function defaultPermissions(role: 'viewer' | 'view-only'): ViewerPermissi
 }
 
 export const HostStatusSchema = z.strictObject({
+  /** The X display being shared; null on Wayland or with no display. */
   display: z.string().nullable(),
+  /** The display backend in words: "X11 :1", "sway (wayland-1)", "GNOME (mutter)", "no display". */
+  backend: z.string(),
   room_id: z.string().nullable(),
   /** Where viewers open the app (the share link adds the room and a token). */
   viewer_url: z.string().nullable(),

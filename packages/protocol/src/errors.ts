@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   'NO_DISPLAY',
   'DISPLAY_ERROR',
   'MONITOR_NOT_FOUND',
+  /** The command exists, but the display server being shared cannot do it (the message names the backend). */
+  'UNSUPPORTED_ON_BACKEND',
   // capture and encoding
   'CODEC_UNSUPPORTED',
   'HWACCEL_UNAVAILABLE',

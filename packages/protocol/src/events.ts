@@ -46,8 +46,12 @@ export const EVENTS = {
     latency_mode: z.string(),
     keyframe_interval_frames: z.number().int(),
     capture_cursor: z.boolean(),
-    /** What grabs and encodes: SmolDesk's damage-driven helper, or ffmpeg (x11grab). */
-    encoder_command: z.enum(['smoldesk-grab', 'ffmpeg']),
+    /**
+     * What grabs and encodes: SmolDesk's damage-driven X11 helper, ffmpeg
+     * (x11grab), wf-recorder (wlroots screencopy) or GStreamer (a PipeWire
+     * stream from mutter).
+     */
+    encoder_command: z.enum(['smoldesk-grab', 'ffmpeg', 'wf-recorder', 'gst-launch-1.0']),
     /** Its exact arguments (the RTP port of ffmpeg's output shows as 0). */
     encoder_args: z.array(z.string()),
   }),

@@ -4,8 +4,8 @@ import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
 import { Av1RtpPacketizer } from './av1-rtp.ts'
-import { buildFfmpegArgs, type EncodePlan } from './encoder-args.ts'
-import { buildGrabArgs, GRAB_BINARY, GrabFrameReader, grabEnabled } from './grab/grab.ts'
+import type { CapturePlan, CaptureSource, EncoderCommand } from './capture-source.ts'
+import { FrameRecordReader } from './frame-records.ts'
 import { H264RtpPacketizer } from './h264-rtp.ts'
 
 /*
@@ -15,7 +15,7 @@ import { H264RtpPacketizer } from './h264-rtp.ts'
 
 const log = createLogger('capture')
 
-export type PipelinePlan = Omit<EncodePlan, 'rtpPort' | 'payloadType'>
+export type PipelinePlan = CapturePlan
 
 /** How long a fresh encoder may take to deliver its first packet before start_capture fails. */
 const FIRST_PACKET_TIMEOUT_MS = 5000
@@ -37,8 +37,10 @@ export interface PipelineEvents {
 }
 
 /**
- * One capture + encode pipeline: ffmpeg grabs a monitor's rectangle, encodes
- * it and sends RTP to a loopback UDP socket owned here; the packets are
+ * One capture + encode pipeline: a process the display backend's capture
+ * source names (SmolDesk's helper, ffmpeg, a compositor's recorder) grabs a
+ * monitor, encodes it and hands over RTP on a loopback UDP socket owned
+ * here, or frames on its stdout that are packetized here; the packets are
  * emitted for every viewer to share. A second `start` swaps the encoder
  * process while the socket (and the viewers) stay. A crashed encoder is
  * restarted after RESTART_DELAY_MS.
@@ -54,18 +56,14 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   #restartTimer: NodeJS.Timeout | undefined
   #lastKeyframeAt = 0
   #keyframeTimer: NodeJS.Timeout | undefined
-  /** The running encoder is the capture helper, which makes an IDR frame on request. */
-  #helperMakesKeyframes = false
-  /** The helper could not start on this display: ffmpeg for the rest of this pipeline's life. */
-  #grabFailed = false
+  /** What the running encoder process is (how it keys, whether it grabs on change). */
+  #command: EncoderCommand | undefined
   #closed = false
+  readonly #source: CaptureSource
 
-  /** `useHelper`: capture with SmolDesk's helper where it applies (HostOptions.captureHelper). */
-  readonly #useHelper: boolean
-
-  constructor(options: { useHelper?: boolean } = {}) {
+  constructor(source: CaptureSource) {
     super()
-    this.#useHelper = options.useHelper ?? true
+    this.#source = source
     this.#socket = createSocket('udp4')
     this.#socket.on('message', (packet) => this.#onPacket(packet))
   }
@@ -78,14 +76,9 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     return this.#plan
   }
 
-  /**
-   * How frames are taken: the capture helper grabs on change, except for an
-   * encoder that holds frames back (Quality mode), which it feeds at a
-   * steady rate, as ffmpeg's x11grab always does.
-   */
+  /** How frames are taken: when the screen changes (the helpers, a compositor's damage), or on a clock (x11grab). */
   get captureMode(): 'on-change' | 'fixed-rate' {
-    const onChange = this.#helperMakesKeyframes && this.#plan?.config.latencyMode !== 'Quality'
-    return onChange ? 'on-change' : 'fixed-rate'
+    return this.#command?.onChange ? 'on-change' : 'fixed-rate'
   }
 
   /** Starts capturing, or switches a running capture to a new plan; resolves when the new encoder delivers. */
@@ -110,7 +103,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     const plan = this.#plan
     if (!plan || !this.#process) return
     if (this.#keyframeTimer) return // one is already scheduled
-    const helper = this.#helperMakesKeyframes
+    const helper = this.#command?.keyframeOnRequest === true
     // With ffmpeg the next keyframe is ≤ 1 s away, unless intra refresh replaced keyframes by a
     // sweeping column of intra blocks: a decoder that joins then never sees an IDR to start from.
     const intraRefresh = plan.config.advanced.extra_params?.['intra-refresh'] === true
@@ -189,18 +182,15 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     this.#socket.setRecvBufferSize(4 * 1024 * 1024)
   }
 
-  /** The process a plan runs: the capture helper where it applies (and has not failed here), else ffmpeg. */
-  commandFor(plan: PipelinePlan, rtpPort = 0): { command: 'smoldesk-grab' | 'ffmpeg'; args: string[] } {
-    const grabArgs = grabEnabled(this.#useHelper) && !this.#grabFailed ? buildGrabArgs(plan) : undefined
-    if (grabArgs) return { command: 'smoldesk-grab', args: grabArgs }
-    return { command: 'ffmpeg', args: buildFfmpegArgs({ ...plan, rtpPort, payloadType: 96 }) }
+  /** The process a plan runs now (the capture source's choice; an RTP port of 0 shows where it goes). */
+  commandFor(plan: PipelinePlan, rtpPort = 0): EncoderCommand {
+    return this.#source.command(plan, rtpPort)
   }
 
   async #launch(plan: PipelinePlan): Promise<void> {
-    const { command, args } = this.commandFor(plan, this.#port)
-    const proc =
-      command === 'smoldesk-grab' ? await this.#spawnGrab(plan, args) : await this.#spawnFfmpeg(plan, args)
-    this.#helperMakesKeyframes = command === 'smoldesk-grab'
+    const command = this.commandFor(plan, this.#port)
+    const proc = await this.#spawn(plan, command)
+    this.#command = command
     const delivered = new Promise<void>((resolve) => {
       this.#firstPacket = resolve
     })
@@ -240,16 +230,16 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
         'ENCODER_FAILED',
         `encoder ${reason}: ${proc.stderrTail(3) || 'no output'}`,
       )
-      if (current && command === 'smoldesk-grab') {
-        // An X server the helper cannot work with (no MIT-SHM or DAMAGE, an unusual visual):
-        // ffmpeg's x11grab from now on, rather than no picture at all. If ffmpeg fails too,
-        // the helper was not the problem and stays in use for the next start.
-        log.warn({ err: failure.message }, 'the capture helper failed to start; trying ffmpeg')
-        this.#grabFailed = true
+      if (current && this.#source.startFailed?.(command)) {
+        // The source has another way to grab this display (X11: ffmpeg when the helper cannot run).
+        log.warn(
+          { err: failure.message, program: command.program },
+          'encoder failed to start; trying another',
+        )
         try {
           return await this.#launch(plan)
         } catch (err) {
-          this.#grabFailed = false
+          this.#source.fallbackFailed?.()
           throw err
         }
       }
@@ -259,39 +249,34 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     }
   }
 
-  async #spawnFfmpeg(plan: PipelinePlan, args: string[]): Promise<ManagedProcess> {
-    log.info({ encoder: plan.encoder.encoder, region: plan.region, fps: plan.config.fps }, 'starting encoder')
+  async #spawn(plan: PipelinePlan, command: EncoderCommand): Promise<ManagedProcess> {
+    const { program } = command
+    log.info(
+      { program, encoder: plan.encoder.encoder, output: plan.output, fps: plan.config.fps },
+      'starting encoder',
+    )
     const proc = await ManagedProcess.spawn({
-      name: `ffmpeg ${plan.encoder.encoder}`,
-      command: 'ffmpeg',
-      args,
-    })
-    this.#process = proc
-    if (plan.encoder.codec === 'AV1') {
-      // AV1 arrives as raw OBUs on stdout and is packetized here (ffmpeg 5.1 cannot).
-      this.#packetize(proc, new Av1RtpPacketizer((packet) => this.#fromProcess(proc, packet)), 'AV1')
-    }
-    return proc
-  }
-
-  /** SmolDesk's damage-driven capture helper: H.264 frames on stdout, packetized here. */
-  async #spawnGrab(plan: PipelinePlan, args: string[]): Promise<ManagedProcess> {
-    log.info({ encoder: 'smoldesk-grab', region: plan.region, fps: plan.config.fps }, 'starting encoder')
-    const proc = await ManagedProcess.spawn({
-      name: 'smoldesk-grab',
-      command: GRAB_BINARY,
-      args,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      name: `${program} ${plan.encoder.encoder}`,
+      command: command.executable,
+      args: command.args,
+      ...(command.env ? { env: { ...process.env, ...command.env } } : {}),
+      // A helper that keys on request reads its requests from stdin.
+      stdio: [command.keyframeOnRequest ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     })
     this.#process = proc
     // A keyframe request racing the helper's exit must not crash the host.
     proc.child.stdin?.on('error', () => {})
-    const packetizer = new H264RtpPacketizer((packet) => this.#fromProcess(proc, packet))
-    this.#packetize(
-      proc,
-      new GrabFrameReader((frame, captureUs) => packetizer.push(frame, captureUs)),
-      'H.264',
-    )
+    const emit = (packet: Buffer) => this.#fromProcess(proc, packet)
+    if (command.output === 'obu') {
+      this.#packetize(proc, new Av1RtpPacketizer(emit), 'AV1')
+    } else if (command.output === 'frames') {
+      const packetizer = new H264RtpPacketizer(emit)
+      this.#packetize(
+        proc,
+        new FrameRecordReader((frame, captureUs) => packetizer.push(frame, captureUs)),
+        'H.264',
+      )
+    }
     return proc
   }
 

@@ -9,6 +9,7 @@ import {
 } from '@smoldesk/protocol'
 import type { EmitEvent } from '../events.ts'
 import { CapturePipeline, type PipelinePlan } from './capture-pipeline.ts'
+import type { CaptureSource } from './capture-source.ts'
 import type { EncoderProbeCache } from './codec-probe.ts'
 import { qualityToCrf, STREAMABLE_ENCODERS, vbvBufferKbit } from './encoder-args.ts'
 
@@ -20,14 +21,13 @@ import { qualityToCrf, STREAMABLE_ENCODERS, vbvBufferKbit } from './encoder-args
  */
 
 export interface CaptureServiceOptions {
-  display: () => string
+  /** How the display is grabbed (the display backend's): a new source for each encoder. */
+  source: () => CaptureSource
   monitors: () => Promise<MonitorInfo[]>
   probe: EncoderProbeCache
   emit: EmitEvent
   /** Called after the codec of the stream changed, so peers can be re-offered. */
   onCodecChanged: () => Promise<void>
-  /** Capture with SmolDesk's helper where it applies (HostOptions.captureHelper; default yes). */
-  captureHelper?: boolean
   /** Calls back whenever the monitor layout may have changed (RandR); started with the first capture. */
   watchMonitors?: (onChange: () => void) => Promise<unknown>
 }
@@ -73,7 +73,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
   constructor(options: CaptureServiceOptions) {
     super()
     this.#options = options
-    this.pipeline = new CapturePipeline({ useHelper: options.captureHelper ?? true })
+    this.pipeline = new CapturePipeline(options.source())
     // Packets are labelled with the codec the pipeline runs now: during a codec switch the new
     // encoder's first packets arrive before start() resolves.
     const primaryCodec = () => this.pipeline.plan?.config.codec ?? this.#codec
@@ -164,7 +164,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
       latency_mode: config.latencyMode,
       keyframe_interval_frames: config.keyframeIntervalFrames,
       capture_cursor: config.captureCursor,
-      encoder_command: encoderProcess.command,
+      encoder_command: encoderProcess.program,
       encoder_args: encoderProcess.args,
     })
   }
@@ -229,7 +229,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
   }
 
   #newExtra(codec: VideoCodec): CapturePipeline {
-    const pipeline = new CapturePipeline({ useHelper: this.#options.captureHelper ?? true })
+    const pipeline = new CapturePipeline(this.#options.source())
     pipeline.on('rtp', (packet) => this.emit('rtp', codec, packet))
     pipeline.on('sourceChanged', () => this.emit('sourceChanged', codec))
     pipeline.on('crashed', (error) =>
@@ -360,7 +360,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
       )
     }
     const plan: PipelinePlan = {
-      display: this.#options.display(),
+      output: monitor.name,
       region: { x: monitor.x, y: monitor.y, width: monitor.width, height: monitor.height },
       config,
       encoder,

@@ -1,20 +1,10 @@
 import type { ResolvedCaptureConfig, VideoCodec } from '@smoldesk/protocol'
 import { SmolDeskError } from '@smoldesk/protocol'
-import type { EncoderChoice } from './codec-probe.ts'
+import type { CapturePlan, EncoderCommand } from './capture-source.ts'
 
-/** A rectangle of the X screen: one monitor. */
-export interface CaptureRegion {
-  x: number
-  y: number
-  width: number
-  height: number
-}
-
-export interface EncodePlan {
+/** A plan as ffmpeg's x11grab runs it: the X display, and where its RTP goes. */
+export interface EncodePlan extends CapturePlan {
   display: string
-  region: CaptureRegion
-  config: ResolvedCaptureConfig
-  encoder: EncoderChoice
   rtpPort: number
   payloadType: number
 }
@@ -220,6 +210,18 @@ function codecArgs(config: ResolvedCaptureConfig, encoder: string): string[] {
 
 /** Encoders SmolDesk can stream: ffmpeg packetizes H264/VP8/VP9; AV1 is packetized by av1-rtp.ts. */
 export const STREAMABLE_ENCODERS = new Set(['libx264', 'libvpx', 'libvpx-vp9', 'libsvtav1'])
+
+/** ffmpeg grabbing an X display: RTP on loopback, or AV1 OBUs on stdout (ffmpeg 5.1 cannot packetize AV1). */
+export function ffmpegCommand(plan: EncodePlan): EncoderCommand {
+  return {
+    program: 'ffmpeg',
+    executable: 'ffmpeg',
+    args: buildFfmpegArgs(plan),
+    output: plan.encoder.codec === 'AV1' ? 'obu' : 'rtp',
+    keyframeOnRequest: false,
+    onChange: false,
+  }
+}
 
 /**
  * The ffmpeg command line for one capture: x11grab of exactly the monitor's

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SmolDeskError } from '@smoldesk/protocol'
 import type { XTest } from 'x11'
-import { X11Connection } from '../../display/x11/connection.ts'
-import type { InputInjector } from '../injector.ts'
+import type { InputInjector } from '../../input/injector.ts'
+import { keysymFor } from '../../input/keysyms.ts'
+import { X11Connection } from './connection.ts'
 import { X11Keymap } from './x11-keymap.ts'
 
 const MAX_SPARE_KEYCODES = 32
@@ -18,15 +19,6 @@ const MAX_HELD_SPARE_KEYCODES = 8
 const KEYCODE_REUSE_MS = 250
 /** Spare keycodes are emptied again once text typing has been idle this long. */
 const SPARE_CLEAR_IDLE_MS = 3000
-
-/** X keysym of a character: Latin-1 maps directly, the rest through the Unicode keysym range. */
-export function keysymFor(ch: string): number {
-  const cp = ch.codePointAt(0) ?? 0
-  if (ch === '\n' || ch === '\r') return 0xff0d // Return
-  if (ch === '\t') return 0xff09 // Tab
-  if ((cp >= 0x20 && cp <= 0x7e) || (cp >= 0xa0 && cp <= 0xff)) return cp
-  return 0x1000000 + cp
-}
 
 /**
  * Input through the XTEST extension on one persistent connection: about

@@ -1,7 +1,7 @@
 import type { XEvent, Xkb } from 'x11'
-import type { X11Connection } from '../../display/x11/connection.ts'
+import { domKey, usKeysym } from '../../input/dom-keys.ts'
 import { createLogger } from '../../log.ts'
-import { domKey, usKeysym } from '../dom-keys.ts'
+import type { X11Connection } from './connection.ts'
 
 const log = createLogger('input.keymap')
 

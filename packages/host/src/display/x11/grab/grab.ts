@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import type { CapturePlan, EncoderCommand } from '../../../capture/capture-source.ts'
 import {
-  type EncodePlan,
   extraParams,
   qualityToCrf,
   rateControlMode,
   vbvBufferKbit,
   x264Defaults,
   x264Tweaks,
-} from '../encoder-args.ts'
+} from '../../../capture/encoder-args.ts'
 
 /*
  * SmolDesk's own capture helper (smoldesk-grab.c, built by `./smoldesk
@@ -18,7 +18,7 @@ import {
  * common case; anything else goes through ffmpeg.
  */
 
-export const GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-grab')
+export const GRAB_BINARY = resolve(import.meta.dirname, '../../../../.build/smoldesk-grab')
 
 /** Whether the helper captures: wanted (HostOptions.captureHelper; off compares with ffmpeg's fixed rate) and built here. */
 export function grabEnabled(wanted: boolean): boolean {
@@ -26,7 +26,7 @@ export function grabEnabled(wanted: boolean): boolean {
 }
 
 /** x264 settings for a config, as `key=value` for x264_param_parse (values were range-checked by the schema). */
-function x264Params(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>): string[] {
+function x264Params(plan: CapturePlan): string[] {
   const { config } = plan
   const gop = config.keyframeIntervalFrames
   const params = [`keyint=${gop}`, `min-keyint=${gop}`, ...x264Tweaks(config)]
@@ -43,7 +43,7 @@ function x264Params(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>): string[]
 }
 
 /** The helper's command line for a plan, or undefined when the plan needs ffmpeg. */
-export function buildGrabArgs(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>): string[] | undefined {
+export function buildGrabArgs(plan: CapturePlan, display: string): string[] | undefined {
   const { config, region } = plan
   if (plan.encoder.encoder !== 'libx264') return undefined
   if (config.advanced.pixel_format === 'yuv444p') return undefined
@@ -51,7 +51,7 @@ export function buildGrabArgs(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>)
   const tune = config.advanced.tune ?? defaults.tune
   return [
     '--display',
-    plan.display,
+    display,
     '--region',
     `${region.x},${region.y},${region.width},${region.height}`,
     '--fps',
@@ -66,32 +66,17 @@ export function buildGrabArgs(plan: Omit<EncodePlan, 'rtpPort' | 'payloadType'>)
   ]
 }
 
-const RECORD_HEADER_BYTES = 13
-
-/** Splits the helper's stdout into frames: u32 length, u64 capture time (µs), u8 flags, payload. */
-export class GrabFrameReader {
-  readonly #onFrame: (frame: Buffer, captureUs: number, keyframe: boolean) => void
-  #pending: Buffer = Buffer.alloc(0)
-
-  constructor(onFrame: (frame: Buffer, captureUs: number, keyframe: boolean) => void) {
-    this.#onFrame = onFrame
-  }
-
-  push(chunk: Buffer): void {
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk])
-    let at = 0
-    while (this.#pending.length - at >= RECORD_HEADER_BYTES) {
-      const length = this.#pending.readUInt32BE(at)
-      if (this.#pending.length - at < RECORD_HEADER_BYTES + length) break
-      const captureUs = Number(this.#pending.readBigUInt64BE(at + 4))
-      const keyframe = ((this.#pending[at + 12] ?? 0) & 1) === 1
-      this.#onFrame(
-        this.#pending.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length),
-        captureUs,
-        keyframe,
-      )
-      at += RECORD_HEADER_BYTES + length
-    }
-    this.#pending = this.#pending.subarray(at)
+/** The helper as the pipeline runs it, or undefined when the plan needs ffmpeg. */
+export function grabCommand(plan: CapturePlan, display: string): EncoderCommand | undefined {
+  const args = buildGrabArgs(plan, display)
+  if (!args) return undefined
+  return {
+    program: 'smoldesk-grab',
+    executable: GRAB_BINARY,
+    args,
+    output: 'frames',
+    keyframeOnRequest: true,
+    // Quality mode's encoder holds frames back: the helper feeds it at a steady rate instead.
+    onChange: plan.config.latencyMode !== 'Quality',
   }
 }

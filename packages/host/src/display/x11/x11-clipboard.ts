@@ -1,8 +1,13 @@
 import { type ClipboardContent, SmolDeskError } from '@smoldesk/protocol'
 import type { XEvent, XFixes } from 'x11'
-import { X11Connection } from '../../display/x11/connection.ts'
+import {
+  CLIPBOARD_MAX_BYTES,
+  type Clipboard,
+  type ClipboardChange,
+  describeContent,
+} from '../../clipboard/clipboard.ts'
 import { createLogger } from '../../log.ts'
-import { CLIPBOARD_MAX_BYTES, type Clipboard, type ClipboardChange, describeContent } from '../clipboard.ts'
+import { X11Connection } from './connection.ts'
 
 /*
  * Size (~400 lines): one protocol, the ICCCM CLIPBOARD selection, in both

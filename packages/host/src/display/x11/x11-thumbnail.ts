@@ -1,5 +1,5 @@
 import { type MonitorInfo, SmolDeskError } from '@smoldesk/protocol'
-import { ManagedProcess } from '../process/child.ts'
+import { ManagedProcess } from '../../process/child.ts'
 
 const THUMBNAIL_TIMEOUT_MS = 5000
 /** A 640 px wide JPEG at -q:v 5 is far below this; more means something is wrong. */

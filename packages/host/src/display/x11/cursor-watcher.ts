@@ -1,7 +1,7 @@
 import { type CursorImage, MAX_CURSOR_SIZE } from '@smoldesk/protocol'
 import type { XEvent } from 'x11'
-import { X11Connection } from '../../display/x11/connection.ts'
 import { createLogger } from '../../log.ts'
+import { X11Connection } from './connection.ts'
 
 const log = createLogger('input.cursor')
 const DISPLAY_CURSOR_NOTIFY_MASK = 1

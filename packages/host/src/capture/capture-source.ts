@@ -1,0 +1,63 @@
+import type { ResolvedCaptureConfig } from '@smoldesk/protocol'
+import type { EncoderChoice } from './codec-probe.ts'
+
+/** A rectangle of the desktop: one monitor, in the layout's pixels. */
+export interface CaptureRegion {
+  x: number
+  y: number
+  width: number
+  height: number
+}
+
+/** What one encoder captures and how: everything checked before it runs. */
+export interface CapturePlan {
+  /** The monitor's name as its display server knows it (RandR output, Wayland output, mutter connector). */
+  output: string
+  region: CaptureRegion
+  config: ResolvedCaptureConfig
+  encoder: EncoderChoice
+}
+
+/** The processes that grab and encode, as the capture-started event names them. */
+export type EncoderProgram = 'smoldesk-grab' | 'ffmpeg' | 'wf-recorder' | 'gst-launch-1.0'
+
+/**
+ * One grab-and-encode process for a plan, as a display backend builds it.
+ * The pipeline spawns it (arguments as an array, never through a shell),
+ * reads its video, supervises it and restarts it; the backend only knows
+ * how its display is grabbed.
+ */
+export interface EncoderCommand {
+  program: EncoderProgram
+  /** What to execute: the program's name on PATH, or a helper's absolute path. */
+  executable: string
+  args: string[]
+  /** Extra environment (a Wayland socket, a D-Bus address); the host's own is inherited. */
+  env?: Record<string, string>
+  /**
+   * How the video leaves the process: RTP to the pipeline's loopback UDP
+   * port, frame records on stdout (H.264 access units with their capture
+   * time, SmolDesk's helpers), or raw AV1 OBUs on stdout.
+   */
+  output: 'rtp' | 'frames' | 'obu'
+  /** The process makes an IDR frame when `k` arrives on stdin; otherwise a keyframe costs a restart. */
+  keyframeOnRequest: boolean
+  /** Frames are taken when the screen changes, not on a fixed clock (the stream summary says so). */
+  onChange: boolean
+}
+
+/**
+ * How a display is grabbed: one per pipeline, so a fallback learnt by one
+ * encoder (the helper cannot run on this X server) stays with it.
+ */
+export interface CaptureSource {
+  /** The process for a plan; INVALID_ARGS or UNSUPPORTED_ON_BACKEND for what this display cannot do. */
+  command(plan: CapturePlan, rtpPort: number): EncoderCommand
+  /**
+   * The command failed before its first frame: true when the source has
+   * another one for the same plan (command() now returns it).
+   */
+  startFailed?(failed: EncoderCommand): boolean
+  /** The fallback failed as well, so the first command was not at fault: offer it again next time. */
+  fallbackFailed?(): void
+}
