@@ -2,6 +2,12 @@
 export interface HostOptions {
   /** X display to share (":1"); default $DISPLAY. */
   display?: string | undefined
+  /**
+   * A Wayland session to share instead (SmolDesk's embedded sway or GNOME):
+   * which compositor family, and the environment its clients need. Without
+   * it the host probes its own environment (WAYLAND_DISPLAY, SWAYSOCK, …).
+   */
+  wayland?: WaylandTarget | undefined
   /** IPC port on 127.0.0.1; 0 picks a free one (written to host.json). */
   ipcPort?: number
   /** Where host.json goes; default from resolveStateDir(). */
@@ -80,3 +86,11 @@ export function environmentOptions(
       timeout >= 0 && { dataLinkTimeoutMs: timeout }),
   }
 }
+
+/** A Wayland compositor to share and the environment its clients need. */
+export type WaylandTarget =
+  | { kind: 'wlroots'; env: { WAYLAND_DISPLAY: string; XDG_RUNTIME_DIR: string; SWAYSOCK: string } }
+  | {
+      kind: 'gnome'
+      env: { WAYLAND_DISPLAY: string; XDG_RUNTIME_DIR: string; DBUS_SESSION_BUS_ADDRESS: string }
+    }

@@ -1,9 +1,10 @@
+import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Browser, Page as PlaywrightPage } from 'playwright-core'
 import type { Page as PuppeteerPage } from 'puppeteer-core'
 import { launchChromium as launchBrowser } from '../bench/chromium.ts'
-import { REPO_ROOT } from './helpers.ts'
+import { eventually, REPO_ROOT } from './helpers.ts'
 import type { Rgb } from './x11-paint.ts'
 
 // The functions passed to page.evaluate run in the browser; these are the DOM pieces they touch
@@ -23,6 +24,7 @@ declare const document: {
     getBoundingClientRect(): { left: number; top: number; width: number; height: number }
   } | null
   querySelector(selector: string): unknown
+  querySelectorAll(selector: string): ArrayLike<{ textContent: string | null; click(): void }>
   createElement(tag: 'canvas'): PageCanvas
 }
 declare const window: {
@@ -165,4 +167,24 @@ export function makeUpload(page: Page, size: number): Promise<string> {
     },
     size,
   )
+}
+
+/** Clicks the button with this text inside the element matching `scope` (puppeteer has no text locator in BiDi). */
+export async function clickButton(page: Page, scope: string, text: string): Promise<void> {
+  await eventually(async () => {
+    const clicked = await inPage(
+      page,
+      ([where, label]) => {
+        for (const button of Array.from(document.querySelectorAll(`${where} button`))) {
+          if (button.textContent?.trim() === label) {
+            button.click()
+            return true
+          }
+        }
+        return false
+      },
+      [scope, text] as const,
+    )
+    assert.ok(clicked, `a "${text}" button in ${scope}`)
+  }, 10_000)
 }

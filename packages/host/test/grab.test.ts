@@ -250,10 +250,17 @@ describe('capture helper on its own', () => {
         const latency = (frames[before]?.at ?? 0) - changed
         console.log(`still screen: ${still} frames in 3 s; a change → frame in ${latency.toFixed(1)} ms`)
         assert.ok(latency < 200, `${latency} ms`)
-        // A keyframe on request, at once.
+        // A keyframe on request, at once (a frame already on its way may come first, on a busy machine).
         const asked = frames.length
         helper.child.stdin?.write('k')
-        await eventually(async () => assert.equal(frames[asked]?.key, true), 1000)
+        await eventually(
+          async () =>
+            assert.ok(
+              frames.slice(asked).some((f) => f.key),
+              'an IDR',
+            ),
+          1000,
+        )
       } finally {
         await helper.close()
       }

@@ -8,6 +8,7 @@ import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import {
+  clickButton,
   close,
   inPage,
   makeUpload,
@@ -108,26 +109,6 @@ async function pngPixels(png: Buffer, dir: string): Promise<{ size: string; midd
     .stdout
   const at = ((h >> 1) * w + (w >> 1)) * 3
   return { size, middle: [rgb[at] ?? 0, rgb[at + 1] ?? 0, rgb[at + 2] ?? 0] }
-}
-
-/** Clicks the button with this text inside the element matching `scope` (puppeteer has no text locator in BiDi). */
-async function clickButton(page: Page, scope: string, text: string): Promise<void> {
-  await eventually(async () => {
-    const clicked = await inPage(
-      page,
-      ([where, label]) => {
-        for (const button of Array.from(document.querySelectorAll(`${where} button`))) {
-          if (button.textContent?.trim() === label) {
-            button.click()
-            return true
-          }
-        }
-        return false
-      },
-      [scope, text] as const,
-    )
-    assert.ok(clicked, `a "${text}" button in ${scope}`)
-  }, 10_000)
 }
 
 const viewerState = (page: Page) =>

@@ -107,7 +107,9 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     // With ffmpeg the next keyframe is ≤ 1 s away, unless intra refresh replaced keyframes by a
     // sweeping column of intra blocks: a decoder that joins then never sees an IDR to start from.
     const intraRefresh = plan.config.advanced.extra_params?.['intra-refresh'] === true
-    if (!helper && plan.config.keyframeIntervalFrames <= plan.config.fps && !intraRefresh) return
+    const restartAlways = this.#command?.restartForKeyframe === true
+    if (!helper && !restartAlways && plan.config.keyframeIntervalFrames <= plan.config.fps && !intraRefresh)
+      return
     // Within the gap the request is deferred, never dropped: the newcomer still gets its keyframe.
     const gap = helper ? KEYFRAME_REQUEST_GAP_MS : KEYFRAME_RESTART_GAP_MS
     const wait = Math.max(0, this.#lastKeyframeAt + gap - Date.now())

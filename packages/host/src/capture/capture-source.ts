@@ -42,6 +42,12 @@ export interface EncoderCommand {
   output: 'rtp' | 'frames' | 'obu'
   /** The process makes an IDR frame when `k` arrives on stdin; otherwise a keyframe costs a restart. */
   keyframeOnRequest: boolean
+  /**
+   * A viewer's keyframe request always restarts the process, even with a
+   * short GOP: frames come only when the screen changes, so the next
+   * scheduled keyframe may never come.
+   */
+  restartForKeyframe?: boolean
   /** Frames are taken when the screen changes, not on a fixed clock (the stream summary says so). */
   onChange: boolean
 }

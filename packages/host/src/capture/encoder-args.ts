@@ -133,11 +133,11 @@ export function extraParams(
   })
 }
 
-function extraParamArgs(config: ResolvedCaptureConfig): string[] {
+export function extraParamArgs(config: ResolvedCaptureConfig): string[] {
   return extraParams(config).flatMap((p) => [p.ffmpeg, p.value])
 }
 
-function codecArgs(config: ResolvedCaptureConfig, encoder: string): string[] {
+export function codecArgs(config: ResolvedCaptureConfig, encoder: string): string[] {
   const gop = String(config.keyframeIntervalFrames)
   const adv = config.advanced
   switch (encoder) {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { SmolDeskError } from '@smoldesk/protocol'
+import { EMBEDDED_DESKTOPS, type EmbeddedDesktopKind } from '../display/embedded/embedded-desktop.ts'
 import { parseLayout } from '../display/embedded/xorg-config.ts'
 import { invokeCommand, listenCommand } from './client-commands.ts'
 import { NETWORK_OPTIONS } from './network-options.ts'
@@ -61,6 +62,7 @@ async function main(argv: string[]): Promise<void> {
           'ipc-port': { type: 'string' },
           monitors: { type: 'string' },
           backend: { type: 'string' },
+          desktop: { type: 'string' },
           listen: { type: 'string' },
           port: { type: 'string' },
           room: { type: 'string' },
@@ -74,8 +76,13 @@ async function main(argv: string[]): Promise<void> {
       if (backend !== 'auto' && backend !== 'xorg' && backend !== 'xvfb') {
         throw new SmolDeskError('INVALID_ARGS', '--backend must be auto, xorg or xvfb')
       }
+      const desktop = values.desktop
+      if (desktop !== undefined && !EMBEDDED_DESKTOPS.includes(desktop as EmbeddedDesktopKind)) {
+        throw new SmolDeskError('INVALID_ARGS', `--desktop must be one of ${EMBEDDED_DESKTOPS.join(', ')}`)
+      }
       await runStart({
         display: values.display,
+        desktop: desktop as EmbeddedDesktopKind | undefined,
         ipcPort: parsePort(values['ipc-port']),
         monitors: parseLayout(values.monitors ?? process.env.SMOLDESK_MONITORS ?? '1920x1080'),
         backend,

@@ -1,8 +1,13 @@
 import { SmolDeskError } from '@smoldesk/protocol'
+import {
+  type EmbeddedDesktop,
+  type EmbeddedDesktopKind,
+  startEmbeddedDesktop,
+} from '../display/embedded/embedded-desktop.ts'
 import type { DesktopBackend } from '../display/embedded/virtual-desktop.ts'
-import { VirtualDesktop } from '../display/embedded/virtual-desktop.ts'
 import type { MonitorLayout } from '../display/embedded/xorg-config.ts'
 import { Host } from '../host.ts'
+import type { HostOptions } from '../options.ts'
 import { WebServer } from '../web/web-server.ts'
 import { type NetworkValues, setUpNetwork } from './network-options.ts'
 import { onShutdownSignal } from './output.ts'
@@ -89,6 +94,8 @@ export async function runSignaling(options: {
  */
 export async function runStart(options: {
   display: string | undefined
+  /** An embedded desktop to start even when there is a display (`--desktop`). */
+  desktop: EmbeddedDesktopKind | undefined
   ipcPort: number | undefined
   monitors: MonitorLayout[]
   backend: DesktopBackend | 'auto'
@@ -99,7 +106,7 @@ export async function runStart(options: {
   network: NetworkValues
   sharing: SharingOptions
 }): Promise<void> {
-  let desktop: VirtualDesktop | undefined
+  let desktop: EmbeddedDesktop | undefined
   let web: WebServer | undefined
   let host: Host | undefined
   let network: Awaited<ReturnType<typeof setUpNetwork>> | undefined
@@ -113,11 +120,12 @@ export async function runStart(options: {
   }
   onShutdownSignal(shutdown)
   try {
-    let display = options.display ?? process.env.DISPLAY
-    if (!display && !process.env.WAYLAND_DISPLAY) {
-      process.stdout.write('No display found: starting an embedded virtual desktop…\n')
-      desktop = await VirtualDesktop.start({ monitors: options.monitors, backend: options.backend })
-      display = desktop.display
+    let target: Pick<HostOptions, 'display' | 'wayland'> = { display: options.display ?? process.env.DISPLAY }
+    const kind = options.desktop ?? (!target.display && !process.env.WAYLAND_DISPLAY ? 'x11' : undefined)
+    if (kind) {
+      if (!options.desktop) process.stdout.write('No display found: starting an embedded virtual desktop…\n')
+      desktop = await startEmbeddedDesktop(kind, options.monitors, options.backend)
+      target = desktop.target
     }
     network = await setUpNetwork(options.network, options.listen)
     web = await WebServer.start({
@@ -132,7 +140,7 @@ export async function runStart(options: {
       releaseNativeStack: false,
       // SmolDesk's own desktop is the viewer's to size; a display of yours only if you say so.
       viewerResize: options.sharing.viewerResize ?? desktop !== undefined,
-      display,
+      ...target,
       signalingUrl: web.localSignalingUrl,
       roomId: options.roomId,
       roomPassword: options.access.password,
@@ -156,7 +164,7 @@ export async function runStart(options: {
   }
   desktop?.serverExited.then(async () => {
     if (stopping) return
-    process.stderr.write("smoldesk: the virtual desktop's X server exited; stopping\n")
+    process.stderr.write("smoldesk: the embedded desktop's display server exited; stopping\n")
     await shutdown()
     process.exit(1)
   })
@@ -177,8 +185,8 @@ export async function runStart(options: {
       ? ['  Viewers without a token may ask to join: ./smoldesk listen viewer-join-request']
       : []),
     desktop
-      ? `  Desktop:  embedded ${desktop.backend} on ${desktop.display} (${desktop.monitors.map((m) => `${m.width}x${m.height}`).join(' + ')})`
-      : `  Desktop:  your display ${host.display ?? '(none)'}`,
+      ? `  Desktop:  embedded ${desktop.description}`
+      : `  Desktop:  your display, ${host.backend.description}`,
     `  Sharing:  ${sharing}`,
     `  Room:     ${host.roomId}`,
     `  Host IPC: ${host.ipcUrl} (token in ${host.stateDir}/host.json)`,

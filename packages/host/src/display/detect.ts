@@ -6,7 +6,7 @@ import { X11Connection } from './x11/connection.ts'
 const PROBE_TIMEOUT_MS = 1500
 
 /** True when something accepts connections on the Wayland socket (a stale socket file does not count). */
-function waylandAnswers(env: NodeJS.ProcessEnv): Promise<boolean> {
+export function waylandAnswers(env: NodeJS.ProcessEnv): Promise<boolean> {
   const name = env.WAYLAND_DISPLAY
   if (!name) return Promise.resolve(false)
   const path = isAbsolute(name) ? name : env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, name) : undefined

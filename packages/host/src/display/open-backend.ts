@@ -1,24 +1,47 @@
+import { existsSync } from 'node:fs'
+import { isAbsolute, join } from 'node:path'
 import { CLIPBOARD_MAX_BYTES } from '../clipboard/clipboard.ts'
 import { createLogger } from '../log.ts'
-import { HOST_DEFAULTS, type HostOptions } from '../options.ts'
+import { HOST_DEFAULTS, type HostOptions, type WaylandTarget } from '../options.ts'
 import type { DisplayBackend } from './backend.ts'
+import { waylandAnswers } from './detect.ts'
+import { WlrootsBackend } from './wlroots/wlroots-backend.ts'
 import { X11Backend } from './x11/x11-backend.ts'
 
 const log = createLogger('display')
 
 /**
- * The display backend the host shares, chosen at start: an explicit X
- * display (`--display`) wins; otherwise the X display from $DISPLAY. With
- * none, an X11 backend without a display answers NO_DISPLAY to every use,
- * so the host still runs (IPC, signaling) and says why there is no picture.
+ * The display backend the host shares, chosen at start: a Wayland session
+ * SmolDesk was handed (its embedded sway) or an explicit X display
+ * (`--display`) wins; then a live Wayland compositor in the environment
+ * that SmolDesk can drive (sway: its IPC socket answers); then the X
+ * display from $DISPLAY. With none, an X11 backend without a display
+ * answers NO_DISPLAY to every use, so the host still runs (IPC, signaling)
+ * and says why there is no picture.
  */
 export async function openDisplayBackend(options: HostOptions): Promise<DisplayBackend> {
-  const display = options.display ?? process.env.DISPLAY ?? undefined
-  const backend = new X11Backend({
-    display,
-    captureHelper: options.captureHelper ?? HOST_DEFAULTS.captureHelper,
-    clipboardMaxBytes: options.clipboardMaxBytes ?? CLIPBOARD_MAX_BYTES,
-  })
+  const clipboardMaxBytes = options.clipboardMaxBytes ?? CLIPBOARD_MAX_BYTES
+  const wayland = options.display ? undefined : (options.wayland ?? (await waylandInEnvironment(process.env)))
+  const backend: DisplayBackend =
+    wayland?.kind === 'wlroots'
+      ? new WlrootsBackend({ env: wayland.env, clipboardMaxBytes })
+      : new X11Backend({
+          display: options.display ?? process.env.DISPLAY ?? undefined,
+          captureHelper: options.captureHelper ?? HOST_DEFAULTS.captureHelper,
+          clipboardMaxBytes,
+        })
   log.info({ backend: backend.description }, 'display backend chosen')
   return backend
+}
+
+/** The Wayland compositor this process runs under, when SmolDesk knows how to drive it. */
+async function waylandInEnvironment(env: NodeJS.ProcessEnv): Promise<WaylandTarget | undefined> {
+  const { WAYLAND_DISPLAY, XDG_RUNTIME_DIR, SWAYSOCK } = env
+  if (!WAYLAND_DISPLAY || !XDG_RUNTIME_DIR || !(await waylandAnswers(env))) return undefined
+  const socket = isAbsolute(WAYLAND_DISPLAY) ? WAYLAND_DISPLAY : join(XDG_RUNTIME_DIR, WAYLAND_DISPLAY)
+  if (SWAYSOCK && existsSync(SWAYSOCK)) {
+    return { kind: 'wlroots', env: { WAYLAND_DISPLAY: socket, XDG_RUNTIME_DIR, SWAYSOCK } }
+  }
+  log.warn({ wayland: WAYLAND_DISPLAY }, 'a Wayland compositor SmolDesk cannot drive yet; trying X11')
+  return undefined
 }

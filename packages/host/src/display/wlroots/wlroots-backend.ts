@@ -1,0 +1,166 @@
+import { type MonitorInfo, SmolDeskError } from '@smoldesk/protocol'
+import type { CaptureSource } from '../../capture/capture-source.ts'
+import type { Clipboard, ClipboardChange } from '../../clipboard/clipboard.ts'
+import type { InputInjector } from '../../input/injector.ts'
+import { createLogger } from '../../log.ts'
+import { ManagedProcess } from '../../process/child.ts'
+import { type CursorSource, closeOpened, type DisplayBackend, reopenIfClosed } from '../backend.ts'
+import { MAX_RESIZE, type ResizeBackend } from '../resize-service.ts'
+import { SwayIpc } from './sway-ipc.ts'
+import { WlClipboard } from './wl-clipboard.ts'
+import { type LayoutBox, WlrootsInjector } from './wl-input.ts'
+import { WlrootsCaptureSource } from './wlroots-capture.ts'
+
+const log = createLogger('display.wlroots')
+
+/** sway 1.7 sends no event when outputs change: the layout is read this often while someone watches. */
+const LAYOUT_POLL_MS = 1000
+const SNAPSHOT_TIMEOUT_MS = 5000
+const MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
+
+export interface WlrootsBackendOptions {
+  /** WAYLAND_DISPLAY, XDG_RUNTIME_DIR and SWAYSOCK of the compositor. */
+  env: { WAYLAND_DISPLAY: string; XDG_RUNTIME_DIR: string; SWAYSOCK: string }
+  clipboardMaxBytes: number
+}
+
+/**
+ * A wlroots compositor (sway): outputs from sway's IPC, capture with
+ * wf-recorder (wlr-screencopy, frames on damage), input through SmolDesk's
+ * virtual pointer + keyboard helper, the clipboard through wl-clipboard
+ * (wlr-data-control), snapshots with grim, and resizing of headless outputs
+ * (they take any mode). The pointer is drawn into the video by the
+ * compositor; there is no cursor-shape protocol for a client to follow.
+ */
+export class WlrootsBackend implements DisplayBackend {
+  readonly kind = 'wlroots'
+  readonly displayServer = 'Wayland'
+  readonly x11Display = undefined
+  readonly description: string
+  readonly #o: WlrootsBackendOptions
+  #ipc: Promise<SwayIpc> | undefined
+  #injector: Promise<WlrootsInjector> | undefined
+  #clipboard: Promise<WlClipboard> | undefined
+  #layout: LayoutBox = { x: 0, y: 0, width: 1, height: 1 }
+  readonly #pollers = new Set<NodeJS.Timeout>()
+  #closing: Promise<void> | undefined
+
+  constructor(options: WlrootsBackendOptions) {
+    this.#o = options
+    this.description = `sway (${options.env.WAYLAND_DISPLAY})`
+  }
+
+  async monitors(): Promise<MonitorInfo[]> {
+    const monitors = await (await this.#connection()).monitors()
+    if (monitors.length > 0) {
+      const x = Math.min(...monitors.map((m) => m.x))
+      const y = Math.min(...monitors.map((m) => m.y))
+      const right = Math.max(...monitors.map((m) => m.x + m.width))
+      const bottom = Math.max(...monitors.map((m) => m.y + m.height))
+      this.#layout = { x, y, width: right - x, height: bottom - y }
+    }
+    return monitors
+  }
+
+  async watchMonitors(onChange: () => void): Promise<boolean> {
+    let last = JSON.stringify(await this.monitors())
+    const timer = setInterval(() => {
+      this.monitors()
+        .then((now) => {
+          const text = JSON.stringify(now)
+          if (text !== last) {
+            last = text
+            onChange()
+          }
+        })
+        .catch((err: unknown) => log.debug({ err: String(err) }, 'outputs unreadable'))
+    }, LAYOUT_POLL_MS)
+    timer.unref()
+    this.#pollers.add(timer)
+    return true
+  }
+
+  captureSource(): CaptureSource {
+    return new WlrootsCaptureSource(this.#o.env)
+  }
+
+  async injector(): Promise<InputInjector> {
+    this.#injector = reopenIfClosed(this.#injector, async () => {
+      await this.monitors() // the layout box absolute positions are relative to
+      return WlrootsInjector.open(this.#o.env, () => this.#layout)
+    })
+    return this.#injector
+  }
+
+  async clipboard(onChange: (change: ClipboardChange) => void): Promise<Clipboard> {
+    this.#clipboard = reopenIfClosed(this.#clipboard, async () => {
+      const clipboard = await WlClipboard.open(this.#o.env, this.#o.clipboardMaxBytes)
+      clipboard.onChange(onChange)
+      return clipboard
+    })
+    return this.#clipboard
+  }
+
+  async cursor(): Promise<CursorSource | undefined> {
+    return undefined
+  }
+
+  resizer(): ResizeBackend | undefined {
+    return {
+      // Headless outputs (SmolDesk's own sway, a VNC-style setup) take any mode; a real screen does not.
+      canResize: (monitor) => monitor.name.startsWith('HEADLESS-'),
+      maxScreen: async () => ({ width: MAX_RESIZE.width * 2, height: MAX_RESIZE.height }),
+      setSize: async (monitors, index, width, height) => {
+        const monitor = monitors[index]
+        if (!monitor) throw new SmolDeskError('MONITOR_NOT_FOUND', `monitor ${index} does not exist`)
+        // Checked integers and sway's own output name: nothing else reaches the command.
+        await (await this.#connection()).command(
+          `output ${monitor.name} resolution ${Math.round(width)}x${Math.round(height)}`,
+        )
+      },
+    }
+  }
+
+  async snapshot(monitor: MonitorInfo, width: number): Promise<Buffer> {
+    const scale = Math.min(1, width / monitor.width)
+    const proc = await ManagedProcess.spawn({
+      name: 'grim',
+      command: 'grim',
+      args: ['-o', monitor.name, '-s', scale.toFixed(4), '-t', 'jpeg', '-q', '70', '-'],
+      env: { ...process.env, ...this.#o.env },
+      deathSignal: 'KILL',
+    })
+    const chunks: Buffer[] = []
+    let size = 0
+    proc.child.stdout?.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= MAX_SNAPSHOT_BYTES) chunks.push(chunk)
+    })
+    const timer = setTimeout(() => void proc.close(200), SNAPSHOT_TIMEOUT_MS)
+    const exit = await proc.exited
+    clearTimeout(timer)
+    if (exit.code !== 0 || size === 0 || size > MAX_SNAPSHOT_BYTES) {
+      throw new SmolDeskError(
+        'DISPLAY_ERROR',
+        `could not grab monitor ${monitor.index}: ${proc.stderrTail(2) || 'grim failed'}`,
+      )
+    }
+    return Buffer.concat(chunks)
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const timer of this.#pollers) clearInterval(timer)
+      this.#pollers.clear()
+      await closeOpened(this.#injector)
+      await closeOpened(this.#clipboard)
+      await closeOpened(this.#ipc)
+    })()
+    return this.#closing
+  }
+
+  #connection(): Promise<SwayIpc> {
+    this.#ipc = reopenIfClosed(this.#ipc, () => SwayIpc.open(this.#o.env.SWAYSOCK))
+    return this.#ipc
+  }
+}
