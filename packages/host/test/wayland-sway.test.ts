@@ -89,6 +89,11 @@ for (const name of ['chromium'] as const) {
       const status = await client.invoke<CommandResult<'get_host_status'>>('get_host_status')
       assert.match(status.backend, /^sway \(/)
       assert.equal(status.display, null)
+      const thumb = await client.invoke<CommandResult<'get_monitor_thumbnail'>>('get_monitor_thumbnail', {
+        monitorIndex: 1,
+        width: 200,
+      })
+      assert.equal(Buffer.from(thumb.data, 'base64').readUInt16BE(0), 0xffd8, 'a JPEG of the output')
     })
 
     it('shows the output asked for, and switches output on the same connection', async () => {

@@ -121,31 +121,15 @@ export class WlrootsBackend implements DisplayBackend {
     }
   }
 
+  /** grim takes the output as PNG (Debian's grim is built without JPEG); ffmpeg makes the JPEG. */
   async snapshot(monitor: MonitorInfo, width: number): Promise<Buffer> {
     const scale = Math.min(1, width / monitor.width)
-    const proc = await ManagedProcess.spawn({
-      name: 'grim',
-      command: 'grim',
-      args: ['-o', monitor.name, '-s', scale.toFixed(4), '-t', 'jpeg', '-q', '70', '-'],
-      env: { ...process.env, ...this.#o.env },
-      deathSignal: 'KILL',
-    })
-    const chunks: Buffer[] = []
-    let size = 0
-    proc.child.stdout?.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size <= MAX_SNAPSHOT_BYTES) chunks.push(chunk)
-    })
-    const timer = setTimeout(() => void proc.close(200), SNAPSHOT_TIMEOUT_MS)
-    const exit = await proc.exited
-    clearTimeout(timer)
-    if (exit.code !== 0 || size === 0 || size > MAX_SNAPSHOT_BYTES) {
-      throw new SmolDeskError(
-        'DISPLAY_ERROR',
-        `could not grab monitor ${monitor.index}: ${proc.stderrTail(2) || 'grim failed'}`,
-      )
-    }
-    return Buffer.concat(chunks)
+    const env = { ...process.env, ...this.#o.env }
+    const png = await collect('grim', ['-o', monitor.name, '-s', scale.toFixed(4), '-t', 'png', '-'], env)
+    // biome-ignore format: one ffmpeg option per line
+    const args = ['-hide_banner', '-loglevel', 'error', '-f', 'png_pipe', '-i', 'pipe:0',
+      '-frames:v', '1', '-q:v', '5', '-f', 'image2pipe', '-c:v', 'mjpeg', 'pipe:1']
+    return collect('ffmpeg', args, env, png)
   }
 
   close(): Promise<void> {
@@ -163,4 +147,39 @@ export class WlrootsBackend implements DisplayBackend {
     this.#ipc = reopenIfClosed(this.#ipc, () => SwayIpc.open(this.#o.env.SWAYSOCK))
     return this.#ipc
   }
+}
+
+/** One process's stdout (bounded), given `input` on stdin; DISPLAY_ERROR when it fails. */
+async function collect(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  input?: Buffer,
+): Promise<Buffer> {
+  const proc = await ManagedProcess.spawn({
+    name: command,
+    command,
+    args,
+    env,
+    deathSignal: 'KILL',
+    stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  })
+  proc.child.stdin?.on('error', () => {})
+  proc.child.stdin?.end(input)
+  const chunks: Buffer[] = []
+  let size = 0
+  proc.child.stdout?.on('data', (chunk: Buffer) => {
+    size += chunk.length
+    if (size <= MAX_SNAPSHOT_BYTES) chunks.push(chunk)
+  })
+  const timer = setTimeout(() => void proc.close(200), SNAPSHOT_TIMEOUT_MS)
+  const exit = await proc.exited
+  clearTimeout(timer)
+  if (exit.code !== 0 || size === 0 || size > MAX_SNAPSHOT_BYTES) {
+    throw new SmolDeskError(
+      'DISPLAY_ERROR',
+      `${command} could not take the picture: ${proc.stderrTail(2) || `exit ${exit.code}`}`,
+    )
+  }
+  return Buffer.concat(chunks)
 }
