@@ -17,15 +17,19 @@ export function useToolbarAutoHide(connected: boolean): [boolean, (hidden: boole
       setHidden(false)
       return
     }
-    let timer = setTimeout(() => setHidden(true), TOOLBAR_HIDE_MS)
+    // A toolbar control that holds focus (chosen with the keyboard, or a select just used) keeps
+    // it shown: the first timer too, not only those after a pointer move.
+    const hideLater = () =>
+      setTimeout(() => {
+        if (!document.activeElement?.closest('.toolbar')) setHidden(true)
+      }, TOOLBAR_HIDE_MS)
+    let timer = hideLater()
     const onMove = (ev: PointerEvent) => {
       if (ev.pointerType === 'touch') return
       if (ev.clientY > TOOLBAR_REVEAL_PX && (ev.target as Element | null)?.closest('.toolbar')) return
       if (ev.clientY <= TOOLBAR_REVEAL_PX) setHidden(false)
       clearTimeout(timer)
-      timer = setTimeout(() => {
-        if (!document.activeElement?.closest('.toolbar')) setHidden(true)
-      }, TOOLBAR_HIDE_MS)
+      timer = hideLater()
     }
     const onFocus = (ev: FocusEvent) => {
       if ((ev.target as Element | null)?.closest?.('.toolbar')) setHidden(false)
