@@ -44,8 +44,8 @@ export interface EncoderCommand {
   keyframeOnRequest: boolean
   /**
    * A viewer's keyframe request always restarts the process, even with a
-   * short GOP: frames come only when the screen changes, so the next
-   * scheduled keyframe may never come.
+   * GOP of a second or less (a process that cannot be asked for an IDR,
+   * and whose frames may come only when the screen changes).
    */
   restartForKeyframe?: boolean
   /** Frames are taken when the screen changes, not on a fixed clock (the stream summary says so). */

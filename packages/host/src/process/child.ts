@@ -158,3 +158,35 @@ export async function runToCompletion(
   clearTimeout(timer)
   return { ...exit, stdout, stderr, timedOut }
 }
+
+/**
+ * Runs a process to its end for its stdout as bytes (pictures, clipboard
+ * contents): `input` goes to its stdin, at most `maxBytes` of output are
+ * kept (`overflow` says more came), and it is killed after `timeoutMs`.
+ */
+export async function collectOutput(
+  options: SpawnOptions & { timeoutMs: number; maxBytes: number; input?: Uint8Array },
+): Promise<ExitInfo & { stdout: Buffer; overflow: boolean; stderr: string }> {
+  const { input, timeoutMs, maxBytes, ...spawn } = options
+  const proc = await ManagedProcess.spawn({
+    deathSignal: 'KILL',
+    ...spawn,
+    stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  })
+  proc.child.stdin?.on('error', () => {})
+  proc.child.stdin?.end(input)
+  const chunks: Buffer[] = []
+  let size = 0
+  let stderr = ''
+  proc.child.stdout?.on('data', (chunk: Buffer) => {
+    size += chunk.length
+    if (size <= maxBytes) chunks.push(chunk)
+  })
+  proc.child.stderr?.on('data', (chunk: Buffer) => {
+    if (stderr.length < 2000) stderr += chunk.toString()
+  })
+  const timer = setTimeout(() => void proc.close(200), timeoutMs)
+  const exit = await proc.exited
+  clearTimeout(timer)
+  return { ...exit, stdout: Buffer.concat(chunks), overflow: size > maxBytes, stderr }
+}

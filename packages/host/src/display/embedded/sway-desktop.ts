@@ -67,7 +67,6 @@ export class SwayDesktop {
         WLR_BACKENDS: 'headless',
         WLR_LIBINPUT_NO_DEVICES: '1',
         WLR_RENDERER: 'pixman',
-        SMOLDESK_OWNER: process.env.SMOLDESK_OWNER ?? '',
       }
       sway = await ManagedProcess.spawn({
         name: 'sway',
@@ -79,7 +78,7 @@ export class SwayDesktop {
           '--config',
           config,
         ],
-        env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')),
+        env,
       })
       const session = await waitForSockets(dir, sway, options.startTimeoutMs ?? 15_000)
       const desktop = new SwayDesktop(session, monitors, sway, dir)

@@ -7,7 +7,7 @@ import {
   describeContent,
 } from '../../clipboard/clipboard.ts'
 import { createLogger } from '../../log.ts'
-import { ManagedProcess } from '../../process/child.ts'
+import { collectOutput, ManagedProcess } from '../../process/child.ts'
 
 const log = createLogger('clipboard.wayland')
 
@@ -140,27 +140,18 @@ export class WlClipboard implements Clipboard {
 
   /** One wl-paste run's stdout, bounded by the size limit; an empty clipboard is an empty answer. */
   async #paste(args: string[]): Promise<Buffer> {
-    const proc = await ManagedProcess.spawn({
+    const out = await collectOutput({
       name: 'wl-paste',
       command: 'wl-paste',
       args,
       env: this.#env,
-      deathSignal: 'KILL',
+      timeoutMs: PASTE_TIMEOUT_MS,
+      maxBytes: this.#maxBytes,
     })
-    const chunks: Buffer[] = []
-    let size = 0
-    proc.child.stdout?.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size <= this.#maxBytes) chunks.push(chunk)
-    })
-    const timer = setTimeout(() => void proc.close(200), PASTE_TIMEOUT_MS)
-    const exit = await proc.exited
-    clearTimeout(timer)
-    if (size > this.#maxBytes) {
+    if (out.overflow) {
       throw new SmolDeskError('CLIPBOARD_TOO_LARGE', `the clipboard holds more than ${this.#maxBytes} bytes`)
     }
     // wl-paste exits with 1 and "Nothing is copied" for an empty clipboard.
-    if (exit.code !== 0) return Buffer.alloc(0)
-    return Buffer.concat(chunks)
+    return out.code === 0 ? out.stdout : Buffer.alloc(0)
   }
 }

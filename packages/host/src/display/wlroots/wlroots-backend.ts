@@ -3,7 +3,7 @@ import type { CaptureSource } from '../../capture/capture-source.ts'
 import type { Clipboard, ClipboardChange } from '../../clipboard/clipboard.ts'
 import type { InputInjector } from '../../input/injector.ts'
 import { createLogger } from '../../log.ts'
-import { ManagedProcess } from '../../process/child.ts'
+import { collectOutput } from '../../process/child.ts'
 import { type CursorSource, closeOpened, type DisplayBackend, reopenIfClosed } from '../backend.ts'
 import { MAX_RESIZE, type ResizeBackend } from '../resize-service.ts'
 import { SwayIpc } from './sway-ipc.ts'
@@ -156,30 +156,18 @@ async function collect(
   env: NodeJS.ProcessEnv,
   input?: Buffer,
 ): Promise<Buffer> {
-  const proc = await ManagedProcess.spawn({
+  const out = await collectOutput({
     name: command,
     command,
     args,
     env,
-    deathSignal: 'KILL',
-    stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    timeoutMs: SNAPSHOT_TIMEOUT_MS,
+    maxBytes: MAX_SNAPSHOT_BYTES,
+    ...(input && { input }),
   })
-  proc.child.stdin?.on('error', () => {})
-  proc.child.stdin?.end(input)
-  const chunks: Buffer[] = []
-  let size = 0
-  proc.child.stdout?.on('data', (chunk: Buffer) => {
-    size += chunk.length
-    if (size <= MAX_SNAPSHOT_BYTES) chunks.push(chunk)
-  })
-  const timer = setTimeout(() => void proc.close(200), SNAPSHOT_TIMEOUT_MS)
-  const exit = await proc.exited
-  clearTimeout(timer)
-  if (exit.code !== 0 || size === 0 || size > MAX_SNAPSHOT_BYTES) {
-    throw new SmolDeskError(
-      'DISPLAY_ERROR',
-      `${command} could not take the picture: ${proc.stderrTail(2) || `exit ${exit.code}`}`,
-    )
+  if (out.code !== 0 || out.stdout.length === 0 || out.overflow) {
+    const why = out.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${out.code}`
+    throw new SmolDeskError('DISPLAY_ERROR', `${command} could not take the picture: ${why}`)
   }
-  return Buffer.concat(chunks)
+  return out.stdout
 }

@@ -47,7 +47,8 @@ export class WlrootsCaptureSource implements CaptureSource {
       args: wfRecorderArgs(plan, rtpPort),
       env: this.#env,
       output: 'rtp',
-      // A viewer that needs a keyframe gets a fresh encoder, whose first frame is one.
+      // wf-recorder cannot be asked for an IDR: a viewer that needs a keyframe gets a fresh
+      // encoder, whose first frame is one, rather than waiting for the GOP.
       keyframeOnRequest: false,
       restartForKeyframe: true,
       onChange: false,

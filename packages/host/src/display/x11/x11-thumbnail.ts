@@ -1,5 +1,5 @@
 import { type MonitorInfo, SmolDeskError } from '@smoldesk/protocol'
-import { ManagedProcess } from '../../process/child.ts'
+import { collectOutput } from '../../process/child.ts'
 
 const THUMBNAIL_TIMEOUT_MS = 5000
 /** A 640 px wide JPEG at -q:v 5 is far below this; more means something is wrong. */
@@ -38,30 +38,18 @@ async function grab(display: string, monitor: MonitorInfo, width: number): Promi
     '-frames:v', '1', '-vf', `scale=${width}:-2`, '-q:v', '5',
     '-f', 'image2pipe', '-c:v', 'mjpeg', 'pipe:1',
   ]
-  const proc = await ManagedProcess.spawn({
+  const out = await collectOutput({
     name: 'ffmpeg thumbnail',
     command: 'ffmpeg',
     args,
-    deathSignal: 'KILL',
+    timeoutMs: THUMBNAIL_TIMEOUT_MS,
+    maxBytes: MAX_THUMBNAIL_BYTES,
   })
-  const chunks: Buffer[] = []
-  let size = 0
-  let stderr = ''
-  proc.child.stdout?.on('data', (chunk: Buffer) => {
-    size += chunk.length
-    if (size <= MAX_THUMBNAIL_BYTES) chunks.push(chunk)
-  })
-  proc.child.stderr?.on('data', (chunk: Buffer) => {
-    if (stderr.length < 2000) stderr += chunk.toString()
-  })
-  const timer = setTimeout(() => void proc.close(500), THUMBNAIL_TIMEOUT_MS)
-  const exit = await proc.exited
-  clearTimeout(timer)
-  if (exit.code !== 0 || size === 0 || size > MAX_THUMBNAIL_BYTES) {
+  if (out.code !== 0 || out.stdout.length === 0 || out.overflow) {
     throw new SmolDeskError(
       'DISPLAY_ERROR',
-      `could not grab monitor ${monitor.index}: ${stderr.trim().slice(0, 300) || `ffmpeg exited with ${exit.code ?? exit.signal}`}`,
+      `could not grab monitor ${monitor.index}: ${out.stderr.trim().slice(0, 300) || `ffmpeg exited with ${out.code ?? out.signal}`}`,
     )
   }
-  return Buffer.concat(chunks)
+  return out.stdout
 }
