@@ -43,6 +43,12 @@ export class InputService {
   #wheel = { x: 0, y: 0 }
   /** Keys pressed as the character the viewer's layout typed (DOM code → keycode pressed), until released. */
   readonly #characterKeys = new Map<string, number>()
+  /**
+   * Keys pressed by position (DOM code → keycode pressed), until released: the
+   * release goes to the keycode that was pressed, even if the keymap changed
+   * in between (a key left down would repeat until something released it).
+   */
+  readonly #positionKeys = new Map<string, number>()
   /** Keys dropped because the host's keymap has no place for them (counted, warned about once per code). */
   readonly unmappedKeys = new Map<string, number>()
   #layout: { at: number; monitors: Promise<MonitorInfo[]> } | undefined
@@ -125,6 +131,7 @@ export class InputService {
     this.#heldButtons.clear()
     this.#heldKeys.clear()
     this.#characterKeys.clear()
+    this.#positionKeys.clear()
     this.#impliedModifiers.clear()
     await injector.flush()
   }
@@ -211,9 +218,11 @@ export class InputService {
       await this.#pressCharacter(injector, code, event.key)
       return
     }
-    const keycode = injector.keycode(code)
+    const pressed = event.event_type === 'KeyRelease' ? this.#positionKeys.get(code) : undefined
+    const keycode = pressed ?? injector.keycode(code)
     if (keycode === undefined) this.#unmapped(code)
     if (event.event_type === 'KeyPress') {
+      this.#positionKeys.set(code, keycode)
       const implied: number[] = []
       for (const modifier of event.modifiers ?? []) {
         const mod = injector.keycode(MODIFIER_CODES[modifier])
@@ -227,6 +236,7 @@ export class InputService {
       this.#heldKeys.add(keycode)
       return
     }
+    this.#positionKeys.delete(code)
     if (this.#heldKeys.delete(keycode)) injector.key(keycode, false)
     for (const mod of this.#impliedModifiers.get(keycode) ?? []) {
       if (this.#heldKeys.delete(mod)) injector.key(mod, false)
