@@ -103,6 +103,9 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     const plan = this.#plan
     if (!plan || !this.#process) return
     if (this.#keyframeTimer) return // one is already scheduled
+    // An encoder that has not delivered yet starts with a keyframe: restarting it now would only
+    // race its start (which then failed as "exited at start" and ended the plan).
+    if (this.#firstPacket) return
     const helper = this.#command?.keyframeOnRequest === true
     // With ffmpeg the next keyframe is ≤ 1 s away, unless intra refresh replaced keyframes by a
     // sweeping column of intra blocks: a decoder that joins then never sees an IDR to start from.
@@ -245,8 +248,9 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
           throw err
         }
       }
-      // Only this plan's own failure ends it: a start() may have put a new plan in place meanwhile.
-      if (this.#plan === plan) this.#plan = undefined
+      // Only this plan's own failure ends it: a start() may have put a new plan in place meanwhile,
+      // and a process replaced meanwhile (stopped, restarted) is not this plan's failure.
+      if (current && this.#plan === plan) this.#plan = undefined
       throw failure
     }
   }

@@ -5,6 +5,7 @@ import { createLogger } from '../log.ts'
 import { HOST_DEFAULTS, type HostOptions, type WaylandTarget } from '../options.ts'
 import type { DisplayBackend } from './backend.ts'
 import { waylandAnswers } from './detect.ts'
+import { GnomeBackend } from './gnome/gnome-backend.ts'
 import { WlrootsBackend } from './wlroots/wlroots-backend.ts'
 import { X11Backend } from './x11/x11-backend.ts'
 
@@ -14,7 +15,8 @@ const log = createLogger('display')
  * The display backend the host shares, chosen at start: a Wayland session
  * SmolDesk was handed (its embedded sway) or an explicit X display
  * (`--display`) wins; then a live Wayland compositor in the environment
- * that SmolDesk can drive (sway: its IPC socket answers); then the X
+ * that SmolDesk can drive (sway: its IPC socket answers; GNOME: the
+ * session says so and has a session bus); then the X
  * display from $DISPLAY. With none, an X11 backend without a display
  * answers NO_DISPLAY to every use, so the host still runs (IPC, signaling)
  * and says why there is no picture.
@@ -25,11 +27,13 @@ export async function openDisplayBackend(options: HostOptions): Promise<DisplayB
   const backend: DisplayBackend =
     wayland?.kind === 'wlroots'
       ? new WlrootsBackend({ env: wayland.env, clipboardMaxBytes })
-      : new X11Backend({
-          display: options.display ?? process.env.DISPLAY ?? undefined,
-          captureHelper: options.captureHelper ?? HOST_DEFAULTS.captureHelper,
-          clipboardMaxBytes,
-        })
+      : wayland?.kind === 'gnome'
+        ? new GnomeBackend({ env: wayland.env, clipboardMaxBytes })
+        : new X11Backend({
+            display: options.display ?? process.env.DISPLAY ?? undefined,
+            captureHelper: options.captureHelper ?? HOST_DEFAULTS.captureHelper,
+            clipboardMaxBytes,
+          })
   log.info({ backend: backend.description }, 'display backend chosen')
   return backend
 }
@@ -41,6 +45,10 @@ async function waylandInEnvironment(env: NodeJS.ProcessEnv): Promise<WaylandTarg
   const socket = isAbsolute(WAYLAND_DISPLAY) ? WAYLAND_DISPLAY : join(XDG_RUNTIME_DIR, WAYLAND_DISPLAY)
   if (SWAYSOCK && existsSync(SWAYSOCK)) {
     return { kind: 'wlroots', env: { WAYLAND_DISPLAY: socket, XDG_RUNTIME_DIR, SWAYSOCK } }
+  }
+  const { XDG_CURRENT_DESKTOP, DBUS_SESSION_BUS_ADDRESS } = env
+  if (DBUS_SESSION_BUS_ADDRESS && /(^|:)GNOME(:|$)/i.test(XDG_CURRENT_DESKTOP ?? '')) {
+    return { kind: 'gnome', env: { WAYLAND_DISPLAY: socket, XDG_RUNTIME_DIR, DBUS_SESSION_BUS_ADDRESS } }
   }
   log.warn({ wayland: WAYLAND_DISPLAY }, 'a Wayland compositor SmolDesk cannot drive yet; trying X11')
   return undefined

@@ -1,10 +1,11 @@
 import type { HostOptions } from '../../options.ts'
+import { GnomeDesktop } from './gnome-desktop.ts'
 import { SwayDesktop } from './sway-desktop.ts'
 import { type DesktopBackend, VirtualDesktop } from './virtual-desktop.ts'
 import type { MonitorLayout } from './xorg-config.ts'
 
 /** The desktops `./smoldesk start --desktop` can bring up on a machine without one. */
-export const EMBEDDED_DESKTOPS = ['x11', 'sway'] as const
+export const EMBEDDED_DESKTOPS = ['x11', 'sway', 'gnome'] as const
 export type EmbeddedDesktopKind = (typeof EMBEDDED_DESKTOPS)[number]
 
 /** An embedded desktop as `start` uses it: what the host shares, words for the banner, its end. */
@@ -28,6 +29,15 @@ export async function startEmbeddedDesktop(
       description: sway.description,
       serverExited: sway.serverExited,
       close: () => sway.close(),
+    }
+  }
+  if (kind === 'gnome') {
+    const gnome = await GnomeDesktop.start({ monitors })
+    return {
+      target: { wayland: { kind: 'gnome', env: gnome.session } },
+      description: gnome.description,
+      serverExited: gnome.serverExited,
+      close: () => gnome.close(),
     }
   }
   const x = await VirtualDesktop.start({ monitors, backend: x11Backend })

@@ -1,0 +1,239 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { SmolDeskError } from '@smoldesk/protocol'
+import { createLogger } from '../../log.ts'
+import { ManagedProcess } from '../../process/child.ts'
+import { MutterSession } from '../gnome/mutter-session.ts'
+import type { MonitorLayout } from './xorg-config.ts'
+
+const log = createLogger('display.embedded.gnome')
+
+const DIR_PREFIX = 'smoldesk-gnome-'
+
+/** The environment a client of this desktop (and SmolDesk's GNOME backend) needs. */
+export interface GnomeSession {
+  WAYLAND_DISPLAY: string
+  XDG_RUNTIME_DIR: string
+  DBUS_SESSION_BUS_ADDRESS: string
+}
+
+/**
+ * A headless GNOME compositor of SmolDesk's own (`./smoldesk start
+ * --desktop gnome`): a private D-Bus session bus, PipeWire and WirePlumber
+ * (mutter's screen casts are PipeWire streams), and `mutter --headless`
+ * with one virtual monitor per monitor, plus a terminal and a clock
+ * window. Everything runs in a private runtime directory; `close()` stops
+ * the apps, mutter, the media daemons and the bus, in that order, and
+ * removes the directory.
+ */
+export class GnomeDesktop {
+  readonly session: GnomeSession
+  readonly monitors: readonly MonitorLayout[]
+  readonly #procs: ManagedProcess[]
+  readonly #mutter: ManagedProcess
+  readonly #apps: ManagedProcess[] = []
+  readonly #dir: string
+  #closing: Promise<void> | undefined
+
+  private constructor(
+    session: GnomeSession,
+    monitors: readonly MonitorLayout[],
+    procs: ManagedProcess[],
+    mutter: ManagedProcess,
+    dir: string,
+  ) {
+    this.session = session
+    this.monitors = monitors
+    this.#procs = procs
+    this.#mutter = mutter
+    this.#dir = dir
+  }
+
+  static async start(
+    options: { monitors?: readonly MonitorLayout[]; withApps?: boolean; startTimeoutMs?: number } = {},
+  ): Promise<GnomeDesktop> {
+    const monitors = options.monitors ?? [{ width: 1920, height: 1080 }]
+    const timeoutMs = options.startTimeoutMs ?? 20_000
+    const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX)) // 0700, as a runtime directory must be
+    const bus = join(dir, 'bus')
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: dir,
+      XDG_RUNTIME_DIR: dir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_CURRENT_DESKTOP: 'GNOME',
+      DBUS_SESSION_BUS_ADDRESS: `unix:path=${bus}`,
+      // Settings stay in memory: nothing of the user's dconf is read or written.
+      GSETTINGS_BACKEND: 'memory',
+      LANG: process.env.LANG ?? 'C.UTF-8',
+    }
+    const procs: ManagedProcess[] = []
+    const spawn = async (name: string, command: string, args: string[]): Promise<ManagedProcess> => {
+      const proc = await ManagedProcess.spawn({ name, command, args, env, cwd: dir })
+      procs.push(proc)
+      return proc
+    }
+    try {
+      const dbus = await spawn('dbus-daemon', 'dbus-daemon', [
+        '--session',
+        `--address=unix:path=${bus}`,
+        '--nofork',
+        '--nopidfile',
+      ])
+      await waitFor(() => existsSync(bus), dbus, timeoutMs, 'the D-Bus session bus')
+      const pipewire = await spawn('pipewire', 'pipewire', [])
+      await waitFor(() => existsSync(join(dir, 'pipewire-0')), pipewire, timeoutMs, 'PipeWire')
+      await spawn('wireplumber', 'wireplumber', [])
+      const mutter = await spawn('mutter', 'mutter', [
+        '--headless',
+        '--wayland',
+        '--no-x11',
+        ...monitors.map((m) => `--virtual-monitor=${m.width}x${m.height}`),
+      ])
+      const socket = await waitForSocket(dir, mutter, timeoutMs)
+      const session: GnomeSession = {
+        WAYLAND_DISPLAY: socket,
+        XDG_RUNTIME_DIR: dir,
+        DBUS_SESSION_BUS_ADDRESS: `unix:path=${bus}`,
+      }
+      await waitForRemoteDesktop(session, mutter, monitors.length, timeoutMs)
+      const desktop = new GnomeDesktop(session, monitors, procs, mutter, dir)
+      if (options.withApps ?? true) await desktop.#startApps()
+      log.info({ wayland: socket, monitors }, 'GNOME desktop ready')
+      return desktop
+    } catch (err) {
+      for (const proc of procs.reverse()) await proc.close(2000)
+      await rm(dir, { recursive: true, force: true })
+      throw err
+    }
+  }
+
+  get description(): string {
+    return `GNOME (mutter) on ${this.session.WAYLAND_DISPLAY} (${this.monitors.map((m) => `${m.width}x${m.height}`).join(' + ')})`
+  }
+
+  /** Resolves when mutter exits (the desktop is gone). */
+  get serverExited(): Promise<unknown> {
+    return this.#mutter.exited
+  }
+
+  /** Clients of this desktop started by SmolDesk (tests, the benchmark) run with this environment. */
+  clientEnv(): NodeJS.ProcessEnv {
+    const { DISPLAY: _x, SWAYSOCK: _s, ...rest } = process.env
+    return { ...rest, ...this.session, XDG_CURRENT_DESKTOP: 'GNOME', GSETTINGS_BACKEND: 'memory' }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all(this.#apps.map((app) => app.close(1000)))
+      // mutter first (its clients are gone), then WirePlumber, PipeWire and the bus.
+      for (const proc of [...this.#procs].reverse()) await proc.close(3000)
+      await rm(this.#dir, { recursive: true, force: true })
+      log.info('GNOME desktop stopped')
+    })()
+    return this.#closing
+  }
+
+  async #startApps(): Promise<void> {
+    const apps: [string, string[]][] = [
+      ['SmolDesk demo terminal', []],
+      // mutter has no panel: the clock is a small terminal of its own.
+      ['SmolDesk clock', ['--window-size-chars=24x3', '--', 'watch', '-t', '-n', '1', 'date', '+%H:%M:%S']],
+    ]
+    for (const [title, args] of apps) {
+      try {
+        this.#apps.push(
+          await ManagedProcess.spawn({
+            name: 'foot',
+            command: 'foot',
+            args: ['--title', title, ...args],
+            env: this.clientEnv(),
+            cwd: this.#dir,
+          }),
+        )
+      } catch (err) {
+        log.warn({ err: String(err), title }, 'a demo app did not start')
+      }
+    }
+  }
+}
+
+async function waitFor(
+  ready: () => boolean,
+  proc: ManagedProcess,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!ready()) {
+    if (!proc.running) {
+      throw new SmolDeskError(
+        'DISPLAY_ERROR',
+        `${what} exited at start: ${proc.stderrTail(3) || 'no output'}`,
+      )
+    }
+    if (performance.now() > deadline) {
+      throw new SmolDeskError('DISPLAY_ERROR', `${what} did not start within ${timeoutMs} ms`)
+    }
+    await sleep(25)
+  }
+}
+
+/** mutter's Wayland socket in the runtime directory, once it exists. */
+async function waitForSocket(dir: string, mutter: ManagedProcess, timeoutMs: number): Promise<string> {
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
+    if (!mutter.running) {
+      throw new SmolDeskError(
+        'DISPLAY_ERROR',
+        `mutter exited at start: ${mutter.stderrTail(3) || 'no output'}`,
+      )
+    }
+    const name = (await readdir(dir).catch(() => [] as string[])).find((n) => /^wayland-\d+$/.test(n))
+    if (name) return name
+    await sleep(50)
+  }
+  throw new SmolDeskError(
+    'DISPLAY_ERROR',
+    `mutter did not start within ${timeoutMs} ms: ${mutter.stderrTail(3)}`,
+  )
+}
+
+/** mutter's remote-desktop APIs answer and list every virtual monitor (they come up after the socket). */
+async function waitForRemoteDesktop(
+  session: GnomeSession,
+  mutter: ManagedProcess,
+  monitors: number,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  let last = ''
+  while (performance.now() < deadline) {
+    if (!mutter.running) {
+      throw new SmolDeskError(
+        'DISPLAY_ERROR',
+        `mutter exited at start: ${mutter.stderrTail(3) || 'no output'}`,
+      )
+    }
+    const client = await MutterSession.open({ ...session }, 1).catch((err: unknown) => {
+      last = String(err)
+      return undefined
+    })
+    if (client) {
+      const found = await client.monitors().catch((err: unknown) => {
+        last = String(err)
+        return []
+      })
+      client.close()
+      if (found.length >= monitors) return
+    }
+    await sleep(100)
+  }
+  throw new SmolDeskError(
+    'DISPLAY_ERROR',
+    `mutter's remote-desktop API did not answer within ${timeoutMs} ms: ${last}`,
+  )
+}

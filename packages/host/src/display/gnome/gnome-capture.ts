@@ -1,0 +1,162 @@
+import { SmolDeskError } from '@smoldesk/protocol'
+import type { CapturePlan, CaptureSource, EncoderCommand } from '../../capture/capture-source.ts'
+import {
+  extraParams,
+  qualityToCrf,
+  RTP_PACKET_BYTES,
+  rateControlMode,
+  vbvBufferKbit,
+  x264Defaults,
+  x264Tweaks,
+} from '../../capture/encoder-args.ts'
+import { MUTTER_HELPER } from './mutter-session.ts'
+
+/** x264 tunes that are GStreamer's `tune` flags; the others are its `psy-tune`. */
+const GST_TUNES = new Set(['zerolatency', 'fastdecode', 'stillimage'])
+/**
+ * A still screen gives no frames (mutter sends one per change): the last
+ * one is sent again this often, so a viewer that joins or lost a packet
+ * gets a picture, and the encoder's GOP keeps moving.
+ */
+const KEEPALIVE_MS = 500
+/** x264enc takes at most this as a bitrate; as the ceiling of constant quality it means none. */
+const NO_CAP_KBPS = 2_048_000
+
+/** The x264enc element and caps for a plan: the options the X11 ffmpeg path uses, in GStreamer's words. */
+function x264Element(plan: CapturePlan): string[] {
+  const { config } = plan
+  const adv = config.advanced
+  const defaults = x264Defaults(config.latencyMode)
+  const tune = adv.tune ?? defaults.tune
+  const mode = rateControlMode(config)
+  const kbps = config.bitrateKbps
+  const vbv = vbvBufferKbit(config)
+  const rate =
+    mode === 'CRF'
+      ? ['pass=qual', `quantizer=${qualityToCrf('H264', config.quality)}`, `bitrate=${kbps ?? NO_CAP_KBPS}`]
+      : ['pass=cbr', `bitrate=${kbps}`]
+  const buffer =
+    kbps !== undefined && vbv !== undefined
+      ? [`vbv-buf-capacity=${Math.max(1, Math.round((vbv / kbps) * 1000))}`]
+      : []
+  const options = [
+    ...x264Tweaks(config),
+    ...(mode === 'CBR' ? ['nal-hrd=cbr'] : []),
+    ...extraParams(config).map((p) => `${p.x264}=${p.value}`),
+  ]
+  const profile =
+    adv.profile === undefined || adv.profile === 'baseline' ? 'constrained-baseline' : adv.profile
+  return [
+    'x264enc',
+    `speed-preset=${adv.preset ?? defaults.preset}`,
+    ...(tune ? [GST_TUNES.has(tune) ? `tune=${tune}` : `psy-tune=${tune}`] : []),
+    `key-int-max=${config.keyframeIntervalFrames}`,
+    ...(config.latencyMode === 'Quality' ? [] : ['bframes=0']),
+    ...rate,
+    ...buffer,
+    ...(options.length > 0 ? [`option-string=${options.join(':')}`] : []),
+    '!',
+    `video/x-h264,profile=${profile}`,
+    '!',
+    'rtph264pay',
+    'config-interval=-1',
+  ]
+}
+
+/** vp8enc / vp9enc with the libvpx settings of the ffmpeg path. */
+function vpxElement(plan: CapturePlan, codec: 'VP8' | 'VP9'): string[] {
+  const { config } = plan
+  const mode = rateControlMode(config)
+  const kbps = config.bitrateKbps
+  const cpuUsed = config.latencyMode === 'UltraLow' ? 8 : config.latencyMode === 'Balanced' ? 6 : 4
+  const ceiling = kbps ?? (codec === 'VP8' ? 50_000 : 0)
+  const rate =
+    mode === 'CRF'
+      ? [
+          'end-usage=cq',
+          `cq-level=${qualityToCrf(codec, config.quality)}`,
+          `target-bitrate=${ceiling * 1000}`,
+        ]
+      : [`end-usage=${mode === 'VBR' ? 'vbr' : 'cbr'}`, `target-bitrate=${(kbps ?? 0) * 1000}`]
+  return [
+    codec === 'VP8' ? 'vp8enc' : 'vp9enc',
+    'deadline=1',
+    `cpu-used=${cpuUsed}`,
+    'lag-in-frames=0',
+    'error-resilient=default',
+    `keyframe-max-dist=${config.keyframeIntervalFrames}`,
+    ...(codec === 'VP9' ? ['row-mt=true', 'tile-columns=1'] : []),
+    ...rate,
+    '!',
+    codec === 'VP8' ? 'rtpvp8pay' : 'rtpvp9pay',
+    'picture-id-mode=15-bit',
+  ]
+}
+
+/**
+ * The GStreamer pipeline for a plan: mutter's PipeWire stream of the
+ * monitor (node filled in by the helper), converted to 4:2:0 and encoded
+ * with the same settings as on X11, as RTP to the pipeline's port.
+ */
+export function gstPipelineArgs(plan: CapturePlan, rtpPort: number): string[] {
+  const encoder = plan.encoder.encoder
+  const element =
+    encoder === 'libx264'
+      ? x264Element(plan)
+      : encoder === 'libvpx'
+        ? vpxElement(plan, 'VP8')
+        : encoder === 'libvpx-vp9'
+          ? vpxElement(plan, 'VP9')
+          : undefined
+  if (!element) {
+    throw new SmolDeskError(
+      'UNSUPPORTED_ON_BACKEND',
+      `${encoder} is not available on GNOME (GStreamer capture)`,
+    )
+  }
+  const pixelFormat = plan.config.advanced.pixel_format ?? 'yuv420p'
+  if (pixelFormat !== 'yuv420p') {
+    throw new SmolDeskError('UNSUPPORTED_ON_BACKEND', `pixel format ${pixelFormat} is not available on GNOME`)
+  }
+  // biome-ignore format: one element per line
+  return [
+    '-q',
+    'pipewiresrc', 'path=@NODE@', 'do-timestamp=true', `keepalive-time=${KEEPALIVE_MS}`, 'always-copy=true', '!',
+    `video/x-raw,max-framerate=${plan.config.fps}/1`, '!',
+    'videoconvert', '!',
+    'video/x-raw,format=I420', '!',
+    ...element, 'pt=96', `mtu=${RTP_PACKET_BYTES}`, '!',
+    'udpsink', 'host=127.0.0.1', `port=${rtpPort}`, 'sync=false', 'async=false',
+  ]
+}
+
+/**
+ * Grabbing a GNOME monitor: the helper records it through mutter's
+ * ScreenCast API and runs the GStreamer pipeline on its PipeWire stream;
+ * the recording ends with the process, whatever ends it.
+ */
+export class GnomeCaptureSource implements CaptureSource {
+  readonly #env: Record<string, string>
+
+  constructor(env: Record<string, string>) {
+    this.#env = env
+  }
+
+  command(plan: CapturePlan, rtpPort: number): EncoderCommand {
+    if (!/^[\w.-]+$/.test(plan.output)) {
+      throw new SmolDeskError('MONITOR_NOT_FOUND', `no GNOME monitor is called ${plan.output}`)
+    }
+    return {
+      program: 'gst-launch-1.0',
+      executable: MUTTER_HELPER,
+      args: ['cast', plan.output, '--', 'gst-launch-1.0', ...gstPipelineArgs(plan, rtpPort)],
+      env: this.#env,
+      output: 'rtp',
+      // gst-launch cannot be asked for an IDR: a viewer that needs a keyframe gets a fresh
+      // encoder (its first frame is one); the new recording starts with a full frame.
+      keyframeOnRequest: false,
+      restartForKeyframe: true,
+      onChange: true,
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import type { InputInjector } from '../../input/injector.ts'
+import { evdevCode } from '../wlroots/wl-keymap.ts'
+import type { MutterSession } from './mutter-session.ts'
+
+/** X button numbers (what InputService speaks) → evdev button codes. */
+const BUTTONS: Readonly<Record<number, number>> = { 1: 0x110, 2: 0x112, 3: 0x111, 8: 0x113, 9: 0x114 }
+/** X wheel "buttons" → [axis, steps]: 4 up, 5 down, 6 left, 7 right. */
+const WHEEL: Readonly<Record<number, [number, number]>> = { 4: [0, -1], 5: [0, 1], 6: [1, -1], 7: [1, 1] }
+/**
+ * Keycodes from characterKey stand for a character, not a key: mutter is
+ * told the character and finds its key in the desktop's own layout. They
+ * start here, above every evdev code, so key() can tell them apart.
+ */
+const CHARACTER_BASE = 0x1_000_000
+
+/**
+ * Input into GNOME through mutter's RemoteDesktop session (the shared
+ * helper): absolute positions through the stream of the monitor holding
+ * them, evdev keycodes for keys, and characters as keysyms that mutter
+ * types with the desktop's layout. mutter cannot add a key for a character
+ * its layout lacks (unlike X11 and wlroots, where SmolDesk remaps a spare
+ * key); mutter refuses such a character and logs it.
+ */
+export class GnomeInjector implements InputInjector {
+  readonly #session: MutterSession
+  readonly #layout: () => { width: number; height: number; x: number; y: number }
+  #closed = false
+
+  constructor(session: MutterSession, layout: () => { width: number; height: number; x: number; y: number }) {
+    this.#session = session
+    this.#layout = layout
+    session.once('closed', () => {
+      this.#closed = true
+    })
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#session.closed
+  }
+
+  move(x: number, y: number): void {
+    const box = this.#layout()
+    const px = Math.min(Math.max(Math.round(x), box.x), box.x + box.width - 1)
+    const py = Math.min(Math.max(Math.round(y), box.y), box.y + box.height - 1)
+    this.#send(`M ${px} ${py}`)
+  }
+
+  moveBy(dx: number, dy: number): void {
+    this.#send(`R ${Math.round(dx)} ${Math.round(dy)}`)
+  }
+
+  button(button: number, pressed: boolean): void {
+    const wheel = WHEEL[button]
+    if (wheel) {
+      if (pressed) this.#send(`A ${wheel[0]} ${wheel[1]}`)
+      return
+    }
+    const code = BUTTONS[button]
+    if (code !== undefined) this.#send(`B ${code} ${pressed ? 1 : 0}`)
+  }
+
+  keycode(code: string): number | undefined {
+    return evdevCode(code)
+  }
+
+  key(keycode: number, pressed: boolean): void {
+    if (keycode >= CHARACTER_BASE) this.#send(`U ${keycode - CHARACTER_BASE} ${pressed ? 1 : 0}`)
+    else this.#send(`K ${keycode} ${pressed ? 1 : 0}`)
+  }
+
+  async characterKey(char: string): Promise<number | undefined> {
+    const cp = char.codePointAt(0)
+    return cp === undefined ? undefined : CHARACTER_BASE + cp
+  }
+
+  characterReleased(): void {}
+
+  async type(text: string): Promise<void> {
+    for (const ch of text) {
+      const cp = ch.codePointAt(0) ?? 0
+      this.#send(`U ${cp} 1`)
+      this.#send(`U ${cp} 0`)
+    }
+    await this.flush()
+  }
+
+  async flush(): Promise<void> {
+    if (!this.closed) await this.#session.sync().catch(() => {})
+  }
+
+  /** The session is the backend's (the clipboard shares it); only this injector ends. */
+  close(): void {
+    this.#closed = true
+  }
+
+  #send(line: string): void {
+    if (!this.closed) this.#session.send(line)
+  }
+}
