@@ -7,6 +7,7 @@ import { HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { HOST_NODE_FLAGS } from '../src/cli/node-flags.ts'
 import { ManagedProcess } from '../src/process/child.ts'
+import type { DesktopTarget } from './bench-desktop.ts'
 
 const CLI_MAIN = resolve(import.meta.dirname, '../src/cli/main.ts')
 
@@ -40,18 +41,28 @@ export interface BenchHost {
  */
 export async function startBenchHost(
   browser: Browser,
-  display: string,
+  target: string | Pick<DesktopTarget, 'args' | 'env'>,
   size: { width: number; height: number },
   config: Record<string, unknown>,
   extra: { args?: string[]; video?: boolean } = {},
 ): Promise<BenchHost> {
   const tag = `bench-host-${randomBytes(4).toString('hex')}`
   const stateDir = await mkdtemp(join(tmpdir(), 'smoldesk-bench-'))
+  // An X display by name, or a desktop's own target (a Wayland session is found from the environment).
+  const desktop = typeof target === 'string' ? { args: ['--display', target], env: {} } : target
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...desktop.env,
+    SMOLDESK_OWNER: tag,
+    SMOLDESK_STATE_DIR: stateDir,
+    SMOLDESK_LOG_LEVEL: 'warn',
+  }
+  for (const [key, value] of Object.entries(desktop.env)) if (value === undefined) delete env[key]
   const host = await ManagedProcess.spawn({
     name: 'smoldesk start',
     command: process.execPath,
-    args: [...HOST_NODE_FLAGS, CLI_MAIN, 'start', '--display', display, '--port', '0', ...(extra.args ?? [])],
-    env: { ...process.env, SMOLDESK_OWNER: tag, SMOLDESK_STATE_DIR: stateDir, SMOLDESK_LOG_LEVEL: 'warn' },
+    args: [...HOST_NODE_FLAGS, CLI_MAIN, 'start', ...desktop.args, '--port', '0', ...(extra.args ?? [])],
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

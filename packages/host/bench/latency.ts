@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CAPTURE_DEFAULTS } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
-import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { grabEnabled } from '../src/display/x11/grab/grab.ts'
 import { environmentOptions, HOST_DEFAULTS } from '../src/options.ts'
 import { ManagedProcess, OWNER_TAG } from '../src/process/child.ts'
 import { freePort } from '../src/process/ports.ts'
 import { CLOCK_TICKS_PER_S, findProcessTrees, type ProcInfo } from '../src/process/proc.ts'
+import { type BenchDesktop, type SceneDesktop, startSceneDesktop } from './bench-desktop.ts'
 import { startBenchHost, waitFor } from './bench-host.ts'
 import { launchChromium } from './chromium.ts'
 import { type HostStages, measureHostStages } from './host-stages.ts'
@@ -24,6 +23,8 @@ import { percentile, round1 } from './stats.ts'
 
 export interface LatencyRun {
   system: 'smoldesk' | 'novnc'
+  /** The desktop the scene ran on (noVNC: Xorg only). */
+  desktop: BenchDesktop
   variant: 'default' | 'stock' | 'tuned'
   width: number
   height: number
@@ -67,10 +68,11 @@ export interface LatencyOptions {
   /** What the pattern app draws under the timestamps: random rectangles, scrolling text or a panning photo. */
   content?: 'rects' | 'scroll' | 'photo'
   systems: ('smoldesk' | 'novnc')[]
+  /** Desktops to run each scenario on, in order (noVNC runs on Xorg only). Default: Xorg. */
+  desktops?: BenchDesktop[]
   log: (line: string) => void
 }
 
-const PATTERN_APP = resolve(import.meta.dirname, 'pattern-app.ts')
 const NOVNC_WEB = '/usr/share/novnc'
 
 /**
@@ -181,7 +183,7 @@ async function inboundStats(page: Page): Promise<InboundCounters> {
 
 async function runSmoldesk(
   browser: Browser,
-  display: string,
+  desktop: SceneDesktop,
   scenario: { width: number; height: number; fps: number },
   variant: 'default' | 'tuned',
   options: LatencyOptions,
@@ -192,17 +194,19 @@ async function runSmoldesk(
     ...(variant === 'tuned' && options.tunedConfig),
     fps: captureFps,
   }
-  const { tag, page, close } = await startBenchHost(browser, display, scenario, config)
+  const { tag, page, close } = await startBenchHost(browser, desktop.target, scenario, config)
   let run: LatencyRun
   try {
-    run = await measureSmoldesk(page, tag, scenario, variant, config, options)
+    run = { ...(await measureSmoldesk(page, tag, scenario, variant, config, options)), desktop: desktop.kind }
   } finally {
     await close()
   }
-  // After the host is gone, so the two do not compete for the cores.
-  const stages = grabEnabled(environmentOptions().captureHelper ?? HOST_DEFAULTS.captureHelper)
-    ? await measureHostStages(display, scenario, config, Math.min(5, options.seconds))
-    : undefined
+  // After the host is gone, so the two do not compete for the cores (the X11 capture helper's stages).
+  const display = desktop.target.display
+  const stages =
+    display && grabEnabled(environmentOptions().captureHelper ?? HOST_DEFAULTS.captureHelper)
+      ? await measureHostStages(display, scenario, config, Math.min(5, options.seconds))
+      : undefined
   return stages ? { ...run, host_stages: stages } : run
 }
 
@@ -213,7 +217,7 @@ async function measureSmoldesk(
   variant: 'default' | 'tuned',
   config: { fps: number; keyframe_interval_frames?: number },
   options: LatencyOptions,
-): Promise<LatencyRun> {
+): Promise<Omit<LatencyRun, 'desktop'>> {
   const before = await inboundStats(page)
   const run = await measure(
     page,
@@ -306,7 +310,7 @@ async function runNovnc(
       async () => ({ frames: frames++, bytes: await readBytesWritten(vnc.pid) }),
     )
     // noVNC has no decoder statistics: what the probe saw is what was drawn.
-    return { system: 'novnc', variant, ...scenario, ...run, fps_decoded: run.fps_delivered }
+    return { system: 'novnc', desktop: 'xorg', variant, ...scenario, ...run, fps_decoded: run.fps_delivered }
   } finally {
     await page.close()
     await ws.close()
@@ -327,45 +331,35 @@ export async function benchLatency(options: LatencyOptions): Promise<LatencyRun[
   const browser = await launchChromium()
   try {
     for (const scenario of options.scenarios) {
-      const desktop = await VirtualDesktop.start({
-        monitors: [{ width: scenario.width, height: scenario.height }],
-        withApps: false,
-      })
-      // Detuned by 0.1 Hz so the source never phase-locks with the viewer's 60 Hz frame loop.
-      const pattern = await ManagedProcess.spawn({
-        name: 'pattern app',
-        command: process.execPath,
-        args: [
-          PATTERN_APP,
-          desktop.display,
-          '0',
-          '0',
-          String(scenario.width),
-          String(scenario.height),
-          String(scenario.fps + 0.1),
+      for (const kind of options.desktops ?? ['xorg']) {
+        // Detuned by 0.1 Hz so the source never phase-locks with the viewer's 60 Hz frame loop.
+        const desktop = await startSceneDesktop(
+          kind,
+          scenario,
+          scenario.fps + 0.1,
           options.content ?? 'rects',
-        ],
-      })
-      try {
-        const label = `${scenario.width}x${scenario.height}@${scenario.fps}`
-        if (options.systems.includes('smoldesk')) {
-          for (const variant of options.smoldeskVariants) {
-            // A tuned variant that tunes nothing is the default run again: skip it.
-            const same = options.captureFpsTuned(scenario.fps) === scenario.fps && !options.tunedConfig
-            if (variant === 'tuned' && same) continue
-            options.log(`${label}: SmolDesk (${variant})…`)
-            runs.push(await runSmoldesk(browser, desktop.display, scenario, variant, options))
+        )
+        try {
+          const label = `${scenario.width}x${scenario.height}@${scenario.fps} on ${kind}`
+          if (options.systems.includes('smoldesk')) {
+            for (const variant of options.smoldeskVariants) {
+              // A tuned variant that tunes nothing is the default run again: skip it.
+              const same = options.captureFpsTuned(scenario.fps) === scenario.fps && !options.tunedConfig
+              if (variant === 'tuned' && same) continue
+              options.log(`${label}: SmolDesk (${variant})…`)
+              runs.push(await runSmoldesk(browser, desktop, scenario, variant, options))
+            }
           }
-        }
-        if (options.systems.includes('novnc')) {
-          for (const variant of ['stock', 'tuned'] as const) {
-            options.log(`${label}: x11vnc ${variant} + noVNC…`)
-            runs.push(await runNovnc(browser, desktop.display, scenario, variant, options))
+          const display = desktop.target.display
+          if (options.systems.includes('novnc') && display) {
+            for (const variant of ['stock', 'tuned'] as const) {
+              options.log(`${label}: x11vnc ${variant} + noVNC…`)
+              runs.push(await runNovnc(browser, display, scenario, variant, options))
+            }
           }
+        } finally {
+          await desktop.close()
         }
-      } finally {
-        await pattern.close()
-        await desktop.close()
       }
     }
   } finally {

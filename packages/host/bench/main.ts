@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { runCli } from '../src/cli/output.ts'
+import { BENCH_DESKTOPS, type BenchDesktop } from './bench-desktop.ts'
 import { benchInput } from './input-bench.ts'
 import { benchLatency, type LatencyRun } from './latency.ts'
 import { benchSignaling } from './signaling-bench.ts'
@@ -21,6 +22,7 @@ const REFERENCE = [
 function table(runs: LatencyRun[]): string {
   const header = [
     'scene',
+    'desktop',
     'system',
     'median ms',
     'p95 ms',
@@ -34,6 +36,7 @@ function table(runs: LatencyRun[]): string {
   ]
   const rows = runs.map((r) => [
     `${r.width}x${r.height}@${r.fps}`,
+    r.desktop,
     r.system === 'smoldesk'
       ? `SmolDesk (${r.variant}, capture ${r.capture_fps} fps, GOP ${r.keyframe_interval_frames})`
       : `noVNC (${r.variant})`,
@@ -53,7 +56,7 @@ function table(runs: LatencyRun[]): string {
     .filter((r) => r.breakdown)
     .map(
       (r) =>
-        `  ${r.width}x${r.height}@${r.fps} SmolDesk ${r.variant} receiver: assembly ${r.breakdown?.assembly_ms} ms, jitter buffer ${r.breakdown?.jitter_buffer_ms} ms, decode ${r.breakdown?.decode_ms} ms, first packet → decoded ${r.breakdown?.processing_ms} ms; packets lost ${r.losses?.packets_lost}, NACKs ${r.losses?.nacks}, keyframe requests ${r.losses?.keyframe_requests}, freezes ${r.losses?.freezes}`,
+        `  ${r.width}x${r.height}@${r.fps} ${r.desktop} SmolDesk ${r.variant} receiver: assembly ${r.breakdown?.assembly_ms} ms, jitter buffer ${r.breakdown?.jitter_buffer_ms} ms, decode ${r.breakdown?.decode_ms} ms, first packet → decoded ${r.breakdown?.processing_ms} ms; packets lost ${r.losses?.packets_lost}, NACKs ${r.losses?.nacks}, keyframe requests ${r.losses?.keyframe_requests}, freezes ${r.losses?.freezes}`,
     )
   const stages = runs
     .filter((r) => r.host_stages)
@@ -82,6 +85,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       rate: { type: 'string' },
       mb: { type: 'string' },
       direction: { type: 'string' },
+      desktop: { type: 'string' },
     },
     strict: true,
   })
@@ -185,8 +189,16 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (content !== 'rects' && content !== 'scroll' && content !== 'photo') {
     throw new SmolDeskError('INVALID_ARGS', '--content takes rects, scroll or photo')
   }
+  // Wayland desktops run after Xorg in the same sitting: their figures beside X11's.
+  const asked = (values.desktop ?? 'xorg').split(',')
+  const unknown = asked.filter((d) => !BENCH_DESKTOPS.includes(d as BenchDesktop))
+  if (unknown.length > 0) {
+    throw new SmolDeskError('INVALID_ARGS', `--desktop takes ${BENCH_DESKTOPS.join(', ')} (comma-separated)`)
+  }
+  const desktops = BENCH_DESKTOPS.filter((d) => d === 'xorg' || asked.includes(d))
   const runs = await benchLatency({
     content,
+    desktops,
     ...(captureConfig !== undefined && { captureConfig }),
     seconds: Number(values.seconds ?? (values.quick ? 3 : 15)),
     warmupSeconds: values.quick ? 1 : 3,

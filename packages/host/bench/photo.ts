@@ -56,6 +56,34 @@ function valueNoise(x: number, y: number, cell: number, period: number): number 
 }
 
 /**
+ * The picture as raw BGRx, `width` × `height`, repeating every `width` px
+ * (the Wayland scene pans across this same picture).
+ */
+export function photoBgrx(width: number, height: number): Buffer {
+  const data = Buffer.alloc(width * height * 4)
+  for (let y = 0; y < height; y++) {
+    for (let px = 0; px < width; px++) {
+      // Large soft fields (sky, ground, subject), texture in three octaves, and per-pixel grain.
+      const field = valueNoise(px, y, 240, width)
+      const hue = valueNoise(px, y + 5000, 400, width)
+      const texture =
+        valueNoise(px, y + 1000, 64, width) * 0.5 +
+        valueNoise(px, y + 2000, 20, width) * 0.3 +
+        valueNoise(px, y + 3000, 6, width) * 0.2 -
+        0.5
+      const grain = hash(px, y + 7919) - 0.5
+      const light = 0.2 + 0.6 * field + 0.3 * texture + 0.04 * grain
+      const i = (y * width + px) * 4
+      const channel = (tint: number) => Math.max(0, Math.min(255, Math.round(255 * light * tint)))
+      data[i] = channel(0.55 + 0.45 * (1 - hue)) // blue
+      data[i + 1] = channel(0.7 + 0.3 * field) // green
+      data[i + 2] = channel(0.55 + 0.45 * hue) // red
+    }
+  }
+  return data
+}
+
+/**
  * Paints a `2 × width` by `height` pixmap whose picture repeats every `width`
  * px, so panning by any offset modulo `width` never shows a seam.
  */
@@ -70,30 +98,16 @@ export function paintPhoto(
   const pixmapWidth = width * 2
   const pixmap = x11.AllocID()
   x11.CreatePixmap(pixmap, drawable, DEPTH, pixmapWidth, height)
+  const picture = photoBgrx(width, height)
+  const rowBytes = width * 4
   const rows = Math.max(1, Math.floor(MAX_REQUEST_BYTES / (pixmapWidth * 4)))
   for (let y0 = 0; y0 < height; y0 += rows) {
     const h = Math.min(rows, height - y0)
     const data = Buffer.alloc(pixmapWidth * h * 4)
     for (let dy = 0; dy < h; dy++) {
-      const y = y0 + dy
-      for (let x = 0; x < pixmapWidth; x++) {
-        const px = x % width
-        // Large soft fields (sky, ground, subject), texture in three octaves, and per-pixel grain.
-        const field = valueNoise(px, y, 240, width)
-        const hue = valueNoise(px, y + 5000, 400, width)
-        const texture =
-          valueNoise(px, y + 1000, 64, width) * 0.5 +
-          valueNoise(px, y + 2000, 20, width) * 0.3 +
-          valueNoise(px, y + 3000, 6, width) * 0.2 -
-          0.5
-        const grain = hash(px, y + 7919) - 0.5
-        const light = 0.2 + 0.6 * field + 0.3 * texture + 0.04 * grain
-        const i = (dy * pixmapWidth + x) * 4
-        const channel = (tint: number) => Math.max(0, Math.min(255, Math.round(255 * light * tint)))
-        data[i] = channel(0.55 + 0.45 * (1 - hue)) // blue
-        data[i + 1] = channel(0.7 + 0.3 * field) // green
-        data[i + 2] = channel(0.55 + 0.45 * hue) // red
-      }
+      const row = picture.subarray((y0 + dy) * rowBytes, (y0 + dy + 1) * rowBytes)
+      row.copy(data, dy * rowBytes * 2)
+      row.copy(data, dy * rowBytes * 2 + rowBytes)
     }
     x11.PutImage(ZPIXMAP, pixmap, gc, pixmapWidth, h, 0, y0, 0, DEPTH, data)
   }

@@ -52,6 +52,28 @@ describe('bench latency (smoke run, not a measurement)', () => {
     assert.ok(stages && stages.frames_per_s > 10, `capture helper stages: ${JSON.stringify(stages)}`)
     assert.ok(stages.grab_ms > 0 && stages.convert_ms > 0 && stages.encode_ms > 0)
   })
+
+  it('measures the same scene on headless sway and GNOME, each run naming its desktop', async () => {
+    const runs = await benchLatency({
+      seconds: 2,
+      warmupSeconds: 1,
+      scenarios: [{ width: 864, height: 486, fps: 30 }],
+      systems: ['smoldesk'],
+      smoldeskVariants: ['default'],
+      captureFpsTuned: (fps) => fps,
+      desktops: ['sway', 'gnome'],
+      log: () => {},
+    })
+    assert.deepEqual(
+      runs.map((r) => r.desktop),
+      ['sway', 'gnome'],
+    )
+    for (const run of runs) {
+      assert.ok(run.samples > 10, `${run.desktop}: decoded ${run.samples} timestamps`)
+      assert.ok(run.latency_ms_median > 0 && run.latency_ms_median < 1000, `median ${run.latency_ms_median}`)
+      assert.equal(run.host_stages, undefined, 'the capture-helper stages are an X11 measurement')
+    }
+  })
 })
 
 describe('bench input (smoke run, not a measurement)', () => {

@@ -42,6 +42,14 @@ declare const document: {
   ): { videoWidth: number; getBoundingClientRect(): { width: number }; style: { transform: string } } | null
 }
 
+/** Brings the auto-hidden toolbar back as a user does: the pointer near the top edge. */
+async function revealToolbar(page: Page): Promise<void> {
+  await page.mouse.move(200, 5)
+  await eventually(async () =>
+    assert.equal(await page.evaluate("document.querySelector('nav.toolbar.toolbar-hidden') === null"), true),
+  )
+}
+
 /** Where keyboard focus is, and whether it shows (run in the page). */
 const A11Y_FOCUS = `(() => {
   const el = document.activeElement
@@ -281,11 +289,14 @@ describe('viewer page: landing, joining, toolbar', () => {
       })
       assert.deepEqual(sizes, [800, 800])
     })
+    // The toolbar may have hidden meanwhile (a slow machine): the pointer at the top brings it back.
+    await revealToolbar(page)
     await page.getByRole('button', { name: 'Fullscreen' }).click()
     await eventually(async () =>
       assert.equal(await page.evaluate('Boolean(document.fullscreenElement)'), true),
     )
     await page.evaluate('document.exitFullscreen()')
+    await revealToolbar(page)
     await page.getByRole('button', { name: 'Stats' }).click()
     const overlay = page.getByLabel('Connection statistics')
     await eventually(

@@ -4,8 +4,13 @@ import { SwayDesktop } from './sway-desktop.ts'
 import { type DesktopBackend, VirtualDesktop } from './virtual-desktop.ts'
 import type { MonitorLayout } from './xorg-config.ts'
 
-/** The desktops `./smoldesk start --desktop` can bring up on a machine without one. */
-export const EMBEDDED_DESKTOPS = ['x11', 'sway', 'gnome'] as const
+/**
+ * The desktops `./smoldesk start --desktop` can bring up on a machine
+ * without one: Xorg (dummy driver) or Xvfb by name, `x11` for Xorg with
+ * Xvfb as the fallback (what `start` does without a display), and the
+ * headless Wayland compositors.
+ */
+export const EMBEDDED_DESKTOPS = ['xorg', 'xvfb', 'x11', 'sway', 'gnome'] as const
 export type EmbeddedDesktopKind = (typeof EMBEDDED_DESKTOPS)[number]
 
 /** An embedded desktop as `start` uses it: what the host shares, words for the banner, its end. */
@@ -40,7 +45,7 @@ export async function startEmbeddedDesktop(
       close: () => gnome.close(),
     }
   }
-  const x = await VirtualDesktop.start({ monitors, backend: x11Backend })
+  const x = await VirtualDesktop.start({ monitors, backend: kind === 'x11' ? x11Backend : kind })
   return {
     target: { display: x.display },
     description: `${x.backend} on ${x.display} (${x.monitors.map((m) => `${m.width}x${m.height}`).join(' + ')})`,

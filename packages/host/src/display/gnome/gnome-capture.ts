@@ -94,6 +94,15 @@ function vpxElement(plan: CapturePlan, codec: 'VP8' | 'VP9'): string[] {
 }
 
 /**
+ * A frame-rate ceiling below 60 is asked of mutter (it then draws no more
+ * frames than that); at 60 and above none is: mutter offers at most the
+ * monitor's refresh, and a ceiling above it would leave nothing to agree on.
+ */
+function rateCap(fps: number): string[] {
+  return fps < 60 ? [`video/x-raw,max-framerate=${fps}/1`, '!'] : []
+}
+
+/**
  * The GStreamer pipeline for a plan: mutter's PipeWire stream of the
  * monitor (node filled in by the helper), converted to 4:2:0 and encoded
  * with the same settings as on X11, as RTP to the pipeline's port.
@@ -122,7 +131,7 @@ export function gstPipelineArgs(plan: CapturePlan, rtpPort: number): string[] {
   return [
     '-q',
     'pipewiresrc', 'path=@NODE@', 'do-timestamp=true', `keepalive-time=${KEEPALIVE_MS}`, 'always-copy=true', '!',
-    `video/x-raw,max-framerate=${plan.config.fps}/1`, '!',
+    ...rateCap(plan.config.fps),
     'videoconvert', '!',
     'video/x-raw,format=I420', '!',
     ...element, 'pt=96', `mtu=${RTP_PACKET_BYTES}`, '!',
