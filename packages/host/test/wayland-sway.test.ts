@@ -1,34 +1,25 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import { SwayDesktop } from '../src/display/embedded/sway-desktop.ts'
 import { SwayIpc } from '../src/display/wlroots/sway-ipc.ts'
-import { clickButton, inPage, toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
-import { grantClipboard, launchViewerBrowser } from './browsers.ts'
+import { inPage, toolbarHidden, videoContentBox } from './browser.ts'
+import { launchViewerBrowser } from './browsers.ts'
+import { eventually, type HostProcess, startHostProcess, waitForNoProcesses } from './helpers.ts'
 import {
-  eventually,
-  type HostProcess,
-  printedUrl,
-  processesTagged,
-  run,
-  startHostProcess,
-  waitForNoProcesses,
-} from './helpers.ts'
-import { InputProbe, paintOutput } from './wayland.ts'
+  clipboardBothWays,
+  InputProbe,
+  paintOutput,
+  pictureBackAfterKill,
+  viewAndSwitchMonitor,
+} from './wayland.ts'
 import type { Rgb } from './x11-paint.ts'
 
 const GREEN: Rgb = [30, 200, 60]
 const ORANGE: Rgb = [240, 140, 20]
 const BLUE: Rgb = [40, 90, 220]
 
-declare const window: {
-  smoldesk?: { clipboard: { remote?: { content: { text?: string }; copied: boolean; why?: string } } }
-}
-declare const navigator: {
-  clipboard: { writeText(text: string): Promise<void>; readText(): Promise<string> }
-}
 declare const document: { querySelector(s: string): unknown }
 declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
 
@@ -96,54 +87,23 @@ for (const name of ['chromium', 'firefox'] as const) {
     })
 
     it('shows the output asked for, and switches output on the same connection', async () => {
-      const link = await printedUrl(start)
-      await grantClipboard(browser, new URL(link).origin)
-      page = await browser.newPage()
-      await page.setViewport({ width: 1280, height: 800 })
-      await page.goto(link)
-      await waitForColour(page, GREEN, 20_000)
-      const before = await eventually(async () => {
-        const s = await viewerState(page)
-        assert.equal(s.state, 'connected')
-        return s
-      })
-      await page.select('select[aria-label="Monitor"]', '1')
-      await waitForColour(page, ORANGE, 10_000)
-      const after = await viewerState(page)
-      assert.equal(after.pcs, before.pcs, 'no new peer connection')
-      assert.equal(after.state, 'connected')
+      page = await viewAndSwitchMonitor(start, browser, GREEN, ORANGE)
     })
 
     it('shares the clipboard both ways', async () => {
-      const fromHost = `copied on sway for ${name} ${randomBytes(3).toString('hex')}`
-      const copy = await run('wl-copy', [fromHost], { env: env() })
-      assert.equal(copy.code, 0)
-      await eventually(async () => {
-        const r = await inPage(page, () => window.smoldesk?.clipboard.remote, undefined)
-        assert.equal(r?.content.text, fromHost)
-      }, 10_000)
-      const fromViewer = `copied in ${name} ${randomBytes(3).toString('hex')}`
-      await inPage(page, (t) => navigator.clipboard.writeText(t), fromViewer)
-      await clickButton(page, 'nav', 'Send my clipboard')
-      await eventually(async () => {
-        const pasted = await run('wl-paste', ['--no-newline'], { env: env() })
-        assert.equal(pasted.stdout.toString(), fromViewer)
-      }, 10_000)
+      await clipboardBothWays(page, env(), `sway for ${name}`)
     })
 
     it('brings the picture back within 2 s after the capture helper is killed, on the same connection', async () => {
-      const pcs = (await viewerState(page)).pcs
-      // Every recorder (the viewer's codec may not be the one the host started with).
-      const recorders = (await processesTagged(start.tag)).filter((p) => p.cmdline.startsWith('wf-recorder'))
-      assert.ok(recorders.length > 0, 'wf-recorder runs')
-      const killed = performance.now()
-      for (const recorder of recorders) process.kill(recorder.pid, 'SIGKILL')
-      await paintOutput(ipc, 'HEADLESS-2', BLUE)
-      await waitForColour(page, BLUE, 5000)
-      const back = performance.now() - killed
+      const back = await pictureBackAfterKill(
+        start,
+        page,
+        'wf-recorder',
+        () => paintOutput(ipc, 'HEADLESS-2', BLUE),
+        BLUE,
+      )
       console.log(`sway (${name}): wf-recorder killed, picture back after ${back.toFixed(0)} ms`)
       assert.ok(back < 2000, `${back.toFixed(0)} ms`)
-      assert.equal((await viewerState(page)).pcs, pcs, 'no reconnect')
     })
 
     it('brings a click and typed text, non-ASCII included, to a Wayland client', async () => {

@@ -1,9 +1,15 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import type { Browser, Page } from 'puppeteer-core'
 import type { SwayIpc } from '../src/display/wlroots/sway-ipc.ts'
 import { ManagedProcess } from '../src/process/child.ts'
+import { clickButton, inPage, viewerState, waitForColour } from './browser.ts'
+import { grantClipboard } from './browsers.ts'
+import { eventually, type HostProcess, printedUrl, processesTagged, run } from './helpers.ts'
 import type { Rgb } from './x11-paint.ts'
 
 /** Paints a sway output one solid colour (sway's own background client does it). */
@@ -122,4 +128,80 @@ export class TerminalProbe {
 
 function hex([r, g, b]: Rgb): string {
   return `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`
+}
+
+declare const window: { smoldesk?: { clipboard: { remote?: { content: { text?: string } } } } }
+declare const navigator: { clipboard: { writeText(text: string): Promise<void> } }
+
+/**
+ * Opens the viewer from `start`'s printed link, waits for the first
+ * monitor's colour, switches to the second monitor and checks its colour
+ * arrived on the same peer connection. Returns the page.
+ */
+export async function viewAndSwitchMonitor(
+  start: HostProcess,
+  browser: Browser,
+  first: Rgb,
+  second: Rgb,
+): Promise<Page> {
+  const link = await printedUrl(start)
+  await grantClipboard(browser, new URL(link).origin)
+  const page = await browser.newPage()
+  await page.setViewport({ width: 1280, height: 800 })
+  await page.goto(link)
+  await waitForColour(page, first, 20_000)
+  const before = await eventually(async () => {
+    const s = await viewerState(page)
+    assert.equal(s.state, 'connected')
+    return s
+  })
+  await page.select('select[aria-label="Monitor"]', '1')
+  await waitForColour(page, second, 10_000)
+  const after = await viewerState(page)
+  assert.equal(after.pcs, before.pcs, 'no new peer connection')
+  assert.equal(after.state, 'connected')
+  return page
+}
+
+/** Text copied on the Wayland desktop (wl-copy) reaches the page, and the page's reaches the desktop (wl-paste). */
+export async function clipboardBothWays(page: Page, env: NodeJS.ProcessEnv, label: string): Promise<void> {
+  const fromHost = `copied on ${label} ${randomBytes(3).toString('hex')}`
+  const copy = await run('wl-copy', [fromHost], { env })
+  assert.equal(copy.code, 0)
+  await eventually(async () => {
+    const r = await inPage(page, () => window.smoldesk?.clipboard.remote, undefined)
+    assert.equal(r?.content.text, fromHost)
+  }, 10_000)
+  const fromViewer = `copied in the viewer for ${label} ${randomBytes(3).toString('hex')} ü`
+  await inPage(page, (t) => navigator.clipboard.writeText(t), fromViewer)
+  await clickButton(page, 'nav', 'Send my clipboard')
+  await eventually(async () => {
+    const pasted = await run('wl-paste', ['--no-newline'], { env })
+    assert.equal(pasted.stdout.toString(), fromViewer)
+  }, 10_000)
+}
+
+/**
+ * Kills every process of `start` whose command line starts with `program`
+ * (the viewer's codec may not be the one the host started with), repaints
+ * with `paint`, and returns how long the new colour took to show, checking
+ * the viewer did not reconnect.
+ */
+export async function pictureBackAfterKill(
+  start: HostProcess,
+  page: Page,
+  program: string,
+  paint: () => Promise<void>,
+  colour: Rgb,
+): Promise<number> {
+  const pcs = (await viewerState(page)).pcs
+  const victims = (await processesTagged(start.tag)).filter((p) => p.cmdline.startsWith(program))
+  assert.ok(victims.length > 0, `${program} runs`)
+  const killed = performance.now()
+  for (const victim of victims) process.kill(victim.pid, 'SIGKILL')
+  await paint()
+  await waitForColour(page, colour, 5000)
+  const back = performance.now() - killed
+  assert.equal((await viewerState(page)).pcs, pcs, 'no reconnect')
+  return back
 }

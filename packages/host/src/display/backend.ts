@@ -2,6 +2,7 @@ import { type CursorImage, type DisplayServer, type MonitorInfo, SmolDeskError }
 import type { CaptureSource } from '../capture/capture-source.ts'
 import type { Clipboard } from '../clipboard/clipboard.ts'
 import type { InputInjector } from '../input/injector.ts'
+import { collectOutput } from '../process/child.ts'
 import type { ResizeBackend } from './resize-service.ts'
 
 /** The display servers SmolDesk can share; each has its folder under display/. */
@@ -71,4 +72,48 @@ export function reopenIfClosed<T extends { closed?: boolean }>(
 export async function closeOpened(part: Promise<{ close(): unknown }> | undefined): Promise<void> {
   const opened = await part?.catch(() => undefined)
   await opened?.close()
+}
+
+/** The layout's bounding box, which absolute pointer positions are relative to. */
+export interface LayoutBox {
+  x: number
+  y: number
+  width: number
+  height: number
+}
+
+/** The bounding box of a monitor layout; undefined for no monitors. */
+export function layoutBox(monitors: readonly MonitorInfo[]): LayoutBox | undefined {
+  if (monitors.length === 0) return undefined
+  const x = Math.min(...monitors.map((m) => m.x))
+  const y = Math.min(...monitors.map((m) => m.y))
+  const right = Math.max(...monitors.map((m) => m.x + m.width))
+  const bottom = Math.max(...monitors.map((m) => m.y + m.height))
+  return { x, y, width: right - x, height: bottom - y }
+}
+
+const PICTURE_TIMEOUT_MS = 5000
+const MAX_PICTURE_BYTES = 4 * 1024 * 1024
+
+/** A monitor picture one process writes to stdout (bounded, given `input`); DISPLAY_ERROR when it fails. */
+export async function pictureFrom(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  input?: Buffer,
+): Promise<Buffer> {
+  const out = await collectOutput({
+    name: command,
+    command,
+    args,
+    env,
+    timeoutMs: PICTURE_TIMEOUT_MS,
+    maxBytes: MAX_PICTURE_BYTES,
+    ...(input && { input }),
+  })
+  if (out.code !== 0 || out.stdout.length === 0 || out.overflow) {
+    const why = out.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${out.code}`
+    throw new SmolDeskError('DISPLAY_ERROR', `${command} could not take the picture: ${why}`)
+  }
+  return out.stdout
 }

@@ -3,8 +3,15 @@ import type { CaptureSource } from '../../capture/capture-source.ts'
 import type { Clipboard, ClipboardChange } from '../../clipboard/clipboard.ts'
 import type { InputInjector } from '../../input/injector.ts'
 import { createLogger } from '../../log.ts'
-import { collectOutput } from '../../process/child.ts'
-import { type CursorSource, type DisplayBackend, reopenIfClosed, unsupportedOn } from '../backend.ts'
+import {
+  type CursorSource,
+  type DisplayBackend,
+  type LayoutBox,
+  layoutBox,
+  pictureFrom,
+  reopenIfClosed,
+  unsupportedOn,
+} from '../backend.ts'
 import type { ResizeBackend } from '../resize-service.ts'
 import { GnomeCaptureSource } from './gnome-capture.ts'
 import { GnomeClipboard } from './gnome-clipboard.ts'
@@ -12,9 +19,6 @@ import { GnomeInjector } from './gnome-input.ts'
 import { MUTTER_HELPER, MutterSession } from './mutter-session.ts'
 
 const log = createLogger('display.gnome')
-
-const SNAPSHOT_TIMEOUT_MS = 5000
-const MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
 
 export interface GnomeBackendOptions {
   /** WAYLAND_DISPLAY, XDG_RUNTIME_DIR (PipeWire's socket) and DBUS_SESSION_BUS_ADDRESS (mutter's APIs). */
@@ -42,7 +46,7 @@ export class GnomeBackend implements DisplayBackend {
   #clipboard: Promise<GnomeClipboard> | undefined
   /** Whether the remote-desktop session runs (input or clipboard asked for it). */
   #inputStarted: Promise<void> | undefined
-  #layout = { x: 0, y: 0, width: 1, height: 1 }
+  #layout: LayoutBox = { x: 0, y: 0, width: 1, height: 1 }
   readonly #watchers = new Set<() => void>()
   #closing: Promise<void> | undefined
 
@@ -53,13 +57,7 @@ export class GnomeBackend implements DisplayBackend {
 
   async monitors(): Promise<MonitorInfo[]> {
     const monitors = await (await this.#connection()).monitors()
-    if (monitors.length > 0) {
-      const x = Math.min(...monitors.map((m) => m.x))
-      const y = Math.min(...monitors.map((m) => m.y))
-      const right = Math.max(...monitors.map((m) => m.x + m.width))
-      const bottom = Math.max(...monitors.map((m) => m.y + m.height))
-      this.#layout = { x, y, width: right - x, height: bottom - y }
-    }
+    this.#layout = layoutBox(monitors) ?? this.#layout
     return monitors
   }
 
@@ -109,19 +107,10 @@ export class GnomeBackend implements DisplayBackend {
       'pipewiresrc', 'path=@NODE@', 'num-buffers=1', 'always-copy=true', '!',
       'videoconvert', '!', 'videoscale', '!', `video/x-raw,width=${w},height=${h}`, '!',
       'jpegenc', 'quality=80', '!', 'fdsink', 'fd=1']
-    const out = await collectOutput({
-      name: 'gnome snapshot',
-      command: MUTTER_HELPER,
-      args: ['cast', monitor.name, '--', ...gst],
-      env: { ...process.env, ...this.#o.env },
-      timeoutMs: SNAPSHOT_TIMEOUT_MS,
-      maxBytes: MAX_SNAPSHOT_BYTES,
+    return pictureFrom(MUTTER_HELPER, ['cast', monitor.name, '--', ...gst], {
+      ...process.env,
+      ...this.#o.env,
     })
-    if (out.code !== 0 || out.stdout.length === 0 || out.overflow) {
-      const why = out.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${out.code}`
-      throw new SmolDeskError('DISPLAY_ERROR', `the GNOME monitor picture failed: ${why}`)
-    }
-    return out.stdout
   }
 
   close(): Promise<void> {

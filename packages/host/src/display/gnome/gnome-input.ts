@@ -1,11 +1,9 @@
+import { evdevPointerLine } from '../../input/evdev-pointer.ts'
 import type { InputInjector } from '../../input/injector.ts'
+import type { LayoutBox } from '../backend.ts'
 import { evdevCode } from '../wlroots/wl-keymap.ts'
 import type { MutterSession } from './mutter-session.ts'
 
-/** X button numbers (what InputService speaks) → evdev button codes. */
-const BUTTONS: Readonly<Record<number, number>> = { 1: 0x110, 2: 0x112, 3: 0x111, 8: 0x113, 9: 0x114 }
-/** X wheel "buttons" → [axis, steps]: 4 up, 5 down, 6 left, 7 right. */
-const WHEEL: Readonly<Record<number, [number, number]>> = { 4: [0, -1], 5: [0, 1], 6: [1, -1], 7: [1, 1] }
 /**
  * Keycodes from characterKey stand for a character, not a key: mutter is
  * told the character and finds its key in the desktop's own layout. They
@@ -23,10 +21,10 @@ const CHARACTER_BASE = 0x1_000_000
  */
 export class GnomeInjector implements InputInjector {
   readonly #session: MutterSession
-  readonly #layout: () => { width: number; height: number; x: number; y: number }
+  readonly #layout: () => LayoutBox
   #closed = false
 
-  constructor(session: MutterSession, layout: () => { width: number; height: number; x: number; y: number }) {
+  constructor(session: MutterSession, layout: () => LayoutBox) {
     this.#session = session
     this.#layout = layout
     session.once('closed', () => {
@@ -50,13 +48,8 @@ export class GnomeInjector implements InputInjector {
   }
 
   button(button: number, pressed: boolean): void {
-    const wheel = WHEEL[button]
-    if (wheel) {
-      if (pressed) this.#send(`A ${wheel[0]} ${wheel[1]}`)
-      return
-    }
-    const code = BUTTONS[button]
-    if (code !== undefined) this.#send(`B ${code} ${pressed ? 1 : 0}`)
+    const line = evdevPointerLine(button, pressed)
+    if (line) this.#send(line)
   }
 
   keycode(code: string): number | undefined {

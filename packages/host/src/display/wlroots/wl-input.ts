@@ -1,9 +1,11 @@
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { SmolDeskError } from '@smoldesk/protocol'
+import { evdevPointerLine } from '../../input/evdev-pointer.ts'
 import type { InputInjector } from '../../input/injector.ts'
 import { createLogger } from '../../log.ts'
 import { ManagedProcess } from '../../process/child.ts'
+import type { LayoutBox } from '../backend.ts'
 import { evdevCode, keymapText, ModifierState, SPARE_KEYS, spareEvdev, usCharacter } from './wl-keymap.ts'
 
 const log = createLogger('input.wlroots')
@@ -13,20 +15,8 @@ export const WL_INPUT_BINARY = resolve(import.meta.dirname, '../../../.build/smo
 const READY_TIMEOUT_MS = 5000
 const SYNC_TIMEOUT_MS = 3000
 
-/** X button numbers (what InputService speaks) → evdev button codes. */
-const BUTTONS: Readonly<Record<number, number>> = { 1: 0x110, 2: 0x112, 3: 0x111, 8: 0x113, 9: 0x114 }
-/** X wheel "buttons" → [axis, steps]: 4 up, 5 down, 6 left, 7 right. */
-const WHEEL: Readonly<Record<number, [number, number]>> = { 4: [0, -1], 5: [0, 1], 6: [1, -1], 7: [1, 1] }
 const ENTER = 28
 const TAB = 15
-
-/** The layout's bounding box, which absolute pointer positions are relative to. */
-export interface LayoutBox {
-  x: number
-  y: number
-  width: number
-  height: number
-}
 
 /**
  * Input into a wlroots compositor through one helper process holding a
@@ -131,13 +121,8 @@ export class WlrootsInjector implements InputInjector {
   }
 
   button(button: number, pressed: boolean): void {
-    const wheel = WHEEL[button]
-    if (wheel) {
-      if (pressed) this.#send(`A ${wheel[0]} ${wheel[1]}`)
-      return
-    }
-    const code = BUTTONS[button]
-    if (code !== undefined) this.#send(`B ${code} ${pressed ? 1 : 0}`)
+    const line = evdevPointerLine(button, pressed)
+    if (line) this.#send(line)
   }
 
   keycode(code: string): number | undefined {

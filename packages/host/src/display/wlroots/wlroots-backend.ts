@@ -3,20 +3,25 @@ import type { CaptureSource } from '../../capture/capture-source.ts'
 import type { Clipboard, ClipboardChange } from '../../clipboard/clipboard.ts'
 import type { InputInjector } from '../../input/injector.ts'
 import { createLogger } from '../../log.ts'
-import { collectOutput } from '../../process/child.ts'
-import { type CursorSource, closeOpened, type DisplayBackend, reopenIfClosed } from '../backend.ts'
+import {
+  type CursorSource,
+  closeOpened,
+  type DisplayBackend,
+  type LayoutBox,
+  layoutBox,
+  pictureFrom,
+  reopenIfClosed,
+} from '../backend.ts'
 import { MAX_RESIZE, type ResizeBackend } from '../resize-service.ts'
 import { SwayIpc } from './sway-ipc.ts'
 import { WlClipboard } from './wl-clipboard.ts'
-import { type LayoutBox, WlrootsInjector } from './wl-input.ts'
+import { WlrootsInjector } from './wl-input.ts'
 import { WlrootsCaptureSource } from './wlroots-capture.ts'
 
 const log = createLogger('display.wlroots')
 
 /** sway 1.7 sends no event when outputs change: the layout is read this often while someone watches. */
 const LAYOUT_POLL_MS = 1000
-const SNAPSHOT_TIMEOUT_MS = 5000
-const MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
 
 export interface WlrootsBackendOptions {
   /** WAYLAND_DISPLAY, XDG_RUNTIME_DIR and SWAYSOCK of the compositor. */
@@ -52,13 +57,7 @@ export class WlrootsBackend implements DisplayBackend {
 
   async monitors(): Promise<MonitorInfo[]> {
     const monitors = await (await this.#connection()).monitors()
-    if (monitors.length > 0) {
-      const x = Math.min(...monitors.map((m) => m.x))
-      const y = Math.min(...monitors.map((m) => m.y))
-      const right = Math.max(...monitors.map((m) => m.x + m.width))
-      const bottom = Math.max(...monitors.map((m) => m.y + m.height))
-      this.#layout = { x, y, width: right - x, height: bottom - y }
-    }
+    this.#layout = layoutBox(monitors) ?? this.#layout
     return monitors
   }
 
@@ -125,11 +124,11 @@ export class WlrootsBackend implements DisplayBackend {
   async snapshot(monitor: MonitorInfo, width: number): Promise<Buffer> {
     const scale = Math.min(1, width / monitor.width)
     const env = { ...process.env, ...this.#o.env }
-    const png = await collect('grim', ['-o', monitor.name, '-s', scale.toFixed(4), '-t', 'png', '-'], env)
+    const png = await pictureFrom('grim', ['-o', monitor.name, '-s', scale.toFixed(4), '-t', 'png', '-'], env)
     // biome-ignore format: one ffmpeg option per line
     const args = ['-hide_banner', '-loglevel', 'error', '-f', 'png_pipe', '-i', 'pipe:0',
       '-frames:v', '1', '-q:v', '5', '-f', 'image2pipe', '-c:v', 'mjpeg', 'pipe:1']
-    return collect('ffmpeg', args, env, png)
+    return pictureFrom('ffmpeg', args, env, png)
   }
 
   close(): Promise<void> {
@@ -147,27 +146,4 @@ export class WlrootsBackend implements DisplayBackend {
     this.#ipc = reopenIfClosed(this.#ipc, () => SwayIpc.open(this.#o.env.SWAYSOCK))
     return this.#ipc
   }
-}
-
-/** One process's stdout (bounded), given `input` on stdin; DISPLAY_ERROR when it fails. */
-async function collect(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  input?: Buffer,
-): Promise<Buffer> {
-  const out = await collectOutput({
-    name: command,
-    command,
-    args,
-    env,
-    timeoutMs: SNAPSHOT_TIMEOUT_MS,
-    maxBytes: MAX_SNAPSHOT_BYTES,
-    ...(input && { input }),
-  })
-  if (out.code !== 0 || out.stdout.length === 0 || out.overflow) {
-    const why = out.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${out.code}`
-    throw new SmolDeskError('DISPLAY_ERROR', `${command} could not take the picture: ${why}`)
-  }
-  return out.stdout
 }
