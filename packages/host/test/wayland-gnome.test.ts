@@ -119,7 +119,7 @@ for (const name of ['chromium', 'firefox'] as const) {
       const back = await pictureBackAfterKill(
         start,
         page,
-        'gst-launch-1.0',
+        ['gst-launch-1.0'],
         () => right.setColour(BLUE),
         BLUE,
       )

@@ -98,11 +98,11 @@ for (const name of ['chromium', 'firefox'] as const) {
       const back = await pictureBackAfterKill(
         start,
         page,
-        'wf-recorder',
+        ['smoldesk-wl-grab', 'wf-recorder'],
         () => paintOutput(ipc, 'HEADLESS-2', BLUE),
         BLUE,
       )
-      console.log(`sway (${name}): wf-recorder killed, picture back after ${back.toFixed(0)} ms`)
+      console.log(`sway (${name}): capture killed, picture back after ${back.toFixed(0)} ms`)
       assert.ok(back < 2000, `${back.toFixed(0)} ms`)
     })
 

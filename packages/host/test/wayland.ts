@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Browser, Page } from 'puppeteer-core'
 import type { SwayIpc } from '../src/display/wlroots/sway-ipc.ts'
@@ -182,21 +182,22 @@ export async function clipboardBothWays(page: Page, env: NodeJS.ProcessEnv, labe
 }
 
 /**
- * Kills every process of `start` whose command line starts with `program`
- * (the viewer's codec may not be the one the host started with), repaints
- * with `paint`, and returns how long the new colour took to show, checking
- * the viewer did not reconnect.
+ * Kills every process of `start` running one of `programs` (the viewer's
+ * codec may not be the one the host started with, and each codec may have
+ * its own program), repaints with `paint`, and returns how long the new
+ * colour took to show, checking the viewer did not reconnect.
  */
 export async function pictureBackAfterKill(
   start: HostProcess,
   page: Page,
-  program: string,
+  programs: readonly string[],
   paint: () => Promise<void>,
   colour: Rgb,
 ): Promise<number> {
   const pcs = (await viewerState(page)).pcs
-  const victims = (await processesTagged(start.tag)).filter((p) => p.cmdline.startsWith(program))
-  assert.ok(victims.length > 0, `${program} runs`)
+  const runs = (cmdline: string) => programs.some((p) => basename(cmdline.split(' ')[0] ?? '') === p)
+  const victims = (await processesTagged(start.tag)).filter((p) => runs(p.cmdline))
+  assert.ok(victims.length > 0, `one of ${programs.join(', ')} runs`)
   const killed = performance.now()
   for (const victim of victims) process.kill(victim.pid, 'SIGKILL')
   await paint()

@@ -1,6 +1,12 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { SmolDeskError } from '@smoldesk/protocol'
 import type { CapturePlan, CaptureSource, EncoderCommand } from '../../capture/capture-source.ts'
 import { codecArgs, extraParamArgs, RTP_PACKET_BYTES } from '../../capture/encoder-args.ts'
+import { x264HelperArgs } from '../../capture/x264-helper-args.ts'
+import { createLogger } from '../../log.ts'
+
+const log = createLogger('capture.wlroots')
 
 /** ffmpeg command-line names whose AVOption has another name (wf-recorder's `-p` takes AVOption names). */
 const OPTION_NAMES: Readonly<Record<string, string>> = { 'b:v': 'b', 'profile:v': 'profile' }
@@ -32,15 +38,37 @@ export function wfRecorderArgs(plan: CapturePlan, rtpPort: number): string[] {
   return args
 }
 
-/** Grabbing a wlroots compositor's output with wf-recorder. */
+/** SmolDesk's screencopy helper (grab/smoldesk-wl-grab.c, built by `./smoldesk setup`). */
+export const WL_GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-wl-grab')
+
+/**
+ * Grabbing a wlroots compositor's output: SmolDesk's damage-driven
+ * screencopy helper for H.264 in software (it encodes the newest picture
+ * only, and makes an IDR when asked), wf-recorder for the other codecs and
+ * whenever the helper cannot start on this compositor (for the rest of
+ * this source's life, as on X11).
+ */
 export class WlrootsCaptureSource implements CaptureSource {
   readonly #env: Record<string, string>
+  #helperFailed = false
 
   constructor(env: Record<string, string>) {
     this.#env = env
   }
 
   command(plan: CapturePlan, rtpPort: number): EncoderCommand {
+    const helper = !this.#helperFailed && existsSync(WL_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
+    if (helper) {
+      return {
+        program: 'smoldesk-wl-grab',
+        executable: WL_GRAB_BINARY,
+        args: ['--output', plan.output, ...helper],
+        env: this.#env,
+        output: 'frames',
+        keyframeOnRequest: true,
+        onChange: true,
+      }
+    }
     return {
       program: 'wf-recorder',
       executable: 'wf-recorder',
@@ -53,5 +81,17 @@ export class WlrootsCaptureSource implements CaptureSource {
       restartForKeyframe: true,
       onChange: false,
     }
+  }
+
+  startFailed(failed: EncoderCommand): boolean {
+    if (failed.program !== 'smoldesk-wl-grab') return false
+    log.warn('the screencopy helper failed to start; trying wf-recorder')
+    this.#helperFailed = true
+    return true
+  }
+
+  /** wf-recorder failed too: the helper was not the problem and stays in use for the next start. */
+  fallbackFailed(): void {
+    this.#helperFailed = false
   }
 }

@@ -44,6 +44,8 @@
 #include <unistd.h>
 #include <x264.h>
 
+#include "x264-records.h"
+
 /* Drawing that arrives in a burst (a repaint, a scroll) lands in one frame. */
 #define DEFER_US 1000
 /* With nothing changing, one frame a second keeps the receiver's statistics and loss recovery alive. */
@@ -58,29 +60,6 @@
  * (CPU and bandwidth).
  */
 #define RATE_SLACK 1.05
-#define MAX_PARAMS 32
-
-static void die(const char *what) {
-  fprintf(stderr, "smoldesk-grab: %s\n", what);
-  exit(1);
-}
-
-static int64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void write_all(const void *data, size_t len) {
-  const uint8_t *p = data;
-  while (len > 0) {
-    ssize_t n = write(STDOUT_FILENO, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) exit(0); /* the reader went away: nothing left to do */
-    p += n;
-    len -= (size_t)n;
-  }
-}
 
 struct cursor {
   int enabled;
@@ -128,32 +107,6 @@ static void draw_cursor(const struct cursor *c, uint8_t *bgrx, int stride, int w
   }
 }
 
-/* BGRX → I420, BT.601 limited range (what browsers assume for untagged H.264), chroma from 2×2 averages. */
-static void bgrx_to_i420(const uint8_t *src, int stride, int w, int h, x264_picture_t *pic) {
-  uint8_t *py = pic->img.plane[0], *pu = pic->img.plane[1], *pv = pic->img.plane[2];
-  int sy = pic->img.i_stride[0], su = pic->img.i_stride[1], sv = pic->img.i_stride[2];
-  for (int y = 0; y < h; y += 2) {
-    const uint8_t *r0 = src + (size_t)y * stride;
-    const uint8_t *r1 = r0 + stride;
-    uint8_t *y0 = py + (size_t)y * sy;
-    uint8_t *y1 = y0 + sy;
-    uint8_t *u = pu + (size_t)(y / 2) * su;
-    uint8_t *v = pv + (size_t)(y / 2) * sv;
-    for (int x = 0; x < w; x += 2) {
-      const uint8_t *a = r0 + x * 4, *b = r0 + x * 4 + 4, *c = r1 + x * 4, *d = r1 + x * 4 + 4;
-      y0[x] = (uint8_t)(((66 * a[2] + 129 * a[1] + 25 * a[0] + 128) >> 8) + 16);
-      y0[x + 1] = (uint8_t)(((66 * b[2] + 129 * b[1] + 25 * b[0] + 128) >> 8) + 16);
-      y1[x] = (uint8_t)(((66 * c[2] + 129 * c[1] + 25 * c[0] + 128) >> 8) + 16);
-      y1[x + 1] = (uint8_t)(((66 * d[2] + 129 * d[1] + 25 * d[0] + 128) >> 8) + 16);
-      int r = a[2] + b[2] + c[2] + d[2];
-      int g = a[1] + b[1] + c[1] + d[1];
-      int bl = a[0] + b[0] + c[0] + d[0];
-      u[x / 2] = (uint8_t)(((-38 * r - 74 * g + 112 * bl + 512) >> 10) + 128);
-      v[x / 2] = (uint8_t)(((112 * r - 94 * g - 18 * bl + 512) >> 10) + 128);
-    }
-  }
-}
-
 /* Waits from change to grab, kept with --stats for their median (the mean hides one cause among
  * others: a frame split by a grab in the middle of a client's drawing waits half an interval). */
 #define MAX_WAITS 65536
@@ -170,9 +123,10 @@ static int rects_intersect(int ax, int ay, int aw, int ah, int bx, int by, int b
 }
 
 int main(int argc, char **argv) {
-  const char *display_name = NULL, *preset = "ultrafast", *tune = NULL, *profile = NULL;
-  const char *params[MAX_PARAMS];
-  int nparams = 0, rx = 0, ry = 0, rw = 0, rh = 0, fps = 30;
+  helper_name = "smoldesk-grab";
+  const char *display_name = NULL;
+  struct encoder_options enc = {0};
+  int rx = 0, ry = 0, rw = 0, rh = 0, fps = 30;
   struct cursor cursor = {0};
   int stats = 0;
   /* Per-stage totals in microseconds: change → grab, grab, cursor + conversion, encode + write. */
@@ -185,13 +139,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(k, "--fps")) fps = atoi(v);
     else if (!strcmp(k, "--cursor")) cursor.enabled = atoi(v) != 0;
     else if (!strcmp(k, "--stats")) stats = atoi(v) != 0;
-    else if (!strcmp(k, "--preset")) preset = v;
-    else if (!strcmp(k, "--tune")) tune = v;
-    else if (!strcmp(k, "--profile")) profile = v;
-    else if (!strcmp(k, "--param")) {
-      if (nparams == MAX_PARAMS) die("too many --param");
-      params[nparams++] = v;
-    } else die("unknown option");
+    else if (!encoder_option(&enc, k, v)) die("unknown option");
   }
   if (rw < 2 || rh < 2 || fps < 1 || fps > 240) die("bad --region or --fps");
   rw -= rw % 2; /* 4:2:0 needs even dimensions */
@@ -228,43 +176,11 @@ int main(int argc, char **argv) {
     fetch_cursor_image(dpy, &cursor);
   }
 
-  x264_param_t param;
-  if (x264_param_default_preset(&param, preset, tune) < 0) die("unknown x264 preset or tune");
-  param.i_width = rw;
-  param.i_height = rh;
-  param.i_csp = X264_CSP_I420;
-  /* Frames come when the screen changes, but rate control must not wait for the next frame to learn
-   * this one's duration: with b_vfr_input x264 holds every frame back by one (1 s on a still screen).
-   * Rate control assumes --fps; timestamps still pass through, in microseconds. */
-  param.b_vfr_input = 0;
-  param.i_timebase_num = 1;
-  param.i_timebase_den = 1000000;
-  param.i_fps_num = (uint32_t)fps;
-  param.i_fps_den = 1;
-  param.b_repeat_headers = 1;
-  param.b_annexb = 1;
-  param.i_log_level = X264_LOG_ERROR;
-  for (int i = 0; i < nparams; i++) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", params[i]);
-    char *eq = strchr(buf, '=');
-    if (!eq) die("--param takes key=value");
-    *eq = 0;
-    if (x264_param_parse(&param, buf, eq + 1) != 0) {
-      fprintf(stderr, "smoldesk-grab: x264 refused %s\n", params[i]);
-      return 1;
-    }
-  }
-  /* x264's "partitions" reach P-frames only; a preset that leaves 4×4 intra out (ultrafast) leaves it
-   * out of keyframes too, where text needs it most. Asked for in P-frames, it is used in keyframes. */
-  if (param.analyse.inter & X264_ANALYSE_I4x4) param.analyse.intra |= X264_ANALYSE_I4x4;
-  if (profile && x264_param_apply_profile(&param, profile) < 0) die("x264 refused the profile");
-  x264_t *encoder = x264_encoder_open(&param);
-  if (!encoder) die("x264 could not open the encoder");
+  x264_t *encoder = open_encoder(&enc, rw, rh, fps);
   /* Lookahead, B-frames or frame threads (the Quality mode) make x264 hold frames back until more
    * arrive: such an encoder is fed at a steady --fps, changed or not, as ffmpeg's x11grab would. */
   int fixed_rate = x264_encoder_maximum_delayed_frames(encoder) > 0;
-  x264_picture_t pic, out;
+  x264_picture_t pic;
   if (x264_picture_alloc(&pic, X264_CSP_I420, rw, rh) < 0) die("out of memory");
 
   int64_t frame_interval = 1000000 / fps;
@@ -342,24 +258,7 @@ int main(int argc, char **argv) {
       draw_cursor(&cursor, (uint8_t *)image->data, image->bytes_per_line, rw, rh, rx, ry);
       bgrx_to_i420((const uint8_t *)image->data, image->bytes_per_line, rw, rh, &pic);
       int64_t converted = now_us();
-      pic.i_pts = grabbed;
-      pic.i_type = want_idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
-      x264_nal_t *nals;
-      int nnal;
-      int size = x264_encoder_encode(encoder, &nals, &nnal, &pic, &out);
-      if (size < 0) die("x264 failed to encode a frame");
-      if (size > 0) {
-        uint8_t header[13];
-        uint64_t ts = (uint64_t)out.i_pts; /* the frame's own capture time, also when B-frames reorder */
-        header[0] = (uint8_t)(size >> 24);
-        header[1] = (uint8_t)(size >> 16);
-        header[2] = (uint8_t)(size >> 8);
-        header[3] = (uint8_t)size;
-        for (int i = 0; i < 8; i++) header[4 + i] = (uint8_t)(ts >> (56 - 8 * i));
-        header[12] = out.b_keyframe ? 1 : 0;
-        write_all(header, sizeof header);
-        write_all(nals[0].p_payload, (size_t)size); /* x264 lays the NALs out back to back */
-      }
+      int size = encode_record(encoder, &pic, grabbed, want_idr);
       if (dirty && !fixed_rate) {
         t_wait += now - dirty_since;
         if (stats && nwaits < MAX_WAITS) waits[nwaits++] = now - dirty_since;

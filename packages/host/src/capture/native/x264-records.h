@@ -1,0 +1,158 @@
+/*
+ * What SmolDesk's capture helpers share (smoldesk-grab on X11,
+ * smoldesk-wl-grab on wlroots): BGRX → I420, one libx264 encoder set up from
+ * the host's options, and the frame records they write on stdout.
+ *
+ * A record: u32 BE payload length, u64 BE capture time in microseconds
+ * (CLOCK_MONOTONIC), u8 flags (1 = keyframe), then the frame as H.264
+ * Annex B (SPS/PPS repeated before every IDR). Static functions in a header:
+ * each helper is one translation unit, built by `./smoldesk setup`.
+ */
+#ifndef SMOLDESK_X264_RECORDS_H
+#define SMOLDESK_X264_RECORDS_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <x264.h>
+
+#define MAX_PARAMS 32
+
+/* The helper's name in its error messages. */
+static const char *helper_name = "smoldesk-helper";
+
+static void die(const char *what) {
+  fprintf(stderr, "%s: %s\n", helper_name, what);
+  exit(1);
+}
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void write_all(const void *data, size_t len) {
+  const uint8_t *p = data;
+  while (len > 0) {
+    ssize_t n = write(STDOUT_FILENO, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) exit(0); /* the reader went away: nothing left to do */
+    p += n;
+    len -= (size_t)n;
+  }
+}
+
+/* BGRX → I420, BT.601 limited range (what browsers assume for untagged H.264), chroma from 2×2 averages. */
+static void bgrx_to_i420(const uint8_t *src, int stride, int w, int h, x264_picture_t *pic) {
+  uint8_t *py = pic->img.plane[0], *pu = pic->img.plane[1], *pv = pic->img.plane[2];
+  int sy = pic->img.i_stride[0], su = pic->img.i_stride[1], sv = pic->img.i_stride[2];
+  for (int y = 0; y < h; y += 2) {
+    const uint8_t *r0 = src + (size_t)y * stride;
+    const uint8_t *r1 = r0 + stride;
+    uint8_t *y0 = py + (size_t)y * sy;
+    uint8_t *y1 = y0 + sy;
+    uint8_t *u = pu + (size_t)(y / 2) * su;
+    uint8_t *v = pv + (size_t)(y / 2) * sv;
+    for (int x = 0; x < w; x += 2) {
+      const uint8_t *a = r0 + x * 4, *b = r0 + x * 4 + 4, *c = r1 + x * 4, *d = r1 + x * 4 + 4;
+      y0[x] = (uint8_t)(((66 * a[2] + 129 * a[1] + 25 * a[0] + 128) >> 8) + 16);
+      y0[x + 1] = (uint8_t)(((66 * b[2] + 129 * b[1] + 25 * b[0] + 128) >> 8) + 16);
+      y1[x] = (uint8_t)(((66 * c[2] + 129 * c[1] + 25 * c[0] + 128) >> 8) + 16);
+      y1[x + 1] = (uint8_t)(((66 * d[2] + 129 * d[1] + 25 * d[0] + 128) >> 8) + 16);
+      int r = a[2] + b[2] + c[2] + d[2];
+      int g = a[1] + b[1] + c[1] + d[1];
+      int bl = a[0] + b[0] + c[0] + d[0];
+      u[x / 2] = (uint8_t)(((-38 * r - 74 * g + 112 * bl + 512) >> 10) + 128);
+      v[x / 2] = (uint8_t)(((112 * r - 94 * g - 18 * bl + 512) >> 10) + 128);
+    }
+  }
+}
+
+/* The encoder options both helpers take (every value was checked by SmolDesk). */
+struct encoder_options {
+  const char *preset, *tune, *profile;
+  const char *params[MAX_PARAMS];
+  int nparams;
+};
+
+/* Takes --preset, --tune, --profile and --param; returns 0 for an option that is not one of them. */
+static int encoder_option(struct encoder_options *o, const char *k, const char *v) {
+  if (!strcmp(k, "--preset")) o->preset = v;
+  else if (!strcmp(k, "--tune")) o->tune = v;
+  else if (!strcmp(k, "--profile")) o->profile = v;
+  else if (!strcmp(k, "--param")) {
+    if (o->nparams == MAX_PARAMS) die("too many --param");
+    o->params[o->nparams++] = v;
+  } else return 0;
+  return 1;
+}
+
+/* An encoder for w × h frames timed in microseconds, rate control assuming fps. */
+static x264_t *open_encoder(const struct encoder_options *o, int w, int h, int fps) {
+  x264_param_t param;
+  if (x264_param_default_preset(&param, o->preset ? o->preset : "ultrafast", o->tune) < 0)
+    die("unknown x264 preset or tune");
+  param.i_width = w;
+  param.i_height = h;
+  param.i_csp = X264_CSP_I420;
+  /* Frames come when the screen changes, but rate control must not wait for the next frame to learn
+   * this one's duration: with b_vfr_input x264 holds every frame back by one (1 s on a still screen).
+   * Rate control assumes --fps; timestamps still pass through, in microseconds. */
+  param.b_vfr_input = 0;
+  param.i_timebase_num = 1;
+  param.i_timebase_den = 1000000;
+  param.i_fps_num = (uint32_t)fps;
+  param.i_fps_den = 1;
+  param.b_repeat_headers = 1;
+  param.b_annexb = 1;
+  param.i_log_level = X264_LOG_ERROR;
+  for (int i = 0; i < o->nparams; i++) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", o->params[i]);
+    char *eq = strchr(buf, '=');
+    if (!eq) die("--param takes key=value");
+    *eq = 0;
+    if (x264_param_parse(&param, buf, eq + 1) != 0) {
+      fprintf(stderr, "%s: x264 refused %s\n", helper_name, o->params[i]);
+      exit(1);
+    }
+  }
+  /* x264's "partitions" reach P-frames only; a preset that leaves 4×4 intra out (ultrafast) leaves it
+   * out of keyframes too, where text needs it most. Asked for in P-frames, it is used in keyframes. */
+  if (param.analyse.inter & X264_ANALYSE_I4x4) param.analyse.intra |= X264_ANALYSE_I4x4;
+  if (o->profile && x264_param_apply_profile(&param, o->profile) < 0) die("x264 refused the profile");
+  x264_t *encoder = x264_encoder_open(&param);
+  if (!encoder) die("x264 could not open the encoder");
+  return encoder;
+}
+
+/* Encodes one picture captured at `captured_us` and writes its record; returns the bytes written. */
+static int encode_record(x264_t *encoder, x264_picture_t *pic, int64_t captured_us, int idr) {
+  x264_picture_t out;
+  x264_nal_t *nals;
+  int nnal;
+  pic->i_pts = captured_us;
+  pic->i_type = idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
+  int size = x264_encoder_encode(encoder, &nals, &nnal, pic, &out);
+  if (size < 0) die("x264 failed to encode a frame");
+  if (size > 0) {
+    uint8_t header[13];
+    uint64_t ts = (uint64_t)out.i_pts; /* the frame's own capture time, also when B-frames reorder */
+    header[0] = (uint8_t)(size >> 24);
+    header[1] = (uint8_t)(size >> 16);
+    header[2] = (uint8_t)(size >> 8);
+    header[3] = (uint8_t)size;
+    for (int i = 0; i < 8; i++) header[4 + i] = (uint8_t)(ts >> (56 - 8 * i));
+    header[12] = out.b_keyframe ? 1 : 0;
+    write_all(header, sizeof header);
+    write_all(nals[0].p_payload, (size_t)size); /* x264 lays the NALs out back to back */
+  }
+  return size;
+}
+
+#endif
