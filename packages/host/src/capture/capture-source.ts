@@ -19,7 +19,12 @@ export interface CapturePlan {
 }
 
 /** The processes that grab and encode, as the capture-started event names them. */
-export type EncoderProgram = 'smoldesk-grab' | 'smoldesk-wl-grab' | 'ffmpeg' | 'wf-recorder' | 'gst-launch-1.0'
+export type EncoderProgram =
+  | 'smoldesk-grab'
+  | 'smoldesk-wl-grab'
+  | 'ffmpeg'
+  | 'wf-recorder'
+  | 'gst-launch-1.0'
 
 /**
  * One grab-and-encode process for a plan, as a display backend builds it.

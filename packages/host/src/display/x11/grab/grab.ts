@@ -23,7 +23,13 @@ export function buildGrabArgs(plan: CapturePlan, display: string): string[] | un
   const encoder = x264HelperArgs(plan)
   if (!encoder) return undefined
   const { region } = plan
-  return ['--display', display, '--region', `${region.x},${region.y},${region.width},${region.height}`, ...encoder]
+  return [
+    '--display',
+    display,
+    '--region',
+    `${region.x},${region.y},${region.width},${region.height}`,
+    ...encoder,
+  ]
 }
 
 /** The helper as the pipeline runs it, or undefined when the plan needs ffmpeg. */
