@@ -6,9 +6,9 @@ import type { Browser, Page } from 'puppeteer-core'
 import { GnomeDesktop } from '../src/display/embedded/gnome-desktop.ts'
 import { MutterSession } from '../src/display/gnome/mutter-session.ts'
 import { evdevCode } from '../src/display/wlroots/wl-keymap.ts'
-import { inPage, toolbarHidden, videoContentBox } from './browser.ts'
+import { inPage, toolbarHidden, videoContentBox, viewerState } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
-import { eventually, type HostProcess, startHostProcess, waitForNoProcesses } from './helpers.ts'
+import { eventually, type HostProcess, run, startHostProcess, waitForNoProcesses } from './helpers.ts'
 import { clipboardBothWays, pictureBackAfterKill, TerminalProbe, viewAndSwitchMonitor } from './wayland.ts'
 import type { Rgb } from './x11-paint.ts'
 
@@ -33,6 +33,49 @@ async function moveFocusedWindowRight(session: GnomeDesktop['session']): Promise
     keys.close()
   }
 }
+
+/** Lays mutter's monitors out anew, left to right at the given x (what GNOME's display settings do). */
+async function applyLayout(
+  session: GnomeDesktop['session'],
+  layout: readonly (readonly [string, number, boolean])[],
+): Promise<void> {
+  const env = { ...process.env, ...session }
+  const call = (method: string, ...args: string[]) =>
+    run(
+      'gdbus',
+      [
+        'call',
+        '--session',
+        '-d',
+        DISPLAY_CONFIG,
+        '-o',
+        DISPLAY_CONFIG_PATH,
+        '-m',
+        `${DISPLAY_CONFIG}.${method}`,
+        ...args,
+      ],
+      { env },
+    )
+  const state = (await call('GetCurrentState')).stdout.toString()
+  const serial = /^\(uint32 (\d+)/.exec(state)?.[1]
+  assert.ok(serial, state)
+  // Each connector's current mode id, from its ('id', w, h, hz, scale, [scales], {'is-current': <true>}) entry.
+  const current = (connector: string) => {
+    const at = state.indexOf(`('${connector}',`)
+    return /\('([^']+)', \d+, \d+, [\d.]+, [\d.]+, \[[^\]]*\], \{[^}]*'is-current': <true>/.exec(
+      state.slice(at),
+    )?.[1]
+  }
+  const monitors = layout.map(
+    ([connector, x, primary]) =>
+      `(${x}, 0, 1.0, 0, ${primary}, [('${connector}', '${current(connector)}', @a{sv} {})])`,
+  )
+  const applied = await call('ApplyMonitorsConfig', serial, '1', `[${monitors.join(', ')}]`, '@a{sv} {}')
+  assert.equal(applied.code, 0, applied.stderr)
+}
+
+const DISPLAY_CONFIG = 'org.gnome.Mutter.DisplayConfig'
+const DISPLAY_CONFIG_PATH = '/org/gnome/Mutter/DisplayConfig'
 
 /**
  * A headless GNOME (mutter, with its own session bus, PipeWire and
@@ -151,6 +194,36 @@ for (const name of ['chromium', 'firefox'] as const) {
         ] as const,
       )
       await eventually(async () => assert.equal(await right.typed(), 'hi gnome€'), 10_000)
+    })
+
+    it('follows a layout change made on the desktop (DisplayConfig), on the same connection', async () => {
+      const pcs = (await viewerState(page)).pcs
+      // The two monitors swap places: what was the second monitor is now the first.
+      await applyLayout(gnome.session, [
+        ['Meta-1', 0, true],
+        ['Meta-0', 800, false],
+      ])
+      await eventually(async () => {
+        const monitors = await client.invoke<CommandResult<'get_monitors'>>('get_monitors')
+        assert.deepEqual(
+          monitors.map((m) => [m.name, m.x, m.width]),
+          [
+            ['Meta-1', 0, 800],
+            ['Meta-0', 800, 1280],
+          ],
+        )
+      }, 10_000)
+      // The viewer watched monitor 1, 800x600 before: that is now the 1280x720 one (mutter keeps
+      // windows where they were in the layout, so which colour it shows is mutter's choice).
+      await eventually(async () => {
+        const width = await inPage(
+          page,
+          () => (document.querySelector('video') as { videoWidth: number }).videoWidth,
+          undefined,
+        )
+        assert.equal(width, 1280)
+      }, 10_000)
+      assert.equal((await viewerState(page)).pcs, pcs, 'no reconnect')
     })
 
     it('leaves no process behind when it stops', async () => {
