@@ -162,7 +162,7 @@ for (const name of ['chromium', 'firefox'] as const) {
       const back = await pictureBackAfterKill(
         start,
         page,
-        ['gst-launch-1.0'],
+        ['smoldesk-pw-grab', 'gst-launch-1.0'],
         () => right.setColour(BLUE),
         BLUE,
       )

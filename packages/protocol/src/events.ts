@@ -51,7 +51,14 @@ export const EVENTS = {
      * (x11grab), wf-recorder (wlroots screencopy) or GStreamer (a PipeWire
      * stream from mutter).
      */
-    encoder_command: z.enum(['smoldesk-grab', 'smoldesk-wl-grab', 'ffmpeg', 'wf-recorder', 'gst-launch-1.0']),
+    encoder_command: z.enum([
+      'smoldesk-grab',
+      'smoldesk-wl-grab',
+      'smoldesk-pw-grab',
+      'ffmpeg',
+      'wf-recorder',
+      'gst-launch-1.0',
+    ]),
     /** Its exact arguments (the RTP port of ffmpeg's output shows as 0). */
     encoder_args: z.array(z.string()),
   }),

@@ -22,6 +22,7 @@ export interface CapturePlan {
 export type EncoderProgram =
   | 'smoldesk-grab'
   | 'smoldesk-wl-grab'
+  | 'smoldesk-pw-grab'
   | 'ffmpeg'
   | 'wf-recorder'
   | 'gst-launch-1.0'

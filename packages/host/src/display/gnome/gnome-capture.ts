@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { SmolDeskError } from '@smoldesk/protocol'
 import type { CapturePlan, CaptureSource, EncoderCommand } from '../../capture/capture-source.ts'
 import {
@@ -9,7 +11,11 @@ import {
   x264Defaults,
   x264Tweaks,
 } from '../../capture/encoder-args.ts'
+import { x264HelperArgs } from '../../capture/x264-helper-args.ts'
+import { createLogger } from '../../log.ts'
 import { MUTTER_HELPER } from './mutter-session.ts'
+
+const log = createLogger('capture.gnome')
 
 /** x264 tunes that are GStreamer's `tune` flags; the others are its `psy-tune`. */
 const GST_TUNES = new Set(['zerolatency', 'fastdecode', 'stillimage'])
@@ -139,13 +145,21 @@ export function gstPipelineArgs(plan: CapturePlan, rtpPort: number): string[] {
   ]
 }
 
+/** SmolDesk's PipeWire consumer (helper/smoldesk-pw-grab.c, built by `./smoldesk setup`). */
+export const PW_GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-pw-grab')
+
 /**
- * Grabbing a GNOME monitor: the helper records it through mutter's
- * ScreenCast API and runs the GStreamer pipeline on its PipeWire stream;
- * the recording ends with the process, whatever ends it.
+ * Grabbing a GNOME monitor: the mutter helper records it through mutter's
+ * ScreenCast API and runs the encoder on its PipeWire stream — SmolDesk's
+ * own consumer for H.264 in software (frames as mutter sends them on
+ * change, an IDR on request, one frame a second on a still screen), and
+ * GStreamer for VP8/VP9 and whenever the consumer cannot start (for the
+ * rest of this source's life, as on X11). The recording ends with the
+ * process, whatever ends it.
  */
 export class GnomeCaptureSource implements CaptureSource {
   readonly #env: Record<string, string>
+  #helperFailed = false
 
   constructor(env: Record<string, string>) {
     this.#env = env
@@ -154,6 +168,19 @@ export class GnomeCaptureSource implements CaptureSource {
   command(plan: CapturePlan, rtpPort: number): EncoderCommand {
     if (!/^[\w.-]+$/.test(plan.output)) {
       throw new SmolDeskError('MONITOR_NOT_FOUND', `no GNOME monitor is called ${plan.output}`)
+    }
+    const helper = !this.#helperFailed && existsSync(PW_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
+    if (helper) {
+      return {
+        program: 'smoldesk-pw-grab',
+        executable: MUTTER_HELPER,
+        args: ['cast', plan.output, '--', PW_GRAB_BINARY, '--node', '@NODE@', ...helper],
+        env: this.#env,
+        output: 'frames',
+        // The consumer reads the pipeline's requests from the stdin it shares with the mutter helper.
+        keyframeOnRequest: true,
+        onChange: true,
+      }
     }
     return {
       program: 'gst-launch-1.0',
@@ -167,5 +194,17 @@ export class GnomeCaptureSource implements CaptureSource {
       restartForKeyframe: true,
       onChange: true,
     }
+  }
+
+  startFailed(failed: EncoderCommand): boolean {
+    if (failed.program !== 'smoldesk-pw-grab') return false
+    log.warn('the PipeWire capture helper failed to start; trying GStreamer')
+    this.#helperFailed = true
+    return true
+  }
+
+  /** GStreamer failed too: the helper was not the problem and stays in use for the next start. */
+  fallbackFailed(): void {
+    this.#helperFailed = false
   }
 }

@@ -1,0 +1,207 @@
+/*
+ * smoldesk-pw-grab: a PipeWire screen-cast stream (mutter's, through
+ * `smoldesk-mutter cast`) + libx264, the PipeWire sibling of smoldesk-grab
+ * and smoldesk-wl-grab.
+ *
+ * Why not GStreamer's pipewiresrc → x264enc: gst-launch cannot be asked for
+ * a keyframe (the encoder was restarted for every viewer that needed one),
+ * and a still screen needed pipewiresrc's keepalive, a frame every 500 ms.
+ * Here mutter's frames (it sends one when the monitor changed) are encoded
+ * as they come, no more often than --fps; a byte on stdin encodes the last
+ * picture again as an IDR, at once; a still screen costs one frame a second.
+ *
+ *   smoldesk-pw-grab --node N --fps N [--cursor 0|1]
+ *                    --preset P [--tune T] [--profile P] [--param key=value]...
+ *
+ * (--cursor is taken for the other helpers' sake: the cursor is mutter's to
+ * draw, as the recording asked for.)
+ *
+ * stdout: frame records (x264-records.h). stdin: 'k' = an IDR now; end of
+ * file = exit. Exits when its parent dies, or when the stream ends.
+ */
+#define _GNU_SOURCE
+#include <pipewire/pipewire.h>
+#include <signal.h>
+#include <spa/param/video/format-utils.h>
+#include <spa/utils/result.h>
+#include <sys/prctl.h>
+
+#include "x264-records.h"
+
+/* With nothing changing, one frame a second keeps the receiver's statistics and loss recovery alive. */
+#define IDLE_FRAME_US 1000000
+/* The rate ceiling leaves 5 % slack, as the other helpers' do (a source a hair faster than --fps). */
+#define RATE_SLACK 1.05
+
+static struct {
+  struct pw_main_loop *loop;
+  struct pw_stream *stream;
+  struct spa_hook listener;
+  struct spa_source *timer, *input;
+  struct spa_video_info_raw format;
+  struct encoder_options enc;
+  x264_t *encoder;
+  x264_picture_t pic;
+  int fps, width, height, have_picture, pending, want_idr;
+  int64_t last_frame, pending_at;
+} g;
+
+static void arm(int64_t at_us) {
+  struct timespec value = {.tv_sec = at_us / 1000000, .tv_nsec = (at_us % 1000000) * 1000};
+  struct timespec none = {0};
+  pw_loop_update_timer(pw_main_loop_get_loop(g.loop), g.timer, &value, &none, true);
+}
+
+/* Encodes the picture now (a new frame, the same one as an IDR, or the idle repeat) and plans the next wake-up. */
+static void encode_now(int64_t captured) {
+  encode_record(g.encoder, &g.pic, captured, g.want_idr);
+  g.want_idr = 0;
+  g.pending = 0;
+  g.last_frame = now_us();
+  arm(g.last_frame + IDLE_FRAME_US);
+}
+
+static void on_timer(void *data, uint64_t expirations) {
+  (void)data, (void)expirations;
+  if (!g.have_picture) return;
+  encode_now(g.pending ? g.pending_at : now_us());
+}
+
+static void on_input(void *data, int fd, uint32_t mask) {
+  (void)data;
+  char buf[64];
+  ssize_t n = (mask & SPA_IO_IN) ? read(fd, buf, sizeof buf) : 0;
+  if (n <= 0) {
+    pw_main_loop_quit(g.loop);
+    return;
+  }
+  for (ssize_t i = 0; i < n; i++)
+    if (buf[i] == 'k') g.want_idr = 1;
+  if (g.want_idr && g.have_picture) encode_now(g.pending ? g.pending_at : now_us());
+}
+
+static void on_param_changed(void *data, uint32_t id, const struct spa_pod *param) {
+  (void)data;
+  if (id != SPA_PARAM_Format || !param) return;
+  if (spa_format_video_raw_parse(param, &g.format) < 0) die("mutter offered a format that is not raw video");
+  if (g.format.format != SPA_VIDEO_FORMAT_BGRx && g.format.format != SPA_VIDEO_FORMAT_BGRA)
+    die("mutter offered a pixel format other than BGRx/BGRA");
+  int w = (int)g.format.size.width - (int)g.format.size.width % 2; /* 4:2:0 needs even dimensions */
+  int h = (int)g.format.size.height - (int)g.format.size.height % 2;
+  if (w != g.width || h != g.height) {
+    if (g.encoder) {
+      x264_encoder_close(g.encoder);
+      x264_picture_clean(&g.pic);
+    }
+    g.width = w, g.height = h;
+    g.encoder = open_encoder(&g.enc, w, h, g.fps);
+    if (x264_picture_alloc(&g.pic, X264_CSP_I420, w, h) < 0) die("out of memory");
+    g.have_picture = 0;
+    g.want_idr = 1;
+  }
+  /* Buffers in memory we can read (no DMA-BUF: there is no GPU to import it into). */
+  uint8_t buffer[1024];
+  struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buffer, sizeof buffer);
+  const struct spa_pod *params[1];
+  params[0] = spa_pod_builder_add_object(
+      &b, SPA_TYPE_OBJECT_ParamBuffers, SPA_PARAM_Buffers, SPA_PARAM_BUFFERS_dataType,
+      SPA_POD_Int((1 << SPA_DATA_MemPtr) | (1 << SPA_DATA_MemFd)));
+  pw_stream_update_params(g.stream, params, 1);
+}
+
+static void on_process(void *data) {
+  (void)data;
+  struct pw_buffer *b = NULL, *newest;
+  /* Only the newest picture matters: older ones queued meanwhile go straight back. */
+  while ((newest = pw_stream_dequeue_buffer(g.stream))) {
+    if (b) pw_stream_queue_buffer(g.stream, b);
+    b = newest;
+  }
+  if (!b) return;
+  struct spa_data *d = &b->buffer->datas[0];
+  /* A buffer with no picture (mutter sends cursor-only updates so): nothing to encode. */
+  if (d->data && d->chunk && d->chunk->size > 0 && g.encoder) {
+    int64_t captured = now_us();
+    int stride = d->chunk->stride > 0 ? d->chunk->stride : g.width * 4;
+    bgrx_to_i420((const uint8_t *)d->data + d->chunk->offset, stride, g.width, g.height, &g.pic);
+    g.have_picture = 1;
+    int64_t allowed = g.last_frame + (int64_t)(1e6 / (g.fps * RATE_SLACK));
+    if (g.want_idr || captured >= allowed) {
+      encode_now(captured);
+    } else {
+      /* Early for the rate ceiling: the newest picture waits for its turn (a later one replaces it). */
+      g.pending = 1;
+      g.pending_at = captured;
+      arm(allowed);
+    }
+  }
+  pw_stream_queue_buffer(g.stream, b);
+}
+
+static void on_state_changed(void *data, enum pw_stream_state old, enum pw_stream_state state, const char *error) {
+  (void)data, (void)old;
+  if (state == PW_STREAM_STATE_ERROR) {
+    fprintf(stderr, "%s: stream error: %s\n", helper_name, error ? error : "unknown");
+    pw_main_loop_quit(g.loop);
+  } else if (state == PW_STREAM_STATE_UNCONNECTED) {
+    pw_main_loop_quit(g.loop);
+  }
+}
+
+static const struct pw_stream_events stream_events = {
+    PW_VERSION_STREAM_EVENTS,
+    .state_changed = on_state_changed,
+    .param_changed = on_param_changed,
+    .process = on_process,
+};
+
+int main(int argc, char **argv) {
+  helper_name = "smoldesk-pw-grab";
+  uint32_t node = 0;
+  g.fps = 30;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--node")) node = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "--fps")) g.fps = atoi(v);
+    else if (!strcmp(k, "--cursor")) continue;
+    else if (!encoder_option(&g.enc, k, v)) die("unknown option");
+  }
+  if (!node || g.fps < 1 || g.fps > 240) die("bad --node or --fps");
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_IGN);
+
+  pw_init(&argc, &argv);
+  g.loop = pw_main_loop_new(NULL);
+  struct pw_loop *loop = pw_main_loop_get_loop(g.loop);
+  g.timer = pw_loop_add_timer(loop, on_timer, NULL);
+  g.input = pw_loop_add_io(loop, STDIN_FILENO, SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR, false, on_input, NULL);
+  g.stream = pw_stream_new_simple(loop, "smoldesk-pw-grab",
+                                  pw_properties_new(PW_KEY_MEDIA_TYPE, "Video", PW_KEY_MEDIA_CATEGORY, "Capture",
+                                                    PW_KEY_MEDIA_ROLE, "Screen", NULL),
+                                  &stream_events, NULL);
+  uint8_t buffer[1024];
+  struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buffer, sizeof buffer);
+  const struct spa_pod *params[1];
+  /* Frames no more often than --fps: mutter then draws no more than that for this stream. */
+  params[0] = spa_pod_builder_add_object(
+      &b, SPA_TYPE_OBJECT_Format, SPA_PARAM_EnumFormat, SPA_FORMAT_mediaType, SPA_POD_Id(SPA_MEDIA_TYPE_video),
+      SPA_FORMAT_mediaSubtype, SPA_POD_Id(SPA_MEDIA_SUBTYPE_raw), SPA_FORMAT_VIDEO_format,
+      SPA_POD_CHOICE_ENUM_Id(3, SPA_VIDEO_FORMAT_BGRx, SPA_VIDEO_FORMAT_BGRx, SPA_VIDEO_FORMAT_BGRA),
+      SPA_FORMAT_VIDEO_size,
+      SPA_POD_CHOICE_RANGE_Rectangle(&SPA_RECTANGLE(1920, 1080), &SPA_RECTANGLE(2, 2), &SPA_RECTANGLE(8192, 8192)),
+      SPA_FORMAT_VIDEO_framerate, SPA_POD_Fraction(&SPA_FRACTION(0, 1)), SPA_FORMAT_VIDEO_maxFramerate,
+      SPA_POD_CHOICE_RANGE_Fraction(&SPA_FRACTION((uint32_t)g.fps, 1), &SPA_FRACTION(1, 1),
+                                    &SPA_FRACTION((uint32_t)g.fps, 1)));
+  int res = pw_stream_connect(g.stream, PW_DIRECTION_INPUT, node,
+                              PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS, params, 1);
+  if (res < 0) {
+    fprintf(stderr, "%s: cannot connect to node %u: %s\n", helper_name, node, spa_strerror(res));
+    return 1;
+  }
+  pw_main_loop_run(g.loop);
+  pw_stream_destroy(g.stream);
+  if (g.encoder) x264_encoder_close(g.encoder);
+  pw_main_loop_destroy(g.loop);
+  pw_deinit();
+  return 0;
+}
