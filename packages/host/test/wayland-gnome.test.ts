@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CommandResult, IpcClient } from '@smoldesk/protocol'
@@ -6,9 +10,16 @@ import type { Browser, Page } from 'puppeteer-core'
 import { GnomeDesktop } from '../src/display/embedded/gnome-desktop.ts'
 import { MutterSession } from '../src/display/gnome/mutter-session.ts'
 import { evdevCode } from '../src/display/wlroots/wl-keymap.ts'
-import { inPage, toolbarHidden, videoContentBox, viewerState } from './browser.ts'
+import { clickButton, inPage, toolbarHidden, videoContentBox, viewerState } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
-import { eventually, type HostProcess, run, startHostProcess, waitForNoProcesses } from './helpers.ts'
+import {
+  eventually,
+  type HostProcess,
+  run,
+  solidPng,
+  startHostProcess,
+  waitForNoProcesses,
+} from './helpers.ts'
 import { clipboardBothWays, pictureBackAfterKill, TerminalProbe, viewAndSwitchMonitor } from './wayland.ts'
 import type { Rgb } from './x11-paint.ts'
 
@@ -17,6 +28,20 @@ const ORANGE: Rgb = [240, 140, 20]
 const BLUE: Rgb = [40, 90, 220]
 
 declare const document: { querySelector(s: string): unknown }
+declare const window: {
+  smoldesk?: { clipboard: { remote?: { content: { kind: string; png?: Uint8Array } } } }
+}
+declare const navigator: { clipboard: { write(items: unknown[]): Promise<void> } }
+declare const ClipboardItem: new (items: Record<string, unknown>) => unknown
+interface PageCanvas {
+  width: number
+  height: number
+  getContext(
+    kind: '2d',
+  ): { fillStyle: string; fillRect(x: number, y: number, w: number, h: number): void } | null
+  toBlob(done: (blob: unknown) => void, type: string): void
+}
+const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
 declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
 
 /** mutter's own shortcut for "move the window to the monitor on the right" (Super+Shift+Right). */
@@ -155,6 +180,52 @@ for (const name of ['chromium', 'firefox'] as const) {
 
     it('shares the clipboard both ways', async () => {
       await clipboardBothWays(page, env(), `GNOME for ${name}`)
+    })
+
+    it('shares a copied PNG image both ways', async () => {
+      // Copied on the desktop: the page gets the very bytes.
+      const file = join(tmpdir(), `smoldesk-gnome-${name}-${process.pid}.png`)
+      const image = await solidPng(file, '0x14a0a0', 48, 32)
+      await rm(file, { force: true })
+      assert.equal((await run('wl-copy', ['--type', 'image/png'], { env: env(), input: image })).code, 0)
+      await eventually(async () => {
+        const png = await inPage(
+          page,
+          () => {
+            const got = window.smoldesk?.clipboard.remote?.content
+            return got?.kind === 'image' ? Array.from(got.png ?? []) : undefined
+          },
+          undefined,
+        )
+        assert.ok(png, 'an image arrived')
+        assert.equal(sha(Uint8Array.from(png)), sha(image))
+      }, 10_000)
+      if (name === 'firefox') return // headless Firefox's own clipboard holds text only (see viewer-browsers)
+      // Copied in the page (a canvas): the desktop gets a 40x20 PNG (browsers re-encode clipboard images).
+      await inPage(
+        page,
+        async () => {
+          const canvas = (document as unknown as { createElement(t: 'canvas'): PageCanvas }).createElement(
+            'canvas',
+          )
+          canvas.width = 40
+          canvas.height = 20
+          const ctx = canvas.getContext('2d')
+          if (ctx) {
+            ctx.fillStyle = 'rgb(200, 30, 90)'
+            ctx.fillRect(0, 0, 40, 20)
+          }
+          const blob = await new Promise<unknown>((resolve) => canvas.toBlob(resolve, 'image/png'))
+          await navigator.clipboard.write([new ClipboardItem({ 'image/png': blob })])
+        },
+        undefined,
+      )
+      await clickButton(page, 'nav', 'Send my clipboard')
+      await eventually(async () => {
+        const pasted = (await run('wl-paste', ['--type', 'image/png'], { env: env() })).stdout
+        assert.equal(pasted.subarray(1, 4).toString(), 'PNG')
+        assert.deepEqual([pasted.readUInt32BE(16), pasted.readUInt32BE(20)], [40, 20], 'IHDR width, height')
+      }, 10_000)
     })
 
     // Before the click: the pointer, drawn into the picture, then sits where the colour is read.

@@ -5,19 +5,19 @@ import type { MutterSession } from './mutter-session.ts'
 /**
  * GNOME's clipboard through the RemoteDesktop session's own (mutter's
  * SelectionOwnerChanged / SelectionRead / SetSelection, in the helper):
- * text is read as soon as another client copies it, and what SmolDesk puts
- * there is served by the helper until something else is copied. Text only:
- * images are not offered on GNOME yet.
+ * what another client copies (text, else a PNG image) is read at once, and
+ * what SmolDesk puts there is served by the helper until something else is
+ * copied. Contents travel base64-encoded on the helper's lines.
  */
 export class GnomeClipboard implements Clipboard {
   readonly #session: MutterSession
   readonly #maxBytes: number
   readonly #listeners = new Set<(change: ClipboardChange) => void>()
-  #text: string | undefined
+  #content: ClipboardContent | undefined
   #closed = false
-  readonly #onClip = (text: string): void => {
-    this.#text = text
-    this.#announce(text, false)
+  readonly #onClip = (content: ClipboardContent): void => {
+    this.#content = content
+    this.#announce(content, false)
   }
 
   constructor(session: MutterSession, maxBytes: number) {
@@ -39,7 +39,7 @@ export class GnomeClipboard implements Clipboard {
   }
 
   async getText(): Promise<string> {
-    return this.#text ?? ''
+    return this.#content?.kind === 'text' ? this.#content.text : ''
   }
 
   setText(text: string): Promise<void> {
@@ -47,17 +47,11 @@ export class GnomeClipboard implements Clipboard {
   }
 
   async read(): Promise<ClipboardContent | undefined> {
-    return this.#text === undefined ? undefined : { kind: 'text', text: this.#text }
+    return this.#content
   }
 
   async write(content: ClipboardContent): Promise<void> {
-    if (content.kind !== 'text') {
-      throw new SmolDeskError(
-        'UNSUPPORTED_ON_BACKEND',
-        'images on the clipboard are not available on GNOME yet',
-      )
-    }
-    const bytes = Buffer.from(content.text, 'utf8')
+    const bytes = content.kind === 'text' ? Buffer.from(content.text, 'utf8') : Buffer.from(content.png)
     if (bytes.length > this.#maxBytes) {
       throw new SmolDeskError(
         'CLIPBOARD_TOO_LARGE',
@@ -65,11 +59,11 @@ export class GnomeClipboard implements Clipboard {
       )
     }
     if (this.closed) throw new SmolDeskError('CLIPBOARD_ERROR', 'the GNOME session is gone')
-    // Base64 keeps the text one line of the helper's protocol, whatever it holds.
-    this.#session.send(`W ${bytes.toString('base64')}`)
+    // Base64 keeps the contents one line of the helper's protocol, whatever they hold.
+    this.#session.send(`${content.kind === 'text' ? 'W' : 'P'} ${bytes.toString('base64')}`)
     await this.#session.sync()
-    this.#text = content.text
-    this.#announce(content.text, true)
+    this.#content = content
+    this.#announce(content, true)
   }
 
   close(): void {
@@ -77,8 +71,7 @@ export class GnomeClipboard implements Clipboard {
     this.#session.off('clip', this.#onClip)
   }
 
-  #announce(text: string, mine: boolean): void {
-    const content: ClipboardContent = { kind: 'text', text }
+  #announce(content: ClipboardContent, mine: boolean): void {
     const change: ClipboardChange = { ...describeContent(content), content, mine }
     for (const listener of this.#listeners) listener(change)
   }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { type MonitorInfo, SmolDeskError } from '@smoldesk/protocol'
+import { type ClipboardContent, type MonitorInfo, SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../../log.ts'
 import { ManagedProcess } from '../../process/child.ts'
 
@@ -20,8 +20,8 @@ interface Waiter {
 export interface MutterSessionEvents {
   /** The monitor layout changed (DisplayConfig.MonitorsChanged). */
   changed: []
-  /** Another client copied text. */
-  clip: [text: string]
+  /** Another client copied text, or a PNG image (when there is no text). */
+  clip: [content: ClipboardContent]
   /** mutter ended the remote-desktop session (it must be started again). */
   closed: []
 }
@@ -30,7 +30,7 @@ export interface MutterSessionEvents {
  * One `smoldesk-mutter session` process: SmolDesk's client of mutter's
  * DisplayConfig and RemoteDesktop APIs. It lists monitors, reports layout
  * changes, holds the remote-desktop session input and clipboard go
- * through, and hands on clipboard text copied on the desktop. Replies come
+ * through, and hands on clipboard text (or a PNG) copied on the desktop. Replies come
  * in the order of requests; events (`changed`, `clip`, `closed`) may come
  * between them.
  */
@@ -179,7 +179,9 @@ export class MutterSession extends EventEmitter<MutterSessionEvents> {
     } else if (line === 'closed') {
       this.emit('closed')
     } else if (line.startsWith('clip ')) {
-      this.emit('clip', Buffer.from(line.slice(5), 'base64').toString('utf8'))
+      this.emit('clip', { kind: 'text', text: Buffer.from(line.slice(5), 'base64').toString('utf8') })
+    } else if (line.startsWith('clip-png ')) {
+      this.emit('clip', { kind: 'image', png: new Uint8Array(Buffer.from(line.slice(9), 'base64')) })
     } else if (line.startsWith('clip-error ')) {
       log.warn({ err: line.slice(11) }, 'clipboard text could not be read')
     } else {

@@ -24,9 +24,11 @@
  *                              in the desktop's layout (one the layout lacks is
  *                              refused by mutter: it cannot add keys)
  *       W BASE64               own the clipboard with this UTF-8 text
+ *       P BASE64               own the clipboard with this PNG image
  *       S                      -> "S" once everything before was handled
  *     Events: "changed" (monitors), "clip BASE64" (another client's text was
- *     copied), "closed" (mutter ended the session).
+ *     copied), "clip-png BASE64" (an image, when there is no text), "closed"
+ *     (mutter ended the session).
  *
  *   smoldesk-mutter cast CONN -- PROGRAM ARGS...
  *     Records monitor CONN (cursor drawn in), then runs PROGRAM with every
@@ -238,7 +240,7 @@ static char *rd_session;
 static guint rd_closed_sub, rd_owner_sub, rd_transfer_sub;
 static Output outputs[MAX_MONITORS];
 static int n_outputs;
-static GBytes *clip_text; /* what we own the clipboard with */
+static GBytes *clip_text; /* what we own the clipboard with (text or PNG, served as it is) */
 static gsize clip_max = 1 << 20;
 
 static void rd_call(const char *method, GVariant *args);
@@ -285,6 +287,7 @@ static GByteArray *read_fd(int fd) {
   return NULL;
 }
 
+static const char PNG_TYPE[] = "image/png";
 static const char *TEXT_TYPES[] = {"text/plain;charset=utf-8", "UTF8_STRING", "text/plain", "STRING", "TEXT",
                                    NULL};
 
@@ -316,6 +319,9 @@ static void on_owner_changed(GDBusConnection *c, const char *s, const char *p, c
         pick = TEXT_TYPES[t];
         break;
       }
+  /* Text wins (a copied rich text often offers a picture of itself too); else a PNG image. */
+  for (int k = 0; types[k] && !pick; k++)
+    if (strcmp(types[k], PNG_TYPE) == 0) pick = PNG_TYPE;
   g_free(types);
   if (!pick) return;
   GError *error = NULL;
@@ -341,7 +347,7 @@ static void on_owner_changed(GDBusConnection *c, const char *s, const char *p, c
     return;
   }
   char *b64 = g_base64_encode(text->data, text->len);
-  out("clip %s", b64);
+  out("%s %s", pick == PNG_TYPE ? "clip-png" : "clip", b64);
   g_free(b64);
   g_byte_array_unref(text);
 }
@@ -474,14 +480,16 @@ static void pointer_to(int x, int y) {
   }
 }
 
-static void own_clipboard(const char *b64) {
+static void own_clipboard(const char *b64, gboolean png) {
   gsize len = 0;
   guchar *bytes = g_base64_decode(b64, &len);
   g_clear_pointer(&clip_text, g_bytes_unref);
   clip_text = g_bytes_new_take(bytes, len);
   GVariantBuilder opts, types;
   g_variant_builder_init(&types, G_VARIANT_TYPE("as"));
-  for (int t = 0; TEXT_TYPES[t]; t++) g_variant_builder_add(&types, "s", TEXT_TYPES[t]);
+  if (png) g_variant_builder_add(&types, "s", PNG_TYPE);
+  else
+    for (int t = 0; TEXT_TYPES[t]; t++) g_variant_builder_add(&types, "s", TEXT_TYPES[t]);
   g_variant_builder_init(&opts, G_VARIANT_TYPE("a{sv}"));
   /* SetSelection takes a plain "as" (SelectionOwnerChanged sends "(as)"). */
   g_variant_builder_add(&opts, "{sv}", "mime-types", g_variant_builder_end(&types));
@@ -535,7 +543,10 @@ static void handle_line(char *line) {
     }
     return;
   case 'W':
-    own_clipboard(g_strstrip(line + 1));
+    own_clipboard(g_strstrip(line + 1), FALSE);
+    return;
+  case 'P':
+    own_clipboard(g_strstrip(line + 1), TRUE);
     return;
   case 'S':
     out("S");
