@@ -4,9 +4,9 @@ import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import { SwayDesktop } from '../src/display/embedded/sway-desktop.ts'
 import { SwayIpc } from '../src/display/wlroots/sway-ipc.ts'
-import { inPage, toolbarHidden, videoContentBox } from './browser.ts'
+import { inPage, toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
-import { eventually, type HostProcess, startHostProcess, waitForNoProcesses } from './helpers.ts'
+import { eventually, type HostProcess, printedUrl, startHostProcess, waitForNoProcesses } from './helpers.ts'
 import {
   clipboardBothWays,
   InputProbe,
@@ -139,6 +139,44 @@ for (const name of ['chromium', 'firefox'] as const) {
       } finally {
         await probe.close()
       }
+    })
+
+    it("gives a headless output the viewer window's size when the host allows it, and its own back after", async () => {
+      // Back to the first output, then one viewer only, whose window decides.
+      await page.select('select[aria-label="Monitor"]', '0')
+      await waitForColour(page, GREEN, 10_000)
+      await page.close()
+      assert.deepEqual(await client.invoke('set_viewer_resize', { allowed: true }), { allowed: true })
+      const viewer = await browser.newPage()
+      await viewer.setViewport({ width: 1000, height: 640, deviceScaleFactor: 1 })
+      await viewer.goto(await printedUrl(start))
+      await eventually(async () => assert.equal((await viewerState(viewer)).state, 'connected'), 20_000)
+      // Its stage, in device pixels, is the size the viewer asks for.
+      const want = await inPage(
+        viewer,
+        () => {
+          const box = (
+            document.querySelector('.stage') as { getBoundingClientRect(): { width: number; height: number } }
+          ).getBoundingClientRect()
+          const even = (n: number) => Math.round(n) - (Math.round(n) % 2)
+          return { width: even(box.width), height: even(box.height) }
+        },
+        undefined,
+      )
+      await eventually(async () => {
+        const [first, second] = await client.invoke<CommandResult<'get_monitors'>>('get_monitors')
+        assert.deepEqual([first?.width, first?.height], [want.width, want.height])
+        assert.deepEqual(
+          [second?.name, second?.x],
+          ['HEADLESS-2', want.width],
+          'the other output moved along',
+        )
+      }, 15_000)
+      await viewer.close()
+      await eventually(async () => {
+        const [first, second] = await client.invoke<CommandResult<'get_monitors'>>('get_monitors')
+        assert.deepEqual([first?.width, first?.height, second?.x], [1280, 720, 1280])
+      }, 15_000)
     })
 
     it('leaves no process behind when it stops', async () => {

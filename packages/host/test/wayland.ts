@@ -155,6 +155,8 @@ export async function viewAndSwitchMonitor(
     assert.equal(s.state, 'connected')
     return s
   })
+  // The monitor picker appears once the host's monitor list has arrived (just after connecting).
+  await page.waitForSelector('select[aria-label="Monitor"]', { timeout: 10_000 })
   await page.select('select[aria-label="Monitor"]', '1')
   await waitForColour(page, second, 10_000)
   const after = await viewerState(page)

@@ -112,10 +112,16 @@ export class WlrootsBackend implements DisplayBackend {
       setSize: async (monitors, index, width, height) => {
         const monitor = monitors[index]
         if (!monitor) throw new SmolDeskError('MONITOR_NOT_FOUND', `monitor ${index} does not exist`)
-        // Checked integers and sway's own output name: nothing else reaches the command.
-        await (await this.#connection()).command(
-          `output ${monitor.name} resolution ${Math.round(width)}x${Math.round(height)}`,
-        )
+        const ipc = await this.#connection()
+        // Checked integers and sway's own output names: nothing else reaches the commands.
+        const w = Math.round(width)
+        await ipc.command(`output ${monitor.name} resolution ${w}x${Math.round(height)}`)
+        // sway keeps every output where it was put: the ones to the right move along, as on X11.
+        const delta = w - monitor.width
+        for (const other of monitors) {
+          if (other === monitor || delta === 0 || other.x < monitor.x + monitor.width) continue
+          await ipc.command(`output ${other.name} position ${other.x + delta} ${other.y}`)
+        }
       },
     }
   }
