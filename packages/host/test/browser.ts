@@ -188,3 +188,38 @@ export async function clickButton(page: Page, scope: string, text: string): Prom
     assert.ok(clicked, `a "${text}" button in ${scope}`)
   }, 10_000)
 }
+
+/** The page's own clipboard gets a PNG of one colour (a canvas drawn in the page), as a user's copied image. */
+export function copyCanvasImage(page: Page, [r, g, b]: Rgb, width: number, height: number): Promise<void> {
+  return inPage(
+    page,
+    async ([fill, w, h]) => {
+      interface PageCanvas {
+        width: number
+        height: number
+        getContext(
+          kind: '2d',
+        ): { fillStyle: string; fillRect(x: number, y: number, w: number, h: number): void } | null
+        toBlob(done: (blob: unknown) => void, type: string): void
+      }
+      const doc = (globalThis as unknown as { document: { createElement(t: 'canvas'): PageCanvas } }).document
+      const nav = (
+        globalThis as unknown as { navigator: { clipboard: { write(items: unknown[]): Promise<void> } } }
+      ).navigator
+      const Item = (
+        globalThis as unknown as { ClipboardItem: new (items: Record<string, unknown>) => unknown }
+      ).ClipboardItem
+      const canvas = doc.createElement('canvas')
+      canvas.width = w
+      canvas.height = h
+      const ctx = canvas.getContext('2d')
+      if (ctx) {
+        ctx.fillStyle = fill
+        ctx.fillRect(0, 0, w, h)
+      }
+      const blob = await new Promise<unknown>((resolve) => canvas.toBlob(resolve, 'image/png'))
+      await nav.clipboard.write([new Item({ 'image/png': blob })])
+    },
+    [`rgb(${r}, ${g}, ${b})`, width, height] as const,
+  )
+}

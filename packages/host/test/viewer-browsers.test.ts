@@ -10,6 +10,7 @@ import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import {
   clickButton,
   close,
+  copyCanvasImage,
   inPage,
   makeUpload,
   toolbarHidden,
@@ -66,15 +67,6 @@ declare const document: {
 }
 declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
 declare const CompositionEvent: new (type: string, init: Record<string, unknown>) => object
-interface PageCanvas {
-  width: number
-  height: number
-  getContext(
-    kind: '2d',
-  ): { fillStyle: string; fillRect(x: number, y: number, w: number, h: number): void } | null
-  toBlob(done: (blob: unknown) => void, type: string): void
-}
-declare const ClipboardItem: new (items: Record<string, unknown>) => unknown
 declare const navigator: {
   clipboard: {
     writeText(text: string): Promise<void>
@@ -394,24 +386,7 @@ for (const name of VIEWER_BROWSERS) {
       }, 10_000)
       assert.equal(sha(Uint8Array.from(remote?.png ?? [])), sha(image))
       // An image copied in the browser (a canvas drawn in the page) goes to the X CLIPBOARD as image/png.
-      await inPage(
-        page,
-        async () => {
-          const canvas = (document as unknown as { createElement(t: 'canvas'): PageCanvas }).createElement(
-            'canvas',
-          )
-          canvas.width = 40
-          canvas.height = 20
-          const ctx = canvas.getContext('2d')
-          if (ctx) {
-            ctx.fillStyle = 'rgb(200, 30, 90)'
-            ctx.fillRect(0, 0, 40, 20)
-          }
-          const blob = await new Promise<unknown>((resolve) => canvas.toBlob(resolve, 'image/png'))
-          await navigator.clipboard.write([new ClipboardItem({ 'image/png': blob })])
-        },
-        undefined,
-      )
+      await copyCanvasImage(page, [200, 30, 90], 40, 20)
       await clickButton(page, 'nav', 'Send my clipboard')
       if (name === 'firefox') {
         // Headless Firefox keeps a clipboard of its own that holds text only (a Firefox on a desktop

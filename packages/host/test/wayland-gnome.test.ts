@@ -10,7 +10,14 @@ import type { Browser, Page } from 'puppeteer-core'
 import { GnomeDesktop } from '../src/display/embedded/gnome-desktop.ts'
 import { MutterSession } from '../src/display/gnome/mutter-session.ts'
 import { evdevCode } from '../src/display/wlroots/wl-keymap.ts'
-import { clickButton, inPage, toolbarHidden, videoContentBox, viewerState } from './browser.ts'
+import {
+  clickButton,
+  copyCanvasImage,
+  inPage,
+  toolbarHidden,
+  videoContentBox,
+  viewerState,
+} from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
 import {
   eventually,
@@ -30,16 +37,6 @@ const BLUE: Rgb = [40, 90, 220]
 declare const document: { querySelector(s: string): unknown }
 declare const window: {
   smoldesk?: { clipboard: { remote?: { content: { kind: string; png?: Uint8Array } } } }
-}
-declare const navigator: { clipboard: { write(items: unknown[]): Promise<void> } }
-declare const ClipboardItem: new (items: Record<string, unknown>) => unknown
-interface PageCanvas {
-  width: number
-  height: number
-  getContext(
-    kind: '2d',
-  ): { fillStyle: string; fillRect(x: number, y: number, w: number, h: number): void } | null
-  toBlob(done: (blob: unknown) => void, type: string): void
 }
 const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
 declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
@@ -202,24 +199,7 @@ for (const name of ['chromium', 'firefox'] as const) {
       }, 10_000)
       if (name === 'firefox') return // headless Firefox's own clipboard holds text only (see viewer-browsers)
       // Copied in the page (a canvas): the desktop gets a 40x20 PNG (browsers re-encode clipboard images).
-      await inPage(
-        page,
-        async () => {
-          const canvas = (document as unknown as { createElement(t: 'canvas'): PageCanvas }).createElement(
-            'canvas',
-          )
-          canvas.width = 40
-          canvas.height = 20
-          const ctx = canvas.getContext('2d')
-          if (ctx) {
-            ctx.fillStyle = 'rgb(200, 30, 90)'
-            ctx.fillRect(0, 0, 40, 20)
-          }
-          const blob = await new Promise<unknown>((resolve) => canvas.toBlob(resolve, 'image/png'))
-          await navigator.clipboard.write([new ClipboardItem({ 'image/png': blob })])
-        },
-        undefined,
-      )
+      await copyCanvasImage(page, [200, 30, 90], 40, 20)
       await clickButton(page, 'nav', 'Send my clipboard')
       await eventually(async () => {
         const pasted = (await run('wl-paste', ['--type', 'image/png'], { env: env() })).stdout

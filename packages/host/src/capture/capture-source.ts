@@ -73,3 +73,40 @@ export interface CaptureSource {
   /** The fallback failed as well, so the first command was not at fault: offer it again next time. */
   fallbackFailed?(): void
 }
+
+/**
+ * A capture source whose first choice is one of SmolDesk's helpers, with
+ * another program for what the helper does not cover and for a display
+ * where it cannot start: then the other program is used for the rest of
+ * this source's life, rather than no picture at all; when the other fails
+ * too, the helper was not the problem and is offered again.
+ */
+export abstract class HelperFirstSource implements CaptureSource {
+  readonly #helper: EncoderProgram
+  readonly #onFallback: () => void
+  #helperFailed = false
+
+  /** `onFallback` says so in the source's own log. */
+  protected constructor(helper: EncoderProgram, onFallback: () => void) {
+    this.#helper = helper
+    this.#onFallback = onFallback
+  }
+
+  /** Whether the helper may be tried (it has not failed to start here). */
+  protected get helperUsable(): boolean {
+    return !this.#helperFailed
+  }
+
+  abstract command(plan: CapturePlan, rtpPort: number): EncoderCommand
+
+  startFailed(failed: EncoderCommand): boolean {
+    if (failed.program !== this.#helper) return false
+    this.#onFallback()
+    this.#helperFailed = true
+    return true
+  }
+
+  fallbackFailed(): void {
+    this.#helperFailed = false
+  }
+}

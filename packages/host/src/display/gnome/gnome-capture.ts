@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { SmolDeskError } from '@smoldesk/protocol'
-import type { CapturePlan, CaptureSource, EncoderCommand } from '../../capture/capture-source.ts'
+import { type CapturePlan, type EncoderCommand, HelperFirstSource } from '../../capture/capture-source.ts'
 import {
   extraParams,
   qualityToCrf,
@@ -157,11 +157,11 @@ export const PW_GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smol
  * rest of this source's life, as on X11). The recording ends with the
  * process, whatever ends it.
  */
-export class GnomeCaptureSource implements CaptureSource {
+export class GnomeCaptureSource extends HelperFirstSource {
   readonly #env: Record<string, string>
-  #helperFailed = false
 
   constructor(env: Record<string, string>) {
+    super('smoldesk-pw-grab', () => log.warn('the PipeWire capture helper failed to start; trying GStreamer'))
     this.#env = env
   }
 
@@ -169,7 +169,7 @@ export class GnomeCaptureSource implements CaptureSource {
     if (!/^[\w.-]+$/.test(plan.output)) {
       throw new SmolDeskError('MONITOR_NOT_FOUND', `no GNOME monitor is called ${plan.output}`)
     }
-    const helper = !this.#helperFailed && existsSync(PW_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
+    const helper = this.helperUsable && existsSync(PW_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
     if (helper) {
       return {
         program: 'smoldesk-pw-grab',
@@ -194,17 +194,5 @@ export class GnomeCaptureSource implements CaptureSource {
       restartForKeyframe: true,
       onChange: true,
     }
-  }
-
-  startFailed(failed: EncoderCommand): boolean {
-    if (failed.program !== 'smoldesk-pw-grab') return false
-    log.warn('the PipeWire capture helper failed to start; trying GStreamer')
-    this.#helperFailed = true
-    return true
-  }
-
-  /** GStreamer failed too: the helper was not the problem and stays in use for the next start. */
-  fallbackFailed(): void {
-    this.#helperFailed = false
   }
 }

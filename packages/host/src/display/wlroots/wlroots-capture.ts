@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { SmolDeskError } from '@smoldesk/protocol'
-import type { CapturePlan, CaptureSource, EncoderCommand } from '../../capture/capture-source.ts'
+import { type CapturePlan, type EncoderCommand, HelperFirstSource } from '../../capture/capture-source.ts'
 import { codecArgs, extraParamArgs, RTP_PACKET_BYTES } from '../../capture/encoder-args.ts'
 import { x264HelperArgs } from '../../capture/x264-helper-args.ts'
 import { createLogger } from '../../log.ts'
@@ -48,16 +48,16 @@ export const WL_GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smol
  * whenever the helper cannot start on this compositor (for the rest of
  * this source's life, as on X11).
  */
-export class WlrootsCaptureSource implements CaptureSource {
+export class WlrootsCaptureSource extends HelperFirstSource {
   readonly #env: Record<string, string>
-  #helperFailed = false
 
   constructor(env: Record<string, string>) {
+    super('smoldesk-wl-grab', () => log.warn('the screencopy helper failed to start; trying wf-recorder'))
     this.#env = env
   }
 
   command(plan: CapturePlan, rtpPort: number): EncoderCommand {
-    const helper = !this.#helperFailed && existsSync(WL_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
+    const helper = this.helperUsable && existsSync(WL_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
     if (helper) {
       return {
         program: 'smoldesk-wl-grab',
@@ -81,17 +81,5 @@ export class WlrootsCaptureSource implements CaptureSource {
       restartForKeyframe: true,
       onChange: false,
     }
-  }
-
-  startFailed(failed: EncoderCommand): boolean {
-    if (failed.program !== 'smoldesk-wl-grab') return false
-    log.warn('the screencopy helper failed to start; trying wf-recorder')
-    this.#helperFailed = true
-    return true
-  }
-
-  /** wf-recorder failed too: the helper was not the problem and stays in use for the next start. */
-  fallbackFailed(): void {
-    this.#helperFailed = false
   }
 }
