@@ -6,7 +6,14 @@ import { SwayDesktop } from '../src/display/embedded/sway-desktop.ts'
 import { SwayIpc } from '../src/display/wlroots/sway-ipc.ts'
 import { inPage, toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
-import { eventually, type HostProcess, printedUrl, startHostProcess, waitForNoProcesses } from './helpers.ts'
+import {
+  eventually,
+  type HostProcess,
+  printedUrl,
+  runCli,
+  startHostProcess,
+  waitForNoProcesses,
+} from './helpers.ts'
 import {
   clipboardBothWays,
   InputProbe,
@@ -185,3 +192,16 @@ for (const name of ['chromium', 'firefox'] as const) {
     })
   })
 }
+
+describe('start --desktop', () => {
+  it('names what is not a desktop, and says KDE is not one yet, with codes', async () => {
+    const kde = await runCli(['start', '--desktop', 'kde', '--port', '0'], {})
+    assert.equal(kde.code, 1)
+    assert.equal(JSON.parse(kde.stderr.trim().split('\n').at(-1) ?? '{}').code, 'UNAVAILABLE')
+    const bad = await runCli(['start', '--desktop', 'weston', '--port', '0'], {})
+    assert.equal(bad.code, 1)
+    const said = JSON.parse(bad.stderr.trim().split('\n').at(-1) ?? '{}')
+    assert.equal(said.code, 'INVALID_ARGS')
+    assert.match(said.message, /xorg, xvfb, x11, sway, gnome/)
+  })
+})

@@ -77,6 +77,13 @@ async function main(argv: string[]): Promise<void> {
         throw new SmolDeskError('INVALID_ARGS', '--backend must be auto, xorg or xvfb')
       }
       const desktop = values.desktop
+      if (desktop === 'kde') {
+        // DESIGN.md names it; KWin's screen casting delivered no frames headless (README: Display servers).
+        throw new SmolDeskError(
+          'UNAVAILABLE',
+          `--desktop kde is not available yet: KDE is not a backend (see the README's Display servers); try ${EMBEDDED_DESKTOPS.join(', ')}`,
+        )
+      }
       if (desktop !== undefined && !EMBEDDED_DESKTOPS.includes(desktop as EmbeddedDesktopKind)) {
         throw new SmolDeskError('INVALID_ARGS', `--desktop must be one of ${EMBEDDED_DESKTOPS.join(', ')}`)
       }
