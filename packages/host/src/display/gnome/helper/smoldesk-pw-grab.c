@@ -28,10 +28,6 @@
 
 #include "x264-records.h"
 
-/* With nothing changing, one frame a second keeps the receiver's statistics and loss recovery alive. */
-#define IDLE_FRAME_US 1000000
-/* The rate ceiling leaves 5 % slack, as the other helpers' do (a source a hair faster than --fps). */
-#define RATE_SLACK 1.05
 
 static struct {
   struct pw_main_loop *loop;

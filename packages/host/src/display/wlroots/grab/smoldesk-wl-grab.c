@@ -28,10 +28,6 @@
 #include "wlr-screencopy-unstable-v1-client-protocol.h"
 #include "x264-records.h"
 
-/* With nothing changing, one frame a second keeps the receiver's statistics and loss recovery alive. */
-#define IDLE_FRAME_US 1000000
-/* The rate ceiling leaves 5 % slack, as smoldesk-grab's does (a source a hair faster than --fps). */
-#define RATE_SLACK 1.05
 #define WL_SHM_XRGB 1
 #define WL_SHM_ARGB 0
 
@@ -161,10 +157,10 @@ int main(int argc, char **argv) {
   x264_t *encoder = NULL;
   x264_picture_t pic;
   int w = 0, h = 0, have_picture = 0, want_idr = 1;
-  int64_t frame_interval = (int64_t)(1e6 / fps);
-  int64_t last_frame = 0, last_encoded_capture = 0, held_at = 0, budget_at = now_us();
+  struct rate_ceiling rate;
+  rate_init(&rate, fps);
+  int64_t last_frame = 0, last_encoded_capture = 0, held_at = 0;
   int held = 0; /* a copied picture waiting for the rate ceiling */
-  double budget = 2;
   struct zwlr_screencopy_frame_v1 *pending = NULL;
   int64_t asked_at = 0;
 
@@ -211,21 +207,13 @@ int main(int argc, char **argv) {
       held = 1;
       held_at = now_us();
     }
-    /* The rate ceiling: a token bucket (--fps a second plus the slack, up to two in hand) with frames
-     * at least half an interval apart, as in smoldesk-grab: a change that comes early waits for its
-     * token, one that comes in time is encoded at once. */
-    double tokens = budget + (double)(now - budget_at) * fps * RATE_SLACK / 1e6;
-    if (tokens > 2) tokens = 2;
-    int64_t allowed = last_frame + frame_interval / 2;
-    if (tokens < 1) {
-      int64_t refill = now + (int64_t)((1 - tokens) * 1e6 / (fps * RATE_SLACK));
-      if (refill > allowed) allowed = refill;
-    }
+    /* The rate ceiling (x264-records.h): a change that comes early waits for its token, one that
+     * comes in time is encoded at once. */
+    int64_t allowed = rate_allowed(&rate, now, last_frame);
     if (held && now >= allowed) {
       int64_t captured = held_at;
       held = 0;
-      budget = tokens - 1;
-      budget_at = now;
+      rate_spend(&rate, now);
       if (frame.y_invert) {
         /* Bottom row first (a GL renderer's framebuffer): turned the right way up in place. */
         uint8_t *row = malloc(frame.stride);

@@ -48,18 +48,6 @@
 
 /* Drawing that arrives in a burst (a repaint, a scroll) lands in one frame. */
 #define DEFER_US 1000
-/* With nothing changing, one frame a second keeps the receiver's statistics and loss recovery alive. */
-#define IDLE_FRAME_US 1000000
-/*
- * The rate ceiling refills 5 % faster than --fps. A source whose clock runs a hair faster than the
- * ceiling (a 60 Hz animation timed by another clock than ours) would otherwise empty the bucket
- * and then wait for every token: each change held back by a delay that sweeps from nothing to a
- * whole interval, half an interval on average, which is what grabbing on change is meant to
- * avoid. Measured with a 30.1 Hz scene and --fps 30: 34.7 ms median glass-to-glass before, against
- * 16.8 ms with --fps 120. 5 % more frames than asked is immaterial to what the ceiling is for
- * (CPU and bandwidth).
- */
-#define RATE_SLACK 1.05
 
 struct cursor {
   int enabled;
@@ -183,11 +171,11 @@ int main(int argc, char **argv) {
   x264_picture_t pic;
   if (x264_picture_alloc(&pic, X264_CSP_I420, rw, rh) < 0) die("out of memory");
 
-  int64_t frame_interval = 1000000 / fps;
+  struct rate_ceiling rate;
+  rate_init(&rate, fps);
+  int64_t frame_interval = rate.interval;
   int64_t last_frame = 0, dirty_since = now_us(); /* the first frame goes out at once */
   int dirty = 1, want_idr = 1;
-  double budget = 2; /* frames that may go out now (see the token bucket below) */
-  int64_t budget_at = now_us();
   int64_t next_pointer_poll = 0;
   struct pollfd fds[2] = {{ConnectionNumber(dpy), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
 
@@ -232,18 +220,9 @@ int main(int argc, char **argv) {
       }
       next_pointer_poll = now + frame_interval;
     }
-    /* When the next frame is due: at once for an IDR; 1 ms after a change if the rate allows it;
-     * otherwise an idle frame once a second. The rate is a token bucket (--fps a second plus the
-     * slack above, up to two in hand) with frames at least half an interval apart: a source that
-     * is jittery against --fps is not held back a whole interval, while the average stays within
-     * the slack of --fps. */
-    double tokens = budget + (double)(now - budget_at) * fps * RATE_SLACK / 1e6;
-    if (tokens > 2) tokens = 2;
-    int64_t allowed = last_frame + frame_interval / 2;
-    if (tokens < 1) {
-      int64_t refill = now + (int64_t)((1 - tokens) * 1e6 / (fps * RATE_SLACK));
-      if (refill > allowed) allowed = refill;
-    }
+    /* When the next frame is due: at once for an IDR; 1 ms after a change if the rate ceiling
+     * (x264-records.h) allows it; otherwise an idle frame once a second. */
+    int64_t allowed = rate_allowed(&rate, now, last_frame);
     if (fixed_rate) {
       dirty = 1;
       dirty_since = last_frame + frame_interval - DEFER_US;
@@ -269,8 +248,7 @@ int main(int argc, char **argv) {
       bytes += size;
       frames++;
       last_frame = grabbed;
-      budget = tokens - 1;
-      budget_at = now;
+      rate_spend(&rate, now);
       dirty = 0;
       want_idr = 0;
       continue;
