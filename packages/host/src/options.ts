@@ -8,6 +8,15 @@ export interface HostOptions {
    * it the host probes its own environment (WAYLAND_DISPLAY, SWAYSOCK, …).
    */
   wayland?: WaylandTarget | undefined
+  /**
+   * Share a Wayland desktop through the desktop portal even where SmolDesk
+   * has a way of its own (GNOME, sway; SMOLDESK_PORTAL=control|view):
+   * 'control' asks the desktop's user for the screen, keyboard and pointer
+   * at every start, 'view' for the screen only, remembered (a restore token
+   * in the state dir). Desktops SmolDesk has no way of its own into (KDE)
+   * use the portal with 'control' anyway.
+   */
+  portal?: PortalMode | undefined
   /** IPC port on 127.0.0.1; 0 picks a free one (written to host.json). */
   ipcPort?: number
   /** Where host.json goes; default from resolveStateDir(). */
@@ -76,9 +85,11 @@ export const HOST_DEFAULTS = {
  */
 export function environmentOptions(
   env: NodeJS.ProcessEnv = process.env,
-): Pick<HostOptions, 'captureHelper' | 'dataStack' | 'dataLinkTimeoutMs'> {
+): Pick<HostOptions, 'captureHelper' | 'dataStack' | 'dataLinkTimeoutMs' | 'portal'> {
   const timeout = Number(env.SMOLDESK_DATA_LINK_TIMEOUT_MS)
+  const portal = env.SMOLDESK_PORTAL
   return {
+    ...((portal === 'control' || portal === 'view') && { portal }),
     ...(env.SMOLDESK_CAPTURE === 'x11grab' && { captureHelper: false }),
     ...(env.SMOLDESK_DATA_STACK === 'werift' && { dataStack: 'werift' as const }),
     ...(env.SMOLDESK_DATA_LINK_TIMEOUT_MS !== undefined &&
@@ -87,10 +98,18 @@ export function environmentOptions(
   }
 }
 
+/** What the portal is asked for: the screen with keyboard and pointer, or the screen only. */
+export type PortalMode = 'control' | 'view'
+
+/** What a portal-backed desktop needs: its Wayland socket, PipeWire's runtime dir and the session bus. */
+export interface PortalEnv {
+  WAYLAND_DISPLAY: string
+  XDG_RUNTIME_DIR: string
+  DBUS_SESSION_BUS_ADDRESS: string
+}
+
 /** A Wayland compositor to share and the environment its clients need. */
 export type WaylandTarget =
   | { kind: 'wlroots'; env: { WAYLAND_DISPLAY: string; XDG_RUNTIME_DIR: string; SWAYSOCK: string } }
-  | {
-      kind: 'gnome'
-      env: { WAYLAND_DISPLAY: string; XDG_RUNTIME_DIR: string; DBUS_SESSION_BUS_ADDRESS: string }
-    }
+  | { kind: 'gnome'; env: PortalEnv }
+  | { kind: 'portal'; env: PortalEnv; mode: PortalMode }

@@ -54,7 +54,8 @@ export async function startHostProcess(
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 30_000,
 ): Promise<HostProcess> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'smoldesk-state-'))
+  // A state dir of the test's own (what one user keeps between runs), else a fresh one.
+  const stateDir = env.SMOLDESK_STATE_DIR ?? (await mkdtemp(join(tmpdir(), 'smoldesk-state-')))
   const tag = uniqueTag(command)
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,

@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   'MONITOR_NOT_FOUND',
   /** The command exists, but the display server being shared cannot do it (the message names the backend). */
   'UNSUPPORTED_ON_BACKEND',
+  /** The desktop's user said no to (or closed) the desktop's own share prompt (the portal's). */
+  'SHARE_DECLINED',
   // capture and encoding
   'CODEC_UNSUPPORTED',
   'HWACCEL_UNAVAILABLE',

@@ -156,6 +156,9 @@ export async function runStart(options: {
   // Share the first monitor at once; if that fails (no X display, no encoder), say why and keep
   // serving: start_capture can be retried through the IPC.
   let sharing = 'the first monitor'
+  if (host.backend.kind === 'portal') {
+    process.stdout.write('Asking the desktop to share its screen: answer its dialog on the desktop…\n')
+  }
   try {
     await host.capture.start(0, {})
   } catch (err) {

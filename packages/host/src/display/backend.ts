@@ -6,7 +6,7 @@ import { collectOutput } from '../process/child.ts'
 import type { ResizeBackend } from './resize-service.ts'
 
 /** The display servers SmolDesk can share; each has its folder under display/. */
-export type BackendKind = 'x11' | 'wlroots' | 'gnome'
+export type BackendKind = 'x11' | 'wlroots' | 'gnome' | 'portal'
 
 /** The pointer's shape, followed so viewers draw it themselves (no waiting for the video). */
 export interface CursorSource {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../../log.ts'
-import { ManagedProcess } from '../../process/child.ts'
+import { collectOutput, ManagedProcess } from '../../process/child.ts'
 import { MutterSession } from '../gnome/mutter-session.ts'
 import type { MonitorLayout } from './xorg-config.ts'
 
@@ -23,9 +23,9 @@ export interface GnomeSession {
 /**
  * A headless GNOME compositor of SmolDesk's own (`./smoldesk start
  * --desktop gnome`): a private D-Bus session bus, PipeWire and WirePlumber
- * (mutter's screen casts are PipeWire streams), and `mutter --headless`
- * with one virtual monitor per monitor, plus a terminal and a clock
- * window. Everything runs in a private runtime directory; `close()` stops
+ * (mutter's screen casts are PipeWire streams), `mutter --headless`
+ * with one virtual monitor per monitor, the desktop portal, and a
+ * terminal and a clock window. Everything runs in a private runtime directory; `close()` stops
  * the apps, mutter, the media daemons and the bus, in that order, and
  * removes the directory.
  */
@@ -68,6 +68,8 @@ export class GnomeDesktop {
       DBUS_SESSION_BUS_ADDRESS: `unix:path=${bus}`,
       // Settings stay in memory: nothing of the user's dconf is read or written.
       GSETTINGS_BACKEND: 'memory',
+      // The portal's dialogs need no accessibility bus (it would be one more daemon to stop).
+      NO_AT_BRIDGE: '1',
       LANG: process.env.LANG ?? 'C.UTF-8',
     }
     const procs: ManagedProcess[] = []
@@ -100,6 +102,8 @@ export class GnomeDesktop {
         DBUS_SESSION_BUS_ADDRESS: `unix:path=${bus}`,
       }
       await waitForRemoteDesktop(session, mutter, monitors.length, timeoutMs)
+      env.WAYLAND_DISPLAY = socket
+      await startPortal(spawn, env, timeoutMs)
       const desktop = new GnomeDesktop(session, monitors, procs, mutter, dir)
       if (options.withApps ?? true) await desktop.#startApps()
       log.info({ wayland: socket, monitors }, 'GNOME desktop ready')
@@ -159,6 +163,45 @@ export class GnomeDesktop {
       }
     }
   }
+}
+
+const PORTAL = '/usr/libexec/xdg-desktop-portal'
+const PORTAL_GNOME = '/usr/libexec/xdg-desktop-portal-gnome'
+
+/**
+ * The desktop portal with its GNOME backend, as a GNOME session has them
+ * (what SmolDesk's portal backend and sandboxed apps ask to share the
+ * screen). Started here, not by D-Bus activation, so they stop with the
+ * desktop; the portal is waited for on the bus, so nothing activates a
+ * second one. A machine without them gets a desktop without a portal.
+ */
+async function startPortal(
+  spawn: (name: string, command: string, args: string[]) => Promise<ManagedProcess>,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<void> {
+  if (!existsSync(PORTAL) || !existsSync(PORTAL_GNOME)) {
+    log.warn('xdg-desktop-portal(-gnome) is not installed: this desktop has no portal')
+    return
+  }
+  await spawn('xdg-desktop-portal-gnome', PORTAL_GNOME, [])
+  await spawn('xdg-desktop-portal', PORTAL, [])
+  const waited = await collectOutput({
+    name: 'gdbus wait',
+    command: 'gdbus',
+    args: [
+      'wait',
+      '--session',
+      '--timeout',
+      String(Math.ceil(timeoutMs / 1000)),
+      'org.freedesktop.portal.Desktop',
+    ],
+    env,
+    timeoutMs: timeoutMs + 1000,
+    maxBytes: 4096,
+  })
+  if (waited.code !== 0)
+    log.warn({ err: waited.stderr.trim() }, 'the desktop portal did not appear on the bus')
 }
 
 async function waitFor(

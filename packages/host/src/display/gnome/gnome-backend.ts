@@ -12,10 +12,10 @@ import {
   reopenIfClosed,
   unsupportedOn,
 } from '../backend.ts'
+import { PipeWireCaptureSource } from '../remote-desktop/pipewire-capture.ts'
+import { RemoteDesktopInjector } from '../remote-desktop/remote-desktop-input.ts'
 import type { ResizeBackend } from '../resize-service.ts'
-import { GnomeCaptureSource } from './gnome-capture.ts'
 import { GnomeClipboard } from './gnome-clipboard.ts'
-import { GnomeInjector } from './gnome-input.ts'
 import { MUTTER_HELPER, MutterSession } from './mutter-session.ts'
 
 const log = createLogger('display.gnome')
@@ -42,7 +42,7 @@ export class GnomeBackend implements DisplayBackend {
   readonly description: string
   readonly #o: GnomeBackendOptions
   #session: Promise<MutterSession> | undefined
-  #injector: Promise<GnomeInjector> | undefined
+  #injector: Promise<RemoteDesktopInjector> | undefined
   #clipboard: Promise<GnomeClipboard> | undefined
   /** Whether the remote-desktop session runs (input or clipboard asked for it). */
   #inputStarted: Promise<void> | undefined
@@ -68,13 +68,17 @@ export class GnomeBackend implements DisplayBackend {
   }
 
   captureSource(): CaptureSource {
-    return new GnomeCaptureSource(this.#o.env)
+    // mutter records the monitor for each encoder; the recording ends with the process.
+    return new PipeWireCaptureSource('GNOME', this.#o.env, (output, program) => ({
+      executable: MUTTER_HELPER,
+      args: ['cast', output, '--', ...program],
+    }))
   }
 
   async injector(): Promise<InputInjector> {
     this.#injector = reopenIfClosed(this.#injector, async () => {
       const session = await this.#remoteDesktop()
-      return new GnomeInjector(session, () => this.#layout)
+      return new RemoteDesktopInjector(session, () => this.#layout)
     })
     return this.#injector
   }

@@ -13,14 +13,13 @@ import {
 } from '../../capture/encoder-args.ts'
 import { x264HelperArgs } from '../../capture/x264-helper-args.ts'
 import { createLogger } from '../../log.ts'
-import { MUTTER_HELPER } from './mutter-session.ts'
 
-const log = createLogger('capture.gnome')
+const log = createLogger('capture.pipewire')
 
 /** x264 tunes that are GStreamer's `tune` flags; the others are its `psy-tune`. */
 const GST_TUNES = new Set(['zerolatency', 'fastdecode', 'stillimage'])
 /**
- * A still screen gives no frames (mutter sends one per change): the last
+ * A still screen gives no frames (compositors send one per change): the last
  * one is sent again this often, so a viewer that joins or lost a packet
  * gets a picture, and the encoder's GOP keeps moving.
  */
@@ -100,8 +99,8 @@ function vpxElement(plan: CapturePlan, codec: 'VP8' | 'VP9'): string[] {
 }
 
 /**
- * A frame-rate ceiling below 60 is asked of mutter (it then draws no more
- * frames than that); at 60 and above none is: mutter offers at most the
+ * A frame-rate ceiling below 60 is asked of the compositor (it then draws no more
+ * frames than that); at 60 and above none is: it offers at most the
  * monitor's refresh, and a ceiling above it would leave nothing to agree on.
  */
 function rateCap(fps: number): string[] {
@@ -109,11 +108,11 @@ function rateCap(fps: number): string[] {
 }
 
 /**
- * The GStreamer pipeline for a plan: mutter's PipeWire stream of the
- * monitor (node filled in by the helper), converted to 4:2:0 and encoded
+ * The GStreamer pipeline for a plan: the compositor's PipeWire stream of
+ * the monitor (node filled in by the stream's opener), converted to 4:2:0 and encoded
  * with the same settings as on X11, as RTP to the pipeline's port.
  */
-export function gstPipelineArgs(plan: CapturePlan, rtpPort: number): string[] {
+export function gstPipelineArgs(plan: CapturePlan, rtpPort: number, desktop = 'GNOME'): string[] {
   const encoder = plan.encoder.encoder
   const element =
     encoder === 'libx264'
@@ -126,12 +125,15 @@ export function gstPipelineArgs(plan: CapturePlan, rtpPort: number): string[] {
   if (!element) {
     throw new SmolDeskError(
       'UNSUPPORTED_ON_BACKEND',
-      `${encoder} is not available on GNOME (GStreamer capture)`,
+      `${encoder} is not available on ${desktop} (GStreamer capture)`,
     )
   }
   const pixelFormat = plan.config.advanced.pixel_format ?? 'yuv420p'
   if (pixelFormat !== 'yuv420p') {
-    throw new SmolDeskError('UNSUPPORTED_ON_BACKEND', `pixel format ${pixelFormat} is not available on GNOME`)
+    throw new SmolDeskError(
+      'UNSUPPORTED_ON_BACKEND',
+      `pixel format ${pixelFormat} is not available on ${desktop}`,
+    )
   }
   // biome-ignore format: one element per line
   return [
@@ -145,51 +147,65 @@ export function gstPipelineArgs(plan: CapturePlan, rtpPort: number): string[] {
   ]
 }
 
-/** SmolDesk's PipeWire consumer (helper/smoldesk-pw-grab.c, built by `./smoldesk setup`). */
+/** SmolDesk's PipeWire consumer (gnome/helper/smoldesk-pw-grab.c, built by `./smoldesk setup`). */
 export const PW_GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-pw-grab')
 
 /**
- * Grabbing a GNOME monitor: the mutter helper records it through mutter's
- * ScreenCast API and runs the encoder on its PipeWire stream — SmolDesk's
- * own consumer for H.264 in software (frames as mutter sends them on
- * change, an IDR on request, one frame a second on a still screen), and
- * GStreamer for VP8/VP9 and whenever the consumer cannot start (for the
- * rest of this source's life, as on X11). The recording ends with the
- * process, whatever ends it.
+ * How a monitor's PipeWire stream is reached: the program line (with
+ * `@NODE@` where the stream's node goes) as the process to run. mutter
+ * records a monitor for each process (its helper runs the program on the
+ * new stream); the portal has one stream per monitor for the session, and
+ * the node is filled in at once.
  */
-export class GnomeCaptureSource extends HelperFirstSource {
-  readonly #env: Record<string, string>
+export type StreamOpener = (
+  output: string,
+  program: readonly string[],
+) => { executable: string; args: string[] }
 
-  constructor(env: Record<string, string>) {
+/**
+ * Grabbing a monitor that a compositor hands out as a PipeWire stream
+ * (mutter's ScreenCast API, the desktop portal): SmolDesk's own consumer
+ * for H.264 in software (frames as the compositor sends them on change, an
+ * IDR on request, one frame a second on a still screen), and GStreamer for
+ * VP8/VP9 and whenever the consumer cannot start (for the rest of this
+ * source's life, as on X11).
+ */
+export class PipeWireCaptureSource extends HelperFirstSource {
+  readonly #desktop: string
+  readonly #env: Record<string, string>
+  readonly #open: StreamOpener
+
+  /** `desktop` names it in errors ("GNOME", "the desktop portal"). */
+  constructor(desktop: string, env: Record<string, string>, open: StreamOpener) {
     super('smoldesk-pw-grab', () => log.warn('the PipeWire capture helper failed to start; trying GStreamer'))
+    this.#desktop = desktop
     this.#env = env
+    this.#open = open
   }
 
   command(plan: CapturePlan, rtpPort: number): EncoderCommand {
     if (!/^[\w.-]+$/.test(plan.output)) {
-      throw new SmolDeskError('MONITOR_NOT_FOUND', `no GNOME monitor is called ${plan.output}`)
+      throw new SmolDeskError('MONITOR_NOT_FOUND', `no ${this.#desktop} monitor is called ${plan.output}`)
     }
     const helper = this.helperUsable && existsSync(PW_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
     if (helper) {
       return {
         program: 'smoldesk-pw-grab',
-        executable: MUTTER_HELPER,
-        args: ['cast', plan.output, '--', PW_GRAB_BINARY, '--node', '@NODE@', ...helper],
+        ...this.#open(plan.output, [PW_GRAB_BINARY, '--node', '@NODE@', ...helper]),
         env: this.#env,
         output: 'frames',
-        // The consumer reads the pipeline's requests from the stdin it shares with the mutter helper.
+        // The consumer reads the pipeline's requests from its stdin (shared with mutter's helper there).
         keyframeOnRequest: true,
         onChange: true,
       }
     }
     return {
       program: 'gst-launch-1.0',
-      executable: MUTTER_HELPER,
-      args: ['cast', plan.output, '--', 'gst-launch-1.0', ...gstPipelineArgs(plan, rtpPort)],
+      ...this.#open(plan.output, ['gst-launch-1.0', ...gstPipelineArgs(plan, rtpPort, this.#desktop)]),
       env: this.#env,
       output: 'rtp',
       // gst-launch cannot be asked for an IDR: a viewer that needs a keyframe gets a fresh
-      // encoder (its first frame is one); the new recording starts with a full frame.
+      // encoder (its first frame is one), which starts with a full frame.
       keyframeOnRequest: false,
       restartForKeyframe: true,
       onChange: true,

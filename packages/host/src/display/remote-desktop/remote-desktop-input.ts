@@ -2,7 +2,19 @@ import { evdevPointerLine } from '../../input/evdev-pointer.ts'
 import type { InputInjector } from '../../input/injector.ts'
 import type { LayoutBox } from '../backend.ts'
 import { evdevCode } from '../wlroots/wl-keymap.ts'
-import type { MutterSession } from './mutter-session.ts'
+
+/**
+ * A helper that takes RemoteDesktop input as lines (smoldesk-mutter's
+ * session, smoldesk-portal): `M X Y`, `R DX DY`, `B CODE 0|1`, `A AXIS
+ * STEPS`, `K CODE 0|1`, `U CODEPOINT 0|1`, and `sync()` for "everything
+ * before was handled".
+ */
+export interface RemoteDesktopLines {
+  readonly closed: boolean
+  send(line: string): void
+  sync(): Promise<void>
+  once(event: 'closed', listener: () => void): unknown
+}
 
 /**
  * Keycodes from characterKey stand for a character, not a key: mutter is
@@ -12,19 +24,19 @@ import type { MutterSession } from './mutter-session.ts'
 const CHARACTER_BASE = 0x1_000_000
 
 /**
- * Input into GNOME through mutter's RemoteDesktop session (the shared
- * helper): absolute positions through the stream of the monitor holding
- * them, evdev keycodes for keys, and characters as keysyms that mutter
- * types with the desktop's layout. mutter cannot add a key for a character
- * its layout lacks (unlike X11 and wlroots, where SmolDesk remaps a spare
- * key); mutter refuses such a character and logs it.
+ * Input through a RemoteDesktop session (mutter's own, or the desktop
+ * portal's): absolute positions through the stream of the monitor holding
+ * them, evdev keycodes for keys, and characters as keysyms that the
+ * compositor types with the desktop's layout. It cannot add a key for a
+ * character its layout lacks (unlike X11 and wlroots, where SmolDesk
+ * remaps a spare key); mutter refuses such a character and logs it.
  */
-export class GnomeInjector implements InputInjector {
-  readonly #session: MutterSession
+export class RemoteDesktopInjector implements InputInjector {
+  readonly #session: RemoteDesktopLines
   readonly #layout: () => LayoutBox
   #closed = false
 
-  constructor(session: MutterSession, layout: () => LayoutBox) {
+  constructor(session: RemoteDesktopLines, layout: () => LayoutBox) {
     this.#session = session
     this.#layout = layout
     session.once('closed', () => {
