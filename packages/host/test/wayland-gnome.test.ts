@@ -10,14 +10,7 @@ import type { Browser, Page } from 'puppeteer-core'
 import { GnomeDesktop } from '../src/display/embedded/gnome-desktop.ts'
 import { MutterSession } from '../src/display/gnome/mutter-session.ts'
 import { evdevCode } from '../src/display/wlroots/wl-keymap.ts'
-import {
-  clickButton,
-  copyCanvasImage,
-  inPage,
-  toolbarHidden,
-  videoContentBox,
-  viewerState,
-} from './browser.ts'
+import { clickButton, copyCanvasImage, inPage, viewerState } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
 import {
   eventually,
@@ -27,7 +20,14 @@ import {
   startHostProcess,
   waitForNoProcesses,
 } from './helpers.ts'
-import { clipboardBothWays, pictureBackAfterKill, TerminalProbe, viewAndSwitchMonitor } from './wayland.ts'
+import {
+  clickVideoCentre,
+  clipboardBothWays,
+  pictureBackAfterKill,
+  TerminalProbe,
+  typeWithViewerLayout,
+  viewAndSwitchMonitor,
+} from './wayland.ts'
 import type { Rgb } from './x11-paint.ts'
 
 const GREEN: Rgb = [30, 200, 60]
@@ -39,7 +39,6 @@ declare const window: {
   smoldesk?: { clipboard: { remote?: { content: { kind: string; png?: Uint8Array } } } }
 }
 const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
-declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
 
 /** mutter's own shortcut for "move the window to the monitor on the right" (Super+Shift+Right). */
 async function moveFocusedWindowRight(session: GnomeDesktop['session']): Promise<void> {
@@ -222,28 +221,14 @@ for (const name of ['chromium', 'firefox'] as const) {
     })
 
     it('brings a click and typed text, non-ASCII included, to a Wayland client', async () => {
-      const box = await videoContentBox(page)
-      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
-      await toolbarHidden(page)
-      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2)
+      await clickVideoCentre(page)
       await eventually(
         async () => assert.deepEqual(await right.buttonsPressed(), [0], 'a left click'),
         10_000,
       )
       await page.keyboard.type('hi gnome')
       // A character typed by the viewer's layout: mutter finds its key in the desktop's (US) layout.
-      await inPage(
-        page,
-        (keys) => {
-          const video = document.querySelector('video') as { dispatchEvent(e: unknown): void }
-          for (const [type, code, key] of keys)
-            video.dispatchEvent(new KeyboardEvent(type, { code, key, bubbles: true, cancelable: true }))
-        },
-        [
-          ['keydown', 'Digit4', '€'],
-          ['keyup', 'Digit4', '€'],
-        ] as const,
-      )
+      await typeWithViewerLayout(page, [['Digit4', '€']])
       await eventually(async () => assert.equal(await right.typed(), 'hi gnome€'), 10_000)
     })
 

@@ -8,7 +8,7 @@ import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import { GnomeDesktop } from '../src/display/embedded/gnome-desktop.ts'
 import { MUTTER_HELPER, MutterSession } from '../src/display/gnome/mutter-session.ts'
-import { inPage, toolbarHidden, videoContentBox, waitForColour } from './browser.ts'
+import { waitForColour } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
 import {
   eventually,
@@ -18,7 +18,7 @@ import {
   startHostProcess,
   waitForNoProcesses,
 } from './helpers.ts'
-import { pictureBackAfterKill, TerminalProbe } from './wayland.ts'
+import { clickVideoCentre, pictureBackAfterKill, TerminalProbe, typeWithViewerLayout } from './wayland.ts'
 import type { Rgb } from './x11-paint.ts'
 
 const GREEN: Rgb = [30, 200, 60]
@@ -26,9 +26,6 @@ const BLUE: Rgb = [40, 90, 220]
 const WIDTH = 1280
 const HEIGHT = 720
 const BTN_LEFT = 272
-
-declare const document: { querySelector(s: string): unknown }
-declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
 
 /**
  * Where xdg-desktop-portal-gnome 43 (Debian 12) puts what its share dialog
@@ -210,25 +207,11 @@ describe('sharing a GNOME desktop through the desktop portal', () => {
     console.log(`portal: encoder killed, picture back after ${back.toFixed(0)} ms`)
     assert.ok(back < 2000, `${back.toFixed(0)} ms`)
 
-    const box = await videoContentBox(page)
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
-    await toolbarHidden(page)
-    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2)
+    await clickVideoCentre(page)
     await eventually(async () => assert.deepEqual(await probe.buttonsPressed(), [0], 'a left click'), 10_000)
     await page.keyboard.type('hi portal')
     // A character typed by the viewer's layout: GNOME finds its key in the desktop's (US) layout.
-    await inPage(
-      page,
-      (keys) => {
-        const video = document.querySelector('video') as { dispatchEvent(e: unknown): void }
-        for (const [type, code, key] of keys)
-          video.dispatchEvent(new KeyboardEvent(type, { code, key, bubbles: true, cancelable: true }))
-      },
-      [
-        ['keydown', 'Digit4', '€'],
-        ['keyup', 'Digit4', '€'],
-      ] as const,
-    )
+    await typeWithViewerLayout(page, [['Digit4', '€']])
     await eventually(async () => assert.equal(await probe.typed(), 'hi portal€'), 10_000)
     await page.close()
     await stopHost(start, client)

@@ -4,7 +4,7 @@ import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import { SwayDesktop } from '../src/display/embedded/sway-desktop.ts'
 import { SwayIpc } from '../src/display/wlroots/sway-ipc.ts'
-import { inPage, toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
+import { inPage, viewerState, waitForColour } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
 import {
   eventually,
@@ -15,10 +15,12 @@ import {
   waitForNoProcesses,
 } from './helpers.ts'
 import {
+  clickVideoCentre,
   clipboardBothWays,
   InputProbe,
   paintOutput,
   pictureBackAfterKill,
+  typeWithViewerLayout,
   viewAndSwitchMonitor,
 } from './wayland.ts'
 import type { Rgb } from './x11-paint.ts'
@@ -28,7 +30,6 @@ const ORANGE: Rgb = [240, 140, 20]
 const BLUE: Rgb = [40, 90, 220]
 
 declare const document: { querySelector(s: string): unknown }
-declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
 
 /**
  * A headless sway with two outputs of different sizes, shared by the real
@@ -118,30 +119,17 @@ for (const name of ['chromium', 'firefox'] as const) {
       const probe = await InputProbe.open(env())
       try {
         await eventually(async () => assert.ok(probe.mapped, 'wev is on screen'), 10_000)
-        const box = await videoContentBox(page)
-        await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
-        await toolbarHidden(page)
-        await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2)
+        await clickVideoCentre(page)
         await eventually(
           async () => assert.deepEqual(probe.buttonsPressed(), [0x110], 'a left click'),
           10_000,
         )
         await page.keyboard.type('hi sway')
         // A key whose character the host's US layout lacks: it arrives as the character typed.
-        await inPage(
-          page,
-          (keys) => {
-            const video = document.querySelector('video') as { dispatchEvent(e: unknown): void }
-            for (const [type, code, key] of keys)
-              video.dispatchEvent(new KeyboardEvent(type, { code, key, bubbles: true, cancelable: true }))
-          },
-          [
-            ['keydown', 'KeyE', 'é'],
-            ['keyup', 'KeyE', 'é'],
-            ['keydown', 'Digit4', '€'],
-            ['keyup', 'Digit4', '€'],
-          ] as const,
-        )
+        await typeWithViewerLayout(page, [
+          ['KeyE', 'é'],
+          ['Digit4', '€'],
+        ])
         await eventually(async () => assert.equal(probe.typed(), 'hi swayé€'), 10_000)
       } finally {
         await probe.close()

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import type { Browser, Page } from 'puppeteer-core'
 import type { SwayIpc } from '../src/display/wlroots/sway-ipc.ts'
 import { ManagedProcess } from '../src/process/child.ts'
-import { clickButton, inPage, viewerState, waitForColour } from './browser.ts'
+import { clickButton, inPage, toolbarHidden, videoContentBox, viewerState, waitForColour } from './browser.ts'
 import { grantClipboard } from './browsers.ts'
 import { eventually, type HostProcess, printedUrl, processesTagged, run } from './helpers.ts'
 import type { Rgb } from './x11-paint.ts'
@@ -207,4 +207,39 @@ export async function pictureBackAfterKill(
   const back = performance.now() - killed
   assert.equal((await viewerState(page)).pcs, pcs, 'no reconnect')
   return back
+}
+
+declare const document: { querySelector(s: string): unknown }
+declare const KeyboardEvent: new (type: string, init: Record<string, unknown>) => object
+
+/** A left click in the middle of the video, once the pointer's move has hidden the toolbar. */
+export async function clickVideoCentre(page: Page): Promise<void> {
+  const box = await videoContentBox(page)
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+  await toolbarHidden(page)
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2)
+}
+
+/**
+ * Keys typed with the viewer's own layout: each [code, character] as a
+ * keydown and keyup on the video whose `key` is that character (what a
+ * French or German keyboard sends), whatever the test browser's layout is.
+ */
+export async function typeWithViewerLayout(
+  page: Page,
+  keys: readonly (readonly [string, string])[],
+): Promise<void> {
+  const events = keys.flatMap(([code, key]) => [
+    ['keydown', code, key],
+    ['keyup', code, key],
+  ])
+  await inPage(
+    page,
+    (list) => {
+      const video = document.querySelector('video') as { dispatchEvent(e: unknown): void }
+      for (const [type, code, key] of list)
+        video.dispatchEvent(new KeyboardEvent(type ?? '', { code, key, bubbles: true, cancelable: true }))
+    },
+    events,
+  )
 }

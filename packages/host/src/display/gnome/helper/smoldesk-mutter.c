@@ -52,7 +52,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <xkbcommon/xkbcommon.h>
+#include "rd-lines.h"
 
 #define MUTTER_RD "org.gnome.Mutter.RemoteDesktop"
 #define MUTTER_SC "org.gnome.Mutter.ScreenCast"
@@ -64,16 +64,6 @@
 static GDBusConnection *bus;
 static GMainLoop *loop;
 static int exit_code;
-
-static void out(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static void out(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  putchar('\n');
-  fflush(stdout);
-}
 
 /* A method call that waits for its answer; NULL (and *why set) when it failed. */
 static GVariant *call(const char *dest, const char *path, const char *iface, const char *method,
@@ -536,10 +526,7 @@ static void handle_line(char *line) {
     return;
   case 'U':
     if (sscanf(line + 1, "%u %d", &u, &b) == 2 && u > 0 && u <= 0x10ffff) {
-      /* The legacy keysym where there is one (EuroSign, not U20AC): layouts use those. */
-      xkb_keysym_t sym = u == '\n' || u == '\r' ? XKB_KEY_Return : u == '\t' ? XKB_KEY_Tab : xkb_utf32_to_keysym(u);
-      if (sym == XKB_KEY_NoSymbol) sym = 0x1000000 + u;
-      rd_call("NotifyKeyboardKeysym", g_variant_new("(ub)", (guint32)sym, b != 0));
+      rd_call("NotifyKeyboardKeysym", g_variant_new("(ub)", character_keysym(u), b != 0));
     }
     return;
   case 'W':
@@ -556,39 +543,13 @@ static void handle_line(char *line) {
   }
 }
 
-static gboolean on_stdin(GIOChannel *ch, GIOCondition cond, gpointer data) {
-  (void)data;
-  if (cond & (G_IO_HUP | G_IO_ERR)) {
-    /* Read what is left, then end. */
-  }
-  char *line = NULL;
-  gsize len = 0;
-  GError *error = NULL;
-  for (;;) {
-    GIOStatus st = g_io_channel_read_line(ch, &line, &len, NULL, &error);
-    if (st == G_IO_STATUS_NORMAL) {
-      handle_line(line);
-      g_free(line);
-      if (g_io_channel_get_buffer_condition(ch) & G_IO_IN) continue;
-      return TRUE;
-    }
-    if (st == G_IO_STATUS_AGAIN) return TRUE;
-    if (error) g_error_free(error);
-    g_main_loop_quit(loop);
-    return FALSE;
-  }
-}
-
 static int run_session(void) {
   g_dbus_connection_signal_subscribe(bus, MUTTER_DC, MUTTER_DC, "MonitorsChanged",
                                      "/org/gnome/Mutter/DisplayConfig", NULL, G_DBUS_SIGNAL_FLAGS_NONE,
                                      on_monitors_changed, NULL, NULL);
   const char *max = getenv("SMOLDESK_CLIPBOARD_MAX_BYTES");
   if (max && atol(max) > 0) clip_max = (gsize)atol(max);
-  GIOChannel *in = g_io_channel_unix_new(0);
-  g_io_channel_set_encoding(in, NULL, NULL);
-  g_io_channel_set_flags(in, G_IO_FLAG_NONBLOCK, NULL);
-  g_io_add_watch(in, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, NULL);
+  read_stdin_lines(handle_line, loop);
   out("ready");
   g_main_loop_run(loop);
   stop_rd_session();

@@ -47,7 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <xkbcommon/xkbcommon.h>
+#include "rd-lines.h"
 
 #define PORTAL_BUS "org.freedesktop.portal.Desktop"
 #define PORTAL_PATH "/org/freedesktop/portal/desktop"
@@ -74,16 +74,6 @@ static gboolean remote_desktop;
 static Stream streams[MAX_STREAMS];
 static int n_streams;
 static int token_counter;
-
-static void out(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static void out(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  putchar('\n');
-  fflush(stdout);
-}
 
 /* Why a call failed, in one line and without the D-Bus error prefix GLib adds. */
 static char *error_text(GError *error) {
@@ -376,10 +366,7 @@ static void handle_line(char *line) {
     return;
   case 'U':
     if (sscanf(line + 1, "%u %d", &u, &b) == 2 && u > 0 && u <= 0x10ffff) {
-      /* The legacy keysym where there is one (EuroSign, not U20AC): layouts use those. */
-      xkb_keysym_t sym = u == '\n' || u == '\r' ? XKB_KEY_Return : u == '\t' ? XKB_KEY_Tab : xkb_utf32_to_keysym(u);
-      if (sym == XKB_KEY_NoSymbol) sym = 0x1000000 + u;
-      rd_call("NotifyKeyboardKeysym", "iu", (gint32)sym, (guint32)(b != 0));
+      rd_call("NotifyKeyboardKeysym", "iu", (gint32)character_keysym(u), (guint32)(b != 0));
     }
     return;
   case 'S':
@@ -387,24 +374,6 @@ static void handle_line(char *line) {
     return;
   default:
     fprintf(stderr, "unknown command %c\n", line[0]);
-  }
-}
-
-static gboolean on_stdin(GIOChannel *ch, GIOCondition cond, gpointer data) {
-  (void)cond, (void)data;
-  char *line = NULL;
-  gsize len = 0;
-  for (;;) {
-    GIOStatus st = g_io_channel_read_line(ch, &line, &len, NULL, NULL);
-    if (st == G_IO_STATUS_NORMAL) {
-      handle_line(line);
-      g_free(line);
-      if (g_io_channel_get_buffer_condition(ch) & G_IO_IN) continue;
-      return TRUE;
-    }
-    if (st == G_IO_STATUS_AGAIN) return TRUE;
-    g_main_loop_quit(loop);
-    return FALSE;
   }
 }
 
@@ -438,10 +407,7 @@ int main(int argc, char **argv) {
   for (char *c = sender_path; *c; c++)
     if (*c == '.') *c = '_';
   if (start_session(input, persist) != 0) return 1;
-  GIOChannel *in = g_io_channel_unix_new(0);
-  g_io_channel_set_encoding(in, NULL, NULL);
-  g_io_channel_set_flags(in, G_IO_FLAG_NONBLOCK, NULL);
-  g_io_add_watch(in, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, NULL);
+  read_stdin_lines(handle_line, loop);
   g_main_loop_run(loop);
   if (session) {
     GVariant *r = g_dbus_connection_call_sync(bus, PORTAL_BUS, session, "org.freedesktop.portal.Session", "Close",
