@@ -30,7 +30,13 @@ declare const document: {
 declare const window: {
   smoldesk?: {
     state: string
-    connection: { peerConnectionsCreated: number }
+    connection: {
+      peerConnectionsCreated: number
+      peerConnection?: {
+        connectionState: string
+        getStats(): Promise<Map<string, Record<string, unknown>>>
+      }
+    }
     stats?: { codec: string; width: number }
   }
 }
@@ -129,7 +135,44 @@ export async function waitForColour(page: Page, colour: Rgb, timeoutMs = 10_000)
     await sleep(20)
   }
   throw new Error(
-    `video never showed rgb(${colour.join(',')}) within ${timeoutMs} ms; last: ${last?.join(',')}`,
+    `video never showed rgb(${colour.join(',')}) within ${timeoutMs} ms; last: ${last?.join(',')}; ` +
+      `the page's receiver: ${await receiverDiagnosis(page).catch((err: unknown) => String(err))}`,
+  )
+}
+
+/**
+ * What the page's video receiver says about itself, twice a second apart: it tells
+ * packets that stopped arriving from packets that arrive but are not decoded, and
+ * whether the page asked for keyframes (what a failed colour wait needs to say).
+ */
+export function receiverDiagnosis(page: Page): Promise<string> {
+  return inPage(
+    page,
+    async () => {
+      const pc = window.smoldesk?.connection.peerConnection
+      if (!pc) return 'no media connection'
+      const keys = [
+        'packetsReceived',
+        'packetsLost',
+        'framesReceived',
+        'framesDecoded',
+        'keyFramesDecoded',
+        'framesDropped',
+        'pliCount',
+        'nackCount',
+        'firCount',
+      ]
+      const sample = async () => {
+        const stats = [...(await pc.getStats()).values()]
+        const inbound = stats.find((r) => r.type === 'inbound-rtp' && r.kind === 'video')
+        if (!inbound) return 'no inbound video'
+        return keys.map((k) => `${k}=${String(inbound[k] ?? '-')}`).join(' ')
+      }
+      const first = await sample()
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      return `${pc.connectionState}; ${first} → 1 s later: ${await sample()}`
+    },
+    undefined,
   )
 }
 
