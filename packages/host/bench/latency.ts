@@ -81,7 +81,7 @@ const NOVNC_WEB = '/usr/share/novnc'
  * its whole time moves into its parent's count of reaped children, so the
  * tree's total (own + reaped) only ever grows by what was spent.
  */
-class CpuMeter {
+export class CpuMeter {
   readonly #match: (p: ProcInfo) => boolean
   #startTicks = 0
   #at = 0

@@ -1,4 +1,5 @@
-import { SmolDeskError, summarizeStream, type ViewerRole } from '@smoldesk/protocol'
+import { SmolDeskError, summarizeStream, type ViewerPermissions, type ViewerRole } from '@smoldesk/protocol'
+import type { AudioService } from './audio/audio-service.ts'
 import type { CaptureService } from './capture/capture-service.ts'
 import type { EncoderProbeCache } from './capture/codec-probe.ts'
 import type { Clipboard } from './clipboard/clipboard.ts'
@@ -30,6 +31,7 @@ export interface CommandContext {
   /** The display server being shared. */
   backend: DisplayBackend
   capture: CaptureService
+  audio: AudioService
   input: InputService
   session: SessionService
   transfers: TransferService
@@ -49,6 +51,34 @@ function requireHub(h: CommandContext): ViewerHub {
   const hub = h.hub()
   if (!hub) throw new SmolDeskError('UNAVAILABLE', 'the host is not connected to a signaling server')
   return hub
+}
+
+/**
+ * Changes a viewer's permissions; the microphone's goes through the sound
+ * side too (its virtual source must exist before anyone may talk into it,
+ * and a viewer who may no longer talk is silenced at once). Only a viewer
+ * who may control the desktop may talk into it: view-only means watching.
+ */
+async function setPermissions(
+  h: CommandContext,
+  peerId: string,
+  change: { [K in keyof ViewerPermissions]?: boolean | undefined },
+): Promise<ViewerPermissions> {
+  requireHub(h)
+  const before = h.roster.permissions(peerId)
+  if (change.microphone === true) {
+    if (h.roster.role(peerId) !== 'viewer')
+      throw new SmolDeskError(
+        'FORBIDDEN',
+        `viewer ${peerId} is view-only: make it a viewer before it may talk`,
+      )
+    await h.audio.microphones.prepare()
+  }
+  const after = h.roster.setPermissions(peerId, change)
+  if (before.microphone !== after.microphone)
+    await h.audio.microphones.permissionChanged(peerId, after.microphone)
+  h.session.changed()
+  return after
 }
 
 /** The viewer a file goes to: the one named, or the only one connected. */
@@ -95,6 +125,15 @@ export function hostCommands(h: CommandContext): CommandHandlers {
       await h.input.configure(config)
       return null
     },
+    get_audio_devices: async () => h.audio.devices(),
+    set_audio_enabled: async ({ enabled }) => {
+      const streaming = await h.audio.setEnabled(enabled)
+      return { enabled: h.audio.enabled, streaming }
+    },
+    set_viewer_microphone: async ({ viewerId, allowed }) => {
+      await setPermissions(h, viewerId, { microphone: allowed })
+      return null
+    },
     get_video_codecs: async () => (await h.probe.get()).codecs,
     get_hardware_acceleration_options: async () => (await h.probe.get()).accelerations,
     get_clipboard_text: async () => (await h.clipboard()).getText(),
@@ -117,7 +156,10 @@ export function hostCommands(h: CommandContext): CommandHandlers {
         ...(link.url !== undefined && { url: link.url }),
       }
     },
-    list_viewers: async () => requireHub(h).viewers(),
+    list_viewers: async () =>
+      requireHub(h)
+        .viewers()
+        .map((v) => ({ ...v, talking: h.audio.microphones.talking(v.peer_id) })),
     approve_viewer: async ({ peerId, role }) => {
       requireHub(h).answerJoinRequest(peerId, true, role)
       return null
@@ -137,14 +179,14 @@ export function hostCommands(h: CommandContext): CommandHandlers {
     },
     set_viewer_role: async ({ peerId, role }) => {
       requireHub(h)
+      const talked = h.roster.permissions(peerId).microphone
       h.roster.setRole(peerId, role)
+      // A new role brings that role's permissions: the microphone is off again.
+      if (talked) await h.audio.microphones.permissionChanged(peerId, false)
       h.session.changed()
       return null
     },
-    set_viewer_permissions: async ({ peerId, permissions }) => {
-      requireHub(h)
-      return h.roster.setPermissions(peerId, permissions)
-    },
+    set_viewer_permissions: async ({ peerId, permissions }) => setPermissions(h, peerId, permissions),
     get_clipboard_history: async () => h.clipboardSync.history(),
     clear_clipboard_history: async () => {
       h.clipboardSync.clearHistory()
@@ -190,6 +232,11 @@ export function hostCommands(h: CommandContext): CommandHandlers {
         security_initialized: h.security.initialized,
         download_dir: h.transfers.downloadDir,
         viewer_resize: h.viewerResize.get(),
+        audio: {
+          enabled: h.audio.enabled,
+          streaming: h.audio.streaming,
+          ...(h.audio.unavailable !== undefined && { unavailable: h.audio.unavailable }),
+        },
       }
     },
     set_viewer_resize: async ({ allowed }) => {

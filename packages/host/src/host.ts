@@ -9,6 +9,7 @@ import {
   SmolDeskError,
   type ViewerRole,
 } from '@smoldesk/protocol'
+import { AudioService } from './audio/audio-service.ts'
 import { CaptureService } from './capture/capture-service.ts'
 import { EncoderProbeCache } from './capture/codec-probe.ts'
 import { CLIPBOARD_MAX_BYTES, type Clipboard } from './clipboard/clipboard.ts'
@@ -53,6 +54,8 @@ export class Host {
   readonly #security = new SecurityContext()
   readonly tokens = new ViewerTokens(this.#security)
   readonly capture: CaptureService
+  /** The desktop's sound to viewers, their microphones to the desktop. */
+  readonly audio: AudioService
   readonly input: InputService
   readonly viewerInput: ViewerInput
   readonly transfers: TransferService
@@ -75,7 +78,15 @@ export class Host {
     if (options.secretKey !== undefined) this.#security.initialize(options.secretKey)
     this.roster = new ViewerRoster((viewerId) => this.viewerInput.viewerGone(viewerId))
     const monitors = () => backend.monitors()
+    this.audio = new AudioService({
+      server: options.soundServer,
+      emit: (event, payload) => this.ipc.emit(event, payload),
+      changed: () => this.session.changed(),
+      mayTalk: (viewerId) =>
+        this.roster.role(viewerId) === 'viewer' && this.roster.permissions(viewerId).microphone,
+    })
     this.capture = new CaptureService({
+      audio: this.audio,
       source: () => backend.captureSource(),
       monitors,
       probe: this.#probe,
@@ -103,6 +114,10 @@ export class Host {
       choices: () => this.#probe.get(),
       roster: this.roster,
       inputEnabled: () => this.input.enabled,
+      audio: () => {
+        const why = this.audio.unavailable ?? (this.audio.enabled ? undefined : 'the host turned sound off')
+        return { streaming: this.audio.streaming !== null, ...(why !== undefined && { reason: why }) }
+      },
       rejoinToken: async (role) => {
         const roomId = this.#hub?.roomId
         return roomId ? (await this.tokens.issue(roomId, role, REJOIN_TOKEN_TTL_S)).token : undefined
@@ -158,6 +173,7 @@ export class Host {
             releaseNativeStack: o.releaseNativeStack ?? HOST_DEFAULTS.releaseNativeStack,
           }),
           capture: host.capture,
+          audio: host.audio,
           signalingUrl: options.signalingUrl,
           roomId: options.roomId,
           password: options.roomPassword,
@@ -216,6 +232,7 @@ export class Host {
       await this.transfers.close()
       // Capture first: giving a resized monitor its size back must not start an encoder again.
       await this.capture.close()
+      await this.audio.close()
       await this.resize.close()
       await this.input.releaseAll().catch(() => {})
       await this.backend.close()
@@ -264,6 +281,7 @@ export class Host {
     return {
       options: this.#options,
       capture: this.capture,
+      audio: this.audio,
       input: this.input,
       session: this.session,
       transfers: this.transfers,

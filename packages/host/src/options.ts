@@ -17,6 +17,12 @@ export interface HostOptions {
    * use the portal with 'control' anyway.
    */
   portal?: PortalMode | undefined
+  /**
+   * The sound server (`unix:/path/to/native`, as PULSE_SERVER takes it):
+   * the embedded desktop's own; left out, libpulse finds the user's
+   * (PULSE_SERVER, then the session's PulseAudio or pipewire-pulse).
+   */
+  soundServer?: string | undefined
   /** IPC port on 127.0.0.1; 0 picks a free one (written to host.json). */
   ipcPort?: number
   /** Where host.json goes; default from resolveStateDir(). */

@@ -19,6 +19,8 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
   'media.peerconnection.ice.loopback': true,
   'media.peerconnection.ice.obfuscate_host_addresses': false,
   'media.autoplay.default': 0,
+  // Sound without a click first, as Chromium's --autoplay-policy flag allows it.
+  'media.autoplay.block-webaudio': false,
   // The Clipboard API without a click on the page's paste menu (what a test cannot do).
   'dom.events.testing.asyncClipboard': true,
   'dom.events.asyncClipboard.readText': true,
@@ -30,27 +32,62 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
   'browser.safebrowsing.update.enabled': false,
 }
 
-/**
- * `executablePath`: another way to start the same browser (a test's network
- * namespace: RemoteNetwork.browser(name)).
- */
-export async function launchViewerBrowser(name: BrowserName, executablePath?: string): Promise<Browser> {
+/** How a viewer browser is started beyond the defaults. */
+export interface ViewerBrowserOptions {
+  /** Another way to start the same browser (a test's network namespace: RemoteNetwork.browser(name)). */
+  executablePath?: string | undefined
+  /**
+   * A microphone without hardware, granted without a prompt: Chromium plays
+   * this WAV file in a loop; Firefox's fake device is a 1 kHz tone (it takes no file).
+   */
+  fakeMicrophone?: string | undefined
+  /**
+   * The viewer machine's sound server (a PULSE_SERVER address): its speakers.
+   * Firefox runs an AudioContext only with an output device to play on
+   * (without one it stays suspended, and the page asks for a click that
+   * cannot help); Chromium headless has a fake output of its own.
+   */
+  speakers?: string | undefined
+}
+
+export async function launchViewerBrowser(
+  name: BrowserName,
+  pathOrOptions?: string | ViewerBrowserOptions,
+): Promise<Browser> {
+  const options =
+    typeof pathOrOptions === 'string' ? { executablePath: pathOrOptions } : (pathOrOptions ?? {})
+  const { executablePath, fakeMicrophone, speakers } = options
+  const env = speakers === undefined ? process.env : { ...process.env, PULSE_SERVER: speakers }
   if (name === 'firefox') {
     return puppeteer.launch({
       browser: 'firefox',
+      env,
       executablePath: executablePath ?? FIREFOX_PATH,
       headless: true,
-      extraPrefsFirefox: FIREFOX_PREFS,
+      extraPrefsFirefox: {
+        ...FIREFOX_PREFS,
+        ...(fakeMicrophone !== undefined && { 'media.navigator.streams.fake': true }),
+      },
       // A fixed port, so a wrapper can bridge it (puppeteer's default 0 is picked by Firefox).
       ...(executablePath && { debuggingPort: await freePort() }),
     })
   }
   return puppeteer.launch({
     browser: 'chrome',
+    env,
     executablePath: executablePath ?? CHROMIUM_PATH,
     headless: true,
     pipe: true,
-    args: CHROMIUM_ARGS.filter((a) => a !== '--headless'),
+    args: [
+      ...CHROMIUM_ARGS.filter((a) => a !== '--headless'),
+      ...(fakeMicrophone !== undefined
+        ? [
+            '--use-fake-device-for-media-stream',
+            '--use-fake-ui-for-media-stream',
+            `--use-file-for-fake-audio-capture=${fakeMicrophone}`,
+          ]
+        : []),
+    ],
   })
 }
 

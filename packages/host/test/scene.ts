@@ -23,6 +23,10 @@ export interface SceneOptions {
   /** A viewer browser, and how to start it (a network namespace's wrapper: RemoteNetwork.browser). */
   browser?: BrowserName
   browserPath?: string
+  /** The viewer browser's microphone: this WAV (Chromium), a 1 kHz tone (Firefox). */
+  fakeMicrophone?: string
+  /** The viewer machine's sound server (its speakers), as launchViewerBrowser takes it. */
+  speakers?: string
   /** Headless Chromium under Playwright as well (the suites written for its page API). */
   playwright?: boolean
 }
@@ -81,7 +85,11 @@ export async function openScene(options: SceneOptions): Promise<Scene> {
     let client: Promise<IpcClient> | undefined
     closers.push(async () => (await client?.catch(() => undefined))?.close())
     const browser = options.browser
-      ? await launchViewerBrowser(options.browser, options.browserPath)
+      ? await launchViewerBrowser(options.browser, {
+          executablePath: options.browserPath,
+          fakeMicrophone: options.fakeMicrophone,
+          speakers: options.speakers,
+        })
       : undefined
     if (browser) closers.push(() => browser.close())
     const playwright = options.playwright ? await launchChromium() : undefined

@@ -510,6 +510,7 @@ describe('clipboard and files between the host and a browser', () => {
       clipboard_write: false,
       file_upload: true,
       file_download: true,
+      microphone: false,
     })
     const text = `for the first viewer only ${Date.now()}`
     await xclip(['-i'], text)

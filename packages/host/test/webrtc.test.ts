@@ -38,6 +38,7 @@ const noEvents = {
   onInput: () => {},
   onInputClosed: () => {},
   onDataChannel: () => {},
+  onMicrophone: () => {},
 }
 
 describe('codec negotiation', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { AudioDevicesSchema, AudioStreamSchema } from './audio.ts'
 import {
   HardwareAccelerationSchema,
   ScreenCaptureConfigSchema,
@@ -26,12 +27,20 @@ export const ViewerPermissionsSchema = z.strictObject({
   file_upload: z.boolean(),
   /** Is sent files by the host. */
   file_download: z.boolean(),
+  /** Its microphone plays into the desktop's "SmolDesk microphone" (off for everyone until the host allows it). */
+  microphone: z.boolean(),
 })
 export type ViewerPermissions = z.infer<typeof ViewerPermissionsSchema>
 
 export function defaultPermissions(role: 'viewer' | 'view-only'): ViewerPermissions {
   const may = role === 'viewer'
-  return { clipboard_read: may, clipboard_write: may, file_upload: may, file_download: may }
+  return {
+    clipboard_read: may,
+    clipboard_write: may,
+    file_upload: may,
+    file_download: may,
+    microphone: false,
+  }
 }
 
 export const HostStatusSchema = z.strictObject({
@@ -50,6 +59,12 @@ export const HostStatusSchema = z.strictObject({
   download_dir: z.string(),
   /** Viewers may give the shared (virtual) monitor their window's size. */
   viewer_resize: z.boolean(),
+  /** The desktop's sound: switched on (set_audio_enabled), what goes to viewers, why nothing does. */
+  audio: z.strictObject({
+    enabled: z.boolean(),
+    streaming: AudioStreamSchema.nullable(),
+    unavailable: z.string().optional(),
+  }),
 })
 export type HostStatus = z.infer<typeof HostStatusSchema>
 
@@ -77,6 +92,18 @@ export const COMMANDS = {
   get_clipboard_text: { args: NoArgs, result: z.string() },
   set_clipboard_text: { args: z.strictObject({ text: z.string() }), result: Nothing },
   initialize_security: { args: z.strictObject({ secretKey: z.string() }), result: Nothing },
+  // sound
+  get_audio_devices: { args: NoArgs, result: AudioDevicesSchema },
+  /** Turns the desktop's sound for viewers on or off, live (no viewer reconnects). */
+  set_audio_enabled: {
+    args: z.strictObject({ enabled: z.boolean() }),
+    result: z.strictObject({ enabled: z.boolean(), streaming: AudioStreamSchema.nullable() }),
+  },
+  /** Whether a viewer's microphone reaches the desktop (everyone's is off until allowed). */
+  set_viewer_microphone: {
+    args: z.strictObject({ viewerId: ClientIdSchema, allowed: z.boolean() }),
+    result: Nothing,
+  },
   // viewers and who may join (SmolDesk additions in the same style)
   /** A signed viewer token (JWT) and the share link that carries it. */
   create_viewer_token: {
@@ -99,6 +126,8 @@ export const COMMANDS = {
         role: z.enum(['viewer', 'view-only']),
         state: z.enum(['pending', 'connecting', 'connected']),
         permissions: ViewerPermissionsSchema,
+        /** Its microphone is reaching the desktop and is above silence now. */
+        talking: z.boolean(),
       }),
     ),
   },

@@ -46,6 +46,11 @@ export const ERROR_CODES = [
   'CODEC_UNSUPPORTED',
   'HWACCEL_UNAVAILABLE',
   'ENCODER_FAILED',
+  // sound
+  /** No sound server answers (PulseAudio or PipeWire's pulse server): no desktop audio, no microphone; video is unaffected. */
+  'NO_SOUND_SERVER',
+  /** The sound helper failed (it is restarted; the message says why). */
+  'AUDIO_FAILED',
   // input
   'INPUT_DISABLED',
   /** A key the host's keyboard mapping has no place for (an unknown DOM code, a key this keymap lacks). */

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { AudioStreamSchema } from './audio.ts'
 import { ErrorCodeSchema } from './errors.ts'
 import { ViewerRoleSchema } from './signaling.ts'
 import { TransferDirectionSchema } from './transfer-messages.ts'
@@ -61,6 +62,20 @@ export const EVENTS = {
     ]),
     /** Its exact arguments (the RTP port of ffmpeg's output shows as 0). */
     encoder_args: z.array(z.string()),
+    /** The desktop's sound going to viewers with it (null: none, `audio_unavailable` says why). */
+    audio: AudioStreamSchema.nullable(),
+    audio_unavailable: z.string().optional(),
+  }),
+  /** The desktop's sound started or stopped (set_audio_enabled, the helper failing or coming back). */
+  'audio-changed': z.strictObject({
+    audio: AudioStreamSchema.nullable(),
+    reason: z.string(),
+  }),
+  /** A viewer's microphone started or stopped reaching the desktop (talking: its level is above silence). */
+  'microphone-changed': z.strictObject({
+    viewerId: z.string(),
+    allowed: z.boolean(),
+    talking: z.boolean(),
   }),
   'capture-stopped': z.strictObject({ reason: z.string() }),
   'viewer-connected': z.strictObject({ viewerId: z.string(), name: z.string().optional() }),

@@ -1,3 +1,4 @@
+export * from './audio.ts'
 export * from './capture-config.ts'
 export * from './clipboard-messages.ts'
 export * from './commands.ts'

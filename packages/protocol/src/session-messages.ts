@@ -72,6 +72,10 @@ export const SessionStateSchema = z.strictObject({
   can_control: z.boolean(),
   /** The host's remote-input switch. */
   input_enabled: z.boolean(),
+  /** Whether the desktop's sound comes with the picture (a track is always there; it is silent when off). */
+  audio: z.strictObject({ streaming: z.boolean(), reason: z.string().max(500).optional() }),
+  /** Whether this viewer's microphone may reach the desktop (the host allows it per viewer). */
+  microphone_allowed: z.boolean(),
   /**
    * Whether a `resize` would give the watched monitor this viewer's window
    * size: allowed, not allowed by the host (a screen of its own), or not

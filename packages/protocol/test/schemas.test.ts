@@ -32,7 +32,9 @@ describe('ScreenCaptureConfig', () => {
       codec: 'H264',
       hardwareAcceleration: 'None',
       captureCursor: true,
-      captureAudio: false,
+      // Sound when a sound server answers; the host decides.
+      captureAudio: 'auto',
+      audioBitrateKbps: 128,
       keyframeIntervalFrames: CAPTURE_DEFAULTS.keyframeIntervalFrames,
       bitrateKbps: undefined,
       latencyMode: 'UltraLow',

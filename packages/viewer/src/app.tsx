@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, useSyncExternalStore } from 'react'
 import { KeyboardSink } from './keyboard-sink.tsx'
 import { Landing } from './landing.tsx'
 import { type LinkParams, linkParams } from './link-params.ts'
+import { MicrophoneButton, SpeakerControl } from './sound-controls.tsx'
 import { StatsOverlay } from './stats-overlay.tsx'
 import { StatusPanel } from './status-panel.tsx'
 import { Toolbar } from './toolbar.tsx'
@@ -106,6 +107,25 @@ function Viewer({ link }: { link: LinkParams }) {
       {app && snap && settings && (
         <Toolbar
           hidden={toolbarHidden}
+          sound={
+            <>
+              <SpeakerControl
+                state={snap.sound.state}
+                volume={snap.sound.volume}
+                hostSound={snap.host?.audio}
+                onMuted={(muted) => app.setSound({ muted })}
+                onVolume={(volume) => app.setSound({ volume })}
+                onUnlock={() => app.sound.unlock()}
+              />
+              {canShare && (
+                <MicrophoneButton
+                  state={snap.microphone.state}
+                  why={snap.microphone.why}
+                  onToggle={() => void app.microphone.toggle()}
+                />
+              )}
+            </>
+          }
           session={snap.host}
           decodable={app.decodable}
           receivingCodec={snap.stats?.codec}
@@ -156,6 +176,11 @@ function Viewer({ link }: { link: LinkParams }) {
         />
       )}
       {connected && !canShare && <p className="badge">View only</p>}
+      {connected && snap.sound.state === 'blocked' && (
+        <button type="button" className="sound-blocked" onClick={() => app?.sound.unlock()}>
+          Your browser holds the host’s sound back until you click: click here (or anywhere) to hear it
+        </button>
+      )}
       <div className={`stage stage-${settings?.viewMode ?? 'fit'}`} ref={stageRef}>
         <video
           ref={videoRef}

@@ -9,6 +9,9 @@ export interface Settings {
   showStats: boolean
   /** The remote monitor takes this window's size (where the host allows it). */
   fitRemote: boolean
+  /** The host's sound: volume 0–1, and muted. */
+  volume: number
+  muted: boolean
 }
 
 const KEY = 'smoldesk.viewer.settings'
@@ -20,6 +23,8 @@ export const DEFAULT_SETTINGS: Settings = {
   inputOn: true,
   showStats: false,
   fitRemote: true,
+  volume: 1,
+  muted: false,
 }
 
 /** Stored settings, each field checked (storage is another page's to write too). */
@@ -37,6 +42,11 @@ export function loadSettings(): Settings {
     inputOn: pick(stored.inputOn, [true, false] as const, DEFAULT_SETTINGS.inputOn),
     showStats: pick(stored.showStats, [true, false] as const, DEFAULT_SETTINGS.showStats),
     fitRemote: pick(stored.fitRemote, [true, false] as const, DEFAULT_SETTINGS.fitRemote),
+    volume:
+      typeof stored.volume === 'number' && stored.volume >= 0 && stored.volume <= 1
+        ? stored.volume
+        : DEFAULT_SETTINGS.volume,
+    muted: pick(stored.muted, [true, false] as const, DEFAULT_SETTINGS.muted),
   }
 }
 

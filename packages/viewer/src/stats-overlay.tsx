@@ -22,6 +22,13 @@ export function StatsOverlay({
     ['codec', stats.codec || '–'],
     ['resolution', `${stats.width}×${stats.height}`],
     ['path', stats.candidatePairType ?? '–'],
+    ...(stats.audio
+      ? ([
+          ['audio', `Opus ${stats.audio.bitrateKbps.toFixed(0)} kbit/s`],
+          ['audio buffer', ms(stats.audio.jitterBufferMs, 1)],
+          ['audio concealed', `${stats.audio.concealedPct.toFixed(1)} %`],
+        ] as [string, string][])
+      : []),
   ]
   return (
     <dl className="stats" aria-label="Connection statistics">

@@ -11,6 +11,55 @@ export interface VideoStats {
   framesDecoded: number
   framesDropped: number
   candidatePairType: string | undefined
+  /** The host's sound, when a track is coming in. */
+  audio: AudioStats | undefined
+}
+
+export interface AudioStats {
+  bitrateKbps: number
+  /** How long the jitter buffer holds sound back (ms), over the last interval. */
+  jitterBufferMs: number | undefined
+  /** Share of the sound the browser had to make up (lost or late packets), over the last interval, in %. */
+  concealedPct: number
+  packetsLost: number
+}
+
+interface PreviousAudio {
+  at: number
+  bytes: number
+  jitterDelay: number
+  emitted: number
+  samples: number
+  concealed: number
+}
+
+/** Per-interval audio figures from the cumulative inbound-rtp counters. */
+function audioStats(
+  inbound: Report | undefined,
+  prev: PreviousAudio | undefined,
+): [AudioStats, PreviousAudio] | undefined {
+  if (!inbound) return undefined
+  const current: PreviousAudio = {
+    at: num(inbound.timestamp),
+    bytes: num(inbound.bytesReceived),
+    jitterDelay: num(inbound.jitterBufferDelay),
+    emitted: num(inbound.jitterBufferEmittedCount),
+    samples: num(inbound.totalSamplesReceived),
+    concealed: num(inbound.concealedSamples),
+  }
+  const seconds = prev ? (current.at - prev.at) / 1000 : 0
+  const emitted = prev ? current.emitted - prev.emitted : 0
+  const samples = prev ? current.samples - prev.samples : 0
+  return [
+    {
+      bitrateKbps: prev && seconds > 0 ? ((current.bytes - prev.bytes) * 8) / seconds / 1000 : 0,
+      jitterBufferMs:
+        prev && emitted > 0 ? ((current.jitterDelay - prev.jitterDelay) / emitted) * 1000 : undefined,
+      concealedPct: prev && samples > 0 ? ((current.concealed - prev.concealed) / samples) * 100 : 0,
+      packetsLost: num(inbound.packetsLost),
+    },
+    current,
+  ]
 }
 
 const DISPLAY_HALF_REFRESH_MS = 1000 / 60 / 2
@@ -53,12 +102,18 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : 0)
 /** Turns cumulative counters into per-interval rates; keep one sampler per peer connection. */
 export class StatsSampler {
   #previous: Previous | undefined
+  #previousAudio: PreviousAudio | undefined
 
   async sample(pc: RTCPeerConnection): Promise<VideoStats | undefined> {
     const reports = new Map<string, Report>()
     for (const r of (await pc.getStats()).values() as IterableIterator<Report>) reports.set(r.id, r)
     const inbound = [...reports.values()].find((r) => r.type === 'inbound-rtp' && r.kind === 'video')
     if (!inbound) return undefined
+    const audio = audioStats(
+      [...reports.values()].find((r) => r.type === 'inbound-rtp' && r.kind === 'audio'),
+      this.#previousAudio,
+    )
+    this.#previousAudio = audio?.[1]
     const now = num(inbound.timestamp)
     const current: Previous = {
       at: now,
@@ -97,6 +152,7 @@ export class StatsSampler {
       framesDecoded: current.frames,
       framesDropped: num(inbound.framesDropped),
       candidatePairType: typeof local?.candidateType === 'string' ? local.candidateType : undefined,
+      audio: audio?.[0],
     }
     return sample
   }

@@ -23,6 +23,8 @@ const PRESET_WORDS: Record<StreamPreset, string> = {
 
 export interface ToolbarProps {
   hidden: boolean
+  /** The speaker and microphone controls (sound-controls.tsx). */
+  sound: ReactNode
   session: SessionState | undefined
   /** Codecs this browser decodes, and the one it receives now (from its stats). */
   decodable: VideoCodec[]
@@ -166,6 +168,7 @@ export function Toolbar(p: ToolbarProps) {
           </label>
         </>
       )}
+      {p.sound}
       <button type="button" onClick={p.onFullscreen}>
         Fullscreen
       </button>

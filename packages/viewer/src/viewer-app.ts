@@ -15,10 +15,12 @@ import { ViewerFiles } from './files.ts'
 import { InputCapture } from './input.ts'
 import type { LinkParams } from './link-params.ts'
 import { createLogger } from './log.ts'
+import { type MicrophoneState, ViewerMicrophone } from './microphone.ts'
 import { RemoteSizeFollower } from './remote-size.ts'
 import { type ConnectionStatus, ViewerSession } from './session/viewer-session.ts'
 import { SessionChannel } from './session-channel.ts'
 import { loadSettings, type Settings, saveSettings } from './settings.ts'
+import { type SoundState, ViewerSound } from './sound.ts'
 import { StatsSampler, type VideoStats } from './stats.ts'
 import { NO_ZOOM, panBy, type ViewTransform, zoomAbout } from './view.ts'
 
@@ -38,6 +40,8 @@ declare global {
       files: ViewerFiles
       clipboard: ViewerClipboard
       session: SessionChannel
+      sound: ViewerSound
+      microphone: ViewerMicrophone
       remoteSize?: RemoteSizeFollower
     }
   }
@@ -59,6 +63,10 @@ export interface ViewerSnapshot {
   view: ViewTransform
   /** The user pressed Disconnect. */
   userClosed: boolean
+  /** The host's sound here, and whether the browser holds it back. */
+  sound: { state: SoundState; volume: number; muted: boolean }
+  /** This viewer's microphone to the host. */
+  microphone: { state: MicrophoneState; why: string }
 }
 
 /** Stats are sampled this often. */
@@ -75,6 +83,8 @@ export class ViewerApp {
   readonly files: ViewerFiles
   readonly clipboard: ViewerClipboard
   readonly sessionChannel: SessionChannel
+  readonly sound: ViewerSound
+  readonly microphone: ViewerMicrophone
   readonly decodable: VideoCodec[] = decodableCodecs()
   readonly #link: LinkParams
   readonly #listeners = new Set<() => void>()
@@ -100,13 +110,26 @@ export class ViewerApp {
       settings: loadSettings(),
       view: NO_ZOOM,
       userClosed: false,
+      sound: { state: 'none', volume: 1, muted: false },
+      microphone: { state: 'not-allowed', why: '' },
     }
+    const settings = this.#snapshot.settings
+    this.sound = new ViewerSound(settings, () =>
+      this.#set({ sound: { state: this.sound.state, volume: this.sound.volume, muted: this.sound.muted } }),
+    )
+    this.microphone = new ViewerMicrophone(
+      (track) => this.#session?.setMicrophone(track),
+      () => this.#set({ microphone: { state: this.microphone.state, why: this.microphone.why } }),
+    )
     this.files = new ViewerFiles({ onChange: (transfers) => this.#set({ transfers }), onDownload: download })
     this.clipboard = new ViewerClipboard({
       onRemote: (remote) => this.#set({ remoteClip: { ...remote } }),
       onError: (message) => this.#set({ note: message }),
     })
-    this.sessionChannel = new SessionChannel((host) => this.#set({ host }))
+    this.sessionChannel = new SessionChannel((host) => {
+      this.microphone.hostAllows(host?.microphone_allowed ?? false)
+      this.#set({ host })
+    })
     this.sessionChannel.onBye = (reason) => this.#session?.end(reason)
   }
 
@@ -151,7 +174,10 @@ export class ViewerApp {
           // A view-only viewer watches: its input is not even captured.
           if (role === 'view-only') this.#detachInput?.()
         },
-        stream: (stream) => this.#set({ stream }),
+        stream: (stream) => {
+          this.sound.attach(stream)
+          this.#set({ stream })
+        },
         cursor: (cursor) => this.#capture?.setCursor(cursor),
       },
     )
@@ -215,6 +241,13 @@ export class ViewerApp {
     this.#set({ settings, ...(change.viewMode !== undefined && { view: NO_ZOOM }) })
   }
 
+  /** The speaker button and slider; remembered like the other settings. */
+  setSound(change: { volume?: number; muted?: boolean }): void {
+    if (change.volume !== undefined) this.sound.setVolume(change.volume)
+    if (change.muted !== undefined) this.sound.setMuted(change.muted)
+    this.updateSettings({ volume: this.sound.volume, muted: this.sound.muted })
+  }
+
   /** Asks the host for a switch (monitor, stream); a refusal becomes the note, with its code. */
   request(request: Parameters<SessionChannel['request']>[0]): void {
     this.sessionChannel.request(request).then(
@@ -259,6 +292,8 @@ export class ViewerApp {
     clearInterval(this.#statsTimer)
     for (const unlisten of this.#unlisten.splice(0)) unlisten()
     this.#detachInput?.()
+    this.microphone.stop()
+    this.sound.close()
     this.#session?.close()
   }
 
@@ -282,9 +317,15 @@ export class ViewerApp {
     // then frees what this viewer held (its monitor size, its input) instead of waiting out the
     // signaling server's resume grace for a connection that only dropped.
     const onLeave = () => this.#session?.close()
+    // The first click or key press is when a browser that holds sound back lets it start.
+    const onGesture = () => this.sound.unlock()
     window.addEventListener('focus', onFocus)
     window.addEventListener('pagehide', onLeave)
+    window.addEventListener('pointerdown', onGesture, true)
+    window.addEventListener('keydown', onGesture, true)
     this.#unlisten.push(
+      () => window.removeEventListener('pointerdown', onGesture, true),
+      () => window.removeEventListener('keydown', onGesture, true),
       () => window.removeEventListener('focus', onFocus),
       () => window.removeEventListener('pagehide', onLeave),
     )
@@ -313,6 +354,8 @@ export class ViewerApp {
       files: this.files,
       clipboard: this.clipboard,
       session: this.sessionChannel,
+      sound: this.sound,
+      microphone: this.microphone,
     }
   }
 }

@@ -7,6 +7,7 @@ import {
   SmolDeskError,
   type VideoCodec,
 } from '@smoldesk/protocol'
+import type { AudioService } from '../audio/audio-service.ts'
 import type { EmitEvent } from '../events.ts'
 import { CapturePipeline, type PipelinePlan } from './capture-pipeline.ts'
 import type { CaptureSource } from './capture-source.ts'
@@ -17,10 +18,13 @@ import { qualityToCrf, STREAMABLE_ENCODERS, vbvBufferKbit } from './encoder-args
  * Size (~370 lines): the encoders' one owner — the configured pipeline, one
  * more per codec a viewer needs, the monitor layout they follow and the RTP
  * they emit — kept together because each of those changes the others under
- * one lock. Sound (issue 17) gets its own service beside it, not in it.
+ * one lock. Sound has its own service (audio/); this one only starts and
+ * stops it with the picture, so capture-started can say what is heard.
  */
 
 export interface CaptureServiceOptions {
+  /** The desktop's sound goes with the picture: started, switched and stopped with it. */
+  audio: Pick<AudioService, 'start' | 'stop'>
   /** How the display is grabbed (the display backend's): a new source for each encoder. */
   source: () => CaptureSource
   monitors: () => Promise<MonitorInfo[]>
@@ -81,7 +85,10 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     this.pipeline.on('sourceChanged', () => this.emit('sourceChanged', primaryCodec()))
     this.pipeline.on('crashed', (error, recovering) => {
       options.emit('error', { code: error.code, message: error.message, source: 'capture' })
-      if (!recovering) options.emit('capture-stopped', { reason: `encoder failed: ${error.message}` })
+      if (!recovering) {
+        void options.audio.stop()
+        options.emit('capture-stopped', { reason: `encoder failed: ${error.message}` })
+      }
     })
   }
 
@@ -145,6 +152,8 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     // The other codecs' encoders follow the new monitor and settings (or stop, if they now are the configured one).
     await this.#syncExtras(true)
     if (codecChanged) await this.#options.onCodecChanged()
+    // Sound follows; it never fails the picture (the event says why there is none).
+    const sound = await this.#options.audio.start(config)
     const vbv = vbvBufferKbit(config)
     const encoderProcess = this.pipeline.commandFor(plan)
     this.#options.emit('capture-started', {
@@ -166,6 +175,8 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
       capture_cursor: config.captureCursor,
       encoder_command: encoderProcess.program,
       encoder_args: encoderProcess.args,
+      audio: sound.audio,
+      ...(sound.unavailable !== undefined && { audio_unavailable: sound.unavailable }),
     })
   }
 
@@ -174,6 +185,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     const wasRunning = this.pipeline.running
     await this.pipeline.stop()
     await this.#syncExtras()
+    await this.#options.audio.stop()
     if (wasRunning) this.#options.emit('capture-stopped', { reason })
   }
 
@@ -327,7 +339,6 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
         `monitor ${config.monitorIndex} does not exist (this display has ${monitors.length})`,
       )
     }
-    if (config.captureAudio) throw new SmolDeskError('UNAVAILABLE', 'capture_audio is not supported yet')
     const report = await this.#options.probe.get()
     if (
       config.hardwareAcceleration !== 'None' &&

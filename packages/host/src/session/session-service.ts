@@ -34,8 +34,10 @@ export interface SessionServiceOptions {
   /** The probed codecs and accelerations (cached after the first probe). */
   choices: () => Promise<{ codecs: VideoCodec[]; accelerations: HardwareAcceleration[] }>
   /** Each viewer's role, and the token it joined with (a rejoin token shows it is a viewer we knew under another id). */
-  roster: Pick<ViewerRoster, 'role' | 'joinToken'>
+  roster: Pick<ViewerRoster, 'role' | 'joinToken' | 'permissions'>
   inputEnabled: () => boolean
+  /** Whether the desktop's sound goes with the picture now, and why not. */
+  audio: () => { streaming: boolean; reason?: string }
   /** A signed viewer token for a role (see `rejoin_token`); undefined when none can be made. */
   rejoinToken: (role: 'viewer' | 'view-only') => Promise<string | undefined>
   /** Takes a token back before it expires. */
@@ -121,6 +123,8 @@ export class SessionService {
       hardware_accelerations: choices.accelerations,
       can_control: role === 'viewer',
       input_enabled: this.#o.inputEnabled(),
+      audio: this.#o.audio(),
+      microphone_allowed: this.#o.roster.permissions(viewerId).microphone,
       resize: role === 'viewer' ? await resize : 'not-allowed',
       ...(rejoin && { rejoin_token: rejoin }),
     }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type ServerMessage, SmolDeskError, type VideoCodec, type ViewerRole } from '@smoldesk/protocol'
+import type { AudioService } from '../audio/audio-service.ts'
 import type { CaptureService } from '../capture/capture-service.ts'
 import type { EmitEvent } from '../events.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
@@ -20,6 +21,8 @@ export interface ViewerHubOptions {
   transport: MediaTransport
   /** The video, one encoder per codec in use; each viewer gets its codec's packets. */
   capture: Pick<CaptureService, 'on' | 'offeredCodecs' | 'requestKeyframe' | 'useCodecs' | 'codec'>
+  /** The desktop's sound to every viewer; viewers' microphones back (when the host allows each). */
+  audio: Pick<AudioService, 'on' | 'microphones'>
   signalingUrl: string
   roomId?: string | undefined
   password?: string | undefined
@@ -63,6 +66,7 @@ export class ViewerHub {
       iceServers: () => this.#room.iceServers,
       codecsChanged: () => this.#syncCodecs(),
       onDataChannel: (viewerId, channel) => this.#o.onDataChannel?.(viewerId, channel),
+      microphone: (viewerId, packet) => options.audio.microphones.receive(viewerId, packet),
       retry: (session) => {
         if (session.attempt >= MAX_OFFERS_PER_JOIN) {
           void this.#drop(session.viewerId, 'could not connect')
@@ -86,6 +90,12 @@ export class ViewerHub {
     })
     options.capture.on('sourceChanged', (codec) => {
       for (const session of this.#sessions.values()) if (session.codec === codec) session.sourceChanged()
+    })
+    options.audio.on('rtp', (packet) => {
+      for (const session of this.#sessions.values()) session.sendAudioRtp(packet)
+    })
+    options.audio.on('sourceChanged', () => {
+      for (const session of this.#sessions.values()) session.audioSourceChanged()
     })
   }
 
@@ -263,6 +273,7 @@ export class ViewerHub {
     void session.close()
     this.#syncCodecs()
     this.#o.input.viewerGone(viewerId)
+    void this.#o.audio.microphones.viewerGone(viewerId)
     if (session.connected) this.#o.emit('viewer-disconnected', { viewerId, reason })
   }
 }

@@ -1,4 +1,5 @@
 import type { ClientMessage, IceCandidate, VideoCodec } from '@smoldesk/protocol'
+import type { MicrophonePacket } from '../audio/microphone.ts'
 import type { CaptureService } from '../capture/capture-service.ts'
 import type { EmitEvent } from '../events.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
@@ -26,6 +27,8 @@ export interface PeerSessionContext {
   codecsChanged(): void
   /** The clipboard, files or session channel opened. */
   onDataChannel(viewerId: string, channel: PeerDataChannel): void
+  /** A packet of the viewer's microphone arrived (the microphones decide whether it plays). */
+  microphone(viewerId: string, packet: MicrophonePacket): void
   /** Not connected in time: offer again (attempt + 1), or give up after MAX_OFFERS_PER_JOIN. */
   retry(session: ViewerPeerSession): void
   /** The connection failed or closed by itself. */
@@ -88,6 +91,9 @@ export class ViewerPeerSession {
         onDataChannel: (channel) => {
           if (!this.#closed) ctx.onDataChannel(viewerId, channel)
         },
+        onMicrophone: (packet) => {
+          if (!this.#closed) ctx.microphone(viewerId, packet)
+        },
       },
     })
   }
@@ -146,6 +152,14 @@ export class ViewerPeerSession {
 
   sourceChanged(): void {
     this.#peer.sourceChanged()
+  }
+
+  sendAudioRtp(packet: Buffer): void {
+    if (this.#connected) this.#peer.sendAudioRtp(packet)
+  }
+
+  audioSourceChanged(): void {
+    this.#peer.audioSourceChanged()
   }
 
   sendToViewer(frame: Uint8Array): void {

@@ -1,4 +1,5 @@
 import type { IceCandidate, IceServer, VideoCodec } from '@smoldesk/protocol'
+import type { MicrophonePacket } from '../audio/microphone.ts'
 
 /**
  * One viewer's WebRTC connection, as the rest of the host sees it. The
@@ -16,6 +17,10 @@ export interface ViewerPeer {
   sendRtp(packet: Buffer): void
   /** The encoder restarted (monitor switch, crash): keep sequence numbers and timestamps continuous. */
   sourceChanged(): void
+  /** Sends one RTP packet of the desktop's sound (Opus). */
+  sendAudioRtp(packet: Buffer): void
+  /** The sound helper restarted: the same continuity for the audio track. */
+  audioSourceChanged(): void
   /** A host → viewer message on the reliable input channel (cursor image); sent once the channel opens. */
   sendToViewer(frame: Uint8Array): void
   close(): Promise<void>
@@ -46,6 +51,8 @@ export interface ViewerPeerEvents {
   onInputClosed(): void
   /** The clipboard or files channel opened. */
   onDataChannel(channel: PeerDataChannel): void
+  /** One packet of the viewer's microphone (whether it may reach the desktop is decided by the caller). */
+  onMicrophone(packet: MicrophonePacket): void
 }
 
 export interface PeerOptions {

@@ -52,6 +52,7 @@ export function Viewers({ state, control, act }: SectionProps) {
               <span>
                 <code>{v.peer_id.slice(0, 8)}</code> · {v.state === 'pending' ? 'asks to join' : v.state} ·{' '}
                 {v.role === 'viewer' ? 'full control' : 'view only'}
+                {v.permissions.microphone && (v.talking ? ' · talking' : ' · microphone allowed')}
               </span>
               {v.state === 'pending' ? (
                 <>
@@ -75,6 +76,15 @@ export function Viewers({ state, control, act }: SectionProps) {
                   >
                     {v.role === 'viewer' ? 'Make view only' : 'Give control'}
                   </button>
+                  {v.role === 'viewer' && (
+                    <button
+                      type="button"
+                      aria-pressed={v.permissions.microphone}
+                      onClick={() => act(() => control.setMicrophone(v.peer_id, !v.permissions.microphone))}
+                    >
+                      {v.permissions.microphone ? 'Mute microphone' : 'Allow microphone'}
+                    </button>
+                  )}
                   <button type="button" className="danger" onClick={() => act(() => control.kick(v.peer_id))}>
                     Kick
                   </button>

@@ -34,6 +34,8 @@ const REFRESH_ON: EventName[] = [
   'transfer-started',
   'transfer-completed',
   'transfer-error',
+  'audio-changed',
+  'microphone-changed',
   'error',
 ]
 const THUMBNAIL_EVERY_MS = 3000
@@ -199,6 +201,16 @@ export class HostControl {
 
   async kick(peerId: string): Promise<void> {
     await this.#invoke('kick_viewer', { peerId })
+  }
+
+  /** The desktop's sound for viewers, on or off. */
+  async setAudio(enabled: boolean): Promise<void> {
+    await this.#invoke('set_audio_enabled', { enabled })
+  }
+
+  /** Whether this viewer may talk into the desktop's "SmolDesk microphone". */
+  async setMicrophone(viewerId: string, allowed: boolean): Promise<void> {
+    await this.#invoke('set_viewer_microphone', { viewerId, allowed })
   }
 
   async setRole(peerId: string, role: 'viewer' | 'view-only'): Promise<void> {

@@ -114,7 +114,24 @@ export function Sharing({ state, control, act }: SectionProps) {
         >
           Remote input {state.status?.input_enabled ? 'on' : 'off'}
         </button>
+        <button
+          type="button"
+          aria-pressed={state.status?.audio.enabled ?? false}
+          onClick={() => act(() => control.setAudio(!state.status?.audio.enabled))}
+        >
+          Sound {state.status?.audio.enabled ? 'on' : 'off'}
+        </button>
       </form>
+      <p className="sound-status">{soundStatus(state.status?.audio)}</p>
     </section>
   )
+}
+
+/** What viewers hear, in words. */
+function soundStatus(audio: NonNullable<SectionProps['state']['status']>['audio'] | undefined): string {
+  if (!audio) return ''
+  if (audio.streaming)
+    return `Viewers hear ${audio.streaming.device} (Opus ${audio.streaming.bitrate_kbps} kbit/s)`
+  if (!audio.enabled) return 'Viewers hear nothing: sound is off'
+  return audio.unavailable ? `No sound for viewers: ${audio.unavailable}` : 'No sound while nothing is shared'
 }

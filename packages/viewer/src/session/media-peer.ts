@@ -66,9 +66,16 @@ export class MediaPeer {
   }
 
   /** Answers the host's offer; returns the video codecs it offered if our answer kept none. */
-  async answer(offer: string): Promise<string[] | undefined> {
+  async answer(offer: string, microphone: MediaStreamTrack | undefined): Promise<string[] | undefined> {
     await this.#pc.setRemoteDescription({ type: 'offer', sdp: offer })
     preferOfferOrder(this.#pc, offer)
+    // The host's sound comes in and our microphone may go out on the same section: answering it
+    // send-and-receive lets a microphone switched on later go out without a new negotiation.
+    const audio = this.#audioTransceiver()
+    if (audio) {
+      audio.direction = 'sendrecv'
+      if (microphone) await audio.sender.replaceTrack(microphone)
+    }
     const answer = await this.#pc.createAnswer()
     await this.#pc.setLocalDescription(answer)
     const sdp = this.#pc.localDescription?.sdp ?? answer.sdp ?? ''
@@ -90,6 +97,15 @@ export class MediaPeer {
       // failure is explained from the connection's own state, not by this.
       log.warn({ err: String(err), sdpMid }, 'host candidate not usable')
     }
+  }
+
+  /** Our microphone on (a track) or off (null), on the running connection. */
+  async setMicrophone(track: MediaStreamTrack | null): Promise<void> {
+    await this.#audioTransceiver()?.sender.replaceTrack(track)
+  }
+
+  #audioTransceiver(): RTCRtpTransceiver | undefined {
+    return this.#pc.getTransceivers().find((t) => t.receiver.track.kind === 'audio')
   }
 
   /** Sends one input frame: motion on the unordered channel, the rest on the reliable one. */

@@ -65,6 +65,8 @@ export class ViewerSession {
   #iceServers: RTCIceServer[] = []
   /** Why the current connection carries no picture (our answer refused the host's codecs), if so. */
   #codecRefused: SmolDeskError | undefined
+  /** Our microphone while it is on: each new media connection sends it too. */
+  #microphone: MediaStreamTrack | undefined
   #closed = false
   /** How many peer connections this viewer has made (monitor switches must not add any). */
   peerConnectionsCreated = 0
@@ -100,6 +102,12 @@ export class ViewerSession {
 
   get peerConnection(): RTCPeerConnection | undefined {
     return this.#media?.peerConnection
+  }
+
+  /** Our microphone on (a track) or off (null), now and on every connection that follows. */
+  setMicrophone(track: MediaStreamTrack | null): void {
+    this.#microphone = track ?? undefined
+    this.#media?.setMicrophone(track).catch((err: unknown) => log.warn({ err: String(err) }, 'microphone'))
   }
 
   /** The data-only peer connection of the files channel, when the host offered one. */
@@ -232,7 +240,7 @@ export class ViewerSession {
     this.#media = media
     this.peerConnectionsCreated++
     this.#say('negotiating')
-    const refused = await media.answer(offer)
+    const refused = await media.answer(offer, this.#microphone)
     // The host offers every codec it can encode: none left means this browser decodes none of them.
     this.#codecRefused =
       refused &&

@@ -1,3 +1,5 @@
+import { PrivateSoundServer } from '../../audio/private-sound-server.ts'
+import { createLogger } from '../../log.ts'
 import type { HostOptions } from '../../options.ts'
 import { GnomeDesktop } from './gnome-desktop.ts'
 import { SwayDesktop } from './sway-desktop.ts'
@@ -13,19 +15,52 @@ import type { MonitorLayout } from './xorg-config.ts'
 export const EMBEDDED_DESKTOPS = ['xorg', 'xvfb', 'x11', 'sway', 'gnome'] as const
 export type EmbeddedDesktopKind = (typeof EMBEDDED_DESKTOPS)[number]
 
+const log = createLogger('display.embedded')
+
 /** An embedded desktop as `start` uses it: what the host shares, words for the banner, its end. */
 export interface EmbeddedDesktop {
-  /** What the host is told to share. */
-  readonly target: Pick<HostOptions, 'display' | 'wayland'>
+  /** What the host is told to share, and the desktop's sound server (when one started). */
+  readonly target: Pick<HostOptions, 'display' | 'wayland' | 'soundServer'>
   readonly description: string
   readonly serverExited: Promise<unknown>
   close(): Promise<void>
 }
 
+/**
+ * Brings up the desktop with a sound server of its own (a PulseAudio whose
+ * null sink is the desktop's speaker: what viewers hear). No sound server
+ * is no reason to refuse a desktop: it then runs silent, and the host says so.
+ */
 export async function startEmbeddedDesktop(
   kind: EmbeddedDesktopKind,
   monitors: readonly MonitorLayout[],
   x11Backend: DesktopBackend | 'auto',
+): Promise<EmbeddedDesktop> {
+  const sound = await PrivateSoundServer.start().catch((err: unknown) => {
+    log.warn({ err: String(err) }, 'the embedded desktop runs without sound')
+    return undefined
+  })
+  try {
+    const desktop = await startDisplay(kind, monitors, x11Backend, sound)
+    return {
+      ...desktop,
+      target: { ...desktop.target, ...(sound && { soundServer: sound.address }) },
+      close: async () => {
+        await desktop.close()
+        await sound?.close()
+      },
+    }
+  } catch (err) {
+    await sound?.close()
+    throw err
+  }
+}
+
+async function startDisplay(
+  kind: EmbeddedDesktopKind,
+  monitors: readonly MonitorLayout[],
+  x11Backend: DesktopBackend | 'auto',
+  sound: PrivateSoundServer | undefined,
 ): Promise<EmbeddedDesktop> {
   if (kind === 'sway') {
     const sway = await SwayDesktop.start({ monitors })
@@ -45,7 +80,11 @@ export async function startEmbeddedDesktop(
       close: () => gnome.close(),
     }
   }
-  const x = await VirtualDesktop.start({ monitors, backend: kind === 'x11' ? x11Backend : kind })
+  const x = await VirtualDesktop.start({
+    monitors,
+    backend: kind === 'x11' ? x11Backend : kind,
+    ...(sound && { appEnv: { PULSE_SERVER: sound.address } }),
+  })
   return {
     target: { display: x.display },
     description: `${x.backend} on ${x.display} (${x.monitors.map((m) => `${m.width}x${m.height}`).join(' + ')})`,

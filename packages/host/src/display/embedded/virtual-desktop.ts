@@ -24,6 +24,8 @@ export interface VirtualDesktopOptions {
   startTimeoutMs?: number
   /** X extensions to switch off (`-extension NAME`), to test what copes without them. */
   disableExtensions?: readonly string[]
+  /** More environment for the desktop's apps (the embedded sound server's PULSE_SERVER). */
+  appEnv?: NodeJS.ProcessEnv
 }
 
 /**
@@ -71,7 +73,7 @@ export class VirtualDesktop {
       await rm(dir, { recursive: true, force: true })
       throw err
     }
-    if (options.withApps ?? true) await desktop.#startApps()
+    if (options.withApps ?? true) await desktop.#startApps(options.appEnv ?? {})
     log.info({ display: desktop.display, backend: desktop.backend, monitors }, 'virtual desktop ready')
     return desktop
   }
@@ -91,8 +93,8 @@ export class VirtualDesktop {
     return this.#closing
   }
 
-  async #startApps(): Promise<void> {
-    const env = { ...process.env, DISPLAY: this.display }
+  async #startApps(appEnv: NodeJS.ProcessEnv): Promise<void> {
+    const env = { ...process.env, ...appEnv, DISPLAY: this.display }
     await runToCompletion({
       name: 'xsetroot',
       command: 'xsetroot',

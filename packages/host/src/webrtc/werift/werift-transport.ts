@@ -10,6 +10,7 @@ import {
   type VideoCodec,
 } from '@smoldesk/protocol'
 import {
+  MediaStream,
   MediaStreamTrack,
   type RTCDataChannel,
   RTCIceCandidate,
@@ -20,6 +21,7 @@ import {
   RtcpPayloadSpecificFeedback,
   RtpPacket,
   useAbsSendTime,
+  useAudioLevelIndication,
   useSdesMid,
 } from 'werift'
 import { createLogger } from '../../log.ts'
@@ -68,6 +70,19 @@ function codecParameters(codec: VideoCodec): RTCRtpCodecParameters {
   }
 }
 
+/**
+ * Opus as the browser's WebRTC stack expects it; stereo both ways, 10 ms
+ * frames allowed (minptime), in-band FEC asked of the viewer's microphone
+ * encoder (speech: SILK, where FEC exists).
+ */
+const OPUS = new RTCRtpCodecParameters({
+  mimeType: 'audio/opus',
+  clockRate: 48000,
+  channels: 2,
+  parameters: 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1',
+})
+const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level'
+
 function extmapId(sdp: string, uri: string): number | undefined {
   for (const line of sdp.split(/\r?\n/)) {
     const match = /^a=extmap:(\d+)(?:\/\w+)? (\S+)/.exec(line)
@@ -88,6 +103,9 @@ class WeriftViewerPeer implements ViewerPeer {
   readonly #pc: RTCPeerConnection
   readonly #track = new MediaStreamTrack({ kind: 'video' })
   readonly #transceiver: RTCRtpTransceiver
+  /** The desktop's sound out, the viewer's microphone in: one section, there from the first offer. */
+  readonly #audioTrack = new MediaStreamTrack({ kind: 'audio' })
+  readonly #audio: RTCRtpTransceiver
   #playoutDelayId: number | undefined
   readonly #reliable: RTCDataChannel
   /** Only the latest host → viewer message matters (a cursor image supersedes the last). */
@@ -107,13 +125,14 @@ class WeriftViewerPeer implements ViewerPeer {
     this.#pc = new RTCPeerConnection({
       // Every codec the host can stream, best first: the browser's answer keeps those it decodes
       // (Firefox without OpenH264 drops H264), and werift sends the first one left.
-      codecs: { video: options.codecs.map(codecParameters) },
+      codecs: { video: options.codecs.map(codecParameters), audio: [OPUS] },
       headerExtensions: {
         video: [
           useSdesMid(),
           useAbsSendTime(),
           new RTCRtpHeaderExtensionParameters({ uri: PLAYOUT_DELAY_URI }),
         ],
+        audio: [useSdesMid(), useAbsSendTime(), useAudioLevelIndication()],
       },
       iceServers: options.iceServers.map((s) => ({
         urls: Array.isArray(s.urls) ? (s.urls[0] ?? '') : s.urls,
@@ -123,7 +142,21 @@ class WeriftViewerPeer implements ViewerPeer {
       // Loopback is a real path when host and viewer share a machine (and in tests).
       iceAdditionalHostAddresses: ['127.0.0.1'],
     })
-    this.#transceiver = this.#pc.addTransceiver(this.#track, { direction: 'sendonly' })
+    // Picture and sound in one stream: the browser synchronizes the tracks of a stream (lip sync),
+    // from the sender reports that map each track's RTP clock onto wall time.
+    const stream = new MediaStream({ id: `smoldesk-${options.viewerId}` })
+    this.#transceiver = this.#pc.addTransceiver(this.#track, { direction: 'sendonly', streams: [stream] })
+    this.#audio = this.#pc.addTransceiver(this.#audioTrack, { direction: 'sendrecv', streams: [stream] })
+    this.#audio.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp, extensions) => {
+        const level = extensions?.[AUDIO_LEVEL_URI] as { level: number } | undefined
+        options.events.onMicrophone({
+          sequence: rtp.header.sequenceNumber,
+          payload: rtp.payload,
+          levelDbov: level ? -level.level : undefined,
+        })
+      })
+    })
     // Input: motion unordered and never retransmitted (the latest position wins), the rest reliable.
     const channels = [
       [this.#pc.createDataChannel(MOTION_CHANNEL, { ordered: false, maxRetransmits: 0 }), 'motion'],
@@ -209,6 +242,15 @@ class WeriftViewerPeer implements ViewerPeer {
       rtp.header.extensions.push({ id: this.#playoutDelayId, payload: PLAYOUT_DELAY_ZERO })
     }
     this.#track.writeRtp(rtp)
+  }
+
+  sendAudioRtp(packet: Buffer): void {
+    if (this.#closed) return
+    this.#audioTrack.writeRtp(RtpPacket.deSerialize(packet))
+  }
+
+  audioSourceChanged(): void {
+    this.#audio.sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 })
   }
 
   sendToViewer(frame: Uint8Array): void {

@@ -1,0 +1,149 @@
+import { EventEmitter } from 'node:events'
+import { type AudioStream, SmolDeskError } from '@smoldesk/protocol'
+import { FrameRecordReader } from '../capture/frame-records.ts'
+import { createLogger } from '../log.ts'
+import { ManagedProcess } from '../process/child.ts'
+import { AUDIO_BINARY, serverArgs } from './audio-helper.ts'
+import { OpusRtpPacketizer } from './opus-rtp.ts'
+
+const log = createLogger('audio.capture')
+
+const FRAME_MS = 10
+const FRAME_SAMPLES = 480
+/** How long a fresh helper may take to deliver its first frame. */
+const FIRST_FRAME_TIMEOUT_MS = 3000
+/** A crashed helper is restarted this soon: sound is back well within 2 s. */
+const RESTART_DELAY_MS = 200
+const MAX_CRASHES = 5
+const CRASH_WINDOW_MS = 30_000
+
+export interface DesktopAudioEvents {
+  rtp: [Buffer]
+  /** The packets that follow come from a new helper process: viewers' senders keep sequence numbers continuous. */
+  sourceChanged: []
+  /** The helper died; `recovering` says whether it is being restarted. */
+  crashed: [SmolDeskError, boolean]
+}
+
+/**
+ * The desktop's sound as Opus RTP: the sound helper records a source (a
+ * sink's monitor), encodes 10 ms frames, and is restarted RESTART_DELAY_MS
+ * after it dies, up to MAX_CRASHES in CRASH_WINDOW_MS (then it is a broken
+ * set-up, not bad luck, and `crashed` says it gave up).
+ */
+export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
+  readonly stream: AudioStream
+  readonly #server: string | undefined
+  #process: ManagedProcess | undefined
+  #crashes: number[] = []
+  #restartTimer: NodeJS.Timeout | undefined
+  #stopped = false
+
+  constructor(server: string | undefined, device: string, bitrateKbps: number) {
+    super()
+    this.#server = server
+    this.stream = {
+      codec: 'opus',
+      device,
+      bitrate_kbps: bitrateKbps,
+      sample_rate: 48000,
+      channels: 2,
+      frame_ms: FRAME_MS,
+    }
+  }
+
+  /** Resolves once the first frame arrived; rejects (AUDIO_FAILED, in words) when the helper cannot record. */
+  async start(): Promise<void> {
+    await this.#launch()
+  }
+
+  get pid(): number | undefined {
+    return this.#process?.pid
+  }
+
+  /** Idempotent. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#restartTimer)
+    const proc = this.#process
+    this.#process = undefined
+    await proc?.close(500)
+  }
+
+  async #launch(): Promise<void> {
+    const proc = await ManagedProcess.spawn({
+      name: 'smoldesk-audio capture',
+      command: AUDIO_BINARY,
+      args: [
+        'capture',
+        ...serverArgs(this.#server),
+        '--device',
+        this.stream.device,
+        '--bitrate',
+        String(this.stream.bitrate_kbps * 1000),
+      ],
+      deathSignal: 'KILL',
+    })
+    if (this.#stopped) {
+      await proc.close(200)
+      return
+    }
+    this.#process = proc
+    let first: (() => void) | undefined
+    const delivered = new Promise<void>((resolve) => {
+      first = resolve
+    })
+    const packetizer = new OpusRtpPacketizer(FRAME_SAMPLES, (packet) => {
+      if (this.#process === proc) this.emit('rtp', packet)
+    })
+    const reader = new FrameRecordReader((frame, captureUs) => {
+      first?.()
+      first = undefined
+      packetizer.push(frame, captureUs)
+    })
+    proc.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
+    this.emit('sourceChanged')
+    let timer: NodeJS.Timeout | undefined
+    const outcome = await Promise.race([
+      delivered.then(() => 'ok' as const),
+      proc.exited.then(() => 'exited' as const),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), FIRST_FRAME_TIMEOUT_MS)
+      }),
+    ])
+    clearTimeout(timer)
+    if (outcome !== 'ok') {
+      if (this.#process === proc) this.#process = undefined
+      await proc.close(200)
+      const why = outcome === 'timeout' ? `no sound frame within ${FIRST_FRAME_TIMEOUT_MS} ms` : 'it exited'
+      throw new SmolDeskError(
+        'AUDIO_FAILED',
+        `cannot record ${this.stream.device} (${why}): ${proc.stderrTail(2) || 'no output'}`,
+      )
+    }
+    log.info({ device: this.stream.device, pid: proc.pid }, 'desktop audio running')
+    proc.once('exit', (exit) => {
+      if (this.#process !== proc) return
+      this.#process = undefined
+      this.#onCrash(
+        new SmolDeskError(
+          'AUDIO_FAILED',
+          `the sound helper exited (code ${exit.code}, signal ${exit.signal}): ${proc.stderrTail(2) || 'no output'}`,
+        ),
+      )
+    })
+  }
+
+  #onCrash(error: SmolDeskError): void {
+    const now = Date.now()
+    this.#crashes = [...this.#crashes.filter((t) => now - t < CRASH_WINDOW_MS), now]
+    const recovering = !this.#stopped && this.#crashes.length <= MAX_CRASHES
+    log.warn({ err: error.message, recovering }, 'sound helper crashed')
+    this.emit('crashed', error, recovering)
+    if (!recovering) return
+    this.#restartTimer = setTimeout(() => {
+      if (this.#stopped || this.#process) return
+      this.#launch().catch((err: unknown) => this.#onCrash(SmolDeskError.from(err)))
+    }, RESTART_DELAY_MS)
+  }
+}

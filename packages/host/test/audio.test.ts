@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { CommandResult, IpcClient } from '@smoldesk/protocol'
+import type { Page } from 'puppeteer-core'
+import { PrivateSoundServer } from '../src/audio/private-sound-server.ts'
+import { clickButton, inPage, waitForColour } from './browser.ts'
+import { browserVersion, VIEWER_BROWSERS } from './browsers.ts'
+import { eventually, processesTagged } from './helpers.ts'
+import { openScene, type Scene } from './scene.ts'
+import { dominantTone, play, playedTone, receivedTone, record, toneWav } from './sound.ts'
+import type { Rgb } from './x11-paint.ts'
+
+/*
+ * Sound both ways with a real sound server (a private PulseAudio) and real
+ * browsers: a tone the desktop plays is found by frequency in the page, a
+ * mute silences what the page plays, a killed sound helper is replaced
+ * within 2 s; a viewer's microphone, once the host allows it, is recorded
+ * on the desktop from "SmolDesk microphone".
+ */
+
+const GREEN: Rgb = [30, 200, 60]
+const DESKTOP_TONE_HZ = 880
+/** Chromium's fake microphone plays this file; Firefox's fake microphone is a 1 kHz tone. */
+const MIC_TONE_HZ = { chromium: 660, firefox: 1000 } as const
+
+declare const document: {
+  querySelectorAll(selector: string): ArrayLike<{ textContent: string | null }>
+}
+declare const window: {
+  smoldesk?: {
+    state: string
+    connection: {
+      peerConnection?: { getStats(): Promise<Map<string, Record<string, unknown>>> }
+    }
+  }
+}
+
+/** Packets of the host's sound the page has received so far. */
+function audioPacketsReceived(page: Page): Promise<number> {
+  return inPage(
+    page,
+    async () => {
+      const pc = window.smoldesk?.connection.peerConnection
+      if (!pc) return 0
+      for (const r of (await pc.getStats()).values())
+        if (r.type === 'inbound-rtp' && r.kind === 'audio') return Number(r.packetsReceived ?? 0)
+      return 0
+    },
+    undefined,
+  )
+}
+
+function toolbarButtons(page: Page): Promise<string[]> {
+  return inPage(
+    page,
+    () => Array.from(document.querySelectorAll('nav.toolbar button')).map((b) => b.textContent ?? ''),
+    undefined,
+  )
+}
+
+const near = (hz: number, want: number) => Math.abs(hz - want) <= want * 0.02
+
+for (const name of VIEWER_BROWSERS) {
+  describe(`sound (${name})`, () => {
+    let dir: string
+    let sound: PrivateSoundServer
+    /** The viewer machine's own sound server: what its browser plays on. */
+    let speakers: PrivateSoundServer
+    let scene: Scene
+    let client: IpcClient
+    let page: Page
+    let player: ChildProcess | undefined
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'smoldesk-sound-test-'))
+      sound = await PrivateSoundServer.start()
+      speakers = await PrivateSoundServer.start()
+      const micFile = await toneWav(dir, MIC_TONE_HZ.chromium, 30, 1)
+      scene = await openScene({
+        monitors: [{ width: 640, height: 480 }],
+        colours: [GREEN],
+        browser: name,
+        fakeMicrophone: micFile,
+        speakers: speakers.address,
+        hostEnv: { PULSE_SERVER: sound.address },
+      })
+      client = await scene.client()
+      page = await scene.browser.newPage()
+      await page.goto(await scene.url())
+      await waitForColour(page, GREEN, 20_000)
+      player = play(sound.address, await toneWav(dir, DESKTOP_TONE_HZ, 120))
+      process.stdout.write(`sound in ${await browserVersion(scene.browser)}\n`)
+    })
+
+    after(async () => {
+      player?.kill()
+      await scene?.close()
+      await sound?.close()
+      await speakers?.close()
+      if (dir) await rm(dir, { recursive: true, force: true })
+    })
+
+    it('plays the desktop’s tone in the page, silences it on mute, and has it back within 2 s of its helper dying', async () => {
+      const status = await client.invoke<CommandResult<'get_host_status'>>('get_host_status', {})
+      assert.equal(status.audio.streaming?.codec, 'opus', 'sound goes with the picture by default')
+      assert.equal(status.audio.streaming?.device, 'smoldesk_output.monitor')
+      const devices = await client.invoke<CommandResult<'get_audio_devices'>>('get_audio_devices', {})
+      assert.equal(devices.server?.name, 'pulseaudio')
+      assert.ok(devices.sinks.some((s) => s.name === 'smoldesk_output' && s.is_default))
+
+      const heard = await eventually(async () => {
+        const tone = await receivedTone(page)
+        assert.ok(
+          near(tone.hz, DESKTOP_TONE_HZ),
+          `received ${tone.hz.toFixed(1)} Hz at ${tone.db.toFixed(0)} dB`,
+        )
+        assert.ok(tone.db > -60, `received at ${tone.db.toFixed(0)} dB, above the noise floor`)
+        return tone
+      }, 10_000)
+      const played = await eventually(async () => {
+        const peak = await playedTone(page)
+        assert.ok(
+          peak && near(peak.hz, DESKTOP_TONE_HZ) && peak.db > -60,
+          `the page plays ${JSON.stringify(peak)}`,
+        )
+        return peak
+      }, 5000)
+      process.stdout.write(
+        `${name}: tone ${DESKTOP_TONE_HZ} Hz received as ${heard.hz.toFixed(1)} Hz, ${heard.db.toFixed(0)} dB; played ${played?.db.toFixed(0)} dB\n`,
+      )
+
+      // Mute, as a user does it: the button; what the page plays goes silent, and comes back.
+      await clickButton(page, 'nav.toolbar', 'Sound on')
+      await eventually(async () => {
+        const peak = await playedTone(page)
+        assert.ok(peak && peak.db < -100, `muted, the page plays ${JSON.stringify(peak)}`)
+      }, 5000)
+      assert.ok((await toolbarButtons(page)).includes('Sound off'))
+      await clickButton(page, 'nav.toolbar', 'Sound off')
+      await eventually(async () => {
+        const peak = await playedTone(page)
+        assert.ok(peak && near(peak.hz, DESKTOP_TONE_HZ) && peak.db > -60, `unmuted: ${JSON.stringify(peak)}`)
+      }, 5000)
+
+      // The sound helper dies: a new one is there and the tone flows again within 2 s.
+      const helper = (await processesTagged(scene.host.tag)).find((p) =>
+        p.cmdline.includes('smoldesk-audio capture'),
+      )
+      assert.ok(helper, 'a sound helper runs')
+      process.kill(helper.pid, 'SIGKILL')
+      const killedAt = performance.now()
+      const before = await audioPacketsReceived(page)
+      const back = await eventually(async () => {
+        const now = (await processesTagged(scene.host.tag)).find(
+          (p) => p.cmdline.includes('smoldesk-audio capture') && p.pid !== helper.pid,
+        )
+        assert.ok(now, 'a new sound helper')
+        assert.ok((await audioPacketsReceived(page)) > before + 5, 'sound packets arrive again')
+        return performance.now() - killedAt
+      }, 5000)
+      process.stdout.write(`${name}: sound helper killed, sound back after ${back.toFixed(0)} ms\n`)
+      assert.ok(back < 2000, `sound back after ${back.toFixed(0)} ms`)
+      await eventually(async () => assert.ok(near((await receivedTone(page)).hz, DESKTOP_TONE_HZ)), 5000)
+    })
+
+    it('records the viewer’s microphone on the desktop once the host allows it, and only then', async () => {
+      const [viewer] = await client.invoke<CommandResult<'list_viewers'>>('list_viewers', {})
+      assert.ok(viewer, 'one viewer')
+      assert.equal(viewer.permissions.microphone, false, 'off by default')
+      assert.ok((await toolbarButtons(page)).includes('Microphone (host has not allowed it)'))
+
+      await client.invoke('set_viewer_microphone', { viewerId: viewer.peer_id, allowed: true })
+      await clickButton(page, 'nav.toolbar', 'Microphone off')
+      await eventually(async () => assert.ok((await toolbarButtons(page)).includes('Microphone on')), 10_000)
+      const devices = await client.invoke<CommandResult<'get_audio_devices'>>('get_audio_devices', {})
+      const source = devices.sources.find((s) => s.description === 'SmolDesk microphone')
+      assert.ok(source, 'the desktop has a "SmolDesk microphone"')
+      const want = MIC_TONE_HZ[name]
+      const tone = await eventually(async () => {
+        const heard = dominantTone(await record(sound.address, source.name, 1200))
+        assert.ok(near(heard.hz, want) && heard.rmsDb > -50, `recorded ${JSON.stringify(heard)}`)
+        return heard
+      }, 15_000)
+      process.stdout.write(
+        `${name}: microphone ${want} Hz recorded on the desktop as ${tone.hz} Hz at ${tone.rmsDb.toFixed(0)} dBFS\n`,
+      )
+      await eventually(async () => {
+        const [listed] = await client.invoke<CommandResult<'list_viewers'>>('list_viewers', {})
+        assert.equal(listed?.talking, true, 'the host sees who is talking')
+      }, 5000)
+
+      // The host takes it back: the page says so, and the desktop hears nothing more.
+      await client.invoke('set_viewer_microphone', { viewerId: viewer.peer_id, allowed: false })
+      await eventually(
+        async () => assert.ok((await toolbarButtons(page)).includes('Microphone (host has not allowed it)')),
+        5000,
+      )
+      const silence = dominantTone(await record(sound.address, source.name, 1000))
+      assert.ok(silence.rmsDb < -70, `after the host muted it: ${JSON.stringify(silence)}`)
+    })
+  })
+}
