@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { PrivateSoundServer } from '../src/audio/private-sound-server.ts'
+import { DESKTOP_SINK, PrivateSoundServer } from '../src/audio/private-sound-server.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
 import { ManagedProcess, OWNER_TAG } from '../src/process/child.ts'
@@ -13,15 +13,15 @@ import { percentile, round1 } from './stats.ts'
 /*
  * `bench audio`: the desktop plays a quiet continuous tone with a loud burst
  * every half second, and at each burst a window flips from black to white.
- * The host's own recorder of the sink's monitor (parec, independent of
- * SmolDesk's helper) times each burst as the desktop played it; the page
- * times it as it leaves the browser's audio output (an AudioWorklet on the
- * received track, mapped onto the page clock by getOutputTimestamp), and
- * times the flip as the browser presents it (requestVideoFrameCallback).
- * Host and page share this machine's clock, so latency is page − host, per
- * burst, and the A/V offset is the burst's audio latency minus its flip's
- * video latency (positive: sound later than picture). A gap in the tone
- * longer than 20 ms is a glitch.
+ * The viewer is a headless Chromium with a sound server of its own (its
+ * speakers: a second PulseAudio, where Chromium plays what the page plays).
+ * Both sinks' monitors are recorded on this machine's clock (parec,
+ * independent of SmolDesk's helper): latency is burst at the viewer's
+ * speaker − burst at the desktop's sink, what a listener would measure with
+ * two microphones. The page times each flip as the browser presents it
+ * (requestVideoFrameCallback); the A/V offset is a burst's audio latency
+ * minus its flip's video latency (positive: sound later than picture). A gap
+ * longer than 20 ms in the tone at the viewer's speaker is a glitch.
  */
 
 export interface AudioBenchResult {
@@ -38,6 +38,9 @@ export interface AudioBenchResult {
   source_gaps: number
   /** The browser's own figures for the audio it received. */
   jitter_buffer_ms: number
+  /** What the jitter buffer aimed for, and the least it was allowed (lip sync raises the minimum). */
+  jitter_buffer_target_ms: number
+  jitter_buffer_minimum_ms: number
   concealed_pct: number
   /** How busy the machine was: load average over the last minute, and the viewer's CPU. */
   load_avg_1m: number
@@ -53,46 +56,9 @@ const LOUD = 0.8
 /** pacat keeps this much queued ahead: enough that the source never runs dry. */
 const LEAD_MS = 40
 
-/** Page side, passed as source (this file is checked without the DOM). */
-const PAGE_PROBE = `(async () => {
-  const pc = window.smoldesk.connection.peerConnection
-  const receiver = pc.getReceivers().find((r) => r.track.kind === 'audio')
-  const context = new AudioContext({ latencyHint: 'interactive', sampleRate: 48000 })
-  await context.resume()
-  const worklet = \`registerProcessor('burst-probe', class extends AudioWorkletProcessor {
-    constructor() { super(); this.loud = false; this.quiet = 0; this.started = false }
-    process(inputs) {
-      const ch = inputs[0] && inputs[0][0]
-      if (!ch) return true
-      let max = 0
-      for (let i = 0; i < ch.length; i++) { const v = Math.abs(ch[i]); if (v > max) max = v }
-      if (max > 0.05) this.started = true
-      if (!this.loud && max > 0.5) {
-        let at = 0
-        while (at < ch.length && Math.abs(ch[at]) <= 0.5) at++
-        this.port.postMessage({ kind: 'onset', frame: currentFrame + at })
-      }
-      this.loud = max > 0.5
-      if (this.started && max < 0.03) this.quiet += ch.length
-      else {
-        if (this.quiet >= 960) this.port.postMessage({ kind: 'gap', samples: this.quiet })
-        this.quiet = 0
-      }
-      return true
-    }
-  })\`
-  await context.audioWorklet.addModule(URL.createObjectURL(new Blob([worklet], { type: 'text/javascript' })))
-  const node = new AudioWorkletNode(context, 'burst-probe')
-  context.createMediaStreamSource(new MediaStream([receiver.track])).connect(node)
-  node.connect(context.destination)
-  const state = { audio: [], gaps: [], video: [], recording: false }
-  node.port.onmessage = (ev) => {
-    if (!state.recording) return
-    if (ev.data.kind === 'gap') { state.gaps.push(ev.data.samples); return }
-    const ts = context.getOutputTimestamp()
-    const at = ts.performanceTime + (ev.data.frame / context.sampleRate - ts.contextTime) * 1000
-    state.audio.push(performance.timeOrigin + at)
-  }
+/** Page side, passed as source (this file is checked without the DOM): when each flip is presented. */
+const PAGE_PROBE = `(() => {
+  const state = { video: [], recording: false }
   const video = document.querySelector('video')
   const canvas = new OffscreenCanvas(1, 1)
   const ctx = canvas.getContext('2d', { willReadFrequently: true })
@@ -124,14 +90,19 @@ function signal(at: number, samples: number): Buffer {
 }
 
 /** Times of loud onsets (ms, this machine's clock) in what the desktop's sink played, and gaps in it. */
-function watchSink(server: string): { onsets: number[]; gaps: number; stop: () => void } {
+function watchSink(server: string): {
+  onsets: number[]
+  gaps: number[]
+  peak: () => number
+  stop: () => void
+} {
   const rec = spawn(
     'parec',
     [
       '--server',
       server,
       '-d',
-      'smoldesk_output.monitor',
+      `${DESKTOP_SINK}.monitor`,
       '--raw',
       '--format=s16le',
       '--rate=48000',
@@ -140,7 +111,14 @@ function watchSink(server: string): { onsets: number[]; gaps: number; stop: () =
     ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   )
-  const result = { onsets: [] as number[], gaps: 0, stop: () => rec.kill() }
+  let peak = 0
+  const result = {
+    onsets: [] as number[],
+    gaps: [] as number[],
+    /** The loudest sample so far (0–1): says whether anything arrived at all. */
+    peak: () => peak,
+    stop: () => rec.kill(),
+  }
   let loud = false
   let started = false
   let quiet = 0
@@ -153,12 +131,13 @@ function watchSink(server: string): { onsets: number[]; gaps: number; stop: () =
     for (let block = 0; block + 48 <= samples; block += 48) {
       let max = 0
       for (let i = block; i < block + 48; i++) max = Math.max(max, Math.abs(data.readInt16LE(i * 2) / 32768))
+      peak = Math.max(peak, max)
       if (max > 0.05) started = true
       if (!loud && max > 0.5) result.onsets.push(arrived - ((samples - block) / RATE) * 1000)
       loud = max > 0.5
       if (started && max < 0.03) quiet += 48
       else {
-        if (quiet >= 960) result.gaps++
+        if (quiet >= 960) result.gaps.push(arrived)
         quiet = 0
       }
     }
@@ -183,6 +162,8 @@ export async function benchAudio(options: {
   const size = { width: 640, height: 480 }
   const desktop = await VirtualDesktop.start({ monitors: [size], withApps: false })
   const sound = await PrivateSoundServer.start()
+  /** The viewer machine's sound server: where its browser plays (its speakers). */
+  const speakers = await PrivateSoundServer.start()
   const conn = await X11Connection.open(desktop.display)
   const wid = conn.client.AllocID()
   conn.client.CreateWindow(wid, conn.root, 0, 0, size.width, size.height, 0, 0, 1, 0, {
@@ -191,7 +172,9 @@ export async function benchAudio(options: {
   })
   conn.client.MapWindow(wid)
   await conn.sync()
+  let flipping = true
   const flip = async (white: boolean) => {
+    if (!flipping) return Number.NaN
     conn.client.ChangeWindowAttributes(wid, { backgroundPixel: white ? 0xffffff : 0x000000 })
     conn.client.ClearArea(wid, 0, 0, size.width, size.height, 0)
     await conn.sync()
@@ -199,9 +182,12 @@ export async function benchAudio(options: {
   }
   // Chromium inherits our environment: tagged, its CPU time can be told from everything else.
   process.env.SMOLDESK_OWNER = OWNER_TAG
-  const browser = await launchChromium()
+  process.env.PULSE_SERVER = speakers.address
+  const browser = await launchChromium({ sound: true })
+  delete process.env.PULSE_SERVER
   let writer: ManagedProcess | undefined
   const sink = watchSink(sound.address)
+  const ear = watchSink(speakers.address)
   try {
     options.log(`desktop audio to a Chromium viewer for ${options.seconds} s…`)
     const host = await startBenchHost(
@@ -247,15 +233,23 @@ export async function benchAudio(options: {
         const playing = Math.floor(((performance.now() - t0) * RATE) / 1000)
         if (playing < nextBurst * every) return
         nextBurst++
-        void flip(true).then((at) => {
-          flips.push(at)
-          setTimeout(() => void flip(false), 150)
-        })
+        flip(true).then(
+          (at) => {
+            flips.push(at)
+            setTimeout(() => void flip(false).catch(() => {}), 150)
+          },
+          () => {},
+        )
       }, 2)
       await sleep(2000) // warm-up: connections settle, the jitter buffer finds its level
       await host.page.evaluate(PAGE_PROBE)
       await sleep(500)
+      const playing = String(await host.page.evaluate('window.smoldesk?.sound.state'))
+      if (playing !== 'playing') throw new Error(`the viewer page's sound is ${playing}, not playing`)
       const sinkFrom = sink.onsets.length
+      const earFrom = ear.onsets.length
+      const earGapsFrom = ear.gaps.length
+      const sourceGapsFrom = sink.gaps.length
       const flipsFrom = flips.length
       const hostCpu = new CpuMeter((p) => p.owner === host.tag)
       const viewerCpu = new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium'))
@@ -270,18 +264,15 @@ export async function benchAudio(options: {
       const statsAfter = await receiverAudio(host.page)
       clearInterval(pump)
       clearInterval(flipper)
-      const probe = (await host.page.evaluate('window.__audioProbe')) as {
-        audio: number[]
-        video: number[]
-        gaps: number[]
-      }
+      const probe = (await host.page.evaluate('window.__audioProbe')) as { video: number[] }
       const hostBursts = sink.onsets.slice(sinkFrom)
-      const audioDelays = delays(hostBursts, probe.audio)
+      const heard = ear.onsets.slice(earFrom)
+      const audioDelays = delays(hostBursts, heard)
       const videoDelays = delays(flips.slice(flipsFrom), probe.video)
       // Each burst's sound and its flip are due together: offset = its audio delay − its flip's video delay.
       const offsets: number[] = []
       for (const h of hostBursts) {
-        const a = probe.audio.find((p) => p > h && p - h < 400)
+        const a = heard.find((p) => p > h && p - h < 400)
         const f = flips.slice(flipsFrom).find((t) => Math.abs(t - h) < BURST_EVERY_MS / 2)
         const v = f === undefined ? undefined : probe.video.find((p) => p > f && p - f < 400)
         if (a !== undefined && f !== undefined && v !== undefined) offsets.push(a - h - (v - f))
@@ -291,15 +282,19 @@ export async function benchAudio(options: {
         bench: 'audio',
         latency_ms_median: round1(percentile(audioDelays, 50)),
         latency_ms_p95: round1(percentile(audioDelays, 95)),
-        glitches_per_min: round1((probe.gaps.length / seconds) * 60),
+        glitches_per_min: round1(((ear.gaps.length - earGapsFrom) / seconds) * 60),
         av_offset_ms_median: round1(percentile(offsets, 50)),
         host_cpu_pct: hostPct,
         bursts: audioDelays.length,
         flips: videoDelays.length,
         seconds: round1(seconds),
-        source_gaps: sink.gaps,
+        source_gaps: sink.gaps.length - sourceGapsFrom,
         jitter_buffer_ms:
           emitted > 0 ? round1(((statsAfter.delay - statsBefore.delay) / emitted) * 1000) : Number.NaN,
+        jitter_buffer_target_ms:
+          emitted > 0 ? round1(((statsAfter.target - statsBefore.target) / emitted) * 1000) : Number.NaN,
+        jitter_buffer_minimum_ms:
+          emitted > 0 ? round1(((statsAfter.minimum - statsBefore.minimum) / emitted) * 1000) : Number.NaN,
         concealed_pct:
           statsAfter.samples > statsBefore.samples
             ? round1(
@@ -315,11 +310,14 @@ export async function benchAudio(options: {
       await host.close()
     }
   } finally {
+    flipping = false
     sink.stop()
+    ear.stop()
     await writer?.close(500)
     conn.close()
     await browser.close()
     await sound.close()
+    await speakers.close()
     await desktop.close()
   }
 }
@@ -330,7 +328,14 @@ async function receiverAudio(page: import('playwright-core').Page) {
     const pc = window.smoldesk.connection.peerConnection
     for (const r of (await pc.getStats()).values())
       if (r.type === 'inbound-rtp' && r.kind === 'audio')
-        return { delay: r.jitterBufferDelay, emitted: r.jitterBufferEmittedCount, samples: r.totalSamplesReceived, concealed: r.concealedSamples }
-    return { delay: 0, emitted: 0, samples: 0, concealed: 0 }
-  })()`)) as { delay: number; emitted: number; samples: number; concealed: number }
+        return { delay: r.jitterBufferDelay, emitted: r.jitterBufferEmittedCount, samples: r.totalSamplesReceived, concealed: r.concealedSamples, target: r.jitterBufferTargetDelay ?? 0, minimum: r.jitterBufferMinimumDelay ?? 0 }
+    return { delay: 0, emitted: 0, samples: 0, concealed: 0, target: 0, minimum: 0 }
+  })()`)) as {
+    delay: number
+    emitted: number
+    samples: number
+    concealed: number
+    target: number
+    minimum: number
+  }
 }

@@ -21,6 +21,15 @@ export const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ]
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+/**
+ * `sound`: play what pages play on the sound server in PULSE_SERVER (the
+ * viewer machine's speakers), instead of the muted output Playwright gives
+ * headless browsers (its default --mute-audio).
+ */
+export function launchChromium(options: { sound?: boolean } = {}): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
+    ...(options.sound && { ignoreDefaultArgs: ['--mute-audio'] }),
+  })
 }

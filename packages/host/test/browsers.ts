@@ -78,6 +78,8 @@ export async function launchViewerBrowser(
     executablePath: executablePath ?? CHROMIUM_PATH,
     headless: true,
     pipe: true,
+    // Puppeteer mutes headless Chromium; with speakers, what the page plays is to be heard there.
+    ...(speakers !== undefined && { ignoreDefaultArgs: ['--mute-audio'] }),
     args: [
       ...CHROMIUM_ARGS.filter((a) => a !== '--headless'),
       ...(fakeMicrophone !== undefined

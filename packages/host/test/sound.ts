@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
+import { DESKTOP_SINK } from '../src/audio/private-sound-server.ts'
 import { inPage, type Page } from './browser.ts'
 import { run } from './helpers.ts'
 
@@ -86,7 +87,6 @@ export function dominantTone(samples: Int16Array, rate = 48000): { hz: number; r
 declare const window: {
   smoldesk?: {
     connection: { peerConnection?: { getReceivers(): { track: { kind: string } }[] } }
-    sound: { peak(): { hz: number; db: number } | undefined; state: string }
   }
   __toneAnalyser?: { peak(): { hz: number; db: number } }
 }
@@ -154,16 +154,7 @@ export function receivedTone(page: Page, ms = 600): Promise<{ hz: number; db: nu
   )
 }
 
-/** What the page itself plays (after its volume and mute): its own analyser's loudest frequency. */
-export function playedTone(page: Page): Promise<{ hz: number; db: number; state: string } | undefined> {
-  return inPage(
-    page,
-    () => {
-      const sound = window.smoldesk?.sound
-      const peak = sound?.peak()
-      // Silence is −Infinity, which JSON cannot carry out of the page.
-      return sound && peak ? { hz: peak.hz, db: Math.max(-999, peak.db), state: sound.state } : undefined
-    },
-    undefined,
-  )
+/** What the viewer machine's speakers play (its sound server's output), as a listener would hear it. */
+export async function heardTone(speakers: string, ms = 600): Promise<{ hz: number; rmsDb: number }> {
+  return dominantTone(await record(speakers, `${DESKTOP_SINK}.monitor`, ms))
 }
