@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { benchAudio } from '../bench/audio-bench.ts'
 import { benchInput } from '../bench/input-bench.ts'
 import { benchLatency } from '../bench/latency.ts'
 import { decodePattern, encodePattern, PATTERN_BITS, TIME_MODULUS } from '../bench/pattern.ts'
@@ -82,6 +83,19 @@ describe('bench input (smoke run, not a measurement)', () => {
     assert.equal(result.clicks, 3)
     assert.ok(result.inject_us_median > 0 && result.inject_us_median < 100_000)
     assert.ok(result.click_to_photon_ms_median > 0 && result.click_to_photon_ms_median < 3000)
+  })
+})
+
+describe('bench audio (smoke run, not a measurement)', () => {
+  it('times bursts from the desktop’s sink to the viewer’s speakers, and flips beside them', async () => {
+    const r = await benchAudio({ seconds: 3, log: () => {} })
+    assert.equal(r.bench, 'audio')
+    assert.ok(r.bursts >= 4, `${r.bursts} bursts timed at both ends`)
+    assert.ok(r.flips >= 4, `${r.flips} flips seen`)
+    assert.ok(r.latency_ms_median > 0 && r.latency_ms_median < 1000, `median ${r.latency_ms_median}`)
+    assert.ok(r.latency_ms_p95 >= r.latency_ms_median)
+    assert.ok(Number.isFinite(r.av_offset_ms_median) && Math.abs(r.av_offset_ms_median) < 1000)
+    assert.ok(r.glitches_per_min >= 0 && r.host_cpu_pct > 0)
   })
 })
 

@@ -26,11 +26,16 @@ export class ViewerSound {
   #muted: boolean
   #closed = false
 
-  constructor(settings: { volume: number; muted: boolean }, onChange: () => void) {
+  /** `element`: where the sound plays (the page's own by default). */
+  constructor(
+    settings: { volume: number; muted: boolean },
+    onChange: () => void,
+    element: HTMLAudioElement = document.createElement('audio'),
+  ) {
     this.#volume = settings.volume
     this.#muted = settings.muted
     this.#onChange = onChange
-    this.#element = document.createElement('audio')
+    this.#element = element
     this.#element.autoplay = true
     this.#element.volume = this.#volume
     this.#element.muted = this.#muted
@@ -95,7 +100,8 @@ export class ViewerSound {
         // NotAllowedError: the browser wants a gesture first. Anything else is said, not hidden.
         const name = err instanceof Error ? err.name : ''
         if (name !== 'AbortError') this.#blocked = true
-        if (name !== 'NotAllowedError' && name !== 'AbortError') log.warn({ err: String(err) }, 'sound did not start')
+        if (name !== 'NotAllowedError' && name !== 'AbortError')
+          log.warn({ err: String(err) }, 'sound did not start')
         this.#onChange()
       },
     )

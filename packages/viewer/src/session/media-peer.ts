@@ -180,8 +180,12 @@ export class MediaPeer {
         if (cursor && !this.#closed) this.#events.cursor(cursor)
       })
     })
+    // Picture and sound as one stream for the page, whatever streams the host put them in.
+    const stream = new MediaStream()
     pc.addEventListener('track', (ev) => {
-      if (!this.#closed) this.#events.stream(ev.streams[0] ?? new MediaStream([ev.track]))
+      if (this.#closed) return
+      stream.addTrack(ev.track)
+      this.#events.stream(stream)
     })
     pc.addEventListener('connectionstatechange', () => {
       if (!this.#closed) this.#events.state(pc.connectionState)
