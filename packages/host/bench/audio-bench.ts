@@ -12,7 +12,7 @@ import { percentile, round1 } from './stats.ts'
 
 /*
  * `bench audio`: the desktop plays a quiet continuous tone with a loud burst
- * every half second, and at each burst a window flips from black to white.
+ * every second, and at each burst a window flips from black to white.
  * The viewer is a headless Chromium with a sound server of its own (its
  * speakers: a second PulseAudio, where Chromium plays what the page plays).
  * Both sinks' monitors are recorded on this machine's clock (parec,
@@ -41,6 +41,8 @@ export interface AudioBenchResult {
   /** What the jitter buffer aimed for, and the least it was allowed (lip sync raises the minimum). */
   jitter_buffer_target_ms: number
   jitter_buffer_minimum_ms: number
+  /** How unevenly the packets arrived (RFC 3550 interarrival jitter, as the browser reports it). */
+  arrival_jitter_ms: number
   concealed_pct: number
   /** How busy the machine was: load average over the last minute, and the viewer's CPU. */
   load_avg_1m: number
@@ -48,7 +50,9 @@ export interface AudioBenchResult {
 }
 
 const RATE = 48_000
-const BURST_EVERY_MS = 500
+const BURST_EVERY_MS = 1000
+/** A burst (or flip) seen later than this after its source is not counted: pairing stays unambiguous. */
+const PAIR_WITHIN_MS = 900
 const BURST_MS = 30
 const TONE_HZ = 440
 const QUIET = 0.1
@@ -145,11 +149,11 @@ function watchSink(server: string): {
   return result
 }
 
-/** Pairs each page time with the host time it follows most closely (within 400 ms). */
+/** Pairs each host time with the first page time after it (within PAIR_WITHIN_MS). */
 function delays(host: number[], page: number[]): number[] {
   const out: number[] = []
   for (const h of host) {
-    const next = page.find((p) => p > h && p - h < 400)
+    const next = page.find((p) => p > h && p - h < PAIR_WITHIN_MS)
     if (next !== undefined) out.push(next - h)
   }
   return out
@@ -272,9 +276,9 @@ export async function benchAudio(options: {
       // Each burst's sound and its flip are due together: offset = its audio delay − its flip's video delay.
       const offsets: number[] = []
       for (const h of hostBursts) {
-        const a = heard.find((p) => p > h && p - h < 400)
+        const a = heard.find((p) => p > h && p - h < PAIR_WITHIN_MS)
         const f = flips.slice(flipsFrom).find((t) => Math.abs(t - h) < BURST_EVERY_MS / 2)
-        const v = f === undefined ? undefined : probe.video.find((p) => p > f && p - f < 400)
+        const v = f === undefined ? undefined : probe.video.find((p) => p > f && p - f < PAIR_WITHIN_MS)
         if (a !== undefined && f !== undefined && v !== undefined) offsets.push(a - h - (v - f))
       }
       const emitted = statsAfter.emitted - statsBefore.emitted
@@ -293,6 +297,7 @@ export async function benchAudio(options: {
           emitted > 0 ? round1(((statsAfter.delay - statsBefore.delay) / emitted) * 1000) : Number.NaN,
         jitter_buffer_target_ms:
           emitted > 0 ? round1(((statsAfter.target - statsBefore.target) / emitted) * 1000) : Number.NaN,
+        arrival_jitter_ms: round1(statsAfter.jitter * 1000),
         jitter_buffer_minimum_ms:
           emitted > 0 ? round1(((statsAfter.minimum - statsBefore.minimum) / emitted) * 1000) : Number.NaN,
         concealed_pct:
@@ -328,8 +333,8 @@ async function receiverAudio(page: import('playwright-core').Page) {
     const pc = window.smoldesk.connection.peerConnection
     for (const r of (await pc.getStats()).values())
       if (r.type === 'inbound-rtp' && r.kind === 'audio')
-        return { delay: r.jitterBufferDelay, emitted: r.jitterBufferEmittedCount, samples: r.totalSamplesReceived, concealed: r.concealedSamples, target: r.jitterBufferTargetDelay ?? 0, minimum: r.jitterBufferMinimumDelay ?? 0 }
-    return { delay: 0, emitted: 0, samples: 0, concealed: 0, target: 0, minimum: 0 }
+        return { delay: r.jitterBufferDelay, emitted: r.jitterBufferEmittedCount, samples: r.totalSamplesReceived, concealed: r.concealedSamples, target: r.jitterBufferTargetDelay ?? 0, minimum: r.jitterBufferMinimumDelay ?? 0, jitter: r.jitter ?? 0 }
+    return { delay: 0, emitted: 0, samples: 0, concealed: 0, target: 0, minimum: 0, jitter: 0 }
   })()`)) as {
     delay: number
     emitted: number
@@ -337,5 +342,7 @@ async function receiverAudio(page: import('playwright-core').Page) {
     concealed: number
     target: number
     minimum: number
+    /** RFC 3550 interarrival jitter, seconds. */
+    jitter: number
   }
 }

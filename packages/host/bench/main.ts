@@ -154,7 +154,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
       process.stdout.write(
         [
           `desktop audio → Chromium viewer, ${r.seconds} s, ${r.bursts} bursts timed at both ends, ${r.flips} window flips`,
-          `  latency (sink → browser output): median ${r.latency_ms_median} ms, p95 ${r.latency_ms_p95} ms; browser jitter buffer ${r.jitter_buffer_ms} ms, concealed ${r.concealed_pct} %`,
+          `  latency (desktop's sink → viewer's speakers): median ${r.latency_ms_median} ms, p95 ${r.latency_ms_p95} ms`,
+          `  in the browser: jitter buffer ${r.jitter_buffer_ms} ms (target ${r.jitter_buffer_target_ms}, minimum ${r.jitter_buffer_minimum_ms}), packets arrived with ${r.arrival_jitter_ms} ms jitter, concealed ${r.concealed_pct} %`,
           `  glitches (gaps > 20 ms): ${r.glitches_per_min} a minute (the source itself had ${r.source_gaps})`,
           `  A/V offset (sound later than picture when positive): median ${r.av_offset_ms_median} ms`,
           `  host CPU ${r.host_cpu_pct} % of one core, viewer ${r.viewer_cpu_pct} %; machine load ${r.load_avg_1m} (1 min)`,

@@ -88,10 +88,10 @@ describe('bench input (smoke run, not a measurement)', () => {
 
 describe('bench audio (smoke run, not a measurement)', () => {
   it('times bursts from the desktop’s sink to the viewer’s speakers, and flips beside them', async () => {
-    const r = await benchAudio({ seconds: 3, log: () => {} })
+    const r = await benchAudio({ seconds: 5, log: () => {} })
     assert.equal(r.bench, 'audio')
-    assert.ok(r.bursts >= 4, `${r.bursts} bursts timed at both ends`)
-    assert.ok(r.flips >= 4, `${r.flips} flips seen`)
+    assert.ok(r.bursts >= 3, `${r.bursts} bursts timed at both ends: ${JSON.stringify(r)}`)
+    assert.ok(r.flips >= 3, `${r.flips} flips seen`)
     assert.ok(r.latency_ms_median > 0 && r.latency_ms_median < 1000, `median ${r.latency_ms_median}`)
     assert.ok(r.latency_ms_p95 >= r.latency_ms_median)
     assert.ok(Number.isFinite(r.av_offset_ms_median) && Math.abs(r.av_offset_ms_median) < 1000)

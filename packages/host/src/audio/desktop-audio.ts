@@ -8,8 +8,12 @@ import { OpusRtpPacketizer } from './opus-rtp.ts'
 
 const log = createLogger('audio.capture')
 
+/**
+ * 10 ms frames. 5 ms ones were measured worse: Chromium's jitter buffer went
+ * to 276 ms (34 ms with 10 ms frames, same run), for 2.5 ms less waiting.
+ */
 const FRAME_MS = 10
-const FRAME_SAMPLES = 480
+const FRAME_SAMPLES = FRAME_MS * 48
 /** How long a fresh helper may take to deliver its first frame. */
 const FIRST_FRAME_TIMEOUT_MS = 3000
 /** A crashed helper is restarted this soon: sound is back well within 2 s. */
@@ -81,6 +85,8 @@ export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
         this.stream.device,
         '--bitrate',
         String(this.stream.bitrate_kbps * 1000),
+        '--frame-ms',
+        String(FRAME_MS),
       ],
       deathSignal: 'KILL',
     })

@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
+import { makePrivateDir } from '../process/private-dir.ts'
 import { soundServerInfo } from './pulse-control.ts'
 
 const log = createLogger('audio.server')
@@ -38,7 +38,7 @@ export class PrivateSoundServer {
   }
 
   static async start(): Promise<PrivateSoundServer> {
-    const dir = await mkdtemp(join(tmpdir(), 'smoldesk-sound-'))
+    const dir = await makePrivateDir('smoldesk-sound-')
     const socket = join(dir, 'native')
     const address = `unix:${socket}`
     await writeFile(

@@ -191,6 +191,7 @@ export async function runStart(options: {
       ? `  Desktop:  embedded ${desktop.description}`
       : `  Desktop:  your display, ${host.backend.description}`,
     `  Sharing:  ${sharing}`,
+    `  Sound:    ${soundLine(host)}`,
     `  Room:     ${host.roomId}`,
     `  Host IPC: ${host.ipcUrl} (token in ${host.stateDir}/host.json)`,
     `  Files:    viewers' files go to ${host.transfers.downloadDir}${options.sharing.autoAcceptTransfers ? '' : ' once you accept them (./smoldesk listen transfer-offered)'}`,
@@ -206,4 +207,12 @@ export async function runStart(options: {
     '',
   ]
   process.stdout.write(lines.join('\n'))
+}
+
+/** What viewers hear, for the banner. */
+function soundLine(host: Host): string {
+  const audio = host.audio.streaming
+  if (audio)
+    return `the desktop's (${audio.device}, Opus ${audio.bitrate_kbps} kbit/s); viewers' microphones once you allow each`
+  return `none: ${host.audio.unavailable ?? 'not sharing'}`
 }

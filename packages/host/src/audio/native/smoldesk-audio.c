@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define RATE 48000
-#define FRAME_SAMPLES 480 /* 10 ms */
+#define MAX_FRAME_SAMPLES 960 /* 20 ms: the longest frame capture makes */
 #define MAX_DECODED_SAMPLES 5760 /* 120 ms, Opus's longest frame */
 #define MAX_PACKET 4000
 #define FLAG_LOST 2
@@ -83,9 +83,10 @@ static uint64_t get_be(const uint8_t *p, int bytes) {
   return v;
 }
 
-static int capture(const char *server, const char *device, int bitrate) {
+static int capture(const char *server, const char *device, int bitrate, int frame_ms) {
+  const int frame_samples = RATE / 1000 * frame_ms;
   pa_sample_spec spec = {.format = PA_SAMPLE_S16LE, .rate = RATE, .channels = 2};
-  const uint32_t block = FRAME_SAMPLES * 2 * sizeof(int16_t);
+  const uint32_t block = (uint32_t)frame_samples * 2 * sizeof(int16_t);
   /*
    * fragsize = half a frame: the server (a null sink renders in blocks of its
    * clients' latency) hands over every 5 ms, so each 10 ms frame is complete
@@ -107,9 +108,9 @@ static int capture(const char *server, const char *device, int bitrate) {
   }
   opus_encoder_ctl(enc, OPUS_SET_BITRATE(bitrate));
   opus_encoder_ctl(enc, OPUS_SET_COMPLEXITY(5));
-  int16_t pcm[FRAME_SAMPLES * 2];
+  int16_t pcm[MAX_FRAME_SAMPLES * 2];
   uint8_t record[13 + MAX_PACKET];
-  fprintf(stderr, "smoldesk-audio: recording %s, opus %d bit/s, 10 ms frames\n", device, bitrate);
+  fprintf(stderr, "smoldesk-audio: recording %s, opus %d bit/s, %d ms frames\n", device, bitrate, frame_ms);
   for (;;) {
     if (pa_simple_read(pa, pcm, block, &err) < 0) {
       fprintf(stderr, "smoldesk-audio: recording failed: %s\n", pa_strerror(err));
@@ -118,8 +119,8 @@ static int capture(const char *server, const char *device, int bitrate) {
     /* The block's last sample was recorded `latency` ago: its first one 10 ms before that. */
     pa_usec_t latency = pa_simple_get_latency(pa, &err);
     if (latency == (pa_usec_t)-1) latency = 0;
-    uint64_t first_us = now_us() - latency - (uint64_t)FRAME_SAMPLES * 1000000u / RATE;
-    int n = opus_encode(enc, pcm, FRAME_SAMPLES, record + 13, MAX_PACKET);
+    uint64_t first_us = now_us() - latency - (uint64_t)frame_samples * 1000000u / RATE;
+    int n = opus_encode(enc, pcm, frame_samples, record + 13, MAX_PACKET);
     if (n < 0) {
       fprintf(stderr, "smoldesk-audio: opus_encode: %s\n", opus_strerror(n));
       return 4;
@@ -155,7 +156,7 @@ static int play(const char *server, const char *device, int channels) {
   static int16_t pcm[MAX_DECODED_SAMPLES * 2];
   uint8_t header[13];
   uint8_t packet[MAX_PACKET];
-  int last_samples = FRAME_SAMPLES * 2; /* a lost frame is concealed with the last frame's length */
+  int last_samples = RATE / 100; /* a lost frame is concealed with the last frame's length (10 ms at first) */
   fprintf(stderr, "smoldesk-audio: playing into %s, %d channel(s)\n", device, channels);
   for (;;) {
     if (read_all(header, sizeof header) < 0) return 0; /* SmolDesk closed the pipe */
@@ -185,22 +186,24 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *mode = argv[1], *server = NULL, *device = NULL;
-  int bitrate = 128000, channels = 2;
+  int bitrate = 128000, channels = 2, frame_ms = 10;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--server") == 0) server = argv[i + 1];
     else if (strcmp(argv[i], "--device") == 0) device = argv[i + 1];
     else if (strcmp(argv[i], "--bitrate") == 0) bitrate = atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--channels") == 0) channels = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "--frame-ms") == 0) frame_ms = atoi(argv[i + 1]);
     else {
       fprintf(stderr, "smoldesk-audio: unknown option %s\n", argv[i]);
       return 2;
     }
   }
-  if (!device || bitrate < 6000 || bitrate > 510000 || channels < 1 || channels > 2) {
-    fprintf(stderr, "smoldesk-audio: --device is required; bitrate 6000-510000, channels 1-2\n");
+  if (!device || bitrate < 6000 || bitrate > 510000 || channels < 1 || channels > 2 ||
+      (frame_ms != 5 && frame_ms != 10 && frame_ms != 20)) {
+    fprintf(stderr, "smoldesk-audio: --device is required; bitrate 6000-510000, channels 1-2, frame 5|10|20 ms\n");
     return 2;
   }
-  if (strcmp(mode, "capture") == 0) return capture(server, device, bitrate);
+  if (strcmp(mode, "capture") == 0) return capture(server, device, bitrate, frame_ms);
   if (strcmp(mode, "play") == 0) return play(server, device, channels);
   fprintf(stderr, "smoldesk-audio: unknown mode %s\n", mode);
   return 2;

@@ -1,11 +1,12 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { homedir, tmpdir } from 'node:os'
+import { rm, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../../log.ts'
 import { ManagedProcess, runToCompletion } from '../../process/child.ts'
+import { makePrivateDir } from '../../process/private-dir.ts'
 import { X11Connection } from '../x11/connection.ts'
 import { layoutArgs, type MonitorLayout, modeline, xorgDummyConfig } from './xorg-config.ts'
 
@@ -62,9 +63,7 @@ export class VirtualDesktop {
     const monitors = options.monitors ?? [{ width: 1920, height: 1080 }]
     const backend = options.backend ?? 'auto'
     const timeoutMs = options.startTimeoutMs ?? 15_000
-    await sweepStaleDirs()
-    const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX))
-    await writeFile(join(dir, 'owner.pid'), String(process.pid))
+    const dir = await makePrivateDir(DIR_PREFIX)
     let desktop: VirtualDesktop
     try {
       const off = (options.disableExtensions ?? []).flatMap((name) => ['-extension', name])
@@ -146,22 +145,6 @@ async function waitForWindowManager(display: string, timeoutMs = 5000): Promise<
     throw new SmolDeskError('TIMEOUT', `no window manager announced itself within ${timeoutMs} ms`)
   } finally {
     conn.close()
-  }
-}
-
-/** Removes the working folders of desktops whose owner died without cleaning up (SIGKILL). */
-async function sweepStaleDirs(): Promise<void> {
-  const base = tmpdir()
-  for (const name of await readdir(base).catch(() => [])) {
-    if (!name.startsWith(DIR_PREFIX)) continue
-    const dir = join(base, name)
-    const pid = Number(await readFile(join(dir, 'owner.pid'), 'utf8').catch(() => 'NaN'))
-    if (!Number.isInteger(pid) || pid <= 0) continue
-    try {
-      process.kill(pid, 0)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') await rm(dir, { recursive: true, force: true })
-    }
   }
 }
 
