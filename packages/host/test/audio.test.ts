@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { CommandResult, IpcClient } from '@smoldesk/protocol'
+import type { CommandResult, EventPayload, IpcClient, SmolDeskError } from '@smoldesk/protocol'
 import type { Page } from 'puppeteer-core'
 import { PrivateSoundServer } from '../src/audio/private-sound-server.ts'
 import { clickButton, inPage, waitForColour } from './browser.ts'
@@ -35,6 +35,7 @@ declare const window: {
     state: string
     connection: {
       peerConnection?: { getStats(): Promise<Map<string, Record<string, unknown>>> }
+      peerConnectionsCreated: number
     }
   }
 }
@@ -166,6 +167,35 @@ for (const name of VIEWER_BROWSERS) {
       await eventually(async () => assert.ok(near((await receivedTone(page)).hz, DESKTOP_TONE_HZ)), 5000)
     })
 
+    it('turns the sound off and on for everyone, live, without a new connection', async () => {
+      const connections = await inPage(
+        page,
+        () => window.smoldesk?.connection.peerConnectionsCreated ?? 0,
+        undefined,
+      )
+      const off = await client.invoke<CommandResult<'set_audio_enabled'>>('set_audio_enabled', {
+        enabled: false,
+      })
+      assert.deepEqual(off, { enabled: false, streaming: null })
+      await eventually(async () => {
+        assert.ok((await heardTone(speakers.address)).rmsDb < -70, 'the speakers go quiet')
+        assert.ok((await toolbarButtons(page)).includes('No sound'), 'the page says there is no sound')
+      }, 5000)
+      const on = await client.invoke<CommandResult<'set_audio_enabled'>>('set_audio_enabled', {
+        enabled: true,
+      })
+      assert.equal(on.streaming?.codec, 'opus')
+      await eventually(async () => {
+        const tone = await heardTone(speakers.address)
+        assert.ok(near(tone.hz, DESKTOP_TONE_HZ) && tone.rmsDb > -40, `back on: ${JSON.stringify(tone)}`)
+      }, 5000)
+      assert.equal(
+        await inPage(page, () => window.smoldesk?.connection.peerConnectionsCreated ?? 0, undefined),
+        connections,
+        'no viewer reconnected',
+      )
+    })
+
     it('records the viewer’s microphone on the desktop once the host allows it, and only then', async () => {
       const [viewer] = await client.invoke<CommandResult<'list_viewers'>>('list_viewers', {})
       assert.ok(viewer, 'one viewer')
@@ -203,3 +233,48 @@ for (const name of VIEWER_BROWSERS) {
     })
   })
 }
+
+describe('sound without a sound server', () => {
+  let scene: Scene
+  let client: IpcClient
+
+  before(async () => {
+    scene = await openScene({
+      monitors: [{ width: 640, height: 480 }],
+      colours: [GREEN],
+      browser: 'chromium',
+      // A sound server that is not there: what a machine without one looks like to libpulse.
+      hostEnv: { PULSE_SERVER: 'unix:/nonexistent/smoldesk-no-sound' },
+    })
+    client = await scene.client()
+  })
+
+  after(async () => {
+    await scene?.close()
+  })
+
+  it('shares the picture anyway, and says in words, with a code, why there is no sound', async () => {
+    const page = await scene.browser.newPage()
+    await page.goto(await scene.url())
+    await waitForColour(page, GREEN, 20_000)
+    const status = await client.invoke<CommandResult<'get_host_status'>>('get_host_status', {})
+    assert.equal(status.audio.streaming, null)
+    assert.match(status.audio.unavailable ?? '', /sound server/)
+    const started = new Promise<EventPayload<'capture-started'>>((resolve) => {
+      void client.listen('capture-started', (e) => resolve(e.payload as EventPayload<'capture-started'>))
+    })
+    await client.invoke('start_capture', { monitorIndex: 0, config: { fps: 30 } })
+    const event = await started
+    assert.equal(event.audio, null)
+    assert.match(event.audio_unavailable ?? '', /sound server/)
+    await assert.rejects(client.invoke('set_audio_enabled', { enabled: true }), (err: SmolDeskError) => {
+      assert.equal(err.code, 'NO_SOUND_SERVER')
+      return true
+    })
+    const devices = await client.invoke<CommandResult<'get_audio_devices'>>('get_audio_devices', {})
+    assert.equal(devices.server, null)
+    assert.match(devices.error ?? '', /sound server/)
+    assert.ok((await toolbarButtons(page)).includes('No sound'))
+    await waitForColour(page, GREEN, 5000) // the picture never stopped
+  })
+})

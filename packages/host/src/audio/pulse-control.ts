@@ -53,7 +53,11 @@ export async function pactl(server: PulseAddress, args: readonly string[]): Prom
   })
   if (result.code !== 0 || result.timedOut) {
     const why = result.timedOut ? 'did not answer within 3 s' : result.stderr.trim() || `exit ${result.code}`
-    throw new SmolDeskError('NO_SOUND_SERVER', `the sound server ${server ?? '(default)'}: ${why}`)
+    const where = server ?? process.env.PULSE_SERVER
+    throw new SmolDeskError(
+      'NO_SOUND_SERVER',
+      `no sound server answers${where ? ` at ${where}` : ' (PulseAudio or PipeWire’s pipewire-pulse)'}: ${why}`,
+    )
   }
   return result.stdout
 }
