@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Browser } from 'playwright-core'
+import puppeteer from 'puppeteer-core'
 import { DESKTOP_SINK, PrivateSoundServer } from '../src/audio/private-sound-server.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
@@ -26,6 +28,7 @@ import { percentile, round1 } from './stats.ts'
 
 export interface AudioBenchResult {
   bench: 'audio'
+  browser: 'chromium' | 'firefox'
   latency_ms_median: number
   latency_ms_p95: number
   glitches_per_min: number
@@ -161,6 +164,8 @@ function delays(host: number[], page: number[]): number[] {
 
 export async function benchAudio(options: {
   seconds: number
+  /** The viewer's browser (Chromium by default). */
+  browser?: 'chromium' | 'firefox'
   log: (line: string) => void
 }): Promise<AudioBenchResult> {
   const size = { width: 640, height: 480 }
@@ -184,16 +189,17 @@ export async function benchAudio(options: {
     await conn.sync()
     return performance.timeOrigin + performance.now()
   }
-  // Chromium inherits our environment: tagged, its CPU time can be told from everything else.
+  // The browser inherits our environment: tagged, its CPU time can be told from everything else.
   process.env.SMOLDESK_OWNER = OWNER_TAG
   process.env.PULSE_SERVER = speakers.address
-  const browser = await launchChromium({ sound: true })
+  const browserName = options.browser ?? 'chromium'
+  const browser = browserName === 'chromium' ? await launchChromium({ sound: true }) : await launchFirefox()
   delete process.env.PULSE_SERVER
   let writer: ManagedProcess | undefined
   const sink = watchSink(sound.address)
   const ear = watchSink(speakers.address)
   try {
-    options.log(`desktop audio to a Chromium viewer for ${options.seconds} s…`)
+    options.log(`desktop audio to a ${browserName} viewer for ${options.seconds} s…`)
     const host = await startBenchHost(
       browser,
       { args: ['--display', desktop.display], env: { PULSE_SERVER: sound.address } },
@@ -256,7 +262,7 @@ export async function benchAudio(options: {
       const sourceGapsFrom = sink.gaps.length
       const flipsFrom = flips.length
       const hostCpu = new CpuMeter((p) => p.owner === host.tag)
-      const viewerCpu = new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium'))
+      const viewerCpu = new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes(browserName))
       await Promise.all([hostCpu.begin(), viewerCpu.begin()])
       const statsBefore = await receiverAudio(host.page)
       await host.page.evaluate('window.__audioProbe.recording = true')
@@ -284,6 +290,7 @@ export async function benchAudio(options: {
       const emitted = statsAfter.emitted - statsBefore.emitted
       return {
         bench: 'audio',
+        browser: browserName,
         latency_ms_median: round1(percentile(audioDelays, 50)),
         latency_ms_p95: round1(percentile(audioDelays, 95)),
         glitches_per_min: round1(((ear.gaps.length - earGapsFrom) / seconds) * 60),
@@ -325,6 +332,29 @@ export async function benchAudio(options: {
     await speakers.close()
     await desktop.close()
   }
+}
+
+/**
+ * Debian's Firefox ESR (puppeteer, WebDriver BiDi) behind the little of
+ * Playwright's Browser the bench uses: new pages, goto, evaluate of an
+ * expression, close. It plays on PULSE_SERVER (headless Firefox is not muted).
+ */
+async function launchFirefox(): Promise<Browser> {
+  const firefox = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: process.env.SMOLDESK_FIREFOX ?? '/usr/bin/firefox-esr',
+    headless: true,
+    extraPrefsFirefox: {
+      'media.peerconnection.ice.loopback': true,
+      'media.peerconnection.ice.obfuscate_host_addresses': false,
+      'media.autoplay.default': 0,
+      'media.autoplay.block-webaudio': false,
+    },
+  })
+  return {
+    newPage: async () => firefox.newPage(),
+    close: () => firefox.close(),
+  } as unknown as Browser
 }
 
 /** The browser's cumulative counters for the received audio. */

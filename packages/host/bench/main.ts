@@ -78,6 +78,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       seconds: { type: 'string' },
       quick: { type: 'boolean' },
       only: { type: 'string' },
+      browser: { type: 'string' },
       'capture-fps': { type: 'string' },
       scene: { type: 'string' },
       content: { type: 'string' },
@@ -148,12 +149,15 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const seconds = Number(values.seconds ?? (values.quick ? 5 : 60))
     if (!Number.isFinite(seconds) || seconds < 2 || seconds > 3600)
       throw new SmolDeskError('INVALID_ARGS', '--seconds is 2–3600')
-    const r = await benchAudio({ seconds, log: (line) => process.stderr.write(`${line}\n`) })
+    const browser = values.browser ?? 'chromium'
+    if (browser !== 'chromium' && browser !== 'firefox')
+      throw new SmolDeskError('INVALID_ARGS', '--browser takes chromium or firefox')
+    const r = await benchAudio({ seconds, browser, log: (line) => process.stderr.write(`${line}\n`) })
     if (values.json) process.stdout.write(`${JSON.stringify(r)}\n`)
     else {
       process.stdout.write(
         [
-          `desktop audio → Chromium viewer, ${r.seconds} s, ${r.bursts} bursts timed at both ends, ${r.flips} window flips`,
+          `desktop audio → ${r.browser} viewer, ${r.seconds} s, ${r.bursts} bursts timed at both ends, ${r.flips} window flips`,
           `  latency (desktop's sink → viewer's speakers): median ${r.latency_ms_median} ms, p95 ${r.latency_ms_p95} ms`,
           `  in the browser: jitter buffer ${r.jitter_buffer_ms} ms (target ${r.jitter_buffer_target_ms}, minimum ${r.jitter_buffer_minimum_ms}), packets arrived with ${r.arrival_jitter_ms} ms jitter, concealed ${r.concealed_pct} %`,
           `  glitches (gaps > 20 ms): ${r.glitches_per_min} a minute (the source itself had ${r.source_gaps})`,

@@ -88,12 +88,13 @@ static int capture(const char *server, const char *device, int bitrate, int fram
   pa_sample_spec spec = {.format = PA_SAMPLE_S16LE, .rate = RATE, .channels = 2};
   const uint32_t block = (uint32_t)frame_samples * 2 * sizeof(int16_t);
   /*
-   * fragsize = half a frame: the server (a null sink renders in blocks of its
-   * clients' latency) hands over every 5 ms, so each 10 ms frame is complete
-   * at most 5 ms after its last sample. With fragsize = one frame, frames came
-   * in pairs (interval p99 19 ms), and the viewer's jitter buffer grew to match.
+   * fragsize = 2.5 ms: the server (a null sink renders in blocks of its
+   * clients' latency) hands over every 2.5 ms, so a frame is complete at
+   * most 2.5 ms after its last sample. With fragments of a whole 10 ms frame,
+   * frames came in pairs (interval p99 19 ms) and the viewer's jitter buffer
+   * grew to match; at 2.5 ms the intervals are 7.6–10.9 ms (p1–p99).
    */
-  pa_buffer_attr attr = {.maxlength = (uint32_t)-1, .fragsize = block / 4};
+  pa_buffer_attr attr = {.maxlength = (uint32_t)-1, .fragsize = RATE / 400 * 2 * sizeof(int16_t)};
   int err = 0;
   pa_simple *pa = pa_simple_new(server, "SmolDesk", PA_STREAM_RECORD, device, "desktop audio for viewers",
                                 &spec, NULL, &attr, &err);
