@@ -3,6 +3,7 @@ import { type AudioStream, SmolDeskError } from '@smoldesk/protocol'
 import { FrameRecordReader } from '../capture/frame-records.ts'
 import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
+import { CrashBudget } from '../process/crash-budget.ts'
 import { AUDIO_BINARY, serverArgs } from './audio-helper.ts'
 import { OpusRtpPacketizer } from './opus-rtp.ts'
 
@@ -18,8 +19,6 @@ const FRAME_SAMPLES = FRAME_MS * 48
 const FIRST_FRAME_TIMEOUT_MS = 3000
 /** A crashed helper is restarted this soon: sound is back well within 2 s. */
 const RESTART_DELAY_MS = 200
-const MAX_CRASHES = 5
-const CRASH_WINDOW_MS = 30_000
 
 export interface DesktopAudioEvents {
   rtp: [Buffer]
@@ -32,14 +31,14 @@ export interface DesktopAudioEvents {
 /**
  * The desktop's sound as Opus RTP: the sound helper records a source (a
  * sink's monitor), encodes 10 ms frames, and is restarted RESTART_DELAY_MS
- * after it dies, up to MAX_CRASHES in CRASH_WINDOW_MS (then it is a broken
+ * after it dies, within the CrashBudget (beyond it, it is a broken
  * set-up, not bad luck, and `crashed` says it gave up).
  */
 export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
   readonly stream: AudioStream
   readonly #server: string | undefined
   #process: ManagedProcess | undefined
-  #crashes: number[] = []
+  readonly #crashes = new CrashBudget()
   #restartTimer: NodeJS.Timeout | undefined
   #stopped = false
 
@@ -141,9 +140,7 @@ export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
   }
 
   #onCrash(error: SmolDeskError): void {
-    const now = Date.now()
-    this.#crashes = [...this.#crashes.filter((t) => now - t < CRASH_WINDOW_MS), now]
-    const recovering = !this.#stopped && this.#crashes.length <= MAX_CRASHES
+    const recovering = this.#crashes.crashed() && !this.#stopped
     log.warn({ err: error.message, recovering }, 'sound helper crashed')
     this.emit('crashed', error, recovering)
     if (!recovering) return

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
+import { CrashBudget } from '../process/crash-budget.ts'
 import { Av1RtpPacketizer } from './av1-rtp.ts'
 import type { CapturePlan, CaptureSource, EncoderCommand } from './capture-source.ts'
 import { FrameRecordReader } from './frame-records.ts'
@@ -20,9 +21,6 @@ export type PipelinePlan = CapturePlan
 /** How long a fresh encoder may take to deliver its first packet before start_capture fails. */
 const FIRST_PACKET_TIMEOUT_MS = 5000
 const RESTART_DELAY_MS = 200
-/** More crashes than this within the window and the pipeline gives up (a broken config, not bad luck). */
-const MAX_CRASHES = 5
-const CRASH_WINDOW_MS = 30_000
 const KEYFRAME_RESTART_GAP_MS = 2000
 /** The capture helper makes IDR frames on request; a burst of requests (several viewers, loss) makes one. */
 const KEYFRAME_REQUEST_GAP_MS = 250
@@ -52,7 +50,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   #plan: PipelinePlan | undefined
   #currentSsrc: number | undefined
   #firstPacket: (() => void) | undefined
-  #crashes: number[] = []
+  readonly #crashes = new CrashBudget()
   #restartTimer: NodeJS.Timeout | undefined
   #lastKeyframeAt = 0
   #keyframeTimer: NodeJS.Timeout | undefined
@@ -88,7 +86,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     clearTimeout(this.#restartTimer)
     this.#plan = plan
     this.#paused = false
-    this.#crashes = []
+    this.#crashes.reset()
     await this.#stopProcess()
     await this.#launch(plan)
   }
@@ -302,9 +300,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   }
 
   #onCrash(error: SmolDeskError): void {
-    const now = Date.now()
-    this.#crashes = [...this.#crashes.filter((t) => now - t < CRASH_WINDOW_MS), now]
-    const recovering = this.#plan !== undefined && this.#crashes.length <= MAX_CRASHES
+    const recovering = this.#crashes.crashed() && this.#plan !== undefined
     log.warn({ err: error.message, recovering }, 'encoder crashed')
     this.emit('crashed', error, recovering)
     if (!recovering) {
