@@ -43,7 +43,7 @@ export async function startSceneDesktop(
   kind: BenchDesktop,
   size: { width: number; height: number },
   hz: number,
-  content: 'rects' | 'scroll' | 'photo',
+  content: 'rects' | 'scroll' | 'photo' | 'fullscreen',
 ): Promise<SceneDesktop> {
   const monitors = [size]
   if (kind === 'xorg') {
@@ -71,10 +71,10 @@ export async function startSceneDesktop(
       },
     }
   }
-  if (content === 'scroll') {
+  if (content === 'scroll' || content === 'fullscreen') {
     throw new SmolDeskError(
       'INVALID_ARGS',
-      'the scroll scene is drawn on X11 only (--content rects or photo)',
+      `the ${content} scene is drawn on X11 only (--content rects or photo)`,
     )
   }
   const desktop =

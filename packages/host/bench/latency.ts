@@ -25,6 +25,8 @@ export interface LatencyRun {
   system: 'smoldesk' | 'novnc'
   /** The desktop the scene ran on (noVNC: Xorg only). */
   desktop: BenchDesktop
+  /** What the scene draws: rects, scroll, photo or fullscreen (every pixel changing each frame). */
+  scene: NonNullable<LatencyOptions['content']>
   variant: 'default' | 'stock' | 'tuned'
   width: number
   height: number
@@ -66,7 +68,7 @@ export interface LatencyOptions {
   warmupSeconds: number
   scenarios: { width: number; height: number; fps: number }[]
   /** What the pattern app draws under the timestamps: random rectangles, scrolling text or a panning photo. */
-  content?: 'rects' | 'scroll' | 'photo'
+  content?: 'rects' | 'scroll' | 'photo' | 'fullscreen'
   systems: ('smoldesk' | 'novnc')[]
   /** Desktops to run each scenario on, in order (noVNC runs on Xorg only). Default: Xorg. */
   desktops?: BenchDesktop[]
@@ -197,7 +199,10 @@ async function runSmoldesk(
   const { tag, page, close } = await startBenchHost(browser, desktop.target, scenario, config)
   let run: LatencyRun
   try {
-    run = { ...(await measureSmoldesk(page, tag, scenario, variant, config, options)), desktop: desktop.kind }
+    run = {
+      ...(await measureSmoldesk(page, tag, scenario, variant, config, options)),
+      desktop: desktop.kind,
+    }
   } finally {
     await close()
   }
@@ -236,6 +241,7 @@ async function measureSmoldesk(
   const emitted = Math.max(1, after.jitterBufferEmittedCount - before.jitterBufferEmittedCount)
   return {
     system: 'smoldesk',
+    scene: options.content ?? 'rects',
     variant,
     ...scenario,
     capture_fps: config.fps,
@@ -310,7 +316,15 @@ async function runNovnc(
       async () => ({ frames: frames++, bytes: await readBytesWritten(vnc.pid) }),
     )
     // noVNC has no decoder statistics: what the probe saw is what was drawn.
-    return { system: 'novnc', desktop: 'xorg', variant, ...scenario, ...run, fps_decoded: run.fps_delivered }
+    return {
+      system: 'novnc',
+      desktop: 'xorg',
+      scene: options.content ?? 'rects',
+      variant,
+      ...scenario,
+      ...run,
+      fps_decoded: run.fps_delivered,
+    }
   } finally {
     await page.close()
     await ws.close()

@@ -36,7 +36,7 @@ function table(runs: LatencyRun[]): string {
     'rejected',
   ]
   const rows = runs.map((r) => [
-    `${r.width}x${r.height}@${r.fps}`,
+    `${r.scene} ${r.width}x${r.height}@${r.fps}`,
     r.desktop,
     r.system === 'smoldesk'
       ? `SmolDesk (${r.variant}, capture ${r.capture_fps} fps, GOP ${r.keyframe_interval_frames})`
@@ -213,8 +213,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
   }
   const content = values.content ?? 'rects'
-  if (content !== 'rects' && content !== 'scroll' && content !== 'photo') {
-    throw new SmolDeskError('INVALID_ARGS', '--content takes rects, scroll or photo')
+  if (content !== 'rects' && content !== 'scroll' && content !== 'photo' && content !== 'fullscreen') {
+    throw new SmolDeskError('INVALID_ARGS', '--content takes rects, scroll, photo or fullscreen')
   }
   // Wayland desktops run after Xorg in the same sitting: their figures beside X11's.
   const asked = (values.desktop ?? 'xorg').split(',')

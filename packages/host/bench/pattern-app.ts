@@ -4,7 +4,7 @@
  * detuned rate (a source at exactly 30/60 Hz phase-locks with the viewer's
  * 60 Hz frame loop and skews the median by up to 8 ms).
  *
- *   node pattern-app.ts <display> <x> <y> <width> <height> <hz> [rects|scroll|photo|pattern]
+ *   node pattern-app.ts <display> <x> <y> <width> <height> <hz> [rects|scroll|photo|fullscreen|pattern]
  *
  * `rects`: 40 random solid rectangles a frame. `scroll`: a page of text
  * scrolling up 4 px a frame, a new line every 4 frames, the way a document
@@ -95,16 +95,32 @@ async function main(): Promise<X11Connection> {
     x11.PolyFillRectangle(wid, gc, [0, height - STEP, width, STEP])
     if (frame++ % (LINE / STEP) === 0) writeLine(height - 4)
   }
-  const photo = content === 'photo' ? paintPhoto(client, wid, gc, width, height - busyTop) : undefined
+  const photo =
+    content === 'photo' || content === 'fullscreen'
+      ? paintPhoto(client, wid, gc, width, height - busyTop)
+      : undefined
   const pan = () => {
     if (!photo) return
     const offset = (frame++ * STEP) % photo.period
     x11.CopyArea(photo.pixmap, wid, gc, offset, 0, 0, busyTop, width, height - busyTop)
   }
+  /** Lines of text over the panning photo, moving up 4 px a frame: with the pan, every pixel changes. */
+  const captions = () => {
+    const travel = height - busyTop + LINE
+    for (let line = 0; line * LINE * 2 < travel; line++) {
+      const y = busyTop + LINE + ((((line * LINE * 2 - frame * STEP) % travel) + travel) % travel)
+      if (y > height) continue
+      seed = line * 7919 + 1 // each line keeps its words as it moves
+      writeLine(y)
+    }
+  }
   const draw = () => {
     if (content === 'scroll') scroll()
     else if (content === 'photo') pan()
-    else if (content === 'rects') rects()
+    else if (content === 'fullscreen') {
+      pan()
+      captions()
+    } else if (content === 'rects') rects()
     // The pattern last, stamped with the time right before it is sent.
     const bits = encodePattern(performance.timeOrigin + performance.now())
     const white: number[] = []

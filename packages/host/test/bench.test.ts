@@ -43,6 +43,7 @@ describe('bench latency (smoke run, not a measurement)', () => {
     assert.equal(runs.length, 1)
     const run = runs[0]
     assert.ok(run)
+    assert.equal(run.scene, 'rects')
     assert.ok(run.samples > 10, `decoded ${run.samples} timestamps`)
     assert.ok(run.rejected <= run.samples, `rejected ${run.rejected}`)
     assert.ok(run.latency_ms_median > 0 && run.latency_ms_median < 1000, `median ${run.latency_ms_median}`)
