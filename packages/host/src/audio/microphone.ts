@@ -19,6 +19,10 @@ const TALKING_HOLD_MS = 400
 const MAX_CONCEALED = 5
 const RECORD_HEADER = 13
 const FLAG_LOST = 2
+/** The helper refuses larger records (and Opus frames are at most 1275 bytes): a bigger one is dropped here. */
+const MAX_PAYLOAD = 4000
+/** A player this far behind (a stalled sound server) gets no more: what it cannot play in time is late anyway. */
+const MAX_QUEUED_BYTES = 64 * 1024
 
 /** One packet of a viewer's microphone, as the peer hands it over. */
 export interface MicrophonePacket {
@@ -57,7 +61,9 @@ class MicrophonePlayer {
     records.push(header, packet.payload)
     void this.#helper().then(
       (proc) => {
-        if (proc.running) proc.child.stdin?.write(Buffer.concat(records))
+        const stdin = proc.child.stdin
+        if (proc.running && stdin && stdin.writableLength < MAX_QUEUED_BYTES)
+          stdin.write(Buffer.concat(records))
       },
       () => {},
     )
@@ -117,6 +123,8 @@ export class Microphones {
   readonly #talkingUntil = new Map<string, number>()
   readonly #talkTimers = new Map<string, NodeJS.Timeout>()
   #modules: Promise<number[]> | undefined
+  /** Packets dropped for their size (counted, logged now and then). */
+  #refused = 0
   #closed = false
 
   constructor(options: {
@@ -156,6 +164,15 @@ export class Microphones {
 
   receive(viewerId: string, packet: MicrophonePacket): void {
     if (this.#closed || !this.#modules || !this.#mayTalk(viewerId)) return
+    if (packet.payload.length === 0 || packet.payload.length > MAX_PAYLOAD) {
+      this.#refused++
+      if (this.#refused === 1 || this.#refused % 1000 === 0)
+        log.warn(
+          { viewerId, bytes: packet.payload.length, refused: this.#refused },
+          'microphone packet refused',
+        )
+      return
+    }
     let player = this.#players.get(viewerId)
     if (!player) {
       player = new MicrophonePlayer(this.#server)
