@@ -57,14 +57,15 @@ export class RemoteNetwork {
     this.name = `smoldesk-${id}`
     this.#outer = `sd${id}a`
     this.#inner = `sd${id}b`
-    this.hostIp = `10.213.${subnet}.1`
-    this.viewerIp = `10.213.${subnet}.2`
+    // One of 16,384 /30s in 10.213/16: cables made at once by tests running side by side must not share one.
+    this.hostIp = `10.213.${subnet >> 6}.${(subnet & 63) * 4 + 1}`
+    this.viewerIp = `10.213.${subnet >> 6}.${(subnet & 63) * 4 + 2}`
     this.#dir = dir
   }
 
   static async create(options: { shaped?: boolean } = {}): Promise<RemoteNetwork> {
     const id = randomBytes(3).toString('hex')
-    const subnet = randomBytes(1)[0] ?? 1
+    const subnet = randomBytes(2).readUInt16BE(0) & 0x3fff
     const net = new RemoteNetwork(id, subnet, await mkdtemp(join(tmpdir(), 'smoldesk-netns-')))
     try {
       const ns = ['netns', 'exec', net.name, 'ip']
