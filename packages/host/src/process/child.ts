@@ -155,6 +155,7 @@ export async function runToCompletion(
     void proc.close(500)
   }, options.timeoutMs)
   const exit = await proc.exited
+  await outputRead(proc)
   clearTimeout(timer)
   return { ...exit, stdout, stderr, timedOut }
 }
@@ -187,6 +188,35 @@ export async function collectOutput(
   })
   const timer = setTimeout(() => void proc.close(200), timeoutMs)
   const exit = await proc.exited
+  await outputRead(proc)
   clearTimeout(timer)
   return { ...exit, stdout: Buffer.concat(chunks), overflow: size > maxBytes, stderr }
+}
+
+/**
+ * After 'exit', what is still in the pipes: 'exit' can come before the last
+ * of the output has been read (seen: pactl's JSON cut short, "Unexpected end
+ * of JSON input"). At most a second, for a child whose own child kept a pipe.
+ */
+async function outputRead(proc: ManagedProcess): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.all([drained(proc.child.stdout), drained(proc.child.stderr)]),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, 1000)
+    }),
+  ])
+  clearTimeout(timer)
+}
+
+/** Resolves when a child's pipe has delivered everything (or there is none). */
+function drained(stream: NodeJS.ReadableStream | null | undefined): Promise<void> {
+  if (!stream) return Promise.resolve()
+  const readable = stream as NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean }
+  if (readable.readableEnded || readable.destroyed) return Promise.resolve()
+  return new Promise((resolve) => {
+    stream.once('end', () => resolve())
+    stream.once('close', () => resolve())
+    stream.once('error', () => resolve())
+  })
 }
