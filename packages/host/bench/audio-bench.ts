@@ -97,12 +97,7 @@ function signal(at: number, samples: number): Buffer {
 }
 
 /** Times of loud onsets (ms, this machine's clock) in what the desktop's sink played, and gaps in it. */
-function watchSink(server: string): {
-  onsets: number[]
-  gaps: number[]
-  peak: () => number
-  stop: () => void
-} {
+function watchSink(server: string): { onsets: number[]; gaps: number[]; stop: () => void } {
   const rec = spawn(
     'parec',
     [
@@ -118,14 +113,7 @@ function watchSink(server: string): {
     ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   )
-  let peak = 0
-  const result = {
-    onsets: [] as number[],
-    gaps: [] as number[],
-    /** The loudest sample so far (0–1): says whether anything arrived at all. */
-    peak: () => peak,
-    stop: () => rec.kill(),
-  }
+  const result = { onsets: [] as number[], gaps: [] as number[], stop: () => rec.kill() }
   let loud = false
   let started = false
   let quiet = 0
@@ -138,7 +126,6 @@ function watchSink(server: string): {
     for (let block = 0; block + 48 <= samples; block += 48) {
       let max = 0
       for (let i = block; i < block + 48; i++) max = Math.max(max, Math.abs(data.readInt16LE(i * 2) / 32768))
-      peak = Math.max(peak, max)
       if (max > 0.05) started = true
       if (!loud && max > 0.5) result.onsets.push(arrived - ((samples - block) / RATE) * 1000)
       loud = max > 0.5

@@ -80,11 +80,6 @@ export class AudioService extends EventEmitter<AudioEvents> {
     return this.#unavailable
   }
 
-  /** The sound helper's pid (tests kill it to see it come back). */
-  get helperPid(): number | undefined {
-    return this.#desktop?.pid
-  }
-
   /** The screen is being shared with these settings: sound follows (or says why not). */
   start(config: Pick<ResolvedCaptureConfig, 'captureAudio' | 'audioBitrateKbps'>): Promise<AudioOutcome> {
     return this.#serially(async () => {

@@ -60,10 +60,6 @@ export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
     await this.#launch()
   }
 
-  get pid(): number | undefined {
-    return this.#process?.pid
-  }
-
   /** Idempotent. */
   async stop(): Promise<void> {
     this.#stopped = true
@@ -108,15 +104,7 @@ export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
     })
     proc.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
     this.emit('sourceChanged')
-    let timer: NodeJS.Timeout | undefined
-    const outcome = await Promise.race([
-      delivered.then(() => 'ok' as const),
-      proc.exited.then(() => 'exited' as const),
-      new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), FIRST_FRAME_TIMEOUT_MS)
-      }),
-    ])
-    clearTimeout(timer)
+    const outcome = await proc.started(delivered, FIRST_FRAME_TIMEOUT_MS)
     if (outcome !== 'ok') {
       if (this.#process === proc) this.#process = undefined
       await proc.close(200)

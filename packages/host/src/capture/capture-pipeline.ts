@@ -212,15 +212,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
         ),
       )
     })
-    let timer: NodeJS.Timeout | undefined
-    const outcome = await Promise.race([
-      delivered.then(() => 'ok' as const),
-      proc.exited.then(() => 'exited' as const),
-      new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), FIRST_PACKET_TIMEOUT_MS)
-      }),
-    ])
-    clearTimeout(timer)
+    const outcome = await proc.started(delivered, FIRST_PACKET_TIMEOUT_MS)
     if (outcome !== 'ok') {
       const reason =
         outcome === 'timeout' ? `no video within ${FIRST_PACKET_TIMEOUT_MS} ms` : 'exited at start'

@@ -119,6 +119,23 @@ export class ManagedProcess extends EventEmitter<{ exit: [ExitInfo] }> {
     return this.#exitInfo === undefined
   }
 
+  /**
+   * How a fresh child's start went: `first` (its first output, as its owner
+   * recognizes it) came, the child exited first, or neither within `timeoutMs`.
+   */
+  async started(first: Promise<unknown>, timeoutMs: number): Promise<'ok' | 'exited' | 'timeout'> {
+    let timer: NodeJS.Timeout | undefined
+    const outcome = await Promise.race([
+      first.then(() => 'ok' as const),
+      this.exited.then(() => 'exited' as const),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs)
+      }),
+    ])
+    clearTimeout(timer)
+    return outcome
+  }
+
   /** The last lines the child wrote to stderr, for error messages. */
   stderrTail(lines = 10): string {
     return this.#stderrTail.slice(-lines).join('\n')
