@@ -6,10 +6,16 @@ type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type:
 /** Back-off between reconnect attempts, about two minutes in all: the server's resume grace period. */
 export const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15_000, 30_000, 30_000, 30_000]
 
+/** A client acknowledges after this many messages, or this long after the first unacknowledged one. */
+const ACK_EVERY = 16
+const ACK_AFTER_MS = 1000
+
 /**
  * A signaling connection (browser and Node ≥ 22 alike: both have a global
  * WebSocket). Incoming messages are parsed by the protocol schema; anything
- * that does not parse is dropped and counted, never acted on.
+ * that does not parse is dropped and counted, never acted on. It counts
+ * what the session receives and acknowledges it (`?ack=1`), so a resume
+ * after a drop gets back whatever the old connection swallowed.
  */
 export class SignalingClient {
   #clientId: string
@@ -19,11 +25,21 @@ export class SignalingClient {
   readonly #handlers = new Set<(msg: ServerMessage) => void>()
   readonly #closeHandlers = new Set<(code: number, reason: string) => void>()
   #malformed = 0
+  /** Messages this session received since its welcome (carried over to the connection that resumes it). */
+  #received = 0
+  #acked = 0
+  #ackTimer: ReturnType<typeof setTimeout> | undefined
+  /**
+   * Counting begins after the welcome on a new session, after `resumed` on a resuming connection:
+   * what the server sends such a connection before the resume belongs to a session thrown away.
+   */
+  #counting: boolean
 
-  private constructor(socket: WebSocket, clientId: string, resumeToken: string) {
+  private constructor(socket: WebSocket, clientId: string, resumeToken: string, counting: boolean) {
     this.#socket = socket
     this.#clientId = clientId
     this.#resumeToken = resumeToken
+    this.#counting = counting
     socket.addEventListener('message', (ev) => {
       if (this.#abandoned) return // its successor has the handlers now
       const msg = parse(ev.data)
@@ -36,10 +52,12 @@ export class SignalingClient {
       if (msg.type === 'resumed') {
         this.#clientId = msg.clientId
         this.#resumeToken = msg.token
-      }
+        this.#counting = true
+      } else if (this.#counting) this.#count()
       for (const handler of this.#handlers) handler(msg)
     })
     socket.addEventListener('close', (ev) => {
+      clearTimeout(this.#ackTimer)
       if (this.#abandoned) return // its handlers ran when it was abandoned
       for (const handler of this.#closeHandlers) handler(ev.code, ev.reason)
     })
@@ -47,8 +65,14 @@ export class SignalingClient {
 
   /** Connects and waits for the server's `welcome`. */
   static connect(url: string, timeoutMs = 10_000): Promise<SignalingClient> {
+    return SignalingClient.#open(url, timeoutMs, true)
+  }
+
+  static #open(url: string, timeoutMs: number, counting: boolean): Promise<SignalingClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url)
+      const withAck = new URL(url)
+      withAck.searchParams.set('ack', '1')
+      const socket = new WebSocket(withAck.toString())
       const timer = setTimeout(() => {
         socket.close()
         reject(new SmolDeskError('TIMEOUT', `no welcome from the signaling server at ${url}`))
@@ -62,7 +86,7 @@ export class SignalingClient {
         if (msg?.type !== 'welcome') return
         clearTimeout(timer)
         socket.removeEventListener('message', onWelcome)
-        resolve(new SignalingClient(socket, msg.clientId, msg.token))
+        resolve(new SignalingClient(socket, msg.clientId, msg.token, counting))
       }
       socket.addEventListener('message', onWelcome)
     })
@@ -79,12 +103,19 @@ export class SignalingClient {
     previous: SignalingClient,
     timeoutMs = 10_000,
   ): Promise<SignalingClient> {
-    const client = await SignalingClient.connect(url, timeoutMs)
+    const client = await SignalingClient.#open(url, timeoutMs, false)
+    client.#received = previous.#received
+    client.#acked = previous.#received
     for (const handler of previous.#handlers) client.#handlers.add(handler)
     for (const handler of previous.#closeHandlers) client.#closeHandlers.add(handler)
     try {
       await client.request(
-        { type: 'resume', clientId: previous.clientId, token: previous.resumeToken },
+        {
+          type: 'resume',
+          clientId: previous.clientId,
+          token: previous.resumeToken,
+          received: previous.#received,
+        },
         'resumed',
         timeoutMs,
       )
@@ -182,11 +213,26 @@ export class SignalingClient {
   abandon(): void {
     if (this.#abandoned) return
     this.#abandoned = true
+    clearTimeout(this.#ackTimer)
     this.#socket.close(4000, 'no answer from the server')
     for (const handler of this.#closeHandlers) handler(4000, 'no answer from the server')
   }
 
   #abandoned = false
+
+  #count(): void {
+    this.#received++
+    if (this.#received - this.#acked >= ACK_EVERY) this.#ack()
+    else this.#ackTimer ??= setTimeout(() => this.#ack(), ACK_AFTER_MS)
+  }
+
+  #ack(): void {
+    clearTimeout(this.#ackTimer)
+    this.#ackTimer = undefined
+    if (!this.open || this.#abandoned) return
+    this.#acked = this.#received
+    this.send({ type: 'ack', received: this.#received })
+  }
 
   onMessage(handler: (msg: ServerMessage) => void): () => void {
     this.#handlers.add(handler)
@@ -240,6 +286,7 @@ export class SignalingClient {
 
   /** 1000 leaves the room at once; another code (3000–4999) is a drop, and the place is kept for `resume`. */
   close(code = 1000): void {
+    clearTimeout(this.#ackTimer)
     this.#socket.close(code, code === 1000 ? 'bye' : 'dropped')
   }
 }

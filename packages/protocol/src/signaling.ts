@@ -75,7 +75,13 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
     message: z.string().max(256).optional(),
   }),
   /** First message on a new connection after a drop: take back `clientId` and its room place. */
-  z.strictObject({ type: z.literal('resume'), clientId: ClientIdSchema, token: z.string().min(1).max(128) }),
+  z.strictObject({
+    type: z.literal('resume'),
+    clientId: ClientIdSchema,
+    token: z.string().min(1).max(128),
+    /** How many messages the session got (acknowledging clients): the server sends the rest again. */
+    received: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  }),
   z.strictObject({ type: z.literal('offer'), targetId: ClientIdSchema, sdp: Sdp }),
   z.strictObject({ type: z.literal('answer'), targetId: ClientIdSchema, sdp: Sdp }),
   z.strictObject({
@@ -85,6 +91,11 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('ping') }),
   z.strictObject({ type: z.literal('pong') }),
+  /** A client that connected with `?ack=1`: it has had the first `received` messages since its welcome. */
+  z.strictObject({
+    type: z.literal('ack'),
+    received: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  }),
 ])
 export type ClientMessage = z.infer<typeof ClientMessageSchema>
 

@@ -21,6 +21,7 @@ import {
   TokenBucket,
 } from './limits.ts'
 import { SignalingMetrics } from './metrics.ts'
+import { Outbox } from './outbox.ts'
 import { hashPassword, randomRoomCode, verifyPassword } from './passwords.ts'
 import {
   LocalBus,
@@ -87,6 +88,12 @@ export interface SignalingOptions {
 
 /** Messages kept for a client that is away, until it resumes. */
 const MAX_QUEUED = 256
+/**
+ * Messages kept unacknowledged per client (it acknowledges every 16, or a
+ * second after the last): a client further behind than this cannot resume
+ * and starts a new session instead.
+ */
+const MAX_UNACKED = 1024
 const SWEEP_MS = 60_000
 
 interface Connection {
@@ -103,6 +110,10 @@ interface Connection {
   fresh: boolean
   /** SHA-256 of the current resume token, as in the store's client record. */
   resumeHash: string
+  /** The client acknowledges what it receives (`?ack=1`): what it was sent is kept until then. */
+  readonly acks: boolean
+  /** While a resume is being set up: messages wait here, so none goes out before `resumed`. */
+  held: string[] | undefined
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url')
@@ -126,6 +137,8 @@ export class SignalingServer {
   readonly #store: SignalingStore
   readonly #bus: SignalingBus
   readonly #graceTimers = new Map<string, NodeJS.Timeout>()
+  /** What each acknowledging client was sent and has not confirmed, by client id (it outlives connections). */
+  readonly #outboxes = new Map<string, Outbox>()
   readonly #timers: NodeJS.Timeout[] = []
   readonly #heartbeatMs: number
   readonly #graceMs: number
@@ -167,7 +180,8 @@ export class SignalingServer {
       socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, ip))
+    const acks = new URL(req.url ?? '/', 'http://localhost').searchParams.get('ack') === '1'
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, ip, acks))
   }
 
   /** Serves GET /health and GET /metrics; returns false for any other request. */
@@ -201,6 +215,7 @@ export class SignalingServer {
     for (const timer of this.#timers) clearInterval(timer)
     for (const timer of this.#graceTimers.values()) clearTimeout(timer)
     this.#graceTimers.clear()
+    this.#outboxes.clear()
     for (const conn of this.#local.values()) conn.ws.close(1001, 'server shutting down')
     this.#wss.close()
     await this.#bus.close()
@@ -216,7 +231,7 @@ export class SignalingServer {
     return req.socket.remoteAddress ?? 'unknown'
   }
 
-  #onConnection(ws: WebSocket, ip: string): void {
+  #onConnection(ws: WebSocket, ip: string, acks: boolean): void {
     const token = newToken()
     const conn: Connection = {
       id: randomBytes(9).toString('base64url'),
@@ -228,7 +243,10 @@ export class SignalingServer {
       limitedAt: 0,
       fresh: true,
       resumeHash: sha256(token),
+      acks,
+      held: undefined,
     }
+    if (acks) this.#outboxes.set(conn.id, new Outbox(MAX_UNACKED))
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1)
     this.#local.set(conn.id, conn)
     this.metrics.connections.inc()
@@ -259,7 +277,7 @@ export class SignalingServer {
       this.metrics.rateLimited.inc({ scope: 'messages' })
       if (received - conn.limitedAt > 1000) {
         conn.limitedAt = received
-        this.#sendError(conn.ws, new SmolDeskError('RATE_LIMITED', 'too many messages; slow down'))
+        this.#sendError(conn, new SmolDeskError('RATE_LIMITED', 'too many messages; slow down'))
       }
       return
     }
@@ -276,17 +294,17 @@ export class SignalingServer {
       if (!parsed.success) throw new SmolDeskError('INVALID_REQUEST', describeZodError(parsed.error))
       message = parsed.data
     } catch (err) {
-      this.#sendError(conn.ws, err)
+      this.#sendError(conn, err)
       return
     }
     this.metrics.messages.inc({ type: message.type })
     conn.queue = conn.queue
       .then(() => this.#handle(conn, message))
-      .catch((err: unknown) => this.#sendError(conn.ws, err))
+      .catch((err: unknown) => this.#sendError(conn, err))
       .finally(() => {
         // A heartbeat is no request: a client that answered a ping (or sent one) before its
         // resume may still resume (on a loaded machine the first ping can beat the resume).
-        if (message.type !== 'ping' && message.type !== 'pong') conn.fresh = false
+        if (message.type !== 'ping' && message.type !== 'pong' && message.type !== 'ack') conn.fresh = false
         this.metrics.handleSeconds.observe((performance.now() - received) / 1000)
       })
   }
@@ -300,7 +318,7 @@ export class SignalingServer {
       case 'leave-room': {
         const left = await this.#leave(conn.id)
         if (!left) throw new SmolDeskError('NOT_IN_ROOM', 'not in a room')
-        send(conn.ws, { type: 'room-left', roomId: left })
+        this.#send(conn, { type: 'room-left', roomId: left })
         return
       }
       case 'approve-join':
@@ -329,11 +347,11 @@ export class SignalingServer {
           code: msg.code ?? 'KICKED',
           message: msg.message ?? 'the host removed you from the room',
         })
-        send(conn.ws, { type: 'peer-left', peerId: msg.peerId })
+        this.#send(conn, { type: 'peer-left', peerId: msg.peerId })
         return
       }
       case 'resume':
-        return this.#resume(conn, msg.clientId, msg.token)
+        return this.#resume(conn, msg.clientId, msg.token, msg.received)
       case 'offer':
       case 'answer':
         return this.#relay(conn.id, msg.targetId, { type: msg.type, fromId: conn.id, sdp: msg.sdp })
@@ -344,9 +362,12 @@ export class SignalingServer {
           candidate: msg.candidate,
         })
       case 'ping':
-        send(conn.ws, { type: 'pong' })
+        this.#send(conn, { type: 'pong' })
         return
       case 'pong':
+        return
+      case 'ack':
+        this.#outboxes.get(conn.id)?.ack(msg.received)
         return
     }
   }
@@ -370,7 +391,7 @@ export class SignalingServer {
     await this.#store.putMember(conn.id, { roomId: room.id, role: 'host', pending: false })
     this.#roomsHosted++
     this.metrics.rooms.inc()
-    send(conn.ws, { type: 'room-created', roomId: room.id, iceServers: this.#iceServers(conn.id) })
+    this.#send(conn, { type: 'room-created', roomId: room.id, iceServers: this.#iceServers(conn.id) })
     this.#options.log?.('info', 'room created', { roomId: room.id, approval, password: Boolean(password) })
   }
 
@@ -388,7 +409,12 @@ export class SignalingServer {
       password === undefined ? room.passwordHash : password ? await hashPassword(password) : undefined
     if (hash) next.passwordHash = hash
     await this.#store.updateRoom(next)
-    send(conn.ws, { type: 'room-updated', roomId: room.id, password: Boolean(hash), approval: next.approval })
+    this.#send(conn, {
+      type: 'room-updated',
+      roomId: room.id,
+      password: Boolean(hash),
+      approval: next.approval,
+    })
     this.#options.log?.('info', 'room updated', {
       roomId: room.id,
       approval: next.approval,
@@ -415,7 +441,7 @@ export class SignalingServer {
     const member: MemberRecord = { roomId: room.id, role, pending: room.approval, token: msg.token }
     await this.#store.putMember(conn.id, member)
     if (room.approval) {
-      send(conn.ws, { type: 'join-pending', roomId: room.id })
+      this.#send(conn, { type: 'join-pending', roomId: room.id })
       await this.#deliver(room.hostId, {
         type: 'join-request',
         peerId: conn.id,
@@ -472,13 +498,25 @@ export class SignalingServer {
     return self.roomId
   }
 
-  async #resume(conn: Connection, clientId: string, token: string): Promise<void> {
+  async #resume(
+    conn: Connection,
+    clientId: string,
+    token: string,
+    received: number | undefined,
+  ): Promise<void> {
     if (!conn.fresh) throw new SmolDeskError('INVALID_REQUEST', 'resume must be the first message')
     await this.#checkBackoff(conn.ip)
     const record = await this.#store.getClient(clientId)
     if (!record || record.resumeHash !== sha256(token)) {
       await this.#authFailed(conn.ip, 'resume')
       throw new SmolDeskError('RESUME_FAILED', 'nothing to resume: start a new session')
+    }
+    // What the client says it got decides what it is sent again; a client too far behind to be
+    // caught up starts a new session (it joins again and is told everything afresh).
+    const outbox = this.#outboxes.get(clientId)
+    const missing = received !== undefined && outbox ? outbox.since(received) : { replay: [], lost: 0 }
+    if (missing.lost > 0) {
+      throw new SmolDeskError('RESUME_FAILED', `${missing.lost} messages were missed: start a new session`)
     }
     if (record.instance !== null) {
       // The old connection may be half-open (a dropped network the server has not noticed yet):
@@ -493,26 +531,46 @@ export class SignalingServer {
     }
     clearTimeout(this.#graceTimers.get(clientId))
     this.#graceTimers.delete(clientId)
-    // The connection takes over the old identity; its fresh one is forgotten.
+    // The connection takes over the old identity (and its outbox); its fresh one is forgotten.
     await this.#store.deleteClient(conn.id)
     this.#local.delete(conn.id)
+    this.#outboxes.delete(conn.id)
     conn.id = clientId
+    conn.held = []
     this.#local.set(clientId, conn)
+    // An outbox kept elsewhere (another instance) is not here: numbering goes on from the client's count.
+    const box = conn.acks ? (outbox ?? new Outbox(MAX_UNACKED, received ?? 0)) : undefined
+    if (box) this.#outboxes.set(clientId, box)
+    else this.#outboxes.delete(clientId)
+    const from = received ?? box?.sent ?? 0
     const next = newToken()
     conn.resumeHash = sha256(next)
-    await this.#markPresent(conn)
-    const [[member], queued] = await Promise.all([
-      this.#store.getMembers([clientId]),
-      this.#store.drain(clientId),
-    ])
-    send(conn.ws, {
-      type: 'resumed',
-      clientId,
-      token: next,
-      ...(member && { roomId: member.roomId }),
-    })
-    for (const message of queued) if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(message)
-    this.#options.log?.('info', 'client resumed', { clientId, queued: queued.length })
+    try {
+      await this.#markPresent(conn)
+      const [[member], queued] = await Promise.all([
+        this.#store.getMembers([clientId]),
+        this.#store.drain(clientId),
+      ])
+      send(conn.ws, {
+        type: 'resumed',
+        clientId,
+        token: next,
+        ...(member && { roomId: member.roomId }),
+      })
+      // What the old connection swallowed and what came while this was set up (both numbered
+      // already), then what waited in the queue.
+      const replay = box ? box.since(from).replay : conn.held
+      for (const message of replay) if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(message)
+      conn.held = undefined
+      for (const message of queued) this.#transmit(conn, message)
+      this.#options.log?.('info', 'client resumed', {
+        clientId,
+        replayed: replay.length,
+        queued: queued.length,
+      })
+    } finally {
+      conn.held = undefined
+    }
   }
 
   /** Relays between a room's host and one of its admitted viewers, never viewer to viewer. */
@@ -545,6 +603,7 @@ export class SignalingServer {
     if (!member || code === 1000 || code === 1001) {
       if (member) await this.#leave(conn.id)
       await this.#store.deleteClient(conn.id)
+      this.#outboxes.delete(conn.id)
       return
     }
     // Away, not gone: the room keeps its place for a while so it can resume.
@@ -566,6 +625,7 @@ export class SignalingServer {
   async #expire(clientId: string): Promise<void> {
     const record = await this.#store.getClient(clientId)
     if (record && record.instance !== null) return // resumed, perhaps on another instance
+    this.#outboxes.delete(clientId)
     await this.#leave(clientId)
     await this.#store.deleteClient(clientId)
   }
@@ -596,7 +656,7 @@ export class SignalingServer {
     const json = JSON.stringify(message)
     const local = this.#local.get(clientId)
     if (local) {
-      if (local.ws.readyState === local.ws.OPEN) local.ws.send(json)
+      this.#transmit(local, json)
       return
     }
     const record = await this.#store.getClient(clientId)
@@ -610,9 +670,29 @@ export class SignalingServer {
 
   #deliverLocal(clientId: string, json: string): void {
     const local = this.#local.get(clientId)
-    if (local) {
-      if (local.ws.readyState === local.ws.OPEN) local.ws.send(json)
-    } else this.#store.enqueue(clientId, json, MAX_QUEUED).catch((err: unknown) => this.#logError(err))
+    if (local) this.#transmit(local, json)
+    else this.#store.enqueue(clientId, json, MAX_QUEUED).catch((err: unknown) => this.#logError(err))
+  }
+
+  #send(conn: Connection, message: ServerMessage): void {
+    this.#transmit(conn, JSON.stringify(message))
+  }
+
+  /**
+   * Writes to a client's connection, numbering the message in its outbox
+   * first: a connection that looks open may be half-open, and one that is
+   * closing has not been handed to #onClose yet; either way a resume gets
+   * the message again. A client without an outbox gets it queued for its
+   * resume when the connection is no longer open.
+   */
+  #transmit(conn: Connection, json: string): void {
+    const outbox = this.#outboxes.get(conn.id)
+    outbox?.push(json)
+    if (conn.held) {
+      if (!outbox) conn.held.push(json)
+    } else if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(json)
+    else if (!outbox)
+      this.#store.enqueue(conn.id, json, MAX_QUEUED).catch((err: unknown) => this.#logError(err))
   }
 
   #heartbeat(): void {
@@ -622,7 +702,7 @@ export class SignalingServer {
         continue
       }
       conn.missedPings++
-      send(conn.ws, { type: 'ping' })
+      this.#send(conn, { type: 'ping' })
       // Keeps the presence record alive; a crashed instance's clients expire on their own.
       this.#markPresent(conn).catch((err: unknown) => this.#logError(err))
     }
@@ -671,12 +751,12 @@ export class SignalingServer {
     return servers
   }
 
-  #sendError(ws: WebSocket, err: unknown): void {
+  #sendError(conn: Connection, err: unknown): void {
     const error = SmolDeskError.from(err)
     if (error.code === 'INTERNAL') this.#logError(err)
     this.metrics.errors.inc({ code: error.code })
     const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs
-    send(ws, {
+    this.#send(conn, {
       type: 'error',
       code: error.code,
       message: error.message,

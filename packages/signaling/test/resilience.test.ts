@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -13,6 +14,61 @@ const DROPPED = 4000
 function collectGarbage(): void {
   setFlagsFromString('--expose-gc')
   ;(runInNewContext('gc') as () => void)()
+}
+
+async function waitFor(done: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not come within ${timeoutMs} ms`)
+    await sleep(10)
+  }
+}
+
+/** A TCP path to the server that can go dead both ways without closing (a network that dropped). */
+class FreezingProxy {
+  readonly #server: Server
+  readonly #sockets = new Set<Socket>()
+  #frozen = false
+
+  private constructor(server: Server) {
+    this.#server = server
+  }
+
+  static async start(targetPort: string): Promise<FreezingProxy> {
+    const { connect } = await import('node:net')
+    const server = createServer()
+    const proxy = new FreezingProxy(server)
+    server.on('connection', (inbound) => {
+      const outbound = connect(Number(targetPort), '127.0.0.1')
+      for (const [from, to] of [
+        [inbound, outbound],
+        [outbound, inbound],
+      ] as const) {
+        proxy.#sockets.add(from)
+        from.on('data', (data) => {
+          if (!proxy.#frozen) to.write(data)
+        })
+        from.on('error', () => {})
+        from.on('close', () => to.destroy())
+      }
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return proxy
+  }
+
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port
+  }
+
+  /** From now on nothing passes either way, and nothing is closed. */
+  freeze(): void {
+    this.#frozen = true
+  }
+
+  close(): void {
+    for (const socket of this.#sockets) socket.destroy()
+    this.#server.close()
+  }
 }
 
 describe('signaling: heartbeats, resume, fuzz', () => {
@@ -99,6 +155,37 @@ describe('signaling: heartbeats, resume, fuzz', () => {
     assert.equal(host.box.messages.filter((m) => m.type === 'peer-left').length, 0)
     again.close()
     host.client.close()
+  })
+
+  it('sends again on resume what a half-open connection swallowed, each message once and in order', async () => {
+    const proxy = await FreezingProxy.start(new URL(url).port)
+    try {
+      const host = await connectClient(url)
+      await host.client.request({ type: 'create-room', roomId: 'swallowed' }, 'room-created')
+      // The viewer reaches the server through a path that can go dead without closing.
+      const viewer = await connectClient(`ws://127.0.0.1:${proxy.port}`)
+      await viewer.client.request({ type: 'join-room', roomId: 'swallowed' }, 'room-joined')
+      await host.box.next('peer-joined')
+      const offers = () => viewer.box.messages.flatMap((m) => (m.type === 'offer' ? [m.sdp] : []))
+      const sdps = Array.from({ length: 40 }, (_, i) => `offer ${i}`)
+      for (const sdp of sdps.slice(0, 20))
+        host.client.send({ type: 'offer', targetId: viewer.client.clientId, sdp })
+      await waitFor(() => offers().length === 20, 'the first 20 offers')
+      proxy.freeze()
+      // Written into a connection the server still thinks is open (and then drops): never arrives.
+      for (const sdp of sdps.slice(20))
+        host.client.send({ type: 'offer', targetId: viewer.client.clientId, sdp })
+      await sleep(50)
+      assert.equal(offers().length, 20, 'nothing passes the dead path')
+      const resumed = await SignalingClient.reconnect(url, viewer.client)
+      await waitFor(() => offers().length >= 40, 'the 20 swallowed offers')
+      await sleep(200)
+      assert.deepEqual(offers(), sdps, 'every offer once, in order')
+      resumed.close()
+      host.client.close()
+    } finally {
+      proxy.close()
+    }
   })
 
   it('survives 10,000 malformed, oversized and out-of-order messages while serving a session, memory back to baseline', async (t) => {
