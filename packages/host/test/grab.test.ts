@@ -316,3 +316,78 @@ describe('capture helper rate ceiling', () => {
     }
   })
 })
+
+describe('capture helper: the path’s ceilings, live', () => {
+  it('lowers its bitrate and frame rate when asked, without a keyframe or a restart, and goes back', async () => {
+    const desktop = await smallDesktop()
+    const app = await ManagedProcess.spawn({
+      name: 'pattern app',
+      command: process.execPath,
+      // Every pixel changing every frame: constant quality would take far more than the ceiling.
+      args: [PATTERN_APP, desktop.display, '0', '0', '640', '480', '30', 'fullscreen'],
+    })
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      // A GOP longer than the test: any keyframe in it would be one the changes made.
+      const args = buildGrabArgs(plan({ fps: 30, keyframe_interval_frames: 600 }), ':5')
+      assert.ok(args)
+      args[args.indexOf('--display') + 1] = desktop.display
+      args[args.indexOf('--region') + 1] = '0,0,640,480'
+      const helper = await ManagedProcess.spawn({
+        name: 'smoldesk-grab',
+        command: GRAB_BINARY,
+        args,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+      try {
+        const frames: { at: number; bytes: number; key: boolean }[] = []
+        const reader = new FrameRecordReader((frame, _us, key) =>
+          frames.push({ at: performance.now(), bytes: frame.length, key }),
+        )
+        helper.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
+        /** kbit/s, frames/s and keyframes over the next `ms`. */
+        const measure = async (ms: number) => {
+          const from = frames.length
+          const started = performance.now()
+          await new Promise((resolve) => setTimeout(resolve, ms))
+          const seconds = (performance.now() - started) / 1000
+          const window = frames.slice(from)
+          const kbits = window.reduce((sum, f) => sum + f.bytes, 0) / 125
+          return {
+            kbps: Math.round(kbits / seconds),
+            fps: Math.round((window.length / seconds) * 10) / 10,
+            keys: window.filter((f) => f.key).length,
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+        const free = await measure(3000)
+        helper.child.stdin?.write('b400\n')
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        const capped = await measure(3000)
+        helper.child.stdin?.write('f10\n')
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        const slower = await measure(3000)
+        helper.child.stdin?.write('b0\nf0\n')
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        const back = await measure(3000)
+        console.log(
+          `helper ceilings (640x480 fullscreen change): free ${free.kbps} kbit/s ${free.fps} fps; ` +
+            `b400 ${capped.kbps} kbit/s ${capped.fps} fps; +f10 ${slower.kbps} kbit/s ${slower.fps} fps; ` +
+            `back ${back.kbps} kbit/s ${back.fps} fps`,
+        )
+        assert.ok(free.kbps > 1500, `constant quality takes ${free.kbps} kbit/s here`)
+        assert.ok(capped.kbps < 520, `capped at 400: ${capped.kbps} kbit/s`)
+        assert.ok(capped.fps > 20, `the frame rate stays (${capped.fps})`)
+        assert.ok(slower.fps <= 11.5 && slower.fps >= 7, `10 frames/s asked: ${slower.fps}`)
+        assert.ok(slower.kbps < 520 && slower.kbps > 200, `the same bitrate at fewer frames: ${slower.kbps}`)
+        assert.ok(back.kbps > 1500 && back.fps > 20, `back: ${back.kbps} kbit/s, ${back.fps} fps`)
+        assert.equal(capped.keys + slower.keys + back.keys, 0, 'no keyframe for any change')
+      } finally {
+        await helper.close()
+      }
+    } finally {
+      await app.close()
+      await desktop.close()
+    }
+  })
+})

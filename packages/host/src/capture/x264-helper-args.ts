@@ -8,6 +8,15 @@ import {
   x264Tweaks,
 } from './encoder-args.ts'
 
+/**
+ * The VBV ceiling of a helper's encoder when the config sets no bitrate.
+ * VBV is always on in the helpers: x264 can change a VBV rate while it
+ * runs (congestion control), but cannot turn VBV on after it opened. As a
+ * ceiling of constant quality this much caps nothing a desktop makes
+ * (1080p60 with every pixel changing: 26 Mbit/s measured).
+ */
+export const HELPER_VBV_CEILING_KBPS = 60_000
+
 /** x264 settings for a config, as `key=value` for x264_param_parse (values were range-checked by the schema). */
 function x264Params(plan: CapturePlan): string[] {
   const { config } = plan
@@ -18,8 +27,9 @@ function x264Params(plan: CapturePlan): string[] {
   const kbps = config.bitrateKbps
   if (mode === 'CRF') params.push(`crf=${qualityToCrf('H264', config.quality)}`)
   else params.push(`bitrate=${kbps}`)
-  const vbv = vbvBufferKbit(config)
-  if (kbps !== undefined && vbv !== undefined) params.push(`vbv-maxrate=${kbps}`, `vbv-bufsize=${vbv}`)
+  const ceiling = kbps ?? HELPER_VBV_CEILING_KBPS
+  const vbv = vbvBufferKbit({ ...config, bitrateKbps: ceiling }) ?? ceiling
+  params.push(`vbv-maxrate=${ceiling}`, `vbv-bufsize=${vbv}`)
   if (mode === 'CBR') params.push('nal-hrd=cbr')
   for (const p of extraParams(config)) params.push(`${p.x264}=${p.value}`)
   return params

@@ -210,4 +210,82 @@ static int encode_record(x264_t *encoder, x264_picture_t *pic, int64_t captured_
   return size;
 }
 
+/*
+ * What the host asks of a running helper on its stdin: 'k' = an IDR now; "b<kbps>\n" = the bitrate
+ * ceiling the path allows (congestion control), 0 = back to the configured one; "f<fps>\n" = a
+ * frame rate ceiling below --fps (0 = --fps again). Anything else is ignored.
+ */
+struct control {
+  int want_idr;
+  int kbps, fps;         /* the latest asked for (0 = as configured) */
+  int rate_changed;      /* kbps or fps changed since the helper last applied them */
+  char cmd;              /* the command whose digits are being read, or 0 */
+  long value;
+};
+
+static void control_feed(struct control *c, const char *buf, ssize_t n) {
+  for (ssize_t i = 0; i < n; i++) {
+    char ch = buf[i];
+    if (c->cmd) {
+      if (ch >= '0' && ch <= '9') {
+        if (c->value < 10000000) c->value = c->value * 10 + (ch - '0');
+        continue;
+      }
+      if (ch == '\n') {
+        if (c->cmd == 'b') c->kbps = (int)c->value;
+        else c->fps = (int)c->value;
+        c->rate_changed = 1;
+      }
+      c->cmd = 0;
+      continue;
+    }
+    if (ch == 'k') c->want_idr = 1;
+    else if (ch == 'b' || ch == 'f') {
+      c->cmd = ch;
+      c->value = 0;
+    }
+  }
+}
+
+/*
+ * The encoder's rate as opened (x264-helper-args.ts always turns VBV on, so that its ceiling can
+ * change without a new encoder, hence without a keyframe).
+ */
+struct rate_plan {
+  int open_fps;
+  int vbv_kbps, vbv_buffer_kbit; /* as opened */
+  int abr_kbps;                  /* the average bitrate target as opened (0: constant quality) */
+};
+
+static void rate_plan_init(struct rate_plan *r, x264_t *encoder, int fps) {
+  x264_param_t p;
+  x264_encoder_parameters(encoder, &p);
+  r->open_fps = fps;
+  r->vbv_kbps = p.rc.i_vbv_max_bitrate;
+  r->vbv_buffer_kbit = p.rc.i_vbv_buffer_size;
+  r->abr_kbps = p.rc.i_rc_method == X264_RC_ABR ? p.rc.i_bitrate : 0;
+}
+
+/*
+ * Applies the path's ceiling `kbps` (0: the configured one) at `fps` frames a second. x264 budgets
+ * each frame as VBV rate / the fps it was opened with, so fewer frames a second than that would
+ * also mean less bitrate: the rate it is given is scaled up by open_fps / fps to make up for it.
+ * The buffer keeps its size in frames. Returns 0 when the encoder has no VBV to change.
+ */
+static int apply_rate(x264_t *encoder, const struct rate_plan *r, int kbps, int fps) {
+  if (r->vbv_kbps <= 0 || r->vbv_buffer_kbit <= 0) return 0;
+  int ceiling = kbps > 0 && kbps < r->vbv_kbps ? kbps : r->vbv_kbps;
+  double scale = fps > 0 && fps < r->open_fps ? (double)r->open_fps / fps : 1.0;
+  x264_param_t p;
+  x264_encoder_parameters(encoder, &p);
+  p.rc.i_vbv_max_bitrate = (int)(ceiling * scale);
+  p.rc.i_vbv_buffer_size = (int)((double)r->vbv_buffer_kbit * ceiling / r->vbv_kbps * scale);
+  if (p.rc.i_vbv_buffer_size < 1) p.rc.i_vbv_buffer_size = 1;
+  if (r->abr_kbps > 0) {
+    int abr = r->abr_kbps < ceiling ? r->abr_kbps : ceiling;
+    p.rc.i_bitrate = (int)(abr * scale);
+  }
+  return x264_encoder_reconfig(encoder, &p) == 0;
+}
+
 #endif

@@ -16,7 +16,8 @@
  * (--cursor is taken for the other helpers' sake: the cursor is mutter's to
  * draw, as the recording asked for.)
  *
- * stdout: frame records (x264-records.h). stdin: 'k' = an IDR now; end of
+ * stdout: frame records (x264-records.h). stdin: 'k' = an IDR now, "b<kbps>\n" / "f<fps>\n" the
+ * path's ceilings (x264-records.h); end of
  * file = exit. Exits when its parent dies, or when the stream ends.
  */
 #define _GNU_SOURCE
@@ -39,8 +40,19 @@ static struct {
   x264_t *encoder;
   x264_picture_t pic;
   int fps, width, height, have_picture, pending, want_idr;
+  int ceiling_fps; /* the path's frame rate ceiling (≤ fps) */
+  struct rate_plan plan;
+  struct control ctl;
   int64_t last_frame, pending_at;
 } g;
+
+/* The path's ceilings (congestion control) on the current encoder. */
+static void apply_control(void) {
+  if (!g.ctl.rate_changed || !g.encoder) return;
+  g.ctl.rate_changed = 0;
+  g.ceiling_fps = g.ctl.fps > 0 && g.ctl.fps < g.fps ? g.ctl.fps : g.fps;
+  apply_rate(g.encoder, &g.plan, g.ctl.kbps, g.ceiling_fps);
+}
 
 static void arm(int64_t at_us) {
   struct timespec value = {.tv_sec = at_us / 1000000, .tv_nsec = (at_us % 1000000) * 1000};
@@ -71,8 +83,10 @@ static void on_input(void *data, int fd, uint32_t mask) {
     pw_main_loop_quit(g.loop);
     return;
   }
-  for (ssize_t i = 0; i < n; i++)
-    if (buf[i] == 'k') g.want_idr = 1;
+  control_feed(&g.ctl, buf, n);
+  if (g.ctl.want_idr) g.want_idr = 1;
+  g.ctl.want_idr = 0;
+  apply_control();
   if (g.want_idr && g.have_picture) encode_now(g.pending ? g.pending_at : now_us());
 }
 
@@ -91,6 +105,9 @@ static void on_param_changed(void *data, uint32_t id, const struct spa_pod *para
     }
     g.width = w, g.height = h;
     g.encoder = open_encoder(&g.enc, w, h, g.fps);
+    rate_plan_init(&g.plan, g.encoder, g.fps);
+    g.ctl.rate_changed = 1; /* a new encoder takes the path's ceilings too */
+    apply_control();
     if (x264_picture_alloc(&g.pic, X264_CSP_I420, w, h) < 0) die("out of memory");
     g.have_picture = 0;
     g.want_idr = 1;
@@ -121,7 +138,7 @@ static void on_process(void *data) {
     int stride = d->chunk->stride > 0 ? d->chunk->stride : g.width * 4;
     bgrx_to_i420((const uint8_t *)d->data + d->chunk->offset, stride, g.width, g.height, &g.pic);
     g.have_picture = 1;
-    int64_t allowed = g.last_frame + (int64_t)(1e6 / (g.fps * RATE_SLACK));
+    int64_t allowed = g.last_frame + (int64_t)(1e6 / (g.ceiling_fps * RATE_SLACK));
     if (g.want_idr || captured >= allowed) {
       encode_now(captured);
     } else {
@@ -163,6 +180,7 @@ int main(int argc, char **argv) {
     else if (!encoder_option(&g.enc, k, v)) die("unknown option");
   }
   if (!node || g.fps < 1 || g.fps > 240) die("bad --node or --fps");
+  g.ceiling_fps = g.fps;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGPIPE, SIG_IGN);
 

@@ -15,7 +15,8 @@
  *   smoldesk-wl-grab --output NAME --fps N --cursor 0|1
  *                    --preset P [--tune T] [--profile P] [--param key=value]...
  *
- * stdout: frame records (x264-records.h). stdin: 'k' = an IDR now; end of
+ * stdout: frame records (x264-records.h). stdin: 'k' = an IDR now, "b<kbps>\n" / "f<fps>\n" the
+ * path's ceilings (x264-records.h); end of
  * file = exit. Exits when its parent dies.
  */
 #define _GNU_SOURCE
@@ -159,6 +160,8 @@ int main(int argc, char **argv) {
   int w = 0, h = 0, have_picture = 0, want_idr = 1;
   struct rate_ceiling rate;
   rate_init(&rate, fps);
+  struct rate_plan plan = {0};
+  struct control ctl = {0};
   int64_t last_frame = 0, last_encoded_capture = 0, held_at = 0;
   int held = 0; /* a copied picture waiting for the rate ceiling */
   struct zwlr_screencopy_frame_v1 *pending = NULL;
@@ -193,6 +196,8 @@ int main(int argc, char **argv) {
       wl_shm_pool_destroy(pool);
       close(fd);
       encoder = open_encoder(&enc, w, h, fps);
+      rate_plan_init(&plan, encoder, fps);
+      ctl.rate_changed = 1; /* a new encoder takes the path's ceilings too */
       if (x264_picture_alloc(&pic, X264_CSP_I420, w, h) < 0) die("out of memory");
     }
     if (pending && frame.buffer_done && buffer && asked_at != 0) {
@@ -253,8 +258,15 @@ int main(int argc, char **argv) {
       char buf[64];
       ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
       if (n <= 0) break;
-      for (ssize_t i = 0; i < n; i++)
-        if (buf[i] == 'k') want_idr = 1;
+      control_feed(&ctl, buf, n);
+      if (ctl.want_idr) want_idr = 1;
+      ctl.want_idr = 0;
+    }
+    if (ctl.rate_changed && encoder) {
+      ctl.rate_changed = 0;
+      int now_fps = ctl.fps > 0 && ctl.fps < fps ? ctl.fps : fps;
+      apply_rate(encoder, &plan, ctl.kbps, now_fps);
+      rate_init(&rate, now_fps);
     }
   }
   if (encoder) x264_encoder_close(encoder);

@@ -21,7 +21,8 @@
  * stdout: one record per encoded frame: u32 BE payload length, u64 BE
  * capture time in microseconds (CLOCK_MONOTONIC), u8 flags (1 = keyframe),
  * then the frame as H.264 Annex B (SPS/PPS repeated before every IDR).
- * stdin: 'k' = next frame is an IDR, sent now; end of file = exit.
+ * stdin: 'k' = next frame is an IDR, sent now; "b<kbps>\n" / "f<fps>\n" = the path's bitrate and
+ * frame rate ceilings (x264-records.h); end of file = exit.
  * Exits when its parent dies (PR_SET_PDEATHSIG).
  */
 #define _GNU_SOURCE
@@ -174,6 +175,9 @@ int main(int argc, char **argv) {
   struct rate_ceiling rate;
   rate_init(&rate, fps);
   int64_t frame_interval = rate.interval;
+  struct rate_plan plan;
+  rate_plan_init(&plan, encoder, fps);
+  struct control ctl = {0};
   int64_t last_frame = 0, dirty_since = now_us(); /* the first frame goes out at once */
   int dirty = 1, want_idr = 1;
   int64_t next_pointer_poll = 0;
@@ -260,8 +264,16 @@ int main(int argc, char **argv) {
       char buf[64];
       ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
       if (n <= 0) break;
-      for (ssize_t i = 0; i < n; i++)
-        if (buf[i] == 'k') want_idr = 1;
+      control_feed(&ctl, buf, n);
+      if (ctl.want_idr) want_idr = 1;
+      ctl.want_idr = 0;
+      if (ctl.rate_changed) {
+        ctl.rate_changed = 0;
+        int now_fps = ctl.fps > 0 && ctl.fps < fps ? ctl.fps : fps;
+        apply_rate(encoder, &plan, ctl.kbps, now_fps);
+        rate_init(&rate, now_fps);
+        frame_interval = rate.interval;
+      }
     }
   }
   if (stats && frames > 0) {
