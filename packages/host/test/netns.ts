@@ -98,6 +98,10 @@ export class RemoteNetwork {
         [...ns, 'route', 'add', 'default', 'via', net.hostIp],
       ])
         await ip(args)
+      // No IPv6 on the viewer's side: its link-local address arriving a second or two after the link
+      // came up is a network change to Chromium, which then fails a page load in progress
+      // (net::ERR_NETWORK_CHANGED, seen here).
+      await checked('ip', ['netns', 'exec', net.name, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1'])
       if (options.shaped) {
         const off = ['tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off']
         await checked('ethtool', ['-K', net.#outer, ...off])

@@ -17,9 +17,8 @@ import type { Rgb } from './x11-paint.ts'
  * square that changes colour four times a second must keep changing in the
  * page (no gap over 1 s after the first 3 s), and text typed in the page
  * must arrive in a terminal on the desktop. The content is light (a solid
- * square): this is about delay, jitter and loss; the hard content is bench
- * latency's, and what a narrow link does to it is for congestion control
- * and bench network (issue 18, not yet built).
+ * square): this is about delay, jitter and loss; what a narrow link does
+ * to hard content is congestion.test.ts's.
  */
 
 const GREY: Rgb = [90, 90, 90]

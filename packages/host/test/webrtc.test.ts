@@ -35,6 +35,7 @@ const noEvents = {
   onLocalCandidate: () => {},
   onConnectionState: () => {},
   onKeyframeRequest: () => {},
+  onPathFeedback: () => {},
   onInput: () => {},
   onInputClosed: () => {},
   onDataChannel: () => {},

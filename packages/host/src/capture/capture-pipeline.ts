@@ -1,6 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import { SmolDeskError } from '@smoldesk/protocol'
+import { type RateCeiling, RateGovernor } from '../congestion/rate-governor.ts'
+import { RateMeter } from '../congestion/rate-meter.ts'
 import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
 import { CrashBudget } from '../process/crash-budget.ts'
@@ -8,6 +10,7 @@ import { Av1RtpPacketizer } from './av1-rtp.ts'
 import type { CapturePlan, CaptureSource, EncoderCommand } from './capture-source.ts'
 import { FrameRecordReader } from './frame-records.ts'
 import { H264RtpPacketizer } from './h264-rtp.ts'
+import { HELPER_VBV_CEILING_KBPS } from './x264-helper-args.ts'
 
 /*
  * Size (~350 lines): one encoder's supervised life — plan, start, restart
@@ -58,6 +61,9 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   #command: EncoderCommand | undefined
   #closed = false
   readonly #source: CaptureSource
+  /** What the encoder makes (for the paths' estimates) and the ceilings their viewers' paths allow. */
+  readonly #meter = new RateMeter()
+  readonly #governor = new RateGovernor((ceiling) => this.#sendCeiling(this.#process, ceiling))
 
   constructor(source: CaptureSource) {
     super()
@@ -72,6 +78,26 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
 
   get plan(): PipelinePlan | undefined {
     return this.#plan
+  }
+
+  /** kbit/s of video the encoder made over the last second. */
+  get sendKbps(): number {
+    return this.#meter.kbps()
+  }
+
+  /** The most the encoder makes: the configured bitrate, else the helper's VBV ceiling. */
+  get maxKbps(): number {
+    return this.#plan?.config.bitrateKbps ?? HELPER_VBV_CEILING_KBPS
+  }
+
+  /** The ceilings the viewers' paths impose now. */
+  get ceiling(): RateCeiling {
+    return this.#governor.current
+  }
+
+  /** One viewer's path allows this much (undefined: it limits nothing, or the viewer left). */
+  setPathCeiling(viewerId: string, kbps: number | undefined): void {
+    this.#governor.setPath(viewerId, kbps)
   }
 
   /** How frames are taken: when the screen changes (the helpers, a compositor's damage), or on a clock (x11grab). */
@@ -194,6 +220,10 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     const command = this.commandFor(plan, this.#port)
     const proc = await this.#spawn(plan, command)
     this.#command = command
+    this.#governor.setShape({ width: plan.region.width, height: plan.region.height, fps: plan.config.fps })
+    // A new process starts at the configured rates: the paths' ceilings hold for it too.
+    const ceiling = this.#governor.current
+    if (ceiling.kbps !== undefined || ceiling.fps !== undefined) this.#sendCeiling(proc, ceiling)
     const delivered = new Promise<void>((resolve) => {
       this.#firstPacket = resolve
     })
@@ -330,6 +360,12 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       this.#firstPacket()
       this.#firstPacket = undefined
     }
+    this.#meter.add(packet.length)
     this.emit('rtp', packet)
+  }
+
+  #sendCeiling(proc: ManagedProcess | undefined, ceiling: RateCeiling): void {
+    if (!proc || this.#command?.rateOnRequest !== true) return
+    proc.child.stdin?.write(`b${ceiling.kbps ?? 0}\nf${ceiling.fps ?? 0}\n`)
   }
 }

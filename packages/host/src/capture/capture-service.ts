@@ -108,8 +108,25 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
 
   /** A viewer of this codec needs a keyframe (it joined, or lost one). */
   requestKeyframe(codec: VideoCodec): void {
-    if (codec === (this.pipeline.plan?.config.codec ?? this.#codec)) this.pipeline.requestKeyframe()
-    else this.#extra.get(codec)?.requestKeyframe()
+    this.#pipelineFor(codec)?.requestKeyframe()
+  }
+
+  /** The encoder a viewer of this codec is fed by (the configured one, or that codec's extra). */
+  #pipelineFor(codec: VideoCodec): CapturePipeline | undefined {
+    return codec === (this.pipeline.plan?.config.codec ?? this.#codec)
+      ? this.pipeline
+      : this.#extra.get(codec)
+  }
+
+  /** What the encoder of this codec makes now and at most, kbit/s (for a viewer's path estimate). */
+  encoderRate(codec: VideoCodec): { sendKbps: number; maxKbps: number } | undefined {
+    const pipeline = this.#pipelineFor(codec)
+    return pipeline && { sendKbps: pipeline.sendKbps, maxKbps: pipeline.maxKbps }
+  }
+
+  /** A viewer's path allows this much of its codec's encoder (undefined: no limit, or it left). */
+  setPathCeiling(codec: VideoCodec, viewerId: string, kbps: number | undefined): void {
+    this.#pipelineFor(codec)?.setPathCeiling(viewerId, kbps)
   }
 
   /** The codecs viewers are using now: an encoder runs for each while capturing; the others stop. */

@@ -49,6 +49,12 @@ export interface EncoderCommand {
   /** The process makes an IDR frame when `k` arrives on stdin; otherwise a keyframe costs a restart. */
   keyframeOnRequest: boolean
   /**
+   * The process takes the path's bitrate and frame rate ceilings on stdin
+   * (`b<kbps>` / `f<fps>` lines, x264-records.h): congestion control. The
+   * others keep the rates they were started with.
+   */
+  rateOnRequest?: boolean
+  /**
    * A viewer's keyframe request always restarts the process, even with a
    * GOP of a second or less (a process that cannot be asked for an IDR,
    * and whose frames may come only when the screen changes).

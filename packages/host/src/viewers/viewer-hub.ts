@@ -20,7 +20,10 @@ export interface ViewerHubOptions {
   /** The WebRTC stack; the hub closes it when it closes. */
   transport: MediaTransport
   /** The video, one encoder per codec in use; each viewer gets its codec's packets. */
-  capture: Pick<CaptureService, 'on' | 'offeredCodecs' | 'requestKeyframe' | 'useCodecs' | 'codec'>
+  capture: Pick<
+    CaptureService,
+    'on' | 'offeredCodecs' | 'requestKeyframe' | 'useCodecs' | 'codec' | 'encoderRate' | 'setPathCeiling'
+  >
   /** The desktop's sound to every viewer; viewers' microphones back (when the host allows each). */
   audio: Pick<AudioService, 'on' | 'microphones'>
   signalingUrl: string

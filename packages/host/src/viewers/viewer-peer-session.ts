@@ -1,6 +1,7 @@
 import type { ClientMessage, IceCandidate, VideoCodec } from '@smoldesk/protocol'
 import type { MicrophonePacket } from '../audio/microphone.ts'
 import type { CaptureService } from '../capture/capture-service.ts'
+import { PathEstimate } from '../congestion/path-estimate.ts'
 import type { EmitEvent } from '../events.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
 import { createLogger } from '../log.ts'
@@ -17,7 +18,7 @@ export const MAX_OFFERS_PER_JOIN = 4
 /** What every viewer's peer session shares, handed down by the hub. */
 export interface PeerSessionContext {
   transport: MediaTransport
-  capture: Pick<CaptureService, 'requestKeyframe'>
+  capture: Pick<CaptureService, 'requestKeyframe' | 'encoderRate' | 'setPathCeiling'>
   roster: ViewerRoster
   input: ViewerInput
   emit: EmitEvent
@@ -62,6 +63,8 @@ export class ViewerPeerSession {
   /** Local candidates wait here until the viewer's answer is applied (see offer()). */
   #pendingCandidates: (IceCandidate | null)[] | undefined = []
   #watchdog: NodeJS.Timeout | undefined
+  /** What this viewer's path carries, from its RTCP: its ceiling holds its encoder down. */
+  readonly #path = new PathEstimate()
   #closed = false
 
   constructor(ctx: PeerSessionContext, viewerId: string, attempt: number, codecs: VideoCodec[]) {
@@ -80,6 +83,17 @@ export class ViewerPeerSession {
         onConnectionState: (state) => this.#onState(state),
         onKeyframeRequest: () => {
           if (this.#codec) ctx.capture.requestKeyframe(this.#codec)
+        },
+        onPathFeedback: (feedback) => {
+          const codec = this.#codec
+          const rate = codec && ctx.capture.encoderRate(codec)
+          if (this.#closed || !codec || !rate) return
+          const before = this.#path.ceiling
+          const ceiling = this.#path.update(feedback, rate.sendKbps, rate.maxKbps, performance.now())
+          if (ceiling !== before) {
+            log.debug({ viewerId, feedback, sendKbps: Math.round(rate.sendKbps), ceiling }, 'path estimate')
+            ctx.capture.setPathCeiling(codec, viewerId, ceiling)
+          }
         },
         onInput: (frame, channel) => {
           if (this.#closed) return
@@ -171,6 +185,7 @@ export class ViewerPeerSession {
     if (this.#closed) return Promise.resolve()
     this.#closed = true
     clearTimeout(this.#watchdog)
+    if (this.#codec) this.#ctx.capture.setPathCeiling(this.#codec, this.viewerId, undefined)
     this.#ctx.closed(this)
     return this.#peer.close().catch((err: unknown) => log.warn({ err: String(err) }, 'closing a peer failed'))
   }

@@ -1,5 +1,6 @@
 import type { IceCandidate, IceServer, VideoCodec } from '@smoldesk/protocol'
 import type { MicrophonePacket } from '../audio/microphone.ts'
+import type { PathFeedback } from '../congestion/path-estimate.ts'
 
 /**
  * One viewer's WebRTC connection, as the rest of the host sees it. The
@@ -45,6 +46,8 @@ export interface ViewerPeerEvents {
   onConnectionState(state: 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed'): void
   /** The viewer asked for a keyframe (RTCP PLI/FIR). */
   onKeyframeRequest(): void
+  /** What the viewer's RTCP says about the video's path (receiver reports, REMB). */
+  onPathFeedback(feedback: PathFeedback): void
   /** A binary input frame from the viewer's input channels. */
   onInput(frame: Uint8Array, channel: 'motion' | 'reliable'): void
   /** One of the viewer's input channels closed. */

@@ -196,6 +196,7 @@ export class PipeWireCaptureSource extends HelperFirstSource {
         output: 'frames',
         // The consumer reads the pipeline's requests from its stdin (shared with mutter's helper there).
         keyframeOnRequest: true,
+        rateOnRequest: true,
         onChange: true,
       }
     }

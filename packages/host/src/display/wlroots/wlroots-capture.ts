@@ -66,6 +66,7 @@ export class WlrootsCaptureSource extends HelperFirstSource {
         env: this.#env,
         output: 'frames',
         keyframeOnRequest: true,
+        rateOnRequest: true,
         onChange: true,
       }
     }

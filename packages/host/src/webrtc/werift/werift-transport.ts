@@ -12,6 +12,7 @@ import {
 import {
   MediaStream,
   MediaStreamTrack,
+  ReceiverEstimatedMaxBitrate,
   type RTCDataChannel,
   RTCIceCandidate,
   RTCPeerConnection,
@@ -19,6 +20,8 @@ import {
   RTCRtpHeaderExtensionParameters,
   type RTCRtpTransceiver,
   RtcpPayloadSpecificFeedback,
+  RtcpRrPacket,
+  RtcpSrPacket,
   RtpPacket,
   useAbsSendTime,
   useAudioLevelIndication,
@@ -45,7 +48,13 @@ const PLAYOUT_DELAY_ZERO = Buffer.from([0, 0, 0])
 
 /** RTCP payload-specific feedback message types (RFC 4585 / 5104) that ask for a keyframe: PLI and FIR. */
 const KEYFRAME_FEEDBACK = new Set([1, 4])
-const FEEDBACK = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }]
+/** goog-remb: the browser reports its own bandwidth estimate (one of the inputs of congestion control). */
+const FEEDBACK = [
+  { type: 'nack' },
+  { type: 'nack', parameter: 'pli' },
+  { type: 'ccm', parameter: 'fir' },
+  { type: 'goog-remb' },
+]
 
 function codecParameters(codec: VideoCodec): RTCRtpCodecParameters {
   switch (codec) {
@@ -82,6 +91,19 @@ const OPUS = new RTCRtpCodecParameters({
   parameters: 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1',
 })
 const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level'
+
+/**
+ * The round trip a receiver report measures (RFC 3550 6.4.1: now − the
+ * sender report it names − the receiver's delay since), in ms; undefined
+ * when it names another report than our last. werift keeps only a smoothed
+ * round trip (85 % the old value), too slow to see a queue fill; the
+ * fields it measures from are private in its typings.
+ */
+function roundTripMs(sender: RTCRtpTransceiver['sender'], lsr: number, dlsr: number): number | undefined {
+  const s = sender as unknown as { lastSRtimestamp?: number; lastSentSRTimestamp?: number }
+  if (s.lastSentSRTimestamp === undefined || s.lastSRtimestamp !== lsr || dlsr === 0) return undefined
+  return (Date.now() / 1000 - s.lastSentSRTimestamp - dlsr / 65536) * 1000
+}
 
 function extmapId(sdp: string, uri: string): number | undefined {
   for (const line of sdp.split(/\r?\n/)) {
@@ -196,12 +218,26 @@ class WeriftViewerPeer implements ViewerPeer {
       options.events.onLocalCandidate(candidate ? (candidate.toJSON() as IceCandidate) : null)
     })
     this.#pc.connectionStateChange.subscribe((state) => options.events.onConnectionState(state))
-    this.#transceiver.sender.onRtcp.subscribe((packet) => {
+    const sender = this.#transceiver.sender
+    sender.onRtcp.subscribe((packet) => {
       // Payload-specific feedback is also REMB (Chromium's bandwidth estimate, about once a
       // second): only PLI and FIR ask for a keyframe. Taking REMB for one restarted the encoder
       // every 2 s whenever the GOP was longer than a second.
-      if (packet instanceof RtcpPayloadSpecificFeedback && KEYFRAME_FEEDBACK.has(packet.feedback.count)) {
-        options.events.onKeyframeRequest()
+      if (packet instanceof RtcpPayloadSpecificFeedback) {
+        if (KEYFRAME_FEEDBACK.has(packet.feedback.count)) options.events.onKeyframeRequest()
+        else if (packet.feedback instanceof ReceiverEstimatedMaxBitrate) {
+          options.events.onPathFeedback({ kind: 'remb', kbps: Number(packet.feedback.bitrate) / 1000 })
+        }
+      } else if (packet instanceof RtcpRrPacket || packet instanceof RtcpSrPacket) {
+        // werift has taken the report in already (the round trip from its last sender report).
+        const report = packet.reports.find((r) => r.ssrc === sender.ssrc)
+        if (report) {
+          options.events.onPathFeedback({
+            kind: 'report',
+            fractionLost: report.fractionLost / 256,
+            rttMs: roundTripMs(sender, report.lsr, report.dlsr),
+          })
+        }
       }
     })
   }

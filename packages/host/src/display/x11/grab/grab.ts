@@ -42,6 +42,7 @@ export function grabCommand(plan: CapturePlan, display: string): EncoderCommand 
     args,
     output: 'frames',
     keyframeOnRequest: true,
+    rateOnRequest: true,
     // Quality mode's encoder holds frames back: the helper feeds it at a steady rate instead.
     onChange: plan.config.latencyMode !== 'Quality',
   }

@@ -1,0 +1,93 @@
+/** What a viewer's RTCP says about its path (werift hands these on as they come). */
+export type PathFeedback =
+  /** The receiver's own estimate (REMB: Chromium's delay-based estimator, about once a second). */
+  | { kind: 'remb'; kbps: number }
+  /** A receiver report: the share of packets lost since the last one, and the round trip. */
+  | { kind: 'report'; fractionLost: number; rttMs: number | undefined }
+
+/** No ceiling goes below this: a picture at all, and room for the estimate to find its way back up. */
+export const MIN_PATH_KBPS = 250
+/** Loss above this share, or a round trip this much above its minimum, is congestion. */
+const LOSS_CONGESTED = 0.1
+const QUEUE_CONGESTED_MS = 60
+/** Below both of these the path is clear, and the ceiling may rise. */
+const LOSS_CLEAR = 0.02
+const QUEUE_CLEAR_MS = 25
+/** On congestion the ceiling becomes this share of what got through: the queue it built drains. */
+const BACKOFF = 0.8
+/** A clear path lets the ceiling rise this much a second, once this long has passed since it fell. */
+const RISE_PER_S = 1.2
+const HOLD_AFTER_DECREASE_MS = 1500
+/** Two decreases at least this far apart: the first one's effect must show before the next. */
+const DECREASE_GAP_MS = 500
+/** The smallest round trip is the path's own; anything above it is queueing (remembered this long). */
+const MIN_RTT_WINDOW_MS = 10_000
+
+/**
+ * One viewer's path, learnt from its RTCP: a ceiling in kbit/s, or none
+ * while nothing says the path is short of what the encoder makes. Loss
+ * above 10 % or a round trip 60 ms over its minimum (a queue filling) is
+ * congestion: the ceiling drops to 80 % of what got through (the encoder's
+ * rate less the loss, or the receiver's REMB if that is lower). A clear
+ * path (under 2 % loss, under 25 ms of queue) lets it rise 20 % a second
+ * after holding 1.5 s, until it is past the rate the encoder was opened
+ * with, where it is dropped. REMB alone never lowers it: with screen
+ * content the encoder's rate jumps from nothing to tens of Mbit/s when a
+ * window moves, and a receiver's estimate lags behind such a jump with no
+ * congestion at all.
+ */
+export class PathEstimate {
+  #ceiling: number | undefined
+  #remb: number | undefined
+  #rttSamples: { at: number; ms: number }[] = []
+  #lastDecrease = Number.NEGATIVE_INFINITY
+  #lastRise = Number.NEGATIVE_INFINITY
+
+  /** The ceiling now, kbit/s (undefined: none). */
+  get ceiling(): number | undefined {
+    return this.#ceiling
+  }
+
+  /**
+   * Takes one piece of feedback; `sendKbps` is what the encoder made over
+   * the last second, `maxKbps` the most it may make. Returns the ceiling.
+   */
+  update(feedback: PathFeedback, sendKbps: number, maxKbps: number, now: number): number | undefined {
+    if (feedback.kind === 'remb') {
+      this.#remb = feedback.kbps
+      return this.#ceiling
+    }
+    const queueMs = this.#queueing(feedback.rttMs, now)
+    const loss = feedback.fractionLost
+    if (loss > LOSS_CONGESTED || queueMs > QUEUE_CONGESTED_MS) {
+      if (now - this.#lastDecrease < DECREASE_GAP_MS) return this.#ceiling
+      const through = sendKbps * (1 - loss)
+      const measured = Math.min(through, this.#remb ?? Number.POSITIVE_INFINITY)
+      const next = Math.max(MIN_PATH_KBPS, measured * BACKOFF)
+      // A ceiling only comes down here: the encoder may have made less than the ceiling allows.
+      this.#ceiling = Math.min(this.#ceiling ?? Number.POSITIVE_INFINITY, next)
+      this.#lastDecrease = now
+      this.#lastRise = now
+      return this.#ceiling
+    }
+    if (this.#ceiling !== undefined && loss < LOSS_CLEAR && queueMs < QUEUE_CLEAR_MS) {
+      if (now - this.#lastDecrease >= HOLD_AFTER_DECREASE_MS) {
+        const since = Math.max(this.#lastRise, this.#lastDecrease + HOLD_AFTER_DECREASE_MS)
+        const seconds = Math.min(2, (now - since) / 1000)
+        this.#ceiling *= RISE_PER_S ** seconds
+        this.#lastRise = now
+        if (this.#ceiling >= maxKbps) this.#ceiling = undefined
+      }
+    } else this.#lastRise = now
+    return this.#ceiling
+  }
+
+  /** How far the round trip is above the smallest of the last 10 s (0 without a measurement). */
+  #queueing(rttMs: number | undefined, now: number): number {
+    if (rttMs === undefined || !Number.isFinite(rttMs) || rttMs < 0) return 0
+    this.#rttSamples = this.#rttSamples.filter((s) => now - s.at < MIN_RTT_WINDOW_MS)
+    this.#rttSamples.push({ at: now, ms: rttMs })
+    const min = Math.min(...this.#rttSamples.map((s) => s.ms))
+    return rttMs - min
+  }
+}

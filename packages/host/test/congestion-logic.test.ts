@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { MIN_PATH_KBPS, PathEstimate } from '../src/congestion/path-estimate.ts'
+import { type RateCeiling, RateGovernor } from '../src/congestion/rate-governor.ts'
+import { RateMeter } from '../src/congestion/rate-meter.ts'
+
+const report = (fractionLost: number, rttMs?: number) => ({ kind: 'report' as const, fractionLost, rttMs })
+
+describe('congestion control: the path estimate and the encoder’s ceilings', () => {
+  it('sets a ceiling only on loss or a filling queue, at 80 % of what got through, and lifts it on a clear path', () => {
+    const path = new PathEstimate()
+    // A receiver estimate far below the rate is no congestion by itself (screen content jumps).
+    path.update({ kind: 'remb', kbps: 300 }, 8000, 60_000, 0)
+    assert.equal(path.update(report(0, 20), 8000, 60_000, 0), undefined)
+    // 60 % lost: 40 % of 8000 got through, REMB (300) is lower still but the floor holds.
+    assert.equal(path.update(report(0.6, 20), 8000, 60_000, 1000), MIN_PATH_KBPS)
+    const path2 = new PathEstimate()
+    path2.update(report(0, 20), 8000, 60_000, 0)
+    assert.equal(path2.update(report(0.6, 20), 8000, 60_000, 1000), 8000 * 0.4 * 0.8)
+    // A queue (round trip 100 ms over its minimum) is congestion too, but not twice within 500 ms.
+    assert.equal(path2.update(report(0, 120), 2000, 60_000, 1200), 2560)
+    assert.equal(path2.update(report(0, 120), 2000, 60_000, 1800), 2000 * 0.8)
+    // Clear: held for 1.5 s, then 20 % a second, and dropped once past the encoder's maximum.
+    assert.equal(path2.update(report(0, 20), 1600, 60_000, 3000), 1600)
+    const risen = path2.update(report(0, 20), 1600, 60_000, 4300) ?? 0
+    assert.ok(risen > 1600 * 1.15 && risen < 1600 * 1.25, `${risen}`)
+    let t = 4300
+    let ceiling: number | undefined = risen
+    while (ceiling !== undefined && t < 60_000) {
+      t += 1000
+      ceiling = path2.update(report(0, 20), 1600, 10_000, t)
+    }
+    assert.equal(ceiling, undefined, 'no ceiling once past the maximum')
+    assert.ok(t < 20_000, `lifted after ${t} ms`)
+  })
+
+  it('holds an encoder to its slowest viewer, and halves the frame rate when the bits per pixel run short', () => {
+    const applied: RateCeiling[] = []
+    const governor = new RateGovernor((c) => applied.push(c))
+    governor.setShape({ width: 1920, height: 1080, fps: 60 })
+    governor.setPath('a', 20_000)
+    governor.setPath('b', 8000)
+    assert.deepEqual(applied.at(-1), { kbps: 8000, fps: undefined })
+    governor.setPath('b', 3000) // 0.024 bit per pixel at 60: 30 frames/s
+    assert.deepEqual(applied.at(-1), { kbps: 3000, fps: 30 })
+    governor.setPath('b', 1000) // 0.016 at 30: 15
+    assert.deepEqual(applied.at(-1), { kbps: 1000, fps: 15 })
+    const count = applied.length
+    governor.setPath('b', 1020) // within 5 %: not worth a change
+    assert.equal(applied.length, count)
+    governor.setPath('b', undefined)
+    assert.deepEqual(applied.at(-1), { kbps: 20_000, fps: undefined })
+    governor.setPath('a', undefined)
+    assert.deepEqual(applied.at(-1), { kbps: undefined, fps: undefined })
+  })
+
+  it('measures the last second in 100 ms buckets', () => {
+    const meter = new RateMeter()
+    for (let t = 0; t < 1000; t += 10) meter.add(1250, 10_000 + t) // 1 Mbit/s
+    assert.ok(Math.abs(meter.kbps(10_999) - 1000) < 1)
+    assert.ok(meter.kbps(11_500) < 600)
+    assert.equal(meter.kbps(13_000), 0)
+  })
+})

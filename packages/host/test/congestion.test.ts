@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict'
+import { resolve } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { Page } from 'puppeteer-core'
+import { ManagedProcess } from '../src/process/child.ts'
+import { inPage } from './browser.ts'
+import { eventually } from './helpers.ts'
+import { type LinkShape, RemoteNetwork } from './netns.ts'
+import { openScene, type Scene } from './scene.ts'
+
+/*
+ * Congestion control, as a viewer lives it: the whole 1280x720 screen
+ * changes every frame (the benchmark's full-screen scene: constant quality
+ * makes ~8 Mbit/s of it), the viewer's link is 30 Mbit/s and then 3. The
+ * picture must be moving again within 3 s of the drop, on the same
+ * connection, with what arrives within the link; back on 30 Mbit/s the
+ * ceiling lifts again.
+ */
+
+const PATTERN_APP = resolve(import.meta.dirname, '../bench/pattern-app.ts')
+const WIDE: LinkShape = { mbit: 30, rttMs: 20, jitterMs: 0, lossPct: 0 }
+const NARROW: LinkShape = { mbit: 3, rttMs: 20, jitterMs: 0, lossPct: 0 }
+/** A stretch without a new frame longer than this is a freeze. */
+const FREEZE_MS = 500
+
+declare const window: {
+  smoldesk?: {
+    connection: {
+      peerConnectionsCreated: number
+      peerConnection?: { getStats(): Promise<Map<string, Record<string, unknown>>> }
+    }
+  }
+  __frames?: number[]
+}
+declare const document: {
+  querySelector(s: 'video'): {
+    videoWidth: number
+    requestVideoFrameCallback(cb: () => void): void
+  } | null
+}
+
+/** In the page: when each frame was shown (this machine's clock, ms). */
+function watchFrames(page: Page): Promise<void> {
+  return inPage(
+    page,
+    () => {
+      const frames: number[] = []
+      window.__frames = frames
+      const video = document.querySelector('video')
+      const next = () => {
+        frames.push(performance.timeOrigin + performance.now())
+        video?.requestVideoFrameCallback(next)
+      }
+      video?.requestVideoFrameCallback(next)
+    },
+    undefined,
+  )
+}
+
+const framesShown = (page: Page) => inPage(page, () => window.__frames ?? [], undefined)
+const connections = (page: Page) =>
+  inPage(page, () => window.smoldesk?.connection.peerConnectionsCreated ?? 0, undefined)
+/** Video bytes received so far (getStats). */
+const bytesReceived = (page: Page) =>
+  inPage(
+    page,
+    async () => {
+      const pc = window.smoldesk?.connection.peerConnection
+      if (!pc) return 0
+      for (const r of (await pc.getStats()).values()) {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') return Number(r.bytesReceived ?? 0)
+      }
+      return 0
+    },
+    undefined,
+  )
+const now = () => performance.timeOrigin + performance.now()
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** kbit/s of video received over the next `ms`. */
+async function receivedKbps(page: Page, ms: number): Promise<number> {
+  const before = await bytesReceived(page)
+  const started = now()
+  await sleep(ms)
+  return ((await bytesReceived(page)) - before) / 125 / ((now() - started) / 1000)
+}
+
+/**
+ * The first moment from which frames keep coming (no freeze) until `to`,
+ * measured from `from`: how long the picture took to recover.
+ */
+function recoveredAfter(frames: number[], from: number, to: number): number {
+  const inside = frames.filter((t) => t >= from && t <= to)
+  let start = from
+  let previous = from
+  for (const t of [...inside, to]) {
+    if (t - previous > FREEZE_MS) start = t
+    previous = t
+  }
+  return start - from
+}
+
+describe('congestion control over a shaped link (Chromium): 30 Mbit/s, then 3, then 30 again', () => {
+  let net: RemoteNetwork
+  let scene: Scene
+  let page: Page
+  let app: ManagedProcess | undefined
+
+  before(async () => {
+    net = await RemoteNetwork.create({ shaped: true })
+    await net.shape(WIDE)
+    scene = await openScene({
+      monitors: [{ width: 1280, height: 720 }],
+      hostArgs: ['--listen', net.hostIp],
+      browser: 'chromium',
+      browserPath: net.browser('chromium'),
+    })
+    app = await ManagedProcess.spawn({
+      name: 'pattern app',
+      command: process.execPath,
+      args: [PATTERN_APP, scene.desktop.display, '0', '0', '1280', '720', '30', 'fullscreen'],
+    })
+    page = await scene.browser.newPage()
+    await page.goto(await scene.url())
+    await eventually(async () => assert.ok((await framesShownSoFar(page)) > 0, 'the picture arrives'), 20_000)
+    await watchFrames(page)
+  })
+
+  after(async () => {
+    await app?.close()
+    await scene?.close()
+    await net?.close()
+  })
+
+  it('recovers the picture within 3 s of a drop to 3 Mbit/s on the same connection, and lifts the ceiling after', async () => {
+    const connectionsBefore = await connections(page)
+    await sleep(3000)
+    const wide = await receivedKbps(page, 3000)
+    const dropped = now()
+    await net.shape(NARROW)
+    await sleep(10_000)
+    const frames = await framesShown(page)
+    const recovery = recoveredAfter(frames, dropped, now())
+    const narrow = await receivedKbps(page, 4000)
+    const narrowFps = (await framesShown(page)).filter((t) => t > now() - 4000).length / 4
+    const lifted = now()
+    await net.shape(WIDE)
+    await sleep(12_000)
+    const back = await receivedKbps(page, 3000)
+    process.stdout.write(
+      `congestion: 30 Mbit/s: ${wide.toFixed(0)} kbit/s received; → 3 Mbit/s: picture moving again after ` +
+        `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s; ` +
+        `30 again: ${back.toFixed(0)} kbit/s after ${((now() - lifted) / 1000).toFixed(0)} s\n`,
+    )
+    assert.ok(
+      wide > 4000,
+      `the full-screen change takes more than the narrow link: ${wide.toFixed(0)} kbit/s`,
+    )
+    assert.ok(recovery <= 3000, `the picture stood still until ${recovery.toFixed(0)} ms after the drop`)
+    assert.ok(narrow < 3000, `within the link: ${narrow.toFixed(0)} kbit/s`)
+    assert.ok(narrowFps >= 5, `${narrowFps} frames/s over 3 Mbit/s`)
+    assert.ok(
+      back > narrow * 1.5,
+      `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}`,
+    )
+    assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
+  })
+})
+
+/** Frames decoded so far (before the watcher is installed). */
+function framesShownSoFar(page: Page): Promise<number> {
+  return inPage(
+    page,
+    async () => {
+      const pc = window.smoldesk?.connection.peerConnection
+      if (!pc) return 0
+      for (const r of (await pc.getStats()).values()) {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') return Number(r.framesDecoded ?? 0)
+      }
+      return 0
+    },
+    undefined,
+  )
+}
