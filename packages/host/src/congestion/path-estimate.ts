@@ -26,7 +26,7 @@ const MIN_RTT_WINDOW_MS = 10_000
 /**
  * One viewer's path, learnt from its RTCP: a ceiling in kbit/s, or none
  * while nothing says the path is short of what the encoder makes. Loss
- * above 10 % or a round trip 60 ms over its minimum (a queue filling) is
+ * above 10 % or two round trips 60 ms over the minimum (a queue filling) is
  * congestion: the ceiling drops to 80 % of what got through (the encoder's
  * rate less the loss, or the receiver's REMB if that is lower). A clear
  * path (under 2 % loss, under 25 ms of queue) lets it rise 20 % a second
@@ -82,12 +82,18 @@ export class PathEstimate {
     return this.#ceiling
   }
 
-  /** How far the round trip is above the smallest of the last 10 s (0 without a measurement). */
+  /**
+   * How far the round trip is above the smallest of the last 10 s (0 without
+   * a measurement), by the lower of the last two: a queue that fills stays,
+   * while one report handled late (the host's event loop busy for a moment)
+   * is not a queue on the path.
+   */
   #queueing(rttMs: number | undefined, now: number): number {
     if (rttMs === undefined || !Number.isFinite(rttMs) || rttMs < 0) return 0
     this.#rttSamples = this.#rttSamples.filter((s) => now - s.at < MIN_RTT_WINDOW_MS)
+    const previous = this.#rttSamples.at(-1)?.ms ?? rttMs
     this.#rttSamples.push({ at: now, ms: rttMs })
     const min = Math.min(...this.#rttSamples.map((s) => s.ms))
-    return rttMs - min
+    return Math.min(rttMs, previous) - min
   }
 }
