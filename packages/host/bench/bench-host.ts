@@ -55,7 +55,8 @@ export async function startBenchHost(
     ...desktop.env,
     SMOLDESK_OWNER: tag,
     SMOLDESK_STATE_DIR: stateDir,
-    SMOLDESK_LOG_LEVEL: 'warn',
+    // SMOLDESK_BENCH_HOST_LOG=info|debug: the host's own log lines on this process's stderr.
+    SMOLDESK_LOG_LEVEL: process.env.SMOLDESK_BENCH_HOST_LOG ?? 'warn',
   }
   for (const [key, value] of Object.entries(desktop.env)) if (value === undefined) delete env[key]
   const host = await ManagedProcess.spawn({
@@ -69,6 +70,7 @@ export async function startBenchHost(
   host.child.stdout?.on('data', (d: Buffer) => {
     out += d.toString()
   })
+  if (process.env.SMOLDESK_BENCH_HOST_LOG) host.child.stderr?.pipe(process.stderr)
   const page = await browser.newPage({ viewport: { width: size.width, height: size.height + 200 } })
   let client: IpcClient | undefined
   const close = async () => {

@@ -40,6 +40,8 @@ export interface LatencyRun {
   bitrate_kbps: number
   samples: number
   rejected: number
+  /** With LatencyOptions.frameTimes: when each new frame was seen (ms, this machine's clock). */
+  frame_times?: number[]
   /** SmolDesk only: the rate it captured and encoded at (the scene runs at `fps`). */
   capture_fps?: number
   /** SmolDesk only: frames between keyframes (the tuned variant sends them only on demand). */
@@ -72,6 +74,10 @@ export interface LatencyOptions {
   systems: ('smoldesk' | 'novnc')[]
   /** Desktops to run each scenario on, in order (noVNC runs on Xorg only). Default: Xorg. */
   desktops?: BenchDesktop[]
+  /** Keep when each frame was seen (`frame_times`, for bench network's freezes). */
+  frameTimes?: boolean
+  /** The address noVNC's web server listens on and the viewer reaches it at (default 127.0.0.1). */
+  listen?: string
   log: (line: string) => void
 }
 
@@ -117,9 +123,9 @@ async function readBytesWritten(pid: number): Promise<number> {
 }
 
 /** Runs the probe on a page for the warm-up and the measured window. */
-async function measure(
+export async function measure(
   page: Page,
-  options: LatencyOptions,
+  options: Pick<LatencyOptions, 'seconds' | 'warmupSeconds' | 'frameTimes'>,
   meters: { host: CpuMeter; viewer: CpuMeter },
   counters: () => Promise<{ frames: number; bytes: number }>,
 ) {
@@ -148,10 +154,14 @@ async function measure(
     bitrate_kbps: Math.round(((after.bytes - before.bytes) * 8) / seconds / 1000),
     samples: result.latencies.length,
     rejected: result.rejected,
+    // For bench network: when each new frame was seen (this machine's clock, ms); the gaps are freezes.
+    ...(options.frameTimes && {
+      frame_times: (await page.evaluate('window.__smoldeskProbe.frameTimes()')) as number[],
+    }),
   }
 }
 
-interface InboundCounters {
+export interface InboundCounters {
   framesDecoded: number
   bytesReceived: number
   jitterBufferDelay: number
@@ -163,6 +173,7 @@ interface InboundCounters {
   nackCount: number
   pliCount: number
   freezeCount: number
+  totalFreezesDuration: number
 }
 
 /** Page-side code is passed as source: this file is type-checked without the DOM library. */
@@ -170,7 +181,7 @@ const INBOUND_STATS = `(async () => {
   const pc = window.smoldesk?.connection.peerConnection
   const out = { framesDecoded: 0, bytesReceived: 0, jitterBufferDelay: 0, jitterBufferEmittedCount: 0,
     totalDecodeTime: 0, totalProcessingDelay: 0, totalAssemblyTime: 0, packetsLost: 0, nackCount: 0,
-    pliCount: 0, freezeCount: 0 }
+    pliCount: 0, freezeCount: 0, totalFreezesDuration: 0 }
   if (!pc) return out
   for (const r of (await pc.getStats()).values()) {
     if (r.type !== 'inbound-rtp' || r.kind !== 'video') continue
@@ -179,11 +190,11 @@ const INBOUND_STATS = `(async () => {
   return out
 })()`
 
-async function inboundStats(page: Page): Promise<InboundCounters> {
+export async function inboundStats(page: Page): Promise<InboundCounters> {
   return (await page.evaluate(INBOUND_STATS)) as InboundCounters
 }
 
-async function runSmoldesk(
+export async function runSmoldesk(
   browser: Browser,
   desktop: SceneDesktop,
   scenario: { width: number; height: number; fps: number },
@@ -196,7 +207,9 @@ async function runSmoldesk(
     ...(variant === 'tuned' && options.tunedConfig),
     fps: captureFps,
   }
-  const { tag, page, close } = await startBenchHost(browser, desktop.target, scenario, config)
+  const { tag, page, close } = await startBenchHost(browser, desktop.target, scenario, config, {
+    args: options.listen ? ['--listen', options.listen] : [],
+  })
   let run: LatencyRun
   try {
     run = {
@@ -264,7 +277,7 @@ async function measureSmoldesk(
   }
 }
 
-async function runNovnc(
+export async function runNovnc(
   browser: Browser,
   display: string,
   scenario: { width: number; height: number; fps: number },
@@ -295,13 +308,14 @@ async function runNovnc(
   const ws = await ManagedProcess.spawn({
     name: 'websockify',
     command: 'websockify',
-    args: ['--web', NOVNC_WEB, `127.0.0.1:${webPort}`, `127.0.0.1:${vncPort}`],
+    args: ['--web', NOVNC_WEB, `${options.listen ?? '127.0.0.1'}:${webPort}`, `127.0.0.1:${vncPort}`],
     env,
   })
   const page = await browser.newPage({ viewport: { width: scenario.width, height: scenario.height + 200 } })
   try {
     await sleep(1000)
-    await page.goto(`http://127.0.0.1:${webPort}/vnc_lite.html?host=127.0.0.1&port=${webPort}&view_only=true`)
+    const at = options.listen ?? '127.0.0.1'
+    await page.goto(`http://${at}:${webPort}/vnc_lite.html?host=${at}&port=${webPort}&view_only=true`)
     await waitFor('the noVNC canvas', async () =>
       Number(await page.evaluate("document.querySelector('canvas')?.width ?? 0")) > 0 ? true : undefined,
     )

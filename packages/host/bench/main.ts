@@ -10,6 +10,7 @@ import { benchAudio } from './audio-bench.ts'
 import { BENCH_DESKTOPS, type BenchDesktop } from './bench-desktop.ts'
 import { benchInput } from './input-bench.ts'
 import { benchLatency, type LatencyRun } from './latency.ts'
+import { benchNetwork, type NetworkProfileName, type NetworkRun } from './network-bench.ts'
 import { benchSignaling } from './signaling-bench.ts'
 import { benchTransfer } from './transfer-bench.ts'
 
@@ -88,6 +89,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       mb: { type: 'string' },
       direction: { type: 'string' },
       desktop: { type: 'string' },
+      profiles: { type: 'string' },
     },
     strict: true,
   })
@@ -188,10 +190,14 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
     return
   }
+  if (name === 'network') {
+    await networkCommand(values)
+    return
+  }
   if (name !== 'latency') {
     throw new SmolDeskError(
       'UNAVAILABLE',
-      `bench '${name ?? ''}' is not available in this build (try: latency, input, signaling, transfer, audio)`,
+      `bench '${name ?? ''}' is not available in this build (try: latency, network, input, signaling, transfer, audio)`,
     )
   }
   const only = values.only
@@ -252,6 +258,85 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return
   }
   process.stdout.write(`\n${table(runs)}\n\n${REFERENCE.join('\n')}\n`)
+}
+
+const PROFILES: NetworkProfileName[] = ['lan', 'wifi', 'internet', 'bad']
+
+/** `bench network [--profiles lan,wifi,internet,bad] [--scene WxH@FPS] [--content C] [--seconds N] [--only S] [--json]`. */
+async function networkCommand(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const asked = String(values.profiles ?? PROFILES.join(',')).split(',')
+  const unknown = asked.filter((p) => !PROFILES.includes(p as NetworkProfileName))
+  if (unknown.length > 0) throw new SmolDeskError('INVALID_ARGS', `--profiles takes ${PROFILES.join(', ')}`)
+  const scene = values.scene ? /^(\d+)x(\d+)@(\d+)$/.exec(String(values.scene)) : undefined
+  if (values.scene && !scene) throw new SmolDeskError('INVALID_ARGS', '--scene takes WIDTHxHEIGHT@FPS')
+  const content = String(values.content ?? 'rects')
+  if (content !== 'rects' && content !== 'scroll' && content !== 'photo' && content !== 'fullscreen') {
+    throw new SmolDeskError('INVALID_ARGS', '--content takes rects, scroll, photo or fullscreen')
+  }
+  const only = values.only
+  if (only !== undefined && only !== 'smoldesk' && only !== 'novnc') {
+    throw new SmolDeskError('INVALID_ARGS', '--only takes smoldesk or novnc')
+  }
+  const json = values.json === true
+  const runs = await benchNetwork({
+    profiles: PROFILES.filter((p) => asked.includes(p)),
+    scenario: scene
+      ? { width: Number(scene[1]), height: Number(scene[2]), fps: Number(scene[3]) }
+      : { width: 1280, height: 720, fps: 30 },
+    content,
+    systems: only ? [only] : ['smoldesk', 'novnc'],
+    seconds: Number(values.seconds ?? (values.quick ? 4 : 20)),
+    warmupSeconds: values.quick ? 1 : 3,
+    log: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
+  })
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ bench: 'network', runs })}\n`)
+    return
+  }
+  process.stdout.write(`\n${networkTable(runs)}\n`)
+}
+
+function networkTable(runs: NetworkRun[]): string {
+  const header = [
+    'profile',
+    'system',
+    'link kbit/s',
+    'median ms',
+    'p95 ms',
+    'frames/s',
+    'freezes',
+    'frozen s',
+    'longest gap ms',
+    'kbit/s',
+    'adapt down s',
+    'adapt up s',
+    'host CPU %',
+    'viewer CPU %',
+  ]
+  const rows = runs.map((r) => [
+    r.profile,
+    r.system,
+    String(r.link_kbps ?? '-'),
+    String(r.latency_ms_median),
+    String(r.latency_ms_p95),
+    String(r.fps_delivered),
+    String(r.freeze_count),
+    String(r.freeze_s),
+    String(r.longest_gap_ms),
+    String(r.bitrate_kbps),
+    String(r.adapt_down_s ?? '-'),
+    String(r.adapt_up_s ?? '-'),
+    String(r.host_cpu_pct),
+    String(r.viewer_cpu_pct),
+  ])
+  const first = runs[0]
+  const scene = first ? `${first.scene} ${first.width}x${first.height}@${first.fps}` : ''
+  return [
+    `scene: ${scene}; the viewer's Chromium in another network namespace behind smoldesk-link`,
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n')
 }
 
 runCli(benchCommand(process.argv.slice(2)))

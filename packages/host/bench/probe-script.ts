@@ -4,7 +4,8 @@ import { decodePattern, PATTERN, PATTERN_BITS, patternChecksum, TIME_MODULUS } f
  * The script injected into the viewer page (SmolDesk's or noVNC's): on
  * every animation frame it copies the pattern's strip from the element the
  * page draws into (the <video>, or noVNC's <canvas>), decodes the timestamp
- * and records (frame time − drawing time) for each new timestamp. Both
+ * and records (frame time − drawing time) for each new timestamp, and when
+ * it was seen (the gaps between are freezes, for bench network). Both
  * systems are read the same way, so their numbers compare. The decoder is
  * the very function the Node side uses, shipped as source.
  */
@@ -19,7 +20,7 @@ export function probeScript(): string {
   const width = PATTERN_BITS * PATTERN.cell
   const canvas = new OffscreenCanvas(width, PATTERN.cell)
   const ctx = canvas.getContext('2d', { willReadFrequently: true })
-  const state = { latencies: [], rejected: 0, lastTime: undefined, running: false }
+  const state = { latencies: [], times: [], rejected: 0, lastTime: undefined, running: false }
   function luma() {
     const data = ctx.getImageData(0, 0, width, PATTERN.cell).data
     const out = []
@@ -49,6 +50,7 @@ export function probeScript(): string {
       else if (drawn !== state.lastTime) {
         state.lastTime = drawn
         state.latencies.push(now - drawn)
+        state.times.push(now)
       }
     }
     requestAnimationFrame(frame)
@@ -56,6 +58,7 @@ export function probeScript(): string {
   window.__smoldeskProbe = {
     start() {
       state.latencies = []
+      state.times = []
       state.rejected = 0
       if (!state.running) {
         state.running = true
@@ -65,6 +68,9 @@ export function probeScript(): string {
     stop() {
       state.running = false
       return { latencies: state.latencies, rejected: state.rejected }
+    },
+    frameTimes() {
+      return state.times
     },
   }
 })()

@@ -17,14 +17,14 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     const path2 = new PathEstimate()
     path2.update(report(0, 20), 8000, 60_000, 0)
     assert.equal(path2.update(report(0.6, 20), 8000, 60_000, 1000), 8000 * 0.4 * 0.8)
-    // A queue (round trip 100 ms over its minimum) is congestion too, but not twice within 500 ms.
+    // A queue (two round trips 100 ms over the minimum) is congestion too, but not twice within 1 s.
     assert.equal(path2.update(report(0, 120), 2000, 60_000, 1200), 2560)
-    assert.equal(path2.update(report(0, 120), 2000, 60_000, 1800), 2000 * 0.8)
-    // Clear: held for 1.5 s, then 20 % a second, and dropped once past the encoder's maximum.
+    assert.equal(path2.update(report(0, 120), 2000, 60_000, 2100), 2000 * 0.8)
+    // Clear: held for 1 s, then 30 % a second, and dropped once past the encoder's maximum.
     assert.equal(path2.update(report(0, 20), 1600, 60_000, 3000), 1600)
-    const risen = path2.update(report(0, 20), 1600, 60_000, 4300) ?? 0
-    assert.ok(risen > 1600 * 1.15 && risen < 1600 * 1.25, `${risen}`)
-    let t = 4300
+    const risen = path2.update(report(0, 20), 1600, 60_000, 4100) ?? 0
+    assert.ok(risen > 1600 * 1.25 && risen < 1600 * 1.35, `${risen}`)
+    let t = 4100
     let ceiling: number | undefined = risen
     while (ceiling !== undefined && t < 60_000) {
       t += 1000

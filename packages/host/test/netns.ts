@@ -109,7 +109,8 @@ export class RemoteNetwork {
         await checked('ip', ['netns', 'exec', router, 'ethtool', '-K', `${net.#inner}r`, ...off])
         await checked('ip', ['netns', 'exec', net.name, 'ethtool', '-K', net.#inner, ...off])
         net.#link = spawn('ip', ['netns', 'exec', router, LINK_BINARY, `${net.#outer}r`, `${net.#inner}r`], {
-          stdio: ['pipe', 'ignore', 'ignore'],
+          // SMOLDESK_LINK_LOG: what the link did (shapes, frames passed, lost, dropped) on our stderr.
+          stdio: ['pipe', 'ignore', process.env.SMOLDESK_LINK_LOG ? 'inherit' : 'ignore'],
         })
         net.#link.stdin?.on('error', () => {})
       }
@@ -179,6 +180,9 @@ export class RemoteNetwork {
   }
 
   async close(): Promise<void> {
+    // End of its stdin: the link says what it passed, lost and dropped, and exits.
+    this.#link?.stdin?.end()
+    await new Promise((resolve) => setTimeout(resolve, 100))
     this.#link?.kill()
     await ip(['link', 'del', this.#outer]).catch(() => {})
     await ip(['netns', 'del', this.name]).catch(() => {})

@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import { SmolDeskError } from '@smoldesk/protocol'
+import { Pacer } from '../congestion/pacer.ts'
 import { type RateCeiling, RateGovernor } from '../congestion/rate-governor.ts'
 import { RateMeter } from '../congestion/rate-meter.ts'
 import { createLogger } from '../log.ts'
@@ -63,7 +64,12 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   readonly #source: CaptureSource
   /** What the encoder makes (for the paths' estimates) and the ceilings their viewers' paths allow. */
   readonly #meter = new RateMeter()
-  readonly #governor = new RateGovernor((ceiling) => this.#sendCeiling(this.#process, ceiling))
+  readonly #governor = new RateGovernor((ceiling) => {
+    this.#pacer.setCeiling(ceiling.kbps)
+    this.#sendCeiling(this.#process, ceiling)
+  })
+  /** While a ceiling holds, packets leave paced (a keyframe is not one burst into a narrow link). */
+  readonly #pacer = new Pacer((packet) => this.emit('rtp', packet))
 
   constructor(source: CaptureSource) {
     super()
@@ -190,6 +196,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     if (this.#closed) return
     this.#closed = true
     await this.stop()
+    this.#pacer.close()
     if (this.#port !== 0) this.#socket.close()
   }
 
@@ -354,6 +361,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     const ssrc = packet.readUInt32BE(8)
     if (ssrc !== this.#currentSsrc) {
       this.#currentSsrc = ssrc
+      this.#pacer.flush() // the old source's packets go before the change, never after it
       this.emit('sourceChanged')
     }
     if (this.#firstPacket) {
@@ -361,7 +369,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       this.#firstPacket = undefined
     }
     this.#meter.add(packet.length)
-    this.emit('rtp', packet)
+    this.#pacer.push(packet)
   }
 
   #sendCeiling(proc: ManagedProcess | undefined, ceiling: RateCeiling): void {

@@ -16,10 +16,10 @@ const QUEUE_CLEAR_MS = 25
 /** On congestion the ceiling becomes this share of what got through: the queue it built drains. */
 const BACKOFF = 0.8
 /** A clear path lets the ceiling rise this much a second, once this long has passed since it fell. */
-const RISE_PER_S = 1.2
-const HOLD_AFTER_DECREASE_MS = 1500
-/** Two decreases at least this far apart: the first one's effect must show before the next. */
-const DECREASE_GAP_MS = 500
+const RISE_PER_S = 1.3
+const HOLD_AFTER_DECREASE_MS = 1000
+/** Two decreases at least this far apart: the first one's effect (a queue draining) must show before the next. */
+const DECREASE_GAP_MS = 1000
 /** The smallest round trip is the path's own; anything above it is queueing (remembered this long). */
 const MIN_RTT_WINDOW_MS = 10_000
 
@@ -29,8 +29,8 @@ const MIN_RTT_WINDOW_MS = 10_000
  * above 10 % or two round trips 60 ms over the minimum (a queue filling) is
  * congestion: the ceiling drops to 80 % of what got through (the encoder's
  * rate less the loss, or the receiver's REMB if that is lower). A clear
- * path (under 2 % loss, under 25 ms of queue) lets it rise 20 % a second
- * after holding 1.5 s, until it is past the rate the encoder was opened
+ * path (under 2 % loss, under 25 ms of queue) lets it rise 30 % a second
+ * after holding 1 s, until it is past the rate the encoder was opened
  * with, where it is dropped. REMB alone never lowers it: with screen
  * content the encoder's rate jumps from nothing to tens of Mbit/s when a
  * window moves, and a receiver's estimate lags behind such a jump with no
