@@ -2,16 +2,23 @@
 export type PathFeedback =
   /** The receiver's own estimate (REMB: Chromium's delay-based estimator, about once a second). */
   | { kind: 'remb'; kbps: number }
-  /** A receiver report: the share of packets lost since the last one, and the round trip. */
-  | { kind: 'report'; fractionLost: number; rttMs: number | undefined }
+  /**
+   * A receiver report: packets lost so far and the highest sequence number
+   * received (extended: both count from the start), and the round trip.
+   */
+  | { kind: 'report'; packetsLost: number; highestSequence: number; rttMs: number | undefined }
 
 /** No ceiling goes below this: a picture at all, and room for the estimate to find its way back up. */
 export const MIN_PATH_KBPS = 250
 /** Loss above this share, or a round trip this much above its minimum, is congestion. */
 const LOSS_CONGESTED = 0.1
 const QUEUE_CONGESTED_MS = 60
-/** Below both of these the path is clear, and the ceiling may rise. */
-const LOSS_CLEAR = 0.02
+/**
+ * Below both of these the path is clear, and the ceiling may rise: a few
+ * percent of random loss (Wi-Fi, a bad line: issue 18's `bad` has 3 %) is
+ * no congestion as long as no queue builds, and NACKs repair it.
+ */
+const LOSS_CLEAR = 0.05
 const QUEUE_CLEAR_MS = 25
 /** On congestion the ceiling becomes this share of what got through: the queue it built drains. */
 const BACKOFF = 0.8
@@ -22,14 +29,22 @@ const HOLD_AFTER_DECREASE_MS = 1000
 const DECREASE_GAP_MS = 1000
 /** The smallest round trip is the path's own; anything above it is queueing (remembered this long). */
 const MIN_RTT_WINDOW_MS = 10_000
+/**
+ * Loss is counted over at least this many packets (up to 3 s back): one
+ * packet in a report of five is not 20 % loss, and a 3 % lossy link read
+ * report by report looks congested every few seconds.
+ */
+const LOSS_WINDOW_MAX_MS = 3000
+const LOSS_MIN_PACKETS = 60
 
 /**
  * One viewer's path, learnt from its RTCP: a ceiling in kbit/s, or none
  * while nothing says the path is short of what the encoder makes. Loss
  * above 10 % or two round trips 60 ms over the minimum (a queue filling) is
  * congestion: the ceiling drops to 80 % of what got through (the encoder's
- * rate less the loss, or the receiver's REMB if that is lower). A clear
- * path (under 2 % loss, under 25 ms of queue) lets it rise 30 % a second
+ * rate less the loss, or the receiver's REMB if that is lower). Loss is
+ * counted over 60 packets at least. A clear path (under 5 %
+ * loss, under 25 ms of queue) lets it rise 30 % a second
  * after holding 1 s, until it is past the rate the encoder was opened
  * with, where it is dropped. REMB alone never lowers it: with screen
  * content the encoder's rate jumps from nothing to tens of Mbit/s when a
@@ -40,6 +55,7 @@ export class PathEstimate {
   #ceiling: number | undefined
   #remb: number | undefined
   #rttSamples: { at: number; ms: number }[] = []
+  #lossSamples: { at: number; lost: number; highest: number }[] = []
   #lastDecrease = Number.NEGATIVE_INFINITY
   #lastRise = Number.NEGATIVE_INFINITY
 
@@ -58,19 +74,21 @@ export class PathEstimate {
       return this.#ceiling
     }
     const queueMs = this.#queueing(feedback.rttMs, now)
-    const loss = feedback.fractionLost
-    if (loss > LOSS_CONGESTED || queueMs > QUEUE_CONGESTED_MS) {
+    const loss = this.#loss(feedback.packetsLost, feedback.highestSequence, now)
+    if ((loss ?? 0) > LOSS_CONGESTED || queueMs > QUEUE_CONGESTED_MS) {
       if (now - this.#lastDecrease < DECREASE_GAP_MS) return this.#ceiling
-      const through = sendKbps * (1 - loss)
+      const through = sendKbps * (1 - (loss ?? 0))
       const measured = Math.min(through, this.#remb ?? Number.POSITIVE_INFINITY)
       const next = Math.max(MIN_PATH_KBPS, measured * BACKOFF)
       // A ceiling only comes down here: the encoder may have made less than the ceiling allows.
       this.#ceiling = Math.min(this.#ceiling ?? Number.POSITIVE_INFINITY, next)
       this.#lastDecrease = now
       this.#lastRise = now
+      // What was lost before this decrease says nothing about the rate from now on.
+      this.#lossSamples = this.#lossSamples.slice(-1)
       return this.#ceiling
     }
-    if (this.#ceiling !== undefined && loss < LOSS_CLEAR && queueMs < QUEUE_CLEAR_MS) {
+    if (this.#ceiling !== undefined && loss !== undefined && loss < LOSS_CLEAR && queueMs < QUEUE_CLEAR_MS) {
       if (now - this.#lastDecrease >= HOLD_AFTER_DECREASE_MS) {
         const since = Math.max(this.#lastRise, this.#lastDecrease + HOLD_AFTER_DECREASE_MS)
         const seconds = Math.min(2, (now - since) / 1000)
@@ -80,6 +98,20 @@ export class PathEstimate {
       }
     } else this.#lastRise = now
     return this.#ceiling
+  }
+
+  /** The share of packets lost over the loss window (undefined: too few packets to tell). */
+  #loss(lost: number, highest: number, now: number): number | undefined {
+    const samples = this.#lossSamples.filter((s) => now - s.at <= LOSS_WINDOW_MAX_MS)
+    samples.push({ at: now, lost, highest })
+    this.#lossSamples = samples
+    // The newest sample that leaves enough packets (a fast stream is read over its last report or
+    // two: a drop shows at once), else the oldest one kept.
+    let ref = samples[0]
+    for (const s of samples) if (highest - s.highest >= LOSS_MIN_PACKETS) ref = s
+    const expected = ref ? highest - ref.highest : 0
+    if (!ref || expected < LOSS_MIN_PACKETS) return undefined
+    return Math.min(1, Math.max(0, (lost - ref.lost) / expected))
   }
 
   /**

@@ -234,7 +234,8 @@ class WeriftViewerPeer implements ViewerPeer {
         if (report) {
           options.events.onPathFeedback({
             kind: 'report',
-            fractionLost: report.fractionLost / 256,
+            packetsLost: report.packetsLost,
+            highestSequence: report.highestSequence,
             rttMs: roundTripMs(sender, report.lsr, report.dlsr),
           })
         }
