@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { benchAudio } from '../bench/audio-bench.ts'
 import { benchInput } from '../bench/input-bench.ts'
 import { benchLatency } from '../bench/latency.ts'
+import { benchNetwork } from '../bench/network-bench.ts'
 import { decodePattern, encodePattern, PATTERN_BITS, TIME_MODULUS } from '../bench/pattern.ts'
 import { benchSignaling } from '../bench/signaling-bench.ts'
 import { benchTransfer } from '../bench/transfer-bench.ts'
@@ -75,6 +76,38 @@ describe('bench latency (smoke run, not a measurement)', () => {
       assert.ok(run.latency_ms_median > 0 && run.latency_ms_median < 1000, `median ${run.latency_ms_median}`)
       assert.equal(run.host_stages, undefined, 'the capture-helper stages are an X11 measurement')
     }
+  })
+})
+
+describe('bench network (smoke run, not a measurement)', () => {
+  it('measures SmolDesk and noVNC over a shaped link, and times SmolDesk’s adaptation', async () => {
+    const runs = await benchNetwork({
+      profiles: ['internet'],
+      scenario: { width: 864, height: 486, fps: 30 },
+      content: 'rects',
+      systems: ['smoldesk', 'novnc'],
+      seconds: 2,
+      warmupSeconds: 1,
+      log: () => {},
+    })
+    assert.deepEqual(
+      runs.map((r) => [r.system, r.profile, r.link_kbps]),
+      [
+        ['smoldesk', 'internet', 5000],
+        ['novnc', 'internet', 5000],
+      ],
+    )
+    for (const run of runs) {
+      assert.ok(run.samples > 5, `${run.system}: decoded ${run.samples} timestamps`)
+      // 20 ms each way on the link: nothing can be faster than that.
+      assert.ok(
+        run.latency_ms_median > 20 && run.latency_ms_median < 2000,
+        `${run.system}: ${run.latency_ms_median}`,
+      )
+      assert.ok(run.bitrate_kbps > 0 && run.longest_gap_ms > 0)
+    }
+    const ours = runs[0]
+    assert.ok(ours && ours.adapt_down_s !== undefined && ours.adapt_up_s !== undefined)
   })
 })
 
