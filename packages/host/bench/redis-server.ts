@@ -42,6 +42,11 @@ export class LocalRedis {
     return new LocalRedis(process, `redis://127.0.0.1:${port}`)
   }
 
+  /** redis-server's process id (the benchmark counts its CPU with the servers'). */
+  get pid(): number {
+    return this.#process.pid
+  }
+
   close(): Promise<unknown> {
     return this.#process.close()
   }

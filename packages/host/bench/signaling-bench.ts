@@ -1,9 +1,9 @@
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import WebSocket from 'ws'
 import { ManagedProcess } from '../src/process/child.ts'
-import { residentKb } from '../src/process/proc.ts'
+import { CLOCK_TICKS_PER_S, findProcesses, residentKb } from '../src/process/proc.ts'
 import { LocalRedis } from './redis-server.ts'
+import type { LoadResult } from './signaling-load-main.ts'
 import { percentile, round1 } from './stats.ts'
 
 const SERVER_MAIN = resolve(import.meta.dirname, 'signaling-server-main.ts')
@@ -19,7 +19,14 @@ export interface SignalingRun {
   /** Server RSS growth per connected peer (in a room), summed over instances. */
   mem_per_peer_kb: number
   connect_s: number
+  /** Relays neither delivered nor answered with an error. */
   lost: number
+  /** Relays the server refused with a coded error (the sender was told). */
+  errored: number
+  /** CPU of the load generators (percent of one core, all of them together): their share of the machine. */
+  generator_cpu_pct: number
+  /** CPU of the server side (its instances, and redis-server with two). */
+  server_cpu_pct: number
 }
 
 export interface SignalingBenchResult {
@@ -51,83 +58,54 @@ async function startInstance(redisUrl: string | undefined): Promise<Instance> {
   return { url: `ws://127.0.0.1:${port}`, pid: proc.pid, close: () => proc.close() }
 }
 
-interface Peer {
-  ws: WebSocket
-  id: string
-  /** Resolves the next message of a type. */
-  next(type: string): Promise<Record<string, unknown>>
+const LOAD_MAIN = resolve(import.meta.dirname, 'signaling-load-main.ts')
+/** Load generators, each a process of its own (two cores: more would only queue behind each other). */
+const GENERATORS = 2
+
+interface Generator {
+  proc: ManagedProcess
+  /** Resolves with the generator's one result line. */
+  result: Promise<LoadResult>
 }
 
-function openPeer(url: string, onRelay: (sentAt: number) => void): Promise<Peer> {
-  return new Promise((resolvePeer, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false })
-    const waiters = new Map<string, (m: Record<string, unknown>) => void>()
-    let peer: Peer | undefined
-    ws.on('message', (data) => {
-      const text = String(data)
-      // The hot path: relayed candidates carry their send time; no full parse needed.
-      if (text.startsWith('{"type":"ice-candidate"')) {
-        const at = /"candidate":"t(\d+\.?\d*)"/.exec(text)?.[1]
-        if (at) onRelay(Number(at))
-        return
-      }
-      const msg = JSON.parse(text) as Record<string, unknown>
-      if (msg.type === 'ping') ws.send('{"type":"pong"}')
-      if (msg.type === 'welcome' && !peer) {
-        peer = {
-          ws,
-          id: String(msg.clientId),
-          next: (type) => new Promise((r) => waiters.set(type, r)),
-        }
-        resolvePeer(peer)
-        return
-      }
-      const waiter = waiters.get(String(msg.type))
-      if (waiter) {
-        waiters.delete(String(msg.type))
-        waiter(msg)
-      } else if (msg.type === 'error') {
-        const pending = [...waiters.values()]
-        waiters.clear()
-        for (const w of pending) w(msg)
-      }
-    })
-    ws.once('error', reject)
-  })
-}
-
-/** Connects `pairs` rooms of two: hosts on the first instance, viewers on the last. */
-async function connectRooms(
-  instances: Instance[],
+async function startGenerator(
+  hostUrl: string,
+  viewerUrl: string,
   pairs: number,
-  onRelay: (sentAt: number) => void,
-): Promise<{ hosts: Peer[]; viewers: Peer[] }> {
-  const hosts: Peer[] = []
-  const viewers: Peer[] = []
-  const batch = 100
-  for (let i = 0; i < pairs; i += batch) {
-    const made = await Promise.all(
-      Array.from({ length: Math.min(batch, pairs - i) }, async (_, j) => {
-        const roomId = `bench-${i + j}`
-        const host = await openPeer(instances[0]?.url ?? '', onRelay)
-        const created = host.next('room-created')
-        host.ws.send(JSON.stringify({ type: 'create-room', roomId }))
-        const answer = await created
-        if (answer.type !== 'room-created') throw new Error(`create-room: ${JSON.stringify(answer)}`)
-        const viewer = await openPeer(instances.at(-1)?.url ?? '', onRelay)
-        const joined = viewer.next('room-joined')
-        viewer.ws.send(JSON.stringify({ type: 'join-room', roomId }))
-        const reply = await joined
-        if (reply.type !== 'room-joined') throw new Error(`join-room: ${JSON.stringify(reply)}`)
-        return [host, viewer] as const
-      }),
-    )
-    for (const [h, v] of made) {
-      hosts.push(h)
-      viewers.push(v)
-    }
-  }
-  return { hosts, viewers }
+  rate: number,
+  seconds: number,
+  prefix: string,
+): Promise<Generator> {
+  const proc = await ManagedProcess.spawn({
+    name: 'signaling load generator',
+    command: process.execPath,
+    args: [LOAD_MAIN, hostUrl, viewerUrl, String(pairs), String(rate), String(seconds), prefix],
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let onReady: (() => void) | undefined
+  const ready = new Promise<void>((r) => {
+    onReady = r
+  })
+  const result = new Promise<LoadResult>((resolveResult, reject) => {
+    proc.child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.startsWith('ready\n')) onReady?.()
+      const lines = out.split('\n')
+      const json = lines.find((l) => l.startsWith('{'))
+      if (json) resolveResult(JSON.parse(json) as LoadResult)
+    })
+    proc.once('exit', () => reject(new Error(`load generator ended: ${proc.stderrTail(5)}`)))
+  })
+  result.catch(() => {})
+  await Promise.race([ready, result])
+  return { proc, result }
+}
+
+/** CPU time of processes so far, in clock ticks. */
+async function ticks(pids: number[]): Promise<number> {
+  const procs = await findProcesses((p) => pids.includes(p.pid))
+  return procs.reduce((sum, p) => sum + p.cpuTicks, 0)
 }
 
 async function runOnce(
@@ -139,69 +117,64 @@ async function runOnce(
 ): Promise<SignalingRun> {
   const redis = instanceCount === 2 ? await LocalRedis.start() : undefined
   const instances: Instance[] = []
+  const generators: Generator[] = []
   try {
     for (let i = 0; i < instanceCount; i++) instances.push(await startInstance(redis?.url))
     const before = await Promise.all(instances.map((inst) => residentKb(inst.pid)))
-    let measuring = false
-    let received = 0
-    const latencies: number[] = []
-    const onRelay = (sentAt: number) => {
-      if (!measuring) return
-      received++
-      // Every 4th sample keeps the array small at 20k/s; enough for p99.
-      if (received % 4 === 0) latencies.push(performance.now() - sentAt)
-    }
     const connectStart = performance.now()
-    const { hosts, viewers } = await connectRooms(instances, peers / 2, onRelay)
+    // Hosts on the first instance, viewers on the last: with two, every relay crosses Redis.
+    const hostUrl = instances[0]?.url ?? ''
+    const viewerUrl = instances.at(-1)?.url ?? ''
+    const pairs = peers / 2
+    for (let g = 0; g < GENERATORS; g++) {
+      const share = Math.floor(pairs / GENERATORS) + (g < pairs % GENERATORS ? 1 : 0)
+      generators.push(
+        await startGenerator(
+          hostUrl,
+          viewerUrl,
+          share,
+          rate / GENERATORS,
+          seconds,
+          `bench-${instanceCount}-${g}`,
+        ),
+      )
+    }
     const connectS = (performance.now() - connectStart) / 1000
     await sleep(500)
     const after = await Promise.all(instances.map((inst) => residentKb(inst.pid)))
     const memPerPeerKb = after.reduce((sum, kb, i) => sum + kb - (before[i] ?? 0), 0) / peers
     log(`  ${instanceCount} instance(s): ${peers} peers in rooms of two after ${connectS.toFixed(1)} s`)
 
-    // Relay phase: hosts send ICE candidates to their viewer, viewers back, paced in 5 ms ticks.
-    const senders = [
-      ...hosts.map((h, i) => [h, viewers[i]] as const),
-      ...viewers.map((v, i) => [v, hosts[i]] as const),
-    ]
-    let sent = 0
-    let cursor = 0
-    measuring = true
+    const serverPids = [...instances.map((i) => i.pid), ...(redis ? [redis.pid] : [])]
+    const serverBefore = await ticks(serverPids)
     const started = performance.now()
-    while (performance.now() - started < seconds * 1000) {
-      const tickStart = performance.now()
-      const now = performance.now()
-      // Paced by the clock, not by tick count: timers fire late under load.
-      const due = Math.floor((rate * (now - started)) / 1000)
-      while (sent < due) {
-        const [from, to] = senders[cursor % senders.length] ?? []
-        cursor++
-        sent++
-        if (!from || !to) continue
-        from.ws.send(
-          `{"type":"ice-candidate","targetId":"${to.id}","candidate":{"candidate":"t${now.toFixed(3)}","sdpMid":"0"}}`,
-        )
-      }
-      const wait = 5 - (performance.now() - tickStart)
-      await sleep(Math.max(0, wait))
-    }
+    for (const g of generators) g.proc.child.stdin?.write('go\n')
+    const results = await Promise.all(generators.map((g) => g.result))
+    // The generators' window is `seconds` plus the second they wait for the last messages.
     const elapsed = (performance.now() - started) / 1000
-    await sleep(1000) // let the last messages arrive
-    measuring = false
-    const run: SignalingRun = {
+    const serverCpu = round1((((await ticks(serverPids)) - serverBefore) / CLOCK_TICKS_PER_S / elapsed) * 100)
+    // The generators count their own (they are gone by now): percent of one core over the same window.
+    const generatorCpu = round1((results.reduce((ms, r) => ms + r.cpu_ms, 0) / 1000 / elapsed) * 100)
+    const sent = results.reduce((n, r) => n + r.sent, 0)
+    const received = results.reduce((n, r) => n + r.received, 0)
+    const errored = results.reduce((n, r) => n + r.errored, 0)
+    const latencies = results.flatMap((r) => r.latencies)
+    return {
       instances: instanceCount,
       peers,
-      offered_msgs_per_s: Math.round(sent / elapsed),
-      relayed_msgs_per_s: Math.round(received / elapsed),
+      offered_msgs_per_s: Math.round(sent / seconds),
+      relayed_msgs_per_s: Math.round(received / seconds),
       p50_ms: round1(percentile(latencies, 50)),
       p99_ms: round1(percentile(latencies, 99)),
       mem_per_peer_kb: round1(memPerPeerKb),
       connect_s: round1(connectS),
-      lost: sent - received,
+      lost: Math.max(0, sent - received - errored),
+      errored,
+      generator_cpu_pct: generatorCpu,
+      server_cpu_pct: serverCpu,
     }
-    for (const p of [...hosts, ...viewers]) p.ws.terminate()
-    return run
   } finally {
+    for (const g of generators) await g.proc.close()
     for (const inst of instances) await inst.close()
     await redis?.close()
   }

@@ -143,7 +143,12 @@ describe('bench signaling (smoke run, not a measurement)', () => {
     for (const run of result.runs) {
       assert.equal(run.peers, 100)
       assert.equal(run.lost, 0)
+      assert.equal(run.errored, 0)
       assert.ok(run.relayed_msgs_per_s > 300, `relayed ${run.relayed_msgs_per_s}/s`)
+      assert.ok(
+        run.generator_cpu_pct > 0 && run.server_cpu_pct > 0,
+        'what the generators and the server used',
+      )
       assert.ok(run.p99_ms > 0 && run.mem_per_peer_kb > 0)
     }
   })

@@ -4,6 +4,9 @@ import { MIN_PATH_KBPS, PathEstimate } from '../src/congestion/path-estimate.ts'
 import { type RateCeiling, RateGovernor } from '../src/congestion/rate-governor.ts'
 import { RateMeter } from '../src/congestion/rate-meter.ts'
 
+/** An encoder making `sendKbps` (at most `maxKbps`); no packet size: loss alone tells what got through. */
+const rate = (sendKbps: number, maxKbps: number) => ({ sendKbps, maxKbps, packetBytes: undefined })
+
 /** A viewer's receiver reports: each adds `packets` sent, `share` of them lost, to the running counts. */
 function reports() {
   let lost = 0
@@ -20,32 +23,42 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     const path = new PathEstimate()
     const report = reports()
     // A receiver estimate far below the rate is no congestion by itself (screen content jumps).
-    path.update({ kind: 'remb', kbps: 300 }, 8000, 60_000, 0)
-    assert.equal(path.update(report(100, 0, 20), 8000, 60_000, 0), undefined)
+    path.update({ kind: 'remb', kbps: 300 }, rate(8000, 60_000), 0)
+    assert.equal(path.update(report(100, 0, 20), rate(8000, 60_000), 0), undefined)
     // 60 % lost: 40 % of 8000 got through, REMB (300) is lower still but the floor holds.
-    assert.equal(path.update(report(500, 0.6, 20), 8000, 60_000, 1000), MIN_PATH_KBPS)
+    assert.equal(path.update(report(500, 0.6, 20), rate(8000, 60_000), 1000), MIN_PATH_KBPS)
     const path2 = new PathEstimate()
     const report2 = reports()
-    path2.update(report2(100, 0, 20), 8000, 60_000, 0)
-    assert.equal(path2.update(report2(500, 0.6, 20), 8000, 60_000, 1000), 8000 * 0.4 * 0.8)
+    path2.update(report2(100, 0, 20), rate(8000, 60_000), 0)
+    assert.equal(path2.update(report2(500, 0.6, 20), rate(8000, 60_000), 1000), 8000 * 0.4 * 0.8)
     // A queue (two round trips 100 ms over the minimum) is congestion too, but not twice within 1 s.
-    assert.equal(path2.update(report2(50, 0, 120), 2000, 60_000, 1200), 2560)
-    assert.equal(path2.update(report2(200, 0, 120), 2000, 60_000, 2100), 2000 * 0.8)
+    assert.equal(path2.update(report2(50, 0, 120), rate(2000, 60_000), 1200), 2560)
+    assert.equal(path2.update(report2(200, 0, 120), rate(2000, 60_000), 2100), 2000 * 0.8)
     // Clear (3 % random loss and no queue is clear): held for 1 s, then 30 % a second, and dropped
     // once past the encoder's maximum. One packet lost in a report of five is not 20 % loss: loss
     // is counted over 60 packets at least.
-    assert.equal(path2.update(report2(100, 0.03, 20), 1600, 60_000, 3000), 1600)
-    assert.equal(path2.update(report2(5, 0.2, 20), 1600, 60_000, 3050), 1600)
-    const risen = path2.update(report2(100, 0.03, 20), 1600, 60_000, 4100) ?? 0
+    assert.equal(path2.update(report2(100, 0.03, 20), rate(1600, 60_000), 3000), 1600)
+    assert.equal(path2.update(report2(5, 0.2, 20), rate(1600, 60_000), 3050), 1600)
+    const risen = path2.update(report2(100, 0.03, 20), rate(1600, 60_000), 4100) ?? 0
     assert.ok(risen > 1600 * 1.25 && risen < 1600 * 1.35, `${risen}`)
     let t = 4100
     let ceiling: number | undefined = risen
     while (ceiling !== undefined && t < 60_000) {
       t += 1000
-      ceiling = path2.update(report2(100, 0, 20), 1600, 10_000, t)
+      ceiling = path2.update(report2(100, 0, 20), rate(1600, 10_000), t)
     }
     assert.equal(ceiling, undefined, 'no ceiling once past the maximum')
     assert.ok(t < 20_000, `lifted after ${t} ms`)
+  })
+
+  it('takes what the receiver counted arriving for what got through, when that is less', () => {
+    const path = new PathEstimate()
+    const report = reports()
+    const encoder = { sendKbps: 8000, maxKbps: 60_000, packetBytes: 1200 }
+    path.update(report(100, 0, 20), encoder, 0)
+    // A 3 Mbit/s bottleneck: 156 packets of 1200 bytes arrived in 0.5 s, 150 were dropped on the way.
+    const ceiling = path.update(report(306, 150 / 306, 20), encoder, 500) ?? 0
+    assert.ok(Math.abs(ceiling - (156 / 0.5) * 1200 * 0.008 * 0.8) < 1, `${ceiling}`)
   })
 
   it('holds an encoder to its slowest viewer, and halves the frame rate when the bits per pixel run short', () => {

@@ -19,7 +19,7 @@ const GREEN: Rgb = [30, 200, 60]
 const ORANGE: Rgb = [240, 140, 20]
 const PASSWORD = 'a long walk on the beach'
 
-declare const window: { smoldesk?: { state: string } }
+declare const window: { smoldesk?: { state: string; detail: string } }
 declare const navigator: { clipboard: { writeText(text: string): Promise<void> } }
 declare class DataTransfer {
   items: { add(file: unknown): void }
@@ -262,10 +262,22 @@ describe('whole flow: host control page and viewer, across a network', () => {
       assert.equal(await viewer.evaluate(() => window.smoldesk?.state), 'connected'),
     )
     await says(/1 viewer\(s\) connected/)
-    await host.locator('.viewers li', { hasText: 'connected' }).getByRole('button', { name: 'Kick' }).click()
+    // The row of the viewer that is connected now ("disconnected" would match a bare 'connected': a
+    // row the viewer left behind, if its signaling had to join afresh after the drop).
+    await host
+      .locator('.viewers li', { hasText: /· connected ·/ })
+      .getByRole('button', { name: 'Kick' })
+      .click()
     await viewer
       .getByRole('heading', { name: 'The host removed you from the session' })
       .waitFor({ timeout: 10_000 })
+      .catch(async (err: unknown) => {
+        const rows = await host.locator('.viewers li').allTextContents()
+        const state = await viewer.evaluate(() => `${window.smoldesk?.state}: ${window.smoldesk?.detail}`)
+        throw new Error(
+          `the viewer was not told it was removed (${String(err)}); host's viewers: ${JSON.stringify(rows)}; viewer: ${state}`,
+        )
+      })
     await says(/0 viewer\(s\) connected/)
   })
 })

@@ -2,6 +2,7 @@ import { createSocket, type Socket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { Pacer } from '../congestion/pacer.ts'
+import type { EncoderRate } from '../congestion/path-estimate.ts'
 import { type RateCeiling, RateGovernor } from '../congestion/rate-governor.ts'
 import { RateMeter } from '../congestion/rate-meter.ts'
 import { createLogger } from '../log.ts'
@@ -86,14 +87,16 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     return this.#plan
   }
 
-  /** kbit/s of video the encoder made over the last second. */
-  get sendKbps(): number {
-    return this.#meter.kbps()
-  }
-
-  /** The most the encoder makes: the configured bitrate, else the helper's VBV ceiling. */
-  get maxKbps(): number {
-    return this.#plan?.config.bitrateKbps ?? HELPER_VBV_CEILING_KBPS
+  /**
+   * What the encoder makes: kbit/s over the last second, at most (the
+   * configured bitrate, else the helper's VBV ceiling), and per packet.
+   */
+  get rate(): EncoderRate {
+    return {
+      sendKbps: this.#meter.kbps(),
+      maxKbps: this.#plan?.config.bitrateKbps ?? HELPER_VBV_CEILING_KBPS,
+      packetBytes: this.#meter.packetBytes(),
+    }
   }
 
   /** The ceilings the viewers' paths impose now. */

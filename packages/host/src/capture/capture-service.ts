@@ -8,6 +8,7 @@ import {
   type VideoCodec,
 } from '@smoldesk/protocol'
 import type { AudioService } from '../audio/audio-service.ts'
+import type { EncoderRate } from '../congestion/path-estimate.ts'
 import type { EmitEvent } from '../events.ts'
 import { CapturePipeline, type PipelinePlan } from './capture-pipeline.ts'
 import type { CaptureSource } from './capture-source.ts'
@@ -119,9 +120,8 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
   }
 
   /** What the encoder of this codec makes now and at most, kbit/s (for a viewer's path estimate). */
-  encoderRate(codec: VideoCodec): { sendKbps: number; maxKbps: number } | undefined {
-    const pipeline = this.#pipelineFor(codec)
-    return pipeline && { sendKbps: pipeline.sendKbps, maxKbps: pipeline.maxKbps }
+  encoderRate(codec: VideoCodec): EncoderRate | undefined {
+    return this.#pipelineFor(codec)?.rate
   }
 
   /** A viewer's path allows this much of its codec's encoder (undefined: no limit, or it left). */

@@ -8,6 +8,14 @@ export type PathFeedback =
    */
   | { kind: 'report'; packetsLost: number; highestSequence: number; rttMs: number | undefined }
 
+/** What the encoder feeding a viewer makes: now (over the last second), at most, and per packet. */
+export interface EncoderRate {
+  sendKbps: number
+  maxKbps: number
+  /** The average RTP packet, bytes (undefined: none sent lately). */
+  packetBytes: number | undefined
+}
+
 /** No ceiling goes below this: a picture at all, and room for the estimate to find its way back up. */
 export const MIN_PATH_KBPS = 250
 /** Loss above this share, or a round trip this much above its minimum, is congestion. */
@@ -64,21 +72,26 @@ export class PathEstimate {
     return this.#ceiling
   }
 
-  /**
-   * Takes one piece of feedback; `sendKbps` is what the encoder made over
-   * the last second, `maxKbps` the most it may make. Returns the ceiling.
-   */
-  update(feedback: PathFeedback, sendKbps: number, maxKbps: number, now: number): number | undefined {
+  /** Takes one piece of feedback about the path of an encoder making `rate`; returns the ceiling. */
+  update(feedback: PathFeedback, rate: EncoderRate, now: number): number | undefined {
+    const { sendKbps, maxKbps } = rate
     if (feedback.kind === 'remb') {
       this.#remb = feedback.kbps
       return this.#ceiling
     }
     const queueMs = this.#queueing(feedback.rttMs, now)
-    const loss = this.#loss(feedback.packetsLost, feedback.highestSequence, now)
+    const window = this.#lossWindow(feedback.packetsLost, feedback.highestSequence, now)
+    const loss = window?.loss
     if ((loss ?? 0) > LOSS_CONGESTED || queueMs > QUEUE_CONGESTED_MS) {
       if (now - this.#lastDecrease < DECREASE_GAP_MS) return this.#ceiling
-      const through = sendKbps * (1 - (loss ?? 0))
-      const measured = Math.min(through, this.#remb ?? Number.POSITIVE_INFINITY)
+      // What got through: the encoder's rate less the loss, or better what the receiver counted
+      // arriving (a queue that drops shows its rate there at once), or REMB, whichever is lowest.
+      const sent = sendKbps * (1 - (loss ?? 0))
+      const arrived =
+        window && rate.packetBytes !== undefined && window.seconds >= 0.15
+          ? (window.received / window.seconds) * rate.packetBytes * 0.008
+          : Number.POSITIVE_INFINITY
+      const measured = Math.min(sent, arrived, this.#remb ?? Number.POSITIVE_INFINITY)
       const next = Math.max(MIN_PATH_KBPS, measured * BACKOFF)
       // A ceiling only comes down here: the encoder may have made less than the ceiling allows.
       this.#ceiling = Math.min(this.#ceiling ?? Number.POSITIVE_INFINITY, next)
@@ -100,8 +113,15 @@ export class PathEstimate {
     return this.#ceiling
   }
 
-  /** The share of packets lost over the loss window (undefined: too few packets to tell). */
-  #loss(lost: number, highest: number, now: number): number | undefined {
+  /**
+   * The share of packets lost over the loss window, and how many arrived in
+   * how long (undefined: too few packets to tell).
+   */
+  #lossWindow(
+    lost: number,
+    highest: number,
+    now: number,
+  ): { loss: number; received: number; seconds: number } | undefined {
     const samples = this.#lossSamples.filter((s) => now - s.at <= LOSS_WINDOW_MAX_MS)
     samples.push({ at: now, lost, highest })
     this.#lossSamples = samples
@@ -111,7 +131,12 @@ export class PathEstimate {
     for (const s of samples) if (highest - s.highest >= LOSS_MIN_PACKETS) ref = s
     const expected = ref ? highest - ref.highest : 0
     if (!ref || expected < LOSS_MIN_PACKETS) return undefined
-    return Math.min(1, Math.max(0, (lost - ref.lost) / expected))
+    const lostNow = Math.max(0, lost - ref.lost)
+    return {
+      loss: Math.min(1, lostNow / expected),
+      received: Math.max(0, expected - lostNow),
+      seconds: (now - ref.at) / 1000,
+    }
   }
 
   /**

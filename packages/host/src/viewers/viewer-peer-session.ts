@@ -89,7 +89,7 @@ export class ViewerPeerSession {
           const rate = codec && ctx.capture.encoderRate(codec)
           if (this.#closed || !codec || !rate) return
           const before = this.#path.ceiling
-          const ceiling = this.#path.update(feedback, rate.sendKbps, rate.maxKbps, performance.now())
+          const ceiling = this.#path.update(feedback, rate, performance.now())
           if (ceiling !== before) {
             log.debug({ viewerId, feedback, sendKbps: Math.round(rate.sendKbps), ceiling }, 'path estimate')
             ctx.capture.setPathCeiling(codec, viewerId, ceiling)
