@@ -91,8 +91,11 @@ async function startGenerator(
     proc.child.stdout?.on('data', (d: Buffer) => {
       out += d.toString()
       if (out.startsWith('ready\n')) onReady?.()
-      const lines = out.split('\n')
-      const json = lines.find((l) => l.startsWith('{'))
+      // Only whole lines: the result is one long line that arrives in many chunks.
+      const json = out
+        .split('\n')
+        .slice(0, -1)
+        .find((l) => l.startsWith('{'))
       if (json) resolveResult(JSON.parse(json) as LoadResult)
     })
     proc.once('exit', () => reject(new Error(`load generator ended: ${proc.stderrTail(5)}`)))
