@@ -16,6 +16,8 @@ export interface SignalingRun {
   relayed_msgs_per_s: number
   p50_ms: number
   p99_ms: number
+  /** p99 of the relays sent after the first 2 s (caches warm, connections settled). */
+  p99_warm_ms: number
   /** Server RSS growth per connected peer (in a room), summed over instances. */
   mem_per_peer_kb: number
   connect_s: number
@@ -162,6 +164,7 @@ async function runOnce(
     const received = results.reduce((n, r) => n + r.received, 0)
     const errored = results.reduce((n, r) => n + r.errored, 0)
     const latencies = results.flatMap((r) => r.latencies)
+    const warm = results.flatMap((r) => r.warm_latencies)
     return {
       instances: instanceCount,
       peers,
@@ -169,6 +172,7 @@ async function runOnce(
       relayed_msgs_per_s: Math.round(received / seconds),
       p50_ms: round1(percentile(latencies, 50)),
       p99_ms: round1(percentile(latencies, 99)),
+      p99_warm_ms: round1(percentile(warm, 99)),
       mem_per_peer_kb: round1(memPerPeerKb),
       connect_s: round1(connectS),
       lost: Math.max(0, sent - received - errored),

@@ -20,6 +20,8 @@ export interface LoadResult {
   errored: number
   /** Every 4th relay's send → receive time (same process, same clock). */
   latencies: number[]
+  /** The same, for relays sent after the first two seconds (caches warm, connections settled). */
+  warm_latencies: number[]
   /** This generator's CPU time over the relay phase, ms (user + system). */
   cpu_ms: number
 }
@@ -40,6 +42,9 @@ let measuring = false
 let received = 0
 let errored = 0
 const latencies: number[] = []
+const warmLatencies: number[] = []
+/** Relays sent from then on count as warm (see warm_latencies). */
+let warmFrom = Number.POSITIVE_INFINITY
 
 function openPeer(url: string): Promise<Peer> {
   return new Promise((resolvePeer, reject) => {
@@ -54,7 +59,11 @@ function openPeer(url: string): Promise<Peer> {
         if (at && measuring) {
           received++
           // Every 4th sample keeps the array small at 20k/s; enough for p99.
-          if (received % 4 === 0) latencies.push(performance.now() - Number(at))
+          if (received % 4 === 0) {
+            const latency = performance.now() - Number(at)
+            latencies.push(latency)
+            if (Number(at) >= warmFrom) warmLatencies.push(latency)
+          }
         }
         return
       }
@@ -123,6 +132,7 @@ let cursor = 0
 measuring = true
 const cpuBefore = process.cpuUsage()
 const started = performance.now()
+warmFrom = started + 2000
 while (performance.now() - started < seconds * 1000) {
   const tickStart = performance.now()
   const now = performance.now()
@@ -142,7 +152,14 @@ while (performance.now() - started < seconds * 1000) {
 await sleep(1000) // the last messages arrive
 measuring = false
 const cpu = process.cpuUsage(cpuBefore)
-const result: LoadResult = { sent, received, errored, latencies, cpu_ms: (cpu.user + cpu.system) / 1000 }
+const result: LoadResult = {
+  sent,
+  received,
+  errored,
+  latencies,
+  warm_latencies: warmLatencies,
+  cpu_ms: (cpu.user + cpu.system) / 1000,
+}
 process.stdout.write(`${JSON.stringify(result)}\n`, () => {
   for (const p of [...hosts, ...viewers]) p.ws.terminate()
   process.exit(0)

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
+import { CachedStore, type Invalidations } from './cached-store.ts'
 import type {
   AuthFailures,
   ClientRecord,
@@ -18,6 +19,8 @@ const key = {
   queue: (clientId: string) => `${PREFIX}queue:${clientId}`,
   failures: (ip: string) => `${PREFIX}authfail:${ip}`,
   instance: (instanceId: string) => `${PREFIX}instance:${instanceId}`,
+  /** Every instance listens here for records that changed (CachedStore). */
+  invalidations: `${PREFIX}invalidate`,
 }
 
 function parse<T>(text: string | null): T | undefined {
@@ -146,21 +149,32 @@ export class RedisStore implements SignalingStore {
  * there. Pub/sub keeps one publisher's order, so a candidate never overtakes
  * its offer on the way.
  */
-export class RedisBus implements SignalingBus {
+export class RedisBus implements SignalingBus, Invalidations {
   readonly instanceId = randomBytes(6).toString('base64url')
   readonly #pub: Redis
   readonly #sub: Redis
   #handler: ((clientId: string, message: string) => void) | undefined
+  #invalidated: ((keys: string[] | '*') => void) | undefined
 
   private constructor(pub: Redis, sub: Redis) {
     this.#pub = pub
     this.#sub = sub
-    sub.on('message', (_channel: string, payload: string) => {
+    let ready = false
+    sub.on('ready', () => {
+      // Back after a drop: what changed meanwhile was announced to nobody here.
+      if (ready) this.#invalidated?.('*')
+      ready = true
+    })
+    sub.on('message', (channel: string, payload: string) => {
       // Only instances publish here, but a stray publish must not take the server down.
       let envelope: unknown
       try {
         envelope = JSON.parse(payload)
       } catch {
+        return
+      }
+      if (channel === key.invalidations) {
+        if (Array.isArray(envelope)) this.#invalidated?.(envelope.filter((k) => typeof k === 'string'))
         return
       }
       const [clientId, message] = Array.isArray(envelope) ? envelope : []
@@ -173,8 +187,18 @@ export class RedisBus implements SignalingBus {
     const sub = new Redis(url, { lazyConnect: true })
     await Promise.all([pub.connect(), sub.connect()])
     const bus = new RedisBus(pub, sub)
-    await sub.subscribe(key.instance(bus.instanceId))
+    await sub.subscribe(key.instance(bus.instanceId), key.invalidations)
     return bus
+  }
+
+  invalidate(keys: string[]): void {
+    this.#pub.publish(key.invalidations, JSON.stringify(keys)).catch(() => {
+      // Not announced: the others' copies expire with their TTL.
+    })
+  }
+
+  onInvalidate(handler: (keys: string[] | '*') => void): void {
+    this.#invalidated = handler
   }
 
   async publish(instanceId: string, clientId: string, message: string): Promise<void> {
@@ -191,9 +215,13 @@ export class RedisBus implements SignalingBus {
   }
 }
 
-/** Store and bus for `--redis URL`: one command connection, one subscriber. */
-export async function connectRedis(url: string): Promise<{ store: RedisStore; bus: RedisBus }> {
+/**
+ * Store and bus for `--redis URL`: one command connection, one publisher,
+ * one subscriber; the records every relay reads are cached (CachedStore).
+ */
+export async function connectRedis(url: string): Promise<{ store: SignalingStore; bus: RedisBus }> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 })
   await redis.connect()
-  return { store: new RedisStore(redis), bus: await RedisBus.create(url) }
+  const bus = await RedisBus.create(url)
+  return { store: new CachedStore(new RedisStore(redis), bus), bus }
 }
