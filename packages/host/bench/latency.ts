@@ -161,6 +161,26 @@ export async function measure(
   }
 }
 
+/** measure() on SmolDesk's viewer page: the host tagged `tag`, the viewer's Chromium, its decoder's counters. */
+export function measureSmoldeskPage(
+  page: Page,
+  tag: string,
+  options: Parameters<typeof measure>[1],
+): ReturnType<typeof measure> {
+  return measure(
+    page,
+    options,
+    {
+      host: new CpuMeter((p) => p.owner === tag),
+      viewer: new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium')),
+    },
+    async () => {
+      const s = await inboundStats(page)
+      return { frames: s.framesDecoded, bytes: s.bytesReceived }
+    },
+  )
+}
+
 export interface InboundCounters {
   framesDecoded: number
   bytesReceived: number
@@ -237,18 +257,7 @@ async function measureSmoldesk(
   options: LatencyOptions,
 ): Promise<Omit<LatencyRun, 'desktop'>> {
   const before = await inboundStats(page)
-  const run = await measure(
-    page,
-    options,
-    {
-      host: new CpuMeter((p) => p.owner === tag),
-      viewer: new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium')),
-    },
-    async () => {
-      const s = await inboundStats(page)
-      return { frames: s.framesDecoded, bytes: s.bytesReceived }
-    },
-  )
+  const run = await measureSmoldeskPage(page, tag, options)
   const after = await inboundStats(page)
   const frames = Math.max(1, after.framesDecoded - before.framesDecoded)
   const emitted = Math.max(1, after.jitterBufferEmittedCount - before.jitterBufferEmittedCount)

@@ -6,7 +6,13 @@ import { type LinkShape, NETWORK_PROFILES, RemoteNetwork } from '../test/netns.t
 import { startSceneDesktop } from './bench-desktop.ts'
 import { startBenchHost } from './bench-host.ts'
 import { CHROMIUM_ARGS } from './chromium.ts'
-import { CpuMeter, inboundStats, type LatencyOptions, measure, runNovnc } from './latency.ts'
+import {
+  inboundStats,
+  type LatencyOptions,
+  type LatencyRun,
+  measureSmoldeskPage,
+  runNovnc,
+} from './latency.ts'
 import { round1 } from './stats.ts'
 
 /*
@@ -54,6 +60,49 @@ export interface NetworkOptions {
   seconds: number
   warmupSeconds: number
   log: (line: string) => void
+}
+
+/** The fields every run has, from a latency measurement over `profile`. */
+function networkRun(
+  system: NetworkRun['system'],
+  profile: NetworkProfileName,
+  options: NetworkOptions,
+  run: Pick<
+    LatencyRun,
+    | 'latency_ms_median'
+    | 'latency_ms_p95'
+    | 'fps_delivered'
+    | 'bitrate_kbps'
+    | 'host_cpu_pct'
+    | 'viewer_cpu_pct'
+    | 'samples'
+    | 'frame_times'
+  >,
+  extra: Pick<NetworkRun, 'freeze_count' | 'freeze_s' | 'adapt_down_s' | 'adapt_up_s'> | undefined,
+): NetworkRun {
+  const times = run.frame_times ?? []
+  const window = gaps(times, times[0] ?? 0, times.at(-1) ?? 0)
+  const shape = shapeOf(profile)
+  return {
+    system,
+    profile,
+    scene: options.content,
+    ...options.scenario,
+    link_kbps: shape && shape.mbit * 1000,
+    latency_ms_median: run.latency_ms_median,
+    latency_ms_p95: run.latency_ms_p95,
+    fps_delivered: run.fps_delivered,
+    // Without the browser's own count (noVNC has no decoder statistics): the stretches seen.
+    freeze_count: extra?.freeze_count ?? window.count,
+    freeze_s: extra?.freeze_s ?? round1(window.seconds),
+    longest_gap_ms: Math.round(window.longest),
+    bitrate_kbps: run.bitrate_kbps,
+    adapt_down_s: extra?.adapt_down_s ?? null,
+    adapt_up_s: extra?.adapt_up_s ?? null,
+    host_cpu_pct: run.host_cpu_pct,
+    viewer_cpu_pct: run.viewer_cpu_pct,
+    samples: run.samples,
+  }
 }
 
 /** A stretch this long without a new frame is a freeze (issue 18's target for `internet`). */
@@ -163,42 +212,16 @@ async function runSmoldesk(
   )
   try {
     const before = await inboundStats(page)
-    const run = await measure(
-      page,
-      { ...options, frameTimes: true },
-      {
-        host: new CpuMeter((p) => p.owner === tag),
-        viewer: new CpuMeter((p) => p.owner === OWNER_TAG && p.cmdline.includes('chromium')),
-      },
-      async () => {
-        const s = await inboundStats(page)
-        return { frames: s.framesDecoded, bytes: s.bytesReceived }
-      },
-    )
+    const run = await measureSmoldeskPage(page, tag, { ...options, frameTimes: true })
     const after = await inboundStats(page)
-    const times = run.frame_times ?? []
-    const window = gaps(times, times[0] ?? 0, times.at(-1) ?? 0)
     const shape = shapeOf(profile)
     const adapt = shape ? await adaptation(page, net, shape, run.bitrate_kbps) : { down: null, up: null }
-    return {
-      system: 'smoldesk',
-      profile,
-      scene: options.content,
-      ...scenario,
-      link_kbps: shape && shape.mbit * 1000,
-      latency_ms_median: run.latency_ms_median,
-      latency_ms_p95: run.latency_ms_p95,
-      fps_delivered: run.fps_delivered,
+    return networkRun('smoldesk', profile, options, run, {
       freeze_count: after.freezeCount - before.freezeCount,
       freeze_s: round1(after.totalFreezesDuration - before.totalFreezesDuration),
-      longest_gap_ms: Math.round(window.longest),
-      bitrate_kbps: run.bitrate_kbps,
       adapt_down_s: adapt.down,
       adapt_up_s: adapt.up,
-      host_cpu_pct: run.host_cpu_pct,
-      viewer_cpu_pct: run.viewer_cpu_pct,
-      samples: run.samples,
-    }
+    })
   } finally {
     await net.shape(shapeOf(profile))
     await close()
@@ -220,28 +243,7 @@ async function runNovncOver(
     frameTimes: true,
     listen: net.hostIp,
   })
-  const times = run.frame_times ?? []
-  const window = gaps(times, times[0] ?? 0, times.at(-1) ?? 0)
-  const shape = shapeOf(profile)
-  return {
-    system: 'novnc',
-    profile,
-    scene: options.content,
-    ...options.scenario,
-    link_kbps: shape && shape.mbit * 1000,
-    latency_ms_median: run.latency_ms_median,
-    latency_ms_p95: run.latency_ms_p95,
-    fps_delivered: run.fps_delivered,
-    freeze_count: window.count,
-    freeze_s: round1(window.seconds),
-    longest_gap_ms: Math.round(window.longest),
-    bitrate_kbps: run.bitrate_kbps,
-    adapt_down_s: null,
-    adapt_up_s: null,
-    host_cpu_pct: run.host_cpu_pct,
-    viewer_cpu_pct: run.viewer_cpu_pct,
-    samples: run.samples,
-  }
+  return networkRun('novnc', profile, options, run, undefined)
 }
 
 export async function benchNetwork(options: NetworkOptions): Promise<NetworkRun[]> {

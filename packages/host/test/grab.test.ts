@@ -205,21 +205,26 @@ describe('capture helper fallback', () => {
   })
 })
 
+/** smoldesk-grab on the whole 640x480 screen of `display`, with the helper arguments of `config`. */
+async function spawnHelper(display: string, config: Record<string, unknown>): Promise<ManagedProcess> {
+  const args = buildGrabArgs(plan(config), ':5')
+  assert.ok(args)
+  args[args.indexOf('--display') + 1] = display
+  args[args.indexOf('--region') + 1] = '0,0,640,480'
+  return ManagedProcess.spawn({
+    name: 'smoldesk-grab',
+    command: GRAB_BINARY,
+    args,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+}
+
 describe('capture helper on its own', () => {
   it('sends about one frame a second for a still screen, a change at once, and an IDR on request', async () => {
     const desktop = await smallDesktop()
     const display = desktop.display
     try {
-      const args = buildGrabArgs(plan({ fps: 60 }), ':5')
-      assert.ok(args)
-      args[args.indexOf('--display') + 1] = display
-      args[args.indexOf('--region') + 1] = '0,0,640,480'
-      const helper = await ManagedProcess.spawn({
-        name: 'smoldesk-grab',
-        command: GRAB_BINARY,
-        args,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      })
+      const helper = await spawnHelper(display, { fps: 60 })
       try {
         const frames: { at: number; key: boolean }[] = []
         let first: Buffer | undefined
@@ -329,16 +334,7 @@ describe('capture helper: the path’s ceilings, live', () => {
     try {
       await new Promise((resolve) => setTimeout(resolve, 1000))
       // A GOP longer than the test: any keyframe in it would be one the changes made.
-      const args = buildGrabArgs(plan({ fps: 30, keyframe_interval_frames: 600 }), ':5')
-      assert.ok(args)
-      args[args.indexOf('--display') + 1] = desktop.display
-      args[args.indexOf('--region') + 1] = '0,0,640,480'
-      const helper = await ManagedProcess.spawn({
-        name: 'smoldesk-grab',
-        command: GRAB_BINARY,
-        args,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      })
+      const helper = await spawnHelper(desktop.display, { fps: 30, keyframe_interval_frames: 600 })
       try {
         const frames: { at: number; bytes: number; key: boolean }[] = []
         const reader = new FrameRecordReader((frame, _us, key) =>

@@ -111,7 +111,10 @@ export class VirtualDesktop {
       log.warn({ err: String(err) }, 'window manager did not start; the desktop has none')
     }
     const apps: [string, string[]][] = [
-      ['xterm', ['-geometry', '100x30+60+60', '-title', 'SmolDesk demo terminal']],
+      // A shell without the user's rc files: what those start in the background (pyenv's rehash,
+      // seen here, waiting on a lock) outlives a host killed with SIGKILL, and the demo desktop
+      // promises to leave nothing behind.
+      ['xterm', ['-geometry', '100x30+60+60', '-title', 'SmolDesk demo terminal', '-e', 'bash', '--norc']],
       ['xclock', ['-digital', '-strftime', '%H:%M:%S', '-update', '1', '-geometry', '+760+60']],
     ]
     for (const [command, args] of apps) {
