@@ -55,16 +55,16 @@ const LOSS_MIN_PACKETS = 60
 /**
  * One viewer's path, learnt from its RTCP: a ceiling in kbit/s, or none
  * while nothing says the path is short of what the encoder makes. Loss
- * above 10 % or two round trips 60 ms over the minimum (a queue filling) is
- * congestion: the ceiling drops to 80 % of what got through (the encoder's
- * rate less the loss, or the receiver's REMB if that is lower). Loss is
- * counted over 60 packets at least. A clear path (under 5 %
- * loss, under 25 ms of queue) lets it rise 30 % a second
- * after holding 1 s, until it is past the rate the encoder was opened
- * with, where it is dropped. REMB alone never lowers it: with screen
- * content the encoder's rate jumps from nothing to tens of Mbit/s when a
- * window moves, and a receiver's estimate lags behind such a jump with no
- * congestion at all.
+ * (counted over 60 packets at least) above 10 %, or two round trips 60 ms
+ * over the minimum (a queue filling), is congestion: the ceiling drops to
+ * 80 % of what got through (the lowest of the encoder's rate less the loss,
+ * what the receiver counted arriving, and its REMB). A clear path (under
+ * 5 % loss, under 25 ms of queue) lets it rise after holding 1 s: 30 % a
+ * second, 8 % near the knee, until it is past the most the encoder makes,
+ * where it is dropped. REMB alone never lowers it: with screen content the
+ * encoder's rate jumps from nothing to tens of Mbit/s when a window moves,
+ * and a receiver's estimate lags behind such a jump with no congestion at
+ * all.
  */
 export class PathEstimate {
   #ceiling: number | undefined

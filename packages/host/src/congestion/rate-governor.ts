@@ -67,7 +67,10 @@ export class RateGovernor {
       (kbps !== undefined && was.kbps !== undefined && Math.abs(kbps - was.kbps) < was.kbps * 0.05)
     if (sameKbps && fps === was.fps) return
     this.#current = { kbps, fps }
-    log.info(
+    // Set, lifted or a new frame rate is worth a line; the ceiling's every step is not (5 a second).
+    const notable = fps !== was.fps || (kbps === undefined) !== (was.kbps === undefined)
+    ;(notable ? log.info : log.debug).call(
+      log,
       { kbps: kbps ?? 'as configured', fps: fps ?? 'as configured', viewers: this.#paths.size },
       'path ceiling',
     )

@@ -234,7 +234,8 @@ class WeriftViewerPeer implements ViewerPeer {
         if (report) {
           options.events.onPathFeedback({
             kind: 'report',
-            packetsLost: report.packetsLost,
+            // 24-bit two's complement (duplicates can make it negative); werift reads it unsigned.
+            packetsLost: report.packetsLost >= 0x800000 ? report.packetsLost - 0x1000000 : report.packetsLost,
             highestSequence: report.highestSequence,
             rttMs: roundTripMs(sender, report.lsr, report.dlsr),
           })
