@@ -5,19 +5,29 @@
  * meanwhile never arrived. The client's `resume` says how many messages it
  * got, and the outbox gives back the rest, in order, before anything newer.
  * Only clients that asked for it (`?ack=1` on the WebSocket URL) are kept
- * for; they acknowledge every few messages, which bounds what is held.
+ * for; they acknowledge every few messages. What is held is bounded in
+ * messages and in bytes (a client that never acknowledges costs no more):
+ * past either bound the oldest go, and a resume from before them fails.
  */
 export class Outbox {
   /** How many messages the client has been sent, in all. */
   #sent = 0
   /** The last messages sent, oldest first: numbers #sent - length + 1 … #sent. */
   #unacked: string[] = []
+  /** Their length in all (UTF-16 units, as held in memory, about twice the bytes). */
+  #units = 0
   readonly #limit: number
+  readonly #maxUnits: number
 
-  /** `sent`: how many the client was sent before this outbox took over (its count, on a resume here). */
-  constructor(limit: number, sent = 0) {
+  /**
+   * `sent`: how many the client was sent before this outbox took over (its
+   * count, on a resume here); at most `limit` messages and `maxUnits` string
+   * units are held.
+   */
+  constructor(limit: number, sent = 0, maxUnits = 1 << 20) {
     this.#limit = limit
     this.#sent = sent
+    this.#maxUnits = maxUnits
   }
 
   get sent(): number {
@@ -32,14 +42,17 @@ export class Outbox {
   push(json: string): void {
     this.#sent++
     this.#unacked.push(json)
-    if (this.#unacked.length > this.#limit) this.#unacked.shift()
+    this.#units += json.length
+    while (this.#unacked.length > this.#limit || (this.#units > this.#maxUnits && this.#unacked.length > 1)) {
+      this.#units -= this.#unacked.shift()?.length ?? 0
+    }
   }
 
   /** The client got the first `received` messages: they need not be kept. */
   ack(received: number): void {
     const first = this.#sent - this.#unacked.length + 1
     const done = Math.min(received - first + 1, this.#unacked.length)
-    if (done > 0) this.#unacked.splice(0, done)
+    if (done > 0) for (const gone of this.#unacked.splice(0, done)) this.#units -= gone.length
   }
 
   /**
