@@ -59,6 +59,13 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     // A 3 Mbit/s bottleneck: 156 packets of 1200 bytes arrived in 0.5 s, 150 were dropped on the way.
     const ceiling = path.update(report(306, 150 / 306, 20), encoder, 500) ?? 0
     assert.ok(Math.abs(ceiling - (156 / 0.5) * 1200 * 0.008 * 0.8) < 1, `${ceiling}`)
+    // A long round trip while all that is sent arrives is a busy host, not a queue on the path.
+    const busy = new PathEstimate()
+    const report2 = reports()
+    const steady = { sendKbps: 2880, maxKbps: 60_000, packetBytes: 1200 } // 300 packets a second
+    busy.update(report2(150, 0, 20), steady, 0)
+    busy.update(report2(150, 0, 150), steady, 500)
+    assert.equal(busy.update(report2(150, 0, 150), steady, 1000), undefined)
   })
 
   it('holds an encoder to its slowest viewer, and halves the frame rate when the bits per pixel run short', () => {

@@ -33,7 +33,7 @@ const BACKOFF = 0.8
 /**
  * A clear path lets the ceiling rise this much a second, once this long has
  * passed since it fell; near the rate that last got through when the path
- * congested (its knee, from 85 % to 150 % of it) only 8 % a second, as
+ * congested (its knee, from 85 % to 125 % of it) only 8 % a second, as
  * GCC does near convergence: 30 % a second there overshot a 3 Mbit/s link
  * within two seconds, and every overshoot was another freeze.
  */
@@ -91,16 +91,25 @@ export class PathEstimate {
     const queueMs = this.#queueing(feedback.rttMs, now)
     const window = this.#lossWindow(feedback.packetsLost, feedback.highestSequence, now)
     const loss = window?.loss
-    if ((loss ?? 0) > LOSS_CONGESTED || queueMs > QUEUE_CONGESTED_MS) {
+    // What the receiver counted arriving, kbit/s (a queue that drops shows its rate there at once).
+    const arrived =
+      window && rate.packetBytes !== undefined && window.seconds >= 0.15
+        ? (window.received / window.seconds) * rate.packetBytes * 0.008
+        : undefined
+    // A longer round trip while everything sent arrives is no queue on the path: a busy host or
+    // browser answers late (two CPU hogs beside the drop test made that look like congestion and
+    // slid the ceiling to its floor on a clear 30 Mbit/s link).
+    const queued = queueMs > QUEUE_CONGESTED_MS && (arrived === undefined || arrived < sendKbps * 0.9)
+    if ((loss ?? 0) > LOSS_CONGESTED || queued) {
       if (now - this.#lastDecrease < DECREASE_GAP_MS) return this.#ceiling
-      // What got through: the encoder's rate less the loss, or better what the receiver counted
-      // arriving (a queue that drops shows its rate there at once), or REMB, whichever is lowest.
+      // What got through: the encoder's rate less the loss, what the receiver counted arriving, or
+      // REMB, whichever is lowest.
       const sent = sendKbps * (1 - (loss ?? 0))
-      const arrived =
-        window && rate.packetBytes !== undefined && window.seconds >= 0.15
-          ? (window.received / window.seconds) * rate.packetBytes * 0.008
-          : Number.POSITIVE_INFINITY
-      const measured = Math.min(sent, arrived, this.#remb ?? Number.POSITIVE_INFINITY)
+      const measured = Math.min(
+        sent,
+        arrived ?? Number.POSITIVE_INFINITY,
+        this.#remb ?? Number.POSITIVE_INFINITY,
+      )
       this.#knee = measured
       const next = Math.max(MIN_PATH_KBPS, measured * BACKOFF)
       // A ceiling only comes down here: the encoder may have made less than the ceiling allows.
@@ -116,7 +125,7 @@ export class PathEstimate {
         const since = Math.max(this.#lastRise, this.#lastDecrease + HOLD_AFTER_DECREASE_MS)
         const seconds = Math.min(2, (now - since) / 1000)
         const knee = this.#knee
-        const near = knee !== undefined && this.#ceiling >= knee * 0.85 && this.#ceiling < knee * 1.5
+        const near = knee !== undefined && this.#ceiling >= knee * 0.85 && this.#ceiling < knee * 1.25
         this.#ceiling *= (near ? RISE_NEAR_KNEE_PER_S : RISE_PER_S) ** seconds
         this.#lastRise = now
         if (this.#ceiling >= maxKbps) this.#ceiling = undefined
