@@ -15,8 +15,9 @@ import { H264RtpPacketizer } from './h264-rtp.ts'
 import { HELPER_VBV_CEILING_KBPS } from './x264-helper-args.ts'
 
 /*
- * Size (~350 lines): one encoder's supervised life — plan, start, restart
- * within 2 s after a crash, pause for a layout change, keyframe on request.
+ * Size (~380 lines): one encoder's supervised life — plan, start, restart
+ * within 2 s after a crash, pause for a layout change, keyframe on request,
+ * and the path's ceilings (congestion/) handed to it.
  */
 
 const log = createLogger('capture')
