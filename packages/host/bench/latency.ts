@@ -123,7 +123,7 @@ async function readBytesWritten(pid: number): Promise<number> {
 }
 
 /** Runs the probe on a page for the warm-up and the measured window. */
-export async function measure(
+async function measure(
   page: Page,
   options: Pick<LatencyOptions, 'seconds' | 'warmupSeconds' | 'frameTimes'>,
   meters: { host: CpuMeter; viewer: CpuMeter },
@@ -214,7 +214,7 @@ export async function inboundStats(page: Page): Promise<InboundCounters> {
   return (await page.evaluate(INBOUND_STATS)) as InboundCounters
 }
 
-export async function runSmoldesk(
+async function runSmoldesk(
   browser: Browser,
   desktop: SceneDesktop,
   scenario: { width: number; height: number; fps: number },

@@ -71,7 +71,7 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
   it('holds an encoder to its slowest viewer, and halves the frame rate when the bits per pixel run short', () => {
     const applied: RateCeiling[] = []
     const governor = new RateGovernor((c) => applied.push(c))
-    governor.setShape({ width: 1920, height: 1080, fps: 60 })
+    governor.reshape({ width: 1920, height: 1080, fps: 60 })
     governor.setPath('a', 20_000)
     governor.setPath('b', 8000)
     assert.deepEqual(applied.at(-1), { kbps: 8000, fps: undefined })

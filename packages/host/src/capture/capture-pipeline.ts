@@ -100,11 +100,6 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     }
   }
 
-  /** The ceilings the viewers' paths impose now. */
-  get ceiling(): RateCeiling {
-    return this.#governor.current
-  }
-
   /** One viewer's path allows this much (undefined: it limits nothing, or the viewer left). */
   setPathCeiling(viewerId: string, kbps: number | undefined): void {
     this.#governor.setPath(viewerId, kbps)
@@ -231,9 +226,14 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     const command = this.commandFor(plan, this.#port)
     const proc = await this.#spawn(plan, command)
     this.#command = command
-    this.#governor.setShape({ width: plan.region.width, height: plan.region.height, fps: plan.config.fps })
-    // A new process starts at the configured rates: the paths' ceilings hold for it too.
-    const ceiling = this.#governor.current
+    // A new process starts at the configured rates: the paths' ceilings (worked out for its frame)
+    // hold for it too.
+    const ceiling = this.#governor.reshape({
+      width: plan.region.width,
+      height: plan.region.height,
+      fps: plan.config.fps,
+    })
+    this.#pacer.setCeiling(ceiling.kbps)
     if (ceiling.kbps !== undefined || ceiling.fps !== undefined) this.#sendCeiling(proc, ceiling)
     const delivered = new Promise<void>((resolve) => {
       this.#firstPacket = resolve

@@ -44,10 +44,14 @@ export class RateGovernor {
     return { ...this.#current }
   }
 
-  /** The encoder (re)started with this frame: the ceilings are worked out for it. */
-  setShape(shape: EncoderShape | undefined): void {
+  /**
+   * The encoder (re)started with this frame: the ceilings are worked out for
+   * it and returned (not applied: the caller hands them to the new process).
+   */
+  reshape(shape: EncoderShape): RateCeiling {
     this.#shape = shape
-    this.#update()
+    this.#update(false)
+    return this.current
   }
 
   /** One viewer's path ceiling (undefined: it limits nothing, or the viewer left). */
@@ -57,7 +61,7 @@ export class RateGovernor {
     this.#update()
   }
 
-  #update(): void {
+  #update(apply = true): void {
     const kbps = this.#paths.size > 0 ? Math.round(Math.min(...this.#paths.values())) : undefined
     const fps = kbps === undefined ? undefined : this.#fps(kbps)
     const was = this.#current
@@ -74,7 +78,7 @@ export class RateGovernor {
       { kbps: kbps ?? 'as configured', fps: fps ?? 'as configured', viewers: this.#paths.size },
       'path ceiling',
     )
-    this.#apply(this.#current)
+    if (apply) this.#apply(this.#current)
   }
 
   /** The frame rate `kbps` affords: halved while the bits per pixel and frame are too few. */

@@ -229,7 +229,6 @@ class WeriftViewerPeer implements ViewerPeer {
           options.events.onPathFeedback({ kind: 'remb', kbps: Number(packet.feedback.bitrate) / 1000 })
         }
       } else if (packet instanceof RtcpRrPacket || packet instanceof RtcpSrPacket) {
-        // werift has taken the report in already (the round trip from its last sender report).
         const report = packet.reports.find((r) => r.ssrc === sender.ssrc)
         if (report) {
           options.events.onPathFeedback({
