@@ -106,8 +106,11 @@ describe('bench network (smoke run, not a measurement)', () => {
       )
       assert.ok(run.bitrate_kbps > 0 && run.longest_gap_ms > 0)
     }
+    // The step to a third of the link was adapted to (null would be: no steady picture in 15 s).
     const ours = runs[0]
-    assert.ok(ours && ours.adapt_down_s !== undefined && ours.adapt_up_s !== undefined)
+    assert.ok(ours && typeof ours.adapt_down_s === 'number', `adapt down: ${ours?.adapt_down_s}`)
+    assert.ok(ours.adapt_down_s >= 0 && ours.adapt_down_s < 15)
+    assert.equal(runs[1]?.adapt_down_s, null, 'noVNC is not stepped')
   })
 })
 
