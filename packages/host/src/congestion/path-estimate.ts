@@ -96,10 +96,17 @@ export class PathEstimate {
       window && rate.packetBytes !== undefined && window.seconds >= 0.15
         ? (window.received / window.seconds) * rate.packetBytes * 0.008
         : undefined
-    // A longer round trip while everything sent arrives is no queue on the path: a busy host or
-    // browser answers late (two CPU hogs beside the drop test made that look like congestion and
-    // slid the ceiling to its floor on a clear 30 Mbit/s link).
-    const queued = queueMs > QUEUE_CONGESTED_MS && (arrived === undefined || arrived < sendKbps * 0.9)
+    // A longer round trip while everything sent arrives, and more than the path carried when it
+    // last congested, is no queue on the path: a busy host or browser answers late (two CPU hogs
+    // beside the drop test made that look like congestion and slid the ceiling to its floor on a
+    // clear 30 Mbit/s link). Near that knee a queue is the path's even while nearly all arrives:
+    // a ceiling creeping past a link's rate fills its queue slowly, and waiting for the loss
+    // when it overflows is a freeze (seen in CI, 8 s after a drop).
+    const queued =
+      queueMs > QUEUE_CONGESTED_MS &&
+      (arrived === undefined ||
+        arrived < sendKbps * 0.9 ||
+        (this.#knee !== undefined && arrived < this.#knee * 1.15))
     if ((loss ?? 0) > LOSS_CONGESTED || queued) {
       if (now - this.#lastDecrease < DECREASE_GAP_MS) return this.#ceiling
       // What got through: the encoder's rate less the loss, what the receiver counted arriving, or
