@@ -137,10 +137,6 @@ export class CachedStore implements SignalingStore {
     return this.#store.authFailures(ip)
   }
 
-  clearAuthFailures(ip: string): Promise<void> {
-    return this.#store.clearAuthFailures(ip)
-  }
-
   close(): Promise<void> {
     this.#entries.clear()
     return this.#store.close()

@@ -60,6 +60,25 @@ export class KeyedBuckets {
   }
 }
 
+/**
+ * The key under which limits count a client address. An IPv6 host usually
+ * holds a whole /64 (and picks a new address in it at will), so its limits
+ * are the /64's; an IPv4-mapped address counts as the IPv4 one.
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped?.[1]) return mapped[1]
+  if (!ip.includes(':')) return ip
+  const [head = '', tail = ''] = ip.split('::')
+  const front = head === '' ? [] : head.split(':')
+  const back = tail === '' ? [] : tail.split(':')
+  const groups = ip.includes('::')
+    ? [...front, ...Array(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
+    : front
+  const prefix = groups.slice(0, 4).map((g) => Number.parseInt(g || '0', 16).toString(16))
+  return `${prefix.join(':')}::/64`
+}
+
 export interface BackoffPolicy {
   /** Failures allowed before any waiting. */
   free: number

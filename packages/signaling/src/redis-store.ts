@@ -134,10 +134,6 @@ export class RedisStore implements SignalingStore {
     return { count: Number(entry.count), lastMs: Number(entry.lastMs) }
   }
 
-  async clearAuthFailures(ip: string): Promise<void> {
-    await this.#redis.del(key.failures(ip))
-  }
-
   async close(): Promise<void> {
     this.#redis.disconnect()
   }

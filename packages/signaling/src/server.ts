@@ -14,6 +14,7 @@ import {
 } from '@smoldesk/protocol'
 import { type WebSocket, WebSocketServer } from 'ws'
 import {
+  addressKey,
   type BackoffPolicy,
   backoffRemainingMs,
   DEFAULT_BACKOFF,
@@ -53,6 +54,13 @@ export interface SignalingLimits {
   connectionsPerIp: number
   /** Failed joins/resumes per IP before waiting, and how the wait grows. */
   backoff: BackoffPolicy
+  /**
+   * Password checks per second in one room, from everyone together, and the
+   * burst above it: what holds a room's password against guesses spread over
+   * many addresses, where each address's back-off alone would not.
+   */
+  roomGuessesPerSecond: number
+  roomGuessBurst: number
   /** How long failed attempts are remembered. */
   failureWindowMs: number
 }
@@ -64,6 +72,8 @@ export const DEFAULT_LIMITS: SignalingLimits = {
   ipMessageBurst: 2000,
   connectionsPerIp: 64,
   backoff: DEFAULT_BACKOFF,
+  roomGuessesPerSecond: 2,
+  roomGuessBurst: 20,
   failureWindowMs: 15 * 60_000,
 }
 
@@ -133,6 +143,7 @@ export class SignalingServer {
   readonly #local = new Map<string, Connection>()
   readonly #perIp = new Map<string, number>()
   readonly #ipBuckets: KeyedBuckets
+  readonly #roomGuesses: KeyedBuckets
   readonly #options: SignalingOptions
   readonly #limits: SignalingLimits
   readonly #store: SignalingStore
@@ -155,12 +166,14 @@ export class SignalingServer {
     this.#graceMs = options.resumeGraceMs ?? 120_000
     this.metrics = new SignalingMetrics(options.processMetrics ?? false)
     this.#ipBuckets = new KeyedBuckets(this.#limits.ipMessagesPerSecond, this.#limits.ipMessageBurst)
+    this.#roomGuesses = new KeyedBuckets(this.#limits.roomGuessesPerSecond, this.#limits.roomGuessBurst)
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: SIGNALING_MAX_MESSAGE_BYTES })
     this.#bus.onDeliver((clientId, message) => this.#deliverLocal(clientId, message))
     this.#timers.push(
       setInterval(() => this.#heartbeat(), this.#heartbeatMs).unref(),
       setInterval(() => {
         this.#ipBuckets.sweep()
+        this.#roomGuesses.sweep()
         if (this.#store instanceof MemoryStore) this.#store.sweep()
       }, SWEEP_MS).unref(),
     )
@@ -223,13 +236,14 @@ export class SignalingServer {
     await this.#store.close()
   }
 
+  /** The address limits count this client under (see addressKey). */
   #clientIp(req: IncomingMessage): string {
     if (this.#options.trustProxy) {
       const forwarded = req.headers['x-forwarded-for']
       const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()
-      if (first) return first
+      if (first) return addressKey(first)
     }
-    return req.socket.remoteAddress ?? 'unknown'
+    return addressKey(req.socket.remoteAddress ?? 'unknown')
   }
 
   #onConnection(ws: WebSocket, ip: string, acks: boolean): void {
@@ -430,11 +444,24 @@ export class SignalingServer {
       await this.#authFailed(conn.ip, 'room')
       throw new SmolDeskError('ROOM_NOT_FOUND', `no room ${msg.roomId}`)
     }
-    if (room.passwordHash && !(await verifyPassword(msg.password ?? '', room.passwordHash))) {
-      await this.#authFailed(conn.ip, 'password')
-      throw new SmolDeskError('UNAUTHORIZED', 'wrong room password')
+    if (room.passwordHash) {
+      if (!this.#roomGuesses.take(room.id)) {
+        this.metrics.rateLimited.inc({ scope: 'room-auth' })
+        throw Object.assign(
+          new SmolDeskError(
+            'RATE_LIMITED',
+            'this room is getting too many password attempts; try again shortly',
+          ),
+          { retryAfterMs: 1000 / this.#limits.roomGuessesPerSecond },
+        )
+      }
+      if (!(await verifyPassword(msg.password ?? '', room.passwordHash))) {
+        await this.#authFailed(conn.ip, 'password')
+        throw new SmolDeskError('UNAUTHORIZED', 'wrong room password')
+      }
     }
-    await this.#store.clearAuthFailures(conn.ip)
+    // Failures are not forgiven by a success: the right password of a room of one's own must not
+    // buy more guesses at someone else's. They are forgotten when the failure window ends.
     const [current] = await this.#store.getMembers([conn.id])
     if (current?.roomId !== room.id) await this.#leave(conn.id)
     else if (!current.pending) throw new SmolDeskError('INVALID_REQUEST', 'already in this room')

@@ -55,7 +55,6 @@ export interface SignalingStore {
   drain(clientId: string): Promise<string[]>
   recordAuthFailure(ip: string, windowMs: number): Promise<AuthFailures>
   authFailures(ip: string): Promise<AuthFailures | undefined>
-  clearAuthFailures(ip: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -169,10 +168,6 @@ export class MemoryStore implements SignalingStore {
 
   async authFailures(ip: string): Promise<AuthFailures | undefined> {
     return live(this.#failures, ip)
-  }
-
-  async clearAuthFailures(ip: string): Promise<void> {
-    this.#failures.delete(ip)
   }
 
   /** Forgets expired entries (called from the server's housekeeping timer). */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
+import { addressKey } from '../src/index.ts'
 import { connectClient, type RunningSignaling, sleep, startSignaling } from './helpers.ts'
 
 describe('signaling: who may join and talk', () => {
@@ -183,6 +184,77 @@ describe('signaling: who may join and talk', () => {
       for (const c of open) c.client.close()
     } finally {
       await strict.close()
+    }
+  })
+
+  it('counts an IPv6 client by its /64 and an IPv4-mapped one as IPv4', () => {
+    assert.equal(addressKey('203.0.113.9'), '203.0.113.9')
+    assert.equal(addressKey('::ffff:203.0.113.9'), '203.0.113.9')
+    assert.equal(addressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64')
+    assert.equal(addressKey('2001:db8:1:2:bbbb:cccc:dddd:eeee'), '2001:db8:1:2::/64')
+    assert.equal(addressKey('2001:db8::1'), '2001:db8:0:0::/64')
+    assert.equal(addressKey('::1'), '0:0:0:0::/64')
+  })
+
+  it('holds a room’s password against guesses spread over many addresses, and a success buys no more', async () => {
+    const spread = await startSignaling({
+      trustProxy: true,
+      limits: { roomGuessesPerSecond: 2, roomGuessBurst: 4, backoff: { free: 3, baseMs: 5000, maxMs: 5000 } },
+    })
+    /** A connection that claims (through the trusted proxy header) to come from this address. */
+    const from = (address: string) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(spread.url, { headers: { 'x-forwarded-for': address } })
+        ws.once('message', () => resolve(ws)) // welcome
+        ws.once('error', reject)
+      })
+    const answer = (ws: WebSocket, message: object) =>
+      new Promise<{ type: string; code?: string }>((resolve) => {
+        ws.once('message', (data) => resolve(JSON.parse(String(data))))
+        ws.send(JSON.stringify(message))
+      })
+    try {
+      const host = await connectClient(spread.url)
+      await host.client.request(
+        { type: 'create-room', roomId: 'spread', password: 'pw-right' },
+        'room-created',
+      )
+      const codes: string[] = []
+      const started = performance.now()
+      for (let i = 0; i < 30; i++) {
+        const ws = await from(`198.51.100.${i + 1}`)
+        codes.push(
+          (await answer(ws, { type: 'join-room', roomId: 'spread', password: `guess-${i}` })).code ?? '',
+        )
+        ws.close()
+      }
+      const seconds = (performance.now() - started) / 1000
+      const checked = codes.filter((c) => c === 'UNAUTHORIZED').length
+      assert.ok(checked <= 4 + Math.ceil(seconds * 2) + 1, `${checked} of 30 guesses checked in ${seconds} s`)
+      assert.ok(codes.includes('RATE_LIMITED'))
+      // An attacker's own room and its right password do not wipe its failures at the other:
+      // two wrong guesses, a right one elsewhere, a third wrong one, and the back-off starts.
+      await sleep(2100) // the room's budget refills
+      const mine = await from('203.0.113.7')
+      const owner = await connectClient(spread.url)
+      await owner.client.request({ type: 'create-room', roomId: 'mine', password: 'mine' }, 'room-created')
+      const tries: string[] = []
+      const attempt = async (roomId: string, password: string) =>
+        tries.push(
+          (await answer(mine, { type: 'join-room', roomId, password })).type === 'room-joined' ? 'in' : 'out',
+        )
+      await attempt('spread', 'x1')
+      await attempt('spread', 'x2')
+      await attempt('mine', 'mine')
+      await attempt('spread', 'x3')
+      const limited = await answer(mine, { type: 'join-room', roomId: 'spread', password: 'x4' })
+      assert.deepEqual(tries, ['out', 'out', 'in', 'out'])
+      assert.equal(limited.code, 'RATE_LIMITED', 'three failures in all, whatever came between')
+      mine.close()
+      host.client.close()
+      owner.client.close()
+    } finally {
+      await spread.close()
     }
   })
 

@@ -12,7 +12,17 @@ function sameToken(offered: string, expected: string): boolean {
 }
 
 /**
- * Decides whether a WebSocket upgrade may reach the IPC: the Origin (if the
+ * Whether a request was addressed to this port by one of its own names. A
+ * page that got its name re-pointed at 127.0.0.1 (DNS rebinding) still
+ * sends its own name in Host, so it is turned away before anything is served.
+ */
+export function hostAllowed(req: IncomingMessage, allowedHosts: ReadonlySet<string>): boolean {
+  return allowedHosts.has((req.headers.host ?? '').toLowerCase())
+}
+
+/**
+ * Decides whether a WebSocket upgrade may reach the IPC: the Host must be one
+ * of this port's names, the Origin (if the
  * client is a browser, it sends one) must be one of ours, and the per-launch
  * token must be offered as a subprotocol next to the IPC protocol name.
  */
@@ -20,7 +30,11 @@ export function checkUpgrade(
   req: IncomingMessage,
   token: string,
   allowedOrigins: ReadonlySet<string>,
+  allowedHosts: ReadonlySet<string>,
 ): UpgradeVerdict {
+  if (!hostAllowed(req, allowedHosts)) {
+    return { ok: false, status: 403, reason: `host ${req.headers.host ?? '(none)'} is not this IPC` }
+  }
   const origin = req.headers.origin
   if (origin !== undefined && !allowedOrigins.has(origin)) {
     return { ok: false, status: 403, reason: `origin ${origin} may not use the IPC` }

@@ -21,7 +21,7 @@ import {
 import { type WebSocket, WebSocketServer } from 'ws'
 import { createLogger } from '../log.ts'
 import { serveDist } from '../web/static-files.ts'
-import { checkUpgrade } from './auth.ts'
+import { checkUpgrade, hostAllowed } from './auth.ts'
 
 const log = createLogger('ipc')
 
@@ -52,6 +52,8 @@ export class IpcServer {
   readonly #wss: WebSocketServer
   readonly #clients = new Map<WebSocket, ClientState>()
   #origins = new Set<string>()
+  /** The Host headers this port answers to: the origins' host:port. */
+  #hosts = new Set<string>()
   #eventId = 0
   #port = 0
   #closing: Promise<void> | undefined
@@ -59,6 +61,12 @@ export class IpcServer {
   constructor(options: IpcServerOptions) {
     this.#options = options
     this.#http = createServer((req, res) => {
+      if (!hostAllowed(req, this.#hosts)) {
+        log.warn({ host: req.headers.host }, 'request for another host name refused')
+        res.writeHead(421, { 'content-type': 'text/plain', connection: 'close' })
+        res.end('this port answers to 127.0.0.1 and localhost only\n')
+        return
+      }
       this.#serveControlPage(req, res).catch(() => res.writeHead(500).end())
     })
     this.#wss = new WebSocketServer({
@@ -83,6 +91,7 @@ export class IpcServer {
       `http://localhost:${this.#port}`,
       ...(this.#options.extraOrigins ?? []),
     ])
+    this.#hosts = new Set([...this.#origins].map((o) => new URL(o).host.toLowerCase()))
     log.info({ host: this.#options.host, port: this.#port }, 'IPC listening')
     return this.#port
   }
@@ -157,11 +166,16 @@ export class IpcServer {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
     const verdict =
       path === '/ipc'
-        ? checkUpgrade(req, this.#options.token, this.#origins)
+        ? checkUpgrade(req, this.#options.token, this.#origins, this.#hosts)
         : ({ ok: false, status: 400, reason: 'unknown path' } as const)
     if (!verdict.ok) {
       log.warn(
-        { status: verdict.status, reason: verdict.reason, origin: req.headers.origin },
+        {
+          status: verdict.status,
+          reason: verdict.reason,
+          origin: req.headers.origin,
+          host: req.headers.host,
+        },
         'IPC connection refused',
       )
       socket.end(

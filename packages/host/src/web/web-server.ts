@@ -3,7 +3,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { type SignalingOptions, SignalingServer } from '@smoldesk/signaling'
+import {
+  DEFAULT_HTTP_GUARD,
+  guardHttpServer,
+  HTTP_TIMEOUT_CHECK_MS,
+  type SignalingOptions,
+  SignalingServer,
+} from '@smoldesk/signaling'
 import { createLogger } from '../log.ts'
 import { serveDist } from './static-files.ts'
 
@@ -50,7 +56,23 @@ export class WebServer {
         res.end()
       })
     }
-    this.#http = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, onRequest) : createServer(onRequest)
+    let lastRefusalLog = 0
+    const timeouts = { connectionsCheckingInterval: HTTP_TIMEOUT_CHECK_MS }
+    this.#http = tls
+      ? createTlsServer({ cert: tls.cert, key: tls.key, ...timeouts }, onRequest)
+      : createServer(timeouts, onRequest)
+    guardHttpServer(this.#http, {
+      ...DEFAULT_HTTP_GUARD,
+      trustProxy: options.signaling?.trustProxy ?? false,
+      onRefused: (address) => {
+        this.signaling.metrics.rateLimited.inc({ scope: 'sockets' })
+        // Said once a second at most: a flood must not become a flood of log lines.
+        const now = Date.now()
+        if (now - lastRefusalLog < 1000) return
+        lastRefusalLog = now
+        log.warn({ address }, 'too many open sockets from one address; refused')
+      },
+    })
     this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
     if (tls) {
       this.#internal = createServer((_req, res) => res.writeHead(404).end())
