@@ -11,7 +11,7 @@ import { SignJWT } from 'jose'
 import type { Browser, Page } from 'playwright-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { waitForColour } from './browser.ts'
+import { openWithPassword as openViewer, waitForColour } from './browser.ts'
 import { eventually } from './helpers.ts'
 import { openScene, type Scene } from './scene.ts'
 import type { Rgb } from './x11-paint.ts'
@@ -76,15 +76,7 @@ describe('access: tokens, passwords, approval, roles', () => {
     }, 10_000)
   }
 
-  /** Opens a viewer page and types the room password into its form. */
-  async function openWithPassword(url: string, password = PASSWORD): Promise<Page> {
-    const page = await browser.newPage()
-    await page.goto(url)
-    await eventually(async () => assert.match((await viewerState(page)).detail, /^UNAUTHORIZED/), 10_000)
-    await page.getByLabel('Room password').fill(password)
-    await page.getByRole('button', { name: 'Join' }).click()
-    return page
-  }
+  const openWithPassword = (url: string, password = PASSWORD) => openViewer(browser, url, password)
 
   it('prints a link whose token and the room password let a viewer in, with control', async () => {
     assert.match(linkUrl, /\/\?room=\w+#token=[\w-]+\.[\w-]+\.[\w-]+$/)
@@ -100,11 +92,13 @@ describe('access: tokens, passwords, approval, roles', () => {
     const page = await browser.newPage()
     await page.goto(linkUrl)
     await eventually(async () =>
-      assert.match((await viewerState(page)).detail, /^UNAUTHORIZED: wrong room password/),
+      assert.match((await viewerState(page)).detail, /^UNAUTHORIZED: this room needs a password/),
     )
     await page.getByLabel('Room password').fill('wrong')
     await page.getByRole('button', { name: 'Join' }).click()
-    await eventually(async () => assert.match((await viewerState(page)).detail, /^UNAUTHORIZED/))
+    await eventually(async () =>
+      assert.match((await viewerState(page)).detail, /^UNAUTHORIZED: wrong room password/),
+    )
     await page.close()
   })
 

@@ -30,6 +30,7 @@ declare const document: {
 declare const window: {
   smoldesk?: {
     state: string
+    detail?: string
     connection: {
       peerConnectionsCreated: number
       peerConnection?: {
@@ -193,6 +194,23 @@ export function viewerState(
     },
     undefined,
   )
+}
+
+/** Opens a viewer page on a room with a password and types the password into its form. */
+export async function openWithPassword(
+  browser: Browser,
+  url: string,
+  password: string,
+): Promise<PlaywrightPage> {
+  const page = await browser.newPage()
+  await page.goto(url)
+  await eventually(
+    async () => assert.match(await page.evaluate(() => window.smoldesk?.detail ?? ''), /^UNAUTHORIZED/),
+    10_000,
+  )
+  await page.getByLabel('Room password').fill(password)
+  await page.getByRole('button', { name: 'Join' }).click()
+  return page
 }
 
 /** In the page: a Blob of `size` random bytes, kept as window.__upload; returns its SHA-256 (hex). */

@@ -37,6 +37,11 @@ export type Frame =
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
+/** Whether a frame is a control message (without decoding it). */
+export function isControlFrame(bytes: Uint8Array): boolean {
+  return bytes[0] === KIND_CONTROL
+}
+
 export function encodeControl(message: object): Uint8Array {
   const json = encoder.encode(JSON.stringify(message))
   const frame = new Uint8Array(1 + json.length)

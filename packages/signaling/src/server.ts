@@ -445,6 +445,9 @@ export class SignalingServer {
       throw new SmolDeskError('ROOM_NOT_FOUND', `no room ${msg.roomId}`)
     }
     if (room.passwordHash) {
+      // No password at all is no guess (a viewer page asks without one first, to learn that the
+      // room has one): it is answered without counting against anyone.
+      if (!msg.password) throw new SmolDeskError('UNAUTHORIZED', 'this room needs a password')
       if (!this.#roomGuesses.take(room.id)) {
         this.metrics.rateLimited.inc({ scope: 'room-auth' })
         throw Object.assign(

@@ -6,6 +6,7 @@ import {
   ClipboardRefusedError,
   clipboardBytes,
   encodeControl,
+  isControlFrame,
   SmolDeskError,
   sendClipboard,
 } from '@smoldesk/protocol'
@@ -104,6 +105,18 @@ export class ClipboardSync {
   }
 
   #onFrame(peerId: string, viewer: Attached, frame: Uint8Array): void {
+    if (!this.#o.roster.permissions(peerId).clipboard_write) {
+      // Refused at the announcement, before a byte is buffered; the data frames after it are
+      // dropped unread (a viewer that may not write must not make the host hold megabytes).
+      if (isControlFrame(frame)) {
+        this.#refuse(
+          peerId,
+          viewer,
+          new SmolDeskError('FORBIDDEN', 'this viewer may not set the host clipboard'),
+        )
+      }
+      return
+    }
     let content: ClipboardContent | undefined
     try {
       content = viewer.assembler.push(frame)

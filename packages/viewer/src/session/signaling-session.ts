@@ -4,6 +4,13 @@ import { type ClientMessage, type ServerMessage, SignalingClient, SmolDeskError 
 /** Signaling after a drop: short attempts, at most a second apart, for about two minutes. */
 const SIGNALING_RETRY_DELAYS_MS = [100, ...Array.from({ length: 80 }, () => 1000)]
 const SIGNALING_ATTEMPT_TIMEOUT_MS = 1500
+/**
+ * A join the server asks to come back for shortly (a room under a password
+ * guessing attack refuses everyone for a moment) is sent again on its own,
+ * this many times, when the wait is this short; a longer wait is said.
+ */
+const JOIN_RETRIES = 10
+const JOIN_RETRY_MAX_WAIT_MS = 10_000
 
 export interface SignalingSessionOptions {
   signalingUrl: string
@@ -42,6 +49,10 @@ export class SignalingSession {
   #client: SignalingClient | undefined
   /** We left the room only to join it again: its room-left is ours, not the host's. */
   #rejoining = false
+  /** A join was sent and not answered yet; how many times it was sent again after RATE_LIMITED. */
+  #joining = false
+  #joinRetries = 0
+  #retryTimer: ReturnType<typeof setTimeout> | undefined
   #closed = false
 
   constructor(options: SignalingSessionOptions, events: SignalingSessionEvents) {
@@ -85,6 +96,7 @@ export class SignalingSession {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    clearTimeout(this.#retryTimer)
     this.#client?.close()
   }
 
@@ -96,7 +108,28 @@ export class SignalingSession {
           this.#rejoining = false
           return
         }
-        if (msg.type === 'error') throw new SmolDeskError(msg.code, msg.message)
+        if (msg.type === 'error') {
+          const wait = msg.retryAfterMs
+          if (
+            this.#joining &&
+            msg.code === 'RATE_LIMITED' &&
+            wait !== undefined &&
+            wait <= JOIN_RETRY_MAX_WAIT_MS &&
+            this.#joinRetries < JOIN_RETRIES
+          ) {
+            this.#joinRetries++
+            this.#retryTimer = setTimeout(() => {
+              if (!this.#closed && this.#client === client) this.#join(client)
+            }, wait)
+            return
+          }
+          this.#joining = false
+          throw new SmolDeskError(msg.code, msg.message)
+        }
+        if (msg.type === 'room-joined' || msg.type === 'join-pending') {
+          this.#joining = false
+          this.#joinRetries = 0
+        }
         await this.#events.message(msg)
       },
       (err) => this.#events.error(SmolDeskError.from(err)),
@@ -110,6 +143,7 @@ export class SignalingSession {
   #join(client: SignalingClient): void {
     const { roomId, password, role } = this.#o
     const token = this.#o.rejoinToken?.() ?? this.#o.token
+    this.#joining = true
     client.send({
       type: 'join-room',
       roomId,
