@@ -34,6 +34,10 @@ export const ERROR_CODES = [
   'KICKED',
   'FORBIDDEN',
   'RESUME_FAILED',
+  /** A relayed message could not reach its target (it went away, or its instance died): the sender is told. */
+  'TARGET_GONE',
+  /** The server (or the target's queue) is past its capacity: try again later; nothing was relayed. */
+  'OVERLOADED',
   // display
   'NO_DISPLAY',
   'DISPLAY_ERROR',

@@ -270,7 +270,9 @@ export class SignalingClient {
         reject(new SmolDeskError('TIMEOUT', `no ${expect} from the signaling server`))
       }, timeoutMs)
       const off = this.onMessage((msg) => {
-        if (msg.type === 'error') {
+        // An error naming another target is about a message relayed earlier, not this request.
+        const target = 'targetId' in message ? message.targetId : undefined
+        if (msg.type === 'error' && (msg.targetId === undefined || msg.targetId === target)) {
           clearTimeout(timer)
           off()
           reject(new SmolDeskError(msg.code, msg.message))

@@ -166,6 +166,10 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     code: ErrorCodeSchema,
     message: z.string(),
     retryAfterMs: z.number().int().nonnegative().optional(),
+    /** For TARGET_GONE / OVERLOADED after a relay: whom the undelivered message was for. */
+    targetId: ClientIdSchema.optional(),
+    /** And which kind of message it was (offer, answer, ice-candidate). */
+    refused: z.enum(['offer', 'answer', 'ice-candidate']).optional(),
   }),
 ])
 export type ServerMessage = z.infer<typeof ServerMessageSchema>

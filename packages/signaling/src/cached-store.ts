@@ -121,7 +121,7 @@ export class CachedStore implements SignalingStore {
     this.#changed([clientKey(clientId)])
   }
 
-  enqueue(clientId: string, message: string, max: number): Promise<void> {
+  enqueue(clientId: string, message: string, max: number): Promise<boolean> {
     return this.#store.enqueue(clientId, message, max)
   }
 

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { CachedStore, type Invalidations } from './cached-store.ts'
+import { ReliableRelay } from './reliable-relay.ts'
 import type {
   AuthFailures,
+  BusHandlers,
   ClientRecord,
   MemberRecord,
   RoomRecord,
@@ -99,13 +101,10 @@ export class RedisStore implements SignalingStore {
     await this.#redis.del(key.client(clientId), key.queue(clientId))
   }
 
-  async enqueue(clientId: string, message: string, max: number): Promise<void> {
-    await this.#redis
-      .multi()
-      .rpush(key.queue(clientId), message)
-      .ltrim(key.queue(clientId), -max, -1)
-      .pexpire(key.queue(clientId), 10 * 60_000)
-      .exec()
+  async enqueue(clientId: string, message: string, max: number): Promise<boolean> {
+    // One script, so two instances adding at once cannot both pass the length check.
+    const kept = await this.#redis.eval(ENQUEUE_SCRIPT, 1, key.queue(clientId), message, max, 10 * 60_000)
+    return kept === 1
   }
 
   async drain(clientId: string): Promise<string[]> {
@@ -139,17 +138,29 @@ export class RedisStore implements SignalingStore {
   }
 }
 
+/** How often unacknowledged messages are looked at (resent after 1 s, rerouted after 2 s). */
+const RELAY_TICK_MS = 250
+
+const ENQUEUE_SCRIPT = `
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`
+
 /**
  * Instance-to-instance delivery over Redis pub/sub: each instance listens
  * on its own channel, and a message for a client on instance B is published
- * there. Pub/sub keeps one publisher's order, so a candidate never overtakes
- * its offer on the way.
+ * there. Pub/sub keeps one publisher's order but drops whatever is published
+ * while a subscriber is away (a reconnect, a Redis restart); ReliableRelay
+ * numbers, acknowledges and resends on top of it, so nothing accepted is
+ * lost or doubled, and what cannot be delivered is reported.
  */
 export class RedisBus implements SignalingBus, Invalidations {
   readonly instanceId = randomBytes(6).toString('base64url')
   readonly #pub: Redis
   readonly #sub: Redis
-  #handler: ((clientId: string, message: string) => void) | undefined
+  readonly #tick: NodeJS.Timeout
+  #relay: ReliableRelay | undefined
   #invalidated: ((keys: string[] | '*') => void) | undefined
 
   private constructor(pub: Redis, sub: Redis) {
@@ -173,18 +184,25 @@ export class RedisBus implements SignalingBus, Invalidations {
         if (Array.isArray(envelope)) this.#invalidated?.(envelope.filter((k) => typeof k === 'string'))
         return
       }
-      const [clientId, message] = Array.isArray(envelope) ? envelope : []
-      if (typeof clientId === 'string' && typeof message === 'string') this.#handler?.(clientId, message)
+      this.#relay?.receive(envelope)
     })
+    this.#tick = setInterval(() => this.#relay?.tick(), RELAY_TICK_MS).unref()
   }
 
-  static async create(url: string): Promise<RedisBus> {
+  static async create(url: string, log?: RedisLog): Promise<RedisBus> {
     const pub = new Redis(url, { lazyConnect: true })
     const sub = new Redis(url, { lazyConnect: true })
+    watch(pub, 'publisher', log)
+    watch(sub, 'subscriber', log)
     await Promise.all([pub.connect(), sub.connect()])
     const bus = new RedisBus(pub, sub)
     await sub.subscribe(key.instance(bus.instanceId), key.invalidations)
     return bus
+  }
+
+  /** Messages sent to other instances and not acknowledged yet. */
+  get pending(): number {
+    return this.#relay?.pending ?? 0
   }
 
   invalidate(keys: string[]): void {
@@ -197,15 +215,25 @@ export class RedisBus implements SignalingBus, Invalidations {
     this.#invalidated = handler
   }
 
-  async publish(instanceId: string, clientId: string, message: string): Promise<void> {
-    await this.#pub.publish(key.instance(instanceId), JSON.stringify([clientId, message]))
+  publish(instanceId: string, clientId: string, message: string, senderId?: string): boolean {
+    return this.#relay?.publish(instanceId, clientId, message, senderId) ?? false
   }
 
-  onDeliver(handler: (clientId: string, message: string) => void): void {
-    this.#handler = handler
+  attach(handlers: BusHandlers): void {
+    this.#relay = new ReliableRelay({
+      self: this.instanceId,
+      send: async (to, payload) => {
+        await this.#pub.publish(key.instance(to), payload)
+      },
+      // While Redis is away, ioredis would queue every resend in memory: wait instead.
+      connected: () => this.#pub.status === 'ready' && this.#sub.status === 'ready',
+      ...handlers,
+    })
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#tick)
+    this.#relay?.close()
     this.#pub.disconnect()
     this.#sub.disconnect()
   }
@@ -215,9 +243,33 @@ export class RedisBus implements SignalingBus, Invalidations {
  * Store and bus for `--redis URL`: one command connection, one publisher,
  * one subscriber; the records every relay reads are cached (CachedStore).
  */
-export async function connectRedis(url: string): Promise<{ store: SignalingStore; bus: RedisBus }> {
+export async function connectRedis(
+  url: string,
+  log?: RedisLog,
+): Promise<{ store: SignalingStore; bus: RedisBus }> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  watch(redis, 'store', log)
   await redis.connect()
-  const bus = await RedisBus.create(url)
+  const bus = await RedisBus.create(url, log)
   return { store: new CachedStore(new RedisStore(redis), bus), bus }
+}
+
+export type RedisLog = (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void
+
+/**
+ * Says once that a connection went away and once that it is back (ioredis
+ * would otherwise print every failed reconnect as an unhandled error).
+ */
+function watch(redis: Redis, name: string, log: RedisLog | undefined): void {
+  let down = false
+  redis.on('error', (err: Error) => {
+    if (down) return
+    down = true
+    log?.('warn', 'Redis unreachable; retrying', { connection: name, err: err.message })
+  })
+  redis.on('ready', () => {
+    if (!down) return
+    down = false
+    log?.('info', 'Redis reachable again', { connection: name })
+  })
 }

@@ -156,6 +156,7 @@ export class SignalingServer {
   readonly #graceMs: number
   #relayed = 0
   #roomsHosted = 0
+  #closed = false
 
   constructor(options: SignalingOptions = {}) {
     this.#options = options
@@ -168,7 +169,14 @@ export class SignalingServer {
     this.#ipBuckets = new KeyedBuckets(this.#limits.ipMessagesPerSecond, this.#limits.ipMessageBurst)
     this.#roomGuesses = new KeyedBuckets(this.#limits.roomGuessesPerSecond, this.#limits.roomGuessBurst)
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: SIGNALING_MAX_MESSAGE_BYTES })
-    this.#bus.onDeliver((clientId, message) => this.#deliverLocal(clientId, message))
+    this.#bus.attach({
+      deliver: (clientId, message, senderId) => this.#deliverLocal(clientId, message, senderId),
+      undeliverable: (u) => this.#undeliverable(u.senderId, u.clientId, u.message, u.code),
+      locate: async (clientId) => {
+        const record = await this.#store.getClient(clientId)
+        return record ? record.instance : undefined
+      },
+    })
     this.#timers.push(
       setInterval(() => this.#heartbeat(), this.#heartbeatMs).unref(),
       setInterval(() => {
@@ -226,6 +234,8 @@ export class SignalingServer {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
     for (const timer of this.#timers) clearInterval(timer)
     for (const timer of this.#graceTimers.values()) clearTimeout(timer)
     this.#graceTimers.clear()
@@ -277,6 +287,8 @@ export class SignalingServer {
       const left = (this.#perIp.get(ip) ?? 1) - 1
       if (left > 0) this.#perIp.set(ip, left)
       else this.#perIp.delete(ip)
+      // Shutting down: the clients' records are left to expire (the store is closing too).
+      if (this.#closed) return
       conn.queue = conn.queue
         .then(() => this.#onClose(conn, code))
         .catch((err: unknown) => this.#logError(err))
@@ -604,8 +616,28 @@ export class SignalingServer {
     }
   }
 
-  /** Relays between a room's host and one of its admitted viewers, never viewer to viewer. */
+  /**
+   * Relays between a room's host and one of its admitted viewers, never
+   * viewer to viewer. Whatever goes wrong (the store unreachable too) is
+   * answered with the target and the kind of message, so a sender can
+   * account for each message it sent.
+   */
   async #relay(fromId: string, targetId: string, message: ServerMessage): Promise<void> {
+    try {
+      await this.#relayChecked(fromId, targetId, message)
+    } catch (err) {
+      // Anything but our own refusals is the shared store failing (Redis away): not relayed.
+      const error =
+        err instanceof SmolDeskError
+          ? err
+          : new SmolDeskError('UNAVAILABLE', 'the signaling store is unreachable; not relayed, send again', {
+              cause: err,
+            })
+      throw Object.assign(error, { targetId, refused: message.type })
+    }
+  }
+
+  async #relayChecked(fromId: string, targetId: string, message: ServerMessage): Promise<void> {
     const [from, to] = await this.#store.getMembers([fromId, targetId])
     if (
       !from ||
@@ -620,7 +652,7 @@ export class SignalingServer {
     }
     this.#relayed++
     this.metrics.relayed.inc()
-    await this.#deliver(targetId, message)
+    await this.#deliver(targetId, message, fromId)
   }
 
   /**
@@ -682,27 +714,66 @@ export class SignalingServer {
     return member.roomId
   }
 
-  /** Sends to a client wherever it is: here, on another instance, or queued while it is away. */
-  async #deliver(clientId: string, message: ServerMessage): Promise<void> {
+  /**
+   * Sends to a client wherever it is: here, on another instance, or queued
+   * while it is away. A relayed message (one with a sender) that cannot be
+   * taken throws TARGET_GONE or OVERLOADED for its sender; the server's own
+   * messages to a client that is gone are dropped with it.
+   */
+  async #deliver(clientId: string, message: ServerMessage, senderId?: string): Promise<void> {
     const json = JSON.stringify(message)
     const local = this.#local.get(clientId)
     if (local) {
-      this.#transmit(local, json)
+      this.#transmit(local, json, senderId)
       return
     }
     const record = await this.#store.getClient(clientId)
-    if (!record) return
-    if (record.instance === null || record.instance === this.#bus.instanceId) {
-      await this.#store.enqueue(clientId, json, MAX_QUEUED)
-    } else {
-      await this.#bus.publish(record.instance, clientId, json)
-    }
+    let refused: 'TARGET_GONE' | 'OVERLOADED' | undefined
+    if (!record) refused = 'TARGET_GONE'
+    else if (record.instance === null || record.instance === this.#bus.instanceId) {
+      if (!(await this.#store.enqueue(clientId, json, MAX_QUEUED))) refused = 'OVERLOADED'
+    } else if (!this.#bus.publish(record.instance, clientId, json, senderId)) refused = 'OVERLOADED'
+    if (refused && senderId) throw relayError(refused, clientId, message.type)
   }
 
-  #deliverLocal(clientId: string, json: string): void {
+  /** What another instance's relay handed us for a client of ours. */
+  #deliverLocal(clientId: string, json: string, senderId: string | undefined): void {
     const local = this.#local.get(clientId)
-    if (local) this.#transmit(local, json)
-    else this.#store.enqueue(clientId, json, MAX_QUEUED).catch((err: unknown) => this.#logError(err))
+    if (local) this.#transmit(local, json, senderId)
+    else this.#queueFor(clientId, json, senderId)
+  }
+
+  /** Keeps a message for a client that is away; a full queue is its sender's OVERLOADED. */
+  #queueFor(clientId: string, json: string, senderId: string | undefined): void {
+    this.#store.enqueue(clientId, json, MAX_QUEUED).then(
+      (kept) => {
+        if (!kept) this.#undeliverable(senderId, clientId, json, 'OVERLOADED')
+      },
+      (err: unknown) => {
+        this.#logError(err)
+        this.#undeliverable(senderId, clientId, json, 'OVERLOADED')
+      },
+    )
+  }
+
+  /** A relayed message that could not be delivered: its sender hears of it, wherever it is. */
+  #undeliverable(
+    senderId: string | undefined,
+    clientId: string,
+    json: string,
+    code: 'TARGET_GONE' | 'OVERLOADED',
+  ): void {
+    this.metrics.errors.inc({ code })
+    let type: unknown
+    try {
+      type = (JSON.parse(json) as { type?: unknown }).type
+    } catch {}
+    if (!senderId) {
+      this.#options.log?.('warn', 'message for a client could not be delivered', { clientId, code, type })
+      return
+    }
+    const error = relayError(code, clientId, typeof type === 'string' ? type : '')
+    this.#deliver(senderId, errorMessage(error)).catch((err: unknown) => this.#logError(err))
   }
 
   #send(conn: Connection, message: ServerMessage): void {
@@ -716,14 +787,13 @@ export class SignalingServer {
    * the message again. A client without an outbox gets it queued for its
    * resume when the connection is no longer open.
    */
-  #transmit(conn: Connection, json: string): void {
+  #transmit(conn: Connection, json: string, senderId?: string): void {
     const outbox = this.#outboxes.get(conn.id)
     outbox?.push(json)
     if (conn.held) {
       if (!outbox) conn.held.push(json)
     } else if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(json)
-    else if (!outbox)
-      this.#store.enqueue(conn.id, json, MAX_QUEUED).catch((err: unknown) => this.#logError(err))
+    else if (!outbox) this.#queueFor(conn.id, json, senderId)
   }
 
   #heartbeat(): void {
@@ -786,17 +856,43 @@ export class SignalingServer {
     const error = SmolDeskError.from(err)
     if (error.code === 'INTERNAL') this.#logError(err)
     this.metrics.errors.inc({ code: error.code })
-    const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs
-    this.#send(conn, {
-      type: 'error',
-      code: error.code,
-      message: error.message,
-      ...(retryAfterMs !== undefined && { retryAfterMs: Math.ceil(retryAfterMs) }),
-    })
+    this.#send(conn, errorMessage(err))
   }
 
   #logError(err: unknown): void {
     this.#options.log?.('warn', 'signaling error', { err: String(err) })
+  }
+}
+
+/** A relayed message refused for its sender, saying for whom and what it was. */
+function relayError(code: 'TARGET_GONE' | 'OVERLOADED', targetId: string, type: string): SmolDeskError {
+  const what = type === 'offer' || type === 'answer' || type === 'ice-candidate' ? type : undefined
+  const message =
+    code === 'TARGET_GONE'
+      ? `${what ?? 'message'} for ${targetId} not delivered: the peer is gone`
+      : `${what ?? 'message'} for ${targetId} not delivered: too much is waiting for it; slow down`
+  return Object.assign(new SmolDeskError(code, message), {
+    targetId,
+    ...(what && { refused: what }),
+    ...(code === 'OVERLOADED' && { retryAfterMs: 1000 }),
+  })
+}
+
+/** The `error` message for a SmolDeskError, with what it carries for the client (retry time, target). */
+function errorMessage(err: unknown): ServerMessage {
+  const error = SmolDeskError.from(err)
+  const extra = err as {
+    retryAfterMs?: number
+    targetId?: string
+    refused?: 'offer' | 'answer' | 'ice-candidate'
+  }
+  return {
+    type: 'error',
+    code: error.code,
+    message: error.message,
+    ...(extra.retryAfterMs !== undefined && { retryAfterMs: Math.ceil(extra.retryAfterMs) }),
+    ...(extra.targetId !== undefined && { targetId: extra.targetId }),
+    ...(extra.refused !== undefined && { refused: extra.refused }),
   }
 }
 

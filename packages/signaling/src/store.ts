@@ -1,4 +1,5 @@
 import type { RoomRole } from '@smoldesk/protocol'
+import type { Undeliverable } from './reliable-relay.ts'
 
 export interface RoomRecord {
   id: string
@@ -51,7 +52,8 @@ export interface SignalingStore {
   getClient(clientId: string): Promise<ClientRecord | undefined>
   deleteClient(clientId: string): Promise<void>
   /** Keeps the newest `max` messages for a client that is away. */
-  enqueue(clientId: string, message: string, max: number): Promise<void>
+  /** Keeps a message for a client that is away; false (not kept) when it already has `max`. */
+  enqueue(clientId: string, message: string, max: number): Promise<boolean>
   drain(clientId: string): Promise<string[]>
   recordAuthFailure(ip: string, windowMs: number): Promise<AuthFailures>
   authFailures(ip: string): Promise<AuthFailures | undefined>
@@ -64,8 +66,14 @@ export interface SignalingStore {
  */
 export interface SignalingBus {
   readonly instanceId: string
-  publish(instanceId: string, clientId: string, message: string): Promise<void>
-  onDeliver(handler: (clientId: string, message: string) => void): void
+  /**
+   * Sends a message to a client on another instance; false when the queue
+   * towards that instance is full (the sender is told OVERLOADED). What is
+   * accepted arrives once and in order, or comes back through
+   * `undeliverable`.
+   */
+  publish(instanceId: string, clientId: string, message: string, senderId?: string): boolean
+  attach(handlers: BusHandlers): void
   close(): Promise<void>
 }
 
@@ -146,11 +154,12 @@ export class MemoryStore implements SignalingStore {
     this.#queues.delete(clientId)
   }
 
-  async enqueue(clientId: string, message: string, max: number): Promise<void> {
+  async enqueue(clientId: string, message: string, max: number): Promise<boolean> {
     const queue = this.#queues.get(clientId) ?? []
+    if (queue.length >= max) return false
     queue.push(message)
-    if (queue.length > max) queue.splice(0, queue.length - max)
     this.#queues.set(clientId, queue)
+    return true
   }
 
   async drain(clientId: string): Promise<string[]> {
@@ -190,9 +199,18 @@ function live<T>(map: Map<string, Expiring<T>>, key: string): T | undefined {
 }
 
 /** One instance: every client is local, so nothing is ever published. */
+/** What the server gives its bus: delivery here, the sender's error, where a client is now. */
+export interface BusHandlers {
+  deliver(clientId: string, message: string, senderId: string | undefined): void
+  undeliverable(u: Undeliverable): void
+  locate(clientId: string): Promise<string | null | undefined>
+}
+
 export class LocalBus implements SignalingBus {
   readonly instanceId = 'local'
-  async publish(): Promise<void> {}
-  onDeliver(): void {}
+  publish(): boolean {
+    return false // every client is here: nothing is ever published
+  }
+  attach(): void {}
   async close(): Promise<void> {}
 }

@@ -2,7 +2,10 @@ import { readFile } from 'node:fs/promises'
 import { SmolDeskError } from '@smoldesk/protocol'
 import type { SignalingOptions } from '@smoldesk/signaling'
 import { connectRedis } from '@smoldesk/signaling/redis'
+import { createLogger } from '../log.ts'
 import { Coturn } from '../relay/coturn.ts'
+
+const log = createLogger('redis')
 
 /** Flags of `start` and `signaling` that shape how peers reach each other. */
 export const NETWORK_OPTIONS = {
@@ -69,7 +72,9 @@ export async function setUpNetwork(values: NetworkValues, listen: string): Promi
   }
   try {
     if (values.redis) {
-      const { store, bus } = await connectRedis(values.redis)
+      const { store, bus } = await connectRedis(values.redis, (level, message, fields) =>
+        log[level](fields ?? {}, message),
+      )
       signaling.store = store
       signaling.bus = bus
       describe.push(`Rooms shared through Redis at ${values.redis.replace(/\/\/[^@/]*@/, '//***@')}`)

@@ -1,0 +1,267 @@
+import type { ErrorCode } from '@smoldesk/protocol'
+
+/*
+ * Instance-to-instance delivery that loses nothing silently. Redis pub/sub
+ * is fire-and-forget: a message published while the receiving instance's
+ * subscriber reconnects, or while Redis restarts, is gone. So each instance
+ * numbers what it sends to each other instance and keeps it until the
+ * receiver acknowledges it; unacknowledged messages are sent again, the
+ * receiver takes each number once and in order, and what cannot be delivered
+ * (the target's instance is gone and the client turned up nowhere else, or
+ * the queue towards it is full) is reported so its sender hears a coded error:
+ * here by the origin, or by the receiver, which knows the sender from the
+ * envelope, when the client there cannot take it.
+ *
+ *   data  ['m', origin, seq, floor, clientId, message, senderId | null]
+ *         floor: the lowest number the origin still holds; anything below it
+ *         was acknowledged or given up, so the receiver does not wait for it.
+ *   ack   ['a', receiver, seq]   everything up to seq was taken
+ */
+
+export interface Undeliverable {
+  /** Who sent it (a client of this instance), if a client did. */
+  senderId: string | undefined
+  clientId: string
+  message: string
+  code: Extract<ErrorCode, 'TARGET_GONE' | 'OVERLOADED'>
+}
+
+export interface ReliableRelayOptions {
+  /** This instance. */
+  self: string
+  /** Publishes one envelope (JSON) on an instance's channel. */
+  send(instanceId: string, payload: string): Promise<void>
+  /** Whether the connection to the other instances is up (no resending into a dead connection). */
+  connected(): boolean
+  /** Where a client is now: an instance id, null (away), undefined (unknown). */
+  locate(clientId: string): Promise<string | null | undefined>
+  /** Hands a message to a client of this instance (which tells the sender if the client cannot take it). */
+  deliver(clientId: string, message: string, senderId: string | undefined): void
+  undeliverable(u: Undeliverable): void
+  /** Unacknowledged messages are sent again after this long. */
+  resendMs?: number
+  /** Unacknowledged this long, the target is looked up again (it may have resumed elsewhere). */
+  rerouteMs?: number
+  /** Unacknowledged this long, a message is given up and its sender told. */
+  giveUpMs?: number
+  /** Messages held for one instance; past it, new ones are refused (OVERLOADED). */
+  maxPending?: number
+  now?: () => number
+}
+
+interface Entry {
+  seq: number
+  clientId: string
+  message: string
+  senderId: string | undefined
+  /** When it was first handed to us, and last sent. */
+  first: number
+  sent: number
+}
+
+/** Envelopes that came ahead of a gap, per origin, at most this many. */
+const MAX_AHEAD = 20_000
+
+/** Per origin instance: the highest number taken, and what came after a gap. */
+interface Incoming {
+  last: number
+  ahead: Map<number, [clientId: string, message: string, senderId: string | undefined]>
+}
+
+interface Outgoing {
+  next: number
+  /** Unacknowledged, in number order. */
+  pending: Entry[]
+  /** A reroute lookup is under way (one at a time per link). */
+  locating: boolean
+}
+
+export class ReliableRelay {
+  readonly #o: Required<Omit<ReliableRelayOptions, 'now'>> & { now: () => number }
+  readonly #out = new Map<string, Outgoing>()
+  readonly #in = new Map<string, Incoming>()
+  /** Origins owed an acknowledgement (sent together, once per turn of the event loop). */
+  readonly #owed = new Set<string>()
+  #ackScheduled = false
+  #closed = false
+
+  constructor(options: ReliableRelayOptions) {
+    this.#o = {
+      resendMs: 1000,
+      rerouteMs: 2000,
+      giveUpMs: 15_000,
+      maxPending: 20_000,
+      now: () => performance.now(),
+      ...options,
+    }
+  }
+
+  /** Messages held for other instances, all together (for metrics and tests). */
+  get pending(): number {
+    let n = 0
+    for (const link of this.#out.values()) n += link.pending.length
+    return n
+  }
+
+  /** Sends a message to a client on another instance; false (nothing sent) when the queue there is full. */
+  publish(instanceId: string, clientId: string, message: string, senderId?: string): boolean {
+    const link = this.#link(instanceId)
+    if (link.pending.length >= this.#o.maxPending) return false
+    const now = this.#o.now()
+    const entry: Entry = { seq: link.next++, clientId, message, senderId, first: now, sent: now }
+    link.pending.push(entry)
+    this.#transmit(instanceId, link, entry)
+    return true
+  }
+
+  /** An envelope from the bus (already JSON-parsed); anything malformed is ignored. */
+  receive(envelope: unknown): void {
+    if (!Array.isArray(envelope) || this.#closed) return
+    const [kind, from, seq] = envelope as [unknown, unknown, unknown]
+    if (typeof from !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) return
+    if (kind === 'm') this.#onData(from, seq, envelope.slice(3))
+    else if (kind === 'a') this.#onAck(from, seq)
+  }
+
+  /** Resends, reroutes and gives up; the owner calls this a few times a second. */
+  tick(): void {
+    const now = this.#o.now()
+    for (const [instanceId, link] of this.#out) {
+      const oldest = link.pending[0]
+      if (!oldest) continue
+      if (now - oldest.first >= this.#o.rerouteMs && !link.locating) void this.#reroute(instanceId, link)
+      if (this.#o.connected() && now - oldest.sent >= this.#o.resendMs) {
+        for (const entry of link.pending) this.#transmit(instanceId, link, entry)
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true
+    this.#out.clear()
+  }
+
+  #link(instanceId: string): Outgoing {
+    let link = this.#out.get(instanceId)
+    if (!link) {
+      link = { next: 1, pending: [], locating: false }
+      this.#out.set(instanceId, link)
+    }
+    return link
+  }
+
+  #transmit(instanceId: string, link: Outgoing, entry: Entry): void {
+    entry.sent = this.#o.now()
+    const floor = link.pending[0]?.seq ?? entry.seq
+    const payload = JSON.stringify([
+      'm',
+      this.#o.self,
+      entry.seq,
+      floor,
+      entry.clientId,
+      entry.message,
+      entry.senderId ?? null,
+    ])
+    // A failed publish stays pending: the next tick sends it again.
+    this.#o.send(instanceId, payload).catch(() => {})
+  }
+
+  #onData(origin: string, seq: number, [floor, clientId, message, senderId]: unknown[]): void {
+    if (typeof floor !== 'number' || typeof clientId !== 'string' || typeof message !== 'string') return
+    const state = this.#incoming(origin)
+    if (floor - 1 > state.last) {
+      // The origin gave up on what is below its floor: not waited for, and not kept either.
+      state.last = floor - 1
+      for (const held of state.ahead.keys()) if (held <= state.last) state.ahead.delete(held)
+    }
+    if (seq > state.last + 1) {
+      // Ahead of a gap (what came before was lost on the way): kept until the gap is filled by
+      // the origin's resend, so one lost envelope does not cost everything after it.
+      if (state.ahead.size < MAX_AHEAD)
+        state.ahead.set(seq, [clientId, message, typeof senderId === 'string' ? senderId : undefined])
+    } else if (seq === state.last + 1) {
+      this.#o.deliver(clientId, message, typeof senderId === 'string' ? senderId : undefined)
+      state.last = seq
+    }
+    // A repeat (seq ≤ last) is only acknowledged again. Then whatever waited behind the gap.
+    for (let next = state.ahead.get(state.last + 1); next; next = state.ahead.get(state.last + 1)) {
+      state.ahead.delete(state.last + 1)
+      this.#o.deliver(...next)
+      state.last++
+    }
+    this.#owe(origin)
+  }
+
+  #incoming(origin: string): Incoming {
+    let state = this.#in.get(origin)
+    if (!state) {
+      state = { last: 0, ahead: new Map() }
+      this.#in.set(origin, state)
+    }
+    return state
+  }
+
+  #owe(origin: string): void {
+    this.#owed.add(origin)
+    if (this.#ackScheduled) return
+    this.#ackScheduled = true
+    setImmediate(() => {
+      this.#ackScheduled = false
+      for (const to of this.#owed) {
+        const upTo = this.#in.get(to)?.last ?? 0
+        this.#o.send(to, JSON.stringify(['a', this.#o.self, upTo])).catch(() => {})
+      }
+      this.#owed.clear()
+    })
+  }
+
+  #onAck(from: string, upTo: number): void {
+    const link = this.#out.get(from)
+    if (!link) return
+    let taken = 0
+    while (taken < link.pending.length && (link.pending[taken]?.seq ?? Infinity) <= upTo) taken++
+    if (taken > 0) link.pending.splice(0, taken)
+    const oldest = link.pending[0]
+    // The receiver is past a gap of ours (it says how far it got, and it is behind what we
+    // sent long enough ago): send the rest again now rather than at the next tick.
+    if (oldest && this.#o.now() - oldest.sent > 100 && this.#o.connected()) {
+      for (const entry of link.pending) this.#transmit(from, link, entry)
+    }
+  }
+
+  /**
+   * Messages unacknowledged for a while: their clients may have resumed on
+   * another instance (theirs died). Each found elsewhere is moved there, in
+   * order; what is still unaccounted for after giveUpMs is reported.
+   */
+  async #reroute(instanceId: string, link: Outgoing): Promise<void> {
+    link.locating = true
+    try {
+      const now = this.#o.now()
+      const stale = link.pending.filter((e) => now - e.first >= this.#o.rerouteMs)
+      const where = new Map<string, string | null | undefined>()
+      for (const entry of stale) {
+        if (!where.has(entry.clientId))
+          where.set(entry.clientId, await this.#o.locate(entry.clientId).catch(() => instanceId))
+      }
+      if (this.#closed) return
+      for (const entry of stale) {
+        const at = where.get(entry.clientId)
+        const moved = typeof at === 'string' && at !== instanceId
+        const givenUp = this.#o.now() - entry.first >= this.#o.giveUpMs
+        if (!moved && !givenUp) continue
+        const index = link.pending.indexOf(entry)
+        if (index < 0) continue // acknowledged meanwhile
+        link.pending.splice(index, 1)
+        const { clientId, message, senderId } = entry
+        if (moved && at === this.#o.self) this.#o.deliver(clientId, message, senderId)
+        else if (moved) {
+          if (!this.publish(at, clientId, message, senderId))
+            this.#o.undeliverable({ senderId, clientId, message, code: 'OVERLOADED' })
+        } else this.#o.undeliverable({ senderId, clientId, message, code: 'TARGET_GONE' })
+      }
+    } finally {
+      link.locating = false
+    }
+  }
+}
