@@ -104,7 +104,13 @@ export async function benchCommand(argv: string[]): Promise<void> {
     else {
       const rows = result.runs.map(
         (r) =>
-          `${r.instances === 1 ? 'one instance          ' : 'two instances + Redis '}  ${r.peers} peers  offered ${r.offered_msgs_per_s}/s  relayed ${r.relayed_msgs_per_s}/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms (after 2 s: ${r.p99_warm_ms})  ${r.mem_per_peer_kb} KiB/peer  (connected in ${r.connect_s} s, ${r.lost} lost, ${r.errored} errored; CPU: server ${r.server_cpu_pct} %, load generators ${r.generator_cpu_pct} %)`,
+          `${r.instances === 1 ? 'one instance          ' : 'two instances + Redis '}  ${r.peers} peers  offered ${r.offered_msgs_per_s}/s  relayed ${r.relayed_msgs_per_s}/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms (after 2 s: ${r.p99_warm_ms})  ${r.mem_per_peer_kb} KiB/peer  (connected in ${r.connect_s} s, ${r.lost} lost, ${r.errored} errored${
+            r.errored
+              ? ` (${Object.entries(r.error_codes)
+                  .map(([c, n]) => `${c} ${n}`)
+                  .join(', ')})`
+              : ''
+          }; CPU: server ${r.server_cpu_pct} %, load generators ${r.generator_cpu_pct} %)`,
       )
       process.stdout.write(
         [

@@ -25,6 +25,8 @@ export interface SignalingRun {
   lost: number
   /** Relays the server refused with a coded error (the sender was told). */
   errored: number
+  /** The refusals by code. */
+  error_codes: Record<string, number>
   /** CPU of the load generators (percent of one core, all of them together): their share of the machine. */
   generator_cpu_pct: number
   /** CPU of the server side (its instances, and redis-server with two). */
@@ -163,6 +165,9 @@ async function runOnce(
     const sent = results.reduce((n, r) => n + r.sent, 0)
     const received = results.reduce((n, r) => n + r.received, 0)
     const errored = results.reduce((n, r) => n + r.errored, 0)
+    const errorCodes: Record<string, number> = {}
+    for (const r of results)
+      for (const [code, n] of Object.entries(r.error_codes)) errorCodes[code] = (errorCodes[code] ?? 0) + n
     const latencies = results.flatMap((r) => r.latencies)
     const warm = results.flatMap((r) => r.warm_latencies)
     return {
@@ -177,6 +182,7 @@ async function runOnce(
       connect_s: round1(connectS),
       lost: Math.max(0, sent - received - errored),
       errored,
+      error_codes: errorCodes,
       generator_cpu_pct: generatorCpu,
       server_cpu_pct: serverCpu,
     }

@@ -18,6 +18,8 @@ export interface LoadResult {
   received: number
   /** `error` messages the server answered relays with (a coded refusal, never silence). */
   errored: number
+  /** The refusals by code (RATE_LIMITED, OVERLOADED, TARGET_GONE, …). */
+  error_codes: Record<string, number>
   /** Every 4th relay's send → receive time (same process, same clock). */
   latencies: number[]
   /** The same, for relays sent after the first two seconds (caches warm, connections settled). */
@@ -41,6 +43,7 @@ const seconds = Number(secondsArg)
 let measuring = false
 let received = 0
 let errored = 0
+const errorCodes: Record<string, number> = {}
 const latencies: number[] = []
 const warmLatencies: number[] = []
 /** Relays sent from then on count as warm (see warm_latencies). */
@@ -79,7 +82,11 @@ function openPeer(url: string): Promise<Peer> {
         waiters.delete(String(msg.type))
         waiter(msg)
       } else if (msg.type === 'error') {
-        if (measuring) errored++
+        if (measuring) {
+          errored++
+          const code = String(msg.code)
+          errorCodes[code] = (errorCodes[code] ?? 0) + 1
+        }
         const pending = [...waiters.values()]
         waiters.clear()
         for (const w of pending) w(msg)
@@ -156,6 +163,7 @@ const result: LoadResult = {
   sent,
   received,
   errored,
+  error_codes: errorCodes,
   latencies,
   warm_latencies: warmLatencies,
   cpu_ms: (cpu.user + cpu.system) / 1000,

@@ -173,24 +173,25 @@ export class RedisBus implements SignalingBus, Invalidations {
       ready = true
     })
     sub.on('message', (channel: string, payload: string) => {
+      if (channel !== key.invalidations) {
+        this.#relay?.receive(payload)
+        return
+      }
       // Only instances publish here, but a stray publish must not take the server down.
-      let envelope: unknown
+      let keys: unknown
       try {
-        envelope = JSON.parse(payload)
+        keys = JSON.parse(payload)
       } catch {
         return
       }
-      if (channel === key.invalidations) {
-        if (Array.isArray(envelope)) this.#invalidated?.(envelope.filter((k) => typeof k === 'string'))
-        return
-      }
-      this.#relay?.receive(envelope)
+      if (Array.isArray(keys)) this.#invalidated?.(keys.filter((k) => typeof k === 'string'))
     })
     this.#tick = setInterval(() => this.#relay?.tick(), RELAY_TICK_MS).unref()
   }
 
   static async create(url: string, log?: RedisLog): Promise<RedisBus> {
-    const pub = new Redis(url, { lazyConnect: true })
+    // Auto-pipelining: the publishes of one turn of the event loop go to Redis as one write.
+    const pub = new Redis(url, { lazyConnect: true, enableAutoPipelining: true })
     const sub = new Redis(url, { lazyConnect: true })
     watch(pub, 'publisher', log)
     watch(sub, 'subscriber', log)

@@ -12,10 +12,14 @@ import type { ErrorCode } from '@smoldesk/protocol'
  * here by the origin, or by the receiver, which knows the sender from the
  * envelope, when the client there cannot take it.
  *
- *   data  ['m', origin, seq, floor, clientId, message, senderId | null]
+ * Envelopes are lines of text, the message last and as it is (wrapping it in
+ * JSON would escape every quote in it, on every relay, twice):
+ *
+ *   data  m \n origin \n seq \n floor \n clientId \n senderId (or empty) \n message
  *         floor: the lowest number the origin still holds; anything below it
  *         was acknowledged or given up, so the receiver does not wait for it.
- *   ack   ['a', receiver, seq]   everything up to seq was taken
+ *   ack   a \n receiver \n seq \n highest   everything up to seq was taken;
+ *         highest: the highest number it holds (past a gap when above seq)
  */
 
 export interface Undeliverable {
@@ -29,7 +33,7 @@ export interface Undeliverable {
 export interface ReliableRelayOptions {
   /** This instance. */
   self: string
-  /** Publishes one envelope (JSON) on an instance's channel. */
+  /** Publishes one envelope on an instance's channel. */
   send(instanceId: string, payload: string): Promise<void>
   /** Whether the connection to the other instances is up (no resending into a dead connection). */
   connected(): boolean
@@ -58,6 +62,9 @@ interface Entry {
   first: number
   sent: number
 }
+
+/** A message missing below one that arrived is sent again, at most this often. */
+const FAST_RESEND_MS = 100
 
 /** Envelopes that came ahead of a gap, per origin, at most this many. */
 const MAX_AHEAD = 20_000
@@ -90,7 +97,7 @@ export class ReliableRelay {
       resendMs: 1000,
       rerouteMs: 2000,
       giveUpMs: 15_000,
-      maxPending: 20_000,
+      maxPending: 100_000,
       now: () => performance.now(),
       ...options,
     }
@@ -114,13 +121,27 @@ export class ReliableRelay {
     return true
   }
 
-  /** An envelope from the bus (already JSON-parsed); anything malformed is ignored. */
-  receive(envelope: unknown): void {
-    if (!Array.isArray(envelope) || this.#closed) return
-    const [kind, from, seq] = envelope as [unknown, unknown, unknown]
-    if (typeof from !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) return
-    if (kind === 'm') this.#onData(from, seq, envelope.slice(3))
-    else if (kind === 'a') this.#onAck(from, seq)
+  /** An envelope from the bus; anything malformed is ignored. */
+  receive(envelope: string): void {
+    if (this.#closed) return
+    const fields: string[] = []
+    let at = 0
+    // Six fields before a data envelope's message, three after an ack's kind.
+    for (let i = 0; i < 6; i++) {
+      const end = envelope.indexOf('\n', at)
+      if (end < 0) break
+      fields.push(envelope.slice(at, end))
+      at = end + 1
+    }
+    const [kind, from, seqText, fourth, clientId, senderId] = fields
+    const seq = Number(seqText)
+    if (!from || !Number.isSafeInteger(seq)) return
+    if (kind === 'm' && clientId && fields.length === 6) {
+      this.#onData(from, seq, Number(fourth), clientId, envelope.slice(at), senderId || undefined)
+    } else if (kind === 'a' && fields.length === 3) {
+      const highest = Number(envelope.slice(at))
+      this.#onAck(from, seq, Number.isSafeInteger(highest) ? highest : seq)
+    }
   }
 
   /** Resends, reroutes and gives up; the owner calls this a few times a second. */
@@ -130,8 +151,11 @@ export class ReliableRelay {
       const oldest = link.pending[0]
       if (!oldest) continue
       if (now - oldest.first >= this.#o.rerouteMs && !link.locating) void this.#reroute(instanceId, link)
-      if (this.#o.connected() && now - oldest.sent >= this.#o.resendMs) {
-        for (const entry of link.pending) this.#transmit(instanceId, link, entry)
+      // Each message again once it has waited resendMs unacknowledged, not the whole queue: under
+      // load acknowledgements come late, and resending everything would double the load.
+      if (this.#o.connected()) {
+        for (const entry of link.pending)
+          if (now - entry.sent >= this.#o.resendMs) this.#transmit(instanceId, link, entry)
       }
     }
   }
@@ -153,21 +177,20 @@ export class ReliableRelay {
   #transmit(instanceId: string, link: Outgoing, entry: Entry): void {
     entry.sent = this.#o.now()
     const floor = link.pending[0]?.seq ?? entry.seq
-    const payload = JSON.stringify([
-      'm',
-      this.#o.self,
-      entry.seq,
-      floor,
-      entry.clientId,
-      entry.message,
-      entry.senderId ?? null,
-    ])
+    const payload = `m\n${this.#o.self}\n${entry.seq}\n${floor}\n${entry.clientId}\n${entry.senderId ?? ''}\n${entry.message}`
     // A failed publish stays pending: the next tick sends it again.
     this.#o.send(instanceId, payload).catch(() => {})
   }
 
-  #onData(origin: string, seq: number, [floor, clientId, message, senderId]: unknown[]): void {
-    if (typeof floor !== 'number' || typeof clientId !== 'string' || typeof message !== 'string') return
+  #onData(
+    origin: string,
+    seq: number,
+    floor: number,
+    clientId: string,
+    message: string,
+    senderId: string | undefined,
+  ): void {
+    if (!Number.isSafeInteger(floor)) return
     const state = this.#incoming(origin)
     if (floor - 1 > state.last) {
       // The origin gave up on what is below its floor: not waited for, and not kept either.
@@ -177,10 +200,9 @@ export class ReliableRelay {
     if (seq > state.last + 1) {
       // Ahead of a gap (what came before was lost on the way): kept until the gap is filled by
       // the origin's resend, so one lost envelope does not cost everything after it.
-      if (state.ahead.size < MAX_AHEAD)
-        state.ahead.set(seq, [clientId, message, typeof senderId === 'string' ? senderId : undefined])
+      if (state.ahead.size < MAX_AHEAD) state.ahead.set(seq, [clientId, message, senderId])
     } else if (seq === state.last + 1) {
-      this.#o.deliver(clientId, message, typeof senderId === 'string' ? senderId : undefined)
+      this.#o.deliver(clientId, message, senderId)
       state.last = seq
     }
     // A repeat (seq ≤ last) is only acknowledged again. Then whatever waited behind the gap.
@@ -208,24 +230,29 @@ export class ReliableRelay {
     setImmediate(() => {
       this.#ackScheduled = false
       for (const to of this.#owed) {
-        const upTo = this.#in.get(to)?.last ?? 0
-        this.#o.send(to, JSON.stringify(['a', this.#o.self, upTo])).catch(() => {})
+        const state = this.#in.get(to)
+        const upTo = state?.last ?? 0
+        let highest = upTo
+        for (const held of state?.ahead.keys() ?? []) highest = Math.max(highest, held)
+        this.#o.send(to, `a\n${this.#o.self}\n${upTo}\n${highest}`).catch(() => {})
       }
       this.#owed.clear()
     })
   }
 
-  #onAck(from: string, upTo: number): void {
+  #onAck(from: string, upTo: number, highest: number): void {
     const link = this.#out.get(from)
     if (!link) return
     let taken = 0
     while (taken < link.pending.length && (link.pending[taken]?.seq ?? Infinity) <= upTo) taken++
     if (taken > 0) link.pending.splice(0, taken)
-    const oldest = link.pending[0]
-    // The receiver is past a gap of ours (it says how far it got, and it is behind what we
-    // sent long enough ago): send the rest again now rather than at the next tick.
-    if (oldest && this.#o.now() - oldest.sent > 100 && this.#o.connected()) {
-      for (const entry of link.pending) this.#transmit(from, link, entry)
+    // The receiver holds messages past a gap: what is missing below them was lost on the way
+    // (what was merely still travelling is not resent: the gap is behind something that arrived).
+    if (highest <= upTo || !this.#o.connected()) return
+    const now = this.#o.now()
+    for (const entry of link.pending) {
+      if (entry.seq >= highest) break
+      if (now - entry.sent > FAST_RESEND_MS) this.#transmit(from, link, entry)
     }
   }
 
@@ -247,15 +274,16 @@ export class ReliableRelay {
       if (this.#closed) return
       for (const entry of stale) {
         const at = where.get(entry.clientId)
-        const moved = typeof at === 'string' && at !== instanceId
+        // Away (null): kept for its resume by this instance's queue, like any message for a client away.
+        const moved = at === null || (typeof at === 'string' && at !== instanceId)
         const givenUp = this.#o.now() - entry.first >= this.#o.giveUpMs
         if (!moved && !givenUp) continue
         const index = link.pending.indexOf(entry)
         if (index < 0) continue // acknowledged meanwhile
         link.pending.splice(index, 1)
         const { clientId, message, senderId } = entry
-        if (moved && at === this.#o.self) this.#o.deliver(clientId, message, senderId)
-        else if (moved) {
+        if (moved && (at === null || at === this.#o.self)) this.#o.deliver(clientId, message, senderId)
+        else if (moved && typeof at === 'string') {
           if (!this.publish(at, clientId, message, senderId))
             this.#o.undeliverable({ senderId, clientId, message, code: 'OVERLOADED' })
         } else this.#o.undeliverable({ senderId, clientId, message, code: 'TARGET_GONE' })

@@ -23,7 +23,7 @@ class LossyBus {
         if (this.down) throw new Error('bus down')
         if (Math.random() < this.loss) return
         const target = this.relays.get(to)
-        setImmediate(() => target?.receive(JSON.parse(payload)))
+        setImmediate(() => target?.receive(payload))
       },
       connected: () => !this.down,
       locate: async (clientId) => this.location.get(clientId),
@@ -103,13 +103,14 @@ describe('reliable relay between instances', () => {
   it('takes a repeated message once (its acknowledgement was lost), and one ahead of a gap after the gap', async () => {
     const bus = new LossyBus()
     const b = bus.add('B')
-    const envelope = ['m', 'A', 1, 1, 'client', 'hello', null]
+    const envelope = 'm\nA\n1\n1\nclient\n\nhello'
     b.receive(envelope)
     b.receive(envelope)
-    b.receive(['m', 'A', 3, 1, 'client', 'after a gap', null])
-    b.receive(['m', 'A', 2, 1, 'client', 'second', null])
-    b.receive(['nonsense', 5])
-    b.receive('{"not":"an array"}')
-    assert.deepEqual(bus.got.get('B/client'), ['hello', 'second', 'after a gap'])
+    b.receive('m\nA\n3\n1\nclient\n\nafter a gap\nwith a line break')
+    b.receive('m\nA\n2\n1\nclient\nsender\nsecond')
+    b.receive('nonsense\n5')
+    b.receive('m\nA\nfour\n1\nclient\n\nnot a number')
+    b.receive('{"not":"an envelope"}')
+    assert.deepEqual(bus.got.get('B/client'), ['hello', 'second', 'after a gap\nwith a line break'])
   })
 })
