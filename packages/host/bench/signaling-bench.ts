@@ -38,13 +38,16 @@ export interface SignalingBenchResult {
   runs: SignalingRun[]
 }
 
-interface Instance {
+export interface Instance {
   url: string
   pid: number
   close: () => Promise<unknown>
+  /** SIGKILL, as a crash: nothing is closed, nothing is said. */
+  kill: () => void
 }
 
-async function startInstance(redisUrl: string | undefined): Promise<Instance> {
+/** One signaling instance in a process of its own (sharing Redis at redisUrl, if given). */
+export async function startInstance(redisUrl: string | undefined): Promise<Instance> {
   const proc = await ManagedProcess.spawn({
     name: 'signaling bench server',
     command: process.execPath,
@@ -59,7 +62,12 @@ async function startInstance(redisUrl: string | undefined): Promise<Instance> {
       resolvePort(Number(String(d).trim()))
     })
   })
-  return { url: `ws://127.0.0.1:${port}`, pid: proc.pid, close: () => proc.close() }
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    pid: proc.pid,
+    close: () => proc.close(),
+    kill: () => proc.child.kill('SIGKILL'),
+  }
 }
 
 const LOAD_MAIN = resolve(import.meta.dirname, 'signaling-load-main.ts')

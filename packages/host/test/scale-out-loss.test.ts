@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { type ServerMessage, SignalingClient } from '@smoldesk/protocol'
 import { connectRedis } from '@smoldesk/signaling/redis'
 import { LocalRedis } from '../bench/redis-server.ts'
+import { type Instance, startInstance } from '../bench/signaling-bench.ts'
 import { WebServer } from '../src/web/web-server.ts'
 import { eventually } from './helpers.ts'
 
@@ -32,9 +33,9 @@ interface Pair {
   sent: number
 }
 
-async function pair(room: string, hostAt: WebServer, viewerAt: WebServer): Promise<Pair> {
-  const host = await SignalingClient.connect(hostAt.signalingUrl)
-  const viewer = await SignalingClient.connect(viewerAt.signalingUrl)
+async function pair(room: string, hostAt: string, viewerAt: string): Promise<Pair> {
+  const host = await SignalingClient.connect(hostAt)
+  const viewer = await SignalingClient.connect(viewerAt)
   await host.request({ type: 'create-room', roomId: room }, 'room-created')
   const joined = host.request({ type: 'ping' }, 'peer-joined')
   await viewer.request({ type: 'join-room', roomId: room }, 'room-joined')
@@ -48,6 +49,23 @@ async function pair(room: string, hostAt: WebServer, viewerAt: WebServer): Promi
       p.errored.push({ code: m.code, ...(m.refused && { refused: m.refused }) })
   })
   return p
+}
+
+/** Each host sends `perPair` numbered candidates to its viewer, about 1,000 a second. */
+function sendAll(pairs: Pair[], perPair: number): Promise<unknown> {
+  return Promise.all(
+    pairs.map(async (p) => {
+      for (let n = 1; n <= perPair; n++) {
+        p.host.send({
+          type: 'ice-candidate',
+          targetId: p.viewer.clientId,
+          candidate: { candidate: String(n) },
+        })
+        p.sent++
+        if (n % 20 === 0) await new Promise((r) => setTimeout(r, 20))
+      }
+    }),
+  )
 }
 
 /** Each message is either received once, in order, or its sender was told; never both, never neither. */
@@ -91,23 +109,14 @@ describe('scale-out: nothing accepted is lost across a Redis restart', () => {
 
   it('relays 6,000 messages between two instances while redis-server is killed and started again', async () => {
     const pairs = [
-      ...(await Promise.all(Array.from({ length: 5 }, (_, i) => pair(`ab-${i}`, a, b)))),
-      ...(await Promise.all(Array.from({ length: 5 }, (_, i) => pair(`ba-${i}`, b, a)))),
+      ...(await Promise.all(
+        Array.from({ length: 5 }, (_, i) => pair(`ab-${i}`, a.signalingUrl, b.signalingUrl)),
+      )),
+      ...(await Promise.all(
+        Array.from({ length: 5 }, (_, i) => pair(`ba-${i}`, b.signalingUrl, a.signalingUrl)),
+      )),
     ]
-    const perPair = 600
-    const sending = Promise.all(
-      pairs.map(async (p) => {
-        for (let n = 1; n <= perPair; n++) {
-          p.host.send({
-            type: 'ice-candidate',
-            targetId: p.viewer.clientId,
-            candidate: { candidate: String(n) },
-          })
-          p.sent++
-          if (n % 20 === 0) await new Promise((r) => setTimeout(r, 20))
-        }
-      }),
-    )
+    const sending = sendAll(pairs, 600)
     await new Promise((r) => setTimeout(r, 250))
     await redis.kill()
     const killedAt = performance.now()
@@ -133,6 +142,68 @@ describe('scale-out: nothing accepted is lost across a Redis restart', () => {
       candidate: { candidate: '100000' },
     })
     await eventually(async () => assert.equal(check.received.length, before + 1), 10_000)
+    for (const p of pairs) {
+      p.host.close()
+      p.viewer.close()
+    }
+  })
+})
+
+describe('scale-out: nothing accepted is lost when an instance dies', () => {
+  let redis: LocalRedis
+  let a: WebServer
+  let b: Instance
+
+  before(async () => {
+    redis = await LocalRedis.start()
+    a = await instance(redis.url)
+    b = await startInstance(redis.url)
+  })
+  after(async () => {
+    await a?.close()
+    await b?.close()
+    await redis?.close()
+  })
+
+  it('relays 6,000 messages from hosts on A to viewers on B while B is killed; the viewers resume on A', async () => {
+    const pairs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => pair(`kill-${i}`, a.signalingUrl, b.url)),
+    )
+    // What a load balancer does when an instance dies: the viewers come back on the one that is left.
+    let restarted = 0
+    const resumedAt: number[] = []
+    for (const p of pairs) {
+      p.viewer.onClose(async () => {
+        const back = await SignalingClient.recover(a.signalingUrl, p.viewer, {
+          cancelled: () => false,
+          restart: async () => {
+            restarted++ // a new session: the old one (and what was queued for it) would be gone
+          },
+          delaysMs: [100, 250, 500, 500, 500, 1000, 1000, 1000, 2000, 2000],
+        })
+        if (back) {
+          p.viewer = back
+          resumedAt.push(performance.now())
+        }
+      })
+    }
+    const sending = sendAll(pairs, 600)
+    await new Promise((r) => setTimeout(r, 250))
+    b.kill()
+    const killedAt = performance.now()
+    await sending
+    const settled = await eventually(async () => {
+      const tally = account(pairs)
+      assert.equal(tally.delivered + tally.errored, tally.sent)
+      return tally
+    }, 30_000)
+    assert.equal(restarted, 0, 'every viewer resumed its own session')
+    assert.equal(resumedAt.length, pairs.length)
+    const slowest = Math.max(...resumedAt) - killedAt
+    console.log(
+      `instance killed: viewers resumed on the other within ${slowest.toFixed(0)} ms; ${settled.sent} sent, ${settled.delivered} delivered once and in order, ${settled.errored} errored to their senders (${settled.codes.join(', ') || 'none'}), 0 lost`,
+    )
+    assert.equal(settled.errored, 0, 'every viewer came back, so everything was delivered')
     for (const p of pairs) {
       p.host.close()
       p.viewer.close()

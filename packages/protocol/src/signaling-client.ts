@@ -54,6 +54,7 @@ export class SignalingClient {
         this.#resumeToken = msg.token
         this.#counting = true
       } else if (this.#counting) this.#count()
+      if (this.#repeated(msg)) return
       for (const handler of this.#handlers) handler(msg)
     })
     socket.addEventListener('close', (ev) => {
@@ -106,6 +107,7 @@ export class SignalingClient {
     const client = await SignalingClient.#open(url, timeoutMs, false)
     client.#received = previous.#received
     client.#acked = previous.#received
+    client.#seen = previous.#seen
     for (const handler of previous.#handlers) client.#handlers.add(handler)
     for (const handler of previous.#closeHandlers) client.#closeHandlers.add(handler)
     try {
@@ -219,6 +221,20 @@ export class SignalingClient {
   }
 
   #abandoned = false
+
+  /** The last relay number seen from each sender (carried over to the connection that resumes this one). */
+  #seen = new Map<string, [epoch: string, n: number]>()
+
+  /** A relayed message given a second time (see RelaySeqSchema): counted as received, not handled. */
+  #repeated(msg: ServerMessage): boolean {
+    if ((msg.type !== 'offer' && msg.type !== 'answer' && msg.type !== 'ice-candidate') || !msg.seq)
+      return false
+    const [epoch, n] = msg.seq
+    const last = this.#seen.get(msg.fromId)
+    if (last && last[0] === epoch && n <= last[1]) return true
+    this.#seen.set(msg.fromId, [epoch, n])
+    return false
+  }
 
   #count(): void {
     this.#received++

@@ -99,6 +99,14 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
 ])
 export type ClientMessage = z.infer<typeof ClientMessageSchema>
 
+/**
+ * A relayed message's number: [epoch, n], n counting up per sender within an
+ * epoch (the instance that relayed it). A message given twice (sent again
+ * after an instance died before it acknowledged) is the same [epoch, n], and
+ * the receiver keeps the first. Optional: older servers do not number.
+ */
+const RelaySeqSchema = z.tuple([z.string().min(1).max(64), z.number().int().positive()]).optional()
+
 export const ServerMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('welcome'),
@@ -152,12 +160,13 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     token: z.string(),
     roomId: RoomIdSchema.optional(),
   }),
-  z.strictObject({ type: z.literal('offer'), fromId: ClientIdSchema, sdp: Sdp }),
-  z.strictObject({ type: z.literal('answer'), fromId: ClientIdSchema, sdp: Sdp }),
+  z.strictObject({ type: z.literal('offer'), fromId: ClientIdSchema, sdp: Sdp, seq: RelaySeqSchema }),
+  z.strictObject({ type: z.literal('answer'), fromId: ClientIdSchema, sdp: Sdp, seq: RelaySeqSchema }),
   z.strictObject({
     type: z.literal('ice-candidate'),
     fromId: ClientIdSchema,
     candidate: IceCandidateSchema.nullable(),
+    seq: RelaySeqSchema,
   }),
   z.strictObject({ type: z.literal('ping') }),
   z.strictObject({ type: z.literal('pong') }),

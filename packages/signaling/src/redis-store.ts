@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { CachedStore, type Invalidations } from './cached-store.ts'
 import { ReliableRelay } from './reliable-relay.ts'
@@ -21,6 +22,8 @@ const key = {
   queue: (clientId: string) => `${PREFIX}queue:${clientId}`,
   failures: (ip: string) => `${PREFIX}authfail:${ip}`,
   instance: (instanceId: string) => `${PREFIX}instance:${instanceId}`,
+  /** Exists while the instance runs (renewed every ALIVE_RENEW_MS). */
+  alive: (instanceId: string) => `${PREFIX}alive:${instanceId}`,
   /** Every instance listens here for records that changed (CachedStore). */
   invalidations: `${PREFIX}invalidate`,
 }
@@ -140,6 +143,9 @@ export class RedisStore implements SignalingStore {
 
 /** How often unacknowledged messages are looked at (resent after 1 s, rerouted after 2 s). */
 const RELAY_TICK_MS = 250
+/** An instance renews its alive key this often; a crashed one is known dead after the TTL. */
+const ALIVE_RENEW_MS = 500
+const ALIVE_TTL_MS = 2000
 
 const ENQUEUE_SCRIPT = `
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
@@ -160,6 +166,7 @@ export class RedisBus implements SignalingBus, Invalidations {
   readonly #pub: Redis
   readonly #sub: Redis
   readonly #tick: NodeJS.Timeout
+  readonly #heartbeat: NodeJS.Timeout
   #relay: ReliableRelay | undefined
   #invalidated: ((keys: string[] | '*') => void) | undefined
 
@@ -187,6 +194,23 @@ export class RedisBus implements SignalingBus, Invalidations {
       if (Array.isArray(keys)) this.#invalidated?.(keys.filter((k) => typeof k === 'string'))
     })
     this.#tick = setInterval(() => this.#relay?.tick(), RELAY_TICK_MS).unref()
+    this.#heartbeat = setInterval(() => this.#renew().catch(() => {}), ALIVE_RENEW_MS).unref()
+  }
+
+  /**
+   * Says this instance runs. A crashed one's key expires within ALIVE_TTL_MS,
+   * and then another instance may take over its clients when they resume.
+   */
+  #renew(): Promise<unknown> {
+    return this.#pub.set(key.alive(this.instanceId), '1', 'PX', ALIVE_TTL_MS)
+  }
+
+  async alive(instanceId: string): Promise<boolean> {
+    return (await this.#pub.exists(key.alive(instanceId))) === 1
+  }
+
+  arrived(clientId: string): void {
+    this.#relay?.claim(clientId)
   }
 
   static async create(url: string, log?: RedisLog): Promise<RedisBus> {
@@ -198,6 +222,7 @@ export class RedisBus implements SignalingBus, Invalidations {
     await Promise.all([pub.connect(), sub.connect()])
     const bus = new RedisBus(pub, sub)
     await sub.subscribe(key.instance(bus.instanceId), key.invalidations)
+    await bus.#renew()
     return bus
   }
 
@@ -234,6 +259,13 @@ export class RedisBus implements SignalingBus, Invalidations {
 
   async close(): Promise<void> {
     clearInterval(this.#tick)
+    clearInterval(this.#heartbeat)
+    // Gone at once, not after its TTL: its clients may resume elsewhere straight away.
+    // (Not waited for long: with Redis away the command would sit in ioredis's queue.)
+    await Promise.race([
+      this.#pub.del(key.alive(this.instanceId)).catch(() => {}),
+      sleep(500, undefined, { ref: false }),
+    ])
     this.#relay?.close()
     this.#pub.disconnect()
     this.#sub.disconnect()

@@ -58,10 +58,18 @@ interface Entry {
   clientId: string
   message: string
   senderId: string | undefined
-  /** When it was first handed to us, and last sent. */
+  /** When it was first handed to us, last sent, and acknowledged. */
   first: number
   sent: number
+  acked: number
 }
+
+/**
+ * How long an acknowledged message is kept for a resume after its receiver
+ * died: longer than a dead instance takes to be known dead (its alive key's
+ * TTL, 2 s) plus a client's first few reconnect attempts.
+ */
+const RETAIN_MS = 5000
 
 /** A message missing below one that arrived is sent again, at most this often. */
 const FAST_RESEND_MS = 100
@@ -79,6 +87,13 @@ interface Outgoing {
   next: number
   /** Unacknowledged, in number order. */
   pending: Entry[]
+  /**
+   * Acknowledged in the last RETAIN_MS, in number order: the receiver took
+   * them, but if it dies now its client may not have them yet, so they are
+   * given again wherever the client resumes (the client drops repeats by
+   * their relay number).
+   */
+  done: Entry[]
   /** A reroute lookup is under way (one at a time per link). */
   locating: boolean
 }
@@ -89,6 +104,9 @@ export class ReliableRelay {
   readonly #in = new Map<string, Incoming>()
   /** Origins owed an acknowledgement (sent together, once per turn of the event loop). */
   readonly #owed = new Set<string>()
+  /** The instance each client's messages went to last (so a move is noticed when it happens). */
+  #lastLink = new Map<string, string>()
+  #prunedAt = 0
   #ackScheduled = false
   #closed = false
 
@@ -114,11 +132,50 @@ export class ReliableRelay {
   publish(instanceId: string, clientId: string, message: string, senderId?: string): boolean {
     const link = this.#link(instanceId)
     if (link.pending.length >= this.#o.maxPending) return false
+    const before = this.#lastLink.get(clientId)
+    if (before !== instanceId) {
+      // The client moved (it resumed on another instance): what is still on its way to the old
+      // one, and what that one took lately, goes first, so the order holds across the move.
+      if (before !== undefined) for (const e of this.#takeAll(clientId)) this.#push(instanceId, link, e)
+      this.#lastLink.set(clientId, instanceId)
+    }
     const now = this.#o.now()
-    const entry: Entry = { seq: link.next++, clientId, message, senderId, first: now, sent: now }
+    this.#push(instanceId, link, { seq: 0, clientId, message, senderId, first: now, sent: now, acked: 0 })
+    return true
+  }
+
+  /**
+   * A client connected here now (it resumed after its instance died): what
+   * this instance had sent towards it elsewhere, unacknowledged or taken
+   * there lately, is delivered here, in order, before anything new.
+   */
+  claim(clientId: string): number {
+    const entries = this.#takeAll(clientId)
+    this.#lastLink.delete(clientId)
+    for (const e of entries) this.#o.deliver(e.clientId, e.message, e.senderId)
+    return entries.length
+  }
+
+  /** Removes and returns a client's entries from every link: the retained ones, then the pending. */
+  #takeAll(clientId: string): Entry[] {
+    const taken: Entry[] = []
+    for (const link of this.#out.values()) {
+      for (const list of [link.done, link.pending]) {
+        let kept = 0
+        for (const e of list) {
+          if (e.clientId === clientId) taken.push(e)
+          else list[kept++] = e
+        }
+        list.length = kept
+      }
+    }
+    return taken
+  }
+
+  #push(instanceId: string, link: Outgoing, entry: Entry): void {
+    entry.seq = link.next++
     link.pending.push(entry)
     this.#transmit(instanceId, link, entry)
-    return true
   }
 
   /** An envelope from the bus; anything malformed is ignored. */
@@ -147,7 +204,18 @@ export class ReliableRelay {
   /** Resends, reroutes and gives up; the owner calls this a few times a second. */
   tick(): void {
     const now = this.#o.now()
+    if (now - this.#prunedAt >= 10_000) {
+      // Only clients with something pending or retained can move anything: the rest are forgotten.
+      this.#prunedAt = now
+      const kept = new Map<string, string>()
+      for (const [instanceId, link] of this.#out)
+        for (const list of [link.done, link.pending]) for (const e of list) kept.set(e.clientId, instanceId)
+      this.#lastLink = kept
+    }
     for (const [instanceId, link] of this.#out) {
+      let expired = 0
+      while (expired < link.done.length && now - (link.done[expired]?.acked ?? 0) >= RETAIN_MS) expired++
+      if (expired > 0) link.done.splice(0, expired)
       const oldest = link.pending[0]
       if (!oldest) continue
       if (now - oldest.first >= this.#o.rerouteMs && !link.locating) void this.#reroute(instanceId, link)
@@ -163,12 +231,13 @@ export class ReliableRelay {
   close(): void {
     this.#closed = true
     this.#out.clear()
+    this.#lastLink.clear()
   }
 
   #link(instanceId: string): Outgoing {
     let link = this.#out.get(instanceId)
     if (!link) {
-      link = { next: 1, pending: [], locating: false }
+      link = { next: 1, pending: [], done: [], locating: false }
       this.#out.set(instanceId, link)
     }
     return link
@@ -245,7 +314,15 @@ export class ReliableRelay {
     if (!link) return
     let taken = 0
     while (taken < link.pending.length && (link.pending[taken]?.seq ?? Infinity) <= upTo) taken++
-    if (taken > 0) link.pending.splice(0, taken)
+    if (taken > 0) {
+      const now = this.#o.now()
+      for (const entry of link.pending.splice(0, taken)) {
+        entry.acked = now
+        link.done.push(entry)
+      }
+      // Bounded like the pending ones: past it, the oldest retained go first.
+      if (link.done.length > this.#o.maxPending) link.done.splice(0, link.done.length - this.#o.maxPending)
+    }
     // The receiver holds messages past a gap: what is missing below them was lost on the way
     // (what was merely still travelling is not resent: the gap is behind something that arrived).
     if (highest <= upTo || !this.#o.connected()) return
@@ -272,21 +349,37 @@ export class ReliableRelay {
           where.set(entry.clientId, await this.#o.locate(entry.clientId).catch(() => instanceId))
       }
       if (this.#closed) return
+      const handled = new Set<string>()
       for (const entry of stale) {
-        const at = where.get(entry.clientId)
+        const { clientId } = entry
+        if (handled.has(clientId)) continue
+        const at = where.get(clientId)
         // Away (null): kept for its resume by this instance's queue, like any message for a client away.
-        const moved = at === null || (typeof at === 'string' && at !== instanceId)
-        const givenUp = this.#o.now() - entry.first >= this.#o.giveUpMs
-        if (!moved && !givenUp) continue
-        const index = link.pending.indexOf(entry)
-        if (index < 0) continue // acknowledged meanwhile
-        link.pending.splice(index, 1)
-        const { clientId, message, senderId } = entry
-        if (moved && (at === null || at === this.#o.self)) this.#o.deliver(clientId, message, senderId)
-        else if (moved && typeof at === 'string') {
-          if (!this.publish(at, clientId, message, senderId))
-            this.#o.undeliverable({ senderId, clientId, message, code: 'OVERLOADED' })
-        } else this.#o.undeliverable({ senderId, clientId, message, code: 'TARGET_GONE' })
+        if (at === null || at === this.#o.self) {
+          handled.add(clientId)
+          this.claim(clientId)
+        } else if (typeof at === 'string' && at !== instanceId) {
+          // All of the client's messages move at once, so their order holds.
+          handled.add(clientId)
+          const entries = this.#takeAll(clientId)
+          const to = this.#link(at)
+          const room = this.#o.maxPending - to.pending.length
+          for (const [i, e] of entries.entries()) {
+            if (i < room) this.#push(at, to, e)
+            else this.#o.undeliverable({ ...e, code: 'OVERLOADED' })
+          }
+          this.#lastLink.set(clientId, at)
+        } else if (this.#o.now() - entry.first >= this.#o.giveUpMs) {
+          const index = link.pending.indexOf(entry)
+          if (index < 0) continue // acknowledged meanwhile
+          link.pending.splice(index, 1)
+          this.#o.undeliverable({
+            senderId: entry.senderId,
+            clientId,
+            message: entry.message,
+            code: 'TARGET_GONE',
+          })
+        }
       }
     } finally {
       link.locating = false

@@ -157,6 +157,8 @@ export class SignalingServer {
   #relayed = 0
   #roomsHosted = 0
   #closed = false
+  /** Relay numbers per sender (see #relayChecked). */
+  readonly #relaySeq = new Map<string, number>()
 
   constructor(options: SignalingOptions = {}) {
     this.#options = options
@@ -561,16 +563,24 @@ export class SignalingServer {
     if (missing.lost > 0) {
       throw new SmolDeskError('RESUME_FAILED', `${missing.lost} messages were missed: start a new session`)
     }
+    let takenOver = false
     if (record.instance !== null) {
       // The old connection may be half-open (a dropped network the server has not noticed yet):
       // the token proves who this is, so the new connection replaces it here. On another
-      // instance it is left to that instance's heartbeat, and the client retries.
+      // instance that is still running it is left to that instance's heartbeat, and the client
+      // retries; an instance that died (its alive key expired) has nobody to ask, so the
+      // session moves here.
       const old = this.#local.get(clientId)
-      if (record.instance !== this.#bus.instanceId || !old) {
-        throw new SmolDeskError('RESUME_FAILED', 'this session is still connected elsewhere; retry shortly')
-      }
-      this.#local.delete(clientId)
-      old.ws.terminate()
+      if (record.instance === this.#bus.instanceId && old) {
+        this.#local.delete(clientId)
+        old.ws.terminate()
+      } else if (record.instance === this.#bus.instanceId || (await this.#bus.alive(record.instance))) {
+        // Not RESUME_FAILED: the session is alive, and a client that retries gets it back.
+        throw Object.assign(
+          new SmolDeskError('UNAVAILABLE', 'this session is still connected elsewhere; retry shortly'),
+          { retryAfterMs: 1000 },
+        )
+      } else takenOver = true
     }
     clearTimeout(this.#graceTimers.get(clientId))
     this.#graceTimers.delete(clientId)
@@ -585,6 +595,8 @@ export class SignalingServer {
     const box = conn.acks ? (outbox ?? new Outbox(MAX_UNACKED, received ?? 0)) : undefined
     if (box) this.#outboxes.set(clientId, box)
     else this.#outboxes.delete(clientId)
+    // What this instance relayed to it over there and may not have reached it comes first.
+    if (takenOver) this.#bus.arrived(clientId)
     const from = received ?? box?.sent ?? 0
     const next = newToken()
     conn.resumeHash = sha256(next)
@@ -652,7 +664,11 @@ export class SignalingServer {
     }
     this.#relayed++
     this.metrics.relayed.inc()
-    await this.#deliver(targetId, message, fromId)
+    // Numbered per sender, so a target given a message twice (sent again after an instance
+    // died before its acknowledgement came back) keeps one.
+    const n = (this.#relaySeq.get(fromId) ?? 0) + 1
+    this.#relaySeq.set(fromId, n)
+    await this.#deliver(targetId, { ...message, seq: [this.#bus.instanceId, n] } as ServerMessage, fromId)
   }
 
   /**
@@ -667,6 +683,7 @@ export class SignalingServer {
       if (member) await this.#leave(conn.id)
       await this.#store.deleteClient(conn.id)
       this.#outboxes.delete(conn.id)
+      this.#relaySeq.delete(conn.id)
       return
     }
     // Away, not gone: the room keeps its place for a while so it can resume.
@@ -689,6 +706,7 @@ export class SignalingServer {
     const record = await this.#store.getClient(clientId)
     if (record && record.instance !== null) return // resumed, perhaps on another instance
     this.#outboxes.delete(clientId)
+    this.#relaySeq.delete(clientId)
     await this.#leave(clientId)
     await this.#store.deleteClient(clientId)
   }

@@ -73,6 +73,14 @@ export interface SignalingBus {
    * `undeliverable`.
    */
   publish(instanceId: string, clientId: string, message: string, senderId?: string): boolean
+  /**
+   * A client is connected here now (it resumed after its instance died):
+   * what this instance sent towards it elsewhere and may not have reached
+   * it is delivered here first.
+   */
+  arrived(clientId: string): void
+  /** Whether an instance is running (it renews a key in the store twice a second). */
+  alive(instanceId: string): Promise<boolean>
   attach(handlers: BusHandlers): void
   close(): Promise<void>
 }
@@ -210,6 +218,10 @@ export class LocalBus implements SignalingBus {
   readonly instanceId = 'local'
   publish(): boolean {
     return false // every client is here: nothing is ever published
+  }
+  arrived(): void {}
+  async alive(instanceId: string): Promise<boolean> {
+    return instanceId === this.instanceId
   }
   attach(): void {}
   async close(): Promise<void> {}

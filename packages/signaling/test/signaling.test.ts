@@ -29,6 +29,7 @@ describe('signaling server', () => {
       type: 'offer',
       fromId: host.clientId,
       sdp: 'v=0 offer',
+      seq: ['local', 1], // numbered per sender, so a repeat can be recognised
     })
     viewer.send({ type: 'answer', targetId: host.clientId, sdp: 'v=0 answer' })
     assert.equal((await hostBox.next('answer')).sdp, 'v=0 answer')
@@ -37,7 +38,9 @@ describe('signaling server', () => {
       targetId: host.clientId,
       candidate: { candidate: 'candidate:1', sdpMid: '0' },
     })
-    assert.equal((await hostBox.next('ice-candidate')).candidate?.candidate, 'candidate:1')
+    const candidate = await hostBox.next('ice-candidate')
+    assert.equal(candidate.candidate?.candidate, 'candidate:1')
+    assert.deepEqual(candidate.seq, ['local', 2], 'the viewer’s second relay')
     viewer.close()
     assert.equal((await hostBox.next('peer-left')).peerId, viewer.clientId)
     host.close()
