@@ -11,7 +11,7 @@ import { BENCH_DESKTOPS, type BenchDesktop } from './bench-desktop.ts'
 import { benchInput } from './input-bench.ts'
 import { benchLatency, type LatencyRun } from './latency.ts'
 import { benchNetwork, type NetworkProfileName, type NetworkRun } from './network-bench.ts'
-import { benchSignaling } from './signaling-bench.ts'
+import { benchSignaling, SIGNALING_RUN_KINDS, type SignalingRunKind } from './signaling-bench.ts'
 import { benchTransfer } from './transfer-bench.ts'
 
 /** Figures measured on this 2-core machine before SmolDesk existed (issue 4), printed next to ours. */
@@ -90,6 +90,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       direction: { type: 'string' },
       desktop: { type: 'string' },
       profiles: { type: 'string' },
+      runs: { type: 'string' },
     },
     strict: true,
   })
@@ -99,18 +100,23 @@ export async function benchCommand(argv: string[]): Promise<void> {
       rate: Number(values.rate ?? (values.quick ? 2000 : 25_000)),
       seconds: Number(values.seconds ?? (values.quick ? 2 : 10)),
       log: (line) => process.stderr.write(`${line}\n`),
+      ...(values.runs !== undefined && { runs: signalingRuns(values.runs) }),
     })
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`)
     else {
       const rows = result.runs.map(
         (r) =>
-          `${r.instances === 1 ? 'one instance          ' : 'two instances + Redis '}  ${r.peers} peers  offered ${r.offered_msgs_per_s}/s  relayed ${r.relayed_msgs_per_s}/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms (after 2 s: ${r.p99_warm_ms})  ${r.mem_per_peer_kb} KiB/peer  (connected in ${r.connect_s} s, ${r.lost} lost, ${r.errored} errored${
+          `${r.instances === 1 ? 'one instance          ' : 'two instances + Redis '}  ${r.peers} peers  offered ${r.offered_msgs_per_s}/s  relayed ${r.relayed_msgs_per_s}/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms (after 2 s: ${r.p99_warm_ms})  ${r.mem_per_peer_kb} KiB/peer  (connected in ${r.connect_s} s, the last relay ${r.drain_s} s after the window; ${r.lost} lost, ${r.errored} errored${
             r.errored
               ? ` (${Object.entries(r.error_codes)
                   .map(([c, n]) => `${c} ${n}`)
                   .join(', ')})`
               : ''
-          }; CPU: server ${r.server_cpu_pct} %, load generators ${r.generator_cpu_pct} %)`,
+          }; CPU: server ${r.server_cpu_pct} %, load generators ${r.generator_cpu_pct} %)${
+            r.storm
+              ? `\n  … during a storm of newcomers (${r.storm.concurrency} at once, ${r.storm.attempts_per_s} attempts/s, storm CPU ${r.storm.cpu_pct} %): ${r.storm.admitted} let in, ${r.storm.shed} turned away (OVERLOADED), ${r.storm.failed} failed, ${r.storm.rate_limited} RATE_LIMITED; peak ${r.storm.peak_clients} clients at ${r.storm.peak_mem_per_peer_kb} KiB each`
+              : ''
+          }`,
       )
       process.stdout.write(
         [
@@ -346,3 +352,15 @@ function networkTable(runs: NetworkRun[]): string {
 }
 
 runCli(benchCommand(process.argv.slice(2)))
+
+/** `--runs one,two,storm`: which of bench signaling's runs (all when not given). */
+function signalingRuns(list: string): SignalingRunKind[] {
+  const kinds = list.split(',').map((k) => k.trim())
+  for (const k of kinds)
+    if (!(SIGNALING_RUN_KINDS as readonly string[]).includes(k))
+      throw new SmolDeskError(
+        'INVALID_ARGS',
+        `--runs takes ${SIGNALING_RUN_KINDS.join(', ')} (comma-separated), not '${k}'`,
+      )
+  return kinds as SignalingRunKind[]
+}

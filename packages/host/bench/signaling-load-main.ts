@@ -7,8 +7,9 @@
  *
  * Connects PAIRS rooms of two (hosts to HOST_URL, viewers to VIEWER_URL),
  * prints `ready`, waits for `go` on stdin, relays ICE candidates both ways
- * at RATE messages/s for SECONDS, waits a second for the last ones, and
- * prints one JSON line: sent, received, errored and latency samples (ms).
+ * at RATE messages/s for SECONDS, waits until every relay is delivered or
+ * refused (at most 20 s), and prints one JSON line: sent, received, errored
+ * and latency samples (ms).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
@@ -26,6 +27,10 @@ export interface LoadResult {
   warm_latencies: number[]
   /** This generator's CPU time over the relay phase, ms (user + system). */
   cpu_ms: number
+  /** Connection attempts the server turned away (OVERLOADED) while the rooms were made; each was tried again. */
+  turned_away: number
+  /** How long after the window the last relays took to be accounted for. */
+  drain_ms: number
 }
 
 interface Peer {
@@ -40,6 +45,9 @@ const pairs = Number(pairsArg)
 const rate = Number(rateArg)
 const seconds = Number(secondsArg)
 
+/** The longest wait after the window for the last relays (the server gives one up after 15 s). */
+const DRAIN_MAX_MS = 20_000
+
 let measuring = false
 let received = 0
 let errored = 0
@@ -49,7 +57,20 @@ const warmLatencies: number[] = []
 /** Relays sent from then on count as warm (see warm_latencies). */
 let warmFrom = Number.POSITIVE_INFINITY
 
-function openPeer(url: string): Promise<Peer> {
+/** Connections the server turned away (OVERLOADED) before letting them in on a later try. */
+let turnedAway = 0
+
+/** Opens a peer, trying again (as SignalingClient.connect does) while the server turns connections away. */
+async function openPeer(url: string): Promise<Peer> {
+  for (;;) {
+    const peer = await tryPeer(url)
+    if (!('retryAfterMs' in peer)) return peer
+    turnedAway++
+    await sleep(peer.retryAfterMs * (1 + Math.random()))
+  }
+}
+
+function tryPeer(url: string): Promise<Peer | { retryAfterMs: number }> {
   return new Promise((resolvePeer, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false })
     const waiters = new Map<string, (m: Record<string, unknown>) => void>()
@@ -72,6 +93,10 @@ function openPeer(url: string): Promise<Peer> {
       }
       const msg = JSON.parse(text) as Record<string, unknown>
       if (msg.type === 'ping') ws.send('{"type":"pong"}')
+      if (msg.type === 'error' && !peer) {
+        resolvePeer({ retryAfterMs: Number(msg.retryAfterMs ?? 1000) })
+        return
+      }
       if (msg.type === 'welcome' && !peer) {
         peer = { ws, id: String(msg.clientId), next: (type) => new Promise((r) => waiters.set(type, r)) }
         resolvePeer(peer)
@@ -156,7 +181,11 @@ while (performance.now() - started < seconds * 1000) {
   }
   await sleep(Math.max(0, 5 - (performance.now() - tickStart)))
 }
-await sleep(1000) // the last messages arrive
+// Then until every relay is accounted for (delivered, or refused with a code), as long as the
+// server may take to give one up (15 s) and a little: what is still missing then is lost.
+const drainUntil = performance.now() + DRAIN_MAX_MS
+while (received + errored < sent && performance.now() < drainUntil) await sleep(20)
+const drainMs = performance.now() - started - seconds * 1000
 measuring = false
 const cpu = process.cpuUsage(cpuBefore)
 const result: LoadResult = {
@@ -167,6 +196,8 @@ const result: LoadResult = {
   latencies,
   warm_latencies: warmLatencies,
   cpu_ms: (cpu.user + cpu.system) / 1000,
+  turned_away: turnedAway,
+  drain_ms: Math.round(drainMs),
 }
 process.stdout.write(`${JSON.stringify(result)}\n`, () => {
   for (const p of [...hosts, ...viewers]) p.ws.terminate()

@@ -14,6 +14,7 @@ const shared = redisUrl ? await connectRedis(redisUrl) : undefined
 const server = new SignalingServer({
   ...(shared && { store: shared.store, bus: shared.bus }),
   limits: { connectionsPerIp: 1e9, ipMessagesPerSecond: 1e9, ipMessageBurst: 1e9 },
+  shedOnLoad: true,
 })
 const http = createServer((req, res) => {
   if (!server.handleHttp(req, res)) res.writeHead(404).end()

@@ -137,12 +137,25 @@ describe('bench audio (smoke run, not a measurement)', () => {
 })
 
 describe('bench signaling (smoke run, not a measurement)', () => {
-  it('relays between peers in rooms on one instance and across two over Redis, losing nothing', async () => {
-    const result = await benchSignaling({ peers: 100, rate: 500, seconds: 1, log: () => {} })
+  it('relays between peers in rooms on one instance, across two over Redis, and through a storm of newcomers, losing nothing', async () => {
+    const result = await benchSignaling({
+      peers: 100,
+      rate: 500,
+      seconds: 1,
+      stormConcurrency: 50,
+      log: () => {},
+    })
     assert.deepEqual(
-      result.runs.map((r) => r.instances),
-      [1, 2],
+      result.runs.map((r) => [r.instances, r.storm !== undefined]),
+      [
+        [1, false],
+        [2, false],
+        [1, true],
+      ],
     )
+    const storm = result.runs[2]?.storm
+    assert.ok(storm && storm.attempts_per_s > 0 && storm.admitted > 0, 'the storm got in somewhere')
+    assert.ok(storm.peak_clients > 100 && storm.peak_mem_per_peer_kb > 0, 'the peak was measured')
     for (const run of result.runs) {
       assert.equal(run.peers, 100)
       assert.equal(run.lost, 0)

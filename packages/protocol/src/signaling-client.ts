@@ -10,6 +10,13 @@ export const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15_000, 30
 const ACK_EVERY = 16
 const ACK_AFTER_MS = 1000
 
+/** How long to wait before trying a server that refused with OVERLOADED again; undefined for any other failure. */
+function busyRetryMs(err: unknown): number | undefined {
+  if (!(err instanceof SmolDeskError) || err.code !== 'OVERLOADED') return undefined
+  const after = (err as { retryAfterMs?: number }).retryAfterMs ?? 1000
+  return after * (1 + Math.random())
+}
+
 /**
  * A signaling connection (browser and Node ≥ 22 alike: both have a global
  * WebSocket). Incoming messages are parsed by the protocol schema; anything
@@ -64,9 +71,23 @@ export class SignalingClient {
     })
   }
 
-  /** Connects and waits for the server's `welcome`. */
-  static connect(url: string, timeoutMs = 10_000): Promise<SignalingClient> {
-    return SignalingClient.#open(url, timeoutMs, true)
+  /**
+   * Connects and waits for the server's `welcome`. A server turning new
+   * connections away (OVERLOADED) is tried again when it says, plus jitter so
+   * everyone it turned away does not come back in the same instant, for up
+   * to `busyForMs`; past that the OVERLOADED is the caller's to show.
+   */
+  static async connect(url: string, timeoutMs = 10_000, busyForMs = 30_000): Promise<SignalingClient> {
+    const giveUpAt = Date.now() + busyForMs
+    for (;;) {
+      try {
+        return await SignalingClient.#open(url, timeoutMs, true)
+      } catch (err) {
+        const wait = busyRetryMs(err)
+        if (wait === undefined || Date.now() + wait > giveUpAt) throw err
+        await new Promise((resolve) => setTimeout(resolve, wait))
+      }
+    }
   }
 
   static #open(url: string, timeoutMs: number, counting: boolean): Promise<SignalingClient> {
@@ -82,14 +103,34 @@ export class SignalingClient {
         clearTimeout(timer)
         reject(new SmolDeskError('CONNECTION_FAILED', `cannot reach the signaling server at ${url}`))
       })
+      // A server past capacity answers the handshake only to say so (OVERLOADED, then close 1013).
+      let refusal: SmolDeskError | undefined
       const onWelcome = (ev: MessageEvent) => {
         const msg = parse(ev.data)
+        if (msg?.type === 'error') {
+          refusal = Object.assign(new SmolDeskError(msg.code, msg.message), {
+            retryAfterMs: msg.retryAfterMs,
+          })
+          return
+        }
         if (msg?.type !== 'welcome') return
         clearTimeout(timer)
         socket.removeEventListener('message', onWelcome)
+        socket.removeEventListener('close', onClose)
         resolve(new SignalingClient(socket, msg.clientId, msg.token, counting))
       }
+      const onClose = (ev: CloseEvent) => {
+        clearTimeout(timer)
+        reject(
+          refusal ??
+            new SmolDeskError(
+              'CONNECTION_FAILED',
+              `the signaling server at ${url} closed the connection (${ev.code})`,
+            ),
+        )
+      }
       socket.addEventListener('message', onWelcome)
+      socket.addEventListener('close', onClose)
     })
   }
 

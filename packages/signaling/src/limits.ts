@@ -8,9 +8,10 @@ export class TokenBucket {
   readonly #burst: number
   readonly #perMs: number
 
-  constructor(perSecond: number, burst: number, now = performance.now()) {
+  /** `initial` tokens to begin with (default a full burst). */
+  constructor(perSecond: number, burst: number, now = performance.now(), initial = burst) {
     this.#burst = burst
-    this.#tokens = burst
+    this.#tokens = Math.min(burst, initial)
     this.#perMs = perSecond / 1000
     this.#last = now
   }

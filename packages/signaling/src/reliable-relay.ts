@@ -42,7 +42,7 @@ export interface ReliableRelayOptions {
   /** Hands a message to a client of this instance (which tells the sender if the client cannot take it). */
   deliver(clientId: string, message: string, senderId: string | undefined): void
   undeliverable(u: Undeliverable): void
-  /** Unacknowledged messages are sent again after this long. */
+  /** Acknowledgements standing still this long, what they do not cover is sent again (the wait doubles while they stay still). */
   resendMs?: number
   /** Unacknowledged this long, the target is looked up again (it may have resumed elsewhere). */
   rerouteMs?: number
@@ -96,7 +96,14 @@ interface Outgoing {
   done: Entry[]
   /** A reroute lookup is under way (one at a time per link). */
   locating: boolean
+  /** When acknowledgements last moved (or the queue last became non-empty). */
+  progressAt: number
+  /** How long acknowledgements may stand still before the queue is sent again (doubles while they do). */
+  stallMs: number
 }
+
+/** The longest wait for acknowledgements to move before sending again, however often they did not. */
+const MAX_STALL_MS = 8000
 
 export class ReliableRelay {
   readonly #o: Required<Omit<ReliableRelayOptions, 'now'>> & { now: () => number }
@@ -173,6 +180,7 @@ export class ReliableRelay {
   }
 
   #push(instanceId: string, link: Outgoing, entry: Entry): void {
+    if (link.pending.length === 0) link.progressAt = this.#o.now()
     entry.seq = link.next++
     link.pending.push(entry)
     this.#transmit(instanceId, link, entry)
@@ -219,11 +227,15 @@ export class ReliableRelay {
       const oldest = link.pending[0]
       if (!oldest) continue
       if (now - oldest.first >= this.#o.rerouteMs && !link.locating) void this.#reroute(instanceId, link)
-      // Each message again once it has waited resendMs unacknowledged, not the whole queue: under
-      // load acknowledgements come late, and resending everything would double the load.
-      if (this.#o.connected()) {
+      // Sent again only once acknowledgements stand still: while they move the receiver is
+      // working through the queue, however late, and a resend would only add to its load — under
+      // load that feeds on itself until nothing arrives in time. (A message lost with others
+      // arriving after it is sent again at once, see #onAck.) Each stall doubles the next wait.
+      if (this.#o.connected() && now - link.progressAt >= link.stallMs) {
         for (const entry of link.pending)
-          if (now - entry.sent >= this.#o.resendMs) this.#transmit(instanceId, link, entry)
+          if (now - entry.sent >= link.stallMs) this.#transmit(instanceId, link, entry)
+        link.progressAt = now
+        link.stallMs = Math.min(MAX_STALL_MS, link.stallMs * 2)
       }
     }
   }
@@ -237,7 +249,14 @@ export class ReliableRelay {
   #link(instanceId: string): Outgoing {
     let link = this.#out.get(instanceId)
     if (!link) {
-      link = { next: 1, pending: [], done: [], locating: false }
+      link = {
+        next: 1,
+        pending: [],
+        done: [],
+        locating: false,
+        progressAt: this.#o.now(),
+        stallMs: this.#o.resendMs,
+      }
       this.#out.set(instanceId, link)
     }
     return link
@@ -316,6 +335,8 @@ export class ReliableRelay {
     while (taken < link.pending.length && (link.pending[taken]?.seq ?? Infinity) <= upTo) taken++
     if (taken > 0) {
       const now = this.#o.now()
+      link.progressAt = now
+      link.stallMs = this.#o.resendMs
       for (const entry of link.pending.splice(0, taken)) {
         entry.acked = now
         link.done.push(entry)

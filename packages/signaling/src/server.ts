@@ -23,6 +23,7 @@ import {
 } from './limits.ts'
 import { SignalingMetrics } from './metrics.ts'
 import { Outbox } from './outbox.ts'
+import { LoadGauge } from './overload.ts'
 import { hashPassword, randomRoomCode, verifyPassword } from './passwords.ts'
 import {
   LocalBus,
@@ -63,6 +64,12 @@ export interface SignalingLimits {
   roomGuessBurst: number
   /** How long failed attempts are remembered. */
   failureWindowMs: number
+  /** Clients this instance holds at most; past it new connections are turned away (OVERLOADED). */
+  maxClients: number
+  /** Median event-loop lateness (ms, over half a second) past which new connections are turned away. */
+  maxLoopDelayMs: number
+  /** Event-loop utilization (0–1, over half a second) past which new connections are turned away. */
+  maxLoopUtilization: number
 }
 
 export const DEFAULT_LIMITS: SignalingLimits = {
@@ -75,6 +82,12 @@ export const DEFAULT_LIMITS: SignalingLimits = {
   roomGuessesPerSecond: 2,
   roomGuessBurst: 20,
   failureWindowMs: 15 * 60_000,
+  // ~8 KiB each (bench signaling): 50,000 is ~400 MB, and more than one Node loop relays in time.
+  maxClients: 50_000,
+  // The relay's p99 target is 20 ms: a loop late by 50 ms half the time is far past it.
+  maxLoopDelayMs: 50,
+  // Busy 95 % of the time, the loop has no room for newcomers' handshakes without its rooms waiting.
+  maxLoopUtilization: 0.95,
 }
 
 export interface SignalingOptions {
@@ -92,6 +105,14 @@ export interface SignalingOptions {
   resumeGraceMs?: number
   /** Take the client address from X-Forwarded-For (only behind a reverse proxy you run). */
   trustProxy?: boolean
+  /**
+   * Turn newcomers away while the event loop is saturated or late (as well
+   * as past maxClients). For an instance of its own (`smoldesk signaling`):
+   * its loop is its capacity. Not for one inside the host (`smoldesk
+   * start`): the host's media work keeps that loop busy, its rooms are the
+   * host's own, and turning its viewers away would not make it less busy.
+   */
+  shedOnLoad?: boolean
   /** Include Node's process metrics in /metrics (once per process). */
   processMetrics?: boolean
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void
@@ -106,6 +127,8 @@ const MAX_QUEUED = 256
  */
 const MAX_UNACKED = 1024
 const SWEEP_MS = 60_000
+/** When a client turned away for overload is told to try again (it adds its own jitter). */
+const SHED_RETRY_MS = 2000
 
 interface Connection {
   id: string
@@ -159,6 +182,8 @@ export class SignalingServer {
   #closed = false
   /** Relay numbers per sender (see #relayChecked). */
   readonly #relaySeq = new Map<string, number>()
+  readonly #load: LoadGauge
+  #shedLoggedAt = Number.NEGATIVE_INFINITY
 
   constructor(options: SignalingOptions = {}) {
     this.#options = options
@@ -171,6 +196,7 @@ export class SignalingServer {
     this.#ipBuckets = new KeyedBuckets(this.#limits.ipMessagesPerSecond, this.#limits.ipMessageBurst)
     this.#roomGuesses = new KeyedBuckets(this.#limits.roomGuessesPerSecond, this.#limits.roomGuessBurst)
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: SIGNALING_MAX_MESSAGE_BYTES })
+    this.#load = new LoadGauge({ ...this.#limits, byLoad: options.shedOnLoad ?? false })
     this.#bus.attach({
       deliver: (clientId, message, senderId) => this.#deliverLocal(clientId, message, senderId),
       undeliverable: (u) => this.#undeliverable(u.senderId, u.clientId, u.message, u.code),
@@ -204,8 +230,40 @@ export class SignalingServer {
       socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
+    const refusal = this.#load.refusal(this.#local.size)
+    if (refusal) {
+      this.#shed(req, socket, head, refusal)
+      return
+    }
     const acks = new URL(req.url ?? '/', 'http://localhost').searchParams.get('ack') === '1'
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, ip, acks))
+  }
+
+  /**
+   * Turns a new connection away past capacity, in words a browser can show:
+   * the handshake completes only to say OVERLOADED (with when to try again)
+   * and close with 1013, "try again later". An HTTP 503 would be cheaper,
+   * but a browser's WebSocket shows its page nothing of it.
+   */
+  #shed(req: IncomingMessage, socket: Duplex, head: Buffer, reason: string): void {
+    this.metrics.rateLimited.inc({ scope: 'overload' })
+    const now = performance.now()
+    if (now - this.#shedLoggedAt > 10_000) {
+      this.#shedLoggedAt = now
+      this.#options.log?.('warn', 'turning new connections away', {
+        reason,
+        clients: this.#local.size,
+        loopDelayMs: this.#load.loopDelayMs,
+        loopUtilization: this.#load.loopUtilization,
+      })
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const err = Object.assign(new SmolDeskError('OVERLOADED', `${reason}; try again shortly`), {
+        retryAfterMs: SHED_RETRY_MS,
+      })
+      send(ws, errorMessage(err))
+      ws.close(1013, 'overloaded')
+    })
   }
 
   /** Serves GET /health and GET /metrics; returns false for any other request. */
@@ -221,6 +279,8 @@ export class SignalingServer {
           clients: this.#local.size,
           rooms: this.#roomsHosted,
           relayed: this.#relayed,
+          loopDelayMs: this.#load.loopDelayMs,
+          loopUtilization: this.#load.loopUtilization,
         }),
       )
       return true
@@ -238,6 +298,7 @@ export class SignalingServer {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#load.close()
     for (const timer of this.#timers) clearInterval(timer)
     for (const timer of this.#graceTimers.values()) clearTimeout(timer)
     this.#graceTimers.clear()
@@ -264,7 +325,14 @@ export class SignalingServer {
       id: randomBytes(9).toString('base64url'),
       ws,
       ip,
-      bucket: new TokenBucket(this.#limits.messagesPerSecond, this.#limits.messageBurst),
+      // A newcomer starts with one second's worth, not the whole burst: joining takes a dozen
+      // messages, and a storm of fresh connections must not each bring a free burst to parse.
+      bucket: new TokenBucket(
+        this.#limits.messagesPerSecond,
+        this.#limits.messageBurst,
+        performance.now(),
+        this.#limits.messagesPerSecond,
+      ),
       queue: Promise.resolve(),
       missedPings: 0,
       limitedAt: 0,

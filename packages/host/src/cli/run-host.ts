@@ -69,7 +69,8 @@ export async function runSignaling(options: {
       port: options.port,
       strictPort: true,
       tls: network.tls,
-      signaling: network.signaling,
+      // On its own, the signaling server's loop is its capacity (see SignalingOptions.shedOnLoad).
+      signaling: { ...network.signaling, shedOnLoad: true },
     })
   } catch (err) {
     await network.coturn?.close()
