@@ -8,7 +8,7 @@ export interface Invalidations {
   onInvalidate(handler: (keys: string[] | '*') => void): void
 }
 
-/** A cached record is trusted this long at most, should an invalidation be lost. */
+/** A cached record is trusted about this long (at most 1.5 times it), should an invalidation be lost. */
 const TTL_MS = 10_000
 /** Past this many entries the cache starts afresh (10,000 peers need 20,000). */
 const MAX_ENTRIES = 100_000
@@ -161,7 +161,9 @@ export class CachedStore implements SignalingStore {
   #keep(key: string, mark: string | undefined, value: MemberRecord | ClientRecord | undefined): void {
     if (mark !== this.#mark(key)) return
     if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear()
-    this.#entries.set(key, { value, expires: Date.now() + TTL_MS })
+    // Spread over half to one and a half TTLs: records cached together (a burst of joins)
+    // would otherwise all expire together, and every relay then would wait for Redis at once.
+    this.#entries.set(key, { value, expires: Date.now() + TTL_MS * (0.5 + Math.random()) })
   }
 
   /** A write went through: our copy goes now, the others' when the announcement reaches them. */

@@ -20,6 +20,12 @@ import type { ErrorCode } from '@smoldesk/protocol'
  *         was acknowledged or given up, so the receiver does not wait for it.
  *   ack   a \n receiver \n seq \n highest   everything up to seq was taken;
  *         highest: the highest number it holds (past a gap when above seq)
+ *   batch b \n length \n envelope length \n envelope …   the data envelopes
+ *         for one instance from one turn of the event loop, in order, as one
+ *         publish (lengths in UTF-16 code units, as JavaScript counts them).
+ *         One publish per message cost Redis, and each end, a command each:
+ *         at 25,000 messages/s across two instances, more CPU than the
+ *         relaying itself.
  */
 
 export interface Undeliverable {
@@ -74,6 +80,9 @@ const RETAIN_MS = 5000
 /** A message missing below one that arrived is sent again, at most this often. */
 const FAST_RESEND_MS = 100
 
+/** A batch holds envelopes up to about this many characters; more go in the next. */
+const MAX_BATCH_CHARS = 256 * 1024
+
 /** Envelopes that came ahead of a gap, per origin, at most this many. */
 const MAX_AHEAD = 20_000
 
@@ -114,6 +123,9 @@ export class ReliableRelay {
   /** The instance each client's messages went to last (so a move is noticed when it happens). */
   #lastLink = new Map<string, string>()
   #prunedAt = 0
+  /** Data envelopes waiting for the end of this turn, by instance (see batch in the header). */
+  readonly #batches = new Map<string, string[]>()
+  #flushScheduled = false
   #ackScheduled = false
   #closed = false
 
@@ -186,9 +198,24 @@ export class ReliableRelay {
     this.#transmit(instanceId, link, entry)
   }
 
-  /** An envelope from the bus; anything malformed is ignored. */
+  /** An envelope (or a batch of them) from the bus; anything malformed is ignored. */
   receive(envelope: string): void {
     if (this.#closed) return
+    if (envelope.startsWith('b\n')) {
+      for (let at = 2; at < envelope.length; ) {
+        const end = envelope.indexOf('\n', at)
+        const length = Number(envelope.slice(at, end))
+        if (end < 0 || !Number.isSafeInteger(length) || length < 0 || end + 1 + length > envelope.length)
+          return
+        this.#receiveOne(envelope.slice(end + 1, end + 1 + length))
+        at = end + 1 + length
+      }
+      return
+    }
+    this.#receiveOne(envelope)
+  }
+
+  #receiveOne(envelope: string): void {
     const fields: string[] = []
     let at = 0
     // Six fields before a data envelope's message, three after an ack's kind.
@@ -266,8 +293,40 @@ export class ReliableRelay {
     entry.sent = this.#o.now()
     const floor = link.pending[0]?.seq ?? entry.seq
     const payload = `m\n${this.#o.self}\n${entry.seq}\n${floor}\n${entry.clientId}\n${entry.senderId ?? ''}\n${entry.message}`
-    // A failed publish stays pending: the next tick sends it again.
-    this.#o.send(instanceId, payload).catch(() => {})
+    let batch = this.#batches.get(instanceId)
+    if (!batch) {
+      batch = []
+      this.#batches.set(instanceId, batch)
+    }
+    batch.push(payload)
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    setImmediate(() => this.#flush())
+  }
+
+  /** Publishes this turn's envelopes, one batch per instance (or a few, if large). */
+  #flush(): void {
+    this.#flushScheduled = false
+    if (this.#closed) return
+    for (const [instanceId, envelopes] of this.#batches) {
+      let group: string[] = []
+      let chars = 0
+      const publish = () => {
+        const payload =
+          group.length === 1 ? (group[0] as string) : `b\n${group.map((e) => `${e.length}\n${e}`).join('')}`
+        // A failed publish stays pending: it is sent again once acknowledgements stand still.
+        this.#o.send(instanceId, payload).catch(() => {})
+        group = []
+        chars = 0
+      }
+      for (const envelope of envelopes) {
+        group.push(envelope)
+        chars += envelope.length
+        if (chars >= MAX_BATCH_CHARS) publish()
+      }
+      if (group.length > 0) publish()
+    }
+    this.#batches.clear()
   }
 
   #onData(

@@ -15,6 +15,8 @@ class LossyBus {
   readonly got = new Map<string, string[]>()
   readonly undelivered: Undeliverable[] = []
   location = new Map<string, string>()
+  /** Every publish that got through, by destination. */
+  readonly published: string[] = []
 
   add(id: string, options: { giveUpMs?: number; maxPending?: number } = {}): ReliableRelay {
     const relay = new ReliableRelay({
@@ -22,6 +24,7 @@ class LossyBus {
       send: async (to, payload) => {
         if (this.down) throw new Error('bus down')
         if (Math.random() < this.loss) return
+        this.published.push(to)
         const target = this.relays.get(to)
         setImmediate(() => target?.receive(payload))
       },
@@ -112,5 +115,21 @@ describe('reliable relay between instances', () => {
     b.receive('m\nA\nfour\n1\nclient\n\nnot a number')
     b.receive('{"not":"an envelope"}')
     assert.deepEqual(bus.got.get('B/client'), ['hello', 'second', 'after a gap\nwith a line break'])
+  })
+
+  it("sends one turn's messages for an instance as one publish, each intact whatever it holds", async () => {
+    const bus = new LossyBus()
+    const a = bus.add('A')
+    bus.add('B')
+    const odd = ['plain', 'ü€😀 multi-byte', 'line\nbreaks\n', '12\nlooks like a length', '', 'b\n3\nabc']
+    for (const m of odd) a.publish('B', 'client', m)
+    await bus.run(() => a.pending === 0)
+    assert.deepEqual(bus.got.get('B/client'), odd)
+    assert.deepEqual(bus.published, ['B', 'A'], 'one batch there, one acknowledgement back')
+    // A batch cut short or with a bad length is dropped where it stops making sense.
+    const b = bus.relays.get('B')
+    b?.receive('b\n500\nm\nA\n7\n1\nclient\n\ncut short')
+    b?.receive('b\nxx\nwhatever')
+    assert.deepEqual(bus.got.get('B/client'), odd)
   })
 })
