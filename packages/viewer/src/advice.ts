@@ -55,6 +55,10 @@ const CODE_ADVICE: Partial<Record<ErrorCode, { headline: string; action?: string
       action: 'Open the full link the host shared.',
     },
     RATE_LIMITED: { headline: 'Too many attempts', action: 'Wait a minute, then reload.' },
+    OVERLOADED: {
+      headline: 'The signaling server is too busy to take you in',
+      action: 'It was tried again for half a minute; wait a minute, then reload.',
+    },
     BROWSER_UNSUPPORTED: {
       headline: 'This browser cannot show a remote desktop',
       action: 'Open the link in a current Chrome, Edge or Firefox (Debian’s WebKit browsers have no WebRTC).',
