@@ -77,6 +77,10 @@ export const ERROR_CODES = [
   'TOKEN_INVALID',
   'TOKEN_EXPIRED',
   'INSECURE_TRANSPORT',
+  /** Single sign-on did not complete: the provider refused, or what came back did not check out (state, code, ID token). */
+  'LOGIN_FAILED',
+  /** This room admits people signed in with the organisation's identity provider: sign in first. */
+  'LOGIN_REQUIRED',
   // anything not foreseen; always a bug worth reporting
   'INTERNAL',
 ] as const

@@ -107,6 +107,16 @@ export type ClientMessage = z.infer<typeof ClientMessageSchema>
  */
 const RelaySeqSchema = z.tuple([z.string().min(1).max(64), z.number().int().positive()]).optional()
 
+/** Who a signed-in person is, as their organisation's identity provider said (single sign-on). */
+export const VerifiedIdentitySchema = z.strictObject({
+  sub: z.string().min(1).max(255),
+  email: z.string().max(320).optional(),
+  name: z.string().max(200).optional(),
+  groups: z.array(z.string().max(200)).max(200),
+  issuer: z.string().max(500),
+})
+export type VerifiedIdentity = z.infer<typeof VerifiedIdentitySchema>
+
 export const ServerMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('welcome'),
@@ -114,6 +124,8 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     /** The resume token: presented with `resume` after a dropped connection. */
     token: z.string(),
     heartbeatMs: z.number().int().positive().optional(),
+    /** With single sign-on: whom this connection's session cookie names (absent: nobody signed in). */
+    identity: VerifiedIdentitySchema.optional(),
   }),
   z.strictObject({
     type: z.literal('room-created'),

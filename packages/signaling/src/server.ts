@@ -10,6 +10,7 @@ import {
   type ServerMessage,
   SIGNALING_MAX_MESSAGE_BYTES,
   SmolDeskError,
+  type VerifiedIdentity,
   type ViewerRole,
 } from '@smoldesk/protocol'
 import { type WebSocket, WebSocketServer } from 'ws'
@@ -25,6 +26,7 @@ import { SignalingMetrics } from './metrics.ts'
 import { Outbox } from './outbox.ts'
 import { LoadGauge } from './overload.ts'
 import { hashPassword, randomRoomCode, verifyPassword } from './passwords.ts'
+import type { SsoLogin } from './sso/sso-login.ts'
 import {
   LocalBus,
   type MemberRecord,
@@ -113,6 +115,10 @@ export interface SignalingOptions {
    * host's own, and turning its viewers away would not make it less busy.
    */
   shedOnLoad?: boolean
+  /** Single sign-on (OpenID Connect): /auth/* and who each connection is. */
+  sso?: SsoLogin | undefined
+  /** This server's address as browsers reach it (default: from each request's Host). */
+  publicUrl?: string | undefined
   /** Include Node's process metrics in /metrics (once per process). */
   processMetrics?: boolean
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void
@@ -148,6 +154,8 @@ interface Connection {
   readonly acks: boolean
   /** While a resume is being set up: messages wait here, so none goes out before `resumed`. */
   held: string[] | undefined
+  /** Who signed in (single sign-on), from the session cookie the handshake carried. */
+  readonly identity: VerifiedIdentity | undefined
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url')
@@ -236,7 +244,8 @@ export class SignalingServer {
       return
     }
     const acks = new URL(req.url ?? '/', 'http://localhost').searchParams.get('ack') === '1'
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, ip, acks))
+    const identity = this.#identityOf(req)
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, ip, acks, identity))
   }
 
   /**
@@ -269,6 +278,8 @@ export class SignalingServer {
   /** Serves GET /health and GET /metrics; returns false for any other request. */
   handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    if (path.startsWith('/auth/') && this.#options.sso)
+      return this.#options.sso.handle(req, res, this.#baseUrl(req))
     if (req.method !== 'GET') return false
     if (path === '/health') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
@@ -319,7 +330,31 @@ export class SignalingServer {
     return addressKey(req.socket.remoteAddress ?? 'unknown')
   }
 
-  #onConnection(ws: WebSocket, ip: string, acks: boolean): void {
+  /**
+   * Whom the handshake's session cookie names. Only for a page of this very
+   * origin (or a client that is no browser and sends no Origin): another
+   * site's page opening a WebSocket here must not act as the person whose
+   * browser it runs in.
+   */
+  #identityOf(req: IncomingMessage): VerifiedIdentity | undefined {
+    const sso = this.#options.sso
+    if (!sso) return undefined
+    const origin = req.headers.origin
+    if (origin !== undefined && origin !== this.#baseUrl(req).origin) return undefined
+    return sso.identityOf(req)
+  }
+
+  /** This server as the browser sees it (the provider sends people back here). */
+  #baseUrl(req: IncomingMessage): URL {
+    if (this.#options.publicUrl) return new URL(this.#options.publicUrl)
+    const forwarded = this.#options.trustProxy ? req.headers['x-forwarded-proto'] : undefined
+    const scheme =
+      (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim() ??
+      ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http')
+    return new URL(`${scheme === 'https' ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`)
+  }
+
+  #onConnection(ws: WebSocket, ip: string, acks: boolean, identity: VerifiedIdentity | undefined): void {
     const token = newToken()
     const conn: Connection = {
       id: randomBytes(9).toString('base64url'),
@@ -340,13 +375,22 @@ export class SignalingServer {
       resumeHash: sha256(token),
       acks,
       held: undefined,
+      identity,
     }
     if (acks) this.#outboxes.set(conn.id, new Outbox(MAX_UNACKED))
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1)
     this.#local.set(conn.id, conn)
     this.metrics.connections.inc()
     conn.queue = this.#markPresent(conn)
-      .then(() => send(ws, { type: 'welcome', clientId: conn.id, token, heartbeatMs: this.#heartbeatMs }))
+      .then(() =>
+        send(ws, {
+          type: 'welcome',
+          clientId: conn.id,
+          token,
+          heartbeatMs: this.#heartbeatMs,
+          ...(identity && { identity }),
+        }),
+      )
       .catch((err: unknown) => {
         this.#logError(err)
         ws.close(1011, 'signaling store unavailable')

@@ -38,19 +38,19 @@ export interface RunningSignaling {
 }
 
 /** A signaling server on a free loopback port. */
-export async function startSignaling(options: SignalingOptions = {}): Promise<RunningSignaling> {
+export async function startSignaling(options: SignalingOptions = {}, port = 0): Promise<RunningSignaling> {
   const server = new SignalingServer(options)
   const http = createServer((req, res) => {
     if (!server.handleHttp(req, res)) res.writeHead(404).end()
   })
   http.on('upgrade', (req, socket, head) => server.handleUpgrade(req, socket, head))
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-  const port = (http.address() as AddressInfo).port
+  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve))
+  const bound = (http.address() as AddressInfo).port
   return {
     server,
     http,
-    url: `ws://127.0.0.1:${port}`,
-    httpUrl: `http://127.0.0.1:${port}`,
+    url: `ws://127.0.0.1:${bound}`,
+    httpUrl: `http://127.0.0.1:${bound}`,
     async close() {
       await server.close()
       http.closeAllConnections()
