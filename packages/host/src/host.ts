@@ -178,7 +178,8 @@ export class Host {
           roomId: options.roomId,
           password: options.roomPassword,
           approval: options.approval,
-          admission: new ViewerAdmission(host.tokens),
+          admission: new ViewerAdmission(host.tokens, options.identityPolicy),
+          trustSignalingIdentity: options.trustSignalingIdentity,
           roster: host.roster,
           emit: (event, payload) => {
             host.ipc.emit(event, payload)

@@ -1,3 +1,5 @@
+import type { IdentityPolicy } from './security/identity-policy.ts'
+
 /** The host's options and their defaults, in one place. */
 export interface HostOptions {
   /** X display to share (":1"); default $DISPLAY. */
@@ -37,6 +39,13 @@ export interface HostOptions {
   roomPassword?: string | undefined
   /** Viewers without a valid token may ask the host to let them in (viewer-join-request). */
   approval?: boolean | undefined
+  /**
+   * Who may join when viewers sign in (single sign-on): an allow-list, and
+   * whether a viewer link alone still admits. Needs `trustSignalingIdentity`.
+   */
+  identityPolicy?: IdentityPolicy | undefined
+  /** The signaling server is this process's own, the relying party: its word on identities is taken. */
+  trustSignalingIdentity?: boolean | undefined
   /** Security key for the token layer; default: a random per-launch key (initialize_security replaces it). */
   secretKey?: string | undefined
   /** Base URL of the viewer app, for share links (create_viewer_token). */

@@ -9,7 +9,7 @@ import {
 import { ClipboardEntrySchema } from './clipboard-messages.ts'
 import { InputEventSchema, InputForwardingConfigSchema } from './input.ts'
 import { DisplayServerSchema, MonitorInfoSchema } from './monitors.ts'
-import { ClientIdSchema, ViewerRoleSchema } from './signaling.ts'
+import { ClientIdSchema, VerifiedIdentitySchema, ViewerRoleSchema } from './signaling.ts'
 import { TransferInfoSchema } from './transfer-messages.ts'
 
 const NoArgs = z.strictObject({})
@@ -128,6 +128,8 @@ export const COMMANDS = {
         permissions: ViewerPermissionsSchema,
         /** Its microphone is reaching the desktop and is above silence now. */
         talking: z.boolean(),
+        /** Whom it signed in as (single sign-on), if it did. */
+        identity: VerifiedIdentitySchema.optional(),
       }),
     ),
   },

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { AudioStreamSchema } from './audio.ts'
 import { ErrorCodeSchema } from './errors.ts'
-import { ViewerRoleSchema } from './signaling.ts'
+import { VerifiedIdentitySchema, ViewerRoleSchema } from './signaling.ts'
 import { TransferDirectionSchema } from './transfer-messages.ts'
 
 const TransferRef = { transferId: z.string(), name: z.string() }
@@ -78,14 +78,21 @@ export const EVENTS = {
     talking: z.boolean(),
   }),
   'capture-stopped': z.strictObject({ reason: z.string() }),
-  'viewer-connected': z.strictObject({ viewerId: z.string(), name: z.string().optional() }),
+  'viewer-connected': z.strictObject({
+    viewerId: z.string(),
+    name: z.string().optional(),
+    role: ViewerRoleSchema.optional(),
+    /** Whom the viewer signed in as with the organisation's identity provider (single sign-on). */
+    identity: VerifiedIdentitySchema.optional(),
+  }),
   'viewer-disconnected': z.strictObject({ viewerId: z.string(), reason: z.string() }),
   /** A viewer without a valid token asks to join; answer with approve_viewer or deny_viewer. */
   'viewer-join-request': z.strictObject({
     viewerId: z.string(),
     role: ViewerRoleSchema,
-    /** Why its token did not admit it (TOKEN_REQUIRED, TOKEN_EXPIRED, TOKEN_INVALID). */
+    /** Why its token did not admit it (TOKEN_REQUIRED, TOKEN_EXPIRED, TOKEN_INVALID; SIGNED_IN: allowed, approval asked). */
     reason: z.string(),
+    identity: VerifiedIdentitySchema.optional(),
   }),
   error: z.strictObject({ code: ErrorCodeSchema, message: z.string(), source: z.string() }),
 } as const satisfies Record<string, z.ZodType>

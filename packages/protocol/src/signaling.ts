@@ -144,6 +144,8 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     peerId: ClientIdSchema,
     role: ViewerRoleSchema,
     token: Token.optional(),
+    /** Whom the viewer signed in as (single sign-on), as this signaling server verified it. */
+    identity: VerifiedIdentitySchema.optional(),
   }),
   z.strictObject({
     type: z.literal('room-joined'),
@@ -158,6 +160,7 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     peerId: ClientIdSchema,
     role: RoomRoleSchema.optional(),
     token: Token.optional(),
+    identity: VerifiedIdentitySchema.optional(),
   }),
   z.strictObject({ type: z.literal('peer-left'), peerId: ClientIdSchema }),
   z.strictObject({

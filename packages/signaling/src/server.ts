@@ -595,7 +595,13 @@ export class SignalingServer {
     if (current?.roomId !== room.id) await this.#leave(conn.id)
     else if (!current.pending) throw new SmolDeskError('INVALID_REQUEST', 'already in this room')
     const role: ViewerRole = msg.role ?? 'viewer'
-    const member: MemberRecord = { roomId: room.id, role, pending: room.approval, token: msg.token }
+    const member: MemberRecord = {
+      roomId: room.id,
+      role,
+      pending: room.approval,
+      token: msg.token,
+      identity: conn.identity,
+    }
     await this.#store.putMember(conn.id, member)
     if (room.approval) {
       this.#send(conn, { type: 'join-pending', roomId: room.id })
@@ -604,6 +610,7 @@ export class SignalingServer {
         peerId: conn.id,
         role,
         ...(msg.token !== undefined && { token: msg.token }),
+        ...(conn.identity && { identity: conn.identity }),
       })
       return
     }
@@ -637,6 +644,7 @@ export class SignalingServer {
       peerId: clientId,
       role: member.role,
       ...(member.token !== undefined && { token: member.token }),
+      ...(member.identity && { identity: member.identity }),
     })
   }
 

@@ -1,4 +1,4 @@
-import type { RoomRole } from '@smoldesk/protocol'
+import type { RoomRole, VerifiedIdentity } from '@smoldesk/protocol'
 import type { Undeliverable } from './reliable-relay.ts'
 
 export interface RoomRecord {
@@ -16,6 +16,8 @@ export interface MemberRecord {
   pending: boolean
   /** The viewer token presented with join-room, handed to the host once admitted. */
   token?: string | undefined
+  /** Whom the viewer signed in as (single sign-on), handed to the host with it. */
+  identity?: VerifiedIdentity | undefined
 }
 
 export interface ClientRecord {

@@ -5,7 +5,7 @@ import { SignalingClient } from '@smoldesk/protocol'
 import * as oidc from 'openid-client'
 import WebSocket from 'ws'
 import { fetchTrusting, SsoLogin, type SsoOptions } from '../src/index.ts'
-import { type RunningSignaling, sleep, startSignaling } from './helpers.ts'
+import { connectClient, type RunningSignaling, sleep, startSignaling } from './helpers.ts'
 import { CLIENT, CookieJar, OTHER_CLIENT, PEOPLE, startProvider, type TestProvider } from './oidc-provider.ts'
 
 /*
@@ -169,6 +169,20 @@ describe('single sign-on: a viewer signs in with the organisation’s identity p
     // And one with no cookie at all is nobody.
     const anonymous = await SignalingClient.connect(running.url)
     anonymous.close()
+
+    // The host of a room is told whom a joining viewer signed in as (its admission decides).
+    const host = await connectClient(running.url)
+    await host.client.request({ type: 'create-room', roomId: 'sso-room' }, 'room-created')
+    const viewer = new WebSocket(running.url, {
+      headers: { cookie: jar.header(rpUrl), origin: rpUrl.origin },
+    })
+    await new Promise((resolve) => viewer.once('message', resolve))
+    viewer.send(JSON.stringify({ type: 'join-room', roomId: 'sso-room' }))
+    const joined = await host.box.next('peer-joined')
+    assert.equal(joined.identity?.sub, 'alice')
+    assert.deepEqual(joined.identity?.groups, ['support'])
+    viewer.close()
+    host.client.close()
 
     // Signing out ends it.
     const out = await get(jar, new URL('/auth/logout', running.httpUrl), { method: 'POST' })

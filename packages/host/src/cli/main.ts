@@ -66,6 +66,8 @@ async function main(argv: string[]): Promise<void> {
           listen: { type: 'string' },
           port: { type: 'string' },
           room: { type: 'string' },
+          allow: { type: 'string' },
+          'link-alone': { type: 'boolean' },
           ...ACCESS_OPTIONS,
           ...NETWORK_OPTIONS,
           ...SHARING_OPTIONS,
@@ -96,7 +98,7 @@ async function main(argv: string[]): Promise<void> {
         listen: values.listen ?? '127.0.0.1',
         port: parsePort(values.port),
         roomId: values.room,
-        access: accessOptions(values),
+        access: { ...accessOptions(values), allow: values.allow, linkAlone: values['link-alone'] },
         network: values,
         sharing: sharingOptions(values),
       })

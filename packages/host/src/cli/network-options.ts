@@ -4,6 +4,7 @@ import type { SignalingOptions } from '@smoldesk/signaling'
 import { connectRedis } from '@smoldesk/signaling/redis'
 import { createLogger } from '../log.ts'
 import { Coturn } from '../relay/coturn.ts'
+import { SSO_OPTIONS, type SsoValues, setUpSso } from './sso-options.ts'
 
 const log = createLogger('redis')
 
@@ -16,9 +17,10 @@ export const NETWORK_OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'trust-proxy': { type: 'boolean' },
+  ...SSO_OPTIONS,
 } as const
 
-export interface NetworkValues {
+export interface NetworkValues extends SsoValues {
   turn?: boolean | undefined
   'turn-url'?: string[] | undefined
   'turn-secret-file'?: string | undefined
@@ -47,6 +49,10 @@ export async function setUpNetwork(values: NetworkValues, listen: string): Promi
   }
   const describe: string[] = []
   const signaling: SignalingOptions = { trustProxy: values['trust-proxy'] ?? false }
+  // First, before anything that would need stopping: a wrong issuer stops the start at once.
+  // Cookies are Secure over HTTPS, or behind a proxy (which is there to add the TLS).
+  signaling.sso = await setUpSso(values, Boolean(values['tls-cert']) || (values['trust-proxy'] ?? false))
+  if (signaling.sso) describe.push(`Single sign-on: ${signaling.sso.issuer}`)
   let coturn: Coturn | undefined
   if (values.turn && values['turn-url']) {
     throw new SmolDeskError(

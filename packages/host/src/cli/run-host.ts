@@ -12,6 +12,7 @@ import { WebServer } from '../web/web-server.ts'
 import { type NetworkValues, setUpNetwork } from './network-options.ts'
 import { onShutdownSignal } from './output.ts'
 import type { SharingOptions } from './sharing-options.ts'
+import { identityPolicy } from './sso-options.ts'
 
 /** Where `smoldesk start` serves the viewer unless told otherwise; a taken port falls back to a free one. */
 export const DEFAULT_WEB_PORT = 7470
@@ -21,6 +22,10 @@ export interface AccessOptions {
   password: string | undefined
   approval: boolean
   tokenTtlSeconds: number
+  /** `start --allow`: who may join once signed in (single sign-on). */
+  allow?: string | undefined
+  /** `start --link-alone`: with --allow, a viewer link still admits without signing in. */
+  linkAlone?: boolean | undefined
 }
 
 /** The security key comes from the environment, never the command line (where `ps` shows it). */
@@ -146,6 +151,9 @@ export async function runStart(options: {
       roomId: options.roomId,
       roomPassword: options.access.password,
       approval: options.access.approval,
+      identityPolicy: identityPolicy(options.access.allow, options.access.linkAlone, network.signaling.sso),
+      // The signaling server in this process is the relying party that checked the ID tokens.
+      trustSignalingIdentity: network.signaling.sso !== undefined,
       secretKey: secretKey(),
       viewerUrl: web.baseUrl,
       ...(options.ipcPort !== undefined && { ipcPort: options.ipcPort }),
@@ -185,6 +193,11 @@ export async function runStart(options: {
     `  The link carries a viewer token valid for ${hours} h; make new ones with`,
     `  ./smoldesk invoke create_viewer_token '{"role":"view-only","ttlSeconds":600}'.`,
     ...(options.access.password ? ['  Viewers also need the room password.'] : []),
+    ...(options.access.allow
+      ? [
+          `  Signed-in viewers allowed: ${options.access.allow}${options.access.linkAlone ? ' (a link alone is enough too)' : ' (a link alone is not enough)'}`,
+        ]
+      : []),
     ...(options.access.approval
       ? ['  Viewers without a token may ask to join: ./smoldesk listen viewer-join-request']
       : []),

@@ -1,4 +1,5 @@
-import { SmolDeskError, type ViewerRole } from '@smoldesk/protocol'
+import { SmolDeskError, type VerifiedIdentity, type ViewerRole } from '@smoldesk/protocol'
+import type { IdentityPolicy } from './identity-policy.ts'
 import type { ViewerTokens } from './viewer-tokens.ts'
 
 /** A join request the host has not answered in this long is denied. */
@@ -7,9 +8,11 @@ export const JOIN_REQUEST_TIMEOUT_MS = 120_000
 export interface JoinRequest {
   peerId: string
   role: ViewerRole
-  /** Why the token did not admit the viewer by itself (none given, expired, forged). */
+  /** Why the token did not admit the viewer by itself (none given, expired, forged), or SIGNED_IN. */
   reason: string
   receivedAt: number
+  /** Whom it signed in as (single sign-on), if it did. */
+  identity?: VerifiedIdentity
 }
 
 /** The smaller of two roles: view-only wins. */
@@ -22,15 +25,23 @@ export function lesserRole(a: ViewerRole, b: ViewerRole | undefined): ViewerRole
  * (its role is the token's, or less if the viewer asked for less) or by the
  * host approving its join request; everyone else is turned away with the
  * token's error code. This is the host's own check: the signaling server
- * may be someone else's, so its word alone opens nothing.
+ * may be someone else's, so its word alone opens nothing — except, with
+ * single sign-on, whom a viewer signed in as, and only from the signaling
+ * server inside this host's own process (`smoldesk start`), the relying
+ * party that checked the provider's ID token. With an allow-list
+ * (`policy`), an allowed person is admitted as a viewer without a token (an
+ * approval room still asks the host); anyone else needs a token, and only
+ * if the policy lets a link stand alone.
  */
 export class ViewerAdmission {
   readonly #tokens: ViewerTokens
+  readonly #policy: IdentityPolicy | undefined
   readonly #approved = new Map<string, ViewerRole>()
   readonly #requests = new Map<string, JoinRequest>()
 
-  constructor(tokens: ViewerTokens) {
+  constructor(tokens: ViewerTokens, policy?: IdentityPolicy) {
     this.#tokens = tokens
+    this.#policy = policy
   }
 
   /** A viewer asks to join an approval room: a valid token answers at once, else the host is asked. */
@@ -39,7 +50,20 @@ export class ViewerAdmission {
     roomId: string,
     asked: ViewerRole,
     token: string | undefined,
+    identity?: VerifiedIdentity,
   ): Promise<{ role: ViewerRole } | JoinRequest> {
+    // Not allowed, and no link may stand in: refused at once (the host is not asked).
+    if (this.#policy?.check(identity)) {
+      const request = {
+        peerId,
+        role: asked,
+        reason: 'SIGNED_IN',
+        receivedAt: Date.now(),
+        ...(identity && { identity }),
+      }
+      this.#requests.set(peerId, request)
+      return request
+    }
     try {
       const role = lesserRole(await this.#tokens.verify(token, roomId), asked)
       this.#approved.set(peerId, role)
@@ -75,9 +99,11 @@ export class ViewerAdmission {
     roomId: string,
     asked: ViewerRole,
     token: string | undefined,
+    identity?: VerifiedIdentity,
   ): Promise<ViewerRole> {
     const approved = this.#approved.get(peerId)
     if (approved) return lesserRole(approved, asked)
+    if (this.#policy?.check(identity)) return lesserRole('viewer', asked)
     return lesserRole(await this.#tokens.verify(token, roomId), asked)
   }
 

@@ -1,5 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type ServerMessage, SmolDeskError, type VideoCodec, type ViewerRole } from '@smoldesk/protocol'
+import {
+  type ServerMessage,
+  SmolDeskError,
+  type VerifiedIdentity,
+  type VideoCodec,
+  type ViewerRole,
+} from '@smoldesk/protocol'
 import type { AudioService } from '../audio/audio-service.ts'
 import type { CaptureService } from '../capture/capture-service.ts'
 import type { EmitEvent } from '../events.ts'
@@ -15,6 +21,8 @@ import type { RosterViewer, ViewerRoster } from './viewer-roster.ts'
 const KICK_FLUSH_MS = 200
 
 const log = createLogger('viewers.hub')
+/** Who joined or was refused, when, as what, and as whom they signed in: one line each. */
+const audit = createLogger('audit')
 
 export interface ViewerHubOptions {
   /** The WebRTC stack; the hub closes it when it closes. */
@@ -32,6 +40,12 @@ export interface ViewerHubOptions {
   approval?: boolean | undefined
   /** Who may join, and as what: tokens and approvals. */
   admission: ViewerAdmission
+  /**
+   * Take the signaling server's word for whom a viewer signed in as: only
+   * when it is this process's own (`smoldesk start`), the relying party
+   * that checked the identity provider's ID token.
+   */
+  trustSignalingIdentity?: boolean | undefined
   /** Who is in the room, with roles and permissions (shared with the capabilities). */
   roster: ViewerRoster
   emit: EmitEvent
@@ -52,6 +66,8 @@ export class ViewerHub {
   readonly #room: HostRoom
   readonly #sessions = new Map<string, ViewerPeerSession>()
   readonly #requestTimers = new Map<string, NodeJS.Timeout>()
+  /** Whom each viewer with a join request waiting signed in as (its peer-joined follows the approval). */
+  readonly #identities = new Map<string, VerifiedIdentity | undefined>()
   readonly #ctx: PeerSessionContext
   #latestToViewers: Uint8Array | undefined
   #closed = false
@@ -190,10 +206,15 @@ export class ViewerHub {
     log.debug({ type: msg.type }, 'signal')
     switch (msg.type) {
       case 'join-request':
-        await this.#onJoinRequest(msg.peerId, msg.role, msg.token)
+        await this.#onJoinRequest(msg.peerId, msg.role, msg.token, this.#trusted(msg.identity))
         return
       case 'peer-joined':
-        await this.#onPeerJoined(msg.peerId, msg.role === 'view-only' ? 'view-only' : 'viewer', msg.token)
+        await this.#onPeerJoined(
+          msg.peerId,
+          msg.role === 'view-only' ? 'view-only' : 'viewer',
+          msg.token,
+          this.#trusted(msg.identity),
+        )
         return
       case 'peer-left':
         this.#o.admission.forget(msg.peerId)
@@ -217,14 +238,38 @@ export class ViewerHub {
     }
   }
 
-  async #onJoinRequest(peerId: string, role: ViewerRole, token: string | undefined): Promise<void> {
-    const answer = await this.#o.admission.request(peerId, this.#room.roomId ?? '', role, token)
+  #trusted(identity: VerifiedIdentity | undefined): VerifiedIdentity | undefined {
+    return this.#o.trustSignalingIdentity ? identity : undefined
+  }
+
+  async #onJoinRequest(
+    peerId: string,
+    role: ViewerRole,
+    token: string | undefined,
+    identity: VerifiedIdentity | undefined,
+  ): Promise<void> {
+    let answer: Awaited<ReturnType<ViewerAdmission['request']>>
+    try {
+      answer = await this.#o.admission.request(peerId, this.#room.roomId ?? '', role, token, identity)
+    } catch (err) {
+      this.#refuse(peerId, err, identity)
+      return
+    }
     if (!('reason' in answer)) {
       this.#room.send({ type: 'approve-join', peerId, role: answer.role })
       return
     }
-    log.info({ peerId, role, reason: answer.reason }, 'join request waits for the host')
-    this.#o.emit('viewer-join-request', { viewerId: peerId, role, reason: answer.reason })
+    this.#identities.set(peerId, identity)
+    log.info(
+      { peerId, role, reason: answer.reason, who: identity?.email ?? identity?.sub },
+      'join request waits for the host',
+    )
+    this.#o.emit('viewer-join-request', {
+      viewerId: peerId,
+      role,
+      reason: answer.reason,
+      ...(identity && { identity }),
+    })
     this.#requestTimers.set(
       peerId,
       setTimeout(() => {
@@ -238,23 +283,38 @@ export class ViewerHub {
   }
 
   /** The host's own check before any media or input: a token or an approval, else the viewer is sent away. */
-  async #onPeerJoined(peerId: string, asked: ViewerRole, token: string | undefined): Promise<void> {
+  async #onPeerJoined(
+    peerId: string,
+    asked: ViewerRole,
+    token: string | undefined,
+    identity: VerifiedIdentity | undefined,
+  ): Promise<void> {
+    // An approved request's identity is the one it asked with (peer-joined repeats it).
+    const who = identity ?? this.#identities.get(peerId)
+    this.#identities.delete(peerId)
     let role: ViewerRole
     try {
-      role = await this.#o.admission.admit(peerId, this.#room.roomId ?? '', asked, token)
+      role = await this.#o.admission.admit(peerId, this.#room.roomId ?? '', asked, token, who)
     } catch (err) {
-      const error = SmolDeskError.from(err)
-      log.warn({ peerId, code: error.code }, 'viewer refused')
-      this.#room.send({ type: 'kick', peerId, code: error.code, message: error.message })
-      this.#o.emit('error', {
-        code: error.code,
-        message: `viewer ${peerId} refused: ${error.message}`,
-        source: 'security',
-      })
+      this.#refuse(peerId, err, who)
       return
     }
-    this.#o.roster.admit(peerId, role, token)
+    this.#o.roster.admit(peerId, role, token, who)
+    audit.info({ event: 'viewer-joined', viewerId: peerId, role, identity: who }, 'viewer joined')
     await this.#connect(peerId, 1)
+  }
+
+  /** Sends a viewer away with the coded reason (it sees the words), and tells the host's UI. */
+  #refuse(peerId: string, err: unknown, identity: VerifiedIdentity | undefined): void {
+    const error = SmolDeskError.from(err)
+    log.warn({ peerId, code: error.code }, 'viewer refused')
+    audit.info({ event: 'viewer-refused', viewerId: peerId, code: error.code, identity }, 'viewer refused')
+    this.#room.send({ type: 'kick', peerId, code: error.code, message: error.message })
+    this.#o.emit('error', {
+      code: error.code,
+      message: `viewer ${peerId} refused: ${error.message}`,
+      source: 'security',
+    })
   }
 
   /** A new media connection for a viewer, replacing the one it had. */

@@ -198,7 +198,13 @@ export class ViewerPeerSession {
       clearTimeout(this.#watchdog)
       // A new viewer can only start decoding at a keyframe.
       if (this.#codec) this.#ctx.capture.requestKeyframe(this.#codec)
-      this.#ctx.emit('viewer-connected', { viewerId: this.viewerId })
+      const role = this.#ctx.roster.role(this.viewerId)
+      const identity = this.#ctx.roster.identity(this.viewerId)
+      this.#ctx.emit('viewer-connected', {
+        viewerId: this.viewerId,
+        ...(role && { role }),
+        ...(identity && { identity }),
+      })
     } else if (state === 'failed' || state === 'closed') {
       this.#ctx.lost(this, `connection ${state}`)
     }

@@ -1,6 +1,7 @@
 import {
   defaultPermissions,
   SmolDeskError,
+  type VerifiedIdentity,
   type ViewerPermissions,
   type ViewerRole,
 } from '@smoldesk/protocol'
@@ -14,6 +15,8 @@ interface Entry {
   permissions: ViewerPermissions
   /** The token the viewer joined with, if any (a rejoin token links it to its earlier self). */
   joinToken: string | undefined
+  /** Whom it signed in as (single sign-on), if it did. */
+  identity: VerifiedIdentity | undefined
 }
 
 /** A viewer as list_viewers shows it. */
@@ -22,6 +25,7 @@ export interface RosterViewer {
   role: ViewerRole
   state: 'pending' | 'connecting' | 'connected'
   permissions: ViewerPermissions
+  identity?: VerifiedIdentity
 }
 
 /**
@@ -40,14 +44,25 @@ export class ViewerRoster {
   }
 
   /** A viewer joined (the host's own check passed) with this role. */
-  admit(viewerId: string, role: ViewerRole, joinToken: string | undefined): void {
+  admit(
+    viewerId: string,
+    role: ViewerRole,
+    joinToken: string | undefined,
+    identity?: VerifiedIdentity,
+  ): void {
     const known = this.#viewers.get(viewerId)
     this.#viewers.set(viewerId, {
       role,
       // Admitted again with the same role (a new offer), it keeps what the host allowed it.
       permissions: known && known.role === role ? known.permissions : defaultPermissions(role),
       joinToken: joinToken ?? known?.joinToken,
+      identity: identity ?? known?.identity,
     })
+  }
+
+  /** Whom a viewer signed in as, if it did. */
+  identity(viewerId: string): VerifiedIdentity | undefined {
+    return this.#viewers.get(viewerId)?.identity
   }
 
   /** A viewer's role, if it is in the room. */
@@ -99,12 +114,14 @@ export class ViewerRoster {
         role: r.role,
         state: 'pending' as const,
         permissions: defaultPermissions(r.role),
+        ...(r.identity && { identity: r.identity }),
       })),
       ...[...this.#viewers].map(([peerId, v]) => ({
         peer_id: peerId,
         role: v.role,
         state: connected(peerId) ? ('connected' as const) : ('connecting' as const),
         permissions: { ...v.permissions },
+        ...(v.identity && { identity: v.identity }),
       })),
     ]
   }
