@@ -36,6 +36,8 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
 export interface ViewerBrowserOptions {
   /** Another way to start the same browser (a test's network namespace: RemoteNetwork.browser(name)). */
   executablePath?: string | undefined
+  /** Take self-signed certificates (a test's own identity provider over HTTPS). */
+  acceptInsecureCerts?: boolean | undefined
   /**
    * A microphone without hardware, granted without a prompt: Chromium plays
    * this WAV file in a loop; Firefox's fake device is a 1 kHz tone (it takes no file).
@@ -57,11 +59,13 @@ export async function launchViewerBrowser(
   const options =
     typeof pathOrOptions === 'string' ? { executablePath: pathOrOptions } : (pathOrOptions ?? {})
   const { executablePath, fakeMicrophone, speakers } = options
+  const insecure = options.acceptInsecureCerts ? { acceptInsecureCerts: true } : {}
   const env = speakers === undefined ? process.env : { ...process.env, PULSE_SERVER: speakers }
   if (name === 'firefox') {
     return puppeteer.launch({
       browser: 'firefox',
       env,
+      ...insecure,
       executablePath: executablePath ?? FIREFOX_PATH,
       headless: true,
       extraPrefsFirefox: {
@@ -75,6 +79,7 @@ export async function launchViewerBrowser(
   return puppeteer.launch({
     browser: 'chrome',
     env,
+    ...insecure,
     executablePath: executablePath ?? CHROMIUM_PATH,
     headless: true,
     pipe: true,

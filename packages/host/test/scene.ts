@@ -29,6 +29,8 @@ export interface SceneOptions {
   speakers?: string
   /** Headless Chromium under Playwright as well (the suites written for its page API). */
   playwright?: boolean
+  /** The viewer browser takes self-signed certificates (a test's identity provider). */
+  acceptInsecureCerts?: boolean
 }
 
 /** What a browser test stands on: a desktop, its painted monitors, the real host, a viewer browser. */
@@ -89,6 +91,7 @@ export async function openScene(options: SceneOptions): Promise<Scene> {
           executablePath: options.browserPath,
           fakeMicrophone: options.fakeMicrophone,
           speakers: options.speakers,
+          acceptInsecureCerts: options.acceptInsecureCerts,
         })
       : undefined
     if (browser) closers.push(() => browser.close())

@@ -1,5 +1,10 @@
 import { SmolDeskError } from './errors.ts'
-import { type ClientMessage, type ServerMessage, ServerMessageSchema } from './signaling.ts'
+import {
+  type ClientMessage,
+  type ServerMessage,
+  ServerMessageSchema,
+  type VerifiedIdentity,
+} from './signaling.ts'
 
 type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>
 
@@ -32,6 +37,7 @@ export class SignalingClient {
   readonly #handlers = new Set<(msg: ServerMessage) => void>()
   readonly #closeHandlers = new Set<(code: number, reason: string) => void>()
   #malformed = 0
+  #identity: VerifiedIdentity | undefined
   /** Messages this session received since its welcome (carried over to the connection that resumes it). */
   #received = 0
   #acked = 0
@@ -117,7 +123,9 @@ export class SignalingClient {
         clearTimeout(timer)
         socket.removeEventListener('message', onWelcome)
         socket.removeEventListener('close', onClose)
-        resolve(new SignalingClient(socket, msg.clientId, msg.token, counting))
+        const client = new SignalingClient(socket, msg.clientId, msg.token, counting)
+        client.#identity = msg.identity
+        resolve(client)
       }
       const onClose = (ev: CloseEvent) => {
         clearTimeout(timer)
@@ -208,6 +216,11 @@ export class SignalingClient {
 
   get clientId(): string {
     return this.#clientId
+  }
+
+  /** Whom this connection signed in as (single sign-on), as the server's welcome said. */
+  get identity(): VerifiedIdentity | undefined {
+    return this.#identity
   }
 
   get resumeToken(): string {

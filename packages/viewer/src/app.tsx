@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react'
+import { IdentityNote } from './identity-note.tsx'
 import { KeyboardSink } from './keyboard-sink.tsx'
 import { Landing } from './landing.tsx'
 import { type LinkParams, linkParams } from './link-params.ts'
@@ -124,6 +125,7 @@ function Viewer({ link }: { link: LinkParams }) {
                   onToggle={() => void app.microphone.toggle()}
                 />
               )}
+              <IdentityNote identity={snap.identity} />
             </>
           }
           session={snap.host}
@@ -172,6 +174,7 @@ function Viewer({ link }: { link: LinkParams }) {
         <StatusPanel
           status={snap.status}
           userClosed={snap.userClosed}
+          identity={snap.identity}
           onPassword={(password) => app?.joinWithPassword(password)}
         />
       )}

@@ -6,6 +6,7 @@ import {
   type SessionState,
   SmolDeskError,
   type TransferInfo,
+  type VerifiedIdentity,
   type VideoCodec,
 } from '@smoldesk/protocol'
 import { statusLine } from './advice.ts'
@@ -51,6 +52,8 @@ declare global {
 export interface ViewerSnapshot {
   status: ConnectionStatus
   role: RoomRole | undefined
+  /** Whom we signed in as (single sign-on), if we did. */
+  identity: VerifiedIdentity | undefined
   /** What the host streams and offers (its session channel). */
   host: SessionState | undefined
   stream: MediaStream | undefined
@@ -101,6 +104,7 @@ export class ViewerApp {
     this.#snapshot = {
       status: { state: 'connecting', error: undefined, detail: '', ice: undefined, hostGone: false },
       role: undefined,
+      identity: undefined,
       host: undefined,
       stream: undefined,
       stats: undefined,
@@ -179,6 +183,7 @@ export class ViewerApp {
           this.#set({ stream })
         },
         cursor: (cursor) => this.#capture?.setCursor(cursor),
+        identity: (identity) => this.#set({ identity }),
       },
     )
     this.#session = session

@@ -36,6 +36,19 @@ describe('viewer UI logic (framework-free parts)', () => {
       adviceFor({ state: 'failed', error: new SmolDeskError('UNAUTHORIZED', 'x') }).askPassword,
       true,
     )
+    // Single sign-on: the page offers to sign in when the host wants to know who it is.
+    for (const code of ['LOGIN_REQUIRED', 'LOGIN_FAILED', 'FORBIDDEN'] as const) {
+      const advice = adviceFor({ state: 'failed', error: new SmolDeskError(code, 'x') })
+      assert.equal(advice.signIn, true, code)
+    }
+    assert.match(
+      adviceFor({ state: 'failed', error: new SmolDeskError('LOGIN_REQUIRED', 'x') }).headline,
+      /Sign in/,
+    )
+    assert.equal(
+      adviceFor({ state: 'failed', error: new SmolDeskError('TOKEN_EXPIRED', 'x') }).signIn,
+      undefined,
+    )
     // An ICE failure: the relay's fault when one was wanted and none came, else the path's.
     const diagnosis = {
       local: [],

@@ -1,4 +1,4 @@
-import type { ViewerRole } from '@smoldesk/protocol'
+import type { VerifiedIdentity, ViewerRole } from '@smoldesk/protocol'
 import { type ClientMessage, type ServerMessage, SignalingClient, SmolDeskError } from '@smoldesk/protocol'
 
 /** Signaling after a drop: short attempts, at most a second apart, for about two minutes. */
@@ -35,6 +35,8 @@ export interface SignalingSessionEvents {
   recovered(): void
   /** The server stayed unreachable through every attempt. */
   unreachable(): void
+  /** Whom the server says we signed in as (single sign-on), once connected. */
+  identity?(identity: VerifiedIdentity | undefined): void
 }
 
 /**
@@ -66,6 +68,7 @@ export class SignalingSession {
       client.close()
       return
     }
+    this.#events.identity?.(client.identity)
     this.#attach(client)
     this.#join(client)
   }

@@ -1,4 +1,10 @@
-import { type CursorImage, type RoomRole, type ServerMessage, SmolDeskError } from '@smoldesk/protocol'
+import {
+  type CursorImage,
+  type RoomRole,
+  type ServerMessage,
+  SmolDeskError,
+  type VerifiedIdentity,
+} from '@smoldesk/protocol'
 import { createLogger } from '../log.ts'
 import { missingBrowserFeatures, passwordMaySend } from './browser-support.ts'
 import type { Capabilities } from './capability-channels.ts'
@@ -47,6 +53,8 @@ export interface ViewerSessionEvents {
   role(role: RoomRole): void
   stream(stream: MediaStream): void
   cursor(cursor: CursorImage): void
+  /** Whom we signed in as with the organisation's identity provider (single sign-on), if we did. */
+  identity?(identity: VerifiedIdentity | undefined): void
 }
 
 /**
@@ -90,6 +98,7 @@ export class ViewerSession {
         else this.#say('waiting-for-host')
       },
       unreachable: () => this.#say('failed', 'the signaling server cannot be reached'),
+      identity: (identity) => this.#events.identity?.(identity),
     })
     this.#recovery = new MediaRecovery({
       mediaState: () => this.#media?.connectionState,
