@@ -10,6 +10,7 @@ import { detectDisplayServer } from './display/detect.ts'
 import type { InputService } from './input/input-service.ts'
 import { createLogger, recentLogLines } from './log.ts'
 import type { HostOptions } from './options.ts'
+import { IdentityPolicy } from './security/identity-policy.ts'
 import type { SecurityContext } from './security/security-context.ts'
 import type { IssuedToken } from './security/viewer-tokens.ts'
 import type { SessionService } from './session/session-service.ts'
@@ -232,6 +233,13 @@ export function hostCommands(h: CommandContext): CommandHandlers {
         security_initialized: h.security.initialized,
         download_dir: h.transfers.downloadDir,
         viewer_resize: h.viewerResize.get(),
+        ...(h.options.ssoIssuer !== undefined && {
+          sso: {
+            issuer: h.options.ssoIssuer,
+            allow: h.hub()?.admission.policy?.entries ?? [],
+            link_alone: h.hub()?.admission.policy?.linkAlone ?? true,
+          },
+        }),
         audio: {
           enabled: h.audio.enabled,
           streaming: h.audio.streaming,
@@ -245,11 +253,34 @@ export function hostCommands(h: CommandContext): CommandHandlers {
       h.session.changed()
       return { allowed }
     },
-    set_room_access: async ({ password, approval }) => {
+    set_room_access: async ({ password, approval, allow, linkAlone }) => {
       const hub = requireHub(h)
+      if ((allow !== undefined || linkAlone !== undefined) && !h.options.trustSignalingIdentity)
+        throw new SmolDeskError(
+          'UNAVAILABLE',
+          'single sign-on is off: start with --oidc-issuer and --oidc-client-id to let people in by who they are',
+        )
+      // Checked before anything changes: a bad entry leaves the room as it was.
+      const current = hub.admission.policy
+      const policy =
+        allow !== undefined || linkAlone !== undefined
+          ? new IdentityPolicy(allow ?? current?.entries ?? [], linkAlone ?? current?.linkAlone ?? true)
+          : current
       await hub.updateRoom({ password, approval })
-      log.info({ password: hub.access.password, approval: hub.access.approval }, 'room access changed')
-      return hub.access
+      hub.admission.setPolicy(policy)
+      log.info(
+        {
+          password: hub.access.password,
+          approval: hub.access.approval,
+          allow: policy?.entries,
+          linkAlone: policy?.linkAlone,
+        },
+        'room access changed',
+      )
+      return {
+        ...hub.access,
+        ...(policy && { allow: policy.entries, link_alone: policy.linkAlone }),
+      }
     },
     get_monitor_thumbnail: async ({ monitorIndex, width }) => {
       const monitors = await h.backend.monitors()

@@ -46,6 +46,8 @@ export interface HostOptions {
   identityPolicy?: IdentityPolicy | undefined
   /** The signaling server is this process's own, the relying party: its word on identities is taken. */
   trustSignalingIdentity?: boolean | undefined
+  /** That relying party's identity provider (for the control page). */
+  ssoIssuer?: string | undefined
   /** Security key for the token layer; default: a random per-launch key (initialize_security replaces it). */
   secretKey?: string | undefined
   /** Base URL of the viewer app, for share links (create_viewer_token). */

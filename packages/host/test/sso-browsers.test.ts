@@ -134,5 +134,48 @@ for (const name of VIEWER_BROWSERS) {
         await context.close()
       }
     })
+
+    it('lets the host change who may join while it runs, and whether a link alone is enough', async () => {
+      const status = await client.invoke<CommandResult<'get_host_status'>>('get_host_status')
+      assert.deepEqual(status.sso, {
+        issuer: provider.issuer,
+        allow: ['alice@example.com', 'group:support'],
+        link_alone: false,
+      })
+      const context = await scene.browser.createBrowserContext()
+      const page = await context.newPage()
+      try {
+        // A link with a valid token is not enough while single sign-on is the rule…
+        const link = await scene.url()
+        await page.goto(link)
+        await eventually(async () => assert.match(await pageText(page), /Sign in to join/), 20_000)
+        // …until the host says it is.
+        await client.invoke('set_room_access', { linkAlone: true })
+        await page.goto('about:blank')
+        await page.goto(link)
+        await waitForColour(page, GREEN, 30_000)
+        await page.goto('about:blank')
+
+        // Bob added by name: he signs in and is let in.
+        const changed = await client.invoke<CommandResult<'set_room_access'>>('set_room_access', {
+          allow: ['bob@example.com'],
+          linkAlone: false,
+        })
+        assert.deepEqual([changed.allow, changed.link_alone], [['bob@example.com'], false])
+        await page.goto(roomUrl)
+        await eventually(async () => assert.match(await pageText(page), /Sign in to join/), 20_000)
+        await Promise.all([page.waitForNavigation(), page.click('a.button')])
+        await signIn(page, 'bob')
+        await waitForColour(page, GREEN, 30_000)
+        // A list with something that names nobody is refused, and the list stays as it was.
+        await assert.rejects(client.invoke('set_room_access', { allow: ['support'] }), {
+          code: 'INVALID_ARGS',
+        })
+        const after = await client.invoke<CommandResult<'get_host_status'>>('get_host_status')
+        assert.deepEqual(after.sso?.allow, ['bob@example.com'])
+      } finally {
+        await context.close()
+      }
+    })
   })
 }

@@ -59,6 +59,8 @@ export const HostStatusSchema = z.strictObject({
   download_dir: z.string(),
   /** Viewers may give the shared (virtual) monitor their window's size. */
   viewer_resize: z.boolean(),
+  /** Single sign-on: the identity provider, and who may join once signed in (absent: off). */
+  sso: z.strictObject({ issuer: z.string(), allow: z.array(z.string()), link_alone: z.boolean() }).optional(),
   /** The desktop's sound: switched on (set_audio_enabled), what goes to viewers, why nothing does. */
   audio: z.strictObject({
     enabled: z.boolean(),
@@ -166,10 +168,25 @@ export const COMMANDS = {
   // the host's control page (SmolDesk additions)
   /** Everything the control page shows at a glance. */
   get_host_status: { args: NoArgs, result: HostStatusSchema },
-  /** Sets the room password ('' removes it) and/or whether viewers without a token may ask to join. */
+  /**
+   * Sets the room password ('' removes it) and/or whether viewers without a
+   * token may ask to join; with single sign-on also who may join once signed
+   * in (`allow`: e-mail addresses, `group:NAME`, `sub:ID`; empty: nobody by
+   * identity) and whether a link alone still admits.
+   */
   set_room_access: {
-    args: z.strictObject({ password: z.string().max(256).optional(), approval: z.boolean().optional() }),
-    result: z.strictObject({ password: z.boolean(), approval: z.boolean() }),
+    args: z.strictObject({
+      password: z.string().max(256).optional(),
+      approval: z.boolean().optional(),
+      allow: z.array(z.string().min(1).max(320)).max(500).optional(),
+      linkAlone: z.boolean().optional(),
+    }),
+    result: z.strictObject({
+      password: z.boolean(),
+      approval: z.boolean(),
+      allow: z.array(z.string()).optional(),
+      link_alone: z.boolean().optional(),
+    }),
   },
   /** Whether viewers may resize the shared virtual monitor to their window (the embedded desktop: yes by default). */
   set_viewer_resize: {

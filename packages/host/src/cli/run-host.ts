@@ -154,6 +154,7 @@ export async function runStart(options: {
       identityPolicy: identityPolicy(options.access.allow, options.access.linkAlone, network.signaling.sso),
       // The signaling server in this process is the relying party that checked the ID tokens.
       trustSignalingIdentity: network.signaling.sso !== undefined,
+      ssoIssuer: network.signaling.sso?.issuer,
       secretKey: secretKey(),
       viewerUrl: web.baseUrl,
       ...(options.ipcPort !== undefined && { ipcPort: options.ipcPort }),

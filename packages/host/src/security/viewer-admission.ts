@@ -35,12 +35,22 @@ export function lesserRole(a: ViewerRole, b: ViewerRole | undefined): ViewerRole
  */
 export class ViewerAdmission {
   readonly #tokens: ViewerTokens
-  readonly #policy: IdentityPolicy | undefined
+  #policy: IdentityPolicy | undefined
   readonly #approved = new Map<string, ViewerRole>()
   readonly #requests = new Map<string, JoinRequest>()
 
   constructor(tokens: ViewerTokens, policy?: IdentityPolicy) {
     this.#tokens = tokens
+    this.#policy = policy
+  }
+
+  /** Who may join once signed in (undefined: identities admit nobody by themselves). */
+  get policy(): IdentityPolicy | undefined {
+    return this.#policy
+  }
+
+  /** A new allow-list: it decides for viewers joining from now on (those in the room stay). */
+  setPolicy(policy: IdentityPolicy | undefined): void {
     this.#policy = policy
   }
 

@@ -126,6 +126,11 @@ export class ViewerHub {
     return this.#room.access
   }
 
+  /** Who may join once signed in, when the host trusts its signaling server's sign-ins. */
+  get admission(): ViewerAdmission {
+    return this.#o.admission
+  }
+
   updateRoom(change: { password?: string | undefined; approval?: boolean | undefined }): Promise<void> {
     return this.#room.update(change)
   }

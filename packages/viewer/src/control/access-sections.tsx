@@ -1,3 +1,4 @@
+import { useState } from 'react'
 import { SecretForm } from '../secret-form.tsx'
 import { QrCode } from './qr-code.tsx'
 import type { SectionProps } from './section-props.ts'
@@ -50,7 +51,14 @@ export function Viewers({ state, control, act }: SectionProps) {
           {state.viewers.map((v) => (
             <li key={v.peer_id} data-peer-id={v.peer_id}>
               <span>
-                <code>{v.peer_id.slice(0, 8)}</code> · {v.state === 'pending' ? 'asks to join' : v.state} ·{' '}
+                {v.identity ? (
+                  <strong title={`${v.identity.sub} at ${v.identity.issuer}`}>
+                    {v.identity.email ?? v.identity.name ?? v.identity.sub}
+                  </strong>
+                ) : (
+                  <code>{v.peer_id.slice(0, 8)}</code>
+                )}{' '}
+                · {v.state === 'pending' ? 'asks to join' : v.state} ·{' '}
                 {v.role === 'viewer' ? 'full control' : 'view only'}
                 {v.permissions.microphone && (v.talking ? ' · talking' : ' · microphone allowed')}
               </span>
@@ -126,6 +134,7 @@ export function Security({ state, control, act }: SectionProps) {
         />
         Let viewers without a link ask to join (you approve each)
       </label>
+      {status?.sso && <SignedInAccess sso={status.sso} control={control} act={act} />}
       <label className="check">
         <input
           type="checkbox"
@@ -146,5 +155,55 @@ export function Security({ state, control, act }: SectionProps) {
         }
       />
     </section>
+  )
+}
+
+/** Single sign-on: who may join once signed in, and whether a link alone still lets people in. */
+function SignedInAccess({
+  sso,
+  control,
+  act,
+}: {
+  sso: NonNullable<NonNullable<SectionProps['state']['status']>['sso']>
+} & Pick<SectionProps, 'control' | 'act'>) {
+  const [draft, setDraft] = useState(sso.allow.join(', '))
+  const entries = () =>
+    draft
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)
+  return (
+    <div className="sso">
+      <p>
+        Single sign-on through <code>{sso.issuer}</code> · signed-in people let in:{' '}
+        {sso.allow.length > 0 ? sso.allow.join(', ') : 'nobody by name yet'}
+      </p>
+      <form
+        onSubmit={(ev) => {
+          ev.preventDefault()
+          act(() => control.setAccess({ allow: entries() }), 'Allowed list saved')
+        }}
+      >
+        <label>
+          People and groups who may join once signed in (e-mail, group:NAME, sub:ID; comma-separated)
+          <input
+            id="sso-allow"
+            type="text"
+            value={draft}
+            onChange={(ev) => setDraft(ev.target.value)}
+            placeholder="alice@example.com, group:support"
+          />
+        </label>
+        <button type="submit">Save list</button>
+      </form>
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={sso.link_alone}
+          onChange={(ev) => act(() => control.setAccess({ linkAlone: ev.target.checked }))}
+        />
+        A share link alone lets people in (without signing in)
+      </label>
+    </div>
   )
 }

@@ -217,7 +217,12 @@ export class HostControl {
     await this.#invoke('set_viewer_role', { peerId, role })
   }
 
-  async setAccess(change: { password?: string; approval?: boolean }): Promise<void> {
+  async setAccess(change: {
+    password?: string
+    approval?: boolean
+    allow?: string[]
+    linkAlone?: boolean
+  }): Promise<void> {
     await this.#invoke('set_room_access', change)
   }
 
