@@ -64,6 +64,19 @@ export function createLogger(name: string): Logger {
   return root.child({ name })
 }
 
+/**
+ * The audit trail (who joined or was refused, as whom, with which role): on
+ * stderr and in the control page's log whatever SMOLDESK_LOG_LEVEL says, as
+ * a record must not vanish because someone asked for fewer messages.
+ */
+export const audit: Logger = pino(
+  { level: 'info', base: { pid: process.pid, name: 'audit' } },
+  pino.multistream([
+    { level: 'info', stream: pino.destination({ fd: 2, sync: true }) },
+    { level: 'info', stream: memory },
+  ]),
+)
+
 /** The newest `limit` lines kept, oldest first. */
 export function recentLogLines(limit = 100): LogLine[] {
   return recent.slice(-limit)

@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { CommandResult, IpcClient } from '@smoldesk/protocol'
+import type { CommandResult, EventPayload, IpcClient } from '@smoldesk/protocol'
 import type { Page } from 'puppeteer-core'
 import { CLIENT, startProvider, type TestProvider } from '../../signaling/test/oidc-provider.ts'
 import { inPage, waitForColour } from './browser.ts'
@@ -93,6 +93,10 @@ for (const name of VIEWER_BROWSERS) {
     })
 
     it('asks to sign in, signs in through the provider, comes back to the room and sees the desktop', async () => {
+      const connectedEvents: EventPayload<'viewer-connected'>[] = []
+      const unlisten = await client.listen<EventPayload<'viewer-connected'>>('viewer-connected', (e) =>
+        connectedEvents.push(e.payload),
+      )
       const page = await scene.browser.newPage()
       try {
         await page.goto(roomUrl)
@@ -113,6 +117,18 @@ for (const name of VIEWER_BROWSERS) {
           viewers.map((v) => v.identity?.email),
           ['alice@example.com'],
         )
+        await eventually(async () =>
+          assert.deepEqual(
+            connectedEvents.map((e) => [e.role, e.identity?.email, e.identity?.groups]),
+            [['viewer', 'alice@example.com', ['support']]],
+          ),
+        )
+        unlisten()
+        // The audit trail has it, whatever the log level (these tests run at warn).
+        const logs = await client.invoke<CommandResult<'get_recent_logs'>>('get_recent_logs', { limit: 500 })
+        const joined = logs.filter((l) => l.name === 'audit' && l.msg === 'viewer joined')
+        assert.equal(joined.length, 1)
+        assert.match(joined[0]?.detail ?? '', /"role":"viewer".*"email":"alice@example\.com"/)
       } finally {
         await page.close()
       }

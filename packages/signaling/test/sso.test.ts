@@ -184,7 +184,13 @@ describe('single sign-on: a viewer signs in with the organisation’s identity p
     viewer.close()
     host.client.close()
 
-    // Signing out ends it.
+    // Another site's page cannot sign Alice out; her own page can.
+    const forged = await fetch(new URL('/auth/logout', running.httpUrl), {
+      method: 'POST',
+      headers: { cookie: jar.header(rpUrl), origin: 'https://evil.example' },
+    })
+    assert.equal(forged.status, 403)
+    assert.equal((await me(jar)).signedIn, true)
     const out = await get(jar, new URL('/auth/logout', running.httpUrl), { method: 'POST' })
     assert.equal(out.status, 204)
     assert.deepEqual(await me(jar), { signedIn: false })

@@ -10,7 +10,7 @@ import type { AudioService } from '../audio/audio-service.ts'
 import type { CaptureService } from '../capture/capture-service.ts'
 import type { EmitEvent } from '../events.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
-import { createLogger } from '../log.ts'
+import { audit, createLogger } from '../log.ts'
 import { JOIN_REQUEST_TIMEOUT_MS, type ViewerAdmission } from '../security/viewer-admission.ts'
 import type { MediaTransport, PeerDataChannel } from '../webrtc/transport.ts'
 import { HostRoom } from './host-room.ts'
@@ -21,8 +21,6 @@ import type { RosterViewer, ViewerRoster } from './viewer-roster.ts'
 const KICK_FLUSH_MS = 200
 
 const log = createLogger('viewers.hub')
-/** Who joined or was refused, when, as what, and as whom they signed in: one line each. */
-const audit = createLogger('audit')
 
 export interface ViewerHubOptions {
   /** The WebRTC stack; the hub closes it when it closes. */

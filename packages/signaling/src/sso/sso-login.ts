@@ -116,7 +116,10 @@ export class SsoLogin {
       const identity = this.identityOf(req)
       json(res, 200, identity ? { signedIn: true, identity } : { signedIn: false })
     } else if (route === 'POST /auth/logout') {
-      res.writeHead(204, { 'set-cookie': this.#clear(SESSION_COOKIE) }).end()
+      // Only this site's own page signs its people out (another site's form could post here too).
+      const origin = req.headers.origin
+      if (origin !== undefined && origin !== base.origin) res.writeHead(403).end()
+      else res.writeHead(204, { 'set-cookie': this.#clear(SESSION_COOKIE) }).end()
     } else return false
     return true
   }
