@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { CommandResult, EventPayload, IpcClient } from '@smoldesk/protocol'
 import type { Page } from 'puppeteer-core'
 import { CLIENT, startProvider, type TestProvider } from '../../signaling/test/oidc-provider.ts'
+import { freePort } from '../src/process/ports.ts'
 import { inPage, waitForColour } from './browser.ts'
 import { VIEWER_BROWSERS } from './browsers.ts'
 import { eventually } from './helpers.ts'
@@ -44,17 +44,6 @@ async function signIn(page: Page, login: string): Promise<void> {
   if (await page.$('button[autofocus]')) {
     await Promise.all([page.waitForNavigation(), page.click('button[autofocus]')])
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 for (const name of VIEWER_BROWSERS) {
