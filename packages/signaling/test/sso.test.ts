@@ -284,6 +284,23 @@ describe('single sign-on: a viewer signs in with the organisation’s identity p
     }
   })
 
+  it('behind a reverse proxy, sends people back to the public address and trusts only its pages', async () => {
+    const sso = await SsoLogin.discover({
+      issuer: provider.issuer,
+      clientId: CLIENT.id,
+      clientSecret: CLIENT.secret,
+      fetch: fetchTrusting(provider.ca),
+    })
+    const proxied = await startSignaling({ sso, publicUrl: 'https://desk.example.com' })
+    try {
+      const res = await fetch(new URL('/auth/login', proxied.httpUrl), { redirect: 'manual' })
+      const to = new URL(res.headers.get('location') ?? '')
+      assert.equal(to.searchParams.get('redirect_uri'), 'https://desk.example.com/auth/callback')
+    } finally {
+      await proxied.close()
+    }
+  })
+
   it('an unknown person at the provider does not come back signed in', async () => {
     const jar = new CookieJar()
     // The provider itself turns an unknown account away (its error page): no code ever comes back.

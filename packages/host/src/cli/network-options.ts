@@ -52,6 +52,13 @@ export async function setUpNetwork(values: NetworkValues, listen: string): Promi
   // First, before anything that would need stopping: a wrong issuer stops the start at once.
   // Cookies are Secure over HTTPS, or behind a proxy (which is there to add the TLS).
   signaling.sso = await setUpSso(values, Boolean(values['tls-cert']) || (values['trust-proxy'] ?? false))
+  const publicUrl = values['public-url']
+  if (publicUrl !== undefined) {
+    // The provider sends people back to it and pages of its origin are the only ones trusted.
+    if (!URL.canParse(publicUrl) || !/^https?:$/.test(new URL(publicUrl).protocol))
+      throw new SmolDeskError('INVALID_ARGS', `--public-url '${publicUrl}' is not an http(s) URL`)
+    signaling.publicUrl = new URL(publicUrl).origin
+  }
   if (signaling.sso) describe.push(`Single sign-on: ${signaling.sso.issuer}`)
   let coturn: Coturn | undefined
   if (values.turn && values['turn-url']) {

@@ -14,6 +14,7 @@ export const SSO_OPTIONS = {
   'oidc-ca-file': { type: 'string' },
   'oidc-scopes': { type: 'string' },
   'oidc-session-key-file': { type: 'string' },
+  'public-url': { type: 'string' },
 } as const
 
 export interface SsoValues {
@@ -23,6 +24,8 @@ export interface SsoValues {
   'oidc-ca-file'?: string | undefined
   'oidc-scopes'?: string | undefined
   'oidc-session-key-file'?: string | undefined
+  /** The address viewers open, when it is not this server's own (a reverse proxy in front). */
+  'public-url'?: string | undefined
 }
 
 /**
