@@ -100,6 +100,8 @@ export class SignalingClient {
     return new Promise((resolve, reject) => {
       const withAck = new URL(url)
       withAck.searchParams.set('ack', '1')
+      // Coming back to a session: a busy server still lets it in (to resume, nothing else).
+      if (!counting) withAck.searchParams.set('resume', '1')
       const socket = new WebSocket(withAck.toString())
       const timer = setTimeout(() => {
         socket.close()

@@ -61,11 +61,20 @@ export class LoadGauge {
     return this.#lastUtilization
   }
 
-  /** Why a new connection must be turned away now, in words; undefined when it may come in. */
-  refusal(clients: number, now = performance.now()): string | undefined {
+  /** Whether the loop is judged too busy for newcomers now. */
+  get busy(): boolean {
+    return performance.now() < this.#busyUntil
+  }
+
+  /**
+   * Why a new connection must be turned away now, in words; undefined when
+   * it may come in. One resuming a session is turned away only past
+   * maxClients: it belongs to a room already open.
+   */
+  refusal(clients: number, resuming = false): string | undefined {
     if (clients >= this.#maxClients)
       return `the signaling server holds its maximum of ${this.#maxClients} clients`
-    if (now < this.#busyUntil) return 'the signaling server is overloaded'
+    if (!resuming && this.busy) return 'the signaling server is overloaded'
     return undefined
   }
 

@@ -156,6 +156,8 @@ interface Connection {
   held: string[] | undefined
   /** Who signed in (single sign-on), from the session cookie the handshake carried. */
   readonly identity: VerifiedIdentity | undefined
+  /** Let in past a busy loop to resume: anything else it asks first is refused (OVERLOADED) and it is closed. */
+  resumeOnly: boolean
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url')
@@ -238,14 +240,20 @@ export class SignalingServer {
       socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
-    const refusal = this.#load.refusal(this.#local.size)
+    const params = new URL(req.url ?? '/', 'http://localhost').searchParams
+    // A client coming back to its room (`?resume=1`) is part of a room already open: a busy
+    // loop lets it in, to resume and nothing else (see Connection.resumeOnly).
+    const resuming = params.get('resume') === '1'
+    const refusal = this.#load.refusal(this.#local.size, resuming)
     if (refusal) {
       this.#shed(req, socket, head, refusal)
       return
     }
-    const acks = new URL(req.url ?? '/', 'http://localhost').searchParams.get('ack') === '1'
+    const acks = params.get('ack') === '1'
     const identity = this.#identityOf(req)
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, ip, acks, identity))
+    this.#wss.handleUpgrade(req, socket, head, (ws) =>
+      this.#onConnection(ws, ip, acks, identity, resuming && this.#load.busy),
+    )
   }
 
   /**
@@ -354,7 +362,13 @@ export class SignalingServer {
     return new URL(`${scheme === 'https' ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`)
   }
 
-  #onConnection(ws: WebSocket, ip: string, acks: boolean, identity: VerifiedIdentity | undefined): void {
+  #onConnection(
+    ws: WebSocket,
+    ip: string,
+    acks: boolean,
+    identity: VerifiedIdentity | undefined,
+    resumeOnly: boolean,
+  ): void {
     const token = newToken()
     const conn: Connection = {
       id: randomBytes(9).toString('base64url'),
@@ -376,6 +390,7 @@ export class SignalingServer {
       acks,
       held: undefined,
       identity,
+      resumeOnly,
     }
     if (acks) this.#outboxes.set(conn.id, new Outbox(MAX_UNACKED))
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1)
@@ -436,6 +451,22 @@ export class SignalingServer {
       message = parsed.data
     } catch (err) {
       this.#sendError(conn, err)
+      return
+    }
+    if (conn.resumeOnly && message.type !== 'resume' && message.type !== 'ping' && message.type !== 'pong') {
+      this.#sendError(
+        conn,
+        Object.assign(
+          new SmolDeskError(
+            'OVERLOADED',
+            'the signaling server is too busy for new sessions; try again shortly',
+          ),
+          {
+            retryAfterMs: SHED_RETRY_MS,
+          },
+        ),
+      )
+      conn.ws.close(1013, 'overloaded')
       return
     }
     this.metrics.messages.inc({ type: message.type })
@@ -674,6 +705,8 @@ export class SignalingServer {
     const record = await this.#store.getClient(clientId)
     if (!record || record.resumeHash !== sha256(token)) {
       await this.#authFailed(conn.ip, 'resume')
+      // Let in past a busy loop only to resume: with nothing to resume, it goes.
+      if (conn.resumeOnly) setTimeout(() => conn.ws.close(1013, 'overloaded'), 100).unref()
       throw new SmolDeskError('RESUME_FAILED', 'nothing to resume: start a new session')
     }
     // What the client says it got decides what it is sent again; a client too far behind to be
@@ -710,6 +743,8 @@ export class SignalingServer {
     this.#outboxes.delete(conn.id)
     conn.id = clientId
     conn.held = []
+    // Back in its room: from here it is a connection like any other.
+    conn.resumeOnly = false
     this.#local.set(clientId, conn)
     // An outbox kept elsewhere (another instance) is not here: numbering goes on from the client's count.
     const box = conn.acks ? (outbox ?? new Outbox(MAX_UNACKED, received ?? 0)) : undefined

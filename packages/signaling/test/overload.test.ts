@@ -80,12 +80,45 @@ describe('signaling: past capacity, newcomers are turned away and rooms keep rel
     await host.client.request({ type: 'create-room', roomId: 'busy' }, 'room-created')
     await viewer.client.request({ type: 'join-room', roomId: 'busy' }, 'room-joined')
 
+    const dropped = await connectClient(url)
+    await dropped.client.request({ type: 'join-room', roomId: 'busy' }, 'room-joined')
+    await host.box.next('peer-joined')
+
     // Longer than two of the gauge's half-second windows: one of them is all busy.
     await saturate(1300)
     const refused = await refusedWith(url)
     assert.equal(refused.code, 1013)
     assert.equal(refused.messages[0]?.code, 'OVERLOADED')
     assert.match(String(refused.messages[0]?.message), /overloaded/)
+    // One that says it resumes but asks for anything else is turned away and closed (each check
+    // right after a saturation: "busy" lasts about a second past it).
+    await saturate(1300)
+    const pretender = await new Promise<{ messages: Record<string, unknown>[]; code: number }>(
+      (resolve, reject) => {
+        const ws = new WebSocket(`${url}/?resume=1`)
+        const messages: Record<string, unknown>[] = []
+        ws.on('message', (data) => {
+          const msg = JSON.parse(String(data)) as Record<string, unknown>
+          messages.push(msg)
+          if (msg.type === 'welcome') ws.send(JSON.stringify({ type: 'create-room' }))
+        })
+        ws.on('close', (code) => resolve({ messages, code }))
+        ws.on('error', reject)
+      },
+    )
+    assert.equal(pretender.code, 1013)
+    assert.deepEqual(
+      pretender.messages.map((m) => m.type === 'error' && m.code),
+      [false, 'OVERLOADED'],
+    )
+    // A member of an open room whose network dropped comes back all the same, and resumes.
+    dropped.client.close(4000)
+    await sleep(50)
+    await saturate(1300)
+    const back = await SignalingClient.reconnect(url, dropped.client)
+    host.client.send({ type: 'offer', targetId: back.clientId, sdp: 'v=0 back' })
+    assert.equal((await dropped.box.next('offer')).sdp, 'v=0 back')
+    back.close()
     const health = (await (await fetch(`${running.httpUrl}/health`)).json()) as { loopUtilization: number }
     assert.equal(typeof health.loopUtilization, 'number')
 
