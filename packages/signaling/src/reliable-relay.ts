@@ -271,6 +271,7 @@ export class ReliableRelay {
     this.#closed = true
     this.#out.clear()
     this.#lastLink.clear()
+    this.#batches.clear()
   }
 
   #link(instanceId: string): Outgoing {

@@ -156,6 +156,7 @@ export class ViewerHub {
       this.#room.send({ type: 'approve-join', peerId, role: granted })
     } else {
       this.#o.admission.deny(peerId)
+      this.#identities.delete(peerId)
       this.#room.send({ type: 'deny-join', peerId })
     }
   }
@@ -221,6 +222,7 @@ export class ViewerHub {
         return
       case 'peer-left':
         this.#o.admission.forget(msg.peerId)
+        this.#identities.delete(msg.peerId)
         clearTimeout(this.#requestTimers.get(msg.peerId))
         this.#requestTimers.delete(msg.peerId)
         await this.#drop(msg.peerId, 'left the room')

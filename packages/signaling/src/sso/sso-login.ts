@@ -102,7 +102,8 @@ export class SsoLogin {
   identityOf(req: IncomingMessage): Identity | undefined {
     const sealed = readCookies(req.headers.cookie).get(SESSION_COOKIE)
     const parsed = IdentitySchema.safeParse(this.#sealer.open('session', sealed))
-    return parsed.success ? parsed.data : undefined
+    // A session another provider vouched for (a shared key, a changed --oidc-issuer) names nobody here.
+    return parsed.success && parsed.data.issuer === this.issuer ? parsed.data : undefined
   }
 
   /** Serves /auth/*; false for any other path. */
