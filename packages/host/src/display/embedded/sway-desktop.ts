@@ -121,7 +121,7 @@ export class SwayDesktop {
 
   /** One headless output per monitor, left to right (the headless backend starts with one). */
   async #layOut(): Promise<void> {
-    const ipc = await SwayIpc.open(this.session.SWAYSOCK)
+    const ipc = await openListening(this.session.SWAYSOCK, 5000)
     try {
       for (let i = 1; i < this.monitors.length; i++) await ipc.command('create_output')
       const outputs = await ipc.monitors()
@@ -165,6 +165,22 @@ function swayConfig(withApps: boolean): string {
       : []),
     '',
   ].join('\n')
+}
+
+/**
+ * sway's IPC socket once it listens: the file appears at bind, a moment
+ * before listen, and a connect in between is refused (seen in CI).
+ */
+async function openListening(path: string, timeoutMs: number): Promise<SwayIpc> {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    try {
+      return await SwayIpc.open(path)
+    } catch (err) {
+      if (performance.now() > deadline || !/ECONNREFUSED/.test(String((err as Error).message))) throw err
+      await sleep(20)
+    }
+  }
 }
 
 /** The Wayland and IPC sockets sway makes in its runtime directory, once both exist. */
