@@ -8,7 +8,7 @@ export { addressKey, backoffRemainingMs, DEFAULT_BACKOFF, KeyedBuckets, TokenBuc
 export { hashPassword, randomRoomCode, verifyPassword } from './passwords.ts'
 export { DEFAULT_LIMITS, type SignalingLimits, type SignalingOptions, SignalingServer } from './server.ts'
 export { fetchTrusting } from './sso/ca-fetch.ts'
-export { type Identity, Sealer } from './sso/sessions.ts'
+export { Sealer } from './sso/sessions.ts'
 export { SsoLogin, type SsoOptions } from './sso/sso-login.ts'
 export { LocalBus, MemoryStore, type SignalingBus, type SignalingStore } from './store.ts'
 export { type TurnOptions, turnCredentials } from './turn.ts'

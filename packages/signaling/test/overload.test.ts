@@ -4,12 +4,22 @@ import { SignalingClient, SmolDeskError } from '@smoldesk/protocol'
 import WebSocket from 'ws'
 import { connectClient, type RunningSignaling, sleep, startSignaling } from './helpers.ts'
 
-/** What a raw WebSocket gets before the server closes it: its messages and close code. */
-function refusedWith(url: string): Promise<{ messages: Record<string, unknown>[]; code: number }> {
+/**
+ * What a raw WebSocket gets before the server closes it: its messages and
+ * close code. `onWelcome`: what it sends once let in.
+ */
+function refusedWith(
+  url: string,
+  onWelcome?: (ws: WebSocket) => void,
+): Promise<{ messages: Record<string, unknown>[]; code: number }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url)
     const messages: Record<string, unknown>[] = []
-    ws.on('message', (data) => messages.push(JSON.parse(String(data)) as Record<string, unknown>))
+    ws.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as Record<string, unknown>
+      messages.push(msg)
+      if (msg.type === 'welcome') onWelcome?.(ws)
+    })
     ws.on('close', (code) => resolve({ messages, code }))
     ws.on('error', reject)
   })
@@ -93,18 +103,8 @@ describe('signaling: past capacity, newcomers are turned away and rooms keep rel
     // One that says it resumes but asks for anything else is turned away and closed (each check
     // right after a saturation: "busy" lasts about a second past it).
     await saturate(1300)
-    const pretender = await new Promise<{ messages: Record<string, unknown>[]; code: number }>(
-      (resolve, reject) => {
-        const ws = new WebSocket(`${url}/?resume=1`)
-        const messages: Record<string, unknown>[] = []
-        ws.on('message', (data) => {
-          const msg = JSON.parse(String(data)) as Record<string, unknown>
-          messages.push(msg)
-          if (msg.type === 'welcome') ws.send(JSON.stringify({ type: 'create-room' }))
-        })
-        ws.on('close', (code) => resolve({ messages, code }))
-        ws.on('error', reject)
-      },
+    const pretender = await refusedWith(`${url}/?resume=1`, (ws) =>
+      ws.send(JSON.stringify({ type: 'create-room' })),
     )
     assert.equal(pretender.code, 1013)
     assert.deepEqual(

@@ -142,29 +142,11 @@ describe('single sign-on: a viewer signs in with the organisation’s identity p
 
     // The signaling connection of the same browser (its cookie, its origin) is Alice's.
     const rpUrl = new URL(running.httpUrl)
-    const welcome = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const ws = new WebSocket(running.url, {
-        headers: { cookie: jar.header(rpUrl), origin: rpUrl.origin },
-      })
-      ws.once('message', (data) => {
-        resolve(JSON.parse(String(data)) as Record<string, unknown>)
-        ws.close()
-      })
-      ws.once('error', reject)
-    })
+    const welcome = await welcomeFrom(running.url, jar.header(rpUrl), rpUrl.origin)
     assert.equal(welcome.type, 'welcome')
     assert.equal((welcome.identity as { sub?: string } | undefined)?.sub, 'alice')
     // Another site's page in that browser gets no identity, cookie or not.
-    const foreign = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const ws = new WebSocket(running.url, {
-        headers: { cookie: jar.header(rpUrl), origin: 'https://evil.example' },
-      })
-      ws.once('message', (data) => {
-        resolve(JSON.parse(String(data)) as Record<string, unknown>)
-        ws.close()
-      })
-      ws.once('error', reject)
-    })
+    const foreign = await welcomeFrom(running.url, jar.header(rpUrl), 'https://evil.example')
     assert.equal(foreign.identity, undefined)
     // And one with no cookie at all is nobody.
     const anonymous = await SignalingClient.connect(running.url)
@@ -339,6 +321,18 @@ describe('single sign-on: a viewer signs in with the organisation’s identity p
     return tokens.id_token
   }
 })
+
+/** The first thing a raw WebSocket with these cookie and Origin headers is told (its welcome). */
+function welcomeFrom(url: string, cookie: string, origin: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers: { cookie, origin } })
+    ws.once('message', (data) => {
+      resolve(JSON.parse(String(data)) as Record<string, unknown>)
+      ws.close()
+    })
+    ws.once('error', reject)
+  })
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

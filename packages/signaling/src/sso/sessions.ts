@@ -1,10 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { type VerifiedIdentity, VerifiedIdentitySchema } from '@smoldesk/protocol'
 import { z } from 'zod'
-
-/** Who a signed-in viewer is (the protocol's schema: it travels in `welcome` and `peer-joined`). */
-export const IdentitySchema = VerifiedIdentitySchema
-export type Identity = VerifiedIdentity
 
 const SealedSchema = z.strictObject({ v: z.unknown(), exp: z.number().int() })
 

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { SmolDeskError } from '@smoldesk/protocol'
+import { SmolDeskError, type VerifiedIdentity, VerifiedIdentitySchema } from '@smoldesk/protocol'
 import * as client from 'openid-client'
 import { z } from 'zod'
-import { cookie, type Identity, IdentitySchema, readCookies, Sealer } from './sessions.ts'
+import { cookie, readCookies, Sealer } from './sessions.ts'
 
 export interface SsoOptions {
   /** The identity provider's issuer URL (discovery at `<issuer>/.well-known/openid-configuration`). */
@@ -99,9 +99,9 @@ export class SsoLogin {
   }
 
   /** Who the request's session cookie says signed in, if anyone (still valid). */
-  identityOf(req: IncomingMessage): Identity | undefined {
+  identityOf(req: IncomingMessage): VerifiedIdentity | undefined {
     const sealed = readCookies(req.headers.cookie).get(SESSION_COOKIE)
-    const parsed = IdentitySchema.safeParse(this.#sealer.open('session', sealed))
+    const parsed = VerifiedIdentitySchema.safeParse(this.#sealer.open('session', sealed))
     // A session another provider vouched for (a shared key, a changed --oidc-issuer) names nobody here.
     return parsed.success && parsed.data.issuer === this.issuer ? parsed.data : undefined
   }
@@ -196,13 +196,13 @@ export class SsoLogin {
       .end()
   }
 
-  #identity(claims: client.IDToken | undefined): Identity {
+  #identity(claims: client.IDToken | undefined): VerifiedIdentity {
     if (!claims) throw new SmolDeskError('LOGIN_FAILED', 'the identity provider sent no ID token')
     const groupsClaim = claims[this.#o.groupsClaim ?? 'groups']
     const groups = Array.isArray(groupsClaim)
       ? groupsClaim.filter((g): g is string => typeof g === 'string')
       : []
-    const parsed = IdentitySchema.safeParse({
+    const parsed = VerifiedIdentitySchema.safeParse({
       sub: claims.sub,
       // An address the provider has not verified could be anyone's: it names nobody here.
       email: claims.email_verified === true && typeof claims.email === 'string' ? claims.email : undefined,

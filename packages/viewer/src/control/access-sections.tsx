@@ -1,5 +1,6 @@
 import { useState } from 'react'
 import { SecretForm } from '../secret-form.tsx'
+import { who } from '../sign-in.ts'
 import { QrCode } from './qr-code.tsx'
 import type { SectionProps } from './section-props.ts'
 
@@ -52,9 +53,7 @@ export function Viewers({ state, control, act }: SectionProps) {
             <li key={v.peer_id} data-peer-id={v.peer_id}>
               <span>
                 {v.identity ? (
-                  <strong title={`${v.identity.sub} at ${v.identity.issuer}`}>
-                    {v.identity.email ?? v.identity.name ?? v.identity.sub}
-                  </strong>
+                  <strong title={`${v.identity.sub} at ${v.identity.issuer}`}>{who(v.identity)}</strong>
                 ) : (
                   <code>{v.peer_id.slice(0, 8)}</code>
                 )}{' '}
