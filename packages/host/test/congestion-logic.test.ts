@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { LoopLateness } from '../src/congestion/loop-lateness.ts'
 import { MIN_PATH_KBPS, PathEstimate } from '../src/congestion/path-estimate.ts'
 import { type RateCeiling, RateGovernor } from '../src/congestion/rate-governor.ts'
 import { RateMeter } from '../src/congestion/rate-meter.ts'
@@ -66,6 +67,73 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     busy.update(report2(150, 0, 20), steady, 0)
     busy.update(report2(150, 0, 150), steady, 500)
     assert.equal(busy.update(report2(150, 0, 150), steady, 1000), undefined)
+  })
+
+  it('reads no queue into a draining one, the host loop’s own lateness or a falling REMB', () => {
+    // 300 packets of 1200 bytes a second arrive (2880 kbit/s) of 4000 sent: a queue, if the round
+    // trip says so.
+    const encoder = { sendKbps: 4000, maxKbps: 60_000, packetBytes: 1200 }
+    const path = new PathEstimate()
+    const report = reports()
+    path.update(report(150, 0, 20), encoder, 0)
+    path.update({ kind: 'remb', kbps: 700 }, encoder, 100)
+    path.update(report(150, 0, 200), encoder, 500)
+    // What arrived got through, not Chromium's estimate of a path whose queue it sees.
+    const ceiling = path.update(report(150, 0, 200), encoder, 1000) ?? 0
+    assert.ok(Math.abs(ceiling - 2880 * 0.8) < 1, `${ceiling}`)
+    // The queue that decrease answered drains: no second decrease while it does.
+    assert.equal(path.update(report(150, 0, 150), encoder, 2100), ceiling)
+    assert.equal(path.update(report(150, 0, 100), encoder, 2600), ceiling)
+    // One that stands (or grows) again is congestion again (now 100 packets in 0.5 s get through).
+    const again = path.update(report(100, 0, 100), encoder, 3100) ?? 0
+    assert.ok(Math.abs(again - 1920 * 0.8) < 1, `${again}`)
+
+    // Reports the host's loop held up 130 ms: no queue. Nor do they lower the path's minimum.
+    const busy = new PathEstimate()
+    const report2 = reports()
+    busy.update(report2(150, 0, 20), encoder, 0)
+    const late = (rttMs: number) => ({ ...report2(150, 0, rttMs), hostLateMs: rttMs - 20 })
+    for (let t = 500; t <= 3000; t += 500) assert.equal(busy.update(late(150), encoder, t), undefined)
+    busy.update(late(25), encoder, 3500) // 5 ms, were the loop's worst moment all it waited
+    busy.update(report2(150, 0, 75), encoder, 4000)
+    assert.equal(busy.update(report2(150, 0, 75), encoder, 4500), undefined, '55 ms over 20, not 70 over 5')
+  })
+
+  it('times how late the host loop ran just before a report is handled', async () => {
+    const lateness = LoopLateness.shared()
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.ok(lateness.worst(50) < 20, `an idle loop: ${lateness.worst(50)} ms`)
+      const until = performance.now() + 80
+      while (performance.now() < until); // the loop held, as a long turn of packetizing holds it
+      // An I/O callback after the stall (as a report's is) sees it.
+      const seen = await new Promise<number>((resolve) => setImmediate(() => resolve(lateness.worst(50))))
+      assert.ok(seen >= 60, `after an 80 ms stall: ${seen} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      assert.ok(lateness.worst(50) < 20, `and forgotten after: ${lateness.worst(50)} ms`)
+    } finally {
+      lateness.close()
+    }
+  })
+
+  it('forgets a knee the path carried past for 3 s: it rises at 30 % a second again', () => {
+    const path = new PathEstimate()
+    const report = reports()
+    const encoder = rate(4000, 60_000)
+    path.update(report(100, 0, 20), encoder, 0)
+    // 50 % lost of 4000: the knee is 2000, the ceiling 1600 (80 % of it).
+    assert.equal(path.update(report(200, 0.5, 20), encoder, 500), 1600)
+    const rises: number[] = []
+    let previous = 1600
+    for (let t = 2000; t <= 9000; t += 1000) {
+      const ceiling = path.update(report(200, 0, 20), encoder, t) ?? 0
+      rises.push(ceiling / previous)
+      previous = ceiling
+    }
+    // 1.7→2.1 at 8 % a second (85–125 % of the knee), then 30 % once 3 s there passed without congestion.
+    const near = rises.filter((r) => Math.abs(r - 1.08) < 0.01).length
+    assert.ok(near >= 3 && near <= 4, `rises ${rises.map((r) => r.toFixed(2)).join(' ')}`)
+    assert.ok(Math.abs((rises.at(-1) ?? 0) - 1.3) < 0.01, `rises ${rises.map((r) => r.toFixed(2)).join(' ')}`)
   })
 
   it('holds an encoder to its slowest viewer, and halves the frame rate when the bits per pixel run short', () => {

@@ -14,6 +14,13 @@
  * netem does with a rate). The queue holds 200 ms at the link's rate (at
  * least 20 frames); beyond it, frames are dropped (tail drop), as a router
  * does. The interfaces need their offloads off (no frame above the MTU).
+ *
+ * It runs at a real-time priority when it may: a wire does not wait for a
+ * CPU. At normal priority, with a browser, the host and another test's
+ * browser on two cores, the link itself was the queue (200 ms round trips
+ * on an idle 30 Mbit/s link, seen from the congestion test), so tests read
+ * this machine's load as the network's. It sleeps in poll() between frames,
+ * so it takes the CPU only for the moments it forwards.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +30,7 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -151,6 +159,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   srandom((unsigned)now_us());
+  struct sched_param rt = {.sched_priority = 10};
+  if (sched_setscheduler(0, SCHED_FIFO, &rt) != 0)
+    fprintf(stderr, "smoldesk-link: no real-time priority (%s): the link shares the CPU\n", strerror(errno));
   static struct direction a2b = {.name = "a2b"}, b2a = {.name = "b2a"};
   int ia, ib;
   int fa = open_if(argv[1], &ia), fb = open_if(argv[2], &ib);

@@ -27,6 +27,7 @@ import {
   useAudioLevelIndication,
   useSdesMid,
 } from 'werift'
+import { LoopLateness } from '../../congestion/loop-lateness.ts'
 import { createLogger } from '../../log.ts'
 import { HOST_DEFAULTS } from '../../options.ts'
 import { linkMtu } from '../native/link-mtu.ts'
@@ -99,6 +100,13 @@ const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level'
  * round trip (85 % the old value), too slow to see a queue fill; the
  * fields it measures from are private in its typings.
  */
+/**
+ * How far back the host loop's lateness can have held up the report being
+ * handled: the tick timed just before it (libuv runs timers before polling
+ * sockets), with room for a turn of I/O in between.
+ */
+const HOST_LATE_WINDOW_MS = 50
+
 function roundTripMs(sender: RTCRtpTransceiver['sender'], lsr: number, dlsr: number): number | undefined {
   const s = sender as unknown as { lastSRtimestamp?: number; lastSentSRTimestamp?: number }
   if (s.lastSentSRTimestamp === undefined || s.lastSRtimestamp !== lsr || dlsr === 0) return undefined
@@ -237,6 +245,7 @@ class WeriftViewerPeer implements ViewerPeer {
             packetsLost: report.packetsLost >= 0x800000 ? report.packetsLost - 0x1000000 : report.packetsLost,
             highestSequence: report.highestSequence,
             rttMs: roundTripMs(sender, report.lsr, report.dlsr),
+            hostLateMs: LoopLateness.shared().worst(HOST_LATE_WINDOW_MS),
           })
         }
       }
