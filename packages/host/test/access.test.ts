@@ -11,6 +11,7 @@ import { SignJWT } from 'jose'
 import type { Browser, Page } from 'playwright-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
+import { Wire } from './attacker.ts'
 import { openWithPassword as openViewer, waitForColour } from './browser.ts'
 import { eventually } from './helpers.ts'
 import { openScene, type Scene } from './scene.ts'
@@ -155,6 +156,34 @@ describe('access: tokens, passwords, approval, roles', () => {
     const remaining = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
     assert.ok(!remaining.some((v) => v.peer_id === request.viewerId))
     await page.close()
+  })
+
+  it('keeps a kicked connection out: asking again, even with a valid link, it is told it was removed', async () => {
+    // A page's media recovery can leave and rejoin the room just as the host kicks it: the kick then
+    // finds it out of the room, and its rejoin must not become a new join (or a request to approve).
+    // A link of the key in use now (an earlier case set a new one: the printed link no longer works).
+    const link = await client.invoke<CommandResult<'create_viewer_token'>>('create_viewer_token', {
+      ttlSeconds: 600,
+    })
+    const url = new URL(link.url ?? '')
+    const token = /#token=(.+)$/.exec(link.url ?? '')?.[1] ?? ''
+    const join = { type: 'join-room', roomId: url.searchParams.get('room'), password: PASSWORD, token }
+    const wire = await Wire.open(`ws://127.0.0.1:${url.port}/signal`)
+    try {
+      const peerId = String(wire.welcome?.clientId)
+      await wire.request(join, ['room-joined'])
+      await wire.next(['offer'], 15_000) // the host let it in and offers its media
+      await client.invoke('kick_viewer', { peerId })
+      assert.equal((await wire.next(['kicked'])).code, 'KICKED')
+      const seen = requests.length
+      const again = await wire.request(join, ['kicked'], 10_000)
+      assert.deepEqual([again.code, again.message], ['KICKED', 'the host removed you from the session'])
+      assert.equal(requests.length, seen, 'the host was not asked to approve it')
+      const viewers = await client.invoke<CommandResult<'list_viewers'>>('list_viewers')
+      assert.ok(!viewers.some((v) => v.peer_id === peerId), JSON.stringify(viewers))
+    } finally {
+      wire.ws.close()
+    }
   })
 
   it('shows video to a view-only viewer but injects nothing it sends', async () => {

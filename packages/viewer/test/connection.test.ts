@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { passwordMaySend } from '../src/session/browser-support.ts'
 import { describeDiagnosis, diagnoseIce } from '../src/session/ice-diagnosis.ts'
+import { MediaRecovery } from '../src/session/media-recovery.ts'
 
 describe('viewer safety and diagnosis', () => {
   it('sends a room password over plain HTTP only to this machine, unless told to', () => {
@@ -41,5 +42,42 @@ describe('viewer safety and diagnosis', () => {
       diagnoseIce([local('l', 'relay'), remote('r', 'host')], true, false).explanation,
       /firewall blocks UDP/,
     )
+  })
+})
+
+describe('media recovery', () => {
+  it('leaves a connection that came back by itself while signaling was probed', async () => {
+    let state: RTCPeerConnectionState = 'disconnected'
+    let networkReturns = true
+    const restarts: number[] = []
+    const recovery = new MediaRecovery({
+      mediaState: () => state,
+      // The network returns during the probe: ICE finds its way back before signaling answers.
+      probeSignaling: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        if (networkReturns) state = 'connected'
+        return true
+      },
+      abandonSignaling: () => assert.fail('signaling answered'),
+      // As the session's restartMedia does: the next attempt waits for this one.
+      restartMedia: () => {
+        recovery.countAttempt()
+        restarts.push(performance.now())
+      },
+      attempting: () => {},
+    })
+    recovery.connected()
+    recovery.start()
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2500))
+      assert.deepEqual(restarts, [], 'a working picture is not torn down')
+      // Lost again, and not coming back by itself this time: it is made anew.
+      networkReturns = false
+      state = 'failed'
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      assert.equal(restarts.length, 1, 'a connection that stays failed is replaced')
+    } finally {
+      recovery.close()
+    }
   })
 })

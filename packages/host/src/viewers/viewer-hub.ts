@@ -19,6 +19,14 @@ import type { RosterViewer, ViewerRoster } from './viewer-roster.ts'
 
 /** How long a kicked viewer's connection stays open for the last messages to it to leave. */
 const KICK_FLUSH_MS = 200
+/**
+ * How long a kicked viewer's connection (its signaling client id) stays
+ * out: it is told so again if it asks to come back meanwhile. A new page
+ * is a new client, and asks (or brings a link) like anyone.
+ */
+const KICKED_MEMORY_MS = 10 * 60_000
+/** At most this many kicked connections are remembered (the oldest go first). */
+const KICKED_MEMORY_MAX = 1000
 
 const log = createLogger('viewers.hub')
 
@@ -66,6 +74,8 @@ export class ViewerHub {
   readonly #requestTimers = new Map<string, NodeJS.Timeout>()
   /** Whom each viewer with a join request waiting signed in as (its peer-joined follows the approval). */
   readonly #identities = new Map<string, VerifiedIdentity | undefined>()
+  /** Connections the host removed, until when they stay out (ms, performance.now()). */
+  readonly #kicked = new Map<string, number>()
   readonly #ctx: PeerSessionContext
   #latestToViewers: Uint8Array | undefined
   #closed = false
@@ -163,6 +173,7 @@ export class ViewerHub {
 
   /** Removes a viewer from the room: its peer connection closes and signaling tells it why. */
   async kick(peerId: string, code: SmolDeskError['code'] = 'KICKED', message?: string): Promise<void> {
+    this.#remember(peerId)
     this.#room.send({ type: 'kick', peerId, code, ...(message !== undefined && { message }) })
     this.#o.admission.forget(peerId)
     // A moment for what was just sent on its data channels to leave before the connection closes.
@@ -243,6 +254,39 @@ export class ViewerHub {
     }
   }
 
+  /** A kicked connection stays out for a while (see KICKED_MEMORY_MS). */
+  #remember(peerId: string): void {
+    const now = performance.now()
+    for (const [id, until] of this.#kicked) if (until <= now) this.#kicked.delete(id)
+    this.#kicked.delete(peerId)
+    this.#kicked.set(peerId, now + KICKED_MEMORY_MS)
+    while (this.#kicked.size > KICKED_MEMORY_MAX) {
+      const oldest = this.#kicked.keys().next().value
+      if (oldest === undefined) break
+      this.#kicked.delete(oldest)
+    }
+  }
+
+  /**
+   * A kicked connection that asks to come back is told again that it was
+   * removed. Its media recovery may have been leaving and rejoining the
+   * room just as the kick came: the server found it out of the room and
+   * told it nothing, and its rejoin (the token revoked) became a request
+   * for the host's approval (seen in CI).
+   */
+  #stillKicked(peerId: string): boolean {
+    const until = this.#kicked.get(peerId)
+    if (until === undefined || until <= performance.now()) return false
+    log.info({ peerId }, 'a removed viewer asked to come back; told again')
+    this.#room.send({
+      type: 'kick',
+      peerId,
+      code: 'KICKED',
+      message: 'the host removed you from the session',
+    })
+    return true
+  }
+
   #trusted(identity: VerifiedIdentity | undefined): VerifiedIdentity | undefined {
     return this.#o.trustSignalingIdentity ? identity : undefined
   }
@@ -253,6 +297,7 @@ export class ViewerHub {
     token: string | undefined,
     identity: VerifiedIdentity | undefined,
   ): Promise<void> {
+    if (this.#stillKicked(peerId)) return
     let answer: Awaited<ReturnType<ViewerAdmission['request']>>
     try {
       answer = await this.#o.admission.request(peerId, this.#room.roomId ?? '', role, token, identity)
@@ -294,6 +339,7 @@ export class ViewerHub {
     token: string | undefined,
     identity: VerifiedIdentity | undefined,
   ): Promise<void> {
+    if (this.#stillKicked(peerId)) return
     // An approved request's identity is the one it asked with (peer-joined repeats it).
     const who = identity ?? this.#identities.get(peerId)
     this.#identities.delete(peerId)

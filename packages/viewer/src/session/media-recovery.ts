@@ -110,6 +110,13 @@ export class MediaRecovery {
         this.#hooks.abandonSignaling()
         return
       }
+      // The connection may have come back by itself while signaling was asked (ICE finds its way
+      // again once a network returns): restarting it then tore down a working picture, and a kick
+      // that came meanwhile found the viewer out of the room, rejoining.
+      if (this.#hooks.mediaState() === 'connected') {
+        this.#episode = undefined
+        return
+      }
       if (this.#timer !== undefined) this.#hooks.restartMedia()
     } finally {
       e.busy = false
