@@ -47,11 +47,10 @@ const BACKOFF = 0.8
 const RISE_PER_S = 1.3
 const RISE_NEAR_KNEE_PER_S = 1.08
 const HOLD_AFTER_DECREASE_MS = 1000
-/**
- * Rising near the knee this long with no congestion: the knee was wrong. A
- * real one (a 3 Mbit/s link) congests again well within it, at 8 % a second.
- */
-const KNEE_TRUST_MS = 3000
+/** The encoder makes at least this share of the ceiling: it presses on it, and a clear path lets it rise. */
+const PRESSED_SHARE = 0.6
+/** Sending this much more than the knee on a clear path: the knee was wrong. */
+const KNEE_PASSED = 1.15
 /** Two decreases at least this far apart: the first one's effect (a queue draining) must show before the next. */
 const DECREASE_GAP_MS = 1000
 /** The smallest round trip is the path's own; anything above it is queueing (remembered this long). */
@@ -77,9 +76,10 @@ const LOSS_MIN_WINDOW_MS = 150
  * congestion: the ceiling drops to 80 % of what got through (the encoder's
  * rate less the loss, or what the receiver counted arriving if less; REMB
  * when arrivals cannot be counted). A clear path (under 5 % loss, under
- * 25 ms of queue) lets it rise after holding 1 s: 30 % a second, 8 % near
- * the knee (for 3 s at most), until it is past the most the encoder makes,
- * where it is dropped. REMB alone never lowers it: with screen content the
+ * 25 ms of queue) lets it rise after holding 1 s, while the encoder makes
+ * 60 % of it or more: 30 % a second, 8 % near the knee (until the encoder
+ * sends 15 % past it on a clear path), until it is past the most the
+ * encoder makes, where it is dropped. REMB alone never lowers it: with screen content the
  * encoder's rate jumps from nothing to tens of Mbit/s when a window moves,
  * and a receiver's estimate lags behind such a jump with no congestion at
  * all.
@@ -87,14 +87,24 @@ const LOSS_MIN_WINDOW_MS = 150
 export class PathEstimate {
   #ceiling: number | undefined
   #remb: number | undefined
-  #rttSamples: { at: number; ms: number; late: boolean }[] = []
+  /** Each round trip as measured (`raw`) and less what the host's loop held it up (`ms`). */
+  #rttSamples: { at: number; ms: number; raw: number }[] = []
   #lossSamples: { at: number; lost: number; highest: number }[] = []
   #lastDecrease = Number.NEGATIVE_INFINITY
   #lastRise = Number.NEGATIVE_INFINITY
   /** What got through when the path last congested (kbit/s). */
   #knee: number | undefined
-  /** Since when the ceiling has been rising near the knee (undefined: it is not near it). */
-  #nearSince: number | undefined
+
+  /** Why the ceiling last came down (for the debug log: what each figure read). */
+  lastDecrease:
+    | {
+        loss: number | undefined
+        queueMs: number
+        sent: number
+        arrived: number | undefined
+        remb: number | undefined
+      }
+    | undefined
 
   /** The ceiling now, kbit/s (undefined: none). */
   get ceiling(): number | undefined {
@@ -140,7 +150,7 @@ export class PathEstimate {
       const sent = sendKbps * (1 - (loss ?? 0))
       const measured = Math.min(sent, arrived ?? this.#remb ?? Number.POSITIVE_INFINITY)
       this.#knee = measured
-      this.#nearSince = undefined
+      this.lastDecrease = { loss, queueMs, sent: sendKbps, arrived, remb: this.#remb }
       const next = Math.max(MIN_PATH_KBPS, measured * BACKOFF)
       // A ceiling only comes down here: the encoder may have made less than the ceiling allows.
       this.#ceiling = Math.min(this.#ceiling ?? Number.POSITIVE_INFINITY, next)
@@ -150,22 +160,23 @@ export class PathEstimate {
       this.#lossSamples = this.#lossSamples.slice(-1)
       return this.#ceiling
     }
+    // A ceiling the encoder does not reach is not being tried: raising it proves nothing about the
+    // path, and it then rose to twice a 3 Mbit/s link while the encoder made 2 (the picture froze
+    // when the content next asked for it all). It holds until the encoder presses on it.
+    const pressed = this.#ceiling !== undefined && sendKbps >= this.#ceiling * PRESSED_SHARE
     if (this.#ceiling !== undefined && loss !== undefined && loss < LOSS_CLEAR && queueMs < QUEUE_CLEAR_MS) {
-      if (now - this.#lastDecrease >= HOLD_AFTER_DECREASE_MS) {
+      if (!pressed) this.#lastRise = now
+      else if (now - this.#lastDecrease >= HOLD_AFTER_DECREASE_MS) {
         const since = Math.max(this.#lastRise, this.#lastDecrease + HOLD_AFTER_DECREASE_MS)
         const seconds = Math.min(2, (now - since) / 1000)
+        // A knee the path carries well past without a queue was no knee (a browser starved of CPU
+        // answers late and counts late, like a full queue): forgotten, it no longer slows the rise,
+        // and a round trip there is no longer the path's. Only what is sent shows that, not time:
+        // forgotten after 3 s near it, a ceiling went on at 30 % a second past a 3 Mbit/s link
+        // while the encoder made 2, and froze when it made 3.
+        if (this.#knee !== undefined && sendKbps > this.#knee * KNEE_PASSED) this.#knee = undefined
         const knee = this.#knee
-        let near = knee !== undefined && this.#ceiling >= knee * 0.85 && this.#ceiling < knee * 1.25
-        // A knee the path has carried past for a while without a queue was no knee (a browser
-        // starved of CPU answers late and counts late, like a full queue): forgotten, it no longer
-        // slows the rise, and a round trip there is no longer the path's.
-        if (!near) this.#nearSince = undefined
-        else if (this.#nearSince === undefined) this.#nearSince = now
-        else if (now - this.#nearSince >= KNEE_TRUST_MS) {
-          this.#knee = undefined
-          this.#nearSince = undefined
-          near = false
-        }
+        const near = knee !== undefined && this.#ceiling >= knee * 0.85 && this.#ceiling < knee * 1.25
         this.#ceiling *= (near ? RISE_NEAR_KNEE_PER_S : RISE_PER_S) ** seconds
         this.#lastRise = now
         if (this.#ceiling >= maxKbps) this.#ceiling = undefined
@@ -207,23 +218,21 @@ export class PathEstimate {
    * How far the round trip is above the smallest of the last 10 s (0 without
    * a measurement), by the lower of the last two: a queue that fills stays,
    * while one report handled late is not a queue on the path. What the
-   * host's own loop held a report up is no part of the path's round trip:
-   * it is taken off, and such a report is not the path's minimum (it may
-   * have been held up less than the loop's worst moment says). `draining`:
-   * the last round trip is well below the one before, so the queue is a
-   * congestion already answered, not a new one.
+   * host's own loop may have held a report up is taken off it (never below
+   * the minimum: the loop's worst moment may be more than this report
+   * waited). `draining`: the last round trip is well below the one before,
+   * so the queue is a congestion already answered, not a new one.
    */
   #queueing(rttMs: number | undefined, hostLateMs: number, now: number): { ms: number; draining: boolean } {
     if (rttMs === undefined || !Number.isFinite(rttMs) || rttMs < 0) return { ms: 0, draining: false }
     // A timer a few ms late is any loop's jitter, not a report held up.
     const late = hostLateMs >= HOST_LATE_NOISE_MS ? hostLateMs : 0
     this.#rttSamples = this.#rttSamples.filter((s) => now - s.at < MIN_RTT_WINDOW_MS)
-    const clean = this.#rttSamples.filter((s) => !s.late).map((s) => s.ms)
-    const min = Math.min(...clean, late > 0 ? Number.POSITIVE_INFINITY : rttMs)
-    const ms = Number.isFinite(min) ? Math.max(min, rttMs - late) : rttMs - late
+    // The minimum is of the round trips as measured: the least held up of them is the path's own.
+    const min = Math.min(rttMs, ...this.#rttSamples.map((s) => s.raw))
+    const ms = Math.max(min, rttMs - late)
     const previous = this.#rttSamples.at(-1)?.ms ?? ms
-    this.#rttSamples.push({ at: now, ms, late: late > 0 })
-    if (!Number.isFinite(min)) return { ms: 0, draining: false }
+    this.#rttSamples.push({ at: now, ms, raw: rttMs })
     return { ms: Math.min(ms, previous) - min, draining: ms < previous - DRAINING_MS }
   }
 }

@@ -91,7 +91,14 @@ export class ViewerPeerSession {
           const before = this.#path.ceiling
           const ceiling = this.#path.update(feedback, rate, performance.now())
           if (ceiling !== before) {
-            log.debug({ viewerId, feedback, sendKbps: Math.round(rate.sendKbps), ceiling }, 'path estimate')
+            const why =
+              ceiling !== undefined && ceiling < (before ?? Number.POSITIVE_INFINITY)
+                ? this.#path.lastDecrease
+                : undefined
+            log.debug(
+              { viewerId, feedback, sendKbps: Math.round(rate.sendKbps), ceiling, why },
+              'path estimate',
+            )
             ctx.capture.setPathCeiling(codec, viewerId, ceiling)
           }
         },
