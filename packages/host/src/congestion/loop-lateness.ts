@@ -2,8 +2,8 @@ import { performance } from 'node:perf_hooks'
 
 /** How often the loop is looked at, ms: often enough that a stall shows before the packet it held up. */
 const TICK_MS = 10
-/** How far back it is remembered, ms (a ring of ticks). */
-const KEEP_MS = 2000
+/** How far back it is remembered, ms (a ring of ticks): more than a report is ever asked about. */
+const KEEP_MS = 200
 
 /**
  * How late this process's event loop has been running, tick by tick.

@@ -23,6 +23,16 @@ export interface EncoderRate {
   packetBytes: number | undefined
 }
 
+/** What the figures read when the ceiling last came down (kbit/s, ms; loss as a share). */
+export interface DecreaseReason {
+  loss: number | undefined
+  queueMs: number
+  /** The encoder's rate then (before the loss is taken off it). */
+  sendKbps: number
+  arrived: number | undefined
+  remb: number | undefined
+}
+
 /** No ceiling goes below this: a picture at all, and room for the estimate to find its way back up. */
 export const MIN_PATH_KBPS = 250
 /** Loss above this share, or a round trip this much above its minimum, is congestion. */
@@ -79,10 +89,10 @@ const LOSS_MIN_WINDOW_MS = 150
  * 25 ms of queue) lets it rise after holding 1 s, while the encoder makes
  * 60 % of it or more: 30 % a second, 8 % near the knee (until the encoder
  * sends 15 % past it on a clear path), until it is past the most the
- * encoder makes, where it is dropped. REMB alone never lowers it: with screen content the
- * encoder's rate jumps from nothing to tens of Mbit/s when a window moves,
- * and a receiver's estimate lags behind such a jump with no congestion at
- * all.
+ * encoder makes, where it is dropped. REMB alone never lowers it: with
+ * screen content the encoder's rate jumps from nothing to tens of Mbit/s
+ * when a window moves, and a receiver's estimate lags behind such a jump
+ * with no congestion at all.
  */
 export class PathEstimate {
   #ceiling: number | undefined
@@ -95,16 +105,12 @@ export class PathEstimate {
   /** What got through when the path last congested (kbit/s). */
   #knee: number | undefined
 
+  #why: DecreaseReason | undefined
+
   /** Why the ceiling last came down (for the debug log: what each figure read). */
-  lastDecrease:
-    | {
-        loss: number | undefined
-        queueMs: number
-        sent: number
-        arrived: number | undefined
-        remb: number | undefined
-      }
-    | undefined
+  get lastDecrease(): DecreaseReason | undefined {
+    return this.#why
+  }
 
   /** The ceiling now, kbit/s (undefined: none). */
   get ceiling(): number | undefined {
@@ -150,7 +156,7 @@ export class PathEstimate {
       const sent = sendKbps * (1 - (loss ?? 0))
       const measured = Math.min(sent, arrived ?? this.#remb ?? Number.POSITIVE_INFINITY)
       this.#knee = measured
-      this.lastDecrease = { loss, queueMs, sent: sendKbps, arrived, remb: this.#remb }
+      this.#why = { loss, queueMs, sendKbps, arrived, remb: this.#remb }
       const next = Math.max(MIN_PATH_KBPS, measured * BACKOFF)
       // A ceiling only comes down here: the encoder may have made less than the ceiling allows.
       this.#ceiling = Math.min(this.#ceiling ?? Number.POSITIVE_INFINITY, next)
