@@ -100,6 +100,17 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     assert.equal(busy.update(report2(150, 0, 75), encoder, 4500), undefined, '55 ms over 20, not 70 over 5')
   })
 
+  it('reads no congestion into a queue or loss while the encoder sends next to nothing (a restart)', () => {
+    const path = new PathEstimate()
+    const report = reports()
+    path.update(report(150, 0, 20), rate(4000, 60_000), 0)
+    // The encoder restarts for a new ceiling: nothing sent for a moment while a keyframe's queue drains.
+    assert.equal(path.update(report(10, 0, 150), rate(0, 60_000), 500), undefined)
+    assert.equal(path.update(report(100, 0.5, 150), rate(100, 60_000), 1000), undefined)
+    // Sending again into that queue is congestion, measured by what is sent.
+    assert.equal(path.update(report(150, 0, 150), rate(2000, 60_000), 1500), 2000 * 0.8)
+  })
+
   it('times how late the host loop ran just before a report is handled', async () => {
     const lateness = LoopLateness.shared()
     try {

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import type { Page } from 'puppeteer-core'
 import { ManagedProcess } from '../src/process/child.ts'
 import { inPage } from './browser.ts'
+import type { BrowserName } from './browsers.ts'
 import { eventually } from './helpers.ts'
 import { type LinkShape, RemoteNetwork } from './netns.ts'
 import { openScene, type Scene } from './scene.ts'
@@ -14,8 +15,12 @@ import { openScene, type Scene } from './scene.ts'
  * makes ~8 Mbit/s of it), the viewer's link is 30 Mbit/s and then 3. The
  * picture must be moving again within 3 s of the drop, on the same
  * connection, with what arrives within the link; back on 30 Mbit/s the
- * ceiling lifts again.
+ * ceiling lifts again. It runs in Chromium, whose stream is H.264 from
+ * SmolDesk's helper, which takes each new ceiling live. Firefox's VP8 comes
+ * from ffmpeg, which takes a new bitrate only by a restart: that path does
+ * not recover within 3 s yet (issue 18), so Firefox is not in this list.
  */
+const CONGESTION_BROWSERS: readonly BrowserName[] = ['chromium']
 
 const PATTERN_APP = resolve(import.meta.dirname, '../bench/pattern-app.ts')
 const WIDE: LinkShape = { mbit: 30, rttMs: 20, jitterMs: 0, lossPct: 0 }
@@ -106,81 +111,120 @@ function recoveredAfter(frames: number[], from: number, to: number): { after: nu
   return { after: start - from, freezes }
 }
 
-describe('congestion control over a shaped link (Chromium): 30 Mbit/s, then 3, then 30 again', () => {
-  let net: RemoteNetwork
-  let scene: Scene
-  let page: Page
-  let app: ManagedProcess | undefined
-
-  before(async () => {
-    net = await RemoteNetwork.create({ shaped: true })
-    await net.shape(WIDE)
-    scene = await openScene({
-      monitors: [{ width: 1280, height: 720 }],
-      hostArgs: ['--listen', net.hostIp],
-      browser: 'chromium',
-      browserPath: net.browser('chromium'),
-    })
-    app = await ManagedProcess.spawn({
-      name: 'pattern app',
-      command: process.execPath,
-      args: [PATTERN_APP, scene.desktop.display, '0', '0', '1280', '720', '30', 'fullscreen'],
-    })
-    page = await scene.browser.newPage()
-    await page.goto(await scene.url())
-    await eventually(
-      async () => assert.ok((await inboundVideo(page, 'framesDecoded')) > 0, 'the picture arrives'),
-      20_000,
-    )
-    await watchFrames(page)
-  })
-
-  after(async () => {
-    // Each one closed even if one before it fails: nothing may outlive the test.
-    for (const close of [() => app?.close(), () => scene?.close(), () => net?.close()]) {
-      await Promise.resolve(close()).catch((err: unknown) =>
-        process.stderr.write(`closing: ${String(err)}\n`),
-      )
+/**
+ * What the host's path estimate did (its debug lines), from the drop on: each
+ * decrease with why (loss, queue, what was sent and arrived), and the ceiling
+ * once a second in between.
+ */
+function ceilings(scene: Scene, since: number): string {
+  const steps: string[] = []
+  let shownAt = Number.NEGATIVE_INFINITY
+  for (const line of scene.host.stderr().split('\n')) {
+    if (!line.includes('"path estimate"')) continue
+    const entry = JSON.parse(line) as {
+      time: number
+      ceiling?: number
+      sendKbps: number
+      feedback: { rttMs?: number }
+      why?: { loss?: number; queueMs: number; arrived?: number; remb?: number }
     }
-  })
+    if (entry.time < since) continue
+    const at = `+${((entry.time - since) / 1000).toFixed(1)} s`
+    const ceiling = entry.ceiling === undefined ? 'none' : entry.ceiling.toFixed(0)
+    if (entry.why) {
+      const w = entry.why
+      steps.push(
+        `${at} ↓${ceiling} (loss ${((w.loss ?? 0) * 100).toFixed(0)} %, queue ${w.queueMs.toFixed(0)} ms, sent ${entry.sendKbps}, arrived ${w.arrived?.toFixed(0) ?? '?'}, remb ${w.remb?.toFixed(0) ?? '?'})`,
+      )
+      shownAt = entry.time
+    } else if (entry.time - shownAt >= 1000) {
+      steps.push(`${at} ${ceiling} (sent ${entry.sendKbps}, rtt ${entry.feedback.rttMs?.toFixed(0) ?? '?'})`)
+      shownAt = entry.time
+    }
+  }
+  return `the path estimate after the drop: ${steps.join('; ') || 'nothing'}`
+}
 
-  it('recovers the picture within 3 s of a drop to 3 Mbit/s on the same connection, and lifts the ceiling after', async () => {
-    const connectionsBefore = await connections(page)
-    await sleep(3000)
-    const wide = await receivedKbps(page, 3000)
-    const dropped = now()
-    await net.shape(NARROW)
-    await sleep(10_000)
-    // The window ends now, before the page is asked (an answer can take a while on a busy machine:
-    // the time it took is no freeze of the picture).
-    const end = now()
-    const { after: recovery, freezes } = recoveredAfter(await framesShown(page), dropped, end)
-    const narrow = await receivedKbps(page, 4000)
-    const until = now()
-    const narrowFps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
-    const lifted = now()
-    await net.shape(WIDE)
-    await sleep(12_000)
-    const back = await receivedKbps(page, 3000)
-    process.stdout.write(
-      `congestion: 30 Mbit/s: ${wide.toFixed(0)} kbit/s received; → 3 Mbit/s: picture moving again after ` +
-        `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s; ` +
-        `30 again: ${back.toFixed(0)} kbit/s after ${((now() - lifted) / 1000).toFixed(0)} s\n`,
-    )
-    assert.ok(
-      wide > 4000,
-      `the full-screen change takes more than the narrow link: ${wide.toFixed(0)} kbit/s`,
-    )
-    assert.ok(
-      recovery <= 3000,
-      `the picture stood still until ${recovery.toFixed(0)} ms after the drop (freezes, ms after it: ${freezes.join(', ')})`,
-    )
-    assert.ok(narrow < 3000, `within the link: ${narrow.toFixed(0)} kbit/s`)
-    assert.ok(narrowFps >= 5, `${narrowFps} frames/s over 3 Mbit/s`)
-    assert.ok(
-      back > narrow * 1.5,
-      `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}`,
-    )
-    assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
+for (const name of CONGESTION_BROWSERS) {
+  describe(`congestion control over a shaped link (${name}): 30 Mbit/s, then 3, then 30 again`, () => {
+    let net: RemoteNetwork
+    let scene: Scene
+    let page: Page
+    let app: ManagedProcess | undefined
+
+    before(async () => {
+      net = await RemoteNetwork.create({ shaped: true })
+      await net.shape(WIDE)
+      scene = await openScene({
+        monitors: [{ width: 1280, height: 720 }],
+        hostArgs: ['--listen', net.hostIp],
+        browser: name,
+        browserPath: net.browser(name),
+        // The path estimate's decisions (debug), for a failure to say what the host saw.
+        hostEnv: { SMOLDESK_LOG_LEVEL: 'debug' },
+      })
+      app = await ManagedProcess.spawn({
+        name: 'pattern app',
+        command: process.execPath,
+        args: [PATTERN_APP, scene.desktop.display, '0', '0', '1280', '720', '30', 'fullscreen'],
+      })
+      page = await scene.browser.newPage()
+      await page.goto(await scene.url())
+      await eventually(
+        async () => assert.ok((await inboundVideo(page, 'framesDecoded')) > 0, 'the picture arrives'),
+        20_000,
+      )
+      await watchFrames(page)
+    })
+
+    after(async () => {
+      // Each one closed even if one before it fails: nothing may outlive the test.
+      for (const close of [() => app?.close(), () => scene?.close(), () => net?.close()]) {
+        await Promise.resolve(close()).catch((err: unknown) =>
+          process.stderr.write(`closing: ${String(err)}\n`),
+        )
+      }
+    })
+
+    it('recovers the picture within 3 s of a drop to 3 Mbit/s on the same connection, and lifts the ceiling after', async () => {
+      const connectionsBefore = await connections(page)
+      await sleep(3000)
+      const wide = await receivedKbps(page, 3000)
+      const dropped = now()
+      const droppedAt = Date.now()
+      await net.shape(NARROW)
+      await sleep(10_000)
+      // The window ends now, before the page is asked (an answer can take a while on a busy machine:
+      // the time it took is no freeze of the picture).
+      const end = now()
+      const { after: recovery, freezes } = recoveredAfter(await framesShown(page), dropped, end)
+      const narrow = await receivedKbps(page, 4000)
+      const until = now()
+      const narrowFps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
+      const lifted = now()
+      await net.shape(WIDE)
+      await sleep(12_000)
+      const back = await receivedKbps(page, 3000)
+      process.stdout.write(
+        `congestion (${name}): 30 Mbit/s: ${wide.toFixed(0)} kbit/s received; → 3 Mbit/s: picture moving again after ` +
+          `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s; ` +
+          `30 again: ${back.toFixed(0)} kbit/s after ${((now() - lifted) / 1000).toFixed(0)} s\n`,
+      )
+      assert.ok(
+        wide > 4000,
+        `the full-screen change takes more than the narrow link: ${wide.toFixed(0)} kbit/s`,
+      )
+      assert.ok(
+        recovery <= 3000,
+        `the picture stood still until ${recovery.toFixed(0)} ms after the drop (freezes, ms after it: ${freezes.join(', ')}); ${ceilings(scene, droppedAt)}`,
+      )
+      assert.ok(narrow < 3000, `within the link: ${narrow.toFixed(0)} kbit/s`)
+      assert.ok(narrowFps >= 5, `${narrowFps} frames/s over 3 Mbit/s`)
+      assert.ok(
+        back > narrow * 1.5,
+        `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}; ${ceilings(scene, droppedAt)}`,
+      )
+      assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
+    })
   })
-})
+}

@@ -33,6 +33,7 @@ import { HOST_DEFAULTS } from '../../options.ts'
 import { linkMtu } from '../native/link-mtu.ts'
 import { NativeDataLink } from '../native/native-data-link.ts'
 import type { MediaTransport, PeerOptions, ViewerPeer } from '../transport.ts'
+import { RtpContinuity } from './rtp-continuity.ts'
 import { wrapChannel } from './werift-channel.ts'
 
 type NodeDataChannelModule = typeof import('node-datachannel')
@@ -136,6 +137,8 @@ class WeriftViewerPeer implements ViewerPeer {
   /** The desktop's sound out, the viewer's microphone in: one section, there from the first offer. */
   readonly #audioTrack = new MediaStreamTrack({ kind: 'audio' })
   readonly #audio: RTCRtpTransceiver
+  readonly #videoContinuity = new RtpContinuity(() => this.#transceiver.sender, 90_000)
+  readonly #audioContinuity = new RtpContinuity(() => this.#audio.sender, 48_000)
   #playoutDelayId: number | undefined
   readonly #reliable: RTCDataChannel
   /** Only the latest host → viewer message matters (a cursor image supersedes the last). */
@@ -287,16 +290,18 @@ class WeriftViewerPeer implements ViewerPeer {
     if (this.#playoutDelayId !== undefined) {
       rtp.header.extensions.push({ id: this.#playoutDelayId, payload: PLAYOUT_DELAY_ZERO })
     }
+    this.#videoContinuity.beforeSend(performance.now())
     this.#track.writeRtp(rtp)
   }
 
   sendAudioRtp(packet: Buffer): void {
     if (this.#closed) return
+    this.#audioContinuity.beforeSend(performance.now())
     this.#audioTrack.writeRtp(RtpPacket.deSerialize(packet))
   }
 
   audioSourceChanged(): void {
-    this.#audio.sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 })
+    this.#audioContinuity.sourceChanged()
   }
 
   sendToViewer(frame: Uint8Array): void {
@@ -306,7 +311,7 @@ class WeriftViewerPeer implements ViewerPeer {
   }
 
   sourceChanged(): void {
-    this.#transceiver.sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 })
+    this.#videoContinuity.sourceChanged()
   }
 
   #openDataLink(native: NodeDataChannelModule, options: WeriftPeerOptions): void {
