@@ -30,6 +30,8 @@ export interface BenchHost {
   tag: string
   pid: number
   page: Page
+  /** The viewer link the page opened. */
+  url: string
   /** The host's IPC, open until close(). */
   client: IpcClient
   close(): Promise<void>
@@ -90,7 +92,7 @@ export async function startBenchHost(
     )
     // Benchmarks of other things than video stop it once the viewer is connected.
     if (extra.video === false) await client.invoke('stop_capture')
-    return { tag, pid: host.child.pid ?? 0, page, client, close }
+    return { tag, pid: host.child.pid ?? 0, page, url, client, close }
   } catch (err) {
     await close()
     throw err

@@ -8,6 +8,7 @@ import { environmentOptions, HOST_DEFAULTS } from '../src/options.ts'
 import { ManagedProcess, OWNER_TAG } from '../src/process/child.ts'
 import { freePort } from '../src/process/ports.ts'
 import { CLOCK_TICKS_PER_S, findProcessTrees, type ProcInfo } from '../src/process/proc.ts'
+import { openBareViewer } from './bare-viewer.ts'
 import { type BenchDesktop, type SceneDesktop, startSceneDesktop } from './bench-desktop.ts'
 import { startBenchHost, waitFor } from './bench-host.ts'
 import { launchChromium } from './chromium.ts'
@@ -50,6 +51,15 @@ export interface LatencyRun {
   breakdown?: { jitter_buffer_ms: number; decode_ms: number; processing_ms: number; assembly_ms: number }
   /** SmolDesk only: the capture helper's stages on the same scene and config, run on its own. */
   host_stages?: HostStages
+  /**
+   * SmolDesk's default variant only: the same stream from the same host in a
+   * page that is a bare <video> (bare-viewer.ts), measured the same way
+   * right after: what the viewer page costs beyond showing the video.
+   */
+  bare_page?: Pick<
+    LatencyRun,
+    'latency_ms_median' | 'fps_delivered' | 'fps_decoded' | 'viewer_cpu_pct' | 'bitrate_kbps'
+  >
   /** SmolDesk only: what went wrong on the way, counted by the receiver over the measured window. */
   losses?: { packets_lost: number; nacks: number; keyframe_requests: number; freezes: number }
 }
@@ -74,6 +84,8 @@ export interface LatencyOptions {
   systems: ('smoldesk' | 'novnc')[]
   /** Desktops to run each scenario on, in order (noVNC runs on Xorg only). Default: Xorg. */
   desktops?: BenchDesktop[]
+  /** Measure the bare <video> reference page after SmolDesk's default run (`bare_page`). */
+  barePage?: boolean
   /** Keep when each frame was seen (`frame_times`, for bench network's freezes). */
   frameTimes?: boolean
   /** The address noVNC's web server listens on and the viewer reaches it at (default 127.0.0.1). */
@@ -227,7 +239,7 @@ async function runSmoldesk(
     ...(variant === 'tuned' && options.tunedConfig),
     fps: captureFps,
   }
-  const { tag, page, close } = await startBenchHost(browser, desktop.target, scenario, config, {
+  const { tag, page, url, close } = await startBenchHost(browser, desktop.target, scenario, config, {
     args: options.listen ? ['--listen', options.listen] : [],
   })
   let run: LatencyRun
@@ -235,6 +247,18 @@ async function runSmoldesk(
     run = {
       ...(await measureSmoldesk(page, tag, scenario, variant, config, options)),
       desktop: desktop.kind,
+    }
+    if (variant === 'default' && options.barePage) {
+      options.log('  … and the same stream in a bare <video> page')
+      await openBareViewer(page, url)
+      const bare = await measureSmoldeskPage(page, tag, options)
+      run.bare_page = {
+        latency_ms_median: bare.latency_ms_median,
+        fps_delivered: bare.fps_delivered,
+        fps_decoded: bare.fps_decoded,
+        viewer_cpu_pct: bare.viewer_cpu_pct,
+        bitrate_kbps: bare.bitrate_kbps,
+      }
     }
   } finally {
     await close()

@@ -39,6 +39,7 @@ describe('bench latency (smoke run, not a measurement)', () => {
       systems: ['smoldesk'],
       smoldeskVariants: ['default'],
       captureFpsTuned: (fps) => fps,
+      barePage: true,
       log: () => {},
     })
     assert.equal(runs.length, 1)
@@ -54,6 +55,10 @@ describe('bench latency (smoke run, not a measurement)', () => {
     const stages = run.host_stages
     assert.ok(stages && stages.frames_per_s > 10, `capture helper stages: ${JSON.stringify(stages)}`)
     assert.ok(stages.grab_ms > 0 && stages.convert_ms > 0 && stages.encode_ms > 0)
+    // The reference: the same host's stream in a bare <video> page, its timestamps read the same way.
+    const bare = run.bare_page
+    assert.ok(bare && bare.fps_delivered > 10, `the bare page: ${JSON.stringify(bare)}`)
+    assert.ok(bare.latency_ms_median > 0 && bare.latency_ms_median < 1000 && bare.viewer_cpu_pct > 0)
   })
 
   it('measures the same scene on headless sway and GNOME, each run naming its desktop', async () => {
