@@ -34,6 +34,7 @@ import { linkMtu } from '../native/link-mtu.ts'
 import { NativeDataLink } from '../native/native-data-link.ts'
 import type { MediaTransport, PeerOptions, ViewerPeer } from '../transport.ts'
 import { RtpContinuity } from './rtp-continuity.ts'
+import { SenderReports } from './sender-reports.ts'
 import { wrapChannel } from './werift-channel.ts'
 
 type NodeDataChannelModule = typeof import('node-datachannel')
@@ -108,12 +109,6 @@ const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level'
  */
 const HOST_LATE_WINDOW_MS = 50
 
-function roundTripMs(sender: RTCRtpTransceiver['sender'], lsr: number, dlsr: number): number | undefined {
-  const s = sender as unknown as { lastSRtimestamp?: number; lastSentSRTimestamp?: number }
-  if (s.lastSentSRTimestamp === undefined || s.lastSRtimestamp !== lsr || dlsr === 0) return undefined
-  return (Date.now() / 1000 - s.lastSentSRTimestamp - dlsr / 65536) * 1000
-}
-
 function extmapId(sdp: string, uri: string): number | undefined {
   for (const line of sdp.split(/\r?\n/)) {
     const match = /^a=extmap:(\d+)(?:\/\w+)? (\S+)/.exec(line)
@@ -139,6 +134,7 @@ class WeriftViewerPeer implements ViewerPeer {
   readonly #audio: RTCRtpTransceiver
   readonly #videoContinuity = new RtpContinuity(() => this.#transceiver.sender, 90_000)
   readonly #audioContinuity = new RtpContinuity(() => this.#audio.sender, 48_000)
+  readonly #senderReports = new SenderReports()
   #playoutDelayId: number | undefined
   readonly #reliable: RTCDataChannel
   /** Only the latest host → viewer message matters (a cursor image supersedes the last). */
@@ -242,12 +238,13 @@ class WeriftViewerPeer implements ViewerPeer {
       } else if (packet instanceof RtcpRrPacket || packet instanceof RtcpSrPacket) {
         const report = packet.reports.find((r) => r.ssrc === sender.ssrc)
         if (report) {
+          this.#noteSenderReport()
           options.events.onPathFeedback({
             kind: 'report',
             // 24-bit two's complement (duplicates can make it negative); werift reads it unsigned.
             packetsLost: report.packetsLost >= 0x800000 ? report.packetsLost - 0x1000000 : report.packetsLost,
             highestSequence: report.highestSequence,
-            rttMs: roundTripMs(sender, report.lsr, report.dlsr),
+            rttMs: this.#senderReports.roundTripMs(report.lsr, report.dlsr, Date.now() / 1000),
             hostLateMs: LoopLateness.shared().worst(HOST_LATE_WINDOW_MS),
           })
         }
@@ -292,6 +289,16 @@ class WeriftViewerPeer implements ViewerPeer {
     }
     this.#videoContinuity.beforeSend(performance.now())
     this.#track.writeRtp(rtp)
+    this.#noteSenderReport()
+  }
+
+  /** werift's last sender report on the video (it sends them itself, every 0.5–1.5 s). */
+  #noteSenderReport(): void {
+    const s = this.#transceiver.sender as unknown as {
+      lastSRtimestamp?: number
+      lastSentSRTimestamp?: number
+    }
+    this.#senderReports.note(s.lastSRtimestamp, s.lastSentSRTimestamp)
   }
 
   sendAudioRtp(packet: Buffer): void {
