@@ -148,9 +148,10 @@ export class PathEstimate {
         (this.#knee !== undefined && arrived < this.#knee * 1.15))
     if ((loss ?? 0) > LOSS_CONGESTED || queued) {
       if (now - this.#lastDecrease < DECREASE_GAP_MS) return this.#ceiling
-      // An encoder sending next to nothing (restarted for a new ceiling, paused) did not make this
-      // queue or loss, it is what was sent before: "what got through" would read as nothing, and
-      // a ffmpeg encoder restarted for a 3 Mbit/s link went to the floor this way and froze 2 s.
+      // An encoder sending next to nothing (restarting, paused) did not make this queue or loss, it
+      // is what was sent before: "what got through" would read as nothing (a ffmpeg encoder
+      // restarted for a 3 Mbit/s link went to the floor this way and froze 2 s, on a branch that
+      // restarts ffmpeg for each new ceiling).
       if (sendKbps < MIN_PATH_KBPS) return this.#ceiling
       // What got through: the encoder's rate less the loss, or what the receiver counted arriving
       // if that is less. REMB only stands in when arrivals cannot be counted: Chromium's estimate

@@ -6,10 +6,10 @@ import type { RTCRtpSender } from 'werift'
  * process numbers its packets from scratch, and werift re-bases sequence
  * numbers and timestamps onto the stream already sent. The timestamps go on
  * by the time that really passed between the last packet of the old source
- * and the first of the new one, not by one tick: a receiver paces frames by
- * their timestamps, and frames that arrived half a second after their
- * timestamps said (werift's default step) made Firefox hold the picture for
- * 2–4 s after each restart while it re-learnt the sender's clock.
+ * and the first of the new one, not by werift's one tick: a timestamp is the
+ * sampling instant (RFC 3550), which a receiver paces frames by and lines
+ * picture up with sound by, and one tick for a restart that took half a
+ * second tells it every frame from then on came half a second late.
  */
 export class RtpContinuity {
   readonly #sender: () => RTCRtpSender
