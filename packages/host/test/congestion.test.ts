@@ -7,6 +7,7 @@ import { inPage } from './browser.ts'
 import type { BrowserName } from './browsers.ts'
 import { eventually } from './helpers.ts'
 import { type LinkShape, RemoteNetwork } from './netns.ts'
+import { pathDecisions } from './path-log.ts'
 import { openScene, type Scene } from './scene.ts'
 
 /*
@@ -111,40 +112,6 @@ function recoveredAfter(frames: number[], from: number, to: number): { after: nu
   return { after: start - from, freezes }
 }
 
-/**
- * What the host's path estimate did (its debug lines), from the drop on: each
- * decrease with why (loss, queue, what was sent and arrived), and the ceiling
- * once a second in between.
- */
-function ceilings(scene: Scene, since: number): string {
-  const steps: string[] = []
-  let shownAt = Number.NEGATIVE_INFINITY
-  for (const line of scene.host.stderr().split('\n')) {
-    if (!line.includes('"path estimate"')) continue
-    const entry = JSON.parse(line) as {
-      time: number
-      ceiling?: number
-      sendKbps: number
-      feedback: { rttMs?: number }
-      why?: { loss?: number; queueMs: number; arrived?: number; remb?: number }
-    }
-    if (entry.time < since) continue
-    const at = `+${((entry.time - since) / 1000).toFixed(1)} s`
-    const ceiling = entry.ceiling === undefined ? 'none' : entry.ceiling.toFixed(0)
-    if (entry.why) {
-      const w = entry.why
-      steps.push(
-        `${at} ↓${ceiling} (loss ${((w.loss ?? 0) * 100).toFixed(0)} %, queue ${w.queueMs.toFixed(0)} ms, sent ${entry.sendKbps}, arrived ${w.arrived?.toFixed(0) ?? '?'}, remb ${w.remb?.toFixed(0) ?? '?'})`,
-      )
-      shownAt = entry.time
-    } else if (entry.time - shownAt >= 1000) {
-      steps.push(`${at} ${ceiling} (sent ${entry.sendKbps}, rtt ${entry.feedback.rttMs?.toFixed(0) ?? '?'})`)
-      shownAt = entry.time
-    }
-  }
-  return `the path estimate after the drop: ${steps.join('; ') || 'nothing'}`
-}
-
 for (const name of CONGESTION_BROWSERS) {
   describe(`congestion control over a shaped link (${name}): 30 Mbit/s, then 3, then 30 again`, () => {
     let net: RemoteNetwork
@@ -216,13 +183,13 @@ for (const name of CONGESTION_BROWSERS) {
       )
       assert.ok(
         recovery <= 3000,
-        `the picture stood still until ${recovery.toFixed(0)} ms after the drop (freezes, ms after it: ${freezes.join(', ')}); ${ceilings(scene, droppedAt)}`,
+        `the picture stood still until ${recovery.toFixed(0)} ms after the drop (freezes, ms after it: ${freezes.join(', ')}); ${pathDecisions(scene.host.stderr(), droppedAt)}`,
       )
       assert.ok(narrow < 3000, `within the link: ${narrow.toFixed(0)} kbit/s`)
       assert.ok(narrowFps >= 5, `${narrowFps} frames/s over 3 Mbit/s`)
       assert.ok(
         back > narrow * 1.5,
-        `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}; ${ceilings(scene, droppedAt)}`,
+        `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
       )
       assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
     })

@@ -8,6 +8,7 @@ import { inPage, receiverDiagnosis, toolbarHidden, videoContentBox, waitForColou
 import { VIEWER_BROWSERS } from './browsers.ts'
 import { eventually, typingTerminal } from './helpers.ts'
 import { NETWORK_PROFILES, type NetworkProfile, RemoteNetwork } from './netns.ts'
+import { pathDecisions } from './path-log.ts'
 import { openScene, type Scene } from './scene.ts'
 import type { Rgb } from './x11-paint.ts'
 
@@ -32,6 +33,7 @@ const FLIP_MS = 250
 declare const window: {
   smoldesk?: { connection: { peerConnectionsCreated: number } }
   __changes?: number[]
+  __presented?: [number, number][]
 }
 interface PageCanvas {
   width: number
@@ -45,11 +47,20 @@ interface PageCanvas {
   } | null
 }
 declare const document: {
-  querySelector(s: 'video'): { videoWidth: number; videoHeight: number } | null
+  querySelector(s: 'video'): {
+    videoWidth: number
+    videoHeight: number
+    getVideoPlaybackQuality(): { totalVideoFrames: number }
+  } | null
   createElement(tag: 'canvas'): PageCanvas
 }
 
-/** In the page: the times (this machine's clock, ms) at which the square's colour was seen to change. */
+/**
+ * In the page: the times (this machine's clock, ms) at which the square's
+ * colour was seen to change, and every 250 ms how many frames the <video>
+ * had presented (a stretch without change then tells frames that kept coming
+ * with an old picture in them from frames that stopped).
+ */
 function watchSquare(page: Page): Promise<void> {
   return inPage(
     page,
@@ -59,11 +70,20 @@ function watchSquare(page: Page): Promise<void> {
       canvas.height = 1
       const ctx = canvas.getContext('2d', { willReadFrequently: true })
       const changes: number[] = []
+      const presented: [number, number][] = []
       window.__changes = changes
+      window.__presented = presented
       let last = -1
+      let tick = 0
       setInterval(() => {
         const video = document.querySelector('video')
         if (!ctx || !video || video.videoWidth === 0) return
+        if (tick++ % 12 === 0) {
+          presented.push([
+            performance.timeOrigin + performance.now(),
+            video.getVideoPlaybackQuality().totalVideoFrames,
+          ])
+        }
         ctx.drawImage(video, fx * video.videoWidth, fy * video.videoHeight, 1, 1, 0, 0, 1, 1)
         const d = ctx.getImageData(0, 0, 1, 1).data
         const red = (d[0] ?? 0) > (d[2] ?? 0) ? 1 : 0
@@ -76,6 +96,7 @@ function watchSquare(page: Page): Promise<void> {
 }
 
 const changesSeen = (page: Page) => inPage(page, () => window.__changes ?? [], undefined)
+const framesPresented = (page: Page) => inPage(page, () => window.__presented ?? [], undefined)
 const connections = (page: Page) =>
   inPage(page, () => window.smoldesk?.connection.peerConnectionsCreated ?? 0, undefined)
 const now = () => performance.timeOrigin + performance.now()
@@ -99,14 +120,28 @@ function longestGap(changes: number[], from: number, to: number): number {
  * painted nothing for a while is no freeze of the viewer's; a viewer that
  * showed nothing new while paints kept coming is.
  */
-function longestUnseen(paints: number[], changes: number[], from: number, to: number): number {
-  let longest = 0
+function longestUnseen(
+  paints: number[],
+  changes: number[],
+  from: number,
+  to: number,
+): { ms: number; at: number } {
+  let longest = { ms: 0, at: from }
   for (const p of paints) {
     if (p < from || p > to) continue
-    const seen = changes.find((c) => c > p) ?? to
-    longest = Math.max(longest, Math.min(seen, to) - p)
+    const seen = Math.min(changes.find((c) => c > p) ?? to, to)
+    if (seen - p > longest.ms) longest = { ms: seen - p, at: p }
   }
   return longest
+}
+
+/** Frames the <video> presented per second between `from` and `to` (from the page's 250 ms samples). */
+function presentedRate(samples: [number, number][], from: number, to: number): string {
+  const inside = samples.filter(([t]) => t >= from - 250 && t <= to + 250)
+  const first = inside[0]
+  const last = inside.at(-1)
+  if (!first || !last || last[0] <= first[0]) return 'unknown'
+  return `${((last[1] - first[1]) / ((last[0] - first[0]) / 1000)).toFixed(1)} frames/s`
 }
 
 for (const name of VIEWER_BROWSERS) {
@@ -127,6 +162,8 @@ for (const name of VIEWER_BROWSERS) {
         hostArgs: ['--listen', net.hostIp],
         browser: name,
         browserPath: net.browser(name),
+        // The path estimate's decisions (debug), for a failure to say what the host saw.
+        hostEnv: { SMOLDESK_LOG_LEVEL: 'debug' },
       })
       terminal = await typingTerminal(scene.desktop.display, '30x4+330+300', typed)
       page = await scene.browser.newPage()
@@ -162,11 +199,17 @@ for (const name of VIEWER_BROWSERS) {
         await sleep(8000)
         const to = now()
         const changes = await changesSeen(page)
-        const gap = longestUnseen(paints, changes, from + 3000, to)
+        const unseen = longestUnseen(paints, changes, from + 3000, to)
+        const gap = unseen.ms
         const stillFor = longestGap(changes, from + 3000, to)
         const paintGap = longestGap(paints, from + 3000, to)
         // What the receiver said right after (lost packets, NACKs, keyframe requests), for a failure to explain itself.
-        const receiver = gap < 1000 ? '' : await receiverDiagnosis(page).catch((err: unknown) => String(err))
+        const receiver =
+          gap < 1000
+            ? ''
+            : `${await receiverDiagnosis(page).catch((err: unknown) => String(err))}; while the change went unseen ` +
+              `the <video> presented ${presentedRate(await framesPresented(page), unseen.at, unseen.at + gap)}; ` +
+              pathDecisions(scene.host.stderr(), Math.round(from))
         const box = await videoContentBox(page)
         const s = box.width / 640
         await page.mouse.click(box.x + 400 * s, box.y + 330 * s) // on the terminal
