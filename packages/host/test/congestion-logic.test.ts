@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { LoopLateness } from '../src/congestion/loop-lateness.ts'
+import { MAX_QUEUE_MS, Pacer } from '../src/congestion/pacer.ts'
 import { MIN_PATH_KBPS, PathEstimate } from '../src/congestion/path-estimate.ts'
 import { type RateCeiling, RateGovernor } from '../src/congestion/rate-governor.ts'
 import { RateMeter } from '../src/congestion/rate-meter.ts'
@@ -192,6 +193,35 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     assert.deepEqual(applied.at(-1), { kbps: 20_000, fps: undefined })
     governor.setPath('a', undefined)
     assert.deepEqual(applied.at(-1), { kbps: undefined, fps: undefined })
+  })
+
+  it('paces a burst at 2.5× the ceiling, but holds nothing longer than its bound', async () => {
+    const sent: number[] = []
+    const pacer = new Pacer(() => sent.push(performance.now()))
+    try {
+      // 1000 kbit/s: 312 bytes a ms. A 12 kB keyframe leaves over ~40 ms, not at once.
+      pacer.setCeiling(1000)
+      const started = performance.now()
+      for (let i = 0; i < 10; i++) pacer.push(Buffer.alloc(1200))
+      assert.ok(sent.length < 10, `${sent.length} sent at once`)
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      assert.equal(sent.length, 10)
+      assert.ok((sent.at(-1) ?? 0) - started >= 25, 'spread out')
+      // An encoder that does not take the ceiling (250 kbit/s: 78 bytes a ms) sends 240 kB: at the
+      // ceiling that would wait 3 s; it leaves within the bound instead.
+      sent.length = 0
+      pacer.setCeiling(250)
+      const burst = performance.now()
+      for (let i = 0; i < 200; i++) pacer.push(Buffer.alloc(1200))
+      await new Promise((resolve) => setTimeout(resolve, MAX_QUEUE_MS + 150))
+      assert.equal(sent.length, 200, `${sent.length} of 200 sent`)
+      assert.ok(
+        (sent.at(-1) ?? 0) - burst < MAX_QUEUE_MS + 100,
+        `${((sent.at(-1) ?? 0) - burst).toFixed(0)} ms`,
+      )
+    } finally {
+      pacer.close()
+    }
   })
 
   it('measures the last second in 100 ms buckets', () => {
