@@ -116,14 +116,17 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     const lateness = LoopLateness.shared()
     try {
       await new Promise((resolve) => setTimeout(resolve, 50))
-      assert.ok(lateness.worst(50) < 20, `an idle loop: ${lateness.worst(50)} ms`)
+      // Whatever the machine's own noise is now (other tests share the cores: 21.5 ms once in CI).
+      const noise = lateness.worst(50)
       const until = performance.now() + 80
       while (performance.now() < until); // the loop held, as a long turn of packetizing holds it
       // An I/O callback after the stall (as a report's is) sees it.
       const seen = await new Promise<number>((resolve) => setImmediate(() => resolve(lateness.worst(50))))
       assert.ok(seen >= 60, `after an 80 ms stall: ${seen} ms`)
+      assert.ok(seen >= noise + 40, `the stall stands out: ${seen} ms against ${noise} before it`)
       await new Promise((resolve) => setTimeout(resolve, 120))
-      assert.ok(lateness.worst(50) < 20, `and forgotten after: ${lateness.worst(50)} ms`)
+      const after = lateness.worst(50)
+      assert.ok(after < seen - 30, `and forgotten after: ${after} ms against ${seen}`)
     } finally {
       lateness.close()
     }
