@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core'
-import { waitFor } from './bench-host.ts'
+import { waitForPicture } from './bench-host.ts'
 
 /*
  * The reference a viewer page's cost is measured against: the same stream
@@ -66,9 +66,7 @@ export async function openBareViewer(page: Page, viewerUrl: string): Promise<voi
   await page.goto(new URL('/health', url).href)
   const signalingUrl = `${url.protocol === 'https:' ? 'wss' : 'ws'}://${url.host}/signal`
   await page.evaluate(`(${BARE_VIEWER})(${JSON.stringify({ roomId, token, signalingUrl })})`)
-  const picture = async () =>
-    Number(await page.evaluate("document.querySelector('video')?.videoWidth ?? 0")) > 0 ? true : undefined
-  await waitFor('the bare page’s picture', picture).catch(async (err: unknown) => {
+  await waitForPicture(page, 'the bare page’s picture').catch(async (err: unknown) => {
     const error = await page.evaluate('window.__bareError').catch(() => undefined)
     throw typeof error === 'string' ? new Error(`the bare viewer page: ${error}`) : err
   })

@@ -25,6 +25,13 @@ export async function waitFor<T>(
   throw new Error(`timed out waiting for ${what}`)
 }
 
+/** Waits until the page's <video> has a picture (a decoded frame gives it a width). */
+export function waitForPicture(page: Page, what: string): Promise<true> {
+  return waitFor(what, async () =>
+    Number(await page.evaluate("document.querySelector('video')?.videoWidth ?? 0")) > 0 ? true : undefined,
+  )
+}
+
 export interface BenchHost {
   /** SMOLDESK_OWNER of the host process and its children (for CPU accounting). */
   tag: string
@@ -87,9 +94,7 @@ export async function startBenchHost(
     client = await IpcClient.connect({ url: `ws://127.0.0.1:${state.port}/ipc`, token: state.token })
     await client.invoke('start_capture', { monitorIndex: 0, config })
     await page.goto(url)
-    await waitFor('decoded video', async () =>
-      Number(await page.evaluate("document.querySelector('video')?.videoWidth ?? 0")) > 0 ? true : undefined,
-    )
+    await waitForPicture(page, 'decoded video')
     // Benchmarks of other things than video stop it once the viewer is connected.
     if (extra.video === false) await client.invoke('stop_capture')
     return { tag, pid: host.child.pid ?? 0, page, url, client, close }
