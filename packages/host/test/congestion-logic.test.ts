@@ -5,6 +5,7 @@ import { MAX_QUEUE_MS, Pacer } from '../src/congestion/pacer.ts'
 import { MIN_PATH_KBPS, PathEstimate } from '../src/congestion/path-estimate.ts'
 import { type RateCeiling, RateGovernor } from '../src/congestion/rate-governor.ts'
 import { RateMeter } from '../src/congestion/rate-meter.ts'
+import { TAIL_PROBE_MS, TailProbe } from '../src/congestion/tail-probe.ts'
 
 /** An encoder making `sendKbps` (at most `maxKbps`); no packet size: loss alone tells what got through. */
 const rate = (sendKbps: number, maxKbps: number) => ({ sendKbps, maxKbps, packetBytes: undefined })
@@ -225,6 +226,35 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     } finally {
       pacer.close()
     }
+  })
+
+  it('sends a frame’s last packet again when nothing follows it, and only then', async () => {
+    const rtp = (seq: number, marker: boolean) => {
+      const packet = Buffer.alloc(20)
+      packet[0] = 0x80
+      packet[1] = (marker ? 0x80 : 0) | 96
+      packet.writeUInt16BE(seq, 2)
+      return packet
+    }
+    const again: number[] = []
+    const probe = new TailProbe((packet) => again.push(packet.readUInt16BE(2)))
+    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+    // A steady stream: each frame's end is followed within the interval, so no copies.
+    for (let seq = 1; seq <= 6; seq++) {
+      probe.sent(rtp(seq, seq % 2 === 0))
+      await wait(TAIL_PROBE_MS / 4)
+    }
+    assert.deepEqual(again, [])
+    // The last change, then a still screen: its final packet goes once more, once.
+    await wait(TAIL_PROBE_MS * 3)
+    assert.deepEqual(again, [6])
+    // A frame cut short (no marker yet) is not probed; a source change cancels a pending probe.
+    probe.sent(rtp(7, false))
+    await wait(TAIL_PROBE_MS * 2)
+    probe.sent(rtp(8, true))
+    probe.cancel()
+    await wait(TAIL_PROBE_MS * 2)
+    assert.deepEqual(again, [6])
   })
 
   it('measures the last second in 100 ms buckets', () => {

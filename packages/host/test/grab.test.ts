@@ -7,8 +7,10 @@ import { CapturePipeline } from '../src/capture/capture-pipeline.ts'
 import { buildFfmpegArgs, RTP_PACKET_BYTES } from '../src/capture/encoder-args.ts'
 import { FrameRecordReader } from '../src/capture/frame-records.ts'
 import { H264RtpPacketizer, splitAnnexB } from '../src/capture/h264-rtp.ts'
+import { Vp8RtpPacketizer } from '../src/capture/vp8-rtp.ts'
+import { HELPER_VBV_CEILING_KBPS } from '../src/capture/x264-helper-args.ts'
 import { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { buildGrabArgs, GRAB_BINARY } from '../src/display/x11/grab/grab.ts'
+import { buildGrabArgs, GRAB_VP8_BINARY, grabBinary } from '../src/display/x11/grab/grab.ts'
 import { X11CaptureSource } from '../src/display/x11/x11-capture.ts'
 import { ManagedProcess } from '../src/process/child.ts'
 import { eventually, run } from './helpers.ts'
@@ -21,7 +23,11 @@ const plan = (config: Record<string, unknown>, encoder = 'libx264') => ({
   region: { x: 1920, y: 0, width: 1280, height: 720 },
   // Through the schema, as start_capture does: the values are the checked ones.
   config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse(config)),
-  encoder: { codec: 'H264' as const, acceleration: 'None' as const, encoder },
+  encoder: {
+    codec: encoder === 'libvpx' ? ('VP8' as const) : ('H264' as const),
+    acceleration: 'None' as const,
+    encoder,
+  },
 })
 
 /** Reassembles RTP packets (single NAL units and FU-A) into NAL units, as a receiver does. */
@@ -166,7 +172,81 @@ describe('capture helper: H.264 RTP packetizer, frame records, x264 settings', (
     }
     assert.ok(!params.some((p) => p.startsWith('partitions')), 'a chosen preset is kept')
     assert.equal(buildGrabArgs(plan({ advanced_options: { pixel_format: 'yuv444p' } }), ':5'), undefined)
-    assert.equal(buildGrabArgs(plan({ codec: 'VP8' }, 'libvpx'), ':5'), undefined)
+  })
+})
+
+describe('capture helper: VP8 settings and RTP packetizer', () => {
+  it('gives smoldesk-grab-vp8 the settings ffmpeg would have, and leaves x264-only ones to ffmpeg', () => {
+    const vp8 = (config: Record<string, unknown>) => {
+      const args = buildGrabArgs(plan({ codec: 'VP8', ...config }, 'libvpx'), ':5')
+      return (
+        args && Object.fromEntries(args.flatMap((a, i) => (a.startsWith('--') ? [[a, args[i + 1]]] : [])))
+      )
+    }
+    assert.equal(grabBinary(plan({ codec: 'VP8' }, 'libvpx')), GRAB_VP8_BINARY)
+    // Constant quality (q80 → 20, as ffmpeg's -crf) under the helpers' ceiling; UltraLow's speed.
+    assert.deepEqual(vp8({ fps: 60, keyframe_interval_frames: 120 }), {
+      '--display': ':5',
+      '--region': '1920,0,1280,720',
+      '--fps': '60',
+      '--cursor': '1',
+      '--cpu-used': '8',
+      '--gop': '120',
+      '--end-usage': 'cq',
+      '--cq-level': '20',
+      '--kbps': String(HELPER_VBV_CEILING_KBPS),
+    })
+    // A configured bitrate: the target, with the rate buffer UltraLow sizes (one frame: 6000/30 kbit).
+    const cbr = vp8({
+      bitrate: 6000,
+      advanced_options: { rate_control: 'CBR', extra_params: { threads: 2 } },
+    })
+    assert.equal(cbr?.['--end-usage'], 'cbr')
+    assert.equal(cbr?.['--kbps'], '6000')
+    assert.equal(cbr?.['--buffer-ms'], '33')
+    assert.equal(cbr?.['--threads'], '2')
+    assert.equal(vp8({ latency_mode: 'Balanced' })?.['--cpu-used'], '6')
+    assert.equal(vp8({ advanced_options: { extra_params: { refs: 2 } } }), undefined, 'refs is x264’s')
+    assert.equal(vp8({ advanced_options: { pixel_format: 'yuv444p' } }), undefined)
+    assert.equal(
+      buildGrabArgs(plan({ codec: 'VP9' }, 'libvpx-vp9'), ':5'),
+      undefined,
+      'VP9 stays with ffmpeg',
+    )
+  })
+
+  it('cuts a VP8 frame into packets with RFC 7741 descriptors: S first, marker last, one picture ID', () => {
+    const packets: Buffer[] = []
+    const p = new Vp8RtpPacketizer((packet) => packets.push(packet))
+    const big = Buffer.from(Array.from({ length: 3000 }, (_, i) => i & 0xff))
+    p.push(big, 1_000_000)
+    p.push(Buffer.from([1, 2, 3]), 1_033_333)
+    assert.ok(packets.every((pk) => pk.length <= RTP_PACKET_BYTES))
+    const first = packets.filter((pk) => pk.readUInt32BE(4) === 90_000)
+    assert.equal(first.length, 3, '3000 bytes: three packets')
+    const sizes = first.map((pk) => pk.length)
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `equal pieces: ${sizes.join(', ')}`)
+    assert.deepEqual(
+      first.map((pk) => [(pk[1] ?? 0) >> 7, (pk[12] ?? 0) & 0x10]),
+      [
+        [0, 0x10],
+        [0, 0],
+        [1, 0],
+      ],
+      'S on the first, the marker on the last',
+    )
+    assert.deepEqual(Buffer.concat(first.map((pk) => pk.subarray(16))), big, 'the frame, whole')
+    const pictureId = (pk: Buffer) => pk.readUInt16BE(14) & 0x7fff
+    assert.ok(first.every((pk) => (pk[12] ?? 0) & 0x80 && pk[13] === 0x80 && (pk[14] ?? 0) & 0x80))
+    assert.ok(first.every((pk) => pictureId(pk) === pictureId(first[0] ?? big)))
+    const second = packets.at(-1) ?? big
+    assert.equal(pictureId(second), (pictureId(first[0] ?? big) + 1) & 0x7fff, 'one picture ID a frame')
+    assert.equal(second.readUInt32BE(4), 93_000)
+    const seq = packets.map((pk) => pk.readUInt16BE(2))
+    assert.deepEqual(
+      seq,
+      seq.map((_, i) => ((seq[0] ?? 0) + i) & 0xffff),
+    )
   })
 })
 
@@ -205,75 +285,102 @@ describe('capture helper fallback', () => {
   })
 })
 
-/** smoldesk-grab on the whole 640x480 screen of `display`, with the helper arguments of `config`. */
-async function spawnHelper(display: string, config: Record<string, unknown>): Promise<ManagedProcess> {
-  const args = buildGrabArgs(plan(config), ':5')
-  assert.ok(args)
+/** The encoders smoldesk-grab is built with, and the config that picks each. */
+const HELPER_ENCODERS = [
+  { name: 'H.264', encoder: 'libx264', config: {}, backKbps: 1500 },
+  // libvpx climbs back over a few seconds, not at once (its rate buffer refills): 1246–1579 kbit/s
+  // in the first 3 s measured here, 1.76–1.96 Mbit/s from then on, as before the ceiling.
+  { name: 'VP8', encoder: 'libvpx', config: { codec: 'VP8' }, backKbps: 900 },
+] as const
+
+/** smoldesk-grab(-vp8) on the whole 640x480 screen of `display`, with the helper arguments of `config`. */
+async function spawnHelper(
+  display: string,
+  config: Record<string, unknown>,
+  encoder = 'libx264',
+): Promise<ManagedProcess> {
+  const p = plan(config, encoder)
+  const args = buildGrabArgs(p, ':5')
+  const command = grabBinary(p)
+  assert.ok(args && command)
   args[args.indexOf('--display') + 1] = display
   args[args.indexOf('--region') + 1] = '0,0,640,480'
-  return ManagedProcess.spawn({
-    name: 'smoldesk-grab',
-    command: GRAB_BINARY,
-    args,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
+  return ManagedProcess.spawn({ name: 'smoldesk-grab', command, args, stdio: ['pipe', 'pipe', 'pipe'] })
 }
 
-describe('capture helper on its own', () => {
-  it('sends about one frame a second for a still screen, a change at once, and an IDR on request', async () => {
-    const desktop = await smallDesktop()
-    const display = desktop.display
-    try {
-      const helper = await spawnHelper(display, { fps: 60 })
+/**
+ * What the SDP announces for H.264 (profile-level-id 42e0..): Constrained Baseline, i.e.
+ * profile_idc 66 with constraint_set1, and CAVLC (the PPS's entropy_coding_mode_flag, after two
+ * ue(v) ids of 0).
+ */
+function assertConstrainedBaseline(frame: Buffer): void {
+  const units = splitAnnexB(frame)
+  const sps = units.find((u) => ((u[0] ?? 0) & 0x1f) === 7)
+  const pps = units.find((u) => ((u[0] ?? 0) & 0x1f) === 8)
+  assert.equal(sps?.[1], 66, 'Baseline profile')
+  assert.equal((sps?.[2] ?? 0) & 0x40, 0x40, 'constrained')
+  assert.equal((pps?.[1] ?? 0) & 0xe0, 0xc0, 'CAVLC')
+}
+
+/** A VP8 key frame (RFC 6386 9.1): frame type 0, the start code 9d 01 2a, then the size. */
+function assertVp8Keyframe(frame: Buffer, width: number, height: number): void {
+  assert.equal((frame[0] ?? 1) & 1, 0, 'a key frame')
+  assert.equal(frame.subarray(3, 6).toString('hex'), '9d012a', 'the key frame start code')
+  assert.equal(frame.readUInt16LE(6) & 0x3fff, width)
+  assert.equal(frame.readUInt16LE(8) & 0x3fff, height)
+}
+
+for (const { name, encoder, config } of HELPER_ENCODERS) {
+  describe(`capture helper on its own (${name})`, () => {
+    it('sends about one frame a second for a still screen, a change at once, and a keyframe on request', async () => {
+      const desktop = await smallDesktop()
+      const display = desktop.display
       try {
-        const frames: { at: number; key: boolean }[] = []
-        let first: Buffer | undefined
-        const reader = new FrameRecordReader((frame, _us, key) => {
-          first ??= Buffer.from(frame)
-          frames.push({ at: performance.now(), key })
-        })
-        helper.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
-        await eventually(async () => assert.ok(frames.length >= 1))
-        assert.equal(frames[0]?.key, true, 'the first frame is an IDR')
-        // What the SDP announces (profile-level-id 42e0..): Constrained Baseline, i.e. profile_idc 66
-        // with constraint_set1, and CAVLC (the PPS's entropy_coding_mode_flag, after two ue(v) ids of 0).
-        const units = splitAnnexB(first ?? Buffer.alloc(0))
-        const sps = units.find((u) => ((u[0] ?? 0) & 0x1f) === 7)
-        const pps = units.find((u) => ((u[0] ?? 0) & 0x1f) === 8)
-        assert.equal(sps?.[1], 66, 'Baseline profile')
-        assert.equal((sps?.[2] ?? 0) & 0x40, 0x40, 'constrained')
-        assert.equal((pps?.[1] ?? 0) & 0xe0, 0xc0, 'CAVLC')
-        const start = frames.length
-        await new Promise((resolve) => setTimeout(resolve, 3000))
-        const still = frames.length - start
-        assert.ok(still >= 2 && still <= 4, `${still} frames in 3 s of a still screen`)
-        // A change: the root window's background, repainted by the X server.
-        const before = frames.length
-        const changed = performance.now()
-        await run('xsetroot', ['-solid', '#3366cc'], { env: { DISPLAY: display } })
-        await eventually(async () => assert.ok(frames.length > before), 1000)
-        const latency = (frames[before]?.at ?? 0) - changed
-        console.log(`still screen: ${still} frames in 3 s; a change → frame in ${latency.toFixed(1)} ms`)
-        assert.ok(latency < 200, `${latency} ms`)
-        // A keyframe on request, at once (a frame already on its way may come first, on a busy machine).
-        const asked = frames.length
-        helper.child.stdin?.write('k')
-        await eventually(
-          async () =>
-            assert.ok(
-              frames.slice(asked).some((f) => f.key),
-              'an IDR',
-            ),
-          1000,
-        )
+        const helper = await spawnHelper(display, { ...config, fps: 60 }, encoder)
+        try {
+          const frames: { at: number; key: boolean }[] = []
+          let first: Buffer | undefined
+          const reader = new FrameRecordReader((frame, _us, key) => {
+            first ??= Buffer.from(frame)
+            frames.push({ at: performance.now(), key })
+          })
+          helper.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
+          await eventually(async () => assert.ok(frames.length >= 1))
+          assert.equal(frames[0]?.key, true, 'the first frame is a keyframe')
+          if (encoder === 'libx264') assertConstrainedBaseline(first ?? Buffer.alloc(0))
+          else assertVp8Keyframe(first ?? Buffer.alloc(0), 640, 480)
+          const start = frames.length
+          await new Promise((resolve) => setTimeout(resolve, 3000))
+          const still = frames.length - start
+          assert.ok(still >= 2 && still <= 4, `${still} frames in 3 s of a still screen`)
+          // A change: the root window's background, repainted by the X server.
+          const before = frames.length
+          const changed = performance.now()
+          await run('xsetroot', ['-solid', '#3366cc'], { env: { DISPLAY: display } })
+          await eventually(async () => assert.ok(frames.length > before), 1000)
+          const latency = (frames[before]?.at ?? 0) - changed
+          console.log(`still screen: ${still} frames in 3 s; a change → frame in ${latency.toFixed(1)} ms`)
+          assert.ok(latency < 200, `${latency} ms`)
+          // A keyframe on request, at once (a frame already on its way may come first, on a busy machine).
+          const asked = frames.length
+          helper.child.stdin?.write('k')
+          await eventually(
+            async () =>
+              assert.ok(
+                frames.slice(asked).some((f) => f.key),
+                'a keyframe',
+              ),
+            1000,
+          )
+        } finally {
+          await helper.close()
+        }
       } finally {
-        await helper.close()
+        await desktop.close()
       }
-    } finally {
-      await desktop.close()
-    }
+    })
   })
-})
+}
 
 describe('capture helper rate ceiling', () => {
   /** The benchmark's pattern app drawing on the whole 640x480 screen at `hz`. */
@@ -322,68 +429,77 @@ describe('capture helper rate ceiling', () => {
   })
 })
 
-describe('capture helper: the path’s ceilings, live', () => {
-  it('lowers its bitrate and frame rate when asked, without a keyframe or a restart, and goes back', async () => {
-    const desktop = await smallDesktop()
-    const app = await ManagedProcess.spawn({
-      name: 'pattern app',
-      command: process.execPath,
-      // Every pixel changing every frame: constant quality would take far more than the ceiling.
-      args: [PATTERN_APP, desktop.display, '0', '0', '640', '480', '30', 'fullscreen'],
-    })
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 1000))
-      // A GOP longer than the test: any keyframe in it would be one the changes made.
-      const helper = await spawnHelper(desktop.display, { fps: 30, keyframe_interval_frames: 600 })
+for (const { name, encoder, config, backKbps } of HELPER_ENCODERS) {
+  describe(`capture helper: the path’s ceilings, live (${name})`, () => {
+    it('lowers its bitrate and frame rate when asked, without a keyframe or a restart, and goes back', async () => {
+      const desktop = await smallDesktop()
+      const app = await ManagedProcess.spawn({
+        name: 'pattern app',
+        command: process.execPath,
+        // Every pixel changing every frame: constant quality would take far more than the ceiling.
+        args: [PATTERN_APP, desktop.display, '0', '0', '640', '480', '30', 'fullscreen'],
+      })
       try {
-        const frames: { at: number; bytes: number; key: boolean }[] = []
-        const reader = new FrameRecordReader((frame, _us, key) =>
-          frames.push({ at: performance.now(), bytes: frame.length, key }),
-        )
-        helper.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
-        /** kbit/s, frames/s and keyframes over the next `ms`. */
-        const measure = async (ms: number) => {
-          const from = frames.length
-          const started = performance.now()
-          await new Promise((resolve) => setTimeout(resolve, ms))
-          const seconds = (performance.now() - started) / 1000
-          const window = frames.slice(from)
-          const kbits = window.reduce((sum, f) => sum + f.bytes, 0) / 125
-          return {
-            kbps: Math.round(kbits / seconds),
-            fps: Math.round((window.length / seconds) * 10) / 10,
-            keys: window.filter((f) => f.key).length,
-          }
-        }
         await new Promise((resolve) => setTimeout(resolve, 1000))
-        const free = await measure(3000)
-        helper.child.stdin?.write('b400\n')
-        await new Promise((resolve) => setTimeout(resolve, 500))
-        const capped = await measure(3000)
-        helper.child.stdin?.write('f10\n')
-        await new Promise((resolve) => setTimeout(resolve, 500))
-        const slower = await measure(3000)
-        helper.child.stdin?.write('b0\nf0\n')
-        await new Promise((resolve) => setTimeout(resolve, 500))
-        const back = await measure(3000)
-        console.log(
-          `helper ceilings (640x480 fullscreen change): free ${free.kbps} kbit/s ${free.fps} fps; ` +
-            `b400 ${capped.kbps} kbit/s ${capped.fps} fps; +f10 ${slower.kbps} kbit/s ${slower.fps} fps; ` +
-            `back ${back.kbps} kbit/s ${back.fps} fps`,
+        // A GOP longer than the test: any keyframe in it would be one the changes made.
+        const helper = await spawnHelper(
+          desktop.display,
+          { ...config, fps: 30, keyframe_interval_frames: 600 },
+          encoder,
         )
-        assert.ok(free.kbps > 1500, `constant quality takes ${free.kbps} kbit/s here`)
-        assert.ok(capped.kbps < 520, `capped at 400: ${capped.kbps} kbit/s`)
-        assert.ok(capped.fps > 20, `the frame rate stays (${capped.fps})`)
-        assert.ok(slower.fps <= 11.5 && slower.fps >= 7, `10 frames/s asked: ${slower.fps}`)
-        assert.ok(slower.kbps < 520 && slower.kbps > 200, `the same bitrate at fewer frames: ${slower.kbps}`)
-        assert.ok(back.kbps > 1500 && back.fps > 20, `back: ${back.kbps} kbit/s, ${back.fps} fps`)
-        assert.equal(capped.keys + slower.keys + back.keys, 0, 'no keyframe for any change')
+        try {
+          const frames: { at: number; bytes: number; key: boolean }[] = []
+          const reader = new FrameRecordReader((frame, _us, key) =>
+            frames.push({ at: performance.now(), bytes: frame.length, key }),
+          )
+          helper.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
+          /** kbit/s, frames/s and keyframes over the next `ms`. */
+          const measure = async (ms: number) => {
+            const from = frames.length
+            const started = performance.now()
+            await new Promise((resolve) => setTimeout(resolve, ms))
+            const seconds = (performance.now() - started) / 1000
+            const window = frames.slice(from)
+            const kbits = window.reduce((sum, f) => sum + f.bytes, 0) / 125
+            return {
+              kbps: Math.round(kbits / seconds),
+              fps: Math.round((window.length / seconds) * 10) / 10,
+              keys: window.filter((f) => f.key).length,
+            }
+          }
+          await new Promise((resolve) => setTimeout(resolve, 1000))
+          const free = await measure(3000)
+          helper.child.stdin?.write('b400\n')
+          await new Promise((resolve) => setTimeout(resolve, 500))
+          const capped = await measure(3000)
+          helper.child.stdin?.write('f10\n')
+          await new Promise((resolve) => setTimeout(resolve, 500))
+          const slower = await measure(3000)
+          helper.child.stdin?.write('b0\nf0\n')
+          await new Promise((resolve) => setTimeout(resolve, 500))
+          const back = await measure(3000)
+          console.log(
+            `${name} helper ceilings (640x480 fullscreen change): free ${free.kbps} kbit/s ${free.fps} fps; ` +
+              `b400 ${capped.kbps} kbit/s ${capped.fps} fps; +f10 ${slower.kbps} kbit/s ${slower.fps} fps; ` +
+              `back ${back.kbps} kbit/s ${back.fps} fps`,
+          )
+          assert.ok(free.kbps > 1500, `constant quality takes ${free.kbps} kbit/s here`)
+          assert.ok(capped.kbps < 520, `capped at 400: ${capped.kbps} kbit/s`)
+          assert.ok(capped.fps > 20, `the frame rate stays (${capped.fps})`)
+          assert.ok(slower.fps <= 11.5 && slower.fps >= 7, `10 frames/s asked: ${slower.fps}`)
+          assert.ok(
+            slower.kbps < 520 && slower.kbps > 200,
+            `the same bitrate at fewer frames: ${slower.kbps}`,
+          )
+          assert.ok(back.kbps > backKbps && back.fps > 20, `back: ${back.kbps} kbit/s, ${back.fps} fps`)
+          assert.equal(capped.keys + slower.keys + back.keys, 0, 'no keyframe for any change')
+        } finally {
+          await helper.close()
+        }
       } finally {
-        await helper.close()
+        await app.close()
+        await desktop.close()
       }
-    } finally {
-      await app.close()
-      await desktop.close()
-    }
+    })
   })
-})
+}

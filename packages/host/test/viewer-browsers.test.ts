@@ -472,7 +472,7 @@ async function encoders(host: HostProcess): Promise<string[]> {
   return (await processesTagged(host.tag))
     .map((p) => p.cmdline)
     .filter((c) => c.includes('smoldesk-grab') || c.startsWith('ffmpeg'))
-    .map((c) => (c.includes('smoldesk-grab') ? 'smoldesk-grab' : (/-c:v (\S+)/.exec(c)?.[1] ?? 'ffmpeg')))
+    .map((c) => /smoldesk-grab(-vp8)?/.exec(c)?.[0] ?? /-c:v (\S+)/.exec(c)?.[1] ?? 'ffmpeg')
     .sort()
 }
 
@@ -521,8 +521,8 @@ describe('every browser at once: one encoder per codec in use', () => {
     assert.deepEqual(codecs, ['H264', 'H264', 'VP8'])
     assert.deepEqual(
       await encoders(start),
-      ['libvpx', 'smoldesk-grab'],
-      'two viewers of one codec share its encoder',
+      ['smoldesk-grab', 'smoldesk-grab-vp8'],
+      'two viewers of one codec share its encoder (the helper, built for H.264 and for VP8)',
     )
     // Every viewer sees the same change.
     await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, ORANGE)

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { RtpStream } from './rtp-stream.ts'
 
 /*
  * AV1 → RTP (the AV1 RTP payload format, aomediacodec.github.io/av1-rtp-spec),
@@ -12,7 +12,6 @@ const OBU_TEMPORAL_DELIMITER = 2
 const OBU_FRAME = 6
 const OBU_TILE_LIST = 8
 const OBU_PADDING = 15
-const RTP_HEADER_BYTES = 12
 /** Payload bytes per packet, aggregation header included (leaves room for SRTP and extensions). */
 export const AV1_PAYLOAD_BYTES = 1150
 
@@ -39,15 +38,13 @@ function leb128(value: number): number[] {
 }
 
 export class Av1RtpPacketizer {
-  readonly #onPacket: (packet: Buffer) => void
-  readonly #ssrc = randomBytes(4).readUInt32BE(0)
-  #sequence = randomBytes(2).readUInt16BE(0)
+  readonly #stream: RtpStream
   #pending: Buffer = Buffer.alloc(0)
   /** OBUs of the temporal unit being collected, without their size fields. */
   #unit: Buffer[] = []
 
   constructor(onPacket: (packet: Buffer) => void) {
-    this.#onPacket = onPacket
+    this.#stream = new RtpStream(onPacket)
   }
 
   push(chunk: Buffer): void {
@@ -112,16 +109,9 @@ export class Av1RtpPacketizer {
     }
     if (current.elements.length > 0) packets.push(current)
     packets.forEach((p, i) => {
-      const header = Buffer.alloc(RTP_HEADER_BYTES)
-      header[0] = 0x80 // version 2
-      header[1] = (i === packets.length - 1 ? 0x80 : 0) | 96
-      header.writeUInt16BE(this.#sequence, 2)
-      header.writeUInt32BE(timestamp, 4)
-      header.writeUInt32BE(this.#ssrc, 8)
-      this.#sequence = (this.#sequence + 1) & 0xffff
       // Aggregation header: Z, Y, W = 0 (every element has a length), N on a new coded video sequence.
       const aggregation = (p.z ? 0x80 : 0) | (p.y ? 0x40 : 0) | (newSequence && i === 0 ? 0x08 : 0)
-      this.#onPacket(Buffer.concat([header, Buffer.from([aggregation]), ...p.elements]))
+      this.#stream.send(timestamp, i === packets.length - 1, [Buffer.from([aggregation]), ...p.elements])
     })
   }
 }

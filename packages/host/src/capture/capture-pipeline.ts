@@ -5,6 +5,7 @@ import { Pacer } from '../congestion/pacer.ts'
 import type { EncoderRate } from '../congestion/path-estimate.ts'
 import { type RateCeiling, RateGovernor } from '../congestion/rate-governor.ts'
 import { RateMeter } from '../congestion/rate-meter.ts'
+import { TailProbe } from '../congestion/tail-probe.ts'
 import { createLogger } from '../log.ts'
 import { ManagedProcess } from '../process/child.ts'
 import { CrashBudget } from '../process/crash-budget.ts'
@@ -12,6 +13,7 @@ import { Av1RtpPacketizer } from './av1-rtp.ts'
 import type { CapturePlan, CaptureSource, EncoderCommand } from './capture-source.ts'
 import { FrameRecordReader } from './frame-records.ts'
 import { H264RtpPacketizer } from './h264-rtp.ts'
+import { Vp8RtpPacketizer } from './vp8-rtp.ts'
 import { HELPER_VBV_CEILING_KBPS } from './x264-helper-args.ts'
 
 /*
@@ -71,7 +73,12 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     this.#sendCeiling(this.#process, ceiling)
   })
   /** While a ceiling holds, packets leave paced (a keyframe is not one burst into a narrow link). */
-  readonly #pacer = new Pacer((packet) => this.emit('rtp', packet))
+  readonly #pacer = new Pacer((packet) => {
+    this.emit('rtp', packet)
+    this.#tail.sent(packet)
+  })
+  /** A frame's last packet again when nothing follows it (its loss would go unnoticed till the next change). */
+  readonly #tail = new TailProbe((packet) => this.emit('rtp', packet))
 
   constructor(source: CaptureSource) {
     super()
@@ -151,6 +158,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       if (this.#plan !== plan || !proc) return
       this.#lastKeyframeAt = Date.now()
       if (helper) {
+        log.debug('asking the encoder for a keyframe')
         proc.child.stdin?.write('k')
         return
       }
@@ -196,6 +204,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     this.#closed = true
     await this.stop()
     this.#pacer.close()
+    this.#tail.cancel()
     if (this.#port !== 0) this.#socket.close()
   }
 
@@ -307,11 +316,12 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     if (command.output === 'obu') {
       this.#packetize(proc, new Av1RtpPacketizer(emit), 'AV1')
     } else if (command.output === 'frames') {
-      const packetizer = new H264RtpPacketizer(emit)
+      const vp8 = plan.encoder.codec === 'VP8'
+      const packetizer = vp8 ? new Vp8RtpPacketizer(emit) : new H264RtpPacketizer(emit)
       this.#packetize(
         proc,
         new FrameRecordReader((frame, captureUs) => packetizer.push(frame, captureUs)),
-        'H.264',
+        vp8 ? 'VP8' : 'H.264',
       )
     }
     return proc
@@ -351,6 +361,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   }
 
   async #stopProcess(): Promise<void> {
+    this.#tail.cancel()
     const proc = this.#process
     this.#process = undefined
     this.#firstPacket = undefined
@@ -366,6 +377,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     if (ssrc !== this.#currentSsrc) {
       this.#currentSsrc = ssrc
       this.#pacer.flush() // the old source's packets go before the change, never after it
+      this.#tail.cancel()
       this.emit('sourceChanged')
     }
     if (this.#firstPacket) {

@@ -42,15 +42,16 @@ export interface EncoderCommand {
   env?: Record<string, string>
   /**
    * How the video leaves the process: RTP to the pipeline's loopback UDP
-   * port, frame records on stdout (H.264 access units with their capture
-   * time, SmolDesk's helpers), or raw AV1 OBUs on stdout.
+   * port, frame records on stdout (H.264 access units or VP8 frames, as
+   * the plan's codec says, with their capture time: SmolDesk's helpers), or
+   * raw AV1 OBUs on stdout.
    */
   output: 'rtp' | 'frames' | 'obu'
   /** The process makes an IDR frame when `k` arrives on stdin; otherwise a keyframe costs a restart. */
   keyframeOnRequest: boolean
   /**
    * The process takes the path's bitrate and frame rate ceilings on stdin
-   * (`b<kbps>` / `f<fps>` lines, x264-records.h): congestion control. The
+   * (`b<kbps>` / `f<fps>` lines, helper-records.h): congestion control. The
    * others keep the rates they were started with.
    */
   rateOnRequest?: boolean

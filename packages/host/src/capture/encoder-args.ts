@@ -86,6 +86,11 @@ export function rateControlMode(config: ResolvedCaptureConfig): 'CRF' | 'VBR' | 
   return mode
 }
 
+/** libvpx's speed for a latency mode (cpu-used: higher is faster and coarser); ffmpeg and smoldesk-grab-vp8 alike. */
+export function vpxCpuUsed(mode: ResolvedCaptureConfig['latencyMode']): number {
+  return mode === 'UltraLow' ? 8 : mode === 'Balanced' ? 6 : 4
+}
+
 function rateControlArgs(config: ResolvedCaptureConfig, codec: VideoCodec): string[] {
   const mode = rateControlMode(config)
   const kbps = config.bitrateKbps
@@ -164,7 +169,7 @@ export function codecArgs(config: ResolvedCaptureConfig, encoder: string): strin
     }
     case 'libvpx':
     case 'libvpx-vp9': {
-      const cpuUsed = config.latencyMode === 'UltraLow' ? '8' : config.latencyMode === 'Balanced' ? '6' : '4'
+      const cpuUsed = String(vpxCpuUsed(config.latencyMode))
       const codec: VideoCodec = encoder === 'libvpx' ? 'VP8' : 'VP9'
       return [
         '-c:v',

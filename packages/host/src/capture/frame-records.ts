@@ -1,7 +1,8 @@
 /*
- * The frame-record stream SmolDesk's capture helpers write on stdout (the X11
- * grab helper today): u32 length, u64 capture time (µs), u8 flags (bit 0:
- * keyframe), then one H.264 access unit.
+ * The frame-record stream SmolDesk's capture helpers write on stdout
+ * (native/helper-records.h): u32 length, u64 capture time (µs), u8 flags
+ * (bit 0: keyframe), then one encoded frame (an H.264 access unit, or a VP8
+ * frame from smoldesk-grab-vp8).
  */
 
 const RECORD_HEADER_BYTES = 13

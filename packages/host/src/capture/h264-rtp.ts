@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto'
 import { RTP_PACKET_BYTES } from './encoder-args.ts'
+import { RTP_HEADER_BYTES, RtpStream, rtpTimestamp90k } from './rtp-stream.ts'
 
 /*
  * H.264 → RTP (RFC 6184, packetization-mode 1) for frames that SmolDesk's own
@@ -9,9 +9,7 @@ import { RTP_PACKET_BYTES } from './encoder-args.ts'
  * 90 kHz clock.
  */
 
-const RTP_HEADER_BYTES = 12
 const FU_A = 28
-const PAYLOAD_TYPE = 96
 /** Room for the FU indicator and header within one packet. */
 const FRAGMENT_BYTES = RTP_PACKET_BYTES - RTP_HEADER_BYTES - 2
 
@@ -35,23 +33,20 @@ export function splitAnnexB(data: Buffer): Buffer[] {
 }
 
 export class H264RtpPacketizer {
-  readonly #onPacket: (packet: Buffer) => void
-  readonly #ssrc = randomBytes(4).readUInt32BE(0)
-  #sequence = randomBytes(2).readUInt16BE(0)
+  readonly #stream: RtpStream
 
   constructor(onPacket: (packet: Buffer) => void) {
-    this.#onPacket = onPacket
+    this.#stream = new RtpStream(onPacket)
   }
 
   /** One access unit (Annex B) captured at `captureUs` microseconds. */
   push(frame: Buffer, captureUs: number): void {
-    // ToUint32 of the 90 kHz count: RTP timestamps wrap modulo 2^32.
-    const timestamp = Math.round(captureUs * 0.09) >>> 0
+    const timestamp = rtpTimestamp90k(captureUs)
     const units = splitAnnexB(frame)
     for (const [n, unit] of units.entries()) {
       const lastUnit = n === units.length - 1
       if (unit.length <= RTP_PACKET_BYTES - RTP_HEADER_BYTES) {
-        this.#send(timestamp, lastUnit, [unit])
+        this.#stream.send(timestamp, lastUnit, [unit])
         continue
       }
       const header = unit[0] ?? 0
@@ -59,22 +54,11 @@ export class H264RtpPacketizer {
       for (let at = 1; at < unit.length; at += FRAGMENT_BYTES) {
         const end = Math.min(unit.length, at + FRAGMENT_BYTES)
         const fu = (at === 1 ? 0x80 : 0) | (end === unit.length ? 0x40 : 0) | (header & 0x1f)
-        this.#send(timestamp, lastUnit && end === unit.length, [
+        this.#stream.send(timestamp, lastUnit && end === unit.length, [
           Buffer.from([indicator, fu]),
           unit.subarray(at, end),
         ])
       }
     }
-  }
-
-  #send(timestamp: number, marker: boolean, parts: Buffer[]): void {
-    const header = Buffer.alloc(RTP_HEADER_BYTES)
-    header[0] = 0x80 // version 2
-    header[1] = (marker ? 0x80 : 0) | PAYLOAD_TYPE
-    header.writeUInt16BE(this.#sequence, 2)
-    header.writeUInt32BE(timestamp, 4)
-    header.writeUInt32BE(this.#ssrc, 8)
-    this.#sequence = (this.#sequence + 1) & 0xffff
-    this.#onPacket(Buffer.concat([header, ...parts]))
   }
 }

@@ -1,44 +1,65 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { CapturePlan, EncoderCommand } from '../../../capture/capture-source.ts'
+import { vp8HelperArgs } from '../../../capture/vp8-helper-args.ts'
 import { x264HelperArgs } from '../../../capture/x264-helper-args.ts'
 
 /*
  * SmolDesk's own capture helper (smoldesk-grab.c, built by `./smoldesk
- * setup`): grabs when the X server reports damage instead of on a fixed
- * clock, and makes an IDR frame when asked instead of being restarted. It
- * covers H.264 in software (libx264) with 4:2:0 output, the default and the
- * common case; anything else goes through ffmpeg.
+ * setup` once per encoder): grabs when the X server reports damage instead
+ * of on a fixed clock, makes a keyframe when asked instead of being
+ * restarted, and takes the path's bitrate while it runs. It covers H.264
+ * (libx264: smoldesk-grab) and VP8 (libvpx: smoldesk-grab-vp8, what Firefox
+ * gets here) in software with 4:2:0 output; anything else goes through ffmpeg.
  */
 
 export const GRAB_BINARY = resolve(import.meta.dirname, '../../../../.build/smoldesk-grab')
+export const GRAB_VP8_BINARY = resolve(import.meta.dirname, '../../../../.build/smoldesk-grab-vp8')
 
-/** Whether the helper captures: wanted (HostOptions.captureHelper; off compares with ffmpeg's fixed rate) and built here. */
+/** Whether the H.264 helper captures: wanted (HostOptions.captureHelper; off compares with ffmpeg's fixed rate) and built here. */
 export function grabEnabled(wanted: boolean): boolean {
   return wanted && existsSync(GRAB_BINARY)
 }
 
+/** Which helper encodes a plan and with what options, or undefined when the plan needs ffmpeg. */
+function helperFor(plan: CapturePlan): { binary: string; encoder: string[] } | undefined {
+  const x264 = x264HelperArgs(plan)
+  if (x264) return { binary: GRAB_BINARY, encoder: x264 }
+  const vp8 = vp8HelperArgs(plan)
+  if (vp8) return { binary: GRAB_VP8_BINARY, encoder: vp8 }
+  return undefined
+}
+
 /** The helper's command line for a plan, or undefined when the plan needs ffmpeg. */
 export function buildGrabArgs(plan: CapturePlan, display: string): string[] | undefined {
-  const encoder = x264HelperArgs(plan)
-  if (!encoder) return undefined
+  const helper = helperFor(plan)
+  if (!helper) return undefined
   const { region } = plan
   return [
     '--display',
     display,
     '--region',
     `${region.x},${region.y},${region.width},${region.height}`,
-    ...encoder,
+    ...helper.encoder,
   ]
 }
 
-/** The helper as the pipeline runs it, or undefined when the plan needs ffmpeg. */
-export function grabCommand(plan: CapturePlan, display: string): EncoderCommand | undefined {
+/** The helper binary that runs a plan (whether or not it was built here), or undefined when the plan needs ffmpeg. */
+export function grabBinary(plan: CapturePlan): string | undefined {
+  return helperFor(plan)?.binary
+}
+
+/**
+ * The helper as the pipeline runs it, or undefined when the plan needs
+ * ffmpeg or its helper was not built here (`wanted`: HostOptions.captureHelper).
+ */
+export function grabCommand(plan: CapturePlan, display: string, wanted = true): EncoderCommand | undefined {
+  const executable = grabBinary(plan)
   const args = buildGrabArgs(plan, display)
-  if (!args) return undefined
+  if (!wanted || !executable || !args || !existsSync(executable)) return undefined
   return {
     program: 'smoldesk-grab',
-    executable: GRAB_BINARY,
+    executable,
     args,
     output: 'frames',
     keyframeOnRequest: true,

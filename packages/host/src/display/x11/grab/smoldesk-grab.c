@@ -1,6 +1,7 @@
 /*
  * smoldesk-grab: damage-driven X11 capture + libx264 encoding for one
- * monitor's rectangle.
+ * monitor's rectangle; built again with -DSMOLDESK_GRAB_VP8 as
+ * smoldesk-grab-vp8, which encodes with libvpx instead (vp8-records.h).
  *
  * Why not ffmpeg's x11grab: it grabs on a fixed clock, so a change waits on
  * average half a capture interval before it is even seen (8 ms at 60 fps,
@@ -11,18 +12,21 @@
  * and a byte on stdin asks for an IDR frame at once.
  *
  *   smoldesk-grab --display :0 --region X,Y,W,H --fps N --cursor 0|1
- *                 --preset P [--tune T] [--profile P] [--param key=value]...
+ *                 --preset P [--tune T] [--profile P] [--param key=value]...   (x264)
+ *                 --cpu-used N --gop N --end-usage cq|vbr|cbr [--cq-level N] [--kbps N]
+ *                 [--buffer-ms N] [--threads N]                                 (VP8)
  *                 [--stats 1]   (per-stage averages, and the median wait from change to grab,
  *                                on stderr at exit: for the benchmark and the tests)
  *
  * Every value was checked by SmolDesk before it got here; --param goes to
- * x264_param_parse, which refuses unknown names and bad values.
+ * x264_param_parse, which refuses unknown names and bad values (libvpx
+ * refuses a bad VP8 setting the same way).
  *
  * stdout: one record per encoded frame: u32 BE payload length, u64 BE
  * capture time in microseconds (CLOCK_MONOTONIC), u8 flags (1 = keyframe),
- * then the frame as H.264 Annex B (SPS/PPS repeated before every IDR).
- * stdin: 'k' = next frame is an IDR, sent now; "b<kbps>\n" / "f<fps>\n" = the path's bitrate and
- * frame rate ceilings (x264-records.h); end of file = exit.
+ * then the frame: H.264 Annex B (SPS/PPS repeated before every IDR), or VP8.
+ * stdin: 'k' = next frame is a keyframe, sent now; "b<kbps>\n" / "f<fps>\n" = the path's bitrate
+ * and frame rate ceilings (helper-records.h); end of file = exit.
  * Exits when its parent dies (PR_SET_PDEATHSIG).
  */
 #define _GNU_SOURCE
@@ -43,9 +47,11 @@
 #include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
-#include <x264.h>
-
+#ifdef SMOLDESK_GRAB_VP8
+#include "vp8-records.h"
+#else
 #include "x264-records.h"
+#endif
 
 /* Drawing that arrives in a burst (a repaint, a scroll) lands in one frame. */
 #define DEFER_US 1000
@@ -165,12 +171,12 @@ int main(int argc, char **argv) {
     fetch_cursor_image(dpy, &cursor);
   }
 
-  x264_t *encoder = open_encoder(&enc, rw, rh, fps);
+  encoder_t *encoder = open_encoder(&enc, rw, rh, fps);
   /* Lookahead, B-frames or frame threads (the Quality mode) make x264 hold frames back until more
    * arrive: such an encoder is fed at a steady --fps, changed or not, as ffmpeg's x11grab would. */
-  int fixed_rate = x264_encoder_maximum_delayed_frames(encoder) > 0;
-  x264_picture_t pic;
-  if (x264_picture_alloc(&pic, X264_CSP_I420, rw, rh) < 0) die("out of memory");
+  int fixed_rate = encoder_holds_frames(encoder);
+  picture_t pic;
+  picture_alloc(&pic, rw, rh);
 
   struct rate_ceiling rate;
   rate_init(&rate, fps);
@@ -225,7 +231,7 @@ int main(int argc, char **argv) {
       next_pointer_poll = now + frame_interval;
     }
     /* When the next frame is due: at once for an IDR; 1 ms after a change if the rate ceiling
-     * (x264-records.h) allows it; otherwise an idle frame once a second. */
+     * (helper-records.h) allows it; otherwise an idle frame once a second. */
     int64_t allowed = rate_allowed(&rate, now, last_frame);
     if (fixed_rate) {
       dirty = 1;
@@ -285,7 +291,7 @@ int main(int argc, char **argv) {
             nwaits > 0 ? waits[nwaits / 2] / 1000.0 : 0.0, t_grab / 1000.0 / frames, t_convert / 1000.0 / frames,
             t_encode / 1000.0 / frames);
   }
-  x264_encoder_close(encoder);
+  encoder_close(encoder);
   XShmDetach(dpy, &shm);
   XCloseDisplay(dpy);
   return 0;
