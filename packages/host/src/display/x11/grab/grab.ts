@@ -30,10 +30,8 @@ function helperFor(plan: CapturePlan): { binary: string; encoder: string[] } | u
   return undefined
 }
 
-/** The helper's command line for a plan, or undefined when the plan needs ffmpeg. */
-export function buildGrabArgs(plan: CapturePlan, display: string): string[] | undefined {
-  const helper = helperFor(plan)
-  if (!helper) return undefined
+/** The command line of `helper` for a plan on `display`. */
+function argsFor(helper: { encoder: string[] }, plan: CapturePlan, display: string): string[] {
   const { region } = plan
   return [
     '--display',
@@ -42,6 +40,12 @@ export function buildGrabArgs(plan: CapturePlan, display: string): string[] | un
     `${region.x},${region.y},${region.width},${region.height}`,
     ...helper.encoder,
   ]
+}
+
+/** The helper's command line for a plan, or undefined when the plan needs ffmpeg. */
+export function buildGrabArgs(plan: CapturePlan, display: string): string[] | undefined {
+  const helper = helperFor(plan)
+  return helper && argsFor(helper, plan, display)
 }
 
 /** The helper binary that runs a plan (whether or not it was built here), or undefined when the plan needs ffmpeg. */
@@ -54,13 +58,12 @@ export function grabBinary(plan: CapturePlan): string | undefined {
  * ffmpeg or its helper was not built here (`wanted`: HostOptions.captureHelper).
  */
 export function grabCommand(plan: CapturePlan, display: string, wanted = true): EncoderCommand | undefined {
-  const executable = grabBinary(plan)
-  const args = buildGrabArgs(plan, display)
-  if (!wanted || !executable || !args || !existsSync(executable)) return undefined
+  const helper = wanted ? helperFor(plan) : undefined
+  if (!helper || !existsSync(helper.binary)) return undefined
   return {
     program: 'smoldesk-grab',
-    executable,
-    args,
+    executable: helper.binary,
+    args: argsFor(helper, plan, display),
     output: 'frames',
     keyframeOnRequest: true,
     rateOnRequest: true,
