@@ -288,8 +288,8 @@ describe('capture helper fallback', () => {
 /** The encoders smoldesk-grab is built with, and the config that picks each. */
 const HELPER_ENCODERS = [
   { name: 'H.264', encoder: 'libx264', config: {}, backKbps: 1500 },
-  // libvpx climbs back over a few seconds, not at once (its rate buffer refills): 1246–1579 kbit/s
-  // in the first 3 s measured here, 1.76–1.96 Mbit/s from then on, as before the ceiling.
+  // libvpx climbs back over a few seconds, not at once (its rate buffer refills): 985–2069 kbit/s
+  // in the 3 s measured here, 1.76–1.96 Mbit/s after that, as before the ceiling.
   { name: 'VP8', encoder: 'libvpx', config: { codec: 'VP8' }, backKbps: 900 },
 ] as const
 
@@ -469,14 +469,20 @@ for (const { name, encoder, config, backKbps } of HELPER_ENCODERS) {
           }
           await new Promise((resolve) => setTimeout(resolve, 1000))
           const free = await measure(3000)
-          helper.child.stdin?.write('b400\n')
-          await new Promise((resolve) => setTimeout(resolve, 500))
+          // Each figure after the encoder's rate buffer (1 s) has settled: libvpx spends what the
+          // buffer saved at the old rate, and after a step to fewer frames its first ones, each
+          // further from the last, come out larger than rate control planned. Measured on a busy
+          // machine, in half-second steps after 'f10': 610–1079 kbit/s for 1.5 s, then 157–750
+          // around the 400 asked. (x264's VBV takes both steps at once.)
+          const settle = async (line: string) => {
+            helper.child.stdin?.write(line)
+            await new Promise((resolve) => setTimeout(resolve, 1500))
+          }
+          await settle('b400\n')
           const capped = await measure(3000)
-          helper.child.stdin?.write('f10\n')
-          await new Promise((resolve) => setTimeout(resolve, 500))
+          await settle('f10\n')
           const slower = await measure(3000)
-          helper.child.stdin?.write('b0\nf0\n')
-          await new Promise((resolve) => setTimeout(resolve, 500))
+          await settle('b0\nf0\n')
           const back = await measure(3000)
           console.log(
             `${name} helper ceilings (640x480 fullscreen change): free ${free.kbps} kbit/s ${free.fps} fps; ` +
@@ -485,13 +491,19 @@ for (const { name, encoder, config, backKbps } of HELPER_ENCODERS) {
           )
           assert.ok(free.kbps > 1500, `constant quality takes ${free.kbps} kbit/s here`)
           assert.ok(capped.kbps < 520, `capped at 400: ${capped.kbps} kbit/s`)
-          assert.ok(capped.fps > 20, `the frame rate stays (${capped.fps})`)
+          // Frame rates against the helper's own before any ceiling: on a busy machine it grabs
+          // fewer than 30 a second to begin with (20–25 with one other core busy, measured).
+          const fullRate = Math.min(20, free.fps * 0.8)
+          assert.ok(capped.fps > fullRate, `the frame rate stays (${capped.fps}, free ${free.fps})`)
           assert.ok(slower.fps <= 11.5 && slower.fps >= 7, `10 frames/s asked: ${slower.fps}`)
           assert.ok(
             slower.kbps < 520 && slower.kbps > 200,
             `the same bitrate at fewer frames: ${slower.kbps}`,
           )
-          assert.ok(back.kbps > backKbps && back.fps > 20, `back: ${back.kbps} kbit/s, ${back.fps} fps`)
+          assert.ok(
+            back.kbps > backKbps && back.fps > fullRate,
+            `back: ${back.kbps} kbit/s, ${back.fps} fps (free ${free.fps})`,
+          )
           assert.equal(capped.keys + slower.keys + back.keys, 0, 'no keyframe for any change')
         } finally {
           await helper.close()
