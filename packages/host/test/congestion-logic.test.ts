@@ -185,18 +185,42 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     governor.reshape({ width: 1920, height: 1080, fps: 60 })
     governor.setPath('a', 20_000)
     governor.setPath('b', 8000)
-    assert.deepEqual(applied.at(-1), { kbps: 8000, fps: undefined })
+    assert.deepEqual(applied.at(-1), { kbps: 8000, fps: undefined, shrink: undefined })
     governor.setPath('b', 3000) // 0.024 bit per pixel at 60: 30 frames/s
-    assert.deepEqual(applied.at(-1), { kbps: 3000, fps: 30 })
+    assert.deepEqual(applied.at(-1), { kbps: 3000, fps: 30, shrink: undefined })
     governor.setPath('b', 1000) // 0.016 at 30: 15
-    assert.deepEqual(applied.at(-1), { kbps: 1000, fps: 15 })
+    assert.deepEqual(applied.at(-1), { kbps: 1000, fps: 15, shrink: undefined })
     const count = applied.length
     governor.setPath('b', 1020) // within 5 %: not worth a change
     assert.equal(applied.length, count)
     governor.setPath('b', undefined)
-    assert.deepEqual(applied.at(-1), { kbps: 20_000, fps: undefined })
+    assert.deepEqual(applied.at(-1), { kbps: 20_000, fps: undefined, shrink: undefined })
     governor.setPath('a', undefined)
-    assert.deepEqual(applied.at(-1), { kbps: undefined, fps: undefined })
+    assert.deepEqual(applied.at(-1), { kbps: undefined, fps: undefined, shrink: undefined })
+  })
+
+  it('shrinks the picture only once the lowest frame rate is not enough, and grows it back with room to spare', () => {
+    const applied: RateCeiling[] = []
+    const governor = new RateGovernor((c) => applied.push(c))
+    governor.reshape({ width: 1280, height: 720, fps: 30, canShrink: true })
+    governor.setPath('a', 500) // 0.018 bit per pixel at 30, 0.036 at 15
+    assert.deepEqual(applied.at(-1), { kbps: 500, fps: 15, shrink: undefined })
+    governor.setPath('a', 300) // 0.022 at 15: half the width and height, still 15 frames/s
+    assert.deepEqual(applied.at(-1), { kbps: 300, fps: 15, shrink: 2 })
+    governor.setPath('a', 90) // 0.026 at 640x360 and 15: a quarter
+    assert.deepEqual(applied.at(-1), { kbps: 90, fps: 15, shrink: 4 })
+    governor.setPath('a', 600) // 0.043 at the whole size: not yet twice the threshold
+    assert.deepEqual(applied.at(-1), { kbps: 600, fps: 15, shrink: 2 })
+    governor.setPath('a', 900) // 0.065 at the whole size and 15
+    assert.deepEqual(applied.at(-1), { kbps: 900, fps: 15, shrink: undefined })
+    governor.setPath('a', undefined)
+    assert.deepEqual(applied.at(-1), { kbps: undefined, fps: undefined, shrink: undefined })
+    // An encoder that cannot change its size keeps it, and goes down to the lowest frame rate.
+    const fixed: RateCeiling[] = []
+    const other = new RateGovernor((c) => fixed.push(c))
+    other.reshape({ width: 1280, height: 720, fps: 30 })
+    other.setPath('a', 90)
+    assert.deepEqual(fixed.at(-1), { kbps: 90, fps: 15, shrink: undefined })
   })
 
   it('paces a burst at 2.5× the ceiling, but holds nothing longer than its bound', async () => {

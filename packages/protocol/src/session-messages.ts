@@ -64,7 +64,17 @@ export const SessionStateSchema = z.strictObject({
     )
     .max(64),
   /** What is being streamed, or null when sharing is stopped. */
-  stream: StreamSummarySchema.extend({ preset: StreamPresetSchema.nullable() }).nullable(),
+  stream: StreamSummarySchema.extend({
+    preset: StreamPresetSchema.nullable(),
+    /**
+     * The picture's whole size, where the host may send it smaller
+     * (congestion control's last step halves it on a narrow path): the
+     * viewer maps pointer positions from the video's size to this one.
+     * Absent: the video's own size is the whole picture.
+     */
+    full_width: z.number().int().min(1).max(100_000).optional(),
+    full_height: z.number().int().min(1).max(100_000).optional(),
+  }).nullable(),
   /** The host's probed choices: only these are offered. */
   codecs: z.array(VideoCodecSchema).max(8),
   hardware_accelerations: z.array(HardwareAccelerationSchema).max(8),

@@ -27,12 +27,18 @@ export interface PageHooks {
   onZoom: (factor: number, at: { x: number; y: number }) => void
   /** Two-finger drag on a zoomed view: pan by CSS pixels. */
   onPan: (dx: number, dy: number) => void
+  /** The picture's whole size, where the host may send it smaller (the session state says). */
+  fullSize?: () => { width: number; height: number } | undefined
 }
 
 /**
  * Captures mouse, wheel and keyboard on the video element and sends them in
- * the binary input format. Coordinates are in the video's own pixels, so
- * the host can map them onto the monitor whatever size the video is shown at.
+ * the binary input format. Coordinates are in the whole picture's pixels,
+ * so the host can map them onto the monitor whatever size the video is
+ * shown at, and whatever size it is sent at: a narrow path can make the
+ * video half its size (the host's congestion control), and the ratio of
+ * the two is taken from the video's current size, so a pointer stays where
+ * it is across the switch.
  */
 export class InputCapture {
   readonly #video: HTMLVideoElement
@@ -67,7 +73,7 @@ export class InputCapture {
       send: this.#send,
       toVideo: (p) => this.#toVideo(p),
       nextSeq: () => this.#next(),
-      videoSize: () => ({ width: this.#video.videoWidth, height: this.#video.videoHeight }),
+      videoSize: () => this.#screenSize(),
       mode: () => this.#page?.mode() ?? 'direct',
       zoomed: () => this.#page?.zoomed() ?? false,
       onZoom: (factor, at) => this.#page?.onZoom(factor, at),
@@ -116,7 +122,12 @@ export class InputCapture {
     if (text) this.#send(encodeText(this.#next(), text), false)
   }
 
-  /** Client coordinates → video pixels, through object-fit letterboxing or cropping (and any zoom). */
+  /** The whole picture's size: the host's word, else the video's own. */
+  #screenSize(): { width: number; height: number } {
+    return this.#page?.fullSize?.() ?? { width: this.#video.videoWidth, height: this.#video.videoHeight }
+  }
+
+  /** Client coordinates → the whole picture's pixels, through object-fit letterboxing or cropping (and any zoom). */
   #toVideo(
     ev: { clientX: number; clientY: number } | { x: number; y: number },
   ): { x: number; y: number } | undefined {
@@ -129,7 +140,11 @@ export class InputCapture {
     const scale = video.style.objectFit === 'cover' ? Math.max(...ratios) : Math.min(...ratios)
     const left = rect.left + (rect.width - video.videoWidth * scale) / 2
     const top = rect.top + (rect.height - video.videoHeight * scale) / 2
-    return { x: (client.x - left) / scale, y: (client.y - top) / scale }
+    const screen = this.#screenSize()
+    return {
+      x: ((client.x - left) / scale) * (screen.width / video.videoWidth),
+      y: ((client.y - top) / scale) * (screen.height / video.videoHeight),
+    }
   }
 
   /** Relative mode: the browser hides the pointer and reports only movement (games, 3D apps). */

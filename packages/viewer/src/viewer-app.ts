@@ -217,6 +217,12 @@ export class ViewerApp {
       },
       {
         onLeave,
+        fullSize: () => {
+          const stream = this.#snapshot.host?.stream
+          return stream?.full_width && stream.full_height
+            ? { width: stream.full_width, height: stream.full_height }
+            : undefined
+        },
         mode: () => this.#snapshot.settings.touchMode,
         zoomed: () => this.#snapshot.view.zoom > 1,
         onZoom: (factor, at) => {

@@ -107,6 +107,17 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     }
   }
 
+  /**
+   * The picture's whole size, while the encoder can be asked to send it
+   * smaller (RateCeiling.shrink); undefined otherwise (the video is always
+   * its whole size). The helper encodes an even width and height.
+   */
+  get fullSize(): { full_width: number; full_height: number } | undefined {
+    const region = this.#plan?.region
+    if (!region || this.#command?.shrinkOnRequest !== true) return undefined
+    return { full_width: region.width - (region.width % 2), full_height: region.height - (region.height % 2) }
+  }
+
   /** One viewer's path allows this much (undefined: it limits nothing, or the viewer left). */
   setPathCeiling(viewerId: string, kbps: number | undefined): void {
     this.#governor.setPath(viewerId, kbps)
@@ -241,9 +252,11 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       width: plan.region.width,
       height: plan.region.height,
       fps: plan.config.fps,
+      canShrink: command.shrinkOnRequest === true,
     })
     this.#pacer.setCeiling(ceiling.kbps)
-    if (ceiling.kbps !== undefined || ceiling.fps !== undefined) this.#sendCeiling(proc, ceiling)
+    if (ceiling.kbps !== undefined || ceiling.fps !== undefined || ceiling.shrink !== undefined)
+      this.#sendCeiling(proc, ceiling)
     const delivered = new Promise<void>((resolve) => {
       this.#firstPacket = resolve
     })
@@ -390,6 +403,8 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
 
   #sendCeiling(proc: ManagedProcess | undefined, ceiling: RateCeiling): void {
     if (!proc || this.#command?.rateOnRequest !== true) return
-    proc.child.stdin?.write(`b${ceiling.kbps ?? 0}\nf${ceiling.fps ?? 0}\n`)
+    // The size first: the new encoder it takes starts under the rates that follow.
+    const shrink = this.#command.shrinkOnRequest === true ? `s${ceiling.shrink ?? 0}\n` : ''
+    proc.child.stdin?.write(`${shrink}b${ceiling.kbps ?? 0}\nf${ceiling.fps ?? 0}\n`)
   }
 }

@@ -56,6 +56,11 @@ export interface EncoderCommand {
    */
   rateOnRequest?: boolean
   /**
+   * The process also takes a smaller picture on stdin (`s<n>`: 1/n of the
+   * width and height, from a keyframe on): congestion control's last step.
+   */
+  shrinkOnRequest?: boolean
+  /**
    * A viewer's keyframe request always restarts the process, even with a
    * GOP of a second or less (a process that cannot be asked for an IDR,
    * and whose frames may come only when the screen changes).

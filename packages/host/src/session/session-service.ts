@@ -117,6 +117,7 @@ export class SessionService {
         ? {
             ...summarizeStream(config, this.#o.capture.pipeline.captureMode),
             preset: presetOf({ fps: config.fps, quality: config.quality, latency_mode: config.latencyMode }),
+            ...this.#o.capture.pipeline.fullSize,
           }
         : null,
       codecs: choices.codecs,

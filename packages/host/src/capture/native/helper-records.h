@@ -140,14 +140,45 @@ static void bgrx_to_i420_planes(const uint8_t *src, int stride, int w, int h, ui
 }
 
 /*
+ * BGRX w × h → BGRX (w / n) × (h / n), each pixel the average of an n × n box: the picture a
+ * narrow path can afford (resolution is the last thing congestion control gives up, after bitrate
+ * and frame rate). A box average keeps thin text legible where dropping pixels would break it up.
+ */
+static inline void bgrx_shrink(const uint8_t *src, int stride, int w, int h, int n, uint8_t *dst) {
+  int dw = w / n, dh = h / n, area = n * n;
+  for (int y = 0; y < dh; y++) {
+    uint8_t *out = dst + (size_t)y * dw * 4;
+    for (int x = 0; x < dw; x++) {
+      int sum[3] = {0, 0, 0};
+      for (int by = 0; by < n; by++) {
+        const uint8_t *p = src + (size_t)(y * n + by) * stride + (size_t)x * n * 4;
+        for (int bx = 0; bx < n; bx++, p += 4) {
+          sum[0] += p[0];
+          sum[1] += p[1];
+          sum[2] += p[2];
+        }
+      }
+      out[x * 4] = (uint8_t)(sum[0] / area);
+      out[x * 4 + 1] = (uint8_t)(sum[1] / area);
+      out[x * 4 + 2] = (uint8_t)(sum[2] / area);
+      out[x * 4 + 3] = 0;
+    }
+  }
+}
+
+/*
  * What the host asks of a running helper on its stdin: 'k' = an IDR now; "b<kbps>\n" = the bitrate
  * ceiling the path allows (congestion control), 0 = back to the configured one; "f<fps>\n" = a
- * frame rate ceiling below --fps (0 = --fps again). Anything else is ignored.
+ * frame rate ceiling below --fps (0 = --fps again); "s<n>\n" = encode at 1/n of the grabbed
+ * width and height (0 or 1 = as grabbed), which only smoldesk-grab acts on. Anything else is
+ * ignored.
  */
 struct control {
   int want_idr;
   int kbps, fps;         /* the latest asked for (0 = as configured) */
   int rate_changed;      /* kbps or fps changed since the helper last applied them */
+  int shrink;            /* the latest divisor asked for (0 = none) */
+  int shrink_changed;
   char cmd;              /* the command whose digits are being read, or 0 */
   long value;
 };
@@ -161,15 +192,20 @@ static void control_feed(struct control *c, const char *buf, ssize_t n) {
         continue;
       }
       if (ch == '\n') {
-        if (c->cmd == 'b') c->kbps = (int)c->value;
-        else c->fps = (int)c->value;
-        c->rate_changed = 1;
+        if (c->cmd == 's') {
+          c->shrink = (int)c->value;
+          c->shrink_changed = 1;
+        } else {
+          if (c->cmd == 'b') c->kbps = (int)c->value;
+          else c->fps = (int)c->value;
+          c->rate_changed = 1;
+        }
       }
       c->cmd = 0;
       continue;
     }
     if (ch == 'k') c->want_idr = 1;
-    else if (ch == 'b' || ch == 'f') {
+    else if (ch == 'b' || ch == 'f' || ch == 's') {
       c->cmd = ch;
       c->value = 0;
     }

@@ -66,6 +66,10 @@ static inline void picture_alloc(picture_t *pic, int w, int h) {
   if (!vpx_img_alloc(pic, VPX_IMG_FMT_I420, (unsigned)w, (unsigned)h, 32)) die("out of memory");
 }
 
+static inline void picture_free(picture_t *pic) {
+  vpx_img_free(pic);
+}
+
 static inline void bgrx_to_i420(const uint8_t *src, int stride, int w, int h, picture_t *pic) {
   uint8_t *const planes[3] = {pic->planes[0], pic->planes[1], pic->planes[2]};
   const int strides[3] = {pic->stride[0], pic->stride[1], pic->stride[2]};

@@ -41,6 +41,10 @@ static inline void picture_alloc(picture_t *pic, int w, int h) {
   if (x264_picture_alloc(pic, X264_CSP_I420, w, h) < 0) die("out of memory");
 }
 
+static inline void picture_free(picture_t *pic) {
+  x264_picture_clean(pic);
+}
+
 /* BGRX → the picture's planes (helper-records.h). */
 static inline void bgrx_to_i420(const uint8_t *src, int stride, int w, int h, picture_t *pic) {
   bgrx_to_i420_planes(src, stride, w, h, pic->img.plane, pic->img.i_stride);

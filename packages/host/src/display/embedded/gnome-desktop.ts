@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { createLogger } from '../../log.ts'
-import { collectOutput, ManagedProcess } from '../../process/child.ts'
+import { collectOutput, ManagedProcess, runToCompletion } from '../../process/child.ts'
 import { MutterSession } from '../gnome/mutter-session.ts'
 import type { MonitorLayout } from './xorg-config.ts'
 
@@ -110,7 +110,7 @@ export class GnomeDesktop {
       return desktop
     } catch (err) {
       for (const proc of procs.reverse()) await proc.close(2000)
-      await rm(dir, { recursive: true, force: true })
+      await removeRuntimeDir(dir)
       throw err
     }
   }
@@ -135,7 +135,7 @@ export class GnomeDesktop {
       await Promise.all(this.#apps.map((app) => app.close(1000)))
       // mutter first (its clients are gone), then WirePlumber, PipeWire and the bus.
       for (const proc of [...this.#procs].reverse()) await proc.close(3000)
-      await rm(this.#dir, { recursive: true, force: true })
+      await removeRuntimeDir(this.#dir)
       log.info('GNOME desktop stopped')
     })()
     return this.#closing
@@ -279,4 +279,51 @@ async function waitForRemoteDesktop(
     'DISPLAY_ERROR',
     `mutter's remote-desktop API did not answer within ${timeoutMs} ms: ${last}`,
   )
+}
+
+/**
+ * Removes the private runtime directory. The portal starts xdg-document-portal on the bus, which
+ * mounts its FUSE file system at `doc` in it and outlives the bus by a moment: rm then meets
+ * EBUSY (seen in CI). What is still mounted under the directory is unmounted (lazily: its process
+ * may still hold it), and the removal tried again for up to 2 s.
+ */
+async function removeRuntimeDir(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rm(dir, { recursive: true, force: true })
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 20) throw err
+      for (const mount of await mountsUnder(dir)) {
+        // fusermount for a user's own FUSE mount; umount when the host runs as root.
+        const unmounted = await runToCompletion({
+          name: 'fusermount3',
+          command: 'fusermount3',
+          args: ['-u', '-z', mount],
+          timeoutMs: 2000,
+        }).catch(() => undefined)
+        if (unmounted?.code !== 0)
+          await runToCompletion({
+            name: 'umount',
+            command: 'umount',
+            args: ['-l', mount],
+            timeoutMs: 2000,
+          }).catch(() => undefined)
+      }
+      await sleep(100)
+    }
+  }
+}
+
+/** The mount points at or below `dir` (from /proc/self/mounts, whose spaces are octal escapes). */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const table = await readFile('/proc/self/mounts', 'utf8').catch(() => '')
+  return table
+    .split('\n')
+    .map((line) =>
+      (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) =>
+        String.fromCharCode(Number.parseInt(o, 8)),
+      ),
+    )
+    .filter((mount) => mount === dir || mount.startsWith(`${dir}/`))
 }

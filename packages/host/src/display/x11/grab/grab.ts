@@ -67,6 +67,7 @@ export function grabCommand(plan: CapturePlan, display: string, wanted = true): 
     output: 'frames',
     keyframeOnRequest: true,
     rateOnRequest: true,
+    shrinkOnRequest: true,
     // Quality mode's encoder holds frames back: the helper feeds it at a steady rate instead.
     onChange: plan.config.latencyMode !== 'Quality',
   }

@@ -26,7 +26,8 @@
  * capture time in microseconds (CLOCK_MONOTONIC), u8 flags (1 = keyframe),
  * then the frame: H.264 Annex B (SPS/PPS repeated before every IDR), or VP8.
  * stdin: 'k' = next frame is a keyframe, sent now; "b<kbps>\n" / "f<fps>\n" = the path's bitrate
- * and frame rate ceilings (helper-records.h); end of file = exit.
+ * and frame rate ceilings; "s<n>\n" = encode at 1/n of the region's width and height, from a
+ * keyframe on (helper-records.h); end of file = exit.
  * Exits when its parent dies (PR_SET_PDEATHSIG).
  */
 #define _GNU_SOURCE
@@ -55,6 +56,8 @@
 
 /* Drawing that arrives in a burst (a repaint, a scroll) lands in one frame. */
 #define DEFER_US 1000
+/* The most the encoded picture is shrunk by ("s<n>"): a quarter of the width and height. */
+#define MAX_SHRINK 4
 
 struct cursor {
   int enabled;
@@ -171,6 +174,9 @@ int main(int argc, char **argv) {
     fetch_cursor_image(dpy, &cursor);
   }
 
+  /* What is encoded: the region, or 1/shrink of it (the path's last resort, "s<n>" on stdin). */
+  int shrink = 1, ew = rw, eh = rh;
+  uint8_t *shrunk = NULL; /* the region's pixels at ew × eh, while shrink > 1 */
   encoder_t *encoder = open_encoder(&enc, rw, rh, fps);
   /* Lookahead, B-frames or frame threads (the Quality mode) make x264 hold frames back until more
    * arrive: such an encoder is fed at a steady --fps, changed or not, as ffmpeg's x11grab would. */
@@ -245,7 +251,12 @@ int main(int argc, char **argv) {
       if (!XShmGetImage(dpy, root, image, rx, ry, AllPlanes)) die("XShmGetImage failed");
       int64_t grabbed = now_us();
       draw_cursor(&cursor, (uint8_t *)image->data, image->bytes_per_line, rw, rh, rx, ry);
-      bgrx_to_i420((const uint8_t *)image->data, image->bytes_per_line, rw, rh, &pic);
+      if (shrunk) {
+        bgrx_shrink((const uint8_t *)image->data, image->bytes_per_line, rw, rh, shrink, shrunk);
+        bgrx_to_i420(shrunk, ew * 4, ew, eh, &pic);
+      } else {
+        bgrx_to_i420((const uint8_t *)image->data, image->bytes_per_line, rw, rh, &pic);
+      }
       int64_t converted = now_us();
       int size = encode_record(encoder, &pic, grabbed, want_idr);
       if (dirty && !fixed_rate) {
@@ -273,9 +284,32 @@ int main(int argc, char **argv) {
       control_feed(&ctl, buf, n);
       if (ctl.want_idr) want_idr = 1;
       ctl.want_idr = 0;
+      int now_fps = ctl.fps > 0 && ctl.fps < fps ? ctl.fps : fps;
+      if (ctl.shrink_changed) {
+        ctl.shrink_changed = 0;
+        int n = ctl.shrink < 1 ? 1 : ctl.shrink > MAX_SHRINK ? MAX_SHRINK : ctl.shrink;
+        int nw = (rw / n) & ~1, nh = (rh / n) & ~1;
+        if (n != shrink && nw >= 16 && nh >= 16) {
+          /* A new frame size is a new stream for the decoder: a new encoder, starting with a
+           * keyframe (x264 cannot change its size in place; libvpx could, but only with a keyframe
+           * too), under the ceilings already in force. */
+          shrink = n;
+          ew = nw;
+          eh = nh;
+          encoder_close(encoder);
+          picture_free(&pic);
+          encoder = open_encoder(&enc, ew, eh, fps);
+          picture_alloc(&pic, ew, eh);
+          rate_plan_init(&plan, encoder, fps);
+          if (ctl.kbps > 0 || now_fps != fps) apply_rate(encoder, &plan, ctl.kbps, now_fps);
+          free(shrunk);
+          shrunk = shrink > 1 ? malloc((size_t)ew * eh * 4) : NULL;
+          if (shrink > 1 && !shrunk) die("out of memory");
+          want_idr = 1;
+        }
+      }
       if (ctl.rate_changed) {
         ctl.rate_changed = 0;
-        int now_fps = ctl.fps > 0 && ctl.fps < fps ? ctl.fps : fps;
         apply_rate(encoder, &plan, ctl.kbps, now_fps);
         rate_init(&rate, now_fps);
         frame_interval = rate.interval;
@@ -292,6 +326,7 @@ int main(int argc, char **argv) {
             t_encode / 1000.0 / frames);
   }
   encoder_close(encoder);
+  free(shrunk);
   XShmDetach(dpy, &shm);
   XCloseDisplay(dpy);
   return 0;
