@@ -23,7 +23,11 @@ import { xPointer } from './x11-state.ts'
  * half its width and height, pointing still lands where it was aimed on
  * the host, and the whole picture comes back on 30 Mbit/s. It runs in
  * Chromium, whose stream is H.264 from SmolDesk's helper, which takes each
- * new ceiling live.
+ * new ceiling live. Firefox's VP8 helper takes them live too, and passes
+ * alone (moving again 1.9 s after the drop, 640x360 after 6.8 s), but not
+ * yet beside another browser test on two cores (a 524 ms stall under a
+ * ceiling well within the link): not in this list until it holds there
+ * (issue 18).
  */
 const CONGESTION_BROWSERS: readonly BrowserName[] = ['chromium']
 
@@ -175,8 +179,15 @@ for (const name of CONGESTION_BROWSERS) {
       const narrowFps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
       const lifted = now()
       await net.shape(WIDE)
-      await sleep(12_000)
-      const back = await receivedKbps(page, 3000)
+      // The ceiling rises 30 % a second on a clear path, 8 % near the rate the narrow link carried.
+      // On a machine starved of CPU the link's own bridge and the browser answer late, a queue to
+      // the host, and the ceiling comes down again on the way up (seen in CI: round trips of 367 ms
+      // at 6 Mbit/s over 30): the rise then takes longer, so the test waits for it up to 24 s.
+      let back = 0
+      while (now() - lifted < 24_000) {
+        back = await receivedKbps(page, 3000)
+        if (back > narrow * 1.5) break
+      }
       process.stdout.write(
         `congestion (${name}): 30 Mbit/s: ${wide.toFixed(0)} kbit/s received; → 3 Mbit/s: picture moving again after ` +
           `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s; ` +
