@@ -11,14 +11,14 @@ const FEWER_FRAMES_BPP = 0.03
 const MORE_FRAMES_BPP = 0.06
 const MIN_FPS = 10
 /**
- * The picture is shrunk only when even MIN_FPS leaves too few bits per
- * pixel at its full size (the same thresholds), halving its width and
- * height each step, to a quarter at most: resolution is what a remote
- * desktop gives up last (small text is the first thing lost), as WebRTC's
- * screen sharing keeps its resolution and lowers its frame rate instead.
- * With --fps 30 or 60 the lowest frame rate is 15: at 1280x720 the picture
- * shrinks below ~415 kbit/s (and grows again from ~830), at 1920x1080 below
- * ~930.
+ * The picture is shrunk only when even the lowest frame rate the halving
+ * reaches leaves too few bits per pixel at its full size (the same
+ * thresholds), halving its width and height each step, to a quarter at
+ * most: resolution is what a remote desktop gives up last (small text is
+ * the first thing lost), as WebRTC's screen sharing keeps its resolution
+ * and lowers its frame rate instead. With --fps 30 or 60 the lowest frame
+ * rate is 15: at 1280x720 the picture shrinks below ~415 kbit/s (and grows
+ * again from ~830), at 1920x1080 below ~930.
  */
 const MAX_SHRINK = 4
 
