@@ -8,6 +8,7 @@ import {
   RTP_PACKET_BYTES,
   rateControlMode,
   vbvBufferKbit,
+  vpxCpuUsed,
   x264Defaults,
   x264Tweaks,
 } from '../../capture/encoder-args.ts'
@@ -73,7 +74,7 @@ function vpxElement(plan: CapturePlan, codec: 'VP8' | 'VP9'): string[] {
   const { config } = plan
   const mode = rateControlMode(config)
   const kbps = config.bitrateKbps
-  const cpuUsed = config.latencyMode === 'UltraLow' ? 8 : config.latencyMode === 'Balanced' ? 6 : 4
+  const cpuUsed = vpxCpuUsed(config.latencyMode)
   const ceiling = kbps ?? (codec === 'VP8' ? 50_000 : 0)
   const rate =
     mode === 'CRF'
