@@ -618,8 +618,12 @@ for (const { name, encoder, config, backKbps } of HELPER_ENCODERS) {
           assert.ok(free.kbps > 1500, `constant quality takes ${free.kbps} kbit/s here`)
           assert.ok(capped.kbps < 520, `capped at 400: ${capped.kbps} kbit/s`)
           // Frame rates against the helper's own before any ceiling: on a busy machine it grabs
-          // fewer than 30 a second to begin with (20–25 with one other core busy, measured).
-          const fullRate = Math.min(20, free.fps * 0.8)
+          // fewer than 30 a second to begin with (20–25 with one other core busy, measured). Under
+          // a ceiling libvpx's speed is held (vp8-records.h: left to choose, it broke the ceiling),
+          // so when the cores are short it makes fewer frames instead: 15.3 a second once in CI
+          // beside another test, which is the trade it makes. The floor for it is above the 10 a
+          // second the next step asks for, so that step still shows.
+          const fullRate = encoder === 'libvpx' ? 12 : Math.min(20, free.fps * 0.8)
           assert.ok(capped.fps > fullRate, `the frame rate stays (${capped.fps}, free ${free.fps})`)
           assert.ok(slower.fps <= 11.5 && slower.fps >= 7, `10 frames/s asked: ${slower.fps}`)
           assert.ok(
