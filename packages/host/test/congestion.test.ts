@@ -234,11 +234,10 @@ for (const name of CONGESTION_BROWSERS) {
       // A point three quarters across and a quarter down the picture is (960, 180) on the host,
       // whatever size the video is sent at.
       const x = await X11Connection.open(scene.desktop.display)
-      let pointer: number[]
+      let pointer: number[] = []
       try {
         const area = await videoContentBox(page)
         await page.mouse.move(area.x + area.width * 0.75, area.y + area.height * 0.25, { steps: 3 })
-        pointer = []
         await eventually(async () => {
           const p = await xPointer(x)
           pointer = [p.rootX, p.rootY]
