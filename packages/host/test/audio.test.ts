@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { CommandResult, EventPayload, IpcClient, SmolDeskError } from '@smoldesk/protocol'
 import type { Page } from 'puppeteer-core'
-import { PrivateSoundServer } from '../src/audio/private-sound-server.ts'
+import { DesktopAudio } from '../src/audio/desktop-audio.ts'
+import { DESKTOP_SINK, PrivateSoundServer } from '../src/audio/private-sound-server.ts'
 import { clickButton, inPage, waitForColour } from './browser.ts'
 import { browserVersion, VIEWER_BROWSERS } from './browsers.ts'
 import { eventually, processesTagged } from './helpers.ts'
@@ -233,6 +234,52 @@ for (const name of VIEWER_BROWSERS) {
     })
   })
 }
+
+describe('the sound helper', () => {
+  it('takes a lower bitrate while it runs (a narrow path’s share) and the configured one back, without a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'smoldesk-sound-rate-'))
+    const sound = await PrivateSoundServer.start()
+    const player = play(sound.address, await toneWav(dir, DESKTOP_TONE_HZ, 30))
+    const desktop = new DesktopAudio(sound.address, `${DESKTOP_SINK}.monitor`, 128)
+    let bytes = 0
+    let packets = 0
+    let restarts = 0
+    desktop.on('rtp', (packet) => {
+      bytes += packet.length - 12 // the Opus payload, without the RTP header
+      packets++
+    })
+    desktop.on('sourceChanged', () => restarts++)
+    /** kbit/s of Opus over the next `ms`, 300 ms after asking (the next frame takes a new rate). */
+    const kbps = async (ms: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const [b, p] = [bytes, packets]
+      await new Promise((resolve) => setTimeout(resolve, ms))
+      return { kbps: ((bytes - b) * 8) / ms, packets: packets - p }
+    }
+    try {
+      await desktop.start()
+      const full = await kbps(1500)
+      desktop.setBitrate(32)
+      const low = await kbps(1500)
+      desktop.setBitrate(500) // above the configured 128: held to it
+      const back = await kbps(1500)
+      process.stdout.write(
+        `sound helper: ${full.kbps.toFixed(0)} kbit/s at 128, ${low.kbps.toFixed(0)} at 32, ${back.kbps.toFixed(0)} back at 128 (${full.packets}, ${low.packets}, ${back.packets} packets)\n`,
+      )
+      assert.ok(full.kbps > 90 && full.kbps < 150, `at 128 kbit/s: ${full.kbps.toFixed(0)}`)
+      assert.ok(low.kbps > 20 && low.kbps < 42, `at 32 kbit/s: ${low.kbps.toFixed(0)}`)
+      assert.ok(back.kbps > 90 && back.kbps < 150, `back at 128 kbit/s: ${back.kbps.toFixed(0)}`)
+      for (const run of [full, low, back])
+        assert.ok(run.packets >= 135, `10 ms frames throughout: ${run.packets}`)
+      assert.equal(restarts, 1, 'one helper throughout')
+    } finally {
+      player.kill()
+      await desktop.stop()
+      await sound.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
 
 describe('sound without a sound server', () => {
   let scene: Scene

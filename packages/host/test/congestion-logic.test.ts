@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { AudioShare, audioKbpsFor } from '../src/congestion/audio-share.ts'
 import { LoopLateness } from '../src/congestion/loop-lateness.ts'
 import { MAX_QUEUE_MS, Pacer } from '../src/congestion/pacer.ts'
 import { MIN_PATH_KBPS, PathEstimate } from '../src/congestion/path-estimate.ts'
@@ -233,6 +234,29 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     other.reshape({ width: 1280, height: 720, fps: 30 })
     other.setPath('a', 90)
     assert.deepEqual(fixed.at(-1), { kbps: 90, fps: 15, shrink: undefined })
+  })
+
+  it('gives sound a tenth of the narrowest viewer’s path, 32 kbit/s at least, the configured rate at most', () => {
+    assert.equal(audioKbpsFor(undefined, 128), 128)
+    assert.equal(audioKbpsFor(3000, 128), 128)
+    assert.equal(audioKbpsFor(1000, 128), 96) // 100, in steps of 8
+    assert.equal(audioKbpsFor(400, 128), 40)
+    assert.equal(audioKbpsFor(250, 128), 32)
+    assert.equal(audioKbpsFor(250, 24), 24) // never above what was configured
+    const applied: number[] = []
+    const share = new AudioShare(128, (kbps) => applied.push(kbps))
+    share.setPath('a', 5000)
+    assert.deepEqual(applied, [], 'a wide path changes nothing')
+    share.setPath('b', 400)
+    share.setPath('a', 300)
+    assert.deepEqual(applied, [40, 32])
+    share.setPath('a', undefined) // the narrowest left: the next one counts
+    assert.equal(share.kbps, 40)
+    share.setConfigured(32)
+    assert.equal(share.kbps, 32)
+    share.setConfigured(128)
+    share.setPath('b', undefined)
+    assert.deepEqual(applied, [40, 32, 40, 32, 40, 128])
   })
 
   it('paces a burst at 2.5× the ceiling, but holds nothing longer than its bound', async () => {

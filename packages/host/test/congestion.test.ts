@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
-import { resolve } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Page } from 'puppeteer-core'
+import { PrivateSoundServer } from '../src/audio/private-sound-server.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
 import { ManagedProcess } from '../src/process/child.ts'
 import { inPage, videoContentBox } from './browser.ts'
@@ -10,6 +14,7 @@ import { eventually } from './helpers.ts'
 import { type LinkShape, RemoteNetwork } from './netns.ts'
 import { pathDecisions } from './path-log.ts'
 import { openScene, type Scene } from './scene.ts'
+import { play, receivedTone, toneWav } from './sound.ts'
 import { xPointer } from './x11-state.ts'
 
 /*
@@ -21,7 +26,10 @@ import { xPointer } from './x11-state.ts'
  * ceiling lifts again. Then a link of 0.55 Mbit/s, where even 15 frames/s
  * of the whole 1280x720 are too few bits per pixel: the picture is sent at
  * half its width and height, pointing still lands where it was aimed on
- * the host, and the whole picture comes back on 30 Mbit/s. It runs in
+ * the host, and the whole picture comes back on 30 Mbit/s. The desktop
+ * plays a tone throughout: over 0.55 Mbit/s its Opus stream takes its
+ * share of the path (32 kbit/s, not the 128 it has on a wide link), and
+ * the tone still arrives. It runs in
  * Chromium, whose stream is H.264 from SmolDesk's helper, which takes each
  * new ceiling live. Firefox's VP8 helper takes them live too, and passes
  * alone (moving again 1.9 s after the drop, 640x360 after 6.8 s), but not
@@ -37,6 +45,7 @@ const NARROW: LinkShape = { mbit: 3, rttMs: 20, jitterMs: 0, lossPct: 0 }
 const NARROWEST: LinkShape = { mbit: 0.55, rttMs: 20, jitterMs: 0, lossPct: 0 }
 /** A stretch without a new frame longer than this is a freeze. */
 const FREEZE_MS = 500
+const TONE_HZ = 880
 
 declare const window: {
   smoldesk?: {
@@ -75,30 +84,29 @@ function watchFrames(page: Page): Promise<void> {
 const framesShown = (page: Page) => inPage(page, () => window.__frames ?? [], undefined)
 const connections = (page: Page) =>
   inPage(page, () => window.smoldesk?.connection.peerConnectionsCreated ?? 0, undefined)
-/** A counter of the page's inbound video (getStats), 0 before there is one. */
-const inboundVideo = (page: Page, key: 'bytesReceived' | 'framesDecoded') =>
+/** A counter of the page's inbound video or sound (getStats), 0 before there is one. */
+const inbound = (page: Page, key: 'bytesReceived' | 'framesDecoded', kind: 'video' | 'audio' = 'video') =>
   inPage(
     page,
-    async (name) => {
+    async ([name, media]) => {
       const pc = window.smoldesk?.connection.peerConnection
       if (!pc) return 0
       for (const r of (await pc.getStats()).values()) {
-        if (r.type === 'inbound-rtp' && r.kind === 'video') return Number(r[name] ?? 0)
+        if (r.type === 'inbound-rtp' && r.kind === media) return Number(r[name] ?? 0)
       }
       return 0
     },
-    key,
+    [key, kind] as const,
   )
-const bytesReceived = (page: Page) => inboundVideo(page, 'bytesReceived')
 const now = () => performance.timeOrigin + performance.now()
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** kbit/s of video received over the next `ms`. */
-async function receivedKbps(page: Page, ms: number): Promise<number> {
-  const before = await bytesReceived(page)
+/** kbit/s of video (or sound) received over the next `ms`. */
+async function receivedKbps(page: Page, ms: number, kind: 'video' | 'audio' = 'video'): Promise<number> {
+  const before = await inbound(page, 'bytesReceived', kind)
   const started = now()
   await sleep(ms)
-  return ((await bytesReceived(page)) - before) / 125 / ((now() - started) / 1000)
+  return ((await inbound(page, 'bytesReceived', kind)) - before) / 125 / ((now() - started) / 1000)
 }
 
 /**
@@ -127,8 +135,16 @@ for (const name of CONGESTION_BROWSERS) {
     let scene: Scene
     let page: Page
     let app: ManagedProcess | undefined
+    let dir: string
+    let sound: PrivateSoundServer
+    /** The viewer machine's sound server (its browser plays the host's sound there). */
+    let speakers: PrivateSoundServer
+    let player: ChildProcess | undefined
 
     before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'smoldesk-congestion-'))
+      sound = await PrivateSoundServer.start()
+      speakers = await PrivateSoundServer.start()
       net = await RemoteNetwork.create({ shaped: true })
       await net.shape(WIDE)
       scene = await openScene({
@@ -136,9 +152,11 @@ for (const name of CONGESTION_BROWSERS) {
         hostArgs: ['--listen', net.hostIp],
         browser: name,
         browserPath: net.browser(name),
+        speakers: speakers.address,
         // The path estimate's decisions (debug), for a failure to say what the host saw.
-        hostEnv: { SMOLDESK_LOG_LEVEL: 'debug' },
+        hostEnv: { SMOLDESK_LOG_LEVEL: 'debug', PULSE_SERVER: sound.address },
       })
+      player = play(sound.address, await toneWav(dir, TONE_HZ, 300))
       app = await ManagedProcess.spawn({
         name: 'pattern app',
         command: process.execPath,
@@ -147,7 +165,7 @@ for (const name of CONGESTION_BROWSERS) {
       page = await scene.browser.newPage()
       await page.goto(await scene.url())
       await eventually(
-        async () => assert.ok((await inboundVideo(page, 'framesDecoded')) > 0, 'the picture arrives'),
+        async () => assert.ok((await inbound(page, 'framesDecoded')) > 0, 'the picture arrives'),
         20_000,
       )
       await watchFrames(page)
@@ -155,7 +173,15 @@ for (const name of CONGESTION_BROWSERS) {
 
     after(async () => {
       // Each one closed even if one before it fails: nothing may outlive the test.
-      for (const close of [() => app?.close(), () => scene?.close(), () => net?.close()]) {
+      player?.kill()
+      for (const close of [
+        () => app?.close(),
+        () => scene?.close(),
+        () => net?.close(),
+        () => sound?.close(),
+        () => speakers?.close(),
+        () => dir && rm(dir, { recursive: true, force: true }),
+      ]) {
         await Promise.resolve(close()).catch((err: unknown) =>
           process.stderr.write(`closing: ${String(err)}\n`),
         )
@@ -228,9 +254,13 @@ for (const name of CONGESTION_BROWSERS) {
       )
       const shrunkAfter = now() - dropped
       await sleep(2000)
-      const kbps = await receivedKbps(page, 4000)
+      const [kbps, audioKbps] = await Promise.all([
+        receivedKbps(page, 4000),
+        receivedKbps(page, 4000, 'audio'),
+      ])
       const until = now()
       const fps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
+      const tone = await receivedTone(page)
       // A point three quarters across and a quarter down the picture is (960, 180) on the host,
       // whatever size the video is sent at.
       const x = await X11Connection.open(scene.desktop.display)
@@ -250,12 +280,31 @@ for (const name of CONGESTION_BROWSERS) {
       await net.shape(WIDE)
       await eventually(async () => assert.equal(await videoWidth(), 1280, 'the whole width again'), 40_000)
       const grownAfter = now() - lifted
+      // Sound gets its whole bitrate back once the picture's ceiling is ten times it (or gone).
+      let audioBack = 0
+      while (now() - lifted < grownAfter + 20_000) {
+        audioBack = await receivedKbps(page, 2000, 'audio')
+        if (audioBack > 96) break
+      }
       process.stdout.write(
         `congestion (${name}): → 0.55 Mbit/s: 640x360 after ${shrunkAfter.toFixed(0)} ms, ${kbps.toFixed(0)} kbit/s ` +
-          `at ${fps.toFixed(1)} frames/s, pointer aimed at (960, 180) landed at (${pointer.join(', ')}); ` +
-          `30 again: 1280x720 after ${(grownAfter / 1000).toFixed(1)} s\n`,
+          `at ${fps.toFixed(1)} frames/s, sound ${audioKbps.toFixed(0)} kbit/s (${tone.hz.toFixed(0)} Hz at ${tone.db.toFixed(0)} dB), ` +
+          `pointer aimed at (960, 180) landed at (${pointer.join(', ')}); ` +
+          `30 again: 1280x720 after ${(grownAfter / 1000).toFixed(1)} s, sound ${audioBack.toFixed(0)} kbit/s\n`,
       )
-      assert.ok(kbps < 550, `within the link: ${kbps.toFixed(0)} kbit/s`)
+      assert.ok(
+        kbps + audioKbps < 550,
+        `within the link: ${kbps.toFixed(0)} + ${audioKbps.toFixed(0)} kbit/s`,
+      )
+      assert.ok(
+        audioKbps > 20 && audioKbps < 48,
+        `sound takes its share of the narrow path: ${audioKbps.toFixed(0)} kbit/s; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
+      )
+      assert.ok(
+        Math.abs(tone.hz - TONE_HZ) <= TONE_HZ * 0.02 && tone.db > -60,
+        `the tone arrives over the narrow path: ${tone.hz.toFixed(1)} Hz at ${tone.db.toFixed(0)} dB`,
+      )
+      assert.ok(audioBack > 96, `sound back at its configured 128 kbit/s: ${audioBack.toFixed(0)}`)
       assert.ok(
         fps >= 5,
         `${fps} frames/s over 0.55 Mbit/s; ${pathDecisions(scene.host.stderr(), droppedAt)}`,

@@ -2,9 +2,11 @@ import { EventEmitter } from 'node:events'
 import {
   type AudioDevices,
   type AudioStream,
+  CAPTURE_DEFAULTS,
   type ResolvedCaptureConfig,
   SmolDeskError,
 } from '@smoldesk/protocol'
+import { AudioShare } from '../congestion/audio-share.ts'
 import type { EmitEvent } from '../events.ts'
 import { createLogger } from '../log.ts'
 import { audioHelperBuilt } from './audio-helper.ts'
@@ -52,6 +54,10 @@ export class AudioService extends EventEmitter<AudioEvents> {
   #wanted: { mode: ResolvedCaptureConfig['captureAudio']; bitrateKbps: number } | undefined
   #desktop: DesktopAudio | undefined
   #unavailable: string | undefined
+  /** Sound's share of the narrowest viewer's path, when a ceiling holds one down. */
+  readonly #share = new AudioShare(CAPTURE_DEFAULTS.audioBitrateKbps, (kbps) =>
+    this.#desktop?.setBitrate(kbps),
+  )
   /** Starts and stops one at a time. */
   #changing: Promise<unknown> = Promise.resolve()
   #closed = false
@@ -80,10 +86,19 @@ export class AudioService extends EventEmitter<AudioEvents> {
     return this.#unavailable
   }
 
+  /**
+   * A viewer's path ceiling for its video (kbit/s; undefined: none, or the
+   * viewer left): sound takes its share of the lowest (audio-share.ts).
+   */
+  setPathCeiling(viewerId: string, kbps: number | undefined): void {
+    this.#share.setPath(viewerId, kbps)
+  }
+
   /** The screen is being shared with these settings: sound follows (or says why not). */
   start(config: Pick<ResolvedCaptureConfig, 'captureAudio' | 'audioBitrateKbps'>): Promise<AudioOutcome> {
     return this.#serially(async () => {
       this.#wanted = { mode: config.captureAudio, bitrateKbps: config.audioBitrateKbps }
+      this.#share.setConfigured(config.audioBitrateKbps)
       const running = this.#desktop
       if (running && running.stream.bitrate_kbps === config.audioBitrateKbps && this.#wantsSound())
         return this.#outcome()
@@ -202,6 +217,7 @@ export class AudioService extends EventEmitter<AudioEvents> {
         sink.monitor_source ?? `${sink.name}.monitor`,
         bitrateKbps,
       )
+      desktop.setBitrate(this.#share.kbps)
       desktop.on('rtp', (packet) => this.emit('rtp', packet))
       desktop.on('sourceChanged', () => this.emit('sourceChanged'))
       desktop.on('crashed', (error, recovering) => {

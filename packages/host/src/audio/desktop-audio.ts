@@ -41,6 +41,8 @@ export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
   readonly #crashes = new CrashBudget()
   #restartTimer: NodeJS.Timeout | undefined
   #stopped = false
+  /** The bitrate the helper encodes at now (kbit/s): the configured one, or the path's share for sound. */
+  #kbps: number
 
   constructor(server: string | undefined, device: string, bitrateKbps: number) {
     super()
@@ -53,6 +55,20 @@ export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
       channels: 2,
       frame_ms: FRAME_MS,
     }
+    this.#kbps = bitrateKbps
+  }
+
+  /**
+   * The bitrate to encode at from the next frame on (kbit/s, at most the
+   * configured one): the running helper takes it on its stdin, without a
+   * restart (a gap in the sound); a restarted one starts at it.
+   */
+  setBitrate(kbps: number): void {
+    const next = Math.max(6, Math.min(this.stream.bitrate_kbps, Math.round(kbps)))
+    if (next === this.#kbps) return
+    this.#kbps = next
+    log.debug({ kbps: next, configuredKbps: this.stream.bitrate_kbps }, 'sound bitrate')
+    this.#process?.child.stdin?.write(`b${next * 1000}\n`)
   }
 
   /** Resolves once the first frame arrived; rejects (AUDIO_FAILED, in words) when the helper cannot record. */
@@ -70,6 +86,7 @@ export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
   }
 
   async #launch(): Promise<void> {
+    const launchedKbps = this.#kbps
     const proc = await ManagedProcess.spawn({
       name: 'smoldesk-audio capture',
       command: AUDIO_BINARY,
@@ -79,17 +96,22 @@ export class DesktopAudio extends EventEmitter<DesktopAudioEvents> {
         '--device',
         this.stream.device,
         '--bitrate',
-        String(this.stream.bitrate_kbps * 1000),
+        String(launchedKbps * 1000),
         '--frame-ms',
         String(FRAME_MS),
       ],
       deathSignal: 'KILL',
+      // The bitrate commands (setBitrate); a command racing the helper's exit must not crash the host.
+      stdio: ['pipe', 'pipe', 'pipe'],
     })
+    proc.child.stdin?.on('error', () => {})
     if (this.#stopped) {
       await proc.close(200)
       return
     }
     this.#process = proc
+    // A bitrate set while the helper was starting.
+    if (this.#kbps !== launchedKbps) proc.child.stdin?.write(`b${this.#kbps * 1000}\n`)
     let first: (() => void) | undefined
     const delivered = new Promise<void>((resolve) => {
       first = resolve

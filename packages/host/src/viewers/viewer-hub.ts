@@ -39,7 +39,7 @@ export interface ViewerHubOptions {
     'on' | 'offeredCodecs' | 'requestKeyframe' | 'useCodecs' | 'codec' | 'encoderRate' | 'setPathCeiling'
   >
   /** The desktop's sound to every viewer; viewers' microphones back (when the host allows each). */
-  audio: Pick<AudioService, 'on' | 'microphones'>
+  audio: Pick<AudioService, 'on' | 'microphones' | 'setPathCeiling'>
   signalingUrl: string
   roomId?: string | undefined
   password?: string | undefined
@@ -86,6 +86,7 @@ export class ViewerHub {
     this.#ctx = {
       transport: options.transport,
       capture: options.capture,
+      audio: options.audio,
       roster: options.roster,
       input: options.input,
       emit: options.emit,

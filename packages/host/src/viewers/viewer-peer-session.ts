@@ -1,4 +1,5 @@
 import type { ClientMessage, IceCandidate, VideoCodec } from '@smoldesk/protocol'
+import type { AudioService } from '../audio/audio-service.ts'
 import type { MicrophonePacket } from '../audio/microphone.ts'
 import type { CaptureService } from '../capture/capture-service.ts'
 import { PathEstimate } from '../congestion/path-estimate.ts'
@@ -19,6 +20,8 @@ export const MAX_OFFERS_PER_JOIN = 4
 export interface PeerSessionContext {
   transport: MediaTransport
   capture: Pick<CaptureService, 'requestKeyframe' | 'encoderRate' | 'setPathCeiling'>
+  /** The desktop's sound shares each viewer's path with its video. */
+  audio: Pick<AudioService, 'setPathCeiling'>
   roster: ViewerRoster
   input: ViewerInput
   emit: EmitEvent
@@ -100,6 +103,7 @@ export class ViewerPeerSession {
               'path estimate',
             )
             ctx.capture.setPathCeiling(codec, viewerId, ceiling)
+            ctx.audio.setPathCeiling(viewerId, ceiling)
           }
         },
         onInput: (frame, channel) => {
@@ -193,6 +197,7 @@ export class ViewerPeerSession {
     this.#closed = true
     clearTimeout(this.#watchdog)
     if (this.#codec) this.#ctx.capture.setPathCeiling(this.#codec, this.viewerId, undefined)
+    this.#ctx.audio.setPathCeiling(this.viewerId, undefined)
     this.#ctx.closed(this)
     return this.#peer.close().catch((err: unknown) => log.warn({ err: String(err) }, 'closing a peer failed'))
   }

@@ -12,6 +12,9 @@
  *       stdout: one record per frame: u32 BE length, u64 BE capture time of
  *       the frame's first sample in microseconds (CLOCK_MONOTONIC, the clock
  *       the video helpers stamp frames with), u8 flags (0), the Opus frame.
+ *       stdin (optional): "b<bit/s>\n" sets the Opus bitrate from the next
+ *       frame on (the path's share for sound, congestion control), 6000 to
+ *       510000; anything else is ignored.
  *
  *   smoldesk-audio play [--server S] --device SINK --channels 1|2
  *       stdin: records of the same shape carrying Opus frames of any length
@@ -25,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <opus/opus.h>
+#include <poll.h>
 #include <pulse/error.h>
 #include <pulse/simple.h>
 #include <signal.h>
@@ -83,6 +87,40 @@ static uint64_t get_be(const uint8_t *p, int bytes) {
   return v;
 }
 
+/* The bitrate commands on stdin, read without waiting (a closed or absent stdin is no command). */
+struct rate_input {
+  int open;
+  int reading; /* inside a "b" command */
+  long value;
+};
+
+/* Reads what stdin holds now; returns the last bitrate asked for in it (bit/s), or 0. */
+static int rate_input_poll(struct rate_input *in) {
+  int asked = 0;
+  while (in->open) {
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP))) break;
+    char buf[256];
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      in->open = 0;
+      break;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+      char ch = buf[i];
+      if (in->reading && ch >= '0' && ch <= '9') {
+        if (in->value < 10000000) in->value = in->value * 10 + (ch - '0');
+        continue;
+      }
+      if (in->reading && ch == '\n' && in->value >= 6000 && in->value <= 510000) asked = (int)in->value;
+      in->reading = ch == 'b';
+      in->value = 0;
+    }
+  }
+  return asked;
+}
+
 static int capture(const char *server, const char *device, int bitrate, int frame_ms) {
   const int frame_samples = RATE / 1000 * frame_ms;
   pa_sample_spec spec = {.format = PA_SAMPLE_S16LE, .rate = RATE, .channels = 2};
@@ -112,7 +150,13 @@ static int capture(const char *server, const char *device, int bitrate, int fram
   int16_t pcm[MAX_FRAME_SAMPLES * 2];
   uint8_t record[13 + MAX_PACKET];
   fprintf(stderr, "smoldesk-audio: recording %s, opus %d bit/s, %d ms frames\n", device, bitrate, frame_ms);
+  struct rate_input rates = {.open = 1};
   for (;;) {
+    int asked = rate_input_poll(&rates);
+    if (asked > 0 && asked != bitrate) {
+      bitrate = asked;
+      opus_encoder_ctl(enc, OPUS_SET_BITRATE(bitrate));
+    }
     if (pa_simple_read(pa, pcm, block, &err) < 0) {
       fprintf(stderr, "smoldesk-audio: recording failed: %s\n", pa_strerror(err));
       return 5;
