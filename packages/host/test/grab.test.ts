@@ -14,6 +14,7 @@ import { buildGrabArgs, GRAB_VP8_BINARY, grabBinary } from '../src/display/x11/g
 import { X11CaptureSource } from '../src/display/x11/x11-capture.ts'
 import { ManagedProcess } from '../src/process/child.ts'
 import { eventually, run } from './helpers.ts'
+import { assertSmallerPictureOnRequest } from './smaller-picture.ts'
 import { Painter } from './x11-paint.ts'
 
 const PATTERN_APP = resolve(import.meta.dirname, '../bench/pattern-app.ts')
@@ -384,117 +385,23 @@ for (const { name, encoder, config } of HELPER_ENCODERS) {
   })
 }
 
-/**
- * The last picture of `frames` (H.264 Annex B, or VP8 frames, from a keyframe on) as ffmpeg decodes
- * it: its size, and a colour in it.
- */
-async function decodeLast(
-  frames: Buffer[],
-  encoder: string,
-): Promise<{ width: number; height: number; colour: [number, number, number] }> {
-  let input: Buffer
-  let format: string
-  if (encoder === 'libx264') {
-    input = Buffer.concat(frames)
-    format = 'h264'
-  } else {
-    // IVF (what ffmpeg reads raw VP8 from): a 32-byte file header, 12 bytes before each frame.
-    const header = Buffer.alloc(32)
-    header.write('DKIF', 0)
-    header.writeUInt16LE(32, 6)
-    header.write('VP80', 8)
-    header.writeUInt16LE(640, 12)
-    header.writeUInt16LE(480, 14)
-    header.writeUInt32LE(30, 16)
-    header.writeUInt32LE(1, 20)
-    header.writeUInt32LE(frames.length, 24)
-    const parts: Buffer[] = [header]
-    frames.forEach((frame, i) => {
-      const head = Buffer.alloc(12)
-      head.writeUInt32LE(frame.length, 0)
-      head.writeBigUInt64LE(BigInt(i), 4)
-      parts.push(head, frame)
-    })
-    input = Buffer.concat(parts)
-    format = 'ivf'
-  }
-  const out = await run(
-    'ffmpeg',
-    ['-v', 'error', '-f', format, '-i', 'pipe:0', '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:1'],
-    { input },
-  )
-  assert.equal(out.code, 0, out.stderr)
-  // P6 pictures one after another: "P6\n<w> <h>\n255\n" and w × h × 3 bytes each.
-  let at = 0
-  let last: { width: number; height: number; pixels: Buffer } | undefined
-  while (at < out.stdout.length) {
-    const head = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(out.stdout.subarray(at, at + 32).toString('latin1'))
-    assert.ok(head, 'a PPM picture')
-    const width = Number(head[1])
-    const height = Number(head[2])
-    const start = at + head[0].length
-    last = { width, height, pixels: out.stdout.subarray(start, start + width * height * 3) }
-    at = start + width * height * 3
-  }
-  assert.ok(last, 'a decoded picture')
-  // A quarter of the way in: the X server's pointer sits in the middle of a new screen.
-  const i = (Math.floor(last.height / 4) * last.width + Math.floor(last.width / 4)) * 3
-  return {
-    width: last.width,
-    height: last.height,
-    colour: [last.pixels[i] ?? 0, last.pixels[i + 1] ?? 0, last.pixels[i + 2] ?? 0],
-  }
-}
-
-/** Within a codec's rounding of a flat colour. */
-function assertColour(actual: readonly number[], expected: readonly number[], what: string): void {
-  const off = Math.max(...actual.map((v, i) => Math.abs(v - (expected[i] ?? 0))))
-  assert.ok(off <= 12, `${what}: ${actual.join(',')} for ${expected.join(',')}`)
-}
-
 for (const { name, encoder, config } of HELPER_ENCODERS) {
   describe(`capture helper: a smaller picture when asked (${name})`, () => {
     it('encodes at half the size from a keyframe on, keeps showing changes, and goes back', async () => {
       const desktop = await smallDesktop()
-      const display = desktop.display
-      const painter = await Painter.open(display)
+      const painter = await Painter.open(desktop.display)
       try {
         const panel = await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, [0x33, 0x66, 0xcc])
-        const helper = await spawnHelper(display, { ...config, fps: 30 }, encoder)
+        const helper = await spawnHelper(desktop.display, { ...config, fps: 30 }, encoder)
         try {
-          const frames: { frame: Buffer; key: boolean }[] = []
-          const reader = new FrameRecordReader((frame, _us, key) =>
-            frames.push({ frame: Buffer.from(frame), key }),
+          await assertSmallerPictureOnRequest(
+            helper,
+            encoder,
+            { width: 640, height: 480 },
+            [0x33, 0x66, 0xcc],
+            (colour) => panel.setColour(colour),
+            [0xcc, 0x66, 0x33],
           )
-          helper.child.stdout?.on('data', (chunk: Buffer) => reader.push(chunk))
-          /** The frames from the first keyframe at or after `from`, once `more` frames followed it. */
-          const stream = async (from: number, more = 0) => {
-            let key = -1
-            await eventually(async () => {
-              key = frames.findIndex((f, i) => i >= from && f.key)
-              assert.ok(key >= 0 && frames.length > key + more, 'a keyframe')
-            }, 3000)
-            return frames.slice(key).map((f) => f.frame)
-          }
-          const full = await decodeLast(await stream(0), encoder)
-          assert.deepEqual([full.width, full.height], [640, 480])
-          assertColour(full.colour, [0x33, 0x66, 0xcc], 'the desktop')
-          helper.child.stdin?.write('s2\n')
-          const asked = frames.length
-          const half = await decodeLast(await stream(asked), encoder)
-          assert.deepEqual([half.width, half.height], [320, 240], 'half the width and height')
-          assertColour(half.colour, [0x33, 0x66, 0xcc], 'the desktop, shrunk')
-          // A change goes on arriving in the smaller stream, without a new keyframe.
-          const before = frames.length
-          await panel.setColour([0xcc, 0x66, 0x33])
-          await eventually(async () => assert.ok(frames.length > before), 2000)
-          await new Promise((resolve) => setTimeout(resolve, 300))
-          const changed = await decodeLast(await stream(asked), encoder)
-          assertColour(changed.colour, [0xcc, 0x66, 0x33], 'a change, shrunk')
-          helper.child.stdin?.write('s0\n')
-          const back = await decodeLast(await stream(frames.length), encoder)
-          assert.deepEqual([back.width, back.height], [640, 480], 'the whole size again')
-          assertColour(back.colour, [0xcc, 0x66, 0x33], 'the desktop, whole again')
         } finally {
           await helper.close()
         }

@@ -166,12 +166,56 @@ static inline void bgrx_shrink(const uint8_t *src, int stride, int w, int h, int
   }
 }
 
+/* The most a helper divides its picture's width and height by. */
+#define MAX_SHRINK 4
+
+/*
+ * What a helper encodes of what it grabs: the whole gw × gh, or 1/n of it ("s<n>" on stdin), at
+ * an even width and height. The helpers share it; each opens a new encoder when the size changes.
+ */
+struct shrink {
+  int n;      /* the divisor in force (1: the whole picture) */
+  int w, h;   /* the size encoded */
+  uint8_t *pixels; /* the box-averaged BGRX picture, while n > 1 (made on first use) */
+};
+
+/*
+ * Asks for 1/n of a gw × gh grab (n clamped to 1..MAX_SHRINK; a picture under 16 pixels a side
+ * keeps the divisor it had). Returns 1 when the size encoded changed: the caller opens a new
+ * encoder at s->w × s->h, starting with a keyframe.
+ */
+static inline int shrink_set(struct shrink *s, int n, int gw, int gh) {
+  n = n < 1 ? 1 : n > MAX_SHRINK ? MAX_SHRINK : n;
+  int w = (gw / n) & ~1, h = (gh / n) & ~1;
+  if (w < 16 || h < 16) {
+    if (s->w > 0) return 0;
+    n = 1, w = gw & ~1, h = gh & ~1;
+  }
+  if (n == s->n && w == s->w && h == s->h) return 0;
+  free(s->pixels);
+  s->pixels = NULL;
+  s->n = n, s->w = w, s->h = h;
+  return 1;
+}
+
+/* The BGRX picture to convert: the grab itself, or its box average (its stride in *out_stride). */
+static inline const uint8_t *shrink_picture(struct shrink *s, const uint8_t *grab, int stride, int *out_stride) {
+  if (s->n <= 1) {
+    *out_stride = stride;
+    return grab;
+  }
+  if (!s->pixels && !(s->pixels = malloc((size_t)s->w * s->h * 4))) die("out of memory");
+  bgrx_shrink(grab, stride, s->w * s->n, s->h * s->n, s->n, s->pixels);
+  *out_stride = s->w * 4;
+  return s->pixels;
+}
+
 /*
  * What the host asks of a running helper on its stdin: 'k' = an IDR now; "b<kbps>\n" = the bitrate
  * ceiling the path allows (congestion control), 0 = back to the configured one; "f<fps>\n" = a
  * frame rate ceiling below --fps (0 = --fps again); "s<n>\n" = encode at 1/n of the grabbed
- * width and height (0 or 1 = as grabbed), which only smoldesk-grab acts on. Anything else is
- * ignored.
+ * width and height (0 or 1 = as grabbed; struct shrink), which smoldesk-grab, smoldesk-wl-grab and
+ * smoldesk-pw-grab act on. Anything else is ignored.
  */
 struct control {
   int want_idr;

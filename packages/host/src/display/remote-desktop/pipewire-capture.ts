@@ -198,6 +198,7 @@ export class PipeWireCaptureSource extends HelperFirstSource {
         // The consumer reads the pipeline's requests from its stdin (shared with mutter's helper there).
         keyframeOnRequest: true,
         rateOnRequest: true,
+        shrinkOnRequest: true,
         onChange: true,
       }
     }

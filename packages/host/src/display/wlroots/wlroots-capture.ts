@@ -67,6 +67,7 @@ export class WlrootsCaptureSource extends HelperFirstSource {
         output: 'frames',
         keyframeOnRequest: true,
         rateOnRequest: true,
+        shrinkOnRequest: true,
         onChange: true,
       }
     }

@@ -17,7 +17,7 @@
  * draw, as the recording asked for.)
  *
  * stdout: frame records (x264-records.h). stdin: 'k' = an IDR now, "b<kbps>\n" / "f<fps>\n" the
- * path's ceilings (x264-records.h); end of
+ * path's ceilings, "s<n>\n" 1/n of the monitor's width and height (helper-records.h); end of
  * file = exit. Exits when its parent dies, or when the stream ends.
  */
 #define _GNU_SOURCE
@@ -38,7 +38,9 @@ static struct {
   struct spa_video_info_raw format;
   struct encoder_options enc;
   x264_t *encoder;
-  x264_picture_t pic;
+  /* The last whole picture (what mutter sent), and what is encoded of it while shrunk. */
+  x264_picture_t full, pic;
+  struct shrink shrink;
   int fps, width, height, have_picture, pending, want_idr;
   int ceiling_fps; /* the path's frame rate ceiling (≤ fps) */
   struct rate_plan plan;
@@ -60,9 +62,20 @@ static void arm(int64_t at_us) {
   pw_loop_update_timer(pw_main_loop_get_loop(g.loop), g.timer, &value, &none, true);
 }
 
+/* Opens the encoder for the size encoded now (the whole picture, or 1/n of it), from a keyframe on. */
+static void open_for_shrink(void) {
+  if (g.encoder) x264_encoder_close(g.encoder);
+  g.encoder = open_encoder(&g.enc, g.shrink.w, g.shrink.h, g.fps);
+  rate_plan_init(&g.plan, g.encoder, g.fps);
+  g.ctl.rate_changed = 1; /* a new encoder takes the path's ceilings too */
+  apply_control();
+  if (g.shrink.n > 1) picture_alloc(&g.pic, g.shrink.w, g.shrink.h);
+  g.want_idr = 1;
+}
+
 /* Encodes the picture now (a new frame, the same one as an IDR, or the idle repeat) and plans the next wake-up. */
 static void encode_now(int64_t captured) {
-  encode_record(g.encoder, &g.pic, captured, g.want_idr);
+  encode_record(g.encoder, g.shrink.n > 1 ? &g.pic : &g.full, captured, g.want_idr);
   g.want_idr = 0;
   g.pending = 0;
   g.last_frame = now_us();
@@ -87,6 +100,17 @@ static void on_input(void *data, int fd, uint32_t mask) {
   if (g.ctl.want_idr) g.want_idr = 1;
   g.ctl.want_idr = 0;
   apply_control();
+  if (g.ctl.shrink_changed && g.encoder) {
+    g.ctl.shrink_changed = 0;
+    int was = g.shrink.n;
+    if (shrink_set(&g.shrink, g.ctl.shrink, g.width, g.height)) {
+      /* A new size is a new stream. The last whole picture is kept: the smaller (or whole) one
+       * starts from it at once, as an IDR, even if mutter sends nothing new for a while. */
+      if (was > 1) picture_free(&g.pic);
+      open_for_shrink();
+      if (g.have_picture && g.shrink.n > 1) i420_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
+    }
+  }
   if (g.want_idr && g.have_picture) encode_now(g.pending ? g.pending_at : now_us());
 }
 
@@ -100,17 +124,15 @@ static void on_param_changed(void *data, uint32_t id, const struct spa_pod *para
   int h = (int)g.format.size.height - (int)g.format.size.height % 2;
   if (w != g.width || h != g.height) {
     if (g.encoder) {
-      x264_encoder_close(g.encoder);
-      x264_picture_clean(&g.pic);
+      picture_free(&g.full);
+      if (g.shrink.n > 1) picture_free(&g.pic);
     }
     g.width = w, g.height = h;
-    g.encoder = open_encoder(&g.enc, w, h, g.fps);
-    rate_plan_init(&g.plan, g.encoder, g.fps);
-    g.ctl.rate_changed = 1; /* a new encoder takes the path's ceilings too */
-    apply_control();
-    if (x264_picture_alloc(&g.pic, X264_CSP_I420, w, h) < 0) die("out of memory");
+    picture_alloc(&g.full, w, h);
+    g.shrink.n = 0; /* the divisor asked for holds for the new size too */
+    shrink_set(&g.shrink, g.ctl.shrink, w, h);
+    open_for_shrink();
     g.have_picture = 0;
-    g.want_idr = 1;
   }
   /* Buffers in memory we can read (no DMA-BUF: there is no GPU to import it into). */
   uint8_t buffer[1024];
@@ -136,7 +158,8 @@ static void on_process(void *data) {
   if (d->data && d->chunk && d->chunk->size > 0 && g.encoder) {
     int64_t captured = now_us();
     int stride = d->chunk->stride > 0 ? d->chunk->stride : g.width * 4;
-    bgrx_to_i420((const uint8_t *)d->data + d->chunk->offset, stride, g.width, g.height, &g.pic);
+    bgrx_to_i420((const uint8_t *)d->data + d->chunk->offset, stride, g.width, g.height, &g.full);
+    if (g.shrink.n > 1) i420_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
     g.have_picture = 1;
     int64_t allowed = g.last_frame + (int64_t)(1e6 / (g.ceiling_fps * RATE_SLACK));
     if (g.want_idr || captured >= allowed) {

@@ -16,7 +16,7 @@
  *                    --preset P [--tune T] [--profile P] [--param key=value]...
  *
  * stdout: frame records (x264-records.h). stdin: 'k' = an IDR now, "b<kbps>\n" / "f<fps>\n" the
- * path's ceilings (x264-records.h); end of
+ * path's ceilings, "s<n>\n" 1/n of the output's width and height (helper-records.h); end of
  * file = exit. Exits when its parent dies.
  */
 #define _GNU_SOURCE
@@ -158,6 +158,7 @@ int main(int argc, char **argv) {
   x264_t *encoder = NULL;
   x264_picture_t pic;
   int w = 0, h = 0, have_picture = 0, want_idr = 1;
+  struct shrink shrink = {0}; /* what is encoded: the output, or 1/n of it */
   struct rate_ceiling rate;
   rate_init(&rate, fps);
   struct rate_plan plan = {0};
@@ -195,10 +196,11 @@ int main(int argc, char **argv) {
                                          (int32_t)frame.stride, frame.format);
       wl_shm_pool_destroy(pool);
       close(fd);
-      encoder = open_encoder(&enc, w, h, fps);
+      shrink_set(&shrink, ctl.shrink, w, h);
+      encoder = open_encoder(&enc, shrink.w, shrink.h, fps);
       rate_plan_init(&plan, encoder, fps);
       ctl.rate_changed = 1; /* a new encoder takes the path's ceilings too */
-      if (x264_picture_alloc(&pic, X264_CSP_I420, w, h) < 0) die("out of memory");
+      picture_alloc(&pic, shrink.w, shrink.h);
     }
     if (pending && frame.buffer_done && buffer && asked_at != 0) {
       /* The first copy is taken at once; later ones when the output changed. */
@@ -230,7 +232,9 @@ int main(int argc, char **argv) {
         }
         free(row);
       }
-      bgrx_to_i420(pixels, (int)frame.stride, w, h, &pic);
+      int stride;
+      const uint8_t *picture = shrink_picture(&shrink, pixels, (int)frame.stride, &stride);
+      bgrx_to_i420(picture, stride, shrink.w, shrink.h, &pic);
       have_picture = 1;
       encode_record(encoder, &pic, captured, want_idr);
       want_idr = 0;
@@ -262,6 +266,26 @@ int main(int argc, char **argv) {
       if (ctl.want_idr) want_idr = 1;
       ctl.want_idr = 0;
     }
+    if (ctl.shrink_changed && encoder) {
+      ctl.shrink_changed = 0;
+      if (shrink_set(&shrink, ctl.shrink, w, h)) {
+        /* A new size is a new stream: a new encoder from a keyframe, under the ceilings in force
+         * (applied below). The last picture is of the old size: the next copy is taken whole, at
+         * once, not when the output next changes (a copy waiting for damage is given up). */
+        if (pending && asked_at == 0) {
+          zwlr_screencopy_frame_v1_destroy(pending);
+          pending = NULL;
+        }
+        x264_encoder_close(encoder);
+        picture_free(&pic);
+        encoder = open_encoder(&enc, shrink.w, shrink.h, fps);
+        rate_plan_init(&plan, encoder, fps);
+        picture_alloc(&pic, shrink.w, shrink.h);
+        ctl.rate_changed = 1;
+        have_picture = 0;
+        want_idr = 1;
+      }
+    }
     if (ctl.rate_changed && encoder) {
       ctl.rate_changed = 0;
       int now_fps = ctl.fps > 0 && ctl.fps < fps ? ctl.fps : fps;
@@ -270,6 +294,7 @@ int main(int argc, char **argv) {
     }
   }
   if (encoder) x264_encoder_close(encoder);
+  free(shrink.pixels);
   wl_display_disconnect(display);
   return 0;
 }

@@ -56,8 +56,6 @@
 
 /* Drawing that arrives in a burst (a repaint, a scroll) lands in one frame. */
 #define DEFER_US 1000
-/* The most the encoded picture is shrunk by ("s<n>"): a quarter of the width and height. */
-#define MAX_SHRINK 4
 
 struct cursor {
   int enabled;
@@ -174,9 +172,9 @@ int main(int argc, char **argv) {
     fetch_cursor_image(dpy, &cursor);
   }
 
-  /* What is encoded: the region, or 1/shrink of it (the path's last resort, "s<n>" on stdin). */
-  int shrink = 1, ew = rw, eh = rh;
-  uint8_t *shrunk = NULL; /* the region's pixels at ew × eh, while shrink > 1 */
+  /* What is encoded: the region, or 1/n of it (the path's last resort, "s<n>" on stdin). */
+  struct shrink shrink = {0};
+  shrink_set(&shrink, 1, rw, rh);
   encoder_t *encoder = open_encoder(&enc, rw, rh, fps);
   /* Lookahead, B-frames or frame threads (the Quality mode) make x264 hold frames back until more
    * arrive: such an encoder is fed at a steady --fps, changed or not, as ffmpeg's x11grab would. */
@@ -251,12 +249,9 @@ int main(int argc, char **argv) {
       if (!XShmGetImage(dpy, root, image, rx, ry, AllPlanes)) die("XShmGetImage failed");
       int64_t grabbed = now_us();
       draw_cursor(&cursor, (uint8_t *)image->data, image->bytes_per_line, rw, rh, rx, ry);
-      if (shrunk) {
-        bgrx_shrink((const uint8_t *)image->data, image->bytes_per_line, rw, rh, shrink, shrunk);
-        bgrx_to_i420(shrunk, ew * 4, ew, eh, &pic);
-      } else {
-        bgrx_to_i420((const uint8_t *)image->data, image->bytes_per_line, rw, rh, &pic);
-      }
+      int stride;
+      const uint8_t *picture = shrink_picture(&shrink, (const uint8_t *)image->data, image->bytes_per_line, &stride);
+      bgrx_to_i420(picture, stride, shrink.w, shrink.h, &pic);
       int64_t converted = now_us();
       int size = encode_record(encoder, &pic, grabbed, want_idr);
       if (dirty && !fixed_rate) {
@@ -287,24 +282,16 @@ int main(int argc, char **argv) {
       int now_fps = ctl.fps > 0 && ctl.fps < fps ? ctl.fps : fps;
       if (ctl.shrink_changed) {
         ctl.shrink_changed = 0;
-        int n = ctl.shrink < 1 ? 1 : ctl.shrink > MAX_SHRINK ? MAX_SHRINK : ctl.shrink;
-        int nw = (rw / n) & ~1, nh = (rh / n) & ~1;
-        if (n != shrink && nw >= 16 && nh >= 16) {
+        if (shrink_set(&shrink, ctl.shrink, rw, rh)) {
           /* A new frame size is a new stream for the decoder: a new encoder, starting with a
            * keyframe (x264 cannot change its size in place; libvpx could, but only with a keyframe
            * too), under the ceilings already in force. */
-          shrink = n;
-          ew = nw;
-          eh = nh;
           encoder_close(encoder);
           picture_free(&pic);
-          encoder = open_encoder(&enc, ew, eh, fps);
-          picture_alloc(&pic, ew, eh);
+          encoder = open_encoder(&enc, shrink.w, shrink.h, fps);
+          picture_alloc(&pic, shrink.w, shrink.h);
           rate_plan_init(&plan, encoder, fps);
           if (ctl.kbps > 0 || now_fps != fps) apply_rate(encoder, &plan, ctl.kbps, now_fps);
-          free(shrunk);
-          shrunk = shrink > 1 ? malloc((size_t)ew * eh * 4) : NULL;
-          if (shrink > 1 && !shrunk) die("out of memory");
           want_idr = 1;
         }
       }
@@ -326,7 +313,7 @@ int main(int argc, char **argv) {
             t_encode / 1000.0 / frames);
   }
   encoder_close(encoder);
-  free(shrunk);
+  free(shrink.pixels);
   XShmDetach(dpy, &shm);
   XCloseDisplay(dpy);
   return 0;
