@@ -220,7 +220,8 @@ for (const name of ['chromium', 'firefox'] as const) {
       const back = await pictureBackAfterKill(
         start,
         page,
-        ['smoldesk-pw-grab', 'gst-launch-1.0'],
+        // SmolDesk's consumer for either browser: H.264 (Chromium) and VP8 (Firefox).
+        ['smoldesk-pw-grab', 'smoldesk-pw-grab-vp8'],
         () => right.setColour(BLUE),
         BLUE,
       )
@@ -277,50 +278,55 @@ for (const name of ['chromium', 'firefox'] as const) {
   })
 }
 
-describe('the PipeWire capture helper on GNOME: a smaller picture when asked', () => {
-  it('encodes 1/2 of the monitor from a keyframe on, keeps showing changes, and the whole monitor again', async () => {
-    const gnome = await GnomeDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    const backend = new GnomeBackend({ env: gnome.session, clipboardMaxBytes: 1 << 20 })
-    let probe: TerminalProbe | undefined
-    try {
-      probe = await TerminalProbe.open(gnome.clientEnv(), BLUE)
-      const [monitor] = await backend.monitors()
-      assert.ok(monitor, 'a monitor')
-      const command = backend.captureSource().command(
-        {
-          output: monitor.name,
-          region: { x: 0, y: 0, width: monitor.width, height: monitor.height },
-          config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({ fps: 30 })),
-          encoder: { codec: 'H264', acceleration: 'None', encoder: 'libx264' },
-        },
-        0,
-      )
-      assert.equal(command.program, 'smoldesk-pw-grab')
-      assert.equal(command.shrinkOnRequest, true, 'the pipeline may ask it for a smaller picture')
-      const helper = await ManagedProcess.spawn({
-        name: command.program,
-        command: command.executable,
-        args: command.args,
-        env: { ...gnome.clientEnv(), ...command.env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      })
-      const terminal = probe
+for (const [codec, encoder] of [
+  ['H264', 'libx264'],
+  ['VP8', 'libvpx'],
+] as const) {
+  describe(`the PipeWire capture helper on GNOME: a smaller picture when asked (${codec})`, () => {
+    it('encodes 1/2 of the monitor from a keyframe on, keeps showing changes, and the whole monitor again', async () => {
+      const gnome = await GnomeDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
+      const backend = new GnomeBackend({ env: gnome.session, clipboardMaxBytes: 1 << 20 })
+      let probe: TerminalProbe | undefined
       try {
-        await assertSmallerPictureOnRequest(
-          helper,
-          'libx264',
-          { width: 640, height: 480 },
-          BLUE,
-          (colour) => terminal.setColour(colour),
-          ORANGE,
+        probe = await TerminalProbe.open(gnome.clientEnv(), BLUE)
+        const [monitor] = await backend.monitors()
+        assert.ok(monitor, 'a monitor')
+        const command = backend.captureSource().command(
+          {
+            output: monitor.name,
+            region: { x: 0, y: 0, width: monitor.width, height: monitor.height },
+            config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({ fps: 30, codec })),
+            encoder: { codec, acceleration: 'None', encoder },
+          },
+          0,
         )
+        assert.equal(command.program, 'smoldesk-pw-grab')
+        assert.equal(command.shrinkOnRequest, true, 'the pipeline may ask it for a smaller picture')
+        const helper = await ManagedProcess.spawn({
+          name: command.program,
+          command: command.executable,
+          args: command.args,
+          env: { ...gnome.clientEnv(), ...command.env },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        })
+        const terminal = probe
+        try {
+          await assertSmallerPictureOnRequest(
+            helper,
+            encoder,
+            { width: 640, height: 480 },
+            BLUE,
+            (colour) => terminal.setColour(colour),
+            ORANGE,
+          )
+        } finally {
+          await helper.close()
+        }
       } finally {
-        await helper.close()
+        await probe?.close()
+        await backend.close()
+        await gnome.close()
       }
-    } finally {
-      await probe?.close()
-      await backend.close()
-      await gnome.close()
-    }
+    })
   })
-})
+}

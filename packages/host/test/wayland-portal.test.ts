@@ -200,7 +200,7 @@ describe('sharing a GNOME desktop through the desktop portal', () => {
     const back = await pictureBackAfterKill(
       start,
       page,
-      ['smoldesk-pw-grab', 'gst-launch-1.0'],
+      ['smoldesk-pw-grab', 'smoldesk-pw-grab-vp8', 'gst-launch-1.0'],
       () => probe.setColour(BLUE),
       BLUE,
     )

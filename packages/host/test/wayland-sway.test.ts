@@ -41,7 +41,7 @@ declare const document: { querySelector(s: string): unknown }
  * as on a user's own sway session), viewed in each browser: the outputs as
  * monitors, the colour of the output asked for, a switch without
  * reconnecting, a click and typed text (non-ASCII too) in a Wayland client,
- * the clipboard both ways, the picture back after wf-recorder is killed,
+ * the clipboard both ways, the picture back after the capture helper is killed,
  * and nothing left running afterwards.
  */
 for (const name of ['chromium', 'firefox'] as const) {
@@ -110,7 +110,8 @@ for (const name of ['chromium', 'firefox'] as const) {
       const back = await pictureBackAfterKill(
         start,
         page,
-        ['smoldesk-wl-grab', 'wf-recorder'],
+        // SmolDesk's helper for either browser: H.264 (Chromium) and VP8 (Firefox).
+        ['smoldesk-wl-grab', 'smoldesk-wl-grab-vp8'],
         () => paintOutput(ipc, 'HEADLESS-2', BLUE),
         BLUE,
       )
@@ -198,45 +199,50 @@ describe('start --desktop', () => {
   })
 })
 
-describe('the screencopy helper: a smaller picture when asked', () => {
-  it('encodes 1/2 of the output from a keyframe on, keeps showing changes, and the whole output again', async () => {
-    const sway = await SwayDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
-    const ipc = await SwayIpc.open(sway.session.SWAYSOCK)
-    try {
-      await paintOutput(ipc, 'HEADLESS-1', BLUE)
-      const command = new WlrootsCaptureSource({ ...sway.session }).command(
-        {
-          output: 'HEADLESS-1',
-          region: { x: 0, y: 0, width: 640, height: 480 },
-          config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({ fps: 30 })),
-          encoder: { codec: 'H264', acceleration: 'None', encoder: 'libx264' },
-        },
-        0,
-      )
-      assert.equal(command.program, 'smoldesk-wl-grab')
-      assert.equal(command.shrinkOnRequest, true, 'the pipeline may ask it for a smaller picture')
-      const helper = await ManagedProcess.spawn({
-        name: command.program,
-        command: command.executable,
-        args: command.args,
-        env: { ...sway.clientEnv(), ...command.env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      })
+for (const [codec, encoder] of [
+  ['H264', 'libx264'],
+  ['VP8', 'libvpx'],
+] as const) {
+  describe(`the screencopy helper: a smaller picture when asked (${codec})`, () => {
+    it('encodes 1/2 of the output from a keyframe on, keeps showing changes, and the whole output again', async () => {
+      const sway = await SwayDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
+      const ipc = await SwayIpc.open(sway.session.SWAYSOCK)
       try {
-        await assertSmallerPictureOnRequest(
-          helper,
-          'libx264',
-          { width: 640, height: 480 },
-          BLUE,
-          (colour) => paintOutput(ipc, 'HEADLESS-1', colour),
-          ORANGE,
+        await paintOutput(ipc, 'HEADLESS-1', BLUE)
+        const command = new WlrootsCaptureSource({ ...sway.session }).command(
+          {
+            output: 'HEADLESS-1',
+            region: { x: 0, y: 0, width: 640, height: 480 },
+            config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({ fps: 30, codec })),
+            encoder: { codec, acceleration: 'None', encoder },
+          },
+          0,
         )
+        assert.equal(command.program, 'smoldesk-wl-grab')
+        assert.equal(command.shrinkOnRequest, true, 'the pipeline may ask it for a smaller picture')
+        const helper = await ManagedProcess.spawn({
+          name: command.program,
+          command: command.executable,
+          args: command.args,
+          env: { ...sway.clientEnv(), ...command.env },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        })
+        try {
+          await assertSmallerPictureOnRequest(
+            helper,
+            encoder,
+            { width: 640, height: 480 },
+            BLUE,
+            (colour) => paintOutput(ipc, 'HEADLESS-1', colour),
+            ORANGE,
+          )
+        } finally {
+          await helper.close()
+        }
       } finally {
-        await helper.close()
+        ipc.close()
+        await sway.close()
       }
-    } finally {
-      ipc.close()
-      await sway.close()
-    }
+    })
   })
-})
+}

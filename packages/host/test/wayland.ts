@@ -198,8 +198,12 @@ export async function pictureBackAfterKill(
 ): Promise<number> {
   const pcs = (await viewerState(page)).pcs
   const runs = (cmdline: string) => programs.some((p) => basename(cmdline.split(' ')[0] ?? '') === p)
-  const victims = (await processesTagged(start.tag)).filter((p) => runs(p.cmdline))
-  assert.ok(victims.length > 0, `one of ${programs.join(', ')} runs`)
+  const all = await processesTagged(start.tag)
+  const victims = all.filter((p) => runs(p.cmdline))
+  assert.ok(
+    victims.length > 0,
+    `one of ${programs.join(', ')} runs (running: ${all.map((p) => basename(p.cmdline.split(' ')[0] ?? '')).join(', ')})`,
+  )
   const killed = performance.now()
   for (const victim of victims) process.kill(victim.pid, 'SIGKILL')
   await paint()

@@ -166,6 +166,29 @@ static inline void bgrx_shrink(const uint8_t *src, int stride, int w, int h, int
   }
 }
 
+/*
+ * I420 planes of a w × h picture → those of its 1/n ((w/n)&~1 × (h/n)&~1), each sample the average
+ * of an n × n box of its plane: smoldesk-pw-grab keeps its last whole picture and derives the
+ * smaller one from it, so a new size can start at once, also on a still screen.
+ */
+static inline void i420_shrink_planes(const uint8_t *const in[3], const int in_stride[3], int w, int h, int n,
+                                      uint8_t *const out[3], const int out_stride[3]) {
+  int dw = (w / n) & ~1, dh = (h / n) & ~1, area = n * n;
+  for (int plane = 0; plane < 3; plane++) {
+    int pw = plane ? dw / 2 : dw, ph = plane ? dh / 2 : dh;
+    for (int y = 0; y < ph; y++) {
+      for (int x = 0; x < pw; x++) {
+        int sum = 0;
+        for (int by = 0; by < n; by++) {
+          const uint8_t *p = in[plane] + (size_t)(y * n + by) * in_stride[plane] + (size_t)x * n;
+          for (int bx = 0; bx < n; bx++) sum += p[bx];
+        }
+        out[plane][(size_t)y * out_stride[plane] + x] = (uint8_t)(sum / area);
+      }
+    }
+  }
+}
+
 /* The most a helper divides its picture's width and height by. */
 #define MAX_SHRINK 4
 

@@ -77,6 +77,15 @@ static inline void bgrx_to_i420(const uint8_t *src, int stride, int w, int h, pi
   bgrx_to_i420_planes(src, stride, w, h, planes, strides);
 }
 
+/* An I420 picture of w × h → its 1/n (helper-records.h), into dst allocated at that size. */
+static inline void picture_shrink(const picture_t *src, int w, int h, int n, picture_t *dst) {
+  const uint8_t *const in[3] = {src->planes[0], src->planes[1], src->planes[2]};
+  const int in_stride[3] = {src->stride[0], src->stride[1], src->stride[2]};
+  uint8_t *const out[3] = {dst->planes[0], dst->planes[1], dst->planes[2]};
+  const int out_stride[3] = {dst->stride[0], dst->stride[1], dst->stride[2]};
+  i420_shrink_planes(in, in_stride, w, h, n, out, out_stride);
+}
+
 /* Never: no lag in frames, so each frame comes out of the call that took it in. */
 static inline int encoder_holds_frames(encoder_t *encoder) {
   (void)encoder;

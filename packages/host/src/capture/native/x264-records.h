@@ -98,30 +98,11 @@ static x264_t *open_encoder(const struct encoder_options *o, int w, int h, int f
   return encoder;
 }
 
-/*
- * An I420 picture of w × h → its 1/n (dst, allocated at (w/n)&~1 × (h/n)&~1), each sample the
- * average of an n × n box of its plane: smoldesk-pw-grab keeps its last whole picture and derives
- * the smaller one from it, so a new size can start at once, also on a still screen.
- */
-static inline void i420_shrink(const x264_picture_t *src, int w, int h, int n, x264_picture_t *dst) {
-  int dw = (w / n) & ~1, dh = (h / n) & ~1, area = n * n;
-  for (int plane = 0; plane < 3; plane++) {
-    int pw = plane ? dw / 2 : dw, ph = plane ? dh / 2 : dh;
-    const uint8_t *in = src->img.plane[plane];
-    int in_stride = src->img.i_stride[plane];
-    uint8_t *out = dst->img.plane[plane];
-    int out_stride = dst->img.i_stride[plane];
-    for (int y = 0; y < ph; y++) {
-      for (int x = 0; x < pw; x++) {
-        int sum = 0;
-        for (int by = 0; by < n; by++) {
-          const uint8_t *p = in + (size_t)(y * n + by) * in_stride + (size_t)x * n;
-          for (int bx = 0; bx < n; bx++) sum += p[bx];
-        }
-        out[(size_t)y * out_stride + x] = (uint8_t)(sum / area);
-      }
-    }
-  }
+/* An I420 picture of w × h → its 1/n (helper-records.h), into dst allocated at that size. */
+static inline void picture_shrink(const picture_t *src, int w, int h, int n, picture_t *dst) {
+  const uint8_t *const in[3] = {src->img.plane[0], src->img.plane[1], src->img.plane[2]};
+  uint8_t *const out[3] = {dst->img.plane[0], dst->img.plane[1], dst->img.plane[2]};
+  i420_shrink_planes(in, src->img.i_stride, w, h, n, out, dst->img.i_stride);
 }
 
 /* Encodes one picture captured at `captured_us` and writes its record; returns the bytes written. */

@@ -12,7 +12,7 @@ import {
   x264Defaults,
   x264Tweaks,
 } from '../../capture/encoder-args.ts'
-import { x264HelperArgs } from '../../capture/x264-helper-args.ts'
+import { helperFor } from '../../capture/helper-choice.ts'
 import { createLogger } from '../../log.ts'
 
 const log = createLogger('capture.pipewire')
@@ -150,6 +150,8 @@ export function gstPipelineArgs(plan: CapturePlan, rtpPort: number, desktop = 'G
 
 /** SmolDesk's PipeWire consumer (gnome/helper/smoldesk-pw-grab.c, built by `./smoldesk setup`). */
 export const PW_GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-pw-grab')
+/** The same consumer with libvpx (VP8). */
+export const PW_GRAB_VP8_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-pw-grab-vp8')
 
 /**
  * How a monitor's PipeWire stream is reached: the program line (with
@@ -166,9 +168,10 @@ export type StreamOpener = (
 /**
  * Grabbing a monitor that a compositor hands out as a PipeWire stream
  * (mutter's ScreenCast API, the desktop portal): SmolDesk's own consumer
- * for H.264 in software (frames as the compositor sends them on change, an
- * IDR on request, one frame a second on a still screen), and GStreamer for
- * VP8/VP9 and whenever the consumer cannot start (for the rest of this
+ * for H.264 and VP8 in software (frames as the compositor sends them on
+ * change, an IDR on request, the path's ceilings live, one frame a second
+ * on a still screen), and GStreamer for VP9 and whenever the consumer
+ * cannot start (for the rest of this
  * source's life, as on X11).
  */
 export class PipeWireCaptureSource extends HelperFirstSource {
@@ -188,11 +191,13 @@ export class PipeWireCaptureSource extends HelperFirstSource {
     if (!/^[\w.-]+$/.test(plan.output)) {
       throw new SmolDeskError('MONITOR_NOT_FOUND', `no ${this.#desktop} monitor is called ${plan.output}`)
     }
-    const helper = this.helperUsable && existsSync(PW_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
-    if (helper) {
+    const helper = this.helperUsable
+      ? helperFor(plan, { h264: PW_GRAB_BINARY, vp8: PW_GRAB_VP8_BINARY })
+      : undefined
+    if (helper && existsSync(helper.binary)) {
       return {
         program: 'smoldesk-pw-grab',
-        ...this.#open(plan.output, [PW_GRAB_BINARY, '--node', '@NODE@', ...helper]),
+        ...this.#open(plan.output, [helper.binary, '--node', '@NODE@', ...helper.encoder]),
         env: this.#env,
         output: 'frames',
         // The consumer reads the pipeline's requests from its stdin (shared with mutter's helper there).

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { type CapturePlan, type EncoderCommand, HelperFirstSource } from '../../capture/capture-source.ts'
 import { codecArgs, extraParamArgs, RTP_PACKET_BYTES } from '../../capture/encoder-args.ts'
-import { x264HelperArgs } from '../../capture/x264-helper-args.ts'
+import { helperFor } from '../../capture/helper-choice.ts'
 import { createLogger } from '../../log.ts'
 
 const log = createLogger('capture.wlroots')
@@ -38,13 +38,15 @@ export function wfRecorderArgs(plan: CapturePlan, rtpPort: number): string[] {
   return args
 }
 
-/** SmolDesk's screencopy helper (grab/smoldesk-wl-grab.c, built by `./smoldesk setup`). */
+/** SmolDesk's screencopy helper (grab/smoldesk-wl-grab.c, built by `./smoldesk setup` with libx264 and with libvpx). */
 export const WL_GRAB_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-wl-grab')
+export const WL_GRAB_VP8_BINARY = resolve(import.meta.dirname, '../../../.build/smoldesk-wl-grab-vp8')
 
 /**
  * Grabbing a wlroots compositor's output: SmolDesk's damage-driven
- * screencopy helper for H.264 in software (it encodes the newest picture
- * only, and makes an IDR when asked), wf-recorder for the other codecs and
+ * screencopy helper for H.264 and VP8 in software (it encodes the newest
+ * picture only, makes an IDR when asked, and takes the path's ceilings
+ * live), wf-recorder for the other codecs and
  * whenever the helper cannot start on this compositor (for the rest of
  * this source's life, as on X11).
  */
@@ -57,12 +59,14 @@ export class WlrootsCaptureSource extends HelperFirstSource {
   }
 
   command(plan: CapturePlan, rtpPort: number): EncoderCommand {
-    const helper = this.helperUsable && existsSync(WL_GRAB_BINARY) ? x264HelperArgs(plan) : undefined
-    if (helper) {
+    const helper = this.helperUsable
+      ? helperFor(plan, { h264: WL_GRAB_BINARY, vp8: WL_GRAB_VP8_BINARY })
+      : undefined
+    if (helper && existsSync(helper.binary)) {
       return {
         program: 'smoldesk-wl-grab',
-        executable: WL_GRAB_BINARY,
-        args: ['--output', plan.output, ...helper],
+        executable: helper.binary,
+        args: ['--output', plan.output, ...helper.encoder],
         env: this.#env,
         output: 'frames',
         keyframeOnRequest: true,

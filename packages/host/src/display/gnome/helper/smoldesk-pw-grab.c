@@ -1,7 +1,8 @@
 /*
  * smoldesk-pw-grab: a PipeWire screen-cast stream (mutter's, through
  * `smoldesk-mutter cast`) + libx264, the PipeWire sibling of smoldesk-grab
- * and smoldesk-wl-grab.
+ * and smoldesk-wl-grab; built with -DSMOLDESK_GRAB_VP8 it is
+ * smoldesk-pw-grab-vp8, the same consumer with libvpx (vp8-records.h).
  *
  * Why not GStreamer's pipewiresrc → x264enc: gst-launch cannot be asked for
  * a keyframe (the encoder was restarted for every viewer that needed one),
@@ -27,7 +28,11 @@
 #include <spa/utils/result.h>
 #include <sys/prctl.h>
 
+#ifdef SMOLDESK_GRAB_VP8
+#include "vp8-records.h"
+#else
 #include "x264-records.h"
+#endif
 
 
 static struct {
@@ -37,9 +42,9 @@ static struct {
   struct spa_source *timer, *input;
   struct spa_video_info_raw format;
   struct encoder_options enc;
-  x264_t *encoder;
+  encoder_t *encoder;
   /* The last whole picture (what mutter sent), and what is encoded of it while shrunk. */
-  x264_picture_t full, pic;
+  picture_t full, pic;
   struct shrink shrink;
   int fps, width, height, have_picture, pending, want_idr;
   int ceiling_fps; /* the path's frame rate ceiling (≤ fps) */
@@ -64,7 +69,7 @@ static void arm(int64_t at_us) {
 
 /* Opens the encoder for the size encoded now (the whole picture, or 1/n of it), from a keyframe on. */
 static void open_for_shrink(void) {
-  if (g.encoder) x264_encoder_close(g.encoder);
+  if (g.encoder) encoder_close(g.encoder);
   g.encoder = open_encoder(&g.enc, g.shrink.w, g.shrink.h, g.fps);
   rate_plan_init(&g.plan, g.encoder, g.fps);
   g.ctl.rate_changed = 1; /* a new encoder takes the path's ceilings too */
@@ -108,7 +113,7 @@ static void on_input(void *data, int fd, uint32_t mask) {
        * starts from it at once, as an IDR, even if mutter sends nothing new for a while. */
       if (was > 1) picture_free(&g.pic);
       open_for_shrink();
-      if (g.have_picture && g.shrink.n > 1) i420_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
+      if (g.have_picture && g.shrink.n > 1) picture_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
     }
   }
   if (g.want_idr && g.have_picture) encode_now(g.pending ? g.pending_at : now_us());
@@ -159,7 +164,7 @@ static void on_process(void *data) {
     int64_t captured = now_us();
     int stride = d->chunk->stride > 0 ? d->chunk->stride : g.width * 4;
     bgrx_to_i420((const uint8_t *)d->data + d->chunk->offset, stride, g.width, g.height, &g.full);
-    if (g.shrink.n > 1) i420_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
+    if (g.shrink.n > 1) picture_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
     g.have_picture = 1;
     int64_t allowed = g.last_frame + (int64_t)(1e6 / (g.ceiling_fps * RATE_SLACK));
     if (g.want_idr || captured >= allowed) {
@@ -237,7 +242,7 @@ int main(int argc, char **argv) {
   }
   pw_main_loop_run(g.loop);
   pw_stream_destroy(g.stream);
-  if (g.encoder) x264_encoder_close(g.encoder);
+  if (g.encoder) encoder_close(g.encoder);
   pw_main_loop_destroy(g.loop);
   pw_deinit();
   return 0;

@@ -1,7 +1,8 @@
 /*
  * smoldesk-wl-grab: damage-driven capture of one wlroots output
  * (wlr-screencopy, copy_with_damage) + libx264, the Wayland sibling of
- * smoldesk-grab.
+ * smoldesk-grab; built with -DSMOLDESK_GRAB_VP8 it is smoldesk-wl-grab-vp8,
+ * the same loop with libvpx (vp8-records.h: its options, VP8 frames out).
  *
  * Why not wf-recorder: it captures every refresh or holds a change back
  * until the next one, queues frames ahead of its encoder (when the encoder
@@ -27,7 +28,11 @@
 #include <wayland-client.h>
 
 #include "wlr-screencopy-unstable-v1-client-protocol.h"
+#ifdef SMOLDESK_GRAB_VP8
+#include "vp8-records.h"
+#else
 #include "x264-records.h"
+#endif
 
 #define WL_SHM_XRGB 1
 #define WL_SHM_ARGB 0
@@ -155,8 +160,8 @@ int main(int argc, char **argv) {
 
   struct wl_buffer *buffer = NULL;
   uint8_t *pixels = NULL;
-  x264_t *encoder = NULL;
-  x264_picture_t pic;
+  encoder_t *encoder = NULL;
+  picture_t pic;
   int w = 0, h = 0, have_picture = 0, want_idr = 1;
   struct shrink shrink = {0}; /* what is encoded: the output, or 1/n of it */
   struct rate_ceiling rate;
@@ -276,7 +281,7 @@ int main(int argc, char **argv) {
           zwlr_screencopy_frame_v1_destroy(pending);
           pending = NULL;
         }
-        x264_encoder_close(encoder);
+        encoder_close(encoder);
         picture_free(&pic);
         encoder = open_encoder(&enc, shrink.w, shrink.h, fps);
         rate_plan_init(&plan, encoder, fps);
@@ -293,7 +298,7 @@ int main(int argc, char **argv) {
       rate_init(&rate, now_fps);
     }
   }
-  if (encoder) x264_encoder_close(encoder);
+  if (encoder) encoder_close(encoder);
   free(shrink.pixels);
   wl_display_disconnect(display);
   return 0;

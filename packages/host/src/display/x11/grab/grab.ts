@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { CapturePlan, EncoderCommand } from '../../../capture/capture-source.ts'
-import { vp8HelperArgs } from '../../../capture/vp8-helper-args.ts'
-import { x264HelperArgs } from '../../../capture/x264-helper-args.ts'
+import { helperFor as helperBuildFor } from '../../../capture/helper-choice.ts'
 
 /*
  * SmolDesk's own capture helper (smoldesk-grab.c, built by `./smoldesk
@@ -23,11 +22,7 @@ export function grabEnabled(wanted: boolean): boolean {
 
 /** Which helper encodes a plan and with what options, or undefined when the plan needs ffmpeg. */
 function helperFor(plan: CapturePlan): { binary: string; encoder: string[] } | undefined {
-  const x264 = x264HelperArgs(plan)
-  if (x264) return { binary: GRAB_BINARY, encoder: x264 }
-  const vp8 = vp8HelperArgs(plan)
-  if (vp8) return { binary: GRAB_VP8_BINARY, encoder: vp8 }
-  return undefined
+  return helperBuildFor(plan, { h264: GRAB_BINARY, vp8: GRAB_VP8_BINARY })
 }
 
 /** The command line of `helper` for a plan on `display`. */
