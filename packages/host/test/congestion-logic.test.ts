@@ -142,6 +142,23 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     }
   })
 
+  it('starts a viewer’s next connection where its last one left the path, holding 1 s before rising', () => {
+    const first = new PathEstimate()
+    const report = reports()
+    first.update(report(100, 0, 20), rate(4000, 60_000), 0)
+    first.update(report(200, 0.5, 20), rate(4000, 60_000), 500)
+    assert.deepEqual(first.seed, { ceiling: 1600, knee: 2000 })
+    const next = new PathEstimate(first.seed, 10_000)
+    assert.equal(next.ceiling, 1600, 'the ceiling from the first packet on')
+    const report2 = reports()
+    assert.equal(next.update(report2(100, 0, 20), rate(1500, 60_000), 10_500), 1600, 'held for 1 s')
+    const risen = next.update(report2(100, 0, 20), rate(1500, 60_000), 11_500) ?? 0
+    // From the end of the hold (11 s), 30 % a second: 1600 is under 85 % of the knee of 2000.
+    assert.ok(Math.abs(risen - 1600 * 1.3 ** 0.5) < 1, `then it rises: ${risen}`)
+    assert.equal(new PathEstimate({ ceiling: 10, knee: undefined }, 0).ceiling, MIN_PATH_KBPS)
+    assert.equal(new PathEstimate().seed, undefined, 'no ceiling, nothing to carry')
+  })
+
   it('holds a ceiling the encoder does not press on, and lets it rise once it does', () => {
     const path = new PathEstimate()
     const report = reports()

@@ -104,6 +104,12 @@ const LOSS_MIN_WINDOW_MS = 150
  * when a window moves, and a receiver's estimate lags behind such a jump
  * with no congestion at all.
  */
+/** What a viewer's path was last known to carry, for its next connection (PathEstimate's seed). */
+export interface PathSeed {
+  ceiling: number
+  knee: number | undefined
+}
+
 export class PathEstimate {
   #ceiling: number | undefined
   #remb: number | undefined
@@ -116,6 +122,26 @@ export class PathEstimate {
   #knee: number | undefined
 
   #why: DecreaseReason | undefined
+
+  /**
+   * A fresh estimate starts without a ceiling, or (`seed`: the same
+   * viewer's connection before this one) where that one left off, holding
+   * 1 s from `now` before it may rise: a viewer whose connection started
+   * anew over a 0.55 Mbit/s link otherwise got the encoder's whole 12
+   * Mbit/s again, 95 % of it lost, until the next decrease.
+   */
+  constructor(seed?: PathSeed, now = 0) {
+    if (!seed) return
+    this.#ceiling = Math.max(MIN_PATH_KBPS, seed.ceiling)
+    this.#knee = seed.knee
+    this.#lastDecrease = now
+    this.#lastRise = now
+  }
+
+  /** Where this estimate stands, for the viewer's next connection (undefined: no ceiling). */
+  get seed(): PathSeed | undefined {
+    return this.#ceiling === undefined ? undefined : { ceiling: this.#ceiling, knee: this.#knee }
+  }
 
   /** Why the ceiling last came down (for the debug log: what each figure read). */
   get lastDecrease(): DecreaseReason | undefined {

@@ -8,6 +8,7 @@ import {
 } from '@smoldesk/protocol'
 import type { AudioService } from '../audio/audio-service.ts'
 import type { CaptureService } from '../capture/capture-service.ts'
+import type { PathSeed } from '../congestion/path-estimate.ts'
 import type { EmitEvent } from '../events.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
 import { audit, createLogger } from '../log.ts'
@@ -27,6 +28,12 @@ const KICK_FLUSH_MS = 200
 const KICKED_MEMORY_MS = 10 * 60_000
 /** At most this many kicked connections are remembered (the oldest go first). */
 const KICKED_MEMORY_MAX = 1000
+/**
+ * A viewer's path, as its last connection knew it, seeds its next one for
+ * this long: a connection that started anew (media recovery, a new offer)
+ * on the same link. Older than that, the link may be another one.
+ */
+const PATH_MEMORY_MS = 60_000
 
 const log = createLogger('viewers.hub')
 
@@ -76,6 +83,8 @@ export class ViewerHub {
   readonly #identities = new Map<string, VerifiedIdentity | undefined>()
   /** Connections the host removed, until when they stay out (ms, performance.now()). */
   readonly #kicked = new Map<string, number>()
+  /** Each viewer's path as its last connection left it, and when (performance.now()). */
+  readonly #paths = new Map<string, { seed: PathSeed; at: number }>()
   readonly #ctx: PeerSessionContext
   #latestToViewers: Uint8Array | undefined
   #closed = false
@@ -94,6 +103,17 @@ export class ViewerHub {
       iceServers: () => this.#room.iceServers,
       codecsChanged: () => this.#syncCodecs(),
       onDataChannel: (viewerId, channel) => this.#o.onDataChannel?.(viewerId, channel),
+      recallPath: (viewerId) => {
+        const known = this.#paths.get(viewerId)
+        return known && performance.now() - known.at < PATH_MEMORY_MS ? known.seed : undefined
+      },
+      rememberPath: (viewerId, seed) => {
+        const now = performance.now()
+        // Viewers who left for good are forgotten with the rest of what is too old to count.
+        for (const [id, known] of this.#paths) if (now - known.at >= PATH_MEMORY_MS) this.#paths.delete(id)
+        if (seed) this.#paths.set(viewerId, { seed, at: now })
+        else this.#paths.delete(viewerId)
+      },
       microphone: (viewerId, packet) => options.audio.microphones.receive(viewerId, packet),
       retry: (session) => {
         if (session.attempt >= MAX_OFFERS_PER_JOIN) {

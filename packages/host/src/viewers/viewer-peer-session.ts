@@ -2,7 +2,7 @@ import type { ClientMessage, IceCandidate, VideoCodec } from '@smoldesk/protocol
 import type { AudioService } from '../audio/audio-service.ts'
 import type { MicrophonePacket } from '../audio/microphone.ts'
 import type { CaptureService } from '../capture/capture-service.ts'
-import { PathEstimate } from '../congestion/path-estimate.ts'
+import { PathEstimate, type PathSeed } from '../congestion/path-estimate.ts'
 import type { EmitEvent } from '../events.ts'
 import type { ViewerInput } from '../input/viewer-input.ts'
 import { createLogger } from '../log.ts'
@@ -29,6 +29,9 @@ export interface PeerSessionContext {
   iceServers(): Parameters<MediaTransport['createPeer']>[0]['iceServers']
   /** The codecs in use changed (a viewer chose one, or left). */
   codecsChanged(): void
+  /** What the viewer's previous connection knew of its path (recent only), and where this one left it. */
+  recallPath(viewerId: string): PathSeed | undefined
+  rememberPath(viewerId: string, seed: PathSeed | undefined): void
   /** The clipboard, files or session channel opened. */
   onDataChannel(viewerId: string, channel: PeerDataChannel): void
   /** A packet of the viewer's microphone arrived (the microphones decide whether it plays). */
@@ -66,14 +69,18 @@ export class ViewerPeerSession {
   /** Local candidates wait here until the viewer's answer is applied (see offer()). */
   #pendingCandidates: (IceCandidate | null)[] | undefined = []
   #watchdog: NodeJS.Timeout | undefined
-  /** What this viewer's path carries, from its RTCP: its ceiling holds its encoder down. */
-  readonly #path = new PathEstimate()
+  /**
+   * What this viewer's path carries, from its RTCP: its ceiling holds its
+   * encoder down. It starts where the viewer's previous connection left it.
+   */
+  readonly #path: PathEstimate
   #closed = false
 
   constructor(ctx: PeerSessionContext, viewerId: string, attempt: number, codecs: VideoCodec[]) {
     this.#ctx = ctx
     this.viewerId = viewerId
     this.attempt = attempt
+    this.#path = new PathEstimate(ctx.recallPath(viewerId), performance.now())
     this.#peer = ctx.transport.createPeer({
       viewerId,
       codecs,
@@ -148,8 +155,15 @@ export class ViewerPeerSession {
     const { codec, offered } = await this.#peer.acceptAnswer(sdp)
     if (this.#closed) return
     this.#codec = codec
-    if (codec) this.#ctx.codecsChanged()
-    else {
+    if (codec) {
+      this.#ctx.codecsChanged()
+      // A ceiling carried over from the viewer's previous connection holds from the first frame on.
+      const ceiling = this.#path.ceiling
+      if (ceiling !== undefined) {
+        this.#ctx.capture.setPathCeiling(codec, this.viewerId, ceiling)
+        this.#ctx.audio.setPathCeiling(this.viewerId, ceiling)
+      }
+    } else {
       // Nothing the host can encode decodes there: say so instead of showing a black video.
       this.#ctx.emit('error', {
         code: 'CODEC_UNSUPPORTED',
@@ -196,6 +210,8 @@ export class ViewerPeerSession {
     if (this.#closed) return Promise.resolve()
     this.#closed = true
     clearTimeout(this.#watchdog)
+    // Only a connection that carried media knows its path; an offer never answered says nothing.
+    if (this.#connected) this.#ctx.rememberPath(this.viewerId, this.#path.seed)
     if (this.#codec) this.#ctx.capture.setPathCeiling(this.#codec, this.viewerId, undefined)
     this.#ctx.audio.setPathCeiling(this.viewerId, undefined)
     this.#ctx.closed(this)
