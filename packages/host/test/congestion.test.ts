@@ -337,9 +337,10 @@ for (const name of CONGESTION_BROWSERS) {
         `congestion (${name}): a new connection over 0.55 Mbit/s: first frame ${firstFrame.toFixed(0)} ms after the restart, then ${kbps.toFixed(0)} kbit/s, moving ${moving.toFixed(0)} ms after it\n`,
       )
       // Without the carried-over ceiling the first keyframe came from an encoder at its whole rate
-      // (12 Mbit/s into 0.55) and the first picture took 1.3–4.2 s (five runs); with it, 0.7–0.8 s.
+      // (12 Mbit/s into 0.55) and the first picture took 1.3–4.2 s (five runs, three over 2 s); with
+      // it 0.7–0.8 s, 1.1–1.2 s with a core kept busy beside this and another browser test.
       assert.ok(
-        firstFrame < 1500,
+        firstFrame < 2000,
         `the new connection's first picture after ${firstFrame.toFixed(0)} ms (then still until ${moving.toFixed(0)} ms, freezes ${freezes.join(', ')}); ${pathDecisions(scene.host.stderr(), restartedAt)}`,
       )
       assert.ok(kbps < 550, `within the link: ${kbps.toFixed(0)} kbit/s`)
