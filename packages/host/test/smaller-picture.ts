@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
+import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
+import type { CaptureSource, EncoderProgram } from '../src/capture/capture-source.ts'
 import { FrameRecordReader } from '../src/capture/frame-records.ts'
-import type { ManagedProcess } from '../src/process/child.ts'
+import { ManagedProcess } from '../src/process/child.ts'
 import { eventually, run } from './helpers.ts'
 import type { Rgb } from './x11-paint.ts'
 
@@ -126,4 +128,48 @@ export async function assertSmallerPictureOnRequest(
   const back = await decodeLast(await stream(frames.length), encoder)
   assert.deepEqual([back.width, back.height], [size.width, size.height], 'the whole size again')
   assertColour(back.colour, second, 'the desktop, whole again')
+}
+
+/** The codecs SmolDesk's capture helpers are built for, with their encoders. */
+export const HELPER_CODECS = [
+  ['H264', 'libx264'],
+  ['VP8', 'libvpx'],
+] as const
+
+/**
+ * A display backend's capture source runs its own helper for a 640x480 `output` in `codec`,
+ * says it takes a smaller picture, and does (assertSmallerPictureOnRequest).
+ */
+export async function assertSourceShrinks(
+  source: CaptureSource,
+  output: string,
+  [codec, encoder]: (typeof HELPER_CODECS)[number],
+  expected: { program: EncoderProgram; env: NodeJS.ProcessEnv },
+  first: Rgb,
+  repaint: (colour: Rgb) => Promise<void>,
+  second: Rgb,
+): Promise<void> {
+  const command = source.command(
+    {
+      output,
+      region: { x: 0, y: 0, width: 640, height: 480 },
+      config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({ fps: 30, codec })),
+      encoder: { codec, acceleration: 'None', encoder },
+    },
+    0,
+  )
+  assert.equal(command.program, expected.program)
+  assert.equal(command.shrinkOnRequest, true, 'the pipeline may ask it for a smaller picture')
+  const helper = await ManagedProcess.spawn({
+    name: command.program,
+    command: command.executable,
+    args: command.args,
+    env: { ...expected.env, ...command.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  try {
+    await assertSmallerPictureOnRequest(helper, encoder, { width: 640, height: 480 }, first, repaint, second)
+  } finally {
+    await helper.close()
+  }
 }

@@ -5,18 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  type CommandResult,
-  type IpcClient,
-  resolveCaptureConfig,
-  ScreenCaptureConfigSchema,
-} from '@smoldesk/protocol'
+import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import { GnomeDesktop } from '../src/display/embedded/gnome-desktop.ts'
 import { GnomeBackend } from '../src/display/gnome/gnome-backend.ts'
 import { MutterSession } from '../src/display/gnome/mutter-session.ts'
 import { evdevCode } from '../src/display/wlroots/wl-keymap.ts'
-import { ManagedProcess } from '../src/process/child.ts'
 import { clickButton, copyCanvasImage, inPage, viewerState } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
 import {
@@ -27,7 +21,7 @@ import {
   startHostProcess,
   waitForNoProcesses,
 } from './helpers.ts'
-import { assertSmallerPictureOnRequest } from './smaller-picture.ts'
+import { assertSourceShrinks, HELPER_CODECS } from './smaller-picture.ts'
 import {
   clickVideoCentre,
   clipboardBothWays,
@@ -278,50 +272,26 @@ for (const name of ['chromium', 'firefox'] as const) {
   })
 }
 
-for (const [codec, encoder] of [
-  ['H264', 'libx264'],
-  ['VP8', 'libvpx'],
-] as const) {
-  describe(`the PipeWire capture helper on GNOME: a smaller picture when asked (${codec})`, () => {
+for (const helper of HELPER_CODECS) {
+  describe(`the PipeWire capture helper on GNOME: a smaller picture when asked (${helper[0]})`, () => {
     it('encodes 1/2 of the monitor from a keyframe on, keeps showing changes, and the whole monitor again', async () => {
       const gnome = await GnomeDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
       const backend = new GnomeBackend({ env: gnome.session, clipboardMaxBytes: 1 << 20 })
       let probe: TerminalProbe | undefined
       try {
-        probe = await TerminalProbe.open(gnome.clientEnv(), BLUE)
+        const terminal = await TerminalProbe.open(gnome.clientEnv(), BLUE)
+        probe = terminal
         const [monitor] = await backend.monitors()
         assert.ok(monitor, 'a monitor')
-        const command = backend.captureSource().command(
-          {
-            output: monitor.name,
-            region: { x: 0, y: 0, width: monitor.width, height: monitor.height },
-            config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({ fps: 30, codec })),
-            encoder: { codec, acceleration: 'None', encoder },
-          },
-          0,
+        await assertSourceShrinks(
+          backend.captureSource(),
+          monitor.name,
+          helper,
+          { program: 'smoldesk-pw-grab', env: gnome.clientEnv() },
+          BLUE,
+          (colour) => terminal.setColour(colour),
+          ORANGE,
         )
-        assert.equal(command.program, 'smoldesk-pw-grab')
-        assert.equal(command.shrinkOnRequest, true, 'the pipeline may ask it for a smaller picture')
-        const helper = await ManagedProcess.spawn({
-          name: command.program,
-          command: command.executable,
-          args: command.args,
-          env: { ...gnome.clientEnv(), ...command.env },
-          stdio: ['pipe', 'pipe', 'pipe'],
-        })
-        const terminal = probe
-        try {
-          await assertSmallerPictureOnRequest(
-            helper,
-            encoder,
-            { width: 640, height: 480 },
-            BLUE,
-            (colour) => terminal.setColour(colour),
-            ORANGE,
-          )
-        } finally {
-          await helper.close()
-        }
       } finally {
         await probe?.close()
         await backend.close()

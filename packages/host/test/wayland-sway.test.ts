@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { CommandResult, IpcClient } from '@smoldesk/protocol'
-import { resolveCaptureConfig, ScreenCaptureConfigSchema } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import { SwayDesktop } from '../src/display/embedded/sway-desktop.ts'
 import { SwayIpc } from '../src/display/wlroots/sway-ipc.ts'
 import { WlrootsCaptureSource } from '../src/display/wlroots/wlroots-capture.ts'
-import { ManagedProcess } from '../src/process/child.ts'
 import { inPage, viewerState, waitForColour } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
 import {
@@ -17,7 +15,7 @@ import {
   startHostProcess,
   waitForNoProcesses,
 } from './helpers.ts'
-import { assertSmallerPictureOnRequest } from './smaller-picture.ts'
+import { assertSourceShrinks, HELPER_CODECS } from './smaller-picture.ts'
 import {
   clickVideoCentre,
   clipboardBothWays,
@@ -199,46 +197,22 @@ describe('start --desktop', () => {
   })
 })
 
-for (const [codec, encoder] of [
-  ['H264', 'libx264'],
-  ['VP8', 'libvpx'],
-] as const) {
-  describe(`the screencopy helper: a smaller picture when asked (${codec})`, () => {
+for (const helper of HELPER_CODECS) {
+  describe(`the screencopy helper: a smaller picture when asked (${helper[0]})`, () => {
     it('encodes 1/2 of the output from a keyframe on, keeps showing changes, and the whole output again', async () => {
       const sway = await SwayDesktop.start({ monitors: [{ width: 640, height: 480 }], withApps: false })
       const ipc = await SwayIpc.open(sway.session.SWAYSOCK)
       try {
         await paintOutput(ipc, 'HEADLESS-1', BLUE)
-        const command = new WlrootsCaptureSource({ ...sway.session }).command(
-          {
-            output: 'HEADLESS-1',
-            region: { x: 0, y: 0, width: 640, height: 480 },
-            config: resolveCaptureConfig(0, ScreenCaptureConfigSchema.parse({ fps: 30, codec })),
-            encoder: { codec, acceleration: 'None', encoder },
-          },
-          0,
+        await assertSourceShrinks(
+          new WlrootsCaptureSource({ ...sway.session }),
+          'HEADLESS-1',
+          helper,
+          { program: 'smoldesk-wl-grab', env: sway.clientEnv() },
+          BLUE,
+          (colour) => paintOutput(ipc, 'HEADLESS-1', colour),
+          ORANGE,
         )
-        assert.equal(command.program, 'smoldesk-wl-grab')
-        assert.equal(command.shrinkOnRequest, true, 'the pipeline may ask it for a smaller picture')
-        const helper = await ManagedProcess.spawn({
-          name: command.program,
-          command: command.executable,
-          args: command.args,
-          env: { ...sway.clientEnv(), ...command.env },
-          stdio: ['pipe', 'pipe', 'pipe'],
-        })
-        try {
-          await assertSmallerPictureOnRequest(
-            helper,
-            encoder,
-            { width: 640, height: 480 },
-            BLUE,
-            (colour) => paintOutput(ipc, 'HEADLESS-1', colour),
-            ORANGE,
-          )
-        } finally {
-          await helper.close()
-        }
       } finally {
         ipc.close()
         await sway.close()
