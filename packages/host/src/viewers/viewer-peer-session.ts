@@ -80,7 +80,9 @@ export class ViewerPeerSession {
     this.#ctx = ctx
     this.viewerId = viewerId
     this.attempt = attempt
-    this.#path = new PathEstimate(ctx.recallPath(viewerId), performance.now())
+    const seed = ctx.recallPath(viewerId)
+    if (seed) log.debug({ viewerId, attempt, seed }, 'path carried over')
+    this.#path = new PathEstimate(seed, performance.now())
     this.#peer = ctx.transport.createPeer({
       viewerId,
       codecs,
@@ -211,7 +213,10 @@ export class ViewerPeerSession {
     this.#closed = true
     clearTimeout(this.#watchdog)
     // Only a connection that carried media knows its path; an offer never answered says nothing.
-    if (this.#connected) this.#ctx.rememberPath(this.viewerId, this.#path.seed)
+    if (this.#connected) {
+      log.debug({ viewerId: this.viewerId, seed: this.#path.seed }, 'path remembered')
+      this.#ctx.rememberPath(this.viewerId, this.#path.seed)
+    }
     if (this.#codec) this.#ctx.capture.setPathCeiling(this.#codec, this.viewerId, undefined)
     this.#ctx.audio.setPathCeiling(this.viewerId, undefined)
     this.#ctx.closed(this)
