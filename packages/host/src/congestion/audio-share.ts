@@ -9,7 +9,7 @@
  * there) and never more than the configured bitrate.
  */
 const AUDIO_SHARE = 0.1
-export const MIN_AUDIO_KBPS = 32
+const MIN_AUDIO_KBPS = 32
 /** Steps this coarse: the ceiling moves a few percent a second, the sound need not follow each step. */
 const STEP_KBPS = 8
 

@@ -174,6 +174,13 @@ static void rate_plan_init(struct rate_plan *r, encoder_t *e, int fps) {
 }
 
 /*
+ * libvpx makes 105–112 % of its target under a ceiling (435–447 kbit/s under 400, measured), and
+ * more while it spends what its buffer saved: the path's ceiling is what the path carries, so it is
+ * handed over less that overshoot.
+ */
+#define PATH_TARGET_SHARE 0.85
+
+/*
  * Applies the path's ceiling `kbps` (0: as opened) at `fps` frames a second. libvpx budgets each
  * frame as the bitrate × its duration, and the durations follow fps (encode_record), so fewer
  * frames a second keep the same bitrate. The rate buffer keeps its length in milliseconds.
@@ -186,13 +193,6 @@ static void rate_plan_init(struct rate_plan *r, encoder_t *e, int fps) {
  * It stays held once the ceiling lifts: handed back, libvpx restarted from a slow speed and
  * grabbed 14.6 frames/s for the 3 s measured after a lift (CI), against 29.7 before the ceiling.
  */
-/*
- * libvpx makes 105–112 % of its target under a ceiling (435–447 kbit/s under 400, measured), and
- * more while it spends what its buffer saved: the path's ceiling is what the path carries, so it is
- * handed over less that overshoot.
- */
-#define PATH_TARGET_SHARE 0.85
-
 static int apply_rate(encoder_t *e, const struct rate_plan *r, int kbps, int fps) {
   int capped = kbps > 0 && kbps < r->open_kbps;
   e->cfg.rc_target_bitrate = (unsigned)(capped ? kbps * PATH_TARGET_SHARE : r->open_kbps);
