@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { CachedStore, type Invalidations } from './cached-store.ts'
+import { Coalescer } from './coalescer.ts'
 import { ReliableRelay } from './reliable-relay.ts'
 import type {
   AuthFailures,
@@ -100,6 +101,12 @@ export class RedisStore implements SignalingStore {
     return parse(await this.#redis.get(key.client(clientId)))
   }
 
+  async getClients(clientIds: readonly string[]): Promise<(ClientRecord | undefined)[]> {
+    if (clientIds.length === 0) return []
+    const values = await this.#redis.mget(clientIds.map(key.client))
+    return values.map((v) => parse<ClientRecord>(v))
+  }
+
   async deleteClient(clientId: string): Promise<void> {
     await this.#redis.del(key.client(clientId), key.queue(clientId))
   }
@@ -169,6 +176,9 @@ export class RedisBus implements SignalingBus, Invalidations {
   readonly #heartbeat: NodeJS.Timeout
   #relay: ReliableRelay | undefined
   #invalidated: ((keys: string[] | '*') => void) | undefined
+  /** Keys changed during this burst of work, announced together (one publish). */
+  #changed: string[] = []
+  readonly #announceSoon = new Coalescer(() => this.#announce())
 
   private constructor(pub: Redis, sub: Redis) {
     this.#pub = pub
@@ -214,8 +224,9 @@ export class RedisBus implements SignalingBus, Invalidations {
   }
 
   static async create(url: string, log?: RedisLog): Promise<RedisBus> {
-    // Auto-pipelining: the publishes of one turn of the event loop go to Redis as one write.
-    const pub = new Redis(url, { lazyConnect: true, enableAutoPipelining: true })
+    // No auto-pipelining: ioredis would hold every publish until setImmediate, which a busy
+    // poll phase puts off for seconds (see Coalescer); what is published is batched already.
+    const pub = new Redis(url, { lazyConnect: true })
     const sub = new Redis(url, { lazyConnect: true })
     watch(pub, 'publisher', log)
     watch(sub, 'subscriber', log)
@@ -232,6 +243,13 @@ export class RedisBus implements SignalingBus, Invalidations {
   }
 
   invalidate(keys: string[]): void {
+    for (const k of keys) this.#changed.push(k)
+    this.#announceSoon.add()
+  }
+
+  #announce(): void {
+    const keys = this.#changed
+    this.#changed = []
     this.#pub.publish(key.invalidations, JSON.stringify(keys)).catch(() => {
       // Not announced: the others' copies expire with their TTL.
     })

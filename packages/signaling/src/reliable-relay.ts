@@ -1,4 +1,5 @@
 import type { ErrorCode } from '@smoldesk/protocol'
+import { Coalescer } from './coalescer.ts'
 
 /*
  * Instance-to-instance delivery that loses nothing silently. Redis pub/sub
@@ -21,7 +22,7 @@ import type { ErrorCode } from '@smoldesk/protocol'
  *   ack   a \n receiver \n seq \n highest   everything up to seq was taken;
  *         highest: the highest number it holds (past a gap when above seq)
  *   batch b \n length \n envelope length \n envelope …   the data envelopes
- *         for one instance from one turn of the event loop, in order, as one
+ *         for one instance from one burst of work (see Coalescer), in order, as one
  *         publish (lengths in UTF-16 code units, as JavaScript counts them).
  *         One publish per message cost Redis, and each end, a command each:
  *         at 25,000 messages/s across two instances, more CPU than the
@@ -118,15 +119,15 @@ export class ReliableRelay {
   readonly #o: Required<Omit<ReliableRelayOptions, 'now'>> & { now: () => number }
   readonly #out = new Map<string, Outgoing>()
   readonly #in = new Map<string, Incoming>()
-  /** Origins owed an acknowledgement (sent together, once per turn of the event loop). */
+  /** Origins owed an acknowledgement (sent together, once per burst of work). */
   readonly #owed = new Set<string>()
+  readonly #ackSoon = new Coalescer(() => this.#sendAcks())
   /** The instance each client's messages went to last (so a move is noticed when it happens). */
   #lastLink = new Map<string, string>()
   #prunedAt = 0
-  /** Data envelopes waiting for the end of this turn, by instance (see batch in the header). */
+  /** Data envelopes waiting for the end of this burst, by instance (see batch in the header). */
   readonly #batches = new Map<string, string[]>()
-  #flushScheduled = false
-  #ackScheduled = false
+  readonly #flushSoon = new Coalescer(() => this.#flush())
   #closed = false
 
   constructor(options: ReliableRelayOptions) {
@@ -300,14 +301,11 @@ export class ReliableRelay {
       this.#batches.set(instanceId, batch)
     }
     batch.push(payload)
-    if (this.#flushScheduled) return
-    this.#flushScheduled = true
-    setImmediate(() => this.#flush())
+    this.#flushSoon.add()
   }
 
-  /** Publishes this turn's envelopes, one batch per instance (or a few, if large). */
+  /** Publishes this burst's envelopes, one batch per instance (or a few, if large). */
   #flush(): void {
-    this.#flushScheduled = false
     if (this.#closed) return
     for (const [instanceId, envelopes] of this.#batches) {
       let group: string[] = []
@@ -373,19 +371,19 @@ export class ReliableRelay {
 
   #owe(origin: string): void {
     this.#owed.add(origin)
-    if (this.#ackScheduled) return
-    this.#ackScheduled = true
-    setImmediate(() => {
-      this.#ackScheduled = false
-      for (const to of this.#owed) {
-        const state = this.#in.get(to)
-        const upTo = state?.last ?? 0
-        let highest = upTo
-        for (const held of state?.ahead.keys() ?? []) highest = Math.max(highest, held)
-        this.#o.send(to, `a\n${this.#o.self}\n${upTo}\n${highest}`).catch(() => {})
-      }
-      this.#owed.clear()
-    })
+    this.#ackSoon.add()
+  }
+
+  #sendAcks(): void {
+    if (this.#closed) return
+    for (const to of this.#owed) {
+      const state = this.#in.get(to)
+      const upTo = state?.last ?? 0
+      let highest = upTo
+      for (const held of state?.ahead.keys() ?? []) highest = Math.max(highest, held)
+      this.#o.send(to, `a\n${this.#o.self}\n${upTo}\n${highest}`).catch(() => {})
+    }
+    this.#owed.clear()
   }
 
   #onAck(from: string, upTo: number, highest: number): void {

@@ -52,8 +52,9 @@ export interface SignalingStore {
   roomMembers(roomId: string): Promise<string[]>
   putClient(clientId: string, record: ClientRecord, ttlMs: number): Promise<void>
   getClient(clientId: string): Promise<ClientRecord | undefined>
+  /** Several clients' records in one call (one MGET over Redis). */
+  getClients(clientIds: readonly string[]): Promise<(ClientRecord | undefined)[]>
   deleteClient(clientId: string): Promise<void>
-  /** Keeps the newest `max` messages for a client that is away. */
   /** Keeps a message for a client that is away; false (not kept) when it already has `max`. */
   enqueue(clientId: string, message: string, max: number): Promise<boolean>
   drain(clientId: string): Promise<string[]>
@@ -157,6 +158,10 @@ export class MemoryStore implements SignalingStore {
 
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
     return live(this.#clients, clientId)
+  }
+
+  async getClients(clientIds: readonly string[]): Promise<(ClientRecord | undefined)[]> {
+    return clientIds.map((id) => live(this.#clients, id))
   }
 
   async deleteClient(clientId: string): Promise<void> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { CachedStore, type Invalidations } from '../src/cached-store.ts'
-import { type MemberRecord, MemoryStore, type SignalingStore } from '../src/store.ts'
+import { type ClientRecord, type MemberRecord, MemoryStore, type SignalingStore } from '../src/store.ts'
 
 /** Announcements between instances, delivered when `flush` is called (pub/sub takes its time). */
 function channel() {
@@ -31,6 +31,25 @@ class SlowReads extends MemoryStore {
 }
 
 const viewer = (roomId: string): MemberRecord => ({ roomId, role: 'viewer', pending: false })
+
+/** A shared store that records each batch of ids it is asked to read. */
+function recording(store: MemoryStore) {
+  const reads: { members: string[][]; clients: string[][] } = { members: [], clients: [] }
+  const proxy = new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        if (prop === 'getMembers') reads.members.push([...(args[0] as string[])])
+        if (prop === 'getClients') reads.clients.push([...(args[0] as string[])])
+        return value.apply(target, args)
+      }
+    },
+  })
+  return { proxy, reads }
+}
+
+const at = (instance: string): ClientRecord => ({ instance, resumeHash: 'h' })
 
 describe('signaling: the cached shared store', () => {
   it('serves repeated reads from memory and drops a record another instance changed', async () => {
@@ -77,5 +96,55 @@ describe('signaling: the cached shared store', () => {
     assert.deepEqual(await racing, [viewer('one')])
     shared.hold = undefined
     assert.deepEqual(await a.getMembers(['x']), [viewer('two')], 'the overlapping read was not kept')
+  })
+
+  it('reads what many relays miss at once as one store call per kind of record', async () => {
+    const shared = new MemoryStore()
+    for (const id of ['a', 'b', 'c']) {
+      await shared.putMember(id, viewer('one'))
+      await shared.putClient(id, at('i1'), 60_000)
+    }
+    const { proxy, reads } = recording(shared)
+    const cache = new CachedStore(proxy, channel().instance())
+    // As when 10,000 clients send after a quiet spell: every relay misses in the same turn.
+    const found = await Promise.all([
+      cache.getMembers(['a', 'b']),
+      cache.getMembers(['b', 'c']),
+      cache.getClient('a'),
+      cache.getClient('a'),
+      cache.getClient('c'),
+    ])
+    assert.deepEqual(found, [
+      [viewer('one'), viewer('one')],
+      [viewer('one'), viewer('one')],
+      at('i1'),
+      at('i1'),
+      at('i1'),
+    ])
+    assert.deepEqual(reads.members, [['a', 'b', 'c']], 'one read of the members, each asked for once')
+    assert.deepEqual(reads.clients, [['a', 'c']], 'one read of the clients')
+  })
+
+  it('reads a record in use again late in its life, without making its reader wait', async () => {
+    const shared = new MemoryStore()
+    await shared.putMember('a', viewer('one'))
+    const { proxy, reads } = recording(shared)
+    let now = 1_000_000
+    // random 0.5: each record lives the TTL (10 s), read again from half of it (5 s).
+    const cache = new CachedStore(proxy, channel().instance(), { now: () => now, random: () => 0.5 })
+    await cache.getMembers(['a'])
+    now += 4_000
+    await cache.getMembers(['a'])
+    assert.equal(reads.members.length, 1, 'young: from memory')
+    // Changed behind the cache's back (an announcement lost): the refresh picks it up.
+    await shared.putMember('a', viewer('two'))
+    now += 2_000
+    assert.deepEqual(await cache.getMembers(['a']), [viewer('one')], 'old enough: still served at once')
+    await new Promise((r) => setImmediate(r))
+    await new Promise((r) => setImmediate(r))
+    assert.equal(reads.members.length, 2, 'and read again meanwhile')
+    now += 4_500 // past the first entry's end, young in the refreshed one's life
+    assert.deepEqual(await cache.getMembers(['a']), [viewer('two')], 'the refreshed record, from memory')
+    assert.equal(reads.members.length, 2)
   })
 })
