@@ -31,19 +31,23 @@ import { xPointer } from './x11-state.ts'
  * share of the path (32 kbit/s, not the 128 it has on a wide link), and
  * the tone still arrives. Last, a viewer whose connection starts anew over
  * 0.55 Mbit/s: the new connection starts at the ceiling the last one found,
- * not at the encoder's whole rate. It runs in
- * Chromium, whose stream is H.264 from SmolDesk's helper, which takes each
- * new ceiling live. Firefox's VP8 helper takes them live too, but does not
- * yet hold beside another browser test on two cores: the picture moving
- * again 2.0–3.0 s after the drop, the ceiling not lifted within 24 s once
- * (libvpx climbs back slowly), and Firefox's new connection over 0.55
- * Mbit/s shows its first picture only after 4.4 s, although it carries the
- * last one's ceiling over as Chromium's does (the host logs 'path carried
- * over'; once the encoder sent 12.6 Mbit/s into the link meanwhile, 99 %
- * lost): what the VP8 pipeline does between the two connections is not yet
- * traced. Not in this list until it holds there (issue 18).
+ * not at the encoder's whole rate. All of it runs in Chromium, whose
+ * stream is H.264 from SmolDesk's helper, which takes each new ceiling
+ * live. Firefox gets VP8 from a second encoder, started for it after its
+ * answer: the new connection runs there too (it once showed no picture for
+ * 15 s: the carried-over ceiling was given before that encoder existed, and
+ * it started at its whole rate; CaptureService now keeps each viewer's
+ * ceiling for the encoder that starts later). The other two cases do not
+ * yet hold for Firefox beside another browser test on two cores: the
+ * picture moving again 3.6 s after the drop, and the ceiling not lifted
+ * within 24 s in two of three runs with a core kept busy (libvpx climbs
+ * back slowly), so they run in Chromium only (issue 18).
  */
-const CONGESTION_BROWSERS: readonly BrowserName[] = ['chromium']
+type CongestionCase = 'drop' | 'narrowest' | 'new connection'
+const CONGESTION_CASES: Readonly<Partial<Record<BrowserName, readonly CongestionCase[]>>> = {
+  chromium: ['drop', 'narrowest', 'new connection'],
+  firefox: ['new connection'],
+}
 
 const PATTERN_APP = resolve(import.meta.dirname, '../bench/pattern-app.ts')
 const WIDE: LinkShape = { mbit: 30, rttMs: 20, jitterMs: 0, lossPct: 0 }
@@ -136,8 +140,9 @@ function recoveredAfter(frames: number[], from: number, to: number): { after: nu
   return { after: start - from, freezes }
 }
 
-for (const name of CONGESTION_BROWSERS) {
-  describe(`congestion control over a shaped link (${name}): 30 Mbit/s, then 3, then 30 again`, () => {
+for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, CongestionCase[]][]) {
+  const runs = (c: CongestionCase) => cases.includes(c)
+  describe(`congestion control over a shaped link (${name}): ${cases.join(', ')}`, () => {
     let net: RemoteNetwork
     let scene: Scene
     let page: Page
@@ -195,159 +200,183 @@ for (const name of CONGESTION_BROWSERS) {
       }
     })
 
-    it('recovers the picture within 3 s of a drop to 3 Mbit/s on the same connection, and lifts the ceiling after', async () => {
-      const connectionsBefore = await connections(page)
-      await sleep(3000)
-      const wide = await receivedKbps(page, 3000)
-      const dropped = now()
-      const droppedAt = Date.now()
-      await net.shape(NARROW)
-      await sleep(10_000)
-      // The window ends now, before the page is asked (an answer can take a while on a busy machine:
-      // the time it took is no freeze of the picture).
-      const end = now()
-      const { after: recovery, freezes } = recoveredAfter(await framesShown(page), dropped, end)
-      const narrow = await receivedKbps(page, 4000)
-      const until = now()
-      const narrowFps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
-      const lifted = now()
-      await net.shape(WIDE)
-      // The ceiling rises 30 % a second on a clear path, 8 % near the rate the narrow link carried.
-      // On a machine starved of CPU the link's own bridge and the browser answer late, a queue to
-      // the host, and the ceiling comes down again on the way up (seen in CI: round trips of 367 ms
-      // at 6 Mbit/s over 30): the rise then takes longer, so the test waits for it up to 24 s.
-      let back = 0
-      while (now() - lifted < 24_000) {
-        back = await receivedKbps(page, 3000)
-        if (back > narrow * 1.5) break
-      }
-      process.stdout.write(
-        `congestion (${name}): 30 Mbit/s: ${wide.toFixed(0)} kbit/s received; → 3 Mbit/s: picture moving again after ` +
-          `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s; ` +
-          `30 again: ${back.toFixed(0)} kbit/s after ${((now() - lifted) / 1000).toFixed(0)} s\n`,
-      )
-      assert.ok(
-        wide > 4000,
-        `the full-screen change takes more than the narrow link: ${wide.toFixed(0)} kbit/s`,
-      )
-      assert.ok(
-        recovery <= 3000,
-        `the picture stood still until ${recovery.toFixed(0)} ms after the drop (freezes, ms after it: ${freezes.join(', ')}); ${pathDecisions(scene.host.stderr(), droppedAt)}`,
-      )
-      assert.ok(narrow < 3000, `within the link: ${narrow.toFixed(0)} kbit/s`)
-      assert.ok(narrowFps >= 5, `${narrowFps} frames/s over 3 Mbit/s`)
-      assert.ok(
-        back > narrow * 1.5,
-        `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
-      )
-      assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
-    })
+    if (runs('drop'))
+      it('recovers the picture within 3 s of a drop to 3 Mbit/s on the same connection, and lifts the ceiling after', async () => {
+        const connectionsBefore = await connections(page)
+        await sleep(3000)
+        const wide = await receivedKbps(page, 3000)
+        const dropped = now()
+        const droppedAt = Date.now()
+        await net.shape(NARROW)
+        await sleep(10_000)
+        // The window ends now, before the page is asked (an answer can take a while on a busy machine:
+        // the time it took is no freeze of the picture).
+        const end = now()
+        const { after: recovery, freezes } = recoveredAfter(await framesShown(page), dropped, end)
+        const narrow = await receivedKbps(page, 4000)
+        const until = now()
+        const narrowFps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
+        const lifted = now()
+        await net.shape(WIDE)
+        // The ceiling rises 30 % a second on a clear path, 8 % near the rate the narrow link carried.
+        // On a machine starved of CPU the link's own bridge and the browser answer late, a queue to
+        // the host, and the ceiling comes down again on the way up (seen in CI: round trips of 367 ms
+        // at 6 Mbit/s over 30): the rise then takes longer, so the test waits for it up to 24 s.
+        let back = 0
+        while (now() - lifted < 24_000) {
+          back = await receivedKbps(page, 3000)
+          if (back > narrow * 1.5) break
+        }
+        process.stdout.write(
+          `congestion (${name}): 30 Mbit/s: ${wide.toFixed(0)} kbit/s received; → 3 Mbit/s: picture moving again after ` +
+            `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s; ` +
+            `30 again: ${back.toFixed(0)} kbit/s after ${((now() - lifted) / 1000).toFixed(0)} s\n`,
+        )
+        assert.ok(
+          wide > 4000,
+          `the full-screen change takes more than the narrow link: ${wide.toFixed(0)} kbit/s`,
+        )
+        assert.ok(
+          recovery <= 3000,
+          `the picture stood still until ${recovery.toFixed(0)} ms after the drop (freezes, ms after it: ${freezes.join(', ')}); ${pathDecisions(scene.host.stderr(), droppedAt)}`,
+        )
+        assert.ok(narrow < 3000, `within the link: ${narrow.toFixed(0)} kbit/s`)
+        assert.ok(narrowFps >= 5, `${narrowFps} frames/s over 3 Mbit/s`)
+        assert.ok(
+          back > narrow * 1.5,
+          `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
+        )
+        assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
+      })
 
-    it('sends a smaller picture over 0.55 Mbit/s, where pointing still lands on the host, and the whole one after', async () => {
-      const connectionsBefore = await connections(page)
-      const videoWidth = () => inPage(page, () => document.querySelector('video')?.videoWidth ?? 0, undefined)
-      const droppedAt = Date.now()
-      const dropped = now()
-      await net.shape(NARROWEST)
-      // 1280x720 at 15 frames/s needs ~415 kbit/s: the picture is halved (640x360).
-      await eventually(
-        async () =>
-          assert.equal(
-            await videoWidth(),
-            640,
-            `half the width; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
-          ),
-        15_000,
-      )
-      const shrunkAfter = now() - dropped
-      await sleep(2000)
-      const [kbps, audioKbps] = await Promise.all([
-        receivedKbps(page, 4000),
-        receivedKbps(page, 4000, 'audio'),
-      ])
-      const until = now()
-      const fps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
-      const tone = await receivedTone(page)
-      // A point three quarters across and a quarter down the picture is (960, 180) on the host,
-      // whatever size the video is sent at.
-      const x = await X11Connection.open(scene.desktop.display)
-      let pointer: number[] = []
-      try {
-        const area = await videoContentBox(page)
-        await page.mouse.move(area.x + area.width * 0.75, area.y + area.height * 0.25, { steps: 3 })
-        await eventually(async () => {
-          const p = await xPointer(x)
-          pointer = [p.rootX, p.rootY]
-          assert.ok(Math.abs(p.rootX - 960) <= 4 && Math.abs(p.rootY - 180) <= 4, `the pointer at ${pointer}`)
-        }, 5000)
-      } finally {
-        x.close()
-      }
-      const lifted = now()
-      await net.shape(WIDE)
-      await eventually(async () => assert.equal(await videoWidth(), 1280, 'the whole width again'), 40_000)
-      const grownAfter = now() - lifted
-      // Sound gets its whole bitrate back once the picture's ceiling is ten times it (or gone).
-      let audioBack = 0
-      while (now() - lifted < grownAfter + 20_000) {
-        audioBack = await receivedKbps(page, 2000, 'audio')
-        if (audioBack > 96) break
-      }
-      process.stdout.write(
-        `congestion (${name}): → 0.55 Mbit/s: 640x360 after ${shrunkAfter.toFixed(0)} ms, ${kbps.toFixed(0)} kbit/s ` +
-          `at ${fps.toFixed(1)} frames/s, sound ${audioKbps.toFixed(0)} kbit/s (${tone.hz.toFixed(0)} Hz at ${tone.db.toFixed(0)} dB), ` +
-          `pointer aimed at (960, 180) landed at (${pointer.join(', ')}); ` +
-          `30 again: 1280x720 after ${(grownAfter / 1000).toFixed(1)} s, sound ${audioBack.toFixed(0)} kbit/s\n`,
-      )
-      assert.ok(
-        kbps + audioKbps < 550,
-        `within the link: ${kbps.toFixed(0)} + ${audioKbps.toFixed(0)} kbit/s`,
-      )
-      assert.ok(
-        audioKbps > 20 && audioKbps < 48,
-        `sound takes its share of the narrow path: ${audioKbps.toFixed(0)} kbit/s; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
-      )
-      assert.ok(
-        Math.abs(tone.hz - TONE_HZ) <= TONE_HZ * 0.02 && tone.db > -60,
-        `the tone arrives over the narrow path: ${tone.hz.toFixed(1)} Hz at ${tone.db.toFixed(0)} dB`,
-      )
-      assert.ok(audioBack > 96, `sound back at its configured 128 kbit/s: ${audioBack.toFixed(0)}`)
-      assert.ok(
-        fps >= 5,
-        `${fps} frames/s over 0.55 Mbit/s; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
-      )
-      assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
-    })
+    if (runs('narrowest'))
+      it('sends a smaller picture over 0.55 Mbit/s, where pointing still lands on the host, and the whole one after', async () => {
+        const connectionsBefore = await connections(page)
+        const videoWidth = () =>
+          inPage(page, () => document.querySelector('video')?.videoWidth ?? 0, undefined)
+        const droppedAt = Date.now()
+        const dropped = now()
+        await net.shape(NARROWEST)
+        // 1280x720 at 15 frames/s needs ~415 kbit/s: the picture is halved (640x360).
+        await eventually(
+          async () =>
+            assert.equal(
+              await videoWidth(),
+              640,
+              `half the width; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
+            ),
+          15_000,
+        )
+        const shrunkAfter = now() - dropped
+        await sleep(2000)
+        const [kbps, audioKbps] = await Promise.all([
+          receivedKbps(page, 4000),
+          receivedKbps(page, 4000, 'audio'),
+        ])
+        const until = now()
+        const fps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
+        const tone = await receivedTone(page)
+        // A point three quarters across and a quarter down the picture is (960, 180) on the host,
+        // whatever size the video is sent at.
+        const x = await X11Connection.open(scene.desktop.display)
+        let pointer: number[] = []
+        try {
+          const area = await videoContentBox(page)
+          await page.mouse.move(area.x + area.width * 0.75, area.y + area.height * 0.25, { steps: 3 })
+          await eventually(async () => {
+            const p = await xPointer(x)
+            pointer = [p.rootX, p.rootY]
+            assert.ok(
+              Math.abs(p.rootX - 960) <= 4 && Math.abs(p.rootY - 180) <= 4,
+              `the pointer at ${pointer}`,
+            )
+          }, 5000)
+        } finally {
+          x.close()
+        }
+        const lifted = now()
+        await net.shape(WIDE)
+        await eventually(async () => assert.equal(await videoWidth(), 1280, 'the whole width again'), 40_000)
+        const grownAfter = now() - lifted
+        // Sound gets its whole bitrate back once the picture's ceiling is ten times it (or gone).
+        let audioBack = 0
+        while (now() - lifted < grownAfter + 20_000) {
+          audioBack = await receivedKbps(page, 2000, 'audio')
+          if (audioBack > 96) break
+        }
+        process.stdout.write(
+          `congestion (${name}): → 0.55 Mbit/s: 640x360 after ${shrunkAfter.toFixed(0)} ms, ${kbps.toFixed(0)} kbit/s ` +
+            `at ${fps.toFixed(1)} frames/s, sound ${audioKbps.toFixed(0)} kbit/s (${tone.hz.toFixed(0)} Hz at ${tone.db.toFixed(0)} dB), ` +
+            `pointer aimed at (960, 180) landed at (${pointer.join(', ')}); ` +
+            `30 again: 1280x720 after ${(grownAfter / 1000).toFixed(1)} s, sound ${audioBack.toFixed(0)} kbit/s\n`,
+        )
+        assert.ok(
+          kbps + audioKbps < 550,
+          `within the link: ${kbps.toFixed(0)} + ${audioKbps.toFixed(0)} kbit/s`,
+        )
+        assert.ok(
+          audioKbps > 20 && audioKbps < 48,
+          `sound takes its share of the narrow path: ${audioKbps.toFixed(0)} kbit/s; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
+        )
+        assert.ok(
+          Math.abs(tone.hz - TONE_HZ) <= TONE_HZ * 0.02 && tone.db > -60,
+          `the tone arrives over the narrow path: ${tone.hz.toFixed(1)} Hz at ${tone.db.toFixed(0)} dB`,
+        )
+        assert.ok(audioBack > 96, `sound back at its configured 128 kbit/s: ${audioBack.toFixed(0)}`)
+        assert.ok(
+          fps >= 5,
+          `${fps} frames/s over 0.55 Mbit/s; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
+        )
+        assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
+      })
 
-    it('starts a viewer’s new connection at the ceiling its last one found, not at the encoder’s whole rate', async () => {
-      await net.shape(NARROWEST)
-      // The ceiling comes down within a few seconds of the drop (the second test), and settles.
-      await sleep(8000)
-      const before = await connections(page)
-      const restartedAt = Date.now()
-      const restarted = now()
-      await inPage(page, () => window.smoldesk?.connection.restartMedia(), undefined)
-      await eventually(async () => assert.ok((await connections(page)) > before, 'a new connection'), 15_000)
-      await eventually(
-        async () => assert.ok((await inbound(page, 'framesDecoded')) > 0, 'the new connection’s picture'),
-        15_000,
-      )
-      const started = now()
-      const firstFrame = started - restarted
-      const kbps = await receivedKbps(page, 4000)
-      const { after: moving, freezes } = recoveredAfter(await framesShown(page), started, now())
-      process.stdout.write(
-        `congestion (${name}): a new connection over 0.55 Mbit/s: first frame ${firstFrame.toFixed(0)} ms after the restart, then ${kbps.toFixed(0)} kbit/s, moving ${moving.toFixed(0)} ms after it\n`,
-      )
-      // Without the carried-over ceiling the first keyframe came from an encoder at its whole rate
-      // (12 Mbit/s into 0.55) and the first picture took 1.3–4.2 s (five runs, three over 2 s); with
-      // it 0.7–0.8 s, 1.1–1.2 s with a core kept busy beside this and another browser test.
-      assert.ok(
-        firstFrame < 2000,
-        `the new connection's first picture after ${firstFrame.toFixed(0)} ms (then still until ${moving.toFixed(0)} ms, freezes ${freezes.join(', ')}); ${pathDecisions(scene.host.stderr(), restartedAt)}`,
-      )
-      assert.ok(kbps < 550, `within the link: ${kbps.toFixed(0)} kbit/s`)
-      await net.shape(WIDE)
-    })
+    if (runs('new connection'))
+      it('starts a viewer’s new connection at the ceiling its last one found, not at the encoder’s whole rate', async () => {
+        await net.shape(NARROWEST)
+        // The ceiling comes down within a few seconds of the drop (4–7 s to the halved picture,
+        // the second test), then settles.
+        await eventually(
+          async () =>
+            assert.equal(
+              await inPage(page, () => document.querySelector('video')?.videoWidth ?? 0, undefined),
+              640,
+              'the picture halved over 0.55 Mbit/s',
+            ),
+          20_000,
+        )
+        await sleep(3000)
+        const before = await connections(page)
+        const restartedAt = Date.now()
+        const restarted = now()
+        await inPage(page, () => window.smoldesk?.connection.restartMedia(), undefined)
+        await eventually(
+          async () => assert.ok((await connections(page)) > before, 'a new connection'),
+          15_000,
+        )
+        await eventually(
+          async () => assert.ok((await inbound(page, 'framesDecoded')) > 0, 'the new connection’s picture'),
+          15_000,
+        )
+        const started = now()
+        const firstFrame = started - restarted
+        const kbps = await receivedKbps(page, 4000)
+        const { after: moving, freezes } = recoveredAfter(await framesShown(page), started, now())
+        process.stdout.write(
+          `congestion (${name}): a new connection over 0.55 Mbit/s: first frame ${firstFrame.toFixed(0)} ms after the restart, then ${kbps.toFixed(0)} kbit/s, moving ${moving.toFixed(0)} ms after it\n`,
+        )
+        // Without the carried-over ceiling the first keyframe came from an encoder at its whole rate
+        // (12 Mbit/s into 0.55) and the first picture took 1.3–4.2 s (five runs, three over 2 s); with
+        // it 0.7–0.8 s, 1.1–1.2 s with a core kept busy beside this and another browser test.
+        // Firefox's VP8 encoder starts only after the new answer (the last one stopped with its
+        // viewer), which adds its start and first keyframe: 0.95 s alone, 1.6–1.7 s with a core kept
+        // busy; without the ceiling it was there for, 4.4 s, or no picture in 15 s.
+        const firstFrameBound = name === 'firefox' ? 3000 : 2000
+        assert.ok(
+          firstFrame < firstFrameBound,
+          `the new connection's first picture after ${firstFrame.toFixed(0)} ms (then still until ${moving.toFixed(0)} ms, freezes ${freezes.join(', ')}); ${pathDecisions(scene.host.stderr(), restartedAt)}`,
+        )
+        assert.ok(kbps < 550, `within the link: ${kbps.toFixed(0)} kbit/s`)
+        await net.shape(WIDE)
+      })
   })
 }

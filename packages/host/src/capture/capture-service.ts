@@ -64,6 +64,15 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
   readonly #extra = new Map<VideoCodec, CapturePipeline>()
   /** The codecs viewers use now (useCodecs); extras for them start with the capture. */
   #inUse = new Set<VideoCodec>()
+  /**
+   * Each viewer's path ceiling, by the codec it watches. An extra encoder
+   * starts after its first viewer's answer (useCodecs), when that viewer's
+   * ceiling — carried over from its last connection — was already given: kept
+   * here, it holds from the new encoder's first frame (without it Firefox's
+   * new connection over 0.55 Mbit/s got VP8 at its whole rate, 1280x720 at
+   * constant quality, and no picture for 15 s: every keyframe was lost).
+   */
+  readonly #paths = new Map<VideoCodec, Map<string, number>>()
   /** Extra encoders are started and stopped one change at a time. */
   #extrasChanging: Promise<void> = Promise.resolve()
   #codec: VideoCodec = 'H264'
@@ -126,6 +135,14 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
 
   /** A viewer's path allows this much of its codec's encoder (undefined: no limit, or it left). */
   setPathCeiling(codec: VideoCodec, viewerId: string, kbps: number | undefined): void {
+    let paths = this.#paths.get(codec)
+    if (kbps !== undefined) {
+      if (!paths) this.#paths.set(codec, (paths = new Map()))
+      paths.set(viewerId, kbps)
+    } else if (paths) {
+      paths.delete(viewerId)
+      if (paths.size === 0) this.#paths.delete(codec)
+    }
     this.#pipelineFor(codec)?.setPathCeiling(viewerId, kbps)
   }
 
@@ -269,6 +286,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
       }),
     )
     this.#extra.set(codec, pipeline)
+    for (const [viewerId, kbps] of this.#paths.get(codec) ?? []) pipeline.setPathCeiling(viewerId, kbps)
     return pipeline
   }
 
