@@ -135,10 +135,10 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
 
   /** A viewer's path allows this much of its codec's encoder (undefined: no limit, or it left). */
   setPathCeiling(codec: VideoCodec, viewerId: string, kbps: number | undefined): void {
-    let paths = this.#paths.get(codec)
+    const paths = this.#paths.get(codec)
     if (kbps !== undefined) {
-      if (!paths) this.#paths.set(codec, (paths = new Map()))
-      paths.set(viewerId, kbps)
+      if (paths) paths.set(viewerId, kbps)
+      else this.#paths.set(codec, new Map([[viewerId, kbps]]))
     } else if (paths) {
       paths.delete(viewerId)
       if (paths.size === 0) this.#paths.delete(codec)
