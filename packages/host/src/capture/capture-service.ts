@@ -301,7 +301,11 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
       over: false,
       timer: setTimeout(() => {
         entry.over = true
-        void this.#syncExtras()
+        // Nobody awaits this one: a failure to stop it is said as the other capture errors are.
+        this.#syncExtras().catch((err: unknown) => {
+          const error = SmolDeskError.from(err)
+          this.#options.emit('error', { code: error.code, message: error.message, source: 'capture' })
+        })
       }, EXTRA_LINGER_MS).unref(),
     }
     this.#lingering.set(codec, entry)
