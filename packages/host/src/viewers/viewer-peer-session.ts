@@ -111,8 +111,7 @@ export class ViewerPeerSession {
               { viewerId, feedback, sendKbps: Math.round(rate.sendKbps), ceiling, why },
               'path estimate',
             )
-            ctx.capture.setPathCeiling(codec, viewerId, ceiling)
-            ctx.audio.setPathCeiling(viewerId, ceiling)
+            this.#holdTo(codec, ceiling)
           }
         },
         onInput: (frame, channel) => {
@@ -161,10 +160,7 @@ export class ViewerPeerSession {
       this.#ctx.codecsChanged()
       // A ceiling carried over from the viewer's previous connection holds from the first frame on.
       const ceiling = this.#path.ceiling
-      if (ceiling !== undefined) {
-        this.#ctx.capture.setPathCeiling(codec, this.viewerId, ceiling)
-        this.#ctx.audio.setPathCeiling(this.viewerId, ceiling)
-      }
+      if (ceiling !== undefined) this.#holdTo(codec, ceiling)
     } else {
       // Nothing the host can encode decodes there: say so instead of showing a black video.
       this.#ctx.emit('error', {
@@ -217,10 +213,15 @@ export class ViewerPeerSession {
       log.debug({ viewerId: this.viewerId, seed: this.#path.seed }, 'path remembered')
       this.#ctx.rememberPath(this.viewerId, this.#path.seed)
     }
-    if (this.#codec) this.#ctx.capture.setPathCeiling(this.#codec, this.viewerId, undefined)
-    this.#ctx.audio.setPathCeiling(this.viewerId, undefined)
+    this.#holdTo(this.#codec, undefined)
     this.#ctx.closed(this)
     return this.#peer.close().catch((err: unknown) => log.warn({ err: String(err) }, 'closing a peer failed'))
+  }
+
+  /** Holds the viewer's video encoder and the desktop's sound to its path's ceiling (undefined: lets go). */
+  #holdTo(codec: VideoCodec | undefined, ceiling: number | undefined): void {
+    if (codec) this.#ctx.capture.setPathCeiling(codec, this.viewerId, ceiling)
+    this.#ctx.audio.setPathCeiling(this.viewerId, ceiling)
   }
 
   #onState(state: string): void {
