@@ -529,6 +529,7 @@ describe('every browser at once: one encoder per codec in use', () => {
     await Promise.all([first, second, fox].map((p) => waitForColour(p, ORANGE, 10_000)))
 
     await fox.close()
+    // It runs on for 5 s (EXTRA_LINGER_MS: a viewer coming back finds it running), then stops.
     await eventually(async () => assert.deepEqual(await encoders(start), ['smoldesk-grab']), 15_000)
     await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, BLUE)
     await waitForColour(first, BLUE, 10_000)

@@ -39,6 +39,15 @@ export interface CaptureServiceOptions {
 
 /** RandR sends several notifications for one change (screen, CRTC, output): act once they settle. */
 const LAYOUT_SETTLE_MS = 250
+/**
+ * An extra encoder whose last viewer left runs on this long: a viewer
+ * coming back (the page's new connection after a drop) finds it running
+ * instead of waiting for a new one and its first keyframe. Firefox's new
+ * connection over 0.55 Mbit/s showed its first picture 1.6–2.5 s after the
+ * restart with a core kept busy when its VP8 encoder started anew (0.9–1.4 s
+ * for Chromium, whose encoder runs on).
+ */
+const EXTRA_LINGER_MS = 5000
 
 /** What the capture makes, by codec: every viewer of a codec shares that codec's packets. */
 export interface CaptureEvents {
@@ -56,7 +65,8 @@ export interface CaptureEvents {
  * one more for each other codec some viewer needs because it cannot decode
  * the configured one (Firefox without OpenH264 gets VP8). Those run with
  * the same monitor, rate and quality, in software and without the codec-
- * specific advanced options, and stop when their last viewer goes.
+ * specific advanced options, and stop a few seconds after their last
+ * viewer goes (EXTRA_LINGER_MS).
  */
 export class CaptureService extends EventEmitter<CaptureEvents> {
   readonly pipeline: CapturePipeline
@@ -73,6 +83,8 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
    * constant quality, and no picture for 15 s: every keyframe was lost).
    */
   readonly #paths = new Map<VideoCodec, Map<string, number>>()
+  /** Extra encoders without a viewer, running on until their time is up (EXTRA_LINGER_MS). */
+  readonly #lingering = new Map<VideoCodec, { timer: NodeJS.Timeout; over: boolean }>()
   /** Extra encoders are started and stopped one change at a time. */
   #extrasChanging: Promise<void> = Promise.resolve()
   #codec: VideoCodec = 'H264'
@@ -227,6 +239,7 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     clearTimeout(this.#layoutTimer)
     this.#wantedMonitor = undefined // a layout change from now on has nothing to follow
     this.#inUse.clear()
+    for (const codec of [...this.#lingering.keys()]) this.#stopLingering(codec)
     await this.#extrasChanging
     await Promise.all([this.pipeline.close(), ...[...this.#extra.values()].map((p) => p.close())])
     this.#extra.clear()
@@ -244,7 +257,13 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
       const primary = this.pipeline.plan
       const wanted = primary ? [...this.#inUse].filter((c) => c !== primary.config.codec) : []
       for (const [codec, pipeline] of this.#extra) {
-        if (wanted.includes(codec)) continue
+        if (wanted.includes(codec)) {
+          this.#stopLingering(codec)
+          continue
+        }
+        // Not through a stop or a new plan: those stop it at once.
+        if (this.pipeline.running && !replan && this.#lingers(codec)) continue
+        this.#stopLingering(codec)
         this.#extra.delete(codec)
         await pipeline.close()
       }
@@ -272,6 +291,30 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     })
     this.#extrasChanging = next.catch(() => {})
     return next
+  }
+
+  /** Whether an extra encoder without a viewer still runs on (its time starts now, the first time it is asked). */
+  #lingers(codec: VideoCodec): boolean {
+    const lingering = this.#lingering.get(codec)
+    if (lingering) return !lingering.over
+    const entry = {
+      over: false,
+      timer: setTimeout(() => {
+        entry.over = true
+        // Nobody awaits this one: a failure to stop it is said as the other capture errors are.
+        this.#syncExtras().catch((err: unknown) => {
+          const error = SmolDeskError.from(err)
+          this.#options.emit('error', { code: error.code, message: error.message, source: 'capture' })
+        })
+      }, EXTRA_LINGER_MS).unref(),
+    }
+    this.#lingering.set(codec, entry)
+    return true
+  }
+
+  #stopLingering(codec: VideoCodec): void {
+    clearTimeout(this.#lingering.get(codec)?.timer)
+    this.#lingering.delete(codec)
   }
 
   #newExtra(codec: VideoCodec): CapturePipeline {
