@@ -6,6 +6,7 @@ import { MAX_QUEUE_MS, Pacer } from '../src/congestion/pacer.ts'
 import { MIN_PATH_KBPS, PathEstimate } from '../src/congestion/path-estimate.ts'
 import { framesLadder, type RateCeiling, RateGovernor } from '../src/congestion/rate-governor.ts'
 import { RateMeter } from '../src/congestion/rate-meter.ts'
+import { RETRANSMIT_SHARE, RetransmitLimiter } from '../src/congestion/retransmit-limiter.ts'
 import { TAIL_PROBE_MS, TailProbe } from '../src/congestion/tail-probe.ts'
 import { eventually } from './helpers.ts'
 
@@ -351,6 +352,29 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     probe.cancel()
     await wait(TAIL_PROBE_MS * 2)
     assert.deepEqual(again, [6])
+  })
+
+  it('resends a packet once a round trip, and within half the ceiling a second while one holds', () => {
+    const limiter = new RetransmitLimiter()
+    limiter.setRoundTrip(40)
+    // No ceiling (a clear path): every packet asked for goes, but not twice within a round trip.
+    assert.ok(limiter.allow(1, 1200, 0))
+    assert.ok(!limiter.allow(1, 1200, 39), 'the first resend may still be on its way')
+    assert.ok(limiter.allow(1, 1200, 40))
+    for (let seq = 2; seq < 1000; seq++) assert.ok(limiter.allow(seq, 1200, 50))
+    // A ceiling of 250 kbit/s: 125 kbit/s of resends a second, 13 packets of 1200 bytes.
+    const narrow = new RetransmitLimiter()
+    narrow.setCeiling(250)
+    let allowed = 0
+    for (let seq = 0; seq < 100; seq++) if (narrow.allow(seq, 1200, 1000 + seq)) allowed++
+    assert.equal(allowed, Math.floor((250 * RETRANSMIT_SHARE * 1000) / 8 / 1200))
+    assert.ok(narrow.kbps(1100) <= 250 * RETRANSMIT_SHARE)
+    assert.equal(narrow.takeRefused(), 100 - allowed)
+    assert.equal(narrow.takeRefused(), 0)
+    // A second later the window has room again; the ceiling lifted, nothing holds them.
+    assert.ok(narrow.allow(500, 1200, 2100))
+    narrow.setCeiling(undefined)
+    for (let seq = 501; seq < 600; seq++) assert.ok(narrow.allow(seq, 1200, 2100))
   })
 
   it('measures the last second in 100 ms buckets', () => {

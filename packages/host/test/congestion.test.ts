@@ -110,6 +110,31 @@ const inbound = (page: Page, key: 'bytesReceived' | 'framesDecoded', kind: 'vide
     },
     [key, kind] as const,
   )
+/**
+ * What the page's video receiver went through, for a failure message: the
+ * size of its last decoded frame, frames and keyframes decoded, packets lost
+ * and repaired, and what it asked the host for (NACKs, PLIs).
+ */
+const receiverState = (page: Page) =>
+  inPage(
+    page,
+    async () => {
+      const pc = window.smoldesk?.connection.peerConnection
+      if (!pc) return 'no connection'
+      for (const r of (await pc.getStats()).values()) {
+        if (r.type !== 'inbound-rtp' || r.kind !== 'video') continue
+        const n = (key: string) => Number(r[key] ?? 0)
+        return (
+          `receiver: last frame ${n('frameWidth')}x${n('frameHeight')}, ${n('framesDecoded')} frames ` +
+          `(${n('keyFramesDecoded')} key), ${n('packetsReceived')} packets, ${n('packetsLost')} lost, ` +
+          `${n('retransmittedPacketsReceived')} retransmitted, ${n('nackCount')} NACKs, ${n('pliCount')} PLIs, ` +
+          `${n('framesDropped')} dropped`
+        )
+      }
+      return 'no inbound video'
+    },
+    undefined,
+  ).catch((err: unknown) => `receiver: ${String(err)}`)
 const now = () => performance.timeOrigin + performance.now()
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -259,14 +284,12 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
         const dropped = now()
         await net.shape(NARROWEST)
         // 1280x720 at 15 frames/s needs ~415 kbit/s: the picture is halved (640x360).
-        await eventually(
-          async () =>
-            assert.equal(
-              await videoWidth(),
-              640,
-              `half the width; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
-            ),
-          15_000,
+        await eventually(async () => assert.equal(await videoWidth(), 640, 'half the width'), 15_000).catch(
+          async (err: unknown) => {
+            throw new Error(
+              `${String(err)}; ${await receiverState(page)}; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
+            )
+          },
         )
         const shrunkAfter = now() - dropped
         await sleep(2000)
@@ -309,7 +332,8 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
           `congestion (${name}): → 0.55 Mbit/s: 640x360 after ${shrunkAfter.toFixed(0)} ms, ${kbps.toFixed(0)} kbit/s ` +
             `at ${fps.toFixed(1)} frames/s, sound ${audioKbps.toFixed(0)} kbit/s (${tone.hz.toFixed(0)} Hz at ${tone.db.toFixed(0)} dB), ` +
             `pointer aimed at (960, 180) landed at (${pointer.join(', ')}); ` +
-            `30 again: 1280x720 after ${(grownAfter / 1000).toFixed(1)} s, sound ${audioBack.toFixed(0)} kbit/s\n`,
+            `30 again: 1280x720 after ${(grownAfter / 1000).toFixed(1)} s, sound ${audioBack.toFixed(0)} kbit/s; ` +
+            `${await receiverState(page)}\n`,
         )
         assert.ok(
           kbps + audioKbps < 550,
@@ -333,6 +357,7 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
 
     if (runs('new connection'))
       it('starts a viewer’s new connection at the ceiling its last one found, not at the encoder’s whole rate', async () => {
+        const shapedAt = Date.now()
         await net.shape(NARROWEST)
         // The ceiling comes down within a few seconds of the drop (4–7 s to the halved picture,
         // the second test), then settles.
@@ -344,7 +369,11 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
               'the picture halved over 0.55 Mbit/s',
             ),
           20_000,
-        )
+        ).catch(async (err: unknown) => {
+          throw new Error(
+            `${String(err)}; ${await receiverState(page)}; ${pathDecisions(scene.host.stderr(), shapedAt)}`,
+          )
+        })
         await sleep(3000)
         const before = await connections(page)
         const restartedAt = Date.now()

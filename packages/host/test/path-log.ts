@@ -1,13 +1,41 @@
 /**
  * What the host's path estimate did (its debug lines, `SMOLDESK_LOG_LEVEL=debug`)
  * from `since` (ms since the epoch) on, for a failure message: each
- * decrease with why (loss, queue, what was sent and arrived), and the ceiling
- * once a second in between.
+ * decrease with why (loss, queue, what was sent and arrived), the ceiling
+ * once a second in between, each frame rate and picture size the governor
+ * gave the encoder, the host's warnings and errors, and how many keyframes
+ * the viewers asked for.
  */
 export function pathDecisions(hostStderr: string, since: number): string {
   const steps: string[] = []
   let shownAt = Number.NEGATIVE_INFINITY
+  let lastShape = ''
+  let keyframes = 0
   for (const line of hostStderr.split('\n')) {
+    if (/"level":(40|50|60)/.test(line)) {
+      // A warning or error of the host's (an encoder that crashed or stopped) in the same window.
+      const entry = JSON.parse(line) as { time: number; name?: string; msg?: string }
+      if (entry.time >= since)
+        steps.push(
+          `+${((entry.time - since) / 1000).toFixed(1)} s ${entry.name ?? 'host'}: ${entry.msg ?? ''}`,
+        )
+      continue
+    }
+    if (line.includes('"asking the encoder for a keyframe"')) {
+      if ((JSON.parse(line) as { time: number }).time >= since) keyframes++
+      continue
+    }
+    if (line.includes('"path ceiling"')) {
+      // What the governor made of it: the encoder's frame rate and picture size.
+      const entry = JSON.parse(line) as { time: number; fps: number | string; shrink: number }
+      const shape = `${entry.fps}/${entry.shrink}`
+      if (entry.time < since || shape === lastShape) continue
+      lastShape = shape
+      steps.push(
+        `+${((entry.time - since) / 1000).toFixed(1)} s encoder at ${entry.fps} frames/s, 1/${entry.shrink} size`,
+      )
+      continue
+    }
     if (!line.includes('"path estimate"')) continue
     const entry = JSON.parse(line) as {
       time: number
@@ -30,5 +58,5 @@ export function pathDecisions(hostStderr: string, since: number): string {
       shownAt = entry.time
     }
   }
-  return `the path estimate from then on: ${steps.join('; ') || 'no change'}`
+  return `the path estimate from then on: ${steps.join('; ') || 'no change'}; ${keyframes} keyframes asked of the encoder`
 }

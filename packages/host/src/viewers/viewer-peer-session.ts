@@ -74,6 +74,8 @@ export class ViewerPeerSession {
    * encoder down. It starts where the viewer's previous connection left it.
    */
   readonly #path: PathEstimate
+  /** When the path estimate was last written to the debug log (performance.now()). */
+  #pathLoggedAt = Number.NEGATIVE_INFINITY
   #closed = false
 
   constructor(ctx: PeerSessionContext, viewerId: string, attempt: number, codecs: VideoCodec[]) {
@@ -101,18 +103,22 @@ export class ViewerPeerSession {
           const rate = codec && ctx.capture.encoderRate(codec)
           if (this.#closed || !codec || !rate) return
           const before = this.#path.ceiling
-          const ceiling = this.#path.update(feedback, rate, performance.now())
-          if (ceiling !== before) {
+          const at = performance.now()
+          const ceiling = this.#path.update(feedback, rate, at)
+          // Each change, and once a second while none comes: a ceiling stuck at its floor then
+          // still shows what the encoder made meanwhile (nothing, if it stalled).
+          if (ceiling !== before || at - this.#pathLoggedAt >= 1000) {
             const why =
               ceiling !== undefined && ceiling < (before ?? Number.POSITIVE_INFINITY)
                 ? this.#path.lastDecrease
                 : undefined
+            this.#pathLoggedAt = at
             log.debug(
               { viewerId, feedback, sendKbps: Math.round(rate.sendKbps), ceiling, why },
               'path estimate',
             )
-            this.#holdTo(codec, ceiling)
           }
+          if (ceiling !== before) this.#holdTo(codec, ceiling)
         },
         onInput: (frame, channel) => {
           if (this.#closed) return
@@ -218,9 +224,13 @@ export class ViewerPeerSession {
     return this.#peer.close().catch((err: unknown) => log.warn({ err: String(err) }, 'closing a peer failed'))
   }
 
-  /** Holds the viewer's video encoder and the desktop's sound to its path's ceiling (undefined: lets go). */
+  /**
+   * Holds the viewer's video encoder, its retransmissions and the desktop's
+   * sound to its path's ceiling (undefined: lets go).
+   */
   #holdTo(codec: VideoCodec | undefined, ceiling: number | undefined): void {
     if (codec) this.#ctx.capture.setPathCeiling(codec, this.viewerId, ceiling)
+    this.#peer.setPathCeiling(ceiling)
     this.#ctx.audio.setPathCeiling(this.viewerId, ceiling)
   }
 

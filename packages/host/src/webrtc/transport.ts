@@ -22,6 +22,11 @@ export interface ViewerPeer {
   sendAudioRtp(packet: Buffer): void
   /** The sound helper restarted: the same continuity for the audio track. */
   audioSourceChanged(): void
+  /**
+   * The viewer's path ceiling (kbit/s; undefined: none): what its NACKs get
+   * resent keeps within a share of it.
+   */
+  setPathCeiling(kbps: number | undefined): void
   /** A host → viewer message on the reliable input channel (cursor image); sent once the channel opens. */
   sendToViewer(frame: Uint8Array): void
   close(): Promise<void>

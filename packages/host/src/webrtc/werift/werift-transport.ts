@@ -28,11 +28,13 @@ import {
   useSdesMid,
 } from 'werift'
 import { LoopLateness } from '../../congestion/loop-lateness.ts'
+import { RetransmitLimiter } from '../../congestion/retransmit-limiter.ts'
 import { createLogger } from '../../log.ts'
 import { HOST_DEFAULTS } from '../../options.ts'
 import { linkMtu } from '../native/link-mtu.ts'
 import { NativeDataLink } from '../native/native-data-link.ts'
 import type { MediaTransport, PeerOptions, ViewerPeer } from '../transport.ts'
+import { limitRetransmissions } from './nack-limit.ts'
 import { RtpContinuity } from './rtp-continuity.ts'
 import { SenderReports } from './sender-reports.ts'
 import { wrapChannel } from './werift-channel.ts'
@@ -135,6 +137,9 @@ class WeriftViewerPeer implements ViewerPeer {
   readonly #videoContinuity = new RtpContinuity(() => this.#transceiver.sender, 90_000)
   readonly #audioContinuity = new RtpContinuity(() => this.#audio.sender, 48_000)
   readonly #senderReports = new SenderReports()
+  /** What the viewer's NACKs get resent: within the path's ceiling, once a round trip. */
+  readonly #retransmits = new RetransmitLimiter()
+  #retransmitsLoggedAt = 0
   #playoutDelayId: number | undefined
   readonly #reliable: RTCDataChannel
   /** Only the latest host → viewer message matters (a cursor image supersedes the last). */
@@ -226,6 +231,7 @@ class WeriftViewerPeer implements ViewerPeer {
     })
     this.#pc.connectionStateChange.subscribe((state) => options.events.onConnectionState(state))
     const sender = this.#transceiver.sender
+    limitRetransmissions(sender, this.#retransmits)
     sender.onRtcp.subscribe((packet) => {
       // Payload-specific feedback is also REMB (Chromium's bandwidth estimate, about once a
       // second): only PLI and FIR ask for a keyframe. Taking REMB for one restarted the encoder
@@ -239,12 +245,15 @@ class WeriftViewerPeer implements ViewerPeer {
         const report = packet.reports.find((r) => r.ssrc === sender.ssrc)
         if (report) {
           this.#noteSenderReport()
+          const rttMs = this.#senderReports.roundTripMs(report.lsr, report.dlsr, Date.now() / 1000)
+          if (rttMs !== undefined) this.#retransmits.setRoundTrip(rttMs)
+          this.#logRetransmits()
           options.events.onPathFeedback({
             kind: 'report',
             // 24-bit two's complement (duplicates can make it negative); werift reads it unsigned.
             packetsLost: report.packetsLost >= 0x800000 ? report.packetsLost - 0x1000000 : report.packetsLost,
             highestSequence: report.highestSequence,
-            rttMs: this.#senderReports.roundTripMs(report.lsr, report.dlsr, Date.now() / 1000),
+            rttMs,
             hostLateMs: LoopLateness.shared().worst(HOST_LATE_WINDOW_MS),
           })
         }
@@ -290,6 +299,23 @@ class WeriftViewerPeer implements ViewerPeer {
     this.#videoContinuity.beforeSend(performance.now())
     this.#track.writeRtp(rtp)
     this.#noteSenderReport()
+  }
+
+  setPathCeiling(kbps: number | undefined): void {
+    this.#retransmits.setCeiling(kbps)
+  }
+
+  /** What was resent and refused, at most once a second, while resends are refused. */
+  #logRetransmits(): void {
+    const now = performance.now()
+    if (now - this.#retransmitsLoggedAt < 1000) return
+    const refused = this.#retransmits.takeRefused()
+    if (refused === 0) return
+    this.#retransmitsLoggedAt = now
+    log.debug(
+      { viewer: this.viewerId, resentKbps: Math.round(this.#retransmits.kbps(now)), refused },
+      'retransmissions held back',
+    )
   }
 
   /** werift's last sender report on the video (it sends them itself, every 0.5–1.5 s). */
