@@ -5,7 +5,7 @@
  * missing packet again each round trip: when a 30 Mbit/s link dropped to
  * 0.55 the host resent 5.6, 4.9, 3.0, 2.2 and 1.4 Mbit/s in the five
  * seconds after (media 0.25–0.35), the link's queue stayed full, and the
- * smaller picture took 3.4–4.9 s to arrive (in CI once not within 35 s).
+ * smaller picture took 3.3–4.9 s to arrive (in CI once not within 35 s).
  * libwebrtc holds retransmissions to its target rate; half of the ceiling
  * leaves the link room to drain, and random loss (a few percent) needs far
  * less.
