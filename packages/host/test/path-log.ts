@@ -11,14 +11,13 @@ export function pathDecisions(hostStderr: string, since: number): string {
   let shownAt = Number.NEGATIVE_INFINITY
   let lastShape = ''
   let keyframes = 0
+  /** A log line's time as seconds after `since`. */
+  const after = (time: number) => `+${((time - since) / 1000).toFixed(1)} s`
   for (const line of hostStderr.split('\n')) {
     if (/"level":(40|50|60)/.test(line)) {
       // A warning or error of the host's (an encoder that crashed or stopped) in the same window.
       const entry = JSON.parse(line) as { time: number; name?: string; msg?: string }
-      if (entry.time >= since)
-        steps.push(
-          `+${((entry.time - since) / 1000).toFixed(1)} s ${entry.name ?? 'host'}: ${entry.msg ?? ''}`,
-        )
+      if (entry.time >= since) steps.push(`${after(entry.time)} ${entry.name ?? 'host'}: ${entry.msg ?? ''}`)
       continue
     }
     if (line.includes('"asking the encoder for a keyframe"')) {
@@ -31,9 +30,7 @@ export function pathDecisions(hostStderr: string, since: number): string {
       const shape = `${entry.fps}/${entry.shrink}`
       if (entry.time < since || shape === lastShape) continue
       lastShape = shape
-      steps.push(
-        `+${((entry.time - since) / 1000).toFixed(1)} s encoder at ${entry.fps} frames/s, 1/${entry.shrink} size`,
-      )
+      steps.push(`${after(entry.time)} encoder at ${entry.fps} frames/s, 1/${entry.shrink} size`)
       continue
     }
     if (!line.includes('"path estimate"')) continue
@@ -45,7 +42,7 @@ export function pathDecisions(hostStderr: string, since: number): string {
       why?: { loss?: number; queueMs: number; arrived?: number; remb?: number }
     }
     if (entry.time < since) continue
-    const at = `+${((entry.time - since) / 1000).toFixed(1)} s`
+    const at = after(entry.time)
     const ceiling = entry.ceiling === undefined ? 'none' : entry.ceiling.toFixed(0)
     if (entry.why) {
       const w = entry.why
