@@ -362,6 +362,10 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     assert.ok(!limiter.allow(1, 1200, 39), 'the first resend may still be on its way')
     assert.ok(limiter.allow(1, 1200, 40))
     for (let seq = 2; seq < 1000; seq++) assert.ok(limiter.allow(seq, 1200, 50))
+    // A round trip grown by a queue: still asked again 100 ms on (Chromium's cadence), resent again.
+    limiter.setRoundTrip(250)
+    assert.ok(!limiter.allow(2, 1200, 149))
+    assert.ok(limiter.allow(2, 1200, 150))
     // A ceiling of 250 kbit/s: 125 kbit/s of resends a second, 13 packets of 1200 bytes.
     const narrow = new RetransmitLimiter()
     narrow.setCeiling(250)
