@@ -38,16 +38,19 @@ import { xPointer } from './x11-state.ts'
  * with the last connection, the carried-over ceiling was given before the
  * new one existed, and it started at its whole rate; CaptureService now
  * keeps each viewer's ceiling for an encoder that starts later, and lets
- * an encoder run on for 5 s after its last viewer). The other two cases do not
- * yet hold for Firefox beside another browser test on two cores: the
- * picture moving again 3.6 s after the drop, and the ceiling not lifted
- * within 24 s in two of three runs with a core kept busy (libvpx climbs
- * back slowly), so they run in Chromium only (issue 18).
+ * an encoder run on for 5 s after its last viewer). The drop and the
+ * narrowest link run there too since retransmissions keep to the path
+ * (with a core kept busy: moving again 1.7–2.1 s after the drop, 3.6 s
+ * before; 640x360 after 2.8–4.7 s, five runs). The lift does not yet hold in Firefox
+ * beside another browser test on two cores, so it runs in Chromium only
+ * (issue 18): with a core kept busy libvpx made 0.6–1.8 Mbit/s under
+ * ceilings of 1.4–3.3, and what arrived did not reach 1.5 times the
+ * narrow link's within 24 s in two of four runs (6 and 21 s in the others).
  */
-type CongestionCase = 'drop' | 'narrowest' | 'new connection'
+type CongestionCase = 'drop' | 'lift' | 'narrowest' | 'new connection'
 const CONGESTION_CASES: Readonly<Partial<Record<BrowserName, readonly CongestionCase[]>>> = {
-  chromium: ['drop', 'narrowest', 'new connection'],
-  firefox: ['new connection'],
+  chromium: ['drop', 'lift', 'narrowest', 'new connection'],
+  firefox: ['drop', 'narrowest', 'new connection'],
 }
 
 const PATTERN_APP = resolve(import.meta.dirname, '../bench/pattern-app.ts')
@@ -226,37 +229,32 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
       }
     })
 
+    /** The drop case's figures, for the lift case that follows it (undefined: the drop did not run to its end). */
+    let dropCase: { narrow: number; lifted: number; droppedAt: number } | undefined
+
     if (runs('drop'))
-      it('recovers the picture within 3 s of a drop to 3 Mbit/s on the same connection, and lifts the ceiling after', async () => {
+      it('recovers the picture within 3 s of a drop to 3 Mbit/s on the same connection', async () => {
         const connectionsBefore = await connections(page)
         await sleep(3000)
         const wide = await receivedKbps(page, 3000)
-        const dropped = now()
+        const droppedFrom = now()
         const droppedAt = Date.now()
         await net.shape(NARROW)
         await sleep(10_000)
         // The window ends now, before the page is asked (an answer can take a while on a busy machine:
         // the time it took is no freeze of the picture).
         const end = now()
-        const { after: recovery, freezes } = recoveredAfter(await framesShown(page), dropped, end)
+        const { after: recovery, freezes } = recoveredAfter(await framesShown(page), droppedFrom, end)
         const narrow = await receivedKbps(page, 4000)
         const until = now()
         const narrowFps = (await framesShown(page)).filter((t) => t > until - 4000 && t <= until).length / 4
+        // Back to the wide link here, whether or not the lift case follows: the next case starts there.
         const lifted = now()
         await net.shape(WIDE)
-        // The ceiling rises 30 % a second on a clear path, 8 % near the rate the narrow link carried.
-        // On a machine starved of CPU the link's own bridge and the browser answer late, a queue to
-        // the host, and the ceiling comes down again on the way up (seen in CI: round trips of 367 ms
-        // at 6 Mbit/s over 30): the rise then takes longer, so the test waits for it up to 24 s.
-        let back = 0
-        while (now() - lifted < 24_000) {
-          back = await receivedKbps(page, 3000)
-          if (back > narrow * 1.5) break
-        }
+        dropCase = { narrow, lifted, droppedAt }
         process.stdout.write(
           `congestion (${name}): 30 Mbit/s: ${wide.toFixed(0)} kbit/s received; → 3 Mbit/s: picture moving again after ` +
-            `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s; ` +
-            `30 again: ${back.toFixed(0)} kbit/s after ${((now() - lifted) / 1000).toFixed(0)} s\n`,
+            `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s\n`,
         )
         assert.ok(
           wide > 4000,
@@ -268,11 +266,29 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
         )
         assert.ok(narrow < 3000, `within the link: ${narrow.toFixed(0)} kbit/s`)
         assert.ok(narrowFps >= 5, `${narrowFps} frames/s over 3 Mbit/s`)
+        assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
+      })
+
+    if (runs('lift'))
+      it('lifts the ceiling once the link is back at 30 Mbit/s', async () => {
+        assert.ok(dropCase, 'the drop case ran to its end before this one')
+        const { narrow, lifted, droppedAt } = dropCase
+        // The ceiling rises 30 % a second on a clear path, 8 % near the rate the narrow link carried.
+        // On a machine starved of CPU the link's own bridge and the browser answer late, a queue to
+        // the host, and the ceiling comes down again on the way up (seen in CI: round trips of 367 ms
+        // at 6 Mbit/s over 30): the rise then takes longer, so the test waits for it up to 24 s.
+        let back = 0
+        while (now() - lifted < 24_000) {
+          back = await receivedKbps(page, 3000)
+          if (back > narrow * 1.5) break
+        }
+        process.stdout.write(
+          `congestion (${name}): 30 Mbit/s again after 3: ${back.toFixed(0)} kbit/s after ${((now() - lifted) / 1000).toFixed(0)} s (${narrow.toFixed(0)} over 3 Mbit/s)\n`,
+        )
         assert.ok(
           back > narrow * 1.5,
           `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
         )
-        assert.equal(await connections(page), connectionsBefore, 'the same connection throughout')
       })
 
     if (runs('narrowest'))
