@@ -534,4 +534,52 @@ describe('every browser at once: one encoder per codec in use', () => {
     await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, BLUE)
     await waitForColour(first, BLUE, 10_000)
   })
+
+  it('grabs and encodes nothing for H.264 while Firefox alone watches, and shows the screen to a Chromium that comes back', async () => {
+    for (const page of await scene.browser.pages()) await page.close()
+    const link = await printedUrl(start)
+    const fox = await firefox.newPage()
+    await fox.goto(link)
+    await waitForColour(fox, BLUE, 20_000)
+    await eventually(async () =>
+      assert.deepEqual(await encoders(start), ['smoldesk-grab', 'smoldesk-grab-vp8']),
+    )
+    const helpers = await processesTagged(start.tag)
+    const h264 = helpers.find((p) => /smoldesk-grab(?!-vp8)/.test(p.cmdline))
+    const vp8 = helpers.find((p) => p.cmdline.includes('smoldesk-grab-vp8'))
+    assert.ok(h264 && vp8, 'both helpers run')
+    // The whole screen changes eight times while Firefox watches: each change reaches Firefox (the
+    // VP8 helper's CPU says what grabbing and encoding them cost), none costs the H.264 helper a
+    // grab or an encode: at most a tick of the kernel's clock for reading the X server's events.
+    const [h264Before, vp8Before] = [await cpuMs(h264.pid), await cpuMs(vp8.pid)]
+    for (const colour of [ORANGE, GREEN, ORANGE, GREEN, ORANGE, GREEN, ORANGE, GREEN]) {
+      await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, colour)
+      await waitForColour(fox, colour, 10_000)
+    }
+    const spent = (await cpuMs(h264.pid)) - h264Before
+    const vp8Spent = (await cpuMs(vp8.pid)) - vp8Before
+    process.stdout.write(
+      `while Firefox alone watched 8 changes: the H.264 helper used ${spent} ms of CPU, the VP8 one ${vp8Spent} ms\n`,
+    )
+    assert.ok(spent <= 10, `the H.264 helper spent ${spent} ms of CPU for nobody (VP8's: ${vp8Spent} ms)`)
+    // Chromium comes back: the same helper goes on, from a keyframe.
+    const chromium = await scene.browser.newPage()
+    await chromium.goto(link)
+    await waitForColour(chromium, GREEN, 10_000)
+    await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, BLUE)
+    await Promise.all([waitForColour(chromium, BLUE, 10_000), waitForColour(fox, BLUE, 10_000)])
+    const again = (await processesTagged(start.tag)).find((p) => /smoldesk-grab(?!-vp8)/.test(p.cmdline))
+    assert.equal(again?.pid, h264.pid, 'the same H.264 helper, not a restart')
+    await fox.close()
+  })
 })
+
+/** CPU time a process has used so far (user + system), ms, from /proc. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may hold spaces, inside parentheses): utime is the 14th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticks = Number(fields[11]) + Number(fields[12])
+  // USER_HZ is 100 on Linux.
+  return ticks * 10
+}

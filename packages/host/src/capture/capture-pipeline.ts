@@ -200,6 +200,29 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
 
   #paused = false
 
+  /**
+   * Whether no viewer watches this encoder's codec (Firefox alone, say,
+   * while the configured encoder makes H.264): a helper that can
+   * (pauseOnRequest) then grabs and encodes nothing until one does, and
+   * goes on from a keyframe. It holds for every process this pipeline
+   * starts, from that process's first frame on.
+   */
+  setIdle(idle: boolean): void {
+    if (this.#idle === idle) return
+    this.#idle = idle
+    const proc = this.#process
+    // Before its first frame the process is told once that frame is there (#launch).
+    if (proc && !this.#firstPacket) this.#sendIdle(proc)
+  }
+
+  #idle = false
+
+  #sendIdle(proc: ManagedProcess): void {
+    if (this.#command?.pauseOnRequest !== true) return
+    log.debug({ idle: this.#idle }, this.#idle ? 'no viewer watches this encoder: pausing it' : 'going on')
+    proc.child.stdin?.write(this.#idle ? 'p1\n' : 'p0\n')
+  }
+
   /** Stops the encoder; idempotent. */
   async stop(): Promise<void> {
     this.#plan = undefined
@@ -263,6 +286,8 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
     let delivering = false
     void delivered.then(() => {
       delivering = true
+      // Paused only once it has delivered: start() waits for that first frame.
+      if (this.#idle && this.#process === proc) this.#sendIdle(proc)
     })
     proc.once('exit', (exit) => {
       // Replaced or stopped on purpose, or failed before its first packet (start reports that itself).

@@ -161,7 +161,20 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
   /** The codecs viewers are using now: an encoder runs for each while capturing; the others stop. */
   useCodecs(codecs: Iterable<VideoCodec>): Promise<void> {
     this.#inUse = new Set(codecs)
+    this.#idleUnwatched()
     return this.#syncExtras()
+  }
+
+  /**
+   * The configured encoder idles while viewers watch only other codecs:
+   * with Firefox alone (VP8), SmolDesk's H.264 helper took 21–23 % of a
+   * core on a 1280x720 full-screen change for nobody, under 1 % paused.
+   * With no viewer at all it runs on, so that the first one gets a picture
+   * at once.
+   */
+  #idleUnwatched(): void {
+    const codec = this.pipeline.plan?.config.codec
+    this.pipeline.setIdle(codec !== undefined && this.#inUse.size > 0 && !this.#inUse.has(codec))
   }
 
   /** The settings of the stream running now; undefined while stopped. */
@@ -192,6 +205,8 @@ export class CaptureService extends EventEmitter<CaptureEvents> {
     }
     this.#wire = structuredClone(wire)
     this.#wantedMonitor = config.monitorIndex
+    // The configured codec may be another one now.
+    this.#idleUnwatched()
     this.#watchLayout()
     const codecChanged = this.#codec !== config.codec
     this.#codec = config.codec

@@ -61,6 +61,12 @@ export interface EncoderCommand {
    */
   shrinkOnRequest?: boolean
   /**
+   * The process stops grabbing and encoding on `p1` and goes on from a
+   * keyframe on `p0` (helper-records.h): an encoder whose codec no viewer
+   * watches costs nothing. The others run on, their packets going nowhere.
+   */
+  pauseOnRequest?: boolean
+  /**
    * A viewer's keyframe request always restarts the process, even with a
    * GOP of a second or less (a process that cannot be asked for an IDR,
    * and whose frames may come only when the screen changes).

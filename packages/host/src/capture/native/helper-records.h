@@ -246,6 +246,8 @@ struct control {
   int rate_changed;      /* kbps or fps changed since the helper last applied them */
   int shrink;            /* the latest divisor asked for (0 = none) */
   int shrink_changed;
+  int paused;            /* "p1": nobody watches this encoder's codec; "p0": somebody does again */
+  int pause_changed;
   char cmd;              /* the command whose digits are being read, or 0 */
   long value;
 };
@@ -262,6 +264,9 @@ static void control_feed(struct control *c, const char *buf, ssize_t n) {
         if (c->cmd == 's') {
           c->shrink = (int)c->value;
           c->shrink_changed = 1;
+        } else if (c->cmd == 'p') {
+          c->paused = c->value != 0;
+          c->pause_changed = 1;
         } else {
           if (c->cmd == 'b') c->kbps = (int)c->value;
           else c->fps = (int)c->value;
@@ -272,7 +277,7 @@ static void control_feed(struct control *c, const char *buf, ssize_t n) {
       continue;
     }
     if (ch == 'k') c->want_idr = 1;
-    else if (ch == 'b' || ch == 'f' || ch == 's') {
+    else if (ch == 'b' || ch == 'f' || ch == 's' || ch == 'p') {
       c->cmd = ch;
       c->value = 0;
     }

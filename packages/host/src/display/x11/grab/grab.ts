@@ -63,6 +63,7 @@ export function grabCommand(plan: CapturePlan, display: string, wanted = true): 
     keyframeOnRequest: true,
     rateOnRequest: true,
     shrinkOnRequest: true,
+    pauseOnRequest: true,
     // Quality mode's encoder holds frames back: the helper feeds it at a steady rate instead.
     onChange: plan.config.latencyMode !== 'Quality',
   }

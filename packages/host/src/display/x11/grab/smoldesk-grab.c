@@ -27,7 +27,8 @@
  * then the frame: H.264 Annex B (SPS/PPS repeated before every IDR), or VP8.
  * stdin: 'k' = next frame is a keyframe, sent now; "b<kbps>\n" / "f<fps>\n" = the path's bitrate
  * and frame rate ceilings; "s<n>\n" = encode at 1/n of the region's width and height, from a
- * keyframe on (helper-records.h); end of file = exit.
+ * keyframe on (helper-records.h); "p1\n" = grab and encode nothing (no viewer watches this codec),
+ * "p0\n" = go on, from a keyframe; end of file = exit.
  * Exits when its parent dies (PR_SET_PDEATHSIG).
  */
 #define _GNU_SOURCE
@@ -216,7 +217,7 @@ int main(int argc, char **argv) {
       }
     }
     int64_t now = now_us();
-    if (cursor.enabled && now >= next_pointer_poll) {
+    if (cursor.enabled && !ctl.paused && now >= next_pointer_poll) {
       /* Pointer motion damages nothing: poll it once per frame interval (one cheap round trip). */
       Window r, child;
       int x, y, wx, wy;
@@ -242,9 +243,12 @@ int main(int argc, char **argv) {
       dirty_since = last_frame + frame_interval - DEFER_US;
       allowed = last_frame + frame_interval;
     }
-    int64_t due = want_idr ? now
-                  : dirty  ? (dirty_since + DEFER_US > allowed ? dirty_since + DEFER_US : allowed)
-                           : last_frame + IDLE_FRAME_US;
+    /* Paused, nothing is due: the X server's events are still read (and the damage kept), so the
+     * first frame after it shows the screen as it is. */
+    int64_t due = ctl.paused ? INT64_MAX
+                  : want_idr ? now
+                  : dirty    ? (dirty_since + DEFER_US > allowed ? dirty_since + DEFER_US : allowed)
+                             : last_frame + IDLE_FRAME_US;
     if (now >= due) {
       if (!XShmGetImage(dpy, root, image, rx, ry, AllPlanes)) die("XShmGetImage failed");
       int64_t grabbed = now_us();
@@ -269,8 +273,8 @@ int main(int argc, char **argv) {
       want_idr = 0;
       continue;
     }
-    int64_t wake = cursor.enabled && next_pointer_poll < due ? next_pointer_poll : due;
-    int timeout_ms = (int)((wake - now + 999) / 1000);
+    int64_t wake = cursor.enabled && !ctl.paused && next_pointer_poll < due ? next_pointer_poll : due;
+    int timeout_ms = wake == INT64_MAX ? -1 : (int)((wake - now + 999) / 1000);
     if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) die("poll failed");
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       char buf[64];
@@ -279,6 +283,11 @@ int main(int argc, char **argv) {
       control_feed(&ctl, buf, n);
       if (ctl.want_idr) want_idr = 1;
       ctl.want_idr = 0;
+      if (ctl.pause_changed) {
+        ctl.pause_changed = 0;
+        /* A viewer that comes for this codec starts from a keyframe, at once. */
+        if (!ctl.paused) want_idr = 1;
+      }
       int now_fps = ctl.fps > 0 && ctl.fps < fps ? ctl.fps : fps;
       if (ctl.shrink_changed) {
         ctl.shrink_changed = 0;
