@@ -231,7 +231,7 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
     })
 
     /** The drop case's figures, for the lift case that follows it (undefined: the drop did not run to its end). */
-    let dropCase: { narrow: number; lifted: number; droppedAt: number } | undefined
+    let dropCase: { narrow: number; lifted: number; droppedAt: number; connections: number } | undefined
 
     if (runs('drop'))
       it('recovers the picture within 3 s of a drop to 3 Mbit/s on the same connection', async () => {
@@ -252,7 +252,7 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
         // Back to the wide link here, whether or not the lift case follows: the next case starts there.
         const lifted = now()
         await net.shape(WIDE)
-        dropCase = { narrow, lifted, droppedAt }
+        dropCase = { narrow, lifted, droppedAt, connections: connectionsBefore }
         process.stdout.write(
           `congestion (${name}): 30 Mbit/s: ${wide.toFixed(0)} kbit/s received; → 3 Mbit/s: picture moving again after ` +
             `${recovery.toFixed(0)} ms, then ${narrow.toFixed(0)} kbit/s at ${narrowFps.toFixed(1)} frames/s\n`,
@@ -273,7 +273,7 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
     if (runs('lift'))
       it('lifts the ceiling once the link is back at 30 Mbit/s', async () => {
         assert.ok(dropCase, 'the drop case ran to its end before this one')
-        const { narrow, lifted, droppedAt } = dropCase
+        const { narrow, lifted, droppedAt, connections: connectionsBefore } = dropCase
         // The ceiling rises 30 % a second on a clear path, 8 % near the rate the narrow link carried.
         // On a machine starved of CPU the link's own bridge and the browser answer late, a queue to
         // the host, and the ceiling comes down again on the way up (seen in CI: round trips of 367 ms
@@ -290,6 +290,7 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
           back > narrow * 1.5,
           `the ceiling lifts: ${back.toFixed(0)} kbit/s against ${narrow.toFixed(0)}; ${pathDecisions(scene.host.stderr(), droppedAt)}`,
         )
+        assert.equal(await connections(page), connectionsBefore, 'the same connection since before the drop')
       })
 
     if (runs('narrowest'))
