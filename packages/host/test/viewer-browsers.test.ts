@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { CLOCK_TICKS_PER_S, findProcesses } from '../src/process/proc.ts'
 import {
   clickButton,
   close,
@@ -545,7 +546,7 @@ describe('every browser at once: one encoder per codec in use', () => {
       assert.deepEqual(await encoders(start), ['smoldesk-grab', 'smoldesk-grab-vp8']),
     )
     const helpers = await processesTagged(start.tag)
-    const h264 = helpers.find((p) => /smoldesk-grab(?!-vp8)/.test(p.cmdline))
+    const h264 = helpers.find((p) => isH264Helper(p.cmdline))
     const vp8 = helpers.find((p) => p.cmdline.includes('smoldesk-grab-vp8'))
     assert.ok(h264 && vp8, 'both helpers run')
     // The whole screen changes eight times while Firefox watches: each change reaches Firefox (the
@@ -568,18 +569,18 @@ describe('every browser at once: one encoder per codec in use', () => {
     await waitForColour(chromium, GREEN, 10_000)
     await painter.fill({ x: 0, y: 0, width: 640, height: 480 }, BLUE)
     await Promise.all([waitForColour(chromium, BLUE, 10_000), waitForColour(fox, BLUE, 10_000)])
-    const again = (await processesTagged(start.tag)).find((p) => /smoldesk-grab(?!-vp8)/.test(p.cmdline))
+    const again = (await processesTagged(start.tag)).find((p) => isH264Helper(p.cmdline))
     assert.equal(again?.pid, h264.pid, 'the same H.264 helper, not a restart')
     await fox.close()
   })
 })
 
-/** CPU time a process has used so far (user + system), ms, from /proc. */
+/** CPU time a process has used so far (user + system), ms. */
 async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  // Fields after the command name (which may hold spaces, inside parentheses): utime is the 14th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const ticks = Number(fields[11]) + Number(fields[12])
-  // USER_HZ is 100 on Linux.
-  return ticks * 10
+  const [p] = await findProcesses((candidate) => candidate.pid === pid)
+  assert.ok(p, `process ${pid} is running`)
+  return (p.cpuTicks * 1000) / CLOCK_TICKS_PER_S
 }
+
+/** SmolDesk's X11 capture helper built for H.264 (not its VP8 build). */
+const isH264Helper = (cmdline: string) => /smoldesk-grab(?!-vp8)/.test(cmdline)
