@@ -271,6 +271,7 @@ export class RedisBus implements SignalingBus, Invalidations {
       },
       // While Redis is away, ioredis would queue every resend in memory: wait instead.
       connected: () => this.#pub.status === 'ready' && this.#sub.status === 'ready',
+      alive: (instanceId) => this.alive(instanceId),
       ...handlers,
     })
   }

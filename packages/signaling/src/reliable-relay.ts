@@ -46,6 +46,8 @@ export interface ReliableRelayOptions {
   connected(): boolean
   /** Where a client is now: an instance id, null (away), undefined (unknown). */
   locate(clientId: string): Promise<string | null | undefined>
+  /** Whether an instance runs (while it does, what is sent there is not given up: it will acknowledge). */
+  alive(instanceId: string): Promise<boolean>
   /** Hands a message to a client of this instance (which tells the sender if the client cannot take it). */
   deliver(clientId: string, message: string, senderId: string | undefined): void
   undeliverable(u: Undeliverable): void
@@ -53,7 +55,10 @@ export interface ReliableRelayOptions {
   resendMs?: number
   /** Unacknowledged this long, the target is looked up again (it may have resumed elsewhere). */
   rerouteMs?: number
-  /** Unacknowledged this long, a message is given up and its sender told. */
+  /**
+   * Unacknowledged this long, and its target's instance no longer runs, a
+   * message is given up and its sender told.
+   */
   giveUpMs?: number
   /** Messages held for one instance; past it, new ones are refused (OVERLOADED). */
   maxPending?: number
@@ -112,8 +117,12 @@ interface Outgoing {
   stallMs: number
 }
 
-/** The longest wait for acknowledgements to move before sending again, however often they did not. */
-const MAX_STALL_MS = 8000
+/**
+ * The longest wait for acknowledgements to move before sending again,
+ * however often they did not, in resendMs (8 s by default): a lossy bus
+ * keeps being tried about this often until the receiver answers.
+ */
+const MAX_STALL_RESENDS = 8
 
 export class ReliableRelay {
   readonly #o: Required<Omit<ReliableRelayOptions, 'now'>> & { now: () => number }
@@ -263,7 +272,7 @@ export class ReliableRelay {
         for (const entry of link.pending)
           if (now - entry.sent >= link.stallMs) this.#transmit(instanceId, link, entry)
         link.progressAt = now
-        link.stallMs = Math.min(MAX_STALL_MS, link.stallMs * 2)
+        link.stallMs = Math.min(MAX_STALL_RESENDS * this.#o.resendMs, link.stallMs * 2)
       }
     }
   }
@@ -415,7 +424,14 @@ export class ReliableRelay {
   /**
    * Messages unacknowledged for a while: their clients may have resumed on
    * another instance (theirs died). Each found elsewhere is moved there, in
-   * order; what is still unaccounted for after giveUpMs is reported.
+   * order; what is still unaccounted for after giveUpMs, with its instance
+   * gone, is reported.
+   *
+   * Not given up while the instance runs: it takes what reaches it and
+   * acknowledges, so silence from it means the bus lost the envelopes or
+   * the acknowledgements, and reporting TARGET_GONE then would tell a sender
+   * "undeliverable" about messages its target had already received. Until
+   * the bus carries them, the queue's bound refuses new ones (OVERLOADED).
    */
   async #reroute(instanceId: string, link: Outgoing): Promise<void> {
     link.locating = true
@@ -427,6 +443,9 @@ export class ReliableRelay {
         if (!where.has(entry.clientId))
           where.set(entry.clientId, await this.#o.locate(entry.clientId).catch(() => instanceId))
       }
+      // Only asked when something is old enough to give up; a failed lookup counts as running.
+      const giveUp = stale.some((e) => now - e.first >= this.#o.giveUpMs)
+      const running = giveUp ? await this.#o.alive(instanceId).catch(() => true) : true
       if (this.#closed) return
       const handled = new Set<string>()
       for (const entry of stale) {
@@ -448,7 +467,7 @@ export class ReliableRelay {
             else this.#o.undeliverable({ ...e, code: 'OVERLOADED' })
           }
           this.#lastLink.set(clientId, at)
-        } else if (this.#o.now() - entry.first >= this.#o.giveUpMs) {
+        } else if (!running && this.#o.now() - entry.first >= this.#o.giveUpMs) {
           const index = link.pending.indexOf(entry)
           if (index < 0) continue // acknowledged meanwhile
           link.pending.splice(index, 1)

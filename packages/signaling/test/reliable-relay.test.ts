@@ -11,6 +11,8 @@ import { sleep } from './helpers.ts'
 class LossyBus {
   loss = 0
   down = false
+  /** Acknowledgements lost on the way back, every one (data still gets through). */
+  dropAcks = false
   readonly relays = new Map<string, ReliableRelay>()
   readonly got = new Map<string, string[]>()
   readonly undelivered: Undeliverable[] = []
@@ -23,13 +25,17 @@ class LossyBus {
       self: id,
       send: async (to, payload) => {
         if (this.down) throw new Error('bus down')
-        if (Math.random() < this.loss) return
+        if (Math.random() < this.loss || (this.dropAcks && payload.startsWith('a\n'))) return
         this.published.push(to)
         const target = this.relays.get(to)
         setImmediate(() => target?.receive(payload))
       },
       connected: () => !this.down,
       locate: async (clientId) => this.location.get(clientId),
+      alive: async (instanceId) => {
+        if (this.down) throw new Error('bus down')
+        return this.relays.has(instanceId)
+      },
       deliver: (clientId, message) => {
         const list = this.got.get(`${id}/${clientId}`) ?? []
         list.push(message)
@@ -72,6 +78,24 @@ describe('reliable relay between instances', () => {
     await bus.run(() => a.pending === 0)
     assert.deepEqual(bus.got.get('B/client'), numbers(2000))
     assert.deepEqual(bus.undelivered, [])
+  })
+
+  it('does not give up on a running instance whose acknowledgements are lost, and says nothing of what it took', async () => {
+    const bus = new LossyBus()
+    const a = bus.add('A') // gives up after 400 ms
+    bus.add('B')
+    bus.location.set('client', 'B')
+    bus.dropAcks = true
+    for (const m of numbers(100)) a.publish('B', 'client', m, 'sender')
+    await bus.run(() => bus.got.get('B/client')?.length === 100)
+    // Three times the give-up with every acknowledgement lost: B took all, A cannot know it.
+    const until = Date.now() + 1200
+    await bus.run(() => Date.now() > until)
+    assert.equal(a.pending, 100, 'still held: B runs, so it will acknowledge once the bus lets it')
+    bus.dropAcks = false
+    await bus.run(() => a.pending === 0)
+    assert.deepEqual(bus.got.get('B/client'), numbers(100), 'each once, in order')
+    assert.deepEqual(bus.undelivered, [], 'no sender told TARGET_GONE for what its target received')
   })
 
   it('moves messages to where their client resumed when its instance died, in order', async () => {
