@@ -6,7 +6,7 @@ import type { Browser, Page } from 'playwright-core'
 import { grabEnabled } from '../src/display/x11/grab/grab.ts'
 import { environmentOptions, HOST_DEFAULTS } from '../src/options.ts'
 import { ManagedProcess, OWNER_TAG } from '../src/process/child.ts'
-import { freePort } from '../src/process/ports.ts'
+import { freePort, waitForPort } from '../src/process/ports.ts'
 import { CLOCK_TICKS_PER_S, findProcessTrees, type ProcInfo } from '../src/process/proc.ts'
 import { openBareViewer } from './bare-viewer.ts'
 import { type BenchDesktop, type SceneDesktop, startSceneDesktop } from './bench-desktop.ts'
@@ -346,8 +346,19 @@ export async function runNovnc(
   })
   const page = await browser.newPage({ viewport: { width: scenario.width, height: scenario.height + 200 } })
   try {
-    await sleep(1000)
     const at = options.listen ?? '127.0.0.1'
+    // websockify is Python: on a busy machine it took over a second to listen (CI, connection refused).
+    for (const [name, host, port, child] of [
+      ['x11vnc', '127.0.0.1', vncPort, vnc],
+      ['websockify', at, webPort, ws],
+    ] as const) {
+      if (await waitForPort(host, port, 15_000, () => child.running)) continue
+      throw new Error(
+        child.running
+          ? `${name} did not listen on ${host}:${port} within 15 s`
+          : `${name} exited before it listened on ${host}:${port}: ${child.stderrTail(3)}`,
+      )
+    }
     await page.goto(`http://${at}:${webPort}/vnc_lite.html?host=${at}&port=${webPort}&view_only=true`)
     await waitFor('the noVNC canvas', async () =>
       Number(await page.evaluate("document.querySelector('canvas')?.width ?? 0")) > 0 ? true : undefined,
