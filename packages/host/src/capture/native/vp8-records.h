@@ -59,6 +59,10 @@ typedef struct {
   int fps;        /* what rate control assumes now */
   int cpu_used;   /* as asked: libvpx picks the speed from it, or holds it (see apply_rate) */
   int held;       /* the speed is held (a ceiling came), for as long as this encoder lives */
+  int end_usage;  /* as asked (see apply_rate for what the path's ceilings make of constant quality) */
+  int cq_level;   /* with VPX_CQ: the quality asked */
+  int ceiling;    /* the config's own bitrate ceiling applies (it set a bitrate) */
+  unsigned min_q, max_q; /* the quantizer's bounds as opened */
 } encoder_t;
 
 typedef vpx_image_t picture_t;
@@ -100,6 +104,9 @@ static void vpx_check(encoder_t *e, vpx_codec_err_t err, const char *what) {
   exit(1);
 }
 
+/* What the host passes as --kbps when the config sets no bitrate (HELPER_VBV_CEILING_KBPS): no ceiling. */
+#define NO_CEILING_KBPS 60000
+
 static encoder_t *open_encoder(const struct encoder_options *o, int w, int h, int fps) {
   encoder_t *e = calloc(1, sizeof *e);
   if (!e) die("out of memory");
@@ -118,7 +125,7 @@ static encoder_t *open_encoder(const struct encoder_options *o, int w, int h, in
   c->g_error_resilient = VPX_ERROR_RESILIENT_DEFAULT;
   c->g_pass = VPX_RC_ONE_PASS;
   c->rc_end_usage = (enum vpx_rc_mode)o->end_usage;
-  c->rc_target_bitrate = (unsigned)(o->kbps > 0 ? o->kbps : 60000);
+  c->rc_target_bitrate = (unsigned)(o->kbps > 0 ? o->kbps : NO_CEILING_KBPS);
   c->rc_dropframe_thresh = 0; /* a change the user made is never skipped */
   /* The rate buffer: libvpx's own is 6 s, over which a ceiling the path sets would only hold on
    * average; one second (WebRTC's choice) holds it within a second or two. */
@@ -140,6 +147,11 @@ static encoder_t *open_encoder(const struct encoder_options *o, int w, int h, in
   vpx_check(e, vpx_codec_control(&e->codec, VP8E_SET_TOKEN_PARTITIONS, partitions), "token partitions");
   e->fps = fps;
   e->cpu_used = o->cpu_used;
+  e->end_usage = o->end_usage;
+  e->cq_level = o->cq_level;
+  e->ceiling = o->kbps > 0 && o->kbps < NO_CEILING_KBPS;
+  e->min_q = c->rc_min_quantizer;
+  e->max_q = c->rc_max_quantizer;
   return e;
 }
 
@@ -196,6 +208,25 @@ static void rate_plan_init(struct rate_plan *r, encoder_t *e, int fps) {
 static int apply_rate(encoder_t *e, const struct rate_plan *r, int kbps, int fps) {
   int capped = kbps > 0 && kbps < r->open_kbps;
   e->cfg.rc_target_bitrate = (unsigned)(capped ? kbps * PATH_TARGET_SHARE : r->open_kbps);
+  if (e->end_usage == VPX_CQ) {
+    /* Constant quality under the path's ceilings: libvpx's one-pass VBR and CQ floor each frame's
+     * quantizer at a function of the average quantizer of every frame since the encoder opened
+     * (ni_av_qi in vp8/encoder: active_best_quality = inter_minq[that average]), which no setting
+     * resets. After a while under a low ceiling that average is high, and once the ceiling rose
+     * frames stayed far coarser than the target allowed: 1.0-1.2 Mbit/s against 2.2-2.6 before
+     * the ceiling, its quantizer 36-40 where 20 was asked, for the 5 s measured (grab.test.ts, a
+     * core kept busy); and a path estimate rises only with what the encoder sends. CBR lowers
+     * that floor to the best quality whenever its rate buffer is full, so: under a ceiling CBR,
+     * spending at most the ceiling; with none, CBR pinned to the asked quality (the quantizer's
+     * bounds both at it), which is constant quality again. Measured the same way: back at
+     * 2.24-2.31 Mbit/s and quantizer 20 within a second of the lift (free: 1.9-2.4), and 295-463
+     * kbit/s under a 400 kbit/s ceiling (CQ: 359-447), six runs. A config with a bitrate of its
+     * own keeps CQ under that bitrate, where the quantizer must be free. */
+    int pinned = !capped && !e->ceiling && e->cq_level >= 0 && e->cq_level <= 63;
+    e->cfg.rc_end_usage = capped || pinned ? VPX_CBR : VPX_CQ;
+    e->cfg.rc_min_quantizer = pinned ? (unsigned)e->cq_level : e->min_q;
+    e->cfg.rc_max_quantizer = pinned ? (unsigned)e->cq_level : e->max_q;
+  }
   if (fps > 0) e->fps = fps;
   if (vpx_codec_enc_config_set(&e->codec, &e->cfg) != VPX_CODEC_OK) return 0;
   if (!capped || e->held) return 1;
