@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type HostStateFile, HostStateFileSchema, IpcClient } from '@smoldesk/protocol'
 import { HOST_NODE_FLAGS } from '../src/cli/node-flags.ts'
-import { findProcesses } from '../src/process/proc.ts'
+import { CLOCK_TICKS_PER_S, findProcesses } from '../src/process/proc.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..')
 export const CLI_MAIN = join(REPO_ROOT, 'packages/host/src/cli/main.ts')
@@ -16,6 +16,13 @@ export const CLI_MAIN = join(REPO_ROOT, 'packages/host/src/cli/main.ts')
 export async function processesTagged(tag: string): Promise<{ pid: number; cmdline: string }[]> {
   const found = await findProcesses((p) => p.owner === tag)
   return found.map(({ pid, cmdline }) => ({ pid, cmdline }))
+}
+
+/** CPU time a process has used so far (user + system), ms. */
+export async function cpuMs(pid: number): Promise<number> {
+  const [p] = await findProcesses((candidate) => candidate.pid === pid)
+  assert.ok(p, `process ${pid} is running`)
+  return (p.cpuTicks * 1000) / CLOCK_TICKS_PER_S
 }
 
 /** Waits until no process carries the tag; returns what is still there after the deadline. */

@@ -7,7 +7,6 @@ import { after, before, describe, it } from 'node:test'
 import type { CommandResult, IpcClient } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
-import { CLOCK_TICKS_PER_S, findProcesses } from '../src/process/proc.ts'
 import {
   clickButton,
   close,
@@ -21,6 +20,7 @@ import {
 } from './browser.ts'
 import { browserVersion, grantClipboard, launchViewerBrowser, VIEWER_BROWSERS } from './browsers.ts'
 import {
+  cpuMs,
   eventually,
   type HostProcess,
   printedUrl,
@@ -574,13 +574,6 @@ describe('every browser at once: one encoder per codec in use', () => {
     await fox.close()
   })
 })
-
-/** CPU time a process has used so far (user + system), ms. */
-async function cpuMs(pid: number): Promise<number> {
-  const [p] = await findProcesses((candidate) => candidate.pid === pid)
-  assert.ok(p, `process ${pid} is running`)
-  return (p.cpuTicks * 1000) / CLOCK_TICKS_PER_S
-}
 
 /** SmolDesk's X11 capture helper built for H.264 (not its VP8 build). */
 const isH264Helper = (cmdline: string) => /smoldesk-grab(?!-vp8)/.test(cmdline)

@@ -72,6 +72,7 @@ export class WlrootsCaptureSource extends HelperFirstSource {
         keyframeOnRequest: true,
         rateOnRequest: true,
         shrinkOnRequest: true,
+        pauseOnRequest: true,
         onChange: true,
       }
     }

@@ -176,8 +176,9 @@ int main(int argc, char **argv) {
   for (;;) {
     int64_t now = now_us();
     /* Ask for the next frame as soon as the last is encoded (the compositor answers on the next
-     * change); the rate ceiling applies when it is ready, below. */
-    if (!pending && !held) {
+     * change); the rate ceiling applies when it is ready, below. Paused ("p1": nobody watches this
+     * codec), nothing is asked for, copied or encoded. */
+    if (!pending && !held && !ctl.paused) {
       memset(&frame, 0, sizeof frame);
       pending = zwlr_screencopy_manager_v1_capture_output(manager, cursor, output);
       zwlr_screencopy_frame_v1_add_listener(pending, &frame_listener, NULL);
@@ -222,6 +223,7 @@ int main(int argc, char **argv) {
     /* The rate ceiling (x264-records.h): a change that comes early waits for its token, one that
      * comes in time is encoded at once. */
     int64_t allowed = rate_allowed(&rate, now, last_frame);
+    if (held && ctl.paused) held = 0; /* asked for before the pause: nobody to show it to */
     if (held && now >= allowed) {
       int64_t captured = held_at;
       held = 0;
@@ -248,7 +250,7 @@ int main(int argc, char **argv) {
       continue;
     }
     /* A keyframe asked for, or a still screen for a second: the last picture again, now. */
-    if (have_picture && (want_idr || now - last_encoded_capture >= IDLE_FRAME_US)) {
+    if (have_picture && !ctl.paused && (want_idr || now - last_encoded_capture >= IDLE_FRAME_US)) {
       encode_record(encoder, &pic, now, want_idr);
       want_idr = 0;
       last_encoded_capture = now;
@@ -258,6 +260,7 @@ int main(int argc, char **argv) {
     int timeout_ms = (int)((wake - now_us() + 999) / 1000);
     if (timeout_ms < 0) timeout_ms = 0;
     if (!have_picture) timeout_ms = 100;
+    if (ctl.paused) timeout_ms = -1; /* until a line on stdin (or a compositor event) */
     struct pollfd fds[2] = {{wl_display_get_fd(display), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
     if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) die("poll failed");
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -270,6 +273,19 @@ int main(int argc, char **argv) {
       control_feed(&ctl, buf, n);
       if (ctl.want_idr) want_idr = 1;
       ctl.want_idr = 0;
+      if (ctl.pause_changed) {
+        ctl.pause_changed = 0;
+        if (!ctl.paused) {
+          /* Someone watches again: the last picture is from before the pause, so the next copy is
+           * taken whole and at once (a copy still waiting for damage is given up), as a keyframe. */
+          if (pending && asked_at == 0) {
+            zwlr_screencopy_frame_v1_destroy(pending);
+            pending = NULL;
+          }
+          have_picture = 0;
+          want_idr = 1;
+        }
+      }
     }
     if (ctl.shrink_changed && encoder) {
       ctl.shrink_changed = 0;
