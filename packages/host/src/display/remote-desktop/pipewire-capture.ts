@@ -204,6 +204,7 @@ export class PipeWireCaptureSource extends HelperFirstSource {
         keyframeOnRequest: true,
         rateOnRequest: true,
         shrinkOnRequest: true,
+        pauseOnRequest: true,
         onChange: true,
       }
     }

@@ -51,6 +51,9 @@ static struct {
   struct rate_plan plan;
   struct control ctl;
   int64_t last_frame, pending_at;
+  /* Paused ("p1": nobody watches this codec): the newest picture mutter sent, kept as it came
+   * (not converted, not encoded) until someone watches again, the older ones handed straight back. */
+  struct pw_buffer *kept;
 } g;
 
 /* The path's ceilings (congestion control) on the current encoder. */
@@ -89,8 +92,35 @@ static void encode_now(int64_t captured) {
 
 static void on_timer(void *data, uint64_t expirations) {
   (void)data, (void)expirations;
-  if (!g.have_picture) return;
+  if (!g.have_picture || g.ctl.paused) return;
   encode_now(g.pending ? g.pending_at : now_us());
+}
+
+/* Whether mutter put a picture in the buffer (it sends cursor-only updates with none). */
+static int has_picture(const struct pw_buffer *b) {
+  const struct spa_data *d = &b->buffer->datas[0];
+  return d->data && d->chunk && d->chunk->size > 0;
+}
+
+/* Converts the buffer's picture and encodes it now, or when the rate ceiling allows. */
+static void take_picture(const struct pw_buffer *b) {
+  const struct spa_data *d = &b->buffer->datas[0];
+  if (has_picture(b) && g.encoder) {
+    int64_t captured = now_us();
+    int stride = d->chunk->stride > 0 ? d->chunk->stride : g.width * 4;
+    bgrx_to_i420((const uint8_t *)d->data + d->chunk->offset, stride, g.width, g.height, &g.full);
+    if (g.shrink.n > 1) picture_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
+    g.have_picture = 1;
+    int64_t allowed = g.last_frame + (int64_t)(1e6 / (g.ceiling_fps * RATE_SLACK));
+    if (g.want_idr || captured >= allowed) {
+      encode_now(captured);
+    } else {
+      /* Early for the rate ceiling: the newest picture waits for its turn (a later one replaces it). */
+      g.pending = 1;
+      g.pending_at = captured;
+      arm(allowed);
+    }
+  }
 }
 
 static void on_input(void *data, int fd, uint32_t mask) {
@@ -105,6 +135,19 @@ static void on_input(void *data, int fd, uint32_t mask) {
   if (g.ctl.want_idr) g.want_idr = 1;
   g.ctl.want_idr = 0;
   apply_control();
+  if (g.ctl.pause_changed) {
+    g.ctl.pause_changed = 0;
+    if (!g.ctl.paused) {
+      /* Someone watches again: the newest picture, now, as a keyframe (below). */
+      g.want_idr = 1;
+      if (g.kept) {
+        struct pw_buffer *b = g.kept;
+        g.kept = NULL;
+        take_picture(b);
+        pw_stream_queue_buffer(g.stream, b);
+      }
+    }
+  }
   if (g.ctl.shrink_changed && g.encoder) {
     g.ctl.shrink_changed = 0;
     int was = g.shrink.n;
@@ -116,12 +159,17 @@ static void on_input(void *data, int fd, uint32_t mask) {
       if (g.have_picture && g.shrink.n > 1) picture_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
     }
   }
-  if (g.want_idr && g.have_picture) encode_now(g.pending ? g.pending_at : now_us());
+  if (g.want_idr && g.have_picture && !g.ctl.paused) encode_now(g.pending ? g.pending_at : now_us());
 }
 
 static void on_param_changed(void *data, uint32_t id, const struct spa_pod *param) {
   (void)data;
   if (id != SPA_PARAM_Format || !param) return;
+  /* New buffers follow a new format: the kept one goes back while it is still the stream's. */
+  if (g.kept) {
+    pw_stream_queue_buffer(g.stream, g.kept);
+    g.kept = NULL;
+  }
   if (spa_format_video_raw_parse(param, &g.format) < 0) die("mutter offered a format that is not raw video");
   if (g.format.format != SPA_VIDEO_FORMAT_BGRx && g.format.format != SPA_VIDEO_FORMAT_BGRA)
     die("mutter offered a pixel format other than BGRx/BGRA");
@@ -158,24 +206,12 @@ static void on_process(void *data) {
     b = newest;
   }
   if (!b) return;
-  struct spa_data *d = &b->buffer->datas[0];
-  /* A buffer with no picture (mutter sends cursor-only updates so): nothing to encode. */
-  if (d->data && d->chunk && d->chunk->size > 0 && g.encoder) {
-    int64_t captured = now_us();
-    int stride = d->chunk->stride > 0 ? d->chunk->stride : g.width * 4;
-    bgrx_to_i420((const uint8_t *)d->data + d->chunk->offset, stride, g.width, g.height, &g.full);
-    if (g.shrink.n > 1) picture_shrink(&g.full, g.width, g.height, g.shrink.n, &g.pic);
-    g.have_picture = 1;
-    int64_t allowed = g.last_frame + (int64_t)(1e6 / (g.ceiling_fps * RATE_SLACK));
-    if (g.want_idr || captured >= allowed) {
-      encode_now(captured);
-    } else {
-      /* Early for the rate ceiling: the newest picture waits for its turn (a later one replaces it). */
-      g.pending = 1;
-      g.pending_at = captured;
-      arm(allowed);
-    }
+  if (g.ctl.paused && has_picture(b)) {
+    if (g.kept) pw_stream_queue_buffer(g.stream, g.kept);
+    g.kept = b;
+    return;
   }
+  if (!g.ctl.paused) take_picture(b);
   pw_stream_queue_buffer(g.stream, b);
 }
 
@@ -241,6 +277,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   pw_main_loop_run(g.loop);
+  if (g.kept) pw_stream_queue_buffer(g.stream, g.kept);
   pw_stream_destroy(g.stream);
   if (g.encoder) encoder_close(g.encoder);
   pw_main_loop_destroy(g.loop);
