@@ -8,11 +8,9 @@ import { WlrootsCaptureSource } from '../src/display/wlroots/wlroots-capture.ts'
 import { inPage, viewerState, waitForColour } from './browser.ts'
 import { launchViewerBrowser } from './browsers.ts'
 import {
-  cpuMs,
   eventually,
   type HostProcess,
   printedUrl,
-  processesTagged,
   runCli,
   startHostProcess,
   waitForNoProcesses,
@@ -23,6 +21,7 @@ import {
   clipboardBothWays,
   InputProbe,
   paintOutput,
+  pausedForOtherCodecs,
   pictureBackAfterKill,
   typeWithViewerLayout,
   viewAndSwitchMonitor,
@@ -121,40 +120,17 @@ for (const name of ['chromium', 'firefox'] as const) {
 
     if (name === 'firefox')
       it('copies and encodes nothing for H.264 while Firefox alone watches, and shows a Chromium that comes the output as it is now', async () => {
-        const isH264Helper = (cmdline: string) => /smoldesk-wl-grab(?!-vp8)/.test(cmdline)
-        const helpers = await eventually(async () => {
-          const found = await processesTagged(start.tag)
-          const h264 = found.find((p) => isH264Helper(p.cmdline))
-          const vp8 = found.find((p) => p.cmdline.includes('smoldesk-wl-grab-vp8'))
-          assert.ok(h264 && vp8, 'both helpers run (H.264, configured; VP8, for Firefox)')
-          return { h264, vp8 }
+        // Green at the end, where the paused helper last showed blue: a fresh copy, taken whole.
+        await pausedForOtherCodecs(start, page, {
+          label: 'sway',
+          h264: /smoldesk-wl-grab(?!-vp8)/,
+          vp8: /smoldesk-wl-grab-vp8/,
+          paint: async (colour) => {
+            await paintOutput(ipc, 'HEADLESS-1', colour)
+            await paintOutput(ipc, 'HEADLESS-2', colour)
+          },
+          colours: [ORANGE, GREEN, ORANGE, GREEN, ORANGE, GREEN, ORANGE, GREEN],
         })
-        // Eight changes of both outputs reach Firefox; none costs the H.264 helper a copy or an encode.
-        const [h264Before, vp8Before] = [await cpuMs(helpers.h264.pid), await cpuMs(helpers.vp8.pid)]
-        for (const colour of [ORANGE, GREEN, ORANGE, GREEN, ORANGE, GREEN, ORANGE, GREEN]) {
-          await paintOutput(ipc, 'HEADLESS-1', colour)
-          await paintOutput(ipc, 'HEADLESS-2', colour)
-          await waitForColour(page, colour, 10_000)
-        }
-        const spent = (await cpuMs(helpers.h264.pid)) - h264Before
-        const vp8Spent = (await cpuMs(helpers.vp8.pid)) - vp8Before
-        console.log(
-          `sway (firefox alone, 8 changes): the H.264 helper used ${spent} ms of CPU, the VP8 one ${vp8Spent} ms`,
-        )
-        assert.ok(spent <= 10, `the H.264 helper spent ${spent} ms of CPU for nobody (VP8's: ${vp8Spent} ms)`)
-        // Chromium comes: the paused helper's last picture is from before the pause (blue), so
-        // green without a further change is a fresh copy, from the same process.
-        const chromium = await launchViewerBrowser('chromium')
-        try {
-          const other = await chromium.newPage()
-          await other.goto(await printedUrl(start))
-          await waitForColour(other, GREEN, 20_000)
-          await eventually(async () => assert.equal((await viewerState(other)).codec, 'H264'))
-          const again = (await processesTagged(start.tag)).find((p) => isH264Helper(p.cmdline))
-          assert.equal(again?.pid, helpers.h264.pid, 'the same H.264 helper, not a restart')
-        } finally {
-          await chromium.close()
-        }
       })
 
     it('brings a click and typed text, non-ASCII included, to a Wayland client', async () => {
