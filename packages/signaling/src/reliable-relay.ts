@@ -83,6 +83,9 @@ interface Entry {
  */
 const RETAIN_MS = 5000
 
+/** Unacknowledged by an instance that runs this many times giveUpMs, a message is given up all the same (see #reroute). */
+const RUNNING_GIVE_UP = 4
+
 /** A message missing below one that arrived is sent again, at most this often. */
 const FAST_RESEND_MS = 100
 
@@ -432,6 +435,10 @@ export class ReliableRelay {
    * the acknowledgements, and reporting TARGET_GONE then would tell a sender
    * "undeliverable" about messages its target had already received. Until
    * the bus carries them, the queue's bound refuses new ones (OVERLOADED).
+   * Only after RUNNING_GIVE_UP times giveUpMs of such silence is its sender
+   * told OVERLOADED (the instance runs but does not keep up): an error that
+   * late may, on a bus that loses at random, cover a message that arrived,
+   * but silence forever would be worse.
    */
   async #reroute(instanceId: string, link: Outgoing): Promise<void> {
     link.locating = true
@@ -445,6 +452,7 @@ export class ReliableRelay {
       }
       // Only asked when something is old enough to give up; a failed lookup counts as running.
       const giveUp = stale.some((e) => now - e.first >= this.#o.giveUpMs)
+      const late = RUNNING_GIVE_UP * this.#o.giveUpMs
       const running = giveUp ? await this.#o.alive(instanceId).catch(() => true) : true
       if (this.#closed) return
       const handled = new Set<string>()
@@ -467,7 +475,7 @@ export class ReliableRelay {
             else this.#o.undeliverable({ ...e, code: 'OVERLOADED' })
           }
           this.#lastLink.set(clientId, at)
-        } else if (!running && this.#o.now() - entry.first >= this.#o.giveUpMs) {
+        } else if (this.#o.now() - entry.first >= (running ? late : this.#o.giveUpMs)) {
           const index = link.pending.indexOf(entry)
           if (index < 0) continue // acknowledged meanwhile
           link.pending.splice(index, 1)
@@ -475,7 +483,7 @@ export class ReliableRelay {
             senderId: entry.senderId,
             clientId,
             message: entry.message,
-            code: 'TARGET_GONE',
+            code: running ? 'OVERLOADED' : 'TARGET_GONE',
           })
         }
       }

@@ -88,14 +88,31 @@ describe('reliable relay between instances', () => {
     bus.dropAcks = true
     for (const m of numbers(100)) a.publish('B', 'client', m, 'sender')
     await bus.run(() => bus.got.get('B/client')?.length === 100)
-    // Three times the give-up with every acknowledgement lost: B took all, A cannot know it.
-    const until = Date.now() + 1200
+    // Past the give-up with every acknowledgement lost (not past four times it): B took all, A
+    // cannot know it.
+    const until = Date.now() + 900
     await bus.run(() => Date.now() > until)
     assert.equal(a.pending, 100, 'still held: B runs, so it will acknowledge once the bus lets it')
     bus.dropAcks = false
     await bus.run(() => a.pending === 0)
     assert.deepEqual(bus.got.get('B/client'), numbers(100), 'each once, in order')
     assert.deepEqual(bus.undelivered, [], 'no sender told TARGET_GONE for what its target received')
+  })
+
+  it('tells the sender OVERLOADED for what a running instance has not acknowledged for four times the give-up', async () => {
+    const bus = new LossyBus()
+    const a = bus.add('A') // gives up after 400 ms, on a running instance after 1600
+    bus.add('B')
+    bus.location.set('client', 'B')
+    bus.dropAcks = true
+    const started = Date.now()
+    for (const m of numbers(10)) a.publish('B', 'client', m, 'sender')
+    await bus.run(() => a.pending === 0)
+    assert.ok(Date.now() - started >= 1600, `given up after ${Date.now() - started} ms`)
+    assert.deepEqual(
+      bus.undelivered.map((u) => [u.message, u.code, u.senderId]),
+      numbers(10).map((m) => [m, 'OVERLOADED', 'sender']),
+    )
   })
 
   it('moves messages to where their client resumed when its instance died, in order', async () => {
