@@ -57,7 +57,8 @@ export interface ReliableRelayOptions {
   rerouteMs?: number
   /**
    * Unacknowledged this long, and its target's instance no longer runs, a
-   * message is given up and its sender told.
+   * message is given up and its sender told TARGET_GONE (while it runs,
+   * after four times as long, OVERLOADED).
    */
   giveUpMs?: number
   /** Messages held for one instance; past it, new ones are refused (OVERLOADED). */
