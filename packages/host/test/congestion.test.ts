@@ -336,7 +336,12 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
               Math.abs(p.rootX - 960) <= 4 && Math.abs(p.rootY - 180) <= 4,
               `the pointer at ${pointer}`,
             )
-          }, 5000)
+          }, 5000).catch(async (err: unknown) => {
+            // Where the test pointed, against where the picture is now (a layout that moved meanwhile).
+            throw new Error(
+              `${String(err)}; aimed into ${JSON.stringify(area)}, the picture now at ${JSON.stringify(await videoContentBox(page))}`,
+            )
+          })
         } finally {
           x.close()
         }
