@@ -4,9 +4,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { CommandResult, IpcClient } from '@smoldesk/protocol'
+import { type CommandResult, type IpcClient, MOTION_CHANNEL } from '@smoldesk/protocol'
 import type { Browser, Page } from 'puppeteer-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
+import { X11Connection } from '../src/display/x11/connection.ts'
 import {
   clickButton,
   close,
@@ -31,7 +32,7 @@ import {
 } from './helpers.ts'
 import { openScene, type Scene } from './scene.ts'
 import type { Painter, Rgb } from './x11-paint.ts'
-import { recordInput } from './x11-state.ts'
+import { recordInput, xPointer } from './x11-state.ts'
 
 /*
  * Size (over 350 lines): one suite, the viewer in every browser, on one scene set up once (it
@@ -61,7 +62,13 @@ declare const window: {
     }
   }
   __upload?: unknown
+  __restoreSend?: () => void
 }
+/** The page's data channels, as far as the test that silences one goes. */
+interface PageDataChannel {
+  label: string
+}
+declare const RTCDataChannel: { prototype: PageDataChannel & { send(data: unknown): void } }
 declare const document: {
   querySelectorAll(s: string): ArrayLike<{ textContent: string | null; click(): void }>
   querySelector(s: string): unknown
@@ -290,6 +297,39 @@ for (const name of VIEWER_BROWSERS) {
         )
       } finally {
         recorder.close()
+      }
+    })
+
+    it('puts the pointer where it came to rest, though every motion on the unordered channel is lost', async () => {
+      // The page's motion channel sends nothing from here on (a lossy link at its worst).
+      await inPage(
+        page,
+        (label) => {
+          const send = RTCDataChannel.prototype.send
+          window.__restoreSend = () => {
+            RTCDataChannel.prototype.send = send
+          }
+          RTCDataChannel.prototype.send = function (this: PageDataChannel, data: unknown) {
+            if (this.label !== label) send.call(this, data)
+          }
+        },
+        MOTION_CHANNEL,
+      )
+      const x = await X11Connection.open(desktop.display)
+      try {
+        const box = await videoContentBox(page)
+        const s = box.width / 800
+        await page.mouse.move(box.x + 600 * s, box.y + 400 * s, { steps: 5 })
+        await eventually(async () => {
+          const p = await xPointer(x)
+          assert.ok(
+            Math.abs(p.rootX - (1280 + 600)) <= 3 && Math.abs(p.rootY - 400) <= 3,
+            `the pointer at ${p.rootX},${p.rootY}, aimed at ${1280 + 600},400`,
+          )
+        }, 5000)
+      } finally {
+        x.close()
+        await inPage(page, () => window.__restoreSend?.(), undefined)
       }
     })
 
