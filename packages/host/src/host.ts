@@ -24,7 +24,6 @@ import { IpcServer } from './ipc/server.ts'
 import { removeStateFile, resolveStateDir, writeStateFile } from './ipc/state-file.ts'
 import { createLogger } from './log.ts'
 import { environmentOptions, HOST_DEFAULTS, type HostOptions } from './options.ts'
-import { StallWatch } from './process/stall-watch.ts'
 import { SecurityContext } from './security/security-context.ts'
 import { ViewerAdmission } from './security/viewer-admission.ts'
 import { type IssuedToken, ViewerTokens } from './security/viewer-tokens.ts'
@@ -70,7 +69,6 @@ export class Host {
   #hub: ViewerHub | undefined
   #stateWritten = false
   #closing: Promise<void> | undefined
-  readonly #stalls = new StallWatch()
 
   private constructor(options: HostOptions, backend: DisplayBackend) {
     this.#options = options
@@ -240,7 +238,6 @@ export class Host {
       await this.input.releaseAll().catch(() => {})
       await this.backend.close()
       if (this.#stateWritten) await removeStateFile(this.stateDir, process.pid)
-      this.#stalls.close()
       log.info('host stopped')
     })()
     return this.#closing

@@ -8,6 +8,7 @@ import { framesLadder, type RateCeiling, RateGovernor } from '../src/congestion/
 import { RateMeter } from '../src/congestion/rate-meter.ts'
 import { RETRANSMIT_SHARE, RetransmitLimiter } from '../src/congestion/retransmit-limiter.ts'
 import { TAIL_PROBE_MS, TailProbe } from '../src/congestion/tail-probe.ts'
+import { recentLogLines } from '../src/log.ts'
 import { eventually } from './helpers.ts'
 
 /** An encoder making `sendKbps` (at most `maxKbps`); no packet size: loss alone tells what got through. */
@@ -139,6 +140,28 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
       }
       const after = readings.at(-1) ?? 0
       assert.ok(after < seen - 30, `and forgotten after: ${readings.join(', ')} ms against ${seen}`)
+    } finally {
+      lateness.close()
+    }
+  })
+
+  it('says in the log how long the host loop did not run, and nothing while it runs', async () => {
+    const lateness = LoopLateness.shared()
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      assert.equal(lateness.stalls, 0, 'an idle loop is not a stall')
+      // The host busy for 400 ms (a long garbage collection, or no core free for it).
+      const until = performance.now() + 400
+      while (performance.now() < until);
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      assert.equal(lateness.stalls, 1)
+      // At least the report bound, at most the busy time and a busy machine's lateness on top.
+      const longest = lateness.longestStallMs
+      assert.ok(longest >= 250 && longest <= 1500, `${longest} ms`)
+      const line = recentLogLines(20).find((l) => l.msg === 'event loop stalled')
+      assert.ok(line, 'logged as a warning')
+      assert.equal(line.level, 'warn')
+      assert.equal(JSON.parse(line.detail ?? '{}').stalledMs, Math.round(longest))
     } finally {
       lateness.close()
     }

@@ -1,7 +1,18 @@
 import { performance } from 'node:perf_hooks'
+import { createLogger } from '../log.ts'
+
+const log = createLogger('host.loop')
 
 /** How often the loop is looked at, ms: often enough that a stall shows before the packet it held up. */
 const TICK_MS = 10
+/**
+ * Late by at least this much, a tick is said in the log: a quarter second
+ * without the host's attention is a frozen picture, and without the line a
+ * freeze on a starved machine (another process taking the cores, a long
+ * garbage collection) looks exactly like a network fault. The sampler runs
+ * from a viewer's first receiver report on, which is when a stall shows.
+ */
+const REPORT_MS = 250
 /** How far back it is remembered, ms (a ring of ticks): more than a report is ever asked about. */
 const KEEP_MS = 200
 
@@ -32,6 +43,9 @@ export class LoopLateness {
   #next = 0
   #expected = performance.now() + TICK_MS
   readonly #timer: NodeJS.Timeout
+  /** Stalls said in the log, and the longest (for a test or a status to read). */
+  stalls = 0
+  longestStallMs = 0
 
   private constructor() {
     this.#timer = setInterval(() => this.#tick(), TICK_MS).unref()
@@ -54,10 +68,15 @@ export class LoopLateness {
 
   #tick(): void {
     const now = performance.now()
+    const late = Math.max(0, now - this.#expected)
     this.#at[this.#next] = now
-    this.#late[this.#next] = Math.max(0, now - this.#expected)
+    this.#late[this.#next] = late
     this.#next = (this.#next + 1) % this.#at.length
     this.#expected = now + TICK_MS
+    if (late < REPORT_MS) return
+    this.stalls++
+    this.longestStallMs = Math.max(this.longestStallMs, late)
+    log.warn({ stalledMs: Math.round(late) }, 'event loop stalled')
   }
 
   /** Stops the sampler (tests); the next shared() starts a new one. */
