@@ -48,7 +48,14 @@ export interface LatencyRun {
   /** SmolDesk only: frames between keyframes (the tuned variant sends them only on demand). */
   keyframe_interval_frames?: number
   /** SmolDesk only: receiver-side stages from getStats, per frame. */
-  breakdown?: { jitter_buffer_ms: number; decode_ms: number; processing_ms: number; assembly_ms: number }
+  breakdown?: {
+    jitter_buffer_ms: number
+    decode_ms: number
+    processing_ms: number
+    assembly_ms: number
+    /** Frames a second that reached the browser whole: below fps_decoded's sender, above it its decoder. */
+    fps_received: number
+  }
   /** SmolDesk only: the capture helper's stages on the same scene and config, run on its own. */
   host_stages?: HostStages
   /**
@@ -195,6 +202,7 @@ export function measureSmoldeskPage(
 
 export interface InboundCounters {
   framesDecoded: number
+  framesReceived: number
   bytesReceived: number
   jitterBufferDelay: number
   jitterBufferEmittedCount: number
@@ -211,7 +219,7 @@ export interface InboundCounters {
 /** Page-side code is passed as source: this file is type-checked without the DOM library. */
 const INBOUND_STATS = `(async () => {
   const pc = window.smoldesk?.connection.peerConnection
-  const out = { framesDecoded: 0, bytesReceived: 0, jitterBufferDelay: 0, jitterBufferEmittedCount: 0,
+  const out = { framesDecoded: 0, framesReceived: 0, bytesReceived: 0, jitterBufferDelay: 0, jitterBufferEmittedCount: 0,
     totalDecodeTime: 0, totalProcessingDelay: 0, totalAssemblyTime: 0, packetsLost: 0, nackCount: 0,
     pliCount: 0, freezeCount: 0, totalFreezesDuration: 0 }
   if (!pc) return out
@@ -300,6 +308,8 @@ async function measureSmoldesk(
       decode_ms: round1(((after.totalDecodeTime - before.totalDecodeTime) / frames) * 1000),
       processing_ms: round1(((after.totalProcessingDelay - before.totalProcessingDelay) / frames) * 1000),
       assembly_ms: round1(((after.totalAssemblyTime - before.totalAssemblyTime) / frames) * 1000),
+      // Over the same stretch as the decoder's counts here (warm-up and window), scaled to its rate.
+      fps_received: round1(run.fps_decoded * ((after.framesReceived - before.framesReceived) / frames)),
     },
     losses: {
       packets_lost: after.packetsLost - before.packetsLost,

@@ -58,7 +58,7 @@ function table(runs: LatencyRun[]): string {
     .filter((r) => r.breakdown)
     .map(
       (r) =>
-        `  ${r.width}x${r.height}@${r.fps} ${r.desktop} SmolDesk ${r.variant} receiver: assembly ${r.breakdown?.assembly_ms} ms, jitter buffer ${r.breakdown?.jitter_buffer_ms} ms, decode ${r.breakdown?.decode_ms} ms, first packet → decoded ${r.breakdown?.processing_ms} ms; packets lost ${r.losses?.packets_lost}, NACKs ${r.losses?.nacks}, keyframe requests ${r.losses?.keyframe_requests}, freezes ${r.losses?.freezes}`,
+        `  ${r.width}x${r.height}@${r.fps} ${r.desktop} SmolDesk ${r.variant} receiver: ${r.breakdown?.fps_received} frames/s received, assembly ${r.breakdown?.assembly_ms} ms, jitter buffer ${r.breakdown?.jitter_buffer_ms} ms, decode ${r.breakdown?.decode_ms} ms, first packet → decoded ${r.breakdown?.processing_ms} ms; packets lost ${r.losses?.packets_lost}, NACKs ${r.losses?.nacks}, keyframe requests ${r.losses?.keyframe_requests}, freezes ${r.losses?.freezes}`,
     )
   const stages = runs
     .filter((r) => r.host_stages)

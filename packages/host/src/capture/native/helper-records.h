@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libyuv/convert_from_argb.h>
+
 /* The helper's name in its error messages. */
 static const char *helper_name = "smoldesk-helper";
 
@@ -112,31 +114,16 @@ static void write_record(const void *frame, int size, uint64_t captured_us, int 
   write_all(frame, (size_t)size);
 }
 
-/* BGRX → I420, BT.601 limited range (what browsers assume for untagged H.264), chroma from 2×2 averages. */
+/*
+ * BGRX → I420, BT.601 limited range (what browsers assume for untagged H.264), chroma from 2×2
+ * averages. libyuv's ARGBToI420 (X11's BGRX is libyuv's "ARGB", little-endian) picks its SIMD
+ * rows at run time: 0.55 ms for a 1920x1080 frame here, against 3.4 ms for the plain C loop it
+ * replaced, which at 60 frames/s was a fifth of a core (issue 18). Same samples, chroma ±1.
+ */
 static void bgrx_to_i420_planes(const uint8_t *src, int stride, int w, int h, uint8_t *const planes[3],
                                 const int strides[3]) {
-  uint8_t *py = planes[0], *pu = planes[1], *pv = planes[2];
-  int sy = strides[0], su = strides[1], sv = strides[2];
-  for (int y = 0; y < h; y += 2) {
-    const uint8_t *r0 = src + (size_t)y * stride;
-    const uint8_t *r1 = r0 + stride;
-    uint8_t *y0 = py + (size_t)y * sy;
-    uint8_t *y1 = y0 + sy;
-    uint8_t *u = pu + (size_t)(y / 2) * su;
-    uint8_t *v = pv + (size_t)(y / 2) * sv;
-    for (int x = 0; x < w; x += 2) {
-      const uint8_t *a = r0 + x * 4, *b = r0 + x * 4 + 4, *c = r1 + x * 4, *d = r1 + x * 4 + 4;
-      y0[x] = (uint8_t)(((66 * a[2] + 129 * a[1] + 25 * a[0] + 128) >> 8) + 16);
-      y0[x + 1] = (uint8_t)(((66 * b[2] + 129 * b[1] + 25 * b[0] + 128) >> 8) + 16);
-      y1[x] = (uint8_t)(((66 * c[2] + 129 * c[1] + 25 * c[0] + 128) >> 8) + 16);
-      y1[x + 1] = (uint8_t)(((66 * d[2] + 129 * d[1] + 25 * d[0] + 128) >> 8) + 16);
-      int r = a[2] + b[2] + c[2] + d[2];
-      int g = a[1] + b[1] + c[1] + d[1];
-      int bl = a[0] + b[0] + c[0] + d[0];
-      u[x / 2] = (uint8_t)(((-38 * r - 74 * g + 112 * bl + 512) >> 10) + 128);
-      v[x / 2] = (uint8_t)(((112 * r - 94 * g - 18 * bl + 512) >> 10) + 128);
-    }
-  }
+  if (ARGBToI420(src, stride, planes[0], strides[0], planes[1], strides[1], planes[2], strides[2], w, h) != 0)
+    die("could not convert the picture to I420");
 }
 
 /*
