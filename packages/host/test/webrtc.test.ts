@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict'
+import { KeyObject } from 'node:crypto'
 import { describe, it } from 'node:test'
-import { RTCPeerConnection, RTCRtpCodecParameters } from 'werift'
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  type RTCSessionDescription,
+  RtpHeader,
+  RtpPacket,
+} from 'werift'
+import { useSrtpKeyObjects } from '../src/webrtc/werift/srtp-keys.ts'
 import { videoAccepted, WeriftTransport } from '../src/webrtc/werift/werift-transport.ts'
 import { eventually } from './helpers.ts'
 
@@ -89,5 +98,52 @@ describe('codec negotiation', () => {
     assert.equal(videoAccepted('v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\n'), false)
     assert.equal(videoAccepted('v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'), true)
     assert.equal(videoAccepted('v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n'), false)
+  })
+})
+
+describe('SRTP keys', () => {
+  it('encrypts with the session keys as KeyObjects, and the other side decrypts every packet', async () => {
+    useSrtpKeyObjects()
+    const codec = new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000 })
+    const sender = new RTCPeerConnection({
+      codecs: { video: [codec] },
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+    })
+    const receiver = new RTCPeerConnection({
+      codecs: { video: [codec] },
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+    })
+    try {
+      const track = new MediaStreamTrack({ kind: 'video' })
+      sender.addTransceiver(track, { direction: 'sendonly' })
+      const received: string[] = []
+      receiver.onTrack.subscribe((t) =>
+        t.onReceiveRtp.subscribe((rtp) => received.push(rtp.payload.toString())),
+      )
+      await sender.setLocalDescription(await sender.createOffer())
+      await receiver.setRemoteDescription(sender.localDescription as RTCSessionDescription)
+      await receiver.setLocalDescription(await receiver.createAnswer())
+      await sender.setRemoteDescription(receiver.localDescription as RTCSessionDescription)
+      await eventually(async () => assert.equal(sender.connectionState, 'connected'))
+      const dtls = sender.getTransceivers()[0]?.sender.dtlsTransport as unknown as {
+        srtp: { localContext: { cipher: { srtpSessionKey: unknown; srtcpSessionKey: unknown } } }
+      }
+      const cipher = dtls.srtp.localContext.cipher
+      assert.ok(cipher.srtpSessionKey instanceof KeyObject, 'the SRTP key is a KeyObject')
+      assert.ok(cipher.srtcpSessionKey instanceof KeyObject, 'the SRTCP key is a KeyObject')
+      const sent = Array.from({ length: 50 }, (_, i) => `frame ${i} `.repeat(100))
+      for (const [i, payload] of sent.entries()) {
+        const header = new RtpHeader({
+          payloadType: 96,
+          sequenceNumber: i,
+          timestamp: i * 3000,
+          marker: true,
+        })
+        track.writeRtp(new RtpPacket(header, Buffer.from(payload)))
+      }
+      await eventually(async () => assert.deepEqual(received, sent))
+    } finally {
+      await Promise.all([sender.close(), receiver.close()])
+    }
   })
 })

@@ -37,6 +37,7 @@ import type { MediaTransport, PeerOptions, ViewerPeer } from '../transport.ts'
 import { limitRetransmissions } from './nack-limit.ts'
 import { RtpContinuity } from './rtp-continuity.ts'
 import { SenderReports } from './sender-reports.ts'
+import { useSrtpKeyObjects } from './srtp-keys.ts'
 import { wrapChannel } from './werift-channel.ts'
 
 type NodeDataChannelModule = typeof import('node-datachannel')
@@ -155,6 +156,7 @@ class WeriftViewerPeer implements ViewerPeer {
 
   constructor(options: WeriftPeerOptions) {
     this.viewerId = options.viewerId
+    useSrtpKeyObjects()
     this.#offered = [...options.codecs]
     this.#pc = new RTCPeerConnection({
       // Every codec the host can stream, best first: the browser's answer keeps those it decodes
