@@ -4,7 +4,12 @@ import { AudioShare, audioKbpsFor } from '../src/congestion/audio-share.ts'
 import { LoopLateness } from '../src/congestion/loop-lateness.ts'
 import { MAX_QUEUE_MS, Pacer } from '../src/congestion/pacer.ts'
 import { MIN_PATH_KBPS, PathEstimate } from '../src/congestion/path-estimate.ts'
-import { framesLadder, type RateCeiling, RateGovernor } from '../src/congestion/rate-governor.ts'
+import {
+  framesLadder,
+  type RateCeiling,
+  RateGovernor,
+  VP8_FEWER_FRAMES_BPP,
+} from '../src/congestion/rate-governor.ts'
 import { RateMeter } from '../src/congestion/rate-meter.ts'
 import { RETRANSMIT_SHARE, RetransmitLimiter } from '../src/congestion/retransmit-limiter.ts'
 import { TAIL_PROBE_MS, TailProbe } from '../src/congestion/tail-probe.ts'
@@ -283,12 +288,58 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     assert.deepEqual(applied.at(-1), { kbps: 900, fps: 20, shrink: undefined })
     governor.setPath('a', undefined)
     assert.deepEqual(applied.at(-1), { kbps: undefined, fps: undefined, shrink: undefined })
+    // libvpx's VP8 needs twice the bits per pixel: over a 1 Mbit/s link (a ceiling of 659) it gets
+    // half the picture at once, where x264 keeps the whole one at 20 frames/s (0.036).
+    const vp8: RateCeiling[] = []
+    const governed = new RateGovernor((c) => vp8.push(c))
+    governed.reshape({
+      width: 1280,
+      height: 720,
+      fps: 30,
+      canShrink: true,
+      fewerFramesBpp: VP8_FEWER_FRAMES_BPP,
+    })
+    governed.setPath('a', 1442) // 0.078 at 20 frames/s, 0.052 at 30
+    assert.deepEqual(vp8.at(-1), { kbps: 1442, fps: 20, shrink: undefined })
+    governed.setPath('a', 659) // 0.048 at 15: too few for VP8
+    assert.deepEqual(vp8.at(-1), { kbps: 659, fps: 15, shrink: 2 })
+    governor.setPath('a', 659)
+    assert.deepEqual(applied.at(-1), { kbps: 659, fps: 20, shrink: undefined })
     // An encoder that cannot change its size keeps it, and goes down to the lowest frame rate.
     const fixed: RateCeiling[] = []
     const other = new RateGovernor((c) => fixed.push(c))
     other.reshape({ width: 1280, height: 720, fps: 30 })
     other.setPath('a', 90)
     assert.deepEqual(fixed.at(-1), { kbps: 90, fps: 15, shrink: undefined })
+  })
+
+  it('moves an encoder that keeps sending past its ceiling one rung down, until the ceiling doubles', () => {
+    const applied: RateCeiling[] = []
+    const governor = new RateGovernor((c) => applied.push(c))
+    governor.reshape({ width: 1280, height: 720, fps: 30, canShrink: true }, 0)
+    governor.setPath('a', 520, 0) // 0.038 bit per pixel at 15: the whole picture
+    assert.deepEqual(applied.at(-1), { kbps: 520, fps: 15, shrink: undefined })
+    // libvpx's VP8 at its coarsest quantizer: 1.1 Mbit/s. Not before its rate buffer drained (0.7 s),
+    // and not for a moment: after 0.5 s more of it.
+    for (let t = 0; t <= 1100; t += 100) governor.noteEncoderRate(1100, t)
+    assert.equal(applied.length, 1)
+    governor.noteEncoderRate(1100, 1200)
+    assert.deepEqual(applied.at(-1), { kbps: 520, fps: 15, shrink: 2 })
+    // Within 1.25 times the ceiling is an encoder that keeps to it (x264 under VBV, a keyframe).
+    for (let t = 3000; t <= 6000; t += 100) governor.noteEncoderRate(640, t)
+    assert.equal(applied.length, 2)
+    // The floor holds while the ceiling moves below twice what it was, and the rungs still go down.
+    governor.setPath('a', 900, 6100)
+    assert.deepEqual(applied.at(-1), { kbps: 900, fps: 15, shrink: 2 })
+    governor.setPath('a', 90, 6200) // 0.026 at 640x360 and 15 frames/s: a quarter
+    assert.deepEqual(applied.at(-1), { kbps: 90, fps: 15, shrink: 4 })
+    governor.setPath('a', 1100, 6300) // past twice 520: the rungs alone again (0.08 at the whole size and 15)
+    assert.deepEqual(applied.at(-1), { kbps: 1100, fps: 20, shrink: undefined })
+    // At the lowest rung there is nothing further down.
+    governor.setPath('a', 60, 7000)
+    const count = applied.length
+    for (let t = 8000; t <= 12_000; t += 100) governor.noteEncoderRate(1000, t)
+    assert.equal(applied.length, count)
   })
 
   it('gives sound a tenth of the narrowest viewer’s path, 32 kbit/s at least, the configured rate at most', () => {

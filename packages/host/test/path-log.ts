@@ -3,7 +3,7 @@
  * from `since` (ms since the epoch) on, for a failure message: each
  * decrease with why (loss, queue, what was sent and arrived), the ceiling
  * once a second in between, each frame rate and picture size the governor
- * gave the encoder, the host's warnings and errors, and how many keyframes
+ * gave the encoder (and when it moved one down for sending past its ceiling), the host's warnings and errors, and how many keyframes
  * the viewers asked for.
  */
 export function pathDecisions(hostStderr: string, since: number): string {
@@ -22,6 +22,12 @@ export function pathDecisions(hostStderr: string, since: number): string {
     }
     if (line.includes('"asking the encoder for a keyframe"')) {
       if ((JSON.parse(line) as { time: number }).time >= since) keyframes++
+      continue
+    }
+    if (line.includes('"the encoder overshoots its ceiling: one rung down"')) {
+      const entry = JSON.parse(line) as { time: number; kbps: number; sentKbps: number }
+      if (entry.time >= since)
+        steps.push(`${after(entry.time)} the encoder sent ${entry.sentKbps} under ${entry.kbps}: a rung down`)
       continue
     }
     if (line.includes('"path ceiling"')) {
@@ -56,4 +62,12 @@ export function pathDecisions(hostStderr: string, since: number): string {
     }
   }
   return `the path estimate from then on: ${steps.join('; ') || 'no change'}; ${keyframes} keyframes asked of the encoder`
+}
+
+/** How many times since `since` the governor moved an encoder down a rung for sending past its ceiling. */
+export function overshoots(hostStderr: string, since: number): number {
+  return hostStderr
+    .split('\n')
+    .filter((line) => line.includes('"the encoder overshoots its ceiling: one rung down"'))
+    .filter((line) => (JSON.parse(line) as { time: number }).time >= since).length
 }

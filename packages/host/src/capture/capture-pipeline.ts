@@ -3,7 +3,12 @@ import { EventEmitter } from 'node:events'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { Pacer } from '../congestion/pacer.ts'
 import type { EncoderRate } from '../congestion/path-estimate.ts'
-import { type RateCeiling, RateGovernor } from '../congestion/rate-governor.ts'
+import {
+  FEWER_FRAMES_BPP,
+  type RateCeiling,
+  RateGovernor,
+  VP8_FEWER_FRAMES_BPP,
+} from '../congestion/rate-governor.ts'
 import { RateMeter } from '../congestion/rate-meter.ts'
 import { TailProbe } from '../congestion/tail-probe.ts'
 import { createLogger } from '../log.ts'
@@ -23,6 +28,9 @@ import { HELPER_VBV_CEILING_KBPS } from './x264-helper-args.ts'
  */
 
 const log = createLogger('capture')
+
+/** How often the encoder's rate is shown to the rate governor while packets flow, ms. */
+const RATE_NOTE_MS = 100
 
 export type PipelinePlan = CapturePlan
 
@@ -68,6 +76,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
   readonly #source: CaptureSource
   /** What the encoder makes (for the paths' estimates) and the ceilings their viewers' paths allow. */
   readonly #meter = new RateMeter()
+  #rateNotedAt = 0
   readonly #governor = new RateGovernor((ceiling) => {
     this.#pacer.setCeiling(ceiling.kbps)
     this.#sendCeiling(this.#process, ceiling)
@@ -276,6 +285,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       height: plan.region.height,
       fps: plan.config.fps,
       canShrink: command.shrinkOnRequest === true,
+      fewerFramesBpp: plan.encoder.codec === 'VP8' ? VP8_FEWER_FRAMES_BPP : FEWER_FRAMES_BPP,
     })
     this.#pacer.setCeiling(ceiling.kbps)
     if (ceiling.kbps !== undefined || ceiling.fps !== undefined || ceiling.shrink !== undefined)
@@ -422,7 +432,13 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       this.#firstPacket()
       this.#firstPacket = undefined
     }
-    this.#meter.add(packet.length)
+    const now = performance.now()
+    this.#meter.add(packet.length, now)
+    // What it made over the last second, for the governor to see an encoder that cannot meet its ceiling.
+    if (now - this.#rateNotedAt >= RATE_NOTE_MS) {
+      this.#rateNotedAt = now
+      this.#governor.noteEncoderRate(this.#meter.kbps(now), now)
+    }
     this.#pacer.push(packet)
   }
 
