@@ -40,7 +40,10 @@ declare const window: {
     }
     stats?: { codec: string; width: number }
   }
+  __restoreSend?: () => void
 }
+/** The page's data channels, as far as silencing one goes. */
+declare const RTCDataChannel: { prototype: { label: string; send(data: unknown): void } }
 
 /** A page of either driver: Playwright (the Chromium-only tests) or Puppeteer (Chromium and Firefox). */
 export type Page = PlaywrightPage | PuppeteerPage
@@ -49,6 +52,28 @@ export type Page = PlaywrightPage | PuppeteerPage
 export function inPage<R, A>(page: Page, fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> {
   // Both drivers serialize `arg` the same way; only their typings differ.
   return (page as { evaluate(f: unknown, a: unknown): Promise<R> }).evaluate(fn, arg)
+}
+
+/**
+ * Until the returned function is called, the page's data channel `label`
+ * sends nothing (what a lossy link at its worst does to an unordered,
+ * never-retransmitted channel); every other channel sends as before.
+ */
+export async function silenceChannel(page: Page, label: string): Promise<() => Promise<void>> {
+  await inPage(
+    page,
+    (name) => {
+      const send = RTCDataChannel.prototype.send
+      window.__restoreSend = () => {
+        RTCDataChannel.prototype.send = send
+      }
+      RTCDataChannel.prototype.send = function (this: { label: string }, data: unknown) {
+        if (this.label !== name) send.call(this, data)
+      }
+    },
+    label,
+  )
+  return () => inPage(page, () => window.__restoreSend?.(), undefined)
 }
 
 /** Screenshots of the main screens: test artefacts (the README shows copies from docs/screenshots). */

@@ -4,11 +4,11 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { CommandResult, EventPayload, IpcClient } from '@smoldesk/protocol'
+import { type CommandResult, type EventPayload, type IpcClient, MOTION_CHANNEL } from '@smoldesk/protocol'
 import type { Browser, Page } from 'playwright-core'
 import type { VirtualDesktop } from '../src/display/embedded/virtual-desktop.ts'
 import { X11Connection } from '../src/display/x11/connection.ts'
-import { SCREENSHOTS, videoContentBox, viewerState, waitForColour } from './browser.ts'
+import { SCREENSHOTS, silenceChannel, videoContentBox, viewerState, waitForColour } from './browser.ts'
 import { eventually, run } from './helpers.ts'
 import { openScene, type Scene } from './scene.ts'
 import type { Rgb } from './x11-paint.ts'
@@ -390,8 +390,11 @@ describe('viewer page: landing, joining, toolbar', () => {
         await touch('touchEnd', [])
       }
 
-      // Trackpad: a finger's travel moves the pointer from where it is; a tap clicks there.
+      // Trackpad: a finger's travel moves the pointer from where it is; a tap clicks there. The
+      // page's motion channel sends nothing meanwhile (a lossy link at its worst): where the pointer
+      // came to rest still reaches the host, on the reliable channel.
       await run('xdotool', ['mousemove', '1500', '300'], { env: { DISPLAY: desktop.display } })
+      const restoreMotion = await silenceChannel(phone, MOTION_CHANNEL)
       await drag([{ x: 150, y: 450 }], 40, 0)
       // Where the pointer comes to rest: the drag's last motions may still be on their way.
       const moved = await eventually(async () => {
@@ -405,6 +408,7 @@ describe('viewer page: landing, joining, toolbar', () => {
       // 40 CSS px on a 412 px wide view of an 800 px monitor, at trackpad speed 1.6: about 124 px from the middle.
       assert.ok(Math.abs(moved.rootX - (1280 + 400 + 124)) <= 12, `pointer x ${moved.rootX}`)
       assert.ok(Math.abs(moved.rootY - 300) <= 3, `pointer y ${moved.rootY}`)
+      await restoreMotion()
       const recorder = await recordInput(
         desktop.display,
         { x: 1280, y: 200, width: 800, height: 400 },

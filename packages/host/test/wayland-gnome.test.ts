@@ -21,11 +21,11 @@ import {
   startHostProcess,
   waitForNoProcesses,
 } from './helpers.ts'
+import { pausedForOtherCodecs } from './paused-encoder.ts'
 import { assertSourceShrinks, HELPER_CODECS } from './smaller-picture.ts'
 import {
   clickVideoCentre,
   clipboardBothWays,
-  pausedForOtherCodecs,
   pictureBackAfterKill,
   TerminalProbe,
   typeWithViewerLayout,

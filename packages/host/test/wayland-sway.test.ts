@@ -15,13 +15,13 @@ import {
   startHostProcess,
   waitForNoProcesses,
 } from './helpers.ts'
+import { pausedForOtherCodecs } from './paused-encoder.ts'
 import { assertSourceShrinks, HELPER_CODECS } from './smaller-picture.ts'
 import {
   clickVideoCentre,
   clipboardBothWays,
   InputProbe,
   paintOutput,
-  pausedForOtherCodecs,
   pictureBackAfterKill,
   typeWithViewerLayout,
   viewAndSwitchMonitor,

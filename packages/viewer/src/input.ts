@@ -2,25 +2,16 @@ import {
   type CursorImage,
   encodeButton,
   encodeKey,
-  encodeMove,
   encodeRelativeMove,
   encodeRelease,
   encodeScroll,
   encodeText,
 } from '@smoldesk/protocol'
+import { PointerMotion } from './pointer-motion.ts'
 import { type SpecialKey, specialKeyFrames } from './special-keys.ts'
 import { TouchGestures, type TouchMode } from './touch.ts'
 
 const BUTTONS = ['Left', 'Middle', 'Right', 'Back', 'Forward'] as const
-/**
- * The pointer at rest this long, its place goes once more on the reliable
- * channel. Motion travels unordered and is never sent again (a late one is
- * worthless), so on a lossy or full link the last moves of a gesture can be
- * lost and the host's pointer stop short of where the user's did (seen over
- * 0.55 Mbit/s in Firefox: aimed at 960,180, the pointer stayed at 1024,719);
- * what it then hovers (a menu, a tooltip) is not what the user points at.
- */
-const SETTLE_MS = 100
 /** DOM wheel deltaMode → pixels per unit (0 pixels, 1 lines, 2 pages). */
 const WHEEL_UNIT_PX = [1, 40, 800]
 
@@ -54,12 +45,13 @@ export class InputCapture {
   readonly #send: SendInput
   readonly #page: PageHooks | undefined
   #seq = 0
-  #settle: ReturnType<typeof setTimeout> | undefined
+  readonly #motion: PointerMotion
 
   constructor(video: HTMLVideoElement, send: SendInput, page?: PageHooks) {
     this.#video = video
     this.#send = send
     this.#page = page
+    this.#motion = new PointerMotion(send, () => this.#next())
   }
 
   /** Starts listening; returns the function that stops it. */
@@ -81,6 +73,7 @@ export class InputCapture {
     const detachTouch = new TouchGestures({
       element: video,
       send: this.#send,
+      move: (x, y) => this.#motion.move(x, y),
       toVideo: (p) => this.#toVideo(p),
       nextSeq: () => this.#next(),
       videoSize: () => this.#screenSize(),
@@ -92,7 +85,7 @@ export class InputCapture {
     return () => {
       for (const [type, listener] of listeners) video.removeEventListener(type, listener)
       detachTouch()
-      clearTimeout(this.#settle)
+      this.#motion.close()
     }
   }
 
@@ -171,9 +164,7 @@ export class InputCapture {
     }
     const at = this.#toVideo(ev)
     if (!at) return
-    this.#send(encodeMove(this.#next(), at.x, at.y), true)
-    clearTimeout(this.#settle)
-    this.#settle = setTimeout(() => this.#send(encodeMove(this.#next(), at.x, at.y), false), SETTLE_MS)
+    this.#motion.move(at.x, at.y)
   }
 
   #onButton(ev: PointerEvent, pressed: boolean): void {

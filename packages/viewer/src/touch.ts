@@ -1,4 +1,4 @@
-import { encodeButton, encodeMove, encodeScroll } from '@smoldesk/protocol'
+import { encodeButton, encodeScroll } from '@smoldesk/protocol'
 import type { SendInput } from './input.ts'
 
 /** Thresholds a finger must cross, in CSS pixels and milliseconds. */
@@ -33,6 +33,7 @@ export class TouchGestures {
   readonly #toVideo: (p: Point) => Point | undefined
   readonly #next: () => number
   readonly #o: {
+    move: (x: number, y: number) => void
     videoSize: () => { width: number; height: number }
     mode: () => TouchMode
     zoomed: () => boolean
@@ -53,6 +54,8 @@ export class TouchGestures {
   constructor(options: {
     element: HTMLElement
     send: SendInput
+    /** Absolute pointer motion (PointerMotion: unordered, and its resting place reliably). */
+    move: (x: number, y: number) => void
     toVideo: (p: Point) => Point | undefined
     nextSeq: () => number
     videoSize: () => { width: number; height: number }
@@ -152,7 +155,7 @@ export class TouchGestures {
       if (origin) this.#send(encodeButton(this.#next(), 'Left', true, origin.x, origin.y), false)
     }
     const v = this.#toVideo(at)
-    if (this.#dragging && v) this.#send(encodeMove(this.#next(), v.x, v.y), true)
+    if (this.#dragging && v) this.#o.move(v.x, v.y)
   }
 
   #onEnd(ev: TouchEvent): void {
@@ -185,7 +188,7 @@ export class TouchGestures {
     const p = this.trackpadPointer
     p.x = Math.min(size.width - 1, Math.max(0, p.x + (at.x - last.x) * perCss))
     p.y = Math.min(size.height - 1, Math.max(0, p.y + (at.y - last.y) * perCss))
-    this.#send(encodeMove(this.#next(), p.x, p.y), true)
+    this.#o.move(p.x, p.y)
   }
 
   #endDrag(touch?: Touch): void {
