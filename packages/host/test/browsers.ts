@@ -1,6 +1,6 @@
-import { type AddressInfo, createServer } from 'node:net'
 import puppeteer, { type Browser } from 'puppeteer-core'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../bench/chromium.ts'
+import { freePort } from '../src/process/ports.ts'
 
 /**
  * The viewer's browsers, each Debian's own build driven by puppeteer-core
@@ -104,17 +104,6 @@ export async function grantClipboard(browser: Browser, origin: string): Promise<
   await browser
     .defaultBrowserContext()
     .overridePermissions(origin, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write'])
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** What a browser says it is (for the test log and the README's browser table). */

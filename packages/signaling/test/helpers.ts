@@ -37,14 +37,31 @@ export interface RunningSignaling {
   close(): Promise<void>
 }
 
-/** A signaling server on a free loopback port. */
-export async function startSignaling(options: SignalingOptions = {}, port = 0): Promise<RunningSignaling> {
+/**
+ * An HTTP server listening on a free loopback port, serving nothing yet
+ * (startSignaling serves on it): its port is known, and held, before the
+ * signaling server's options are, as a provider's redirect URIs need.
+ * A port picked, released and bound again later was taken in between once
+ * (EADDRINUSE in CI).
+ */
+export async function listeningHttp(): Promise<Server> {
+  const http = createServer()
+  await listen(http, 0)
+  return http
+}
+
+/** A signaling server on a free loopback port, on `port`, or on an HTTP server already listening. */
+export async function startSignaling(
+  options: SignalingOptions = {},
+  at: number | Server = 0,
+): Promise<RunningSignaling> {
   const server = new SignalingServer(options)
-  const http = createServer((req, res) => {
+  const http = typeof at === 'number' ? createServer() : at
+  http.on('request', (req, res) => {
     if (!server.handleHttp(req, res)) res.writeHead(404).end()
   })
   http.on('upgrade', (req, socket, head) => server.handleUpgrade(req, socket, head))
-  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve))
+  if (!http.listening) await listen(http, typeof at === 'number' ? at : 0)
   const bound = (http.address() as AddressInfo).port
   return {
     server,
@@ -57,6 +74,17 @@ export async function startSignaling(options: SignalingOptions = {}, port = 0): 
       await new Promise((resolve) => http.close(resolve))
     },
   }
+}
+
+/** Listens on a loopback port; fails (EADDRINUSE…) instead of waiting for ever. */
+function listen(http: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(port, '127.0.0.1', () => {
+      http.off('error', reject)
+      resolve()
+    })
+  })
 }
 
 /** Connects a client and collects what it receives. */

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { SignalingClient } from '@smoldesk/protocol'
 import * as oidc from 'openid-client'
 import WebSocket from 'ws'
 import { fetchTrusting, SsoLogin, type SsoOptions } from '../src/index.ts'
-import { connectClient, type RunningSignaling, sleep, startSignaling } from './helpers.ts'
+import { connectClient, listeningHttp, type RunningSignaling, sleep, startSignaling } from './helpers.ts'
 import { CLIENT, CookieJar, OTHER_CLIENT, PEOPLE, startProvider, type TestProvider } from './oidc-provider.ts'
 
 /*
@@ -31,8 +32,8 @@ describe('single sign-on: a viewer signs in with the organisation’s identity p
   const refusals: string[] = []
   let toProvider: Fetch
 
-  /** SmolDesk's signaling server as the relying party, on `port` (registered with the provider). */
-  async function rp(port: number, options: Partial<SsoOptions> = {}): Promise<RunningSignaling> {
+  /** SmolDesk's signaling server as the relying party, on `http` (its port registered with the provider). */
+  async function rp(http: Server, options: Partial<SsoOptions> = {}): Promise<RunningSignaling> {
     const trusted = fetchTrusting(provider.ca)
     const sso = await SsoLogin.discover({
       issuer: provider.issuer,
@@ -49,20 +50,22 @@ describe('single sign-on: a viewer signs in with the organisation’s identity p
       },
       ...options,
     })
-    return startSignaling({ sso }, port)
+    return startSignaling({ sso }, http)
   }
 
-  let ports: number[]
+  let servers: Server[]
   before(async () => {
-    // Redirect URIs name ports, so the ports come first: one RP as deployed, one whose sessions
-    // last 1.5 s.
-    ports = await Promise.all([freePort(), freePort()])
+    // Redirect URIs name ports, so the ports come first, held from here on: one RP as deployed,
+    // one whose sessions last 1.5 s.
+    servers = await Promise.all([listeningHttp(), listeningHttp()])
+    const ports = servers.map((s) => (s.address() as AddressInfo).port)
     provider = await startProvider(ports.map((p) => `http://127.0.0.1:${p}/auth/callback`))
     toProvider = fetchTrusting(provider.ca) as Fetch
-    running = await rp(ports[0] ?? 0)
+    running = await rp(servers[0] as Server)
   })
   after(async () => {
     await running?.close()
+    for (const s of servers ?? []) if (s.listening) await new Promise((resolve) => s.close(resolve))
     await provider?.close()
   })
 
@@ -252,7 +255,7 @@ describe('single sign-on: a viewer signs in with the organisation’s identity p
   })
 
   it('ends a session when it expires, and sends nobody off-site after signing in', async () => {
-    const short = await rp(ports[1] ?? 0, { sessionTtlMs: 1500 })
+    const short = await rp(servers[1] as Server, { sessionTtlMs: 1500 })
     try {
       const jar = new CookieJar()
       const start = new URL(`/auth/login?return=${encodeURIComponent('//evil.example/phish')}`, short.httpUrl)
@@ -331,16 +334,5 @@ function welcomeFrom(url: string, cookie: string, origin: string): Promise<Recor
       ws.close()
     })
     ws.once('error', reject)
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
   })
 }

@@ -127,6 +127,12 @@ static encoder_t *open_encoder(const struct encoder_options *o, int w, int h, in
   c->rc_end_usage = (enum vpx_rc_mode)o->end_usage;
   c->rc_target_bitrate = (unsigned)(o->kbps > 0 ? o->kbps : NO_CEILING_KBPS);
   c->rc_dropframe_thresh = 0; /* a change the user made is never skipped */
+  /* A full rate buffer lets CBR raise a frame's target by up to half this percentage (vp8's
+   * ratectrl.c): at libvpx's 100, a ceiling rising after a stretch under it let frames out at 1.5×
+   * (3.4 Mbit/s under 2.1, a 3 Mbit/s link's queue overflowing, Firefox's picture still for 0.7 s).
+   * WebRTC's VP8 encoder allows 15. */
+  c->rc_undershoot_pct = 100;
+  c->rc_overshoot_pct = 15;
   /* The rate buffer: libvpx's own is 6 s, over which a ceiling the path sets would only hold on
    * average; one second (WebRTC's choice) holds it within a second or two. */
   int buffer_ms = o->buffer_ms > 0 ? o->buffer_ms : 1000;
