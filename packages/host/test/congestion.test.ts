@@ -375,7 +375,8 @@ for (const [name, cases] of Object.entries(CONGESTION_CASES) as [BrowserName, Co
               )
             throw new Error(
               `${String(err)}; aimed into ${JSON.stringify(area)}, the picture now at ${JSON.stringify(await videoContentBox(page))}, ` +
-                `under the aim: ${under}; the host's input since: ${inputLines.join(' ') || 'nothing logged'}`,
+                `under the aim: ${under}; peer connections ${await connections(page)} (${connectionsBefore} before the drop); ` +
+                `the host's input since: ${inputLines.join(' ') || 'nothing logged'}`,
             )
           })
         } finally {
