@@ -288,6 +288,13 @@ describe('congestion control: the path estimate and the encoder’s ceilings', (
     assert.deepEqual(applied.at(-1), { kbps: 900, fps: 20, shrink: undefined })
     governor.setPath('a', undefined)
     assert.deepEqual(applied.at(-1), { kbps: undefined, fps: undefined, shrink: undefined })
+    // A ceiling after a lift starts from the whole picture, not from the size before the lift.
+    governor.setPath('a', 300)
+    assert.deepEqual(applied.at(-1), { kbps: 300, fps: 15, shrink: 2 })
+    governor.setPath('a', undefined)
+    governor.setPath('a', 500) // 0.036 at the whole size and 15: enough to stay whole
+    assert.deepEqual(applied.at(-1), { kbps: 500, fps: 15, shrink: undefined })
+    governor.setPath('a', undefined)
     // libvpx's VP8 needs twice the bits per pixel: over a 1 Mbit/s link (a ceiling of 659) it gets
     // half the picture at once, where x264 keeps the whole one at 20 frames/s (0.036).
     const vp8: RateCeiling[] = []

@@ -3,12 +3,7 @@ import { EventEmitter } from 'node:events'
 import { SmolDeskError } from '@smoldesk/protocol'
 import { Pacer } from '../congestion/pacer.ts'
 import type { EncoderRate } from '../congestion/path-estimate.ts'
-import {
-  FEWER_FRAMES_BPP,
-  type RateCeiling,
-  RateGovernor,
-  VP8_FEWER_FRAMES_BPP,
-} from '../congestion/rate-governor.ts'
+import { type RateCeiling, RateGovernor, VP8_FEWER_FRAMES_BPP } from '../congestion/rate-governor.ts'
 import { RateMeter } from '../congestion/rate-meter.ts'
 import { TailProbe } from '../congestion/tail-probe.ts'
 import { createLogger } from '../log.ts'
@@ -285,7 +280,7 @@ export class CapturePipeline extends EventEmitter<PipelineEvents> {
       height: plan.region.height,
       fps: plan.config.fps,
       canShrink: command.shrinkOnRequest === true,
-      fewerFramesBpp: plan.encoder.codec === 'VP8' ? VP8_FEWER_FRAMES_BPP : FEWER_FRAMES_BPP,
+      ...(plan.encoder.codec === 'VP8' && { fewerFramesBpp: VP8_FEWER_FRAMES_BPP }),
     })
     this.#pacer.setCeiling(ceiling.kbps)
     if (ceiling.kbps !== undefined || ceiling.fps !== undefined || ceiling.shrink !== undefined)

@@ -11,7 +11,7 @@ const log = createLogger('congestion')
  * held bench network's `bad` link (1.5 Mbit/s, ceilings of 0.5–1.6 Mbit/s)
  * at 15 frames/s for good: 11.6–16.3 shown.
  */
-export const FEWER_FRAMES_BPP = 0.03
+const FEWER_FRAMES_BPP = 0.03
 /** A step back up to more frames needs this multiple of the bits that stepped it down. */
 const MORE_FRAMES_FACTOR = 1.5
 /** A smaller picture (a new encoder and a keyframe) comes back only at twice the bits that shrank it. */
@@ -172,8 +172,10 @@ export class RateGovernor {
 
   #update(apply: boolean, now: number): void {
     const kbps = this.#paths.size > 0 ? Math.round(Math.min(...this.#paths.values())) : undefined
-    // A floor set by an overshoot holds until the ceiling doubles (or goes).
+    // A floor set by an overshoot holds until the ceiling doubles (or goes); with the ceiling gone,
+    // the next one starts from the whole picture (the hysteresis has nothing to hold on to).
     if (this.#floor && (kbps === undefined || kbps >= this.#floor.kbps * 2)) this.#floor = undefined
+    if (kbps === undefined) this.#afforded = undefined
     const { fps, shrink } = kbps === undefined ? { fps: undefined, shrink: undefined } : this.#afford(kbps)
     const was = this.#current
     // Small moves of the bitrate are not worth a reconfiguration (each costs the encoder a little).
